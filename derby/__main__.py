@@ -1,0 +1,3 @@
+from derby.cli import main
+
+main()

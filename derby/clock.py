@@ -1,0 +1,116 @@
+"""Time: parsing, the one storage format (UTC), and display in the contest's zone.
+
+Everything stored is UTC text in one format, ``2017-04-03T14:05:09Z`` (whole seconds),
+so that text order is time order in SQL. Code that needs "now" takes it as an argument
+or a ``Clock`` callable; only :func:`utcnow` reads the system clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+UTC = timezone.utc
+Clock = Callable[[], datetime]
+
+_STORE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_FR_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware, in UTC, whole seconds."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def to_store(dt: datetime) -> str:
+    """Return the storage text of an aware datetime: UTC, ``YYYY-MM-DDTHH:MM:SSZ``.
+
+    Raises ValueError for a naive datetime.
+    """
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: derby stores only timezone-aware times")
+    return dt.astimezone(UTC).strftime(_STORE_FORMAT)
+
+
+def from_store(text: str | None) -> datetime | None:
+    """Parse storage text back into an aware UTC datetime (None stays None)."""
+    if text is None:
+        return None
+    return datetime.strptime(text, _STORE_FORMAT).replace(tzinfo=UTC)
+
+
+def parse_graph_timestamp(value: object) -> datetime | None:
+    """Parse a Graph API media ``timestamp`` into an aware UTC datetime.
+
+    The IG Media reference shows ISO 8601 with an offset without a colon
+    (``2017-04-03T14:05:09+0000``); one table of the same docs calls it a Unix
+    timestamp, so integer seconds are accepted too. Returns None for None; raises
+    ValueError for anything else that does not parse.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"timestamp {value!r} is not a time")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC).replace(microsecond=0)
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp {value!r} is not a time")
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), UTC)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)  # 3.11 accepts +0000 as well as +00:00
+    if dt.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no UTC offset")
+    return dt.astimezone(UTC).replace(microsecond=0)
+
+
+def zone(name: str) -> ZoneInfo:
+    """Return the tz database zone ``name``; raises ValueError when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use a tz database name such as America/Toronto)") from None
+
+
+def parse_local(text: str, tz: ZoneInfo) -> datetime:
+    """Parse ISO 8601 ``text``; without an offset it is local time in ``tz``.
+
+    Returns an aware UTC datetime. Raises ValueError when it does not parse.
+    """
+    dt = datetime.fromisoformat(text.strip())
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(UTC)
+
+
+def format_offset(dt: datetime) -> str:
+    """Return the UTC offset of an aware datetime as ``UTC−4`` or ``UTC+5:30``."""
+    offset = dt.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "−" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{mins:02d}" if mins else "")
+
+
+def format_local(dt: datetime | None, tz: ZoneInfo, lang: str = "fr", *, offset: bool = True) -> str:
+    """Return ``dt`` shown in the contest zone: ``3 avril 2017, 14 h 05 (UTC−4)`` in
+    French, ``2017-04-03 14:05 (UTC−4)`` in English. None gives ""."""
+    if dt is None:
+        return ""
+    local = dt.astimezone(tz)
+    if lang == "fr":
+        text = f"{local.day} {_FR_MONTHS[local.month - 1]} {local.year}, {local.hour} h {local.minute:02d}"
+    else:
+        text = local.strftime("%Y-%m-%d %H:%M")
+    return f"{text} ({format_offset(local)})" if offset else text
+
+
+def iso_local(dt: datetime | None, tz: ZoneInfo) -> str | None:
+    """Return ISO 8601 in the contest zone with its offset, e.g. ``2017-04-03T10:05:09-04:00``."""
+    return None if dt is None else dt.astimezone(tz).isoformat()

@@ -1,0 +1,215 @@
+"""The contest file (TOML, read with ``tomllib``) and the Graph API settings.
+
+``load_contest(path)`` returns a validated :class:`Contest` or raises
+:class:`~derby.errors.ConfigError` with a one-line message naming the file, the key and
+the fix. ``graph_settings(env)`` reads the Graph API settings from a mapping (the CLI
+passes ``os.environ`` after loading ``.env``); this module never reads the environment.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from derby import clock, rules
+from derby.errors import ConfigError
+from derby.text import normalize_hashtag
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com/v24.0"
+FEED_KINDS = ("graph", "fixture")
+LANGUAGES = ("fr", "en")
+
+_ALLOWED = {
+    "contest": {"title", "hashtags", "timezone", "start", "end", "language"},
+    "feed": {"kind", "path", "page_cap", "timeout"},
+    "rules": set(rules.RULE_KINDS),
+}
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """Where posts come from.
+
+    ``kind`` is ``graph`` or ``fixture``; ``path`` is the fixture folder (absolute);
+    ``page_cap`` is the most pages read per edge and hashtag in one poll; ``timeout`` is
+    the per-request timeout in seconds.
+    """
+
+    kind: str
+    path: Path | None = None
+    page_cap: int = 10
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class Contest:
+    """A validated contest.
+
+    ``hashtags`` are normalized (no '#', NFC, case-folded); ``start``/``end`` are aware
+    UTC datetimes (the file gives them in local time of ``timezone``); ``rules`` maps a
+    rule name to its validated value, as seeded into the database by ``derby init``.
+    """
+
+    title: str
+    hashtags: tuple[str, ...]
+    timezone: str
+    start: datetime
+    end: datetime
+    feed: FeedConfig
+    language: str = "fr"
+    rules: dict[str, object] = field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return clock.zone(self.timezone)
+
+    def phase(self, now: datetime) -> str:
+        """Return ``not_started``, ``running`` or ``closed`` at ``now`` (aware)."""
+        if now < self.start:
+            return "not_started"
+        return "running" if now <= self.end else "closed"
+
+
+def load_contest(path: str | Path) -> Contest:
+    """Read and validate the contest file at ``path``.
+
+    Raises ConfigError for a missing or unreadable file, bad TOML, unknown tables or
+    keys, a bad timezone, unparsable times, an end not after the start, an empty or
+    invalid hashtag list, an unknown feed kind, a missing fixture folder, and any rule
+    that fails validation.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"contest file {path} not found; pass the path of a contest TOML file such as config/socialderby.toml") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read contest file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        return _build(data, path)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _build(data: dict, path: Path) -> Contest:
+    for table, value in data.items():
+        if table not in _ALLOWED:
+            raise ValueError(f"unknown table [{table}]; allowed: {', '.join('[' + t + ']' for t in _ALLOWED)}")
+        if not isinstance(value, dict):
+            raise ValueError(f"{table} must be a table ([{table}])")
+        unknown = set(value) - _ALLOWED[table]
+        if unknown:
+            raise ValueError(f"unknown key {table}.{sorted(unknown)[0]}; allowed in [{table}]: {', '.join(sorted(_ALLOWED[table]))}")
+    section = data.get("contest")
+    if not section:
+        raise ValueError("missing [contest] table")
+    for key in ("title", "hashtags", "timezone", "start", "end"):
+        if key not in section:
+            raise ValueError(f"missing contest.{key}")
+    title = _string(section, "title")
+    tz_name = _string(section, "timezone")
+    tz = clock.zone(tz_name)
+    start = _time(section, "start", tz)
+    end = _time(section, "end", tz)
+    if end <= start:
+        raise ValueError("contest.end must be after contest.start")
+    raw_tags = section["hashtags"]
+    if not isinstance(raw_tags, list) or not raw_tags:
+        raise ValueError("contest.hashtags must be a non-empty list such as [\"socialderby\"]")
+    tags: list[str] = []
+    for raw in raw_tags:
+        if not isinstance(raw, str):
+            raise ValueError(f"contest.hashtags: {raw!r} is not text")
+        tag = normalize_hashtag(raw)
+        if tag not in tags:
+            tags.append(tag)
+    language = section.get("language", "fr")
+    if language not in LANGUAGES:
+        raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")
+    return Contest(
+        title=title,
+        hashtags=tuple(tags),
+        timezone=tz_name,
+        start=start,
+        end=end,
+        feed=_feed(data.get("feed", {}), path),
+        language=language,
+        rules=rules.validate_rules(data.get("rules", {})),
+        source=path.resolve(),
+    )
+
+
+def _string(section: dict, key: str) -> str:
+    value = section[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"contest.{key} must be non-empty text")
+    return value.strip()
+
+
+def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
+    value = section[key]
+    if isinstance(value, datetime):  # a TOML datetime literal rather than a string
+        value = value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"contest.{key} must be a time such as \"2017-04-01T00:00:00\"")
+    try:
+        return clock.parse_local(value, tz)
+    except ValueError:
+        raise ValueError(f"contest.{key} = {value!r} is not an ISO 8601 time such as \"2017-04-01T00:00:00\"") from None
+
+
+def _feed(section: dict, path: Path) -> FeedConfig:
+    kind = section.get("kind", "graph")
+    if kind not in FEED_KINDS:
+        raise ValueError(f"feed.kind must be one of {', '.join(FEED_KINDS)}, not {kind!r}")
+    page_cap = section.get("page_cap", 10)
+    if isinstance(page_cap, bool) or not isinstance(page_cap, int) or not 1 <= page_cap <= 100:
+        raise ValueError("feed.page_cap must be a whole number from 1 to 100")
+    timeout = section.get("timeout", 20.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+        raise ValueError("feed.timeout must be a number of seconds above 0 and at most 300")
+    folder = None
+    if kind == "fixture":
+        if "path" not in section:
+            raise ValueError("feed.path is required when feed.kind = \"fixture\"")
+        folder = (path.parent / section["path"]).resolve()
+        if not folder.is_dir():
+            raise ValueError(f"feed.path {folder} is not a folder")
+    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """Graph API credentials and endpoint. ``repr`` never shows the token or secret."""
+
+    access_token: str = field(repr=False)
+    user_id: str
+    base_url: str = DEFAULT_GRAPH_URL
+    app_secret: str | None = field(default=None, repr=False)
+
+
+def graph_settings(env: Mapping[str, str]) -> GraphSettings:
+    """Read ``INSTAGRAM_ACCESS_TOKEN``, ``INSTAGRAM_USER_ID``, ``DERBY_GRAPH_URL`` and
+    ``INSTAGRAM_APP_SECRET`` from ``env``.
+
+    Raises ConfigError naming the missing variable and where to set it.
+    """
+    token = env.get("INSTAGRAM_ACCESS_TOKEN", "").strip()
+    user_id = env.get("INSTAGRAM_USER_ID", "").strip()
+    if not token:
+        raise ConfigError("INSTAGRAM_ACCESS_TOKEN is not set; put it in .env (see config/.env.example)")
+    if not user_id.isdigit():
+        raise ConfigError("INSTAGRAM_USER_ID must be the numeric id of the Instagram business account; put it in .env")
+    base = env.get("DERBY_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL
+    if not base.startswith(("https://", "http://")):
+        raise ConfigError(f"DERBY_GRAPH_URL must start with https:// (got {base!r})")
+    secret = env.get("INSTAGRAM_APP_SECRET", "").strip() or None
+    return GraphSettings(access_token=token, user_id=user_id, base_url=base.rstrip("/"), app_secret=secret)

@@ -1,0 +1,1 @@
+"""The bundled demo contest: ``contest.toml`` and its recorded ``replay/`` folder."""

@@ -1,0 +1,30 @@
+"""The paging loop shared by every feed. Standard library only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from derby.feeds.parse import MediaPage
+
+
+def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: list[str], label: str) -> Iterator[MediaPage]:
+    """Yield pages from ``fetch(after_cursor)``, starting with ``fetch(None)``.
+
+    ``recent_media`` is not in time order and its cursor can repeat (Graph API docs),
+    so paging never stops at the first known media. It stops when a page has no next
+    page, when a page is empty, when a cursor repeats, or after ``page_cap`` pages;
+    the last two are reported in ``notes`` (prefixed with ``label``).
+    """
+    seen: set[str] = set()
+    after: str | None = None
+    for number in range(1, page_cap + 1):
+        page = fetch(after)
+        yield page
+        if not page.has_next or not page.media:
+            return
+        if page.after in seen:
+            notes.append(f"{label}: cursor repeated after page {number}; paging stopped")
+            return
+        seen.add(page.after)  # type: ignore[arg-type]
+        after = page.after
+    notes.append(f"{label}: page cap of {page_cap} reached; older media of this poll were not read")

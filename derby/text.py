@@ -1,0 +1,103 @@
+"""Pure text helpers for hashtags and for user-typed text (captions, usernames).
+
+Captions are hostile input. Three different dangers need three different cures:
+
+- display in a terminal: :func:`display_text` removes control characters (ANSI escapes
+  included), bidi overrides and isolates and zero-width characters, so a caption can
+  neither move the cursor nor reorder or hide what is printed around it. Rich markup is
+  not this module's concern: the leaderboard wraps text in ``rich.text.Text`` objects,
+  which are never parsed as markup;
+- spreadsheets: :func:`spreadsheet_safe` neutralises cells that a spreadsheet would
+  run as a formula (OWASP "CSV injection" advice);
+- hashtag matching: :func:`normalize_hashtag` and :func:`caption_hashtags` compare tags
+  after Unicode NFC and case folding.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Graph API docs: hashtag names are letters, digits and underscores; emoji hashtags are
+# not supported by ig_hashtag_search.
+_TAG_NAME = re.compile(r"^\w+$")
+# A tag in a caption runs until a character that cannot be part of a tag, so glued tags
+# (#a#b) are two tags and #lovequotes is not #love.
+_CAPTION_TAG = re.compile(r"#(\w+)")
+
+# ESC [ ... final byte, and other ESC sequences (OSC ... BEL/ST).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_BIDI_AND_INVISIBLE = {
+    *range(0x202A, 0x202F),  # LRE RLE PDF LRO RLO
+    *range(0x2066, 0x206A),  # LRI RLI FSI PDI
+    0x200E, 0x200F, 0x061C,  # LRM RLM ALM
+    0x200B, 0x2060, 0xFEFF,  # zero width space, word joiner, BOM
+}
+# Keep ZWJ (U+200D) and variation selectors: emoji sequences need them.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def normalize_hashtag(name: str) -> str:
+    """Return the comparable form of a hashtag: no leading '#', NFC, case-folded.
+
+    Raises ValueError when what is left is empty or holds characters a hashtag cannot
+    hold (spaces, punctuation, emoji).
+    """
+    tag = unicodedata.normalize("NFC", name.strip()).lstrip("#")
+    if not tag or not _TAG_NAME.match(tag):
+        raise ValueError(f"{name!r} is not a hashtag (letters, digits and _ only)")
+    return tag.casefold()
+
+
+def caption_hashtags(caption: str | None) -> list[str]:
+    """Return the normalized hashtags of a caption, in order, duplicates kept."""
+    if not caption:
+        return []
+    text = unicodedata.normalize("NFC", caption)
+    return [m.group(1).casefold() for m in _CAPTION_TAG.finditer(text)]
+
+
+def display_text(value: str | None, *, single_line: bool = True) -> str:
+    """Return ``value`` made safe to print in a terminal.
+
+    Removes ANSI/OSC escape sequences, C0/C1 control characters (newlines and tabs
+    become spaces when ``single_line``), bidi embedding/override/isolate marks and
+    zero-width characters. Emoji ZWJ sequences are kept. ``None`` becomes "".
+    """
+    if not value:
+        return ""
+    text = _ANSI.sub("", value)
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code in _BIDI_AND_INVISIBLE:
+            continue
+        if ch in "\n\t\r":
+            out.append(" " if single_line else ch)
+            continue
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            continue
+        if unicodedata.category(ch) in ("Zl", "Zp"):
+            out.append(" ")
+            continue
+        out.append(ch)
+    result = "".join(out)
+    return " ".join(result.split()) if single_line else result
+
+
+def spreadsheet_safe(value: str | None) -> str:
+    """Return text that a spreadsheet shows as text, never runs as a formula.
+
+    A cell starting with = + - @ tab or carriage return gets a leading apostrophe
+    (OWASP CSV injection advice). ``None`` becomes "".
+    """
+    if value is None:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def shorten(value: str, width: int) -> str:
+    """Cut ``value`` to at most ``width`` characters, ending with an ellipsis if cut."""
+    if width <= 0:
+        return ""
+    return value if len(value) <= width else value[: max(width - 1, 0)] + "…"
