@@ -189,8 +189,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     if fmt == "json":
         click.echo(export.leaderboard_json(board, top, show_all))
     elif fmt == "csv":
-        stream = click.get_text_stream("stdout")
-        export.write_csv(stream, [leaderboard.entry_record(e, board.contest) for e in leaderboard.select(board, top, show_all)],
+        export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest) for e in leaderboard.select(board, top, show_all)],
                          export.LEADERBOARD_COLUMNS)
     else:
         from rich.console import Console

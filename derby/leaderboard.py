@@ -21,7 +21,7 @@ from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries
-from derby.text import display_text, shorten
+from derby.text import display_text, shortcode, shorten
 
 
 @dataclass
@@ -40,7 +40,10 @@ class Standings:
 
 
 def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None) -> Standings:
-    """Compute the standings of the stored contest at ``as_of`` (default: all data).
+    """Compute the standings of the stored contest at ``as_of``.
+
+    Without ``as_of`` every stored snapshot is used and the standings describe the
+    time of the last successful poll (``now`` when there was none).
 
     Raises DerbyError when the database has no contest (run ``derby init`` first).
     """
@@ -49,7 +52,10 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
     rules = store.read_rules(db)
     entries = rank_entries(store.read_entries(db, as_of), contest.hashtags, contest.start, contest.end, rules)
-    return Standings(contest=contest, entries=entries, as_of=as_of or now, rules=rules)
+    if as_of is None:
+        last = store.last_poll_run(db, successful=True)
+        as_of = clock.from_store(last["started_at"]) if last else now
+    return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules)
 
 
 def select(board: Standings, top: int | None = None, show_all: bool = False) -> list[ScoredEntry]:
@@ -93,11 +99,11 @@ def _number(value: float) -> int | float:
 
 
 _LABELS = {
-    "fr": {"rank": "Rang", "entry": "Participation", "likes": "J'aime", "comments": "Comm.",
+    "fr": {"rank": "Rang", "entry": "Participation", "caption": "Légende", "likes": "J'aime", "comments": "Comm.",
            "score": "Pointage", "posted": "Publiée le", "status": "Statut", "hidden": "masquées",
            "title": "Classement", "as_of": "au", "none": "Aucune participation classée pour l'instant.",
            "not_started": "à venir", "running": "en cours", "closed": "terminé"},
-    "en": {"rank": "Rank", "entry": "Entry", "likes": "Likes", "comments": "Comments",
+    "en": {"rank": "Rank", "entry": "Entry", "caption": "Caption", "likes": "Likes", "comments": "Comments",
            "score": "Score", "posted": "Posted", "status": "Status", "hidden": "hidden",
            "title": "Leaderboard", "as_of": "as of", "none": "No ranked entry yet.",
            "not_started": "not started", "running": "running", "closed": "closed"},
@@ -110,7 +116,11 @@ _STATUS_FR = {
 
 def render_table(board: Standings, console: Console, *, top: int | None = None, show_all: bool = False,
                  lang: str | None = None) -> None:
-    """Print the leaderboard as a rich table on ``console``."""
+    """Print the leaderboard as a rich table on ``console``.
+
+    Columns are dropped when the console is narrow, least useful first: caption, then
+    posted-at, then status.
+    """
     lang = lang or board.contest.language
     labels = _LABELS[lang]
     contest = board.contest
@@ -118,32 +128,29 @@ def render_table(board: Standings, console: Console, *, top: int | None = None, 
     title = Text(display_text(contest.title), style="bold")
     caption = Text(f"{labels['title']} {labels['as_of']} {clock.format_local(board.as_of, tz, lang)}"
                    f" · {labels[contest.phase(board.as_of)]}")
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, expand=False)
-    table.add_column(labels["rank"], justify="right")
-    table.add_column(labels["entry"], overflow="fold", max_width=48)
-    table.add_column(labels["likes"], justify="right")
-    table.add_column(labels["comments"], justify="right")
-    table.add_column(labels["score"], justify="right", style="bold")
-    table.add_column(labels["posted"], no_wrap=True)
-    if show_all:
-        table.add_column(labels["status"])
     rows = select(board, top, show_all)
-    for entry in rows:
-        name = entry.username or entry.permalink or entry.media_id
-        cells = [
-            Text(str(entry.rank) if entry.rank else "—"),
-            Text(shorten(display_text(name), 48)),
-            Text(labels["hidden"], style="italic dim") if entry.like_count is None else Text(str(entry.like_count)),
-            Text(str(entry.comments_count if entry.comments_count is not None else "—")),
-            Text(str(_number(entry.score))),
-            Text(clock.format_local(entry.timestamp, tz, lang, offset=False)),
-        ]
-        if show_all:
-            status = entry.status if lang == "en" else _STATUS_FR.get(entry.status, "classée")
-            cells.append(Text(status.replace("_", " "), style="" if entry.rank else "yellow"))
-        table.add_row(*cells)
     if not rows:
         console.print(title)
         console.print(Text(labels["none"]))
         return
+    status_label = (lambda e: e.status) if lang == "en" else (lambda e: _STATUS_FR.get(e.status, "classée"))
+    # (label, minimum console width to show it, cell of an entry, column options)
+    columns = [
+        ("rank", 0, lambda e: Text(str(e.rank) if e.rank else "—"), {"justify": "right"}),
+        ("entry", 0, lambda e: Text(shorten(display_text(e.username or shortcode(e.permalink) or e.media_id), 24)), {}),
+        ("caption", 110, lambda e: Text(shorten(display_text(e.caption), 40)), {"overflow": "ellipsis", "max_width": 40}),
+        ("likes", 0, lambda e: Text(labels["hidden"], style="italic dim") if e.like_count is None else Text(str(e.like_count)),
+         {"justify": "right"}),
+        ("comments", 0, lambda e: Text("—" if e.comments_count is None else str(e.comments_count)), {"justify": "right"}),
+        ("score", 0, lambda e: Text(str(_number(e.score)), style="bold"), {"justify": "right"}),
+        ("posted", 72 if not show_all else 96, lambda e: Text(clock.format_local(e.timestamp, tz, lang, offset=False)), {}),
+    ]
+    if show_all:
+        columns.append(("status", 60, lambda e: Text(status_label(e).replace("_", " "), style="" if e.rank else "yellow"), {}))
+    shown = [c for c in columns if console.width >= c[1]]
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, expand=False)
+    for key, _, _, options in shown:
+        table.add_column(labels[key], no_wrap=True, **options)
+    for entry in rows:
+        table.add_row(*(cell(entry) for _, _, cell, _ in shown))
     console.print(table)

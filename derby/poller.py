@@ -165,10 +165,15 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
         stop.set()
         _shutdown()
 
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, ask_stop)
-        signal.signal(signal.SIGTERM, ask_stop)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, ask_stop)
     scheduler.add_job(job, "interval", seconds=interval, next_run_time=datetime.now().astimezone(),
                       max_instances=1, coalesce=True, misfire_grace_time=max(int(interval), 1))
-    scheduler.start()
+    try:
+        scheduler.start()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return outcome["value"]

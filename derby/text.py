@@ -101,3 +101,13 @@ def shorten(value: str, width: int) -> str:
     if width <= 0:
         return ""
     return value if len(value) <= width else value[: max(width - 1, 0)] + "…"
+
+
+_SHORTCODE = re.compile(r"instagram\.com/(?:[\w.]+/)?(?:p|reel|reels|tv)/([A-Za-z0-9_-]+)")
+
+
+def shortcode(permalink: str | None) -> str | None:
+    """Return the shortcode of an Instagram permalink (``…/p/BSpF_AEkxu5/`` gives
+    ``BSpF_AEkxu5``), or None when it is not one."""
+    match = _SHORTCODE.search(permalink or "")
+    return match.group(1) if match else None

@@ -1,0 +1,157 @@
+"""Every command through click's CliRunner, on the bundled replay (no network)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from derby import store
+from derby.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+REPLAY_TOML = ROOT / "config" / "socialderby-replay.toml"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def polled(runner, tmp_path):
+    """A database initialised with the replay contest and polled once (latest poll)."""
+    db = tmp_path / "d.db"
+    assert runner.invoke(cli, ["--db", str(db), "init", str(REPLAY_TOML)]).exit_code == 0
+    result = runner.invoke(cli, ["--db", str(db), "poll"])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def test_init_reports_the_contest(runner, tmp_path):
+    result = runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "init", str(REPLAY_TOML)])
+    assert result.exit_code == 0
+    assert "#socialderby, #snq17" in result.output and "(UTC−4)" in result.output
+
+
+def test_init_bad_file_is_one_line_exit_2(runner, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[contest]\ntitle = "x"\n')
+    result = runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "init", str(bad)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"derby: {bad}: missing contest.hashtags"]
+
+
+def test_poll_without_init_says_what_to_do(runner, tmp_path):
+    result = runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "poll"])
+    assert result.exit_code == 1
+    assert "run: derby init" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_poll_summary_line(runner, polled):
+    result = CliRunner().invoke(cli, ["--db", str(polled), "poll"])
+    assert result.exit_code == 0
+    assert result.output.startswith("poll #2 ok: ")
+    assert "0 new and 0 updated media, 0 snapshots" in result.output
+
+
+def test_db_from_environment(runner, polled, monkeypatch):
+    monkeypatch.setenv("DERBY_DB", str(polled))
+    result = runner.invoke(cli, ["leaderboard", "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["contest"]["hashtags"] == ["socialderby", "snq17"]
+
+
+def test_leaderboard_json(runner, polled):
+    result = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "json", "--top", "3"])
+    data = json.loads(result.output)
+    assert [e["rank"] for e in data["entries"]] == [1, 2, 3]
+    first = data["entries"][0]
+    assert set(first) >= {"rank", "media_id", "permalink", "username", "score", "like_count", "comments_count",
+                          "posted_at", "status"}
+    assert first["posted_at"].endswith("-04:00") and first["status"] == "eligible"
+    scores = [e["score"] for e in data["entries"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_leaderboard_all_lists_unranked_with_reasons(runner, polled):
+    data = json.loads(runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "json", "--all"]).output)
+    unranked = [e for e in data["entries"] if e["rank"] is None]
+    assert unranked and all(e["reason"] for e in unranked)
+    assert {e["status"] for e in unranked} <= {"before_start", "after_end", "no_caption", "missing_hashtag", "no_timestamp"}
+
+
+def test_hidden_likes_are_flagged_not_zero(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"]).exit_code == 0
+    data = json.loads(runner.invoke(cli, ["--db", str(db), "leaderboard", "--format", "json", "--all"]).output)
+    hidden = [e for e in data["entries"] if e["like_count"] is None]
+    assert len(hidden) == 12
+    assert all("hidden_likes" in e["flags"] for e in hidden)
+    assert all(e["score"] == 3 * e["comments_count"] for e in hidden)
+
+
+def test_leaderboard_table_and_csv(runner, polled):
+    table = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--top", "5"])
+    assert table.exit_code == 0 and "Pointage" in table.output and "Classement au" in table.output
+    english = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--top", "5", "--lang", "en"])
+    assert "Score" in english.output
+    out = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "csv", "--top", "2"]).output
+    rows = list(csv.DictReader(out.splitlines()))
+    assert [r["rank"] for r in rows] == ["1", "2"]
+
+
+def test_export_winners_csv(runner, polled, tmp_path):
+    out = tmp_path / "winners.csv"
+    result = runner.invoke(cli, ["--db", str(polled), "export", str(out), "--top", "3", "--alternates", "2"])
+    assert result.exit_code == 0, result.output
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert [(r["rank"], r["role"]) for r in rows] == [("1", "winner"), ("2", "winner"), ("3", "winner"),
+                                                     ("4", "alternate"), ("5", "alternate")]
+    board = json.loads(runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "json", "--top", "5"]).output)
+    assert [r["media_id"] for r in rows] == [e["media_id"] for e in board["entries"]]
+
+
+def test_export_json_and_as_of(runner, polled, tmp_path):
+    out = tmp_path / "w.json"
+    assert runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "2030-01-01T00:00"]).exit_code == 0
+    assert [w["role"] for w in json.loads(out.read_text())["winners"]] == ["winner"] * 3 + ["alternate"] * 2
+    bad = runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "yesterday"])
+    assert bad.exit_code == 1 and "ISO 8601" in bad.output
+
+
+def test_graph_feed_without_token_is_a_config_error(runner, tmp_path):
+    db = tmp_path / "d.db"
+    runner.invoke(cli, ["--db", str(db), "init", str(ROOT / "config" / "socialderby.toml")])
+    result = runner.invoke(cli, ["--db", str(db), "poll"])
+    assert result.exit_code == 2
+    assert "INSTAGRAM_ACCESS_TOKEN is not set" in result.output
+
+
+def test_demo_runs_the_whole_job(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    result = runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "poll #1 ok" in result.output and "Pointage" in result.output
+    rows = list(csv.DictReader((tmp_path / "winners.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["role"] for r in rows] == ["winner"] * 3 + ["alternate"] * 2
+    database = store.open_db(db)
+    runs = list(database.query("SELECT status FROM poll_runs"))
+    assert len(runs) >= 10 and {r["status"] for r in runs} == {"ok"}
+    assert database["media"].count >= 150
+    grown = next(database.query("SELECT max(n) AS n FROM (SELECT count(*) AS n FROM snapshots GROUP BY media_id)"))
+    assert grown["n"] >= 3  # counts grew over several polls
+
+
+def test_python_dash_m_works(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "derby", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and "leaderboard" in result.stdout

@@ -1,0 +1,85 @@
+"""The contest file: valid files load, every mistake gets a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from derby.config import graph_settings, load_contest
+from derby.errors import ConfigError
+from helpers import utc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """
+[contest]
+title = "T"
+hashtags = ["#SocialDerby", "snq17", "socialderby"]
+timezone = "America/Toronto"
+start = "2017-04-01T00:00:00"
+end = "2017-04-09T23:59:59"
+[feed]
+kind = "graph"
+[rules]
+points_per_like = 2
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_contest_files_load():
+    contest = load_contest(ROOT / "config" / "socialderby.toml")
+    assert contest.hashtags == ("socialderby", "snq17")
+    assert contest.start == utc(2017, 4, 1, 4)  # EDT, UTC-4
+    assert contest.end == utc(2017, 4, 10, 3, 59, 59)
+    replay = load_contest(ROOT / "config" / "socialderby-replay.toml")
+    assert replay.feed.kind == "fixture" and (replay.feed.path / "polls").is_dir()
+
+
+def test_hashtags_are_normalized_and_deduplicated(tmp_path):
+    contest = load_contest(write(tmp_path, GOOD))
+    assert contest.hashtags == ("socialderby", "snq17")
+    assert contest.rules == {"points_per_like": 2.0}
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('timezone = "America/Toronto"', 'timezone = "Mars/Olympus"', "unknown time zone"),
+    ('end = "2017-04-09T23:59:59"', 'end = "2017-03-01T00:00:00"', "end must be after"),
+    ('hashtags = ["#SocialDerby", "snq17", "socialderby"]', "hashtags = []", "non-empty list"),
+    ('hashtags = ["#SocialDerby", "snq17", "socialderby"]', 'hashtags = ["two words"]', "not a hashtag"),
+    ('hashtags = ["#SocialDerby", "snq17", "socialderby"]', 'hashtags = ["🎉"]', "not a hashtag"),
+    ('title = "T"', 'title = "T"\ncolour = "red"', "unknown key contest.colour"),
+    ("[rules]", "[rulez]", "unknown table"),
+    ("points_per_like = 2", "points_per_like = -2", "must be zero or more"),
+    ("points_per_like = 2", "points_per_fave = 2", "unknown key rules.points_per_fave"),
+    ('kind = "graph"', 'kind = "carrier-pigeon"', "feed.kind"),
+    ('kind = "graph"', 'kind = "fixture"', "feed.path is required"),
+    ('start = "2017-04-01T00:00:00"', 'start = "1er avril"', "not an ISO 8601 time"),
+])
+def test_mistakes_are_named(tmp_path, old, new, message):
+    assert old in GOOD
+    with pytest.raises(ConfigError, match=message):
+        load_contest(write(tmp_path, GOOD.replace(old, new)))
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_contest(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_contest(write(tmp_path, "[contest\n"))
+
+
+def test_graph_settings():
+    with pytest.raises(ConfigError, match="INSTAGRAM_ACCESS_TOKEN"):
+        graph_settings({})
+    with pytest.raises(ConfigError, match="INSTAGRAM_USER_ID"):
+        graph_settings({"INSTAGRAM_ACCESS_TOKEN": "t", "INSTAGRAM_USER_ID": "me"})
+    settings = graph_settings({"INSTAGRAM_ACCESS_TOKEN": "sekrit", "INSTAGRAM_USER_ID": "123",
+                               "DERBY_GRAPH_URL": "http://127.0.0.1:9/v24.0/"})
+    assert settings.base_url == "http://127.0.0.1:9/v24.0"
+    assert "sekrit" not in repr(settings)
