@@ -159,7 +159,7 @@ def _as_of_option(func):
                         help="Standings at this ISO 8601 time (contest time zone when no offset).")(func)
 
 
-def _standings(ctx: _Context, as_of: str | None):
+def _standings(ctx: _Context, as_of: str | None, top: int | None = None):
     from derby import clock, leaderboard
 
     db = ctx.open()
@@ -170,7 +170,7 @@ def _standings(ctx: _Context, as_of: str | None):
             moment = clock.parse_local(as_of, contest.tz)
         except ValueError:
             raise DerbyError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
-    return leaderboard.standings(db, clock.utcnow(), moment)
+    return leaderboard.standings(db, clock.utcnow(), moment, top=top)
 
 
 @cli.command(name="leaderboard")
@@ -185,7 +185,8 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
-    board = _standings(ctx, as_of)
+    # JSON counts every stored entry and --all lists them: only the others can stop at the top.
+    board = _standings(ctx, as_of, top if fmt != "json" and not show_all else None)
     if fmt == "json":
         click.echo(export.leaderboard_json(board, top, show_all))
     elif fmt == "csv":

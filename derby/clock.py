@@ -33,13 +33,19 @@ def to_store(dt: datetime) -> str:
     """
     if dt.tzinfo is None:
         raise ValueError("naive datetime: derby stores only timezone-aware times")
-    return dt.astimezone(UTC).strftime(_STORE_FORMAT)
+    utc = dt.astimezone(UTC)
+    if utc.year >= 1000:  # isoformat is ~3x faster than strftime and gives the same text here
+        return utc.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+    return utc.strftime(_STORE_FORMAT)
 
 
 def from_store(text: str | None) -> datetime | None:
     """Parse storage text back into an aware UTC datetime (None stays None)."""
     if text is None:
         return None
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z" and text[:4].isdigit():
+        # fromisoformat is ~30x faster than strptime; a leaderboard parses 3 per media.
+        return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
     return datetime.strptime(text, _STORE_FORMAT).replace(tzinfo=UTC)
 
 

@@ -20,30 +20,37 @@ from rich.text import Text
 from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
-from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries
+from derby.scoring import ELIGIBLE, ScoredEntry, eligibility, rank_entries
 from derby.text import display_text, shortcode, shorten
 
 
 @dataclass
 class Standings:
     """A computed leaderboard: ``entries`` eligible first in rank order, then the rest;
-    ``as_of`` is the moment it describes (aware UTC), ``rules`` the rules used."""
+    ``as_of`` is the moment it describes (aware UTC), ``rules`` the rules used.
+    ``complete`` is False when only the top entries were computed (``standings(top=)``):
+    ``entries`` then holds just those."""
 
     contest: Contest
     entries: list[ScoredEntry]
     as_of: datetime
     rules: dict[str, object]
+    complete: bool = True
 
     @property
     def ranked(self) -> list[ScoredEntry]:
         return [e for e in self.entries if e.status == ELIGIBLE]
 
 
-def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None) -> Standings:
+def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None, *,
+              top: int | None = None) -> Standings:
     """Compute the standings of the stored contest at ``as_of``.
 
     Without ``as_of`` every stored snapshot is used and the standings describe the
-    time of the last successful poll (``now`` when there was none).
+    time of the last successful poll (``now`` when there was none). With ``top`` (and
+    no ``as_of``) only the first ``top`` ranked entries are computed, exactly as the
+    full ranking ranks them, reading a few rows per entry instead of every media (the
+    live board); the result then has ``complete`` False.
 
     Raises DerbyError when the database has no contest (run ``derby init`` first).
     """
@@ -51,11 +58,28 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     if contest is None:
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
     rules = store.read_rules(db)
-    entries = rank_entries(store.read_entries(db, as_of), contest.hashtags, contest.start, contest.end, rules)
+    if top is not None and as_of is None:
+        entries, complete = _top_entries(db, contest, rules, top), False
+    else:
+        entries, complete = rank_entries(store.read_entries(db, as_of), contest.hashtags, contest.start,
+                                         contest.end, rules), True
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
-    return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules)
+    return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules, complete=complete)
+
+
+def _top_entries(db: sqlite_utils.Database, contest: Contest, rules: dict[str, object], top: int) -> list[ScoredEntry]:
+    # Candidates come best first (same order as rank_entries); the caption rule is judged
+    # here. One eligible entry past the top is kept so the last one's "tied" flag is right.
+    limit = max(4 * top, 100)
+    while True:
+        rows = store.read_top_entries(db, contest.start, contest.end, rules["points_per_like"],
+                                      rules["points_per_comment"], limit)  # type: ignore[arg-type]
+        eligible = [r for r in rows if eligibility(r, contest.hashtags, contest.start, contest.end, rules) == ELIGIBLE]
+        if len(eligible) > top or len(rows) < limit:
+            return rank_entries(eligible[: top + 1], contest.hashtags, contest.start, contest.end, rules)[:top]
+        limit *= 4
 
 
 def select(board: Standings, top: int | None = None, show_all: bool = False) -> list[ScoredEntry]:

@@ -124,6 +124,11 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if str(path) != ":memory:":
             db.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL never corrupts the database; a power cut may lose the
+            # last pages stored, which the next poll reads again. FULL would fsync
+            # every page's transaction (issue 7: ingest speed).
+            db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
         db.execute("PRAGMA foreign_keys = ON")
         migrations.apply(db)
     except sqlite3.DatabaseError as exc:
@@ -260,11 +265,8 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     ids = list(by_id)
     result = PageResult(new=set(), updated=set(), snapshots=0)
     with db.atomic():
-        existing = _rows_by_id(db, "SELECT * FROM media WHERE media_id IN ({})", ids)
-        latest = _rows_by_id(db, """
-            SELECT s.media_id, s.like_count, s.comments_count, s.poll_run_id FROM snapshots s
-            WHERE s.id = (SELECT id FROM snapshots WHERE media_id = s.media_id ORDER BY observed_at DESC, id DESC LIMIT 1)
-              AND s.media_id IN ({})""", ids)
+        existing = _tuples_by_id(db, f"SELECT media_id, {', '.join(_MEDIA_FIELDS)} FROM media WHERE media_id IN ({{}})", ids)
+        latest = _tuples_by_id(db, "SELECT media_id, like_count, comments_count FROM latest_snapshots WHERE media_id IN ({})", ids)
         media_rows, snapshot_rows = [], []
         for media_id, media in by_id.items():
             values = {
@@ -275,14 +277,16 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             old = existing.get(media_id)
             if old is None:
                 result.new.add(media_id)
-            elif any(v is not None and v != old[k] for k, v in values.items()):
+                media_rows.append((media_id, *values.values(), when, run_id))
+            elif any(v is not None and v != stored for v, stored in zip(values.values(), old[1:])):
                 result.updated.add(media_id)
-            media_rows.append((media_id, *values.values(), when, run_id))
+                media_rows.append((media_id, *values.values(), when, run_id))
+            # else: the upsert would leave the row as it is, so it is skipped (issue 7).
             if media.like_count is None and media.comments_count is None:
                 continue
             previous = latest.get(media_id)
             reading = (media.like_count, media.comments_count)
-            if previous is None or (previous["like_count"], previous["comments_count"]) != reading:
+            if previous is None or previous[1:] != reading:
                 snapshot_rows.append((media_id, run_id, when, *reading))
                 if old is not None:
                     result.updated.add(media_id)
@@ -330,6 +334,16 @@ def _rows_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str
     return rows
 
 
+def _tuples_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str, tuple]:
+    # Plain tuples, media_id first: this runs for every page stored (issue 7).
+    rows: dict[str, tuple] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in db.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk):
+            rows[row[0]] = row
+    return rows
+
+
 def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None) -> list[dict]:
     """Return every stored media with its latest snapshot, as dicts.
 
@@ -339,24 +353,119 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None) -> li
     or before it and snapshots observed at or before it are used.
     """
     cutoff = clock.to_store(as_of) if as_of else "9999"
-    sql = """
+    if as_of is None:
+        # The newest snapshot of each media is kept in latest_snapshots (issue 7).
+        source = "LEFT JOIN latest_snapshots s ON s.media_id = m.media_id"
+    else:
+        source = """LEFT JOIN snapshots s ON s.id = (
+            SELECT id FROM snapshots WHERE media_id = m.media_id AND observed_at <= :cutoff
+            ORDER BY observed_at DESC, id DESC LIMIT 1)"""
+    sql = f"""
         SELECT m.media_id, m.caption, m.media_type, m.permalink, m.timestamp, m.first_seen_at,
                s.like_count, s.comments_count, s.observed_at
-        FROM media m
-        LEFT JOIN snapshots s ON s.id = (
-            SELECT id FROM snapshots WHERE media_id = m.media_id AND observed_at <= :cutoff
-            ORDER BY observed_at DESC, id DESC LIMIT 1)
+        FROM media m {source}
         WHERE m.first_seen_at <= :cutoff
     """
+    return _entries(db.conn.execute(sql, {"cutoff": cutoff}))
+
+
+_ENTRY_KEYS = ("media_id", "caption", "media_type", "permalink", "timestamp", "first_seen_at",
+               "like_count", "comments_count", "observed_at")
+
+
+def _entries(rows: Iterable[tuple]) -> list[dict]:
+    # Rows in _ENTRY_KEYS order to entry dicts. Poll times repeat across media, so
+    # their parsed values are shared (issue 7: 100k+ media per leaderboard).
+    times: dict[str | None, datetime | None] = {None: None}
     entries = []
-    for row in db.query(sql, {"cutoff": cutoff}):
-        row["timestamp"] = clock.from_store(row["timestamp"])
-        row["observed_at"] = clock.from_store(row["observed_at"])
-        row["first_seen_at"] = clock.from_store(row["first_seen_at"])
-        entries.append(row)
+    for row in rows:
+        entry = dict(zip(_ENTRY_KEYS, row))
+        entry["timestamp"] = clock.from_store(entry["timestamp"])
+        for key in ("observed_at", "first_seen_at"):
+            text = entry[key]
+            if text not in times:
+                times[text] = clock.from_store(text)
+            entry[key] = times[text]
+        entries.append(entry)
     return entries
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Return row counts of the main tables."""
     return {t: db[t].count for t in ("media", "snapshots", "poll_runs", "hashtags")}
+
+
+# -- issue 7: speed at a hundred times the Social Derby --------------------------------
+
+@migrations()
+def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
+    """Issue 7: the latest snapshot of each media, kept by triggers on ``snapshots``.
+
+    The live leaderboard and ``save_page`` read one row per media here instead of
+    searching ``snapshots`` (ten or more rows per media) for the newest one. Triggers,
+    not application code, keep it equal to "the snapshot with the greatest
+    (observed_at, id)" of each media, whoever writes ``snapshots``.
+    """
+    db.executescript(
+        """
+        CREATE TABLE latest_snapshots (
+            media_id TEXT PRIMARY KEY REFERENCES media(media_id),
+            snapshot_id INTEGER NOT NULL,
+            observed_at TEXT NOT NULL,       -- UTC
+            like_count INTEGER,
+            comments_count INTEGER
+        ) WITHOUT ROWID;
+        INSERT INTO latest_snapshots (media_id, snapshot_id, observed_at, like_count, comments_count)
+            SELECT media_id, id, observed_at, like_count, comments_count FROM (
+                SELECT *, row_number() OVER (PARTITION BY media_id ORDER BY observed_at DESC, id DESC) AS n
+                FROM snapshots) WHERE n = 1;
+        CREATE TRIGGER latest_snapshots_insert AFTER INSERT ON snapshots BEGIN
+            INSERT INTO latest_snapshots (media_id, snapshot_id, observed_at, like_count, comments_count)
+                VALUES (NEW.media_id, NEW.id, NEW.observed_at, NEW.like_count, NEW.comments_count)
+            ON CONFLICT (media_id) DO UPDATE SET
+                snapshot_id = excluded.snapshot_id, observed_at = excluded.observed_at,
+                like_count = excluded.like_count, comments_count = excluded.comments_count
+            WHERE (excluded.observed_at, excluded.snapshot_id)
+                  > (latest_snapshots.observed_at, latest_snapshots.snapshot_id);
+        END;
+        CREATE TRIGGER latest_snapshots_update AFTER UPDATE ON snapshots BEGIN
+            DELETE FROM latest_snapshots WHERE media_id IN (OLD.media_id, NEW.media_id);
+            INSERT INTO latest_snapshots (media_id, snapshot_id, observed_at, like_count, comments_count)
+                SELECT media_id, id, observed_at, like_count, comments_count FROM snapshots s
+                WHERE s.media_id IN (OLD.media_id, NEW.media_id) AND s.id = (
+                    SELECT id FROM snapshots WHERE media_id = s.media_id ORDER BY observed_at DESC, id DESC LIMIT 1);
+        END;
+        CREATE TRIGGER latest_snapshots_delete AFTER DELETE ON snapshots BEGIN
+            DELETE FROM latest_snapshots WHERE media_id = OLD.media_id;
+            INSERT INTO latest_snapshots (media_id, snapshot_id, observed_at, like_count, comments_count)
+                SELECT media_id, id, observed_at, like_count, comments_count FROM snapshots
+                WHERE media_id = OLD.media_id ORDER BY observed_at DESC, id DESC LIMIT 1;
+        END;
+        """
+    )
+
+
+def read_top_entries(db: sqlite_utils.Database, start: datetime, end: datetime, like_points: float,
+                     comment_points: float, limit: int) -> list[dict]:
+    """Return at most ``limit`` media posted in [start, end] (aware UTC, inclusive) with
+    their latest snapshot, best first, as :func:`read_entries` dicts.
+
+    Best first is the order of :func:`derby.scoring.rank_entries`:
+    ``like_points`` × likes + ``comment_points`` × comments descending (a hidden or
+    missing count is 0), then earlier post timestamp, then media id. Caption rules are
+    not applied here, so callers judge each entry and ask for more when too few are
+    eligible. Reads ``media`` and ``latest_snapshots`` only, never ``snapshots``: the
+    live board's query at 100k+ media (issue 7).
+    """
+    sql = """
+        SELECT m.media_id, m.caption, m.media_type, m.permalink, m.timestamp, m.first_seen_at,
+               s.like_count, s.comments_count, s.observed_at
+        FROM media m LEFT JOIN latest_snapshots s ON s.media_id = m.media_id
+        WHERE m.timestamp BETWEEN :start AND :end
+        ORDER BY :like_points * coalesce(s.like_count, 0) + :comment_points * coalesce(s.comments_count, 0) DESC,
+                 m.timestamp, m.media_id
+        LIMIT :limit
+    """
+    params = {"start": clock.to_store(start), "end": clock.to_store(end), "like_points": float(like_points),
+              "comment_points": float(comment_points), "limit": limit}
+    return _entries(db.conn.execute(sql, params))
