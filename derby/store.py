@@ -457,15 +457,17 @@ def read_top_entries(db: sqlite_utils.Database, start: datetime, end: datetime, 
     eligible. Reads ``media`` and ``latest_snapshots`` only, never ``snapshots``: the
     live board's query at 100k+ media (issue 7).
     """
-    sql = """
-        SELECT m.media_id, m.caption, m.media_type, m.permalink, m.timestamp, m.first_seen_at,
-               s.like_count, s.comments_count, s.observed_at
-        FROM media m LEFT JOIN latest_snapshots s ON s.media_id = m.media_id
-        WHERE m.timestamp BETWEEN :start AND :end
-        ORDER BY :like_points * coalesce(s.like_count, 0) + :comment_points * coalesce(s.comments_count, 0) DESC,
-                 m.timestamp, m.media_id
-        LIMIT :limit
-    """
     params = {"start": clock.to_store(start), "end": clock.to_store(end), "like_points": float(like_points),
               "comment_points": float(comment_points), "limit": limit}
-    return _entries(db.conn.execute(sql, params))
+    return _entries(db.conn.execute(TOP_ENTRIES_SQL, params))
+
+
+TOP_ENTRIES_SQL = """
+    SELECT m.media_id, m.caption, m.media_type, m.permalink, m.timestamp, m.first_seen_at,
+           s.like_count, s.comments_count, s.observed_at
+    FROM media m LEFT JOIN latest_snapshots s ON s.media_id = m.media_id
+    WHERE m.timestamp BETWEEN :start AND :end
+    ORDER BY :like_points * coalesce(s.like_count, 0) + :comment_points * coalesce(s.comments_count, 0) DESC,
+             m.timestamp, m.media_id
+    LIMIT :limit
+"""
