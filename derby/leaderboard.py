@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlite_utils
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:  # rich is imported when drawing, so JSON/CSV output and export start fast (issue 7)
+    from rich.console import Console
 
 from derby import clock, store
 from derby.config import Contest
@@ -145,6 +145,10 @@ def render_table(board: Standings, console: Console, *, top: int | None = None, 
     Columns are dropped when the console is narrow, least useful first: caption, then
     posted-at, then status.
     """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     lang = lang or board.contest.language
     labels = _LABELS[lang]
     contest = board.contest

@@ -4,6 +4,8 @@ snapshot table, the top-N leaderboard). Speed itself is measured by scripts/benc
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import tracemalloc
 
 import pytest
@@ -216,3 +218,16 @@ def test_ingest_memory_does_not_grow_with_the_number_of_pages(tmp_path):
     large = _ingest_peak(tmp_path, "large.db", 200)
     # 20 times the pages: the peak is that of one page, give or take allocator noise.
     assert large < small * 1.5 + 64 * 1024, (small, large)
+
+
+# -- startup -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("module", "absent"), [
+    ("derby.cli", {"rich", "sqlite_utils", "requests", "apscheduler", "dotenv", "derby.store"}),
+    ("derby.export", {"rich", "requests", "apscheduler"}),
+])
+def test_heavy_libraries_are_imported_only_when_used(module, absent):
+    code = (f"import sys, {module}; absent = {sorted(absent)!r}; "
+            "print(sorted(a for a in absent if a in sys.modules or any(m.startswith(a + '.') for m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
