@@ -44,8 +44,9 @@ def from_store(text: str | None) -> datetime | None:
     if text is None:
         return None
     if len(text) == 20 and text[10] == "T" and text[19] == "Z" and text[:4].isdigit():
-        # fromisoformat is ~30x faster than strptime; a leaderboard parses 3 per media.
-        return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+        # fromisoformat is ~30x faster than strptime (a leaderboard parses one per media)
+        # and reads the final Z as UTC.
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, _STORE_FORMAT).replace(tzinfo=UTC)
 
 

@@ -8,6 +8,8 @@ user text (captions, permalinks) goes in as ``rich.text.Text`` after
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -61,12 +63,26 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     if top is not None and as_of is None:
         entries, complete = _top_entries(db, contest, rules, top), False
     else:
-        entries, complete = rank_entries(store.read_entries(db, as_of), contest.hashtags, contest.start,
-                                         contest.end, rules), True
+        with _collector_paused():
+            entries, complete = rank_entries(store.read_entries(db, as_of), contest.hashtags, contest.start,
+                                             contest.end, rules), True
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
     return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules, complete=complete)
+
+
+@contextmanager
+def _collector_paused():
+    # Making 100k+ entries would run the cyclic garbage collector again and again, each
+    # pass walking every entry made so far; ranking makes no reference cycles (issue 7).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _top_entries(db: sqlite_utils.Database, contest: Contest, rules: dict[str, object], top: int) -> list[ScoredEntry]:
