@@ -24,6 +24,7 @@ Every figure is the median of several runs. Results: a table on stdout and JSON
 (under a minute). Standard library plus derby's own dependencies.
 
 Usage: python scripts/bench.py [--quick] [--sizes 10000,100000] [--json out.json] [--workdir DIR]
+       python scripts/bench.py --memory-only 1000000 --json mem.json   (peak RSS in a fresh process)
 """
 
 from __future__ import annotations
@@ -415,6 +416,22 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def memory_only(n: int, workdir: str | None, json_path: str) -> int:
+    with tempfile.TemporaryDirectory(prefix="derby-bench-mem-", dir=workdir) as tmp:
+        path = Path(tmp) / f"derby-{n}.db"
+        before = peak_rss_mb()
+        t0 = time.perf_counter()
+        derby_ingest(path, n)
+        elapsed = time.perf_counter() - t0
+        result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "media": n,
+                  "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+                  "ingest_s": round(elapsed, 1), "db_mb": round(path.stat().st_size / 2**20)}
+    print(f"{n:,} media through derby in {result['ingest_s']} s: peak RSS {result['peak_rss_mb']} MB "
+          f"(after imports: {result['rss_before_mb']} MB), database {result['db_mb']} MB")
+    Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the 10 thousand media case only (under a minute)")
@@ -422,7 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs per read measure (default 5, 3 at 1M)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON results")
     parser.add_argument("--workdir", default=None, help="folder for the databases (default: a temporary one)")
+    parser.add_argument("--memory-only", type=int, default=None, metavar="MEDIA",
+                        help="only ingest a contest of MEDIA media through derby in this fresh process and "
+                             "report its peak RSS (nothing else ran before it)")
     args = parser.parse_args(argv)
+    if args.memory_only:
+        return memory_only(args.memory_only, args.workdir, args.json)
     sizes = [10_000] if args.quick else [int(s) for s in (args.sizes or "10000,100000,1000000").split(",")]
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     started = time.perf_counter()
