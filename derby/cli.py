@@ -329,7 +329,7 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
     click.echo(f"Tie-break: {_tie_chain_text(values['tie_break'])}")
 
 
-@rules_group.command(name="set")
+@rules_group.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("value")
 @click.option("--reason", default=None, help="Why the rule changes (kept in the history).")
