@@ -98,11 +98,24 @@ def init(ctx: _Context, contest_file: str) -> None:
 
     contest = load_contest(contest_file)
     db = ctx.open()
-    store.save_contest(db, contest, clock.utcnow())
+    seeded = not store.has_rule_history(db)
+    changes = store.save_contest(db, contest, clock.utcnow())
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
                f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed.")
+    _report_rule_changes(changes, seeded)
+
+
+def _report_rule_changes(changes: list[dict], seeded: bool) -> None:
+    from derby import rules as rule_kinds
+
+    if seeded:
+        click.echo(f"{len(changes)} rules seeded (derby rules lists them).")
+        return
+    for change in changes:
+        click.echo(f"rule {change['name']}: {rule_kinds.format_value(rule_kinds.decode(change['old_value']))} → "
+                   f"{rule_kinds.format_value(rule_kinds.decode(change['new_value']))} (recorded)")
 
 
 def _contest(db):

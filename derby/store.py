@@ -209,13 +209,14 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
 
 # -- contest and rules -----------------------------------------------------------------
 
-def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file") -> None:
+def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file") -> list[dict]:
     """Store ``contest`` as the database's contest and apply its ``[rules]``.
 
     A database without rules is seeded with every rule kind (the file's value, else
-    the kind's default); afterwards a value of the file that differs from the rule in
-    force is applied as a recorded change (by ``by``). Rules the file does not list
-    are left as they are.
+    the kind's default); afterwards a value the file *changed* since the file was last
+    applied is put in force as a recorded change (by ``by``). A rule changed with
+    ``derby rules set`` therefore survives loading the same file again; rules the file
+    does not list are left as they are. Returns the rule changes recorded (see :func:`set_rule`).
     """
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
             "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout}
@@ -231,12 +232,15 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
         }, pk="id")
         source = contest.source.name if contest.source else "the contest file"
         if not has_rule_history(db):
-            seeded = rule_kinds.effective_rules(contest.rules)
-            for name, value in seeded.items():
-                set_rule(db, name, value, now, by=by, reason=f"seeded from {source}", action="rule_seed")
+            changes = [set_rule(db, name, value, now, by=by, reason=f"seeded from {source}", action="rule_seed")
+                       for name, value in rule_kinds.effective_rules(contest.rules).items()]
         else:
-            for name, value in contest.rules.items():
-                set_rule(db, name, value, now, by=by, reason=f"edited in {source}")
+            applied = _rules_from(db, by)
+            changes = [set_rule(db, name, value, now, by=by, reason=f"edited in {source}")
+                       for name, value in contest.rules.items()
+                       if name not in applied
+                       or rule_kinds.encode(applied[name]) != rule_kinds.encode(rule_kinds.validate_rule(name, value))]
+    return [c for c in changes if c is not None]
 
 
 def load_contest(db: sqlite_utils.Database) -> Contest | None:
@@ -286,6 +290,13 @@ def set_rule(db: sqlite_utils.Database, name: str, value: object, now: datetime,
 _MISSING = object()
 
 
+def _rules_from(db: sqlite_utils.Database, by: str) -> dict[str, object]:
+    """Return the last value each rule got from ``by`` (the contest file)."""
+    sql = """SELECT name, new_value FROM rule_changes c
+             WHERE id = (SELECT max(id) FROM rule_changes WHERE name = c.name AND changed_by = :by)"""
+    return {row["name"]: rule_kinds.decode(row["new_value"]) for row in db.query(sql, {"by": by})}
+
+
 def has_rule_history(db: sqlite_utils.Database) -> bool:
     """Return True once any rule was recorded (seeded or set)."""
     return next(db.query("SELECT 1 AS one FROM rule_changes LIMIT 1"), None) is not None
@@ -293,7 +304,8 @@ def has_rule_history(db: sqlite_utils.Database) -> bool:
 
 def _rules_at(db: sqlite_utils.Database, as_of: datetime | None) -> dict[str, object]:
     sql = """SELECT name, new_value FROM rule_changes c
-             WHERE id = (SELECT max(id) FROM rule_changes WHERE name = c.name AND changed_at <= :cutoff)"""
+             WHERE id = (SELECT id FROM rule_changes WHERE name = c.name AND changed_at <= :cutoff
+                         ORDER BY changed_at DESC, id DESC LIMIT 1)"""
     cutoff = clock.to_store(as_of) if as_of else "9999"
     return {row["name"]: rule_kinds.decode(row["new_value"]) for row in db.query(sql, {"cutoff": cutoff})
             if row["name"] in rule_kinds.RULE_KINDS}
@@ -508,11 +520,11 @@ SELECT m.media_id, m.first_seen_at,
        CASE WHEN e.id IS NULL THEN m.timestamp ELSE e.timestamp END AS timestamp,
        s.like_count, s.comments_count, s.observed_at,
        (SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
-        ORDER BY id DESC LIMIT 1) AS username,
+        ORDER BY linked_at DESC, id DESC LIMIT 1) AS username,
        (SELECT display_name FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
-        ORDER BY id DESC LIMIT 1) AS display_name,
+        ORDER BY linked_at DESC, id DESC LIMIT 1) AS display_name,
        (SELECT id FROM moderation WHERE media_id = m.media_id AND at <= :cutoff
-        ORDER BY id DESC LIMIT 1) AS moderation_id
+        ORDER BY at DESC, id DESC LIMIT 1) AS moderation_id
 FROM chosen c
 JOIN media m ON m.media_id = c.media_id
 LEFT JOIN snapshots s ON s.id = c.snapshot_id
@@ -637,7 +649,8 @@ def moderate(db: sqlite_utils.Database, media_id: str, action: str, reason: str,
         raise ValueError("the judge's name is required (--by NAME or DERBY_JUDGE)")
     if db["media"].count_where("media_id = ?", [media_id]) == 0:
         raise ValueError(f"no stored media {media_id}")
-    last = next(db.query("SELECT action FROM moderation WHERE media_id = ? ORDER BY id DESC LIMIT 1", [media_id]), None)
+    last = next(db.query("SELECT action FROM moderation WHERE media_id = ? ORDER BY at DESC, id DESC LIMIT 1",
+                         [media_id]), None)
     if action == "disqualify" and last and last["action"] == "disqualify":
         raise ValueError(f"media {media_id} is already disqualified; reinstate it first")
     if action == "reinstate" and last and last["action"] == "reinstate":
@@ -653,7 +666,7 @@ def moderation_history(db: sqlite_utils.Database, media_id: str, as_of: datetime
     """Return the judges' actions on ``media_id``, oldest first (up to ``as_of``).
     Keys: ``action, reason, by, at`` (aware UTC)."""
     cutoff = clock.to_store(as_of) if as_of else "9999"
-    rows = list(db.query("SELECT action, reason, by, at FROM moderation WHERE media_id = ? AND at <= ? ORDER BY id",
+    rows = list(db.query("SELECT action, reason, by, at FROM moderation WHERE media_id = ? AND at <= ? ORDER BY at, id",
                          [media_id, cutoff]))
     for row in rows:
         row["at"] = clock.from_store(row["at"])

@@ -186,3 +186,31 @@ def test_demo_freezes_engagement_at_the_deadline(tmp_path):
     assert end == "2017-04-09T23:59:59-04:00"
     observed = {e["observed_at"] for e in data["entries"] if e["rank"] and "observed_late" not in e["flags"]}
     assert observed and max(observed) <= end
+
+
+def test_init_seeds_once_then_records_edits_of_the_file(tmp_path, fake_clock):
+    runner = CliRunner()
+    db = tmp_path / "d.db"
+    contest_file = tmp_path / "contest.toml"
+    text = REPLAY_TOML.read_text(encoding="utf-8").replace('path = "../derby/demo/replay"',
+                                                            f'path = "{ROOT / "derby" / "demo" / "replay"}"')
+    contest_file.write_text(text, encoding="utf-8")
+    first = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
+    assert first.stdout.splitlines()[-1] == "12 rules seeded (derby rules lists them)."
+    fake_clock.at(13, 0)
+    assert runner.invoke(cli, ["--db", str(db), "rules", "set", "cap_likes", "300", "--by", "Marie"]).exit_code == 0
+    assert runner.invoke(cli, ["--db", str(db), "rules", "set", "points_per_like", "2", "--by", "Marie"]).exit_code == 0
+    same = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
+    assert same.stdout.splitlines()[1:] == []  # the file did not change: Marie's edits stay
+    contest_file.write_text(text.replace("points_per_comment = 3", "points_per_comment = 5"), encoding="utf-8")
+    again = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
+    assert again.stdout.splitlines()[-1] == "rule points_per_comment: 3 → 5 (recorded)"
+    history = runner.invoke(cli, ["--db", str(db), "rules", "history"]).stdout.splitlines()
+    assert history[-3:] == ["2017-04-12 09:00 (UTC−4)  Marie  cap_likes: none → 300",
+                            "2017-04-12 09:00 (UTC−4)  Marie  points_per_like: 1 → 2",
+                            "2017-04-12 09:00 (UTC−4)  contest file  points_per_comment: 3 → 5  (edited in contest.toml)"]
+    rules = json.loads(runner.invoke(cli, ["--db", str(db), "rules", "--format", "json"]).stdout)["rules"]
+    assert (rules["cap_likes"], rules["points_per_comment"], rules["points_per_like"]) == (300, 5.0, 2.0)
+    then = json.loads(runner.invoke(cli, ["--db", str(db), "rules", "--format", "json", "--as-of",
+                                          "2017-04-12T08:30"]).stdout)["rules"]
+    assert (then["cap_likes"], then["points_per_comment"]) == (None, 3.0)

@@ -43,7 +43,7 @@ def test_init_seeds_every_rule_once_then_records_file_edits(db):
     assert all(h["first"] and h["reason"] == "seeded from the contest file" for h in history)
     store.set_rule(db, "points_per_like", 4, utc(2017, 4, 2), by="Marie", reason="jury")
     # init again with an edited file: only the changed value is recorded; Marie's edit stays
-    store.save_contest(db, contest(rules={"points_per_comment": 5}), utc(2017, 4, 3))
+    store.save_contest(db, contest(rules={"points_per_comment": 5, "points_per_like": 1}), utc(2017, 4, 3))
     assert [(h["name"], h["old_value"], h["new_value"], h["changed_by"]) for h in store.rule_history(db)[12:]] == [
         ("points_per_like", 1.0, 4.0, "Marie"), ("points_per_comment", 2.0, 5.0, "contest file")]
     assert store.read_rules(db)["points_per_like"] == 4.0
