@@ -26,6 +26,7 @@ from derby import clock, rules as rule_kinds
 from derby.config import Contest, FeedConfig
 from derby.errors import StoreError
 from derby.feeds.parse import MediaPage
+from derby.text import shortcode
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -618,8 +619,6 @@ def find_media(db: sqlite_utils.Database, ref: str) -> dict | None:
     ``ref`` is a media id, a permalink (``https://www.instagram.com/p/SHORTCODE/``, any
     query string ignored) or a bare shortcode.
     """
-    from derby.text import shortcode
-
     ref = ref.strip()
     row = next(db.query("SELECT * FROM media WHERE media_id = ?", [ref]), None)
     if row is not None:
@@ -694,8 +693,6 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
     already given to another username earlier in the same file. A later import links a
     media anew (the latest link wins); the history is kept.
     """
-    from derby.text import shortcode
-
     by_code: dict[str, str] = {}
     for row in db.query("SELECT media_id, permalink FROM media WHERE permalink IS NOT NULL"):
         code = shortcode(row["permalink"])

@@ -193,3 +193,11 @@ def test_contest_without_grace_freezes_at_end(db):
     assert store.load_contest(db).count_engagement_until is None
     assert store.load_contest(db).freeze == END
     assert replace(store.load_contest(db), count_engagement_until=END + timedelta(1)).freeze == END + timedelta(1)
+
+
+def test_review_hold_is_cleared_by_a_judge(db):
+    store.set_rule(db, "hidden_likes", "review", utc(2017, 4, 1), by="Marie")
+    poll(db, utc(2017, 4, 3), media("1", like_count=None, comments_count=9), media("2", like_count=5))
+    assert [(e.media_id, e.status) for e in board(db).entries] == [("2", "eligible"), ("1", "review")]
+    store.moderate(db, "1", "reinstate", "likes checked in the app: 80", "Marie", utc(2017, 4, 4))
+    assert [(e.media_id, e.rank, e.score) for e in board(db).entries] == [("1", 1, 27.0), ("2", 2, 11.0)]
