@@ -85,8 +85,12 @@ def load_contest(path: str | Path) -> Contest:
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8-sig")  # editors on Windows may add a BOM
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; pass the contest TOML file inside it") from None
     except FileNotFoundError:
         raise ConfigError(f"contest file {path} not found; pass the path of a contest TOML file such as config/socialderby.toml") from None
     except OSError as exc:
@@ -181,8 +185,8 @@ def _feed(section: dict, path: Path) -> FeedConfig:
         if "path" not in section:
             raise ValueError("feed.path is required when feed.kind = \"fixture\"")
         folder = (path.parent / section["path"]).resolve()
-        if not folder.is_dir():
-            raise ValueError(f"feed.path {folder} is not a folder")
+        if not (folder / "polls").is_dir():
+            raise ValueError(f"feed.path {folder} is not a replay folder (it needs a polls/ folder; see the README's fixture layout)")
     return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
 
 
