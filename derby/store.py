@@ -12,9 +12,10 @@ poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -185,15 +186,23 @@ def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open the derby database at ``path`` (created when missing) and migrate it.
+def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+    """Open the derby database at ``path`` and migrate it.
 
-    Raises StoreError when the file is not a SQLite database, cannot be opened, or
-    stays locked past the busy timeout (15 s) during the upgrade.
+    With ``create`` a missing file (not a missing folder) is created; without it a
+    missing file is an error, so read-only commands never leave an empty database
+    behind. Raises StoreError when the file is missing (without ``create``), is not a
+    SQLite database, cannot be opened, or stays locked past the busy timeout (15 s)
+    during the upgrade.
     """
+    memory = str(path) == ":memory:"
+    if not memory:
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
+        if not create and not Path(path).exists():
+            raise StoreError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
     try:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -201,11 +210,34 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
             db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         migrations.apply(db)
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot use database {path}: {exc} (is it a derby database? pass another --db)") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
     return db
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes SQLite's write lock at once (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads and then writes fails at once with "database is
+    locked" when another process wrote meanwhile; an immediate one waits for the busy
+    timeout instead. Nested use becomes a savepoint. Rolls back on any exception.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.execute("COMMIT")
 
 
 # -- contest and rules -----------------------------------------------------------------
@@ -221,7 +253,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
     """
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
             "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout}
-    with db.atomic():
+    with write(db):
         db["contest"].upsert({
             "id": 1, "title": contest.title, "hashtags": json.dumps(list(contest.hashtags)),
             "timezone": contest.timezone, "start_at": clock.to_store(contest.start),
@@ -271,14 +303,13 @@ def set_rule(db: sqlite_utils.Database, name: str, value: object, now: datetime,
     a dict (``name, old_value, new_value, changed_at, changed_by, reason``).
     """
     value = rule_kinds.validate_rule(name, value)
-    current = _rules_at(db, None)
-    old = current.get(name, _MISSING)
-    if old is not _MISSING and rule_kinds.encode(old) == rule_kinds.encode(value):
-        return None
-    when = clock.to_store(now)
-    change = {"name": name, "old_value": None if old is _MISSING else rule_kinds.encode(old),
-              "new_value": rule_kinds.encode(value), "changed_at": when, "changed_by": by, "reason": reason}
-    with db.atomic():
+    with write(db):
+        old = _rules_at(db, None).get(name, _MISSING)
+        if old is not _MISSING and rule_kinds.encode(old) == rule_kinds.encode(value):
+            return None
+        when = clock.to_store(now)
+        change = {"name": name, "old_value": None if old is _MISSING else rule_kinds.encode(old),
+                  "new_value": rule_kinds.encode(value), "changed_at": when, "changed_by": by, "reason": reason}
         db["rule_changes"].insert(change)
         db["rules"].upsert({"name": name, "value": rule_kinds.encode(value), "updated_at": when}, pk="name")
         was = "unset" if old is _MISSING else rule_kinds.format_value(old)
@@ -350,7 +381,7 @@ def hashtag_id(db: sqlite_utils.Database, name: str) -> str | None:
 
 def save_hashtag_id(db: sqlite_utils.Database, name: str, graph_id: str, now: datetime) -> None:
     """Store the Graph id of hashtag ``name`` (ids never change, so once is enough)."""
-    with db.atomic():
+    with write(db):
         db["hashtags"].upsert({"name": name, "hashtag_id": graph_id, "resolved_at": clock.to_store(now)}, pk="name")
 
 
@@ -358,7 +389,7 @@ def save_hashtag_id(db: sqlite_utils.Database, name: str, graph_id: str, now: da
 
 def start_poll_run(db: sqlite_utils.Database, feed: str, now: datetime) -> int:
     """Record the start of a poll run and return its id."""
-    with db.atomic():
+    with write(db):
         cursor = db.execute("INSERT INTO poll_runs (started_at, feed) VALUES (?, ?)", [clock.to_store(now), feed])
     return int(cursor.lastrowid)  # type: ignore[arg-type]
 
@@ -367,7 +398,7 @@ def finish_poll_run(db: sqlite_utils.Database, run_id: int, now: datetime, *, st
                     requests: int, error: str | None = None) -> None:
     """Record the end of poll run ``run_id``: status (ok, partial, failed), request
     count and error text; page and media counts are already kept by :func:`save_page`."""
-    with db.atomic():
+    with write(db):
         db.execute("UPDATE poll_runs SET finished_at = ?, status = ?, requests = ?, error = ? WHERE id = ?",
                    [clock.to_store(now), status, requests, error, run_id])
 
@@ -376,7 +407,7 @@ def record_warnings(db: sqlite_utils.Database, run_id: int | None, messages: Ite
     """Append warnings (bad records, paging notes) to the poll run's log."""
     rows = [(run_id, clock.to_store(now), m) for m in messages]
     if rows:
-        with db.atomic():
+        with write(db):
             db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)", rows)
 
 
@@ -420,7 +451,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     by_id = {m.media_id: m for m in page.media}  # duplicates within a page collapse
     ids = list(by_id)
     result = PageResult(new=set(), updated=set(), snapshots=0)
-    with db.atomic():
+    with write(db):
         existing = _rows_by_id(db, "SELECT * FROM media WHERE media_id IN ({})", ids)
         latest = _rows_by_id(db, """
             SELECT s.media_id, s.like_count, s.comments_count, s.poll_run_id FROM snapshots s
@@ -482,7 +513,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
 
 def add_media_counts(db: sqlite_utils.Database, run_id: int, new: int, updated: int) -> None:
     """Store the number of distinct new and updated media of a poll run."""
-    with db.atomic():
+    with write(db):
         db.execute("UPDATE poll_runs SET new_media = ?, updated_media = ? WHERE id = ?", [new, updated, run_id])
 
 
@@ -646,16 +677,16 @@ def moderate(db: sqlite_utils.Database, media_id: str, action: str, reason: str,
         raise ValueError("a reason is required (--reason TEXT)")
     if not by:
         raise ValueError("the judge's name is required (--by NAME or DERBY_JUDGE)")
-    if db["media"].count_where("media_id = ?", [media_id]) == 0:
-        raise ValueError(f"no stored media {media_id}")
-    last = next(db.query("SELECT action FROM moderation WHERE media_id = ? ORDER BY at DESC, id DESC LIMIT 1",
-                         [media_id]), None)
-    if action == "disqualify" and last and last["action"] == "disqualify":
-        raise ValueError(f"media {media_id} is already disqualified; reinstate it first")
-    if action == "reinstate" and last and last["action"] == "reinstate":
-        raise ValueError(f"media {media_id} is already reinstated")
     row = {"media_id": media_id, "action": action, "reason": reason, "by": by, "at": clock.to_store(now)}
-    with db.atomic():
+    with write(db):
+        if db["media"].count_where("media_id = ?", [media_id]) == 0:
+            raise ValueError(f"no stored media {media_id}")
+        last = next(db.query("SELECT action FROM moderation WHERE media_id = ? ORDER BY at DESC, id DESC LIMIT 1",
+                             [media_id]), None)
+        if action == "disqualify" and last and last["action"] == "disqualify":
+            raise ValueError(f"media {media_id} is already disqualified; reinstate it first")
+        if action == "reinstate" and last and last["action"] == "reinstate":
+            raise ValueError(f"media {media_id} is already reinstated")
         db["moderation"].insert(row)
         _audit(db, now, by, action, media_id, f"{action} {media_id}: {reason}", {"reason": reason})
     return row
@@ -728,7 +759,7 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
         links.append((media_id, username, display))
         result.matched.append((line, username, media_id))
     when = clock.to_store(now)
-    with db.atomic():
+    with write(db):
         import_id = db["entrant_imports"].insert({"at": when, "by": by, "source": source, "rows": result.rows,
                                                   "matched": len(links)}).last_pk
         db.conn.executemany("INSERT INTO entrant_links (media_id, username, display_name, import_id, linked_at)"

@@ -200,4 +200,4 @@ def test_review_hold_is_cleared_by_a_judge(db):
     poll(db, utc(2017, 4, 3), media("1", like_count=None, comments_count=9), media("2", like_count=5))
     assert [(e.media_id, e.status) for e in board(db).entries] == [("2", "eligible"), ("1", "review")]
     store.moderate(db, "1", "reinstate", "likes checked in the app: 80", "Marie", utc(2017, 4, 4))
-    assert [(e.media_id, e.rank, e.score) for e in board(db).entries] == [("1", 1, 27.0), ("2", 2, 11.0)]
+    assert [(e.media_id, e.rank, e.score) for e in board(db).entries] == [("1", 1, 18.0), ("2", 2, 9.0)]
