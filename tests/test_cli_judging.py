@@ -214,3 +214,15 @@ def test_init_seeds_once_then_records_edits_of_the_file(tmp_path, fake_clock):
     then = json.loads(runner.invoke(cli, ["--db", str(db), "rules", "--format", "json", "--as-of",
                                           "2017-04-12T08:30"]).stdout)["rules"]
     assert (then["cap_likes"], then["points_per_comment"]) == (None, 3.0)
+
+
+def test_entrants_file_errors_are_one_line(derby, tmp_path):
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("username,shortcode\nhélène,BSV13mQ0BzK\n".encode("latin-1"))
+    result = derby("entrants", "import", str(latin), ok=False)
+    assert (result.exit_code, result.stderr) == (2, f"derby: {latin} is not UTF-8 text; save it as CSV UTF-8\n")
+    missing = derby("entrants", "import", str(tmp_path / "nope.csv"), ok=False)
+    assert missing.exit_code == 2 and "not found" in missing.stderr
+    by_code = tmp_path / "codes.csv"
+    by_code.write_text("username,shortcode\nana,BSV13mQ0BzK\n", encoding="utf-8")
+    assert derby("entrants", "import", str(by_code)).stdout == "1 of 1 rows linked to stored entries (1 entrants)\n"
