@@ -112,6 +112,8 @@ def init(ctx: _Context, contest_file: str) -> None:
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
                f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed.")
+    if contest.count_engagement_until:
+        click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
 
 
