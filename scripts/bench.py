@@ -9,9 +9,12 @@ refresh and the startup commands are child processes):
   (``poller.poll_once`` -> ``store.save_page``, one transaction per page of 50), against
   plain ``sqlite3`` ``executemany`` of the same media, snapshot and sighting rows in one
   transaction into the original tables (no upsert, no reads, no trigger);
-- leaderboard: ``leaderboard.standings`` (full ranking, and the top 20), against one
-  hand-written SQL query over the tables derby reads; and the full ranking ``--as-of``
-  the contest's midpoint against its hand-written query over ``snapshots``;
+- leaderboard: ``leaderboard.standings`` (the full ranking, and the top 20 as
+  ``derby leaderboard --top 20`` makes it: derby ranks every entry, because entrant
+  caps and the hidden-likes rules depend on all of them), against one hand-written SQL
+  query over the tables derby reads (the base formula, likes and comments only, with
+  ``LIMIT 20`` for the top); and the full ranking ``--as-of`` the contest's midpoint
+  against its hand-written query over ``snapshots``;
 - live refresh: one refresh of the live board (top 20 computed and drawn with rich into
   a buffer) while another process stores pages of a new poll run;
 - startup: ``derby --help`` and ``derby leaderboard --top 20`` as whole processes,
@@ -283,7 +286,7 @@ def live_refresh(path: Path, top: int) -> str:
 
     db = store.open_db(path)
     try:
-        board = leaderboard.standings(db, NOW, top=top)
+        board = leaderboard.standings(db, NOW)
         out = io.StringIO()
         leaderboard.render_table(board, Console(file=out, width=120), top=top)
         return out.getvalue()
@@ -294,7 +297,7 @@ def live_refresh(path: Path, top: int) -> str:
 def leaderboard_run(path: Path, as_of: datetime | None = None, top: int | None = None) -> int:
     db = store.open_db(path)
     try:
-        board = leaderboard.standings(db, NOW, as_of, top=top)
+        board = leaderboard.standings(db, NOW, as_of)
         return len(leaderboard.select(board, top))
     finally:
         db.close()
