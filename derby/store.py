@@ -457,7 +457,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     ids = list(by_id)
     result = PageResult(new=set(), updated=set(), snapshots=0)
     with write(db):
-        existing = _rows_by_id(db, "SELECT * FROM media WHERE media_id IN ({})", ids)
+        existing = _tuples_by_id(db, f"SELECT media_id, {', '.join(_MEDIA_FIELDS)} FROM media WHERE media_id IN ({{}})", ids)
         latest = _tuples_by_id(db, "SELECT media_id, like_count, comments_count FROM latest_snapshots WHERE media_id IN ({})", ids)
         media_rows, snapshot_rows, edit_rows = [], [], []
         for media_id, media in by_id.items():
@@ -470,9 +470,9 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             if old is None:
                 result.new.add(media_id)
                 media_rows.append((media_id, *values.values(), when, run_id))
-            elif any(v is not None and v != old[k] for k, v in values.items()):
+            elif any(v is not None and v != stored for v, stored in zip(values.values(), old[1:])):
                 result.updated.add(media_id)
-                edit_rows.append((media_id, run_id, when, *(old[k] for k in _MEDIA_FIELDS)))
+                edit_rows.append((media_id, run_id, when, *old[1:]))
                 media_rows.append((media_id, *values.values(), when, run_id))
             # else: the upsert would leave the row as it is, so it is skipped (issue 7).
             if media.like_count is None and media.comments_count is None:

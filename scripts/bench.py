@@ -15,8 +15,9 @@ refresh and the startup commands are child processes):
   query over the tables derby reads (the base formula, likes and comments only, with
   ``LIMIT 20`` for the top); and the full ranking ``--as-of`` the contest's midpoint
   against its hand-written query over ``snapshots``;
-- live refresh: one refresh of the live board (top 20 computed and drawn with rich into
-  a buffer) while another process stores pages of a new poll run;
+- live refresh: one refresh of the live board (standings computed, top 20 drawn with
+  rich into a buffer) while another process stores a page of 50 media every 50 ms in a
+  new poll run (re-reading the contest's media with grown engagement);
 - startup: ``derby --help`` and ``derby leaderboard --top 20`` as whole processes,
   against ``python -c pass``;
 - memory: peak RSS of this process while ingesting the largest contest (pages are
@@ -266,19 +267,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _writer(path: str, n: int, stop, ready) -> None:
-    """Child process: keep storing pages of a new poll run until told to stop."""
+WRITER_PAGE_EVERY = 0.05  # s: 20 pages (1000 media) a second, faster than the Graph API answers
+
+
+def _writer(path: str, n: int, stop, ready, pages) -> None:
+    """Child process: a poll run that re-reads the contest's media, one page of 50 every
+    50 ms with grown engagement (a snapshot each), until told to stop."""
     db = store.open_db(path)
     now = NOW + timedelta(hours=1)
     run_id = store.start_poll_run(db, "bench-writer", now)
     ready.set()
-    i = n
+    start = 0
     while not stop.is_set():
-        page = MediaPage(media=[media_at(j, POLLS - 1) for j in range(i, i + PAGE_SIZE)])
-        store.save_page(db, run_id, "socialderby", "recent_media", page, now)
-        i += PAGE_SIZE
+        batch = []
+        for i in range(start, start + PAGE_SIZE):
+            m = media_at(i % n, POLLS - 1)
+            batch.append(Media(media_id=m.media_id, caption=m.caption, media_type=m.media_type, permalink=m.permalink,
+                               timestamp=m.timestamp, like_count=(m.like_count or 0) + 1 + i // n,
+                               comments_count=m.comments_count))
+        store.save_page(db, run_id, "socialderby", "recent_media", MediaPage(media=batch), now)
+        pages.value += 1
+        start += PAGE_SIZE
+        stop.wait(WRITER_PAGE_EVERY)
     db.close()
-
 
 
 def live_refresh(path: Path, top: int) -> str:
@@ -370,18 +381,23 @@ def bench_size(n: int, work: Path, runs: int, ingest_runs: int, log) -> dict:
 
     log(f"[{n:,} media] live refresh while a writer inserts …")
     ctx = multiprocessing.get_context("fork")
-    stop, ready = ctx.Event(), ctx.Event()
-    writer = ctx.Process(target=_writer, args=(str(path), n, stop, ready), daemon=True)
+    stop, ready, pages = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
+    writer = ctx.Process(target=_writer, args=(str(path), n, stop, ready, pages), daemon=True)
     writer.start()
     ready.wait(30)
     try:
         live_refresh(path, 20)
+        before = pages.value
         refresh_s, _ = timed(lambda: live_refresh(path, 20), max(runs, 5))
+        written = pages.value - before
     finally:
         stop.set()
         writer.join(30)
-    result["live_refresh"] = {"derby_s": round(refresh_s, 4), "target": "< 0.2 s at 100k", "runs": max(runs, 5)}
-    log(f"  refresh: {refresh_s * 1000:.1f} ms")
+        if writer.is_alive():
+            writer.terminate()
+    result["live_refresh"] = {"derby_s": round(refresh_s, 4), "target": "< 0.2 s at 100k", "runs": max(runs, 5),
+                              "writer_pages_meanwhile": written}
+    log(f"  refresh: {refresh_s * 1000:.1f} ms (the writer stored {written} pages meanwhile)")
     return result
 
 
