@@ -163,14 +163,19 @@ def _standings(ctx: _Context, as_of: str | None):
     from derby import clock, leaderboard
 
     db = ctx.open()
-    moment = None
-    if as_of:
-        contest = _contest(db)
-        try:
-            moment = clock.parse_local(as_of, contest.tz)
-        except ValueError:
-            raise DerbyError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
-    return leaderboard.standings(db, clock.utcnow(), moment)
+    return leaderboard.standings(db, clock.utcnow(), _parse_as_of(db, as_of))
+
+
+def _parse_as_of(db, as_of: str | None):
+    from derby import clock
+
+    if not as_of:
+        return None
+    contest = _contest(db)
+    try:
+        return clock.parse_local(as_of, contest.tz)
+    except ValueError:
+        raise DerbyError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
 
 
 @cli.command(name="leaderboard")
@@ -178,41 +183,80 @@ def _standings(ctx: _Context, as_of: str | None):
 @click.option("--all", "show_all", is_flag=True, help="Also list stored posts that are not ranked, with the reason.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Labels' language (default: the contest's).")
+@click.option("--live", is_flag=True, help="Keep the board on screen, refreshed (one frame when not a terminal).")
+@click.option("--every", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Seconds between refreshes of --live.")
+@click.option("--save", "save_to", type=click.Path(dir_okay=False), default=None, metavar="FILE.svg|FILE.html",
+              help="Also write the board as a picture (SVG or HTML).")
 @_as_of_option
 @pass_ctx
 @friendly
-def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, as_of: str | None) -> None:
+def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, live: bool,
+                    every: float, save_to: str | None, as_of: str | None) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
-    board = _standings(ctx, as_of)
-    if fmt == "json":
-        click.echo(export.leaderboard_json(board, top, show_all))
-    elif fmt == "csv":
-        export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest) for e in leaderboard.select(board, top, show_all)],
-                         export.LEADERBOARD_COLUMNS)
-    else:
-        from rich.console import Console
+    if fmt != "table":
+        board = _standings(ctx, as_of)
+        if fmt == "json":
+            click.echo(export.leaderboard_json(board, top, show_all))
+        else:
+            export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest)
+                                          for e in leaderboard.select(board, top, show_all)],
+                             export.LEADERBOARD_COLUMNS)
+        return
+    from rich.console import Console
 
-        leaderboard.render_table(board, Console(), top=top, show_all=show_all, lang=lang)
+    from derby import board as drawing, clock, store
+
+    db = ctx.open()  # creates or upgrades the schema once; every frame then reads read-only
+    moment = _parse_as_of(db, as_of)
+    _contest(db)
+    db.close()
+    console = Console()
+
+    def read(rows: int | None):
+        reader = store.open_reader(ctx.db_path)
+        try:
+            return leaderboard.board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
+        finally:
+            reader.close()
+
+    if save_to:
+        view = read(None)
+        drawing.save(view, lang or view.board.contest.language, Path(save_to))
+    if live:
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every), every)
+    else:
+        view = read(None)
+        console.print(drawing.render(view, lang or view.board.contest.language, console))
+    if save_to:
+        click.echo(f"saved the board to {save_to}", err=True)
 
 
 @cli.command(name="export")
 @click.argument("output", type=click.Path(dir_okay=False, writable=True))
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Number of winners.")
 @click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates after the winners.")
+@click.option("--all", "every_entry", is_flag=True,
+              help="Write every stored post instead: status, reason, moderation and each rule's points.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None, help="Default: from the file's extension.")
 @click.option("--encoding", type=click.Choice(["utf-8-sig", "utf-8"]), default="utf-8-sig", show_default=True,
               help="utf-8-sig adds a BOM so Excel reads accents right.")
 @_as_of_option
 @pass_ctx
 @friendly
-def export_cmd(ctx: _Context, output: str, top: int, alternates: int, fmt: str | None, encoding: str, as_of: str | None) -> None:
-    """Write the winners and alternates, in rank order, to a CSV or JSON file."""
+def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entry: bool, fmt: str | None, encoding: str,
+               as_of: str | None) -> None:
+    """Write the winners and alternates (or, with --all, every stored post) to a CSV or JSON file."""
     from derby import export
 
     board = _standings(ctx, as_of)
     fmt = fmt or ("json" if output.lower().endswith(".json") else "csv")
+    if every_entry:
+        written = export.export_entries(Path(output), board, fmt=fmt, encoding=encoding)
+        click.echo(f"wrote {written} entries ({len(board.ranked)} ranked) to {output}")
+        return
     written = export.export_winners(Path(output), board, top=top, alternates=alternates, fmt=fmt, encoding=encoding)
     ranked = len(board.ranked)
     click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates) to {output}")
@@ -232,7 +276,7 @@ def demo(click_ctx: click.Context, demo_db: str | None, interval: float, top: in
 
     from rich.console import Console
 
-    from derby import clock, export, leaderboard, store
+    from derby import board as drawing, clock, export, leaderboard, store
     from derby.demo.runner import demo_contest, run_demo
 
     console = Console()
@@ -248,8 +292,9 @@ def demo(click_ctx: click.Context, demo_db: str | None, interval: float, top: in
 
         run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
         db = store.open_db(db_path)
-        board = leaderboard.standings(db, clock.utcnow())
-        leaderboard.render_table(board, console, top=top)
+        view = leaderboard.board_view(db, clock.utcnow(), top=top)
+        board = view.board
+        console.print(drawing.render(view, contest.language, console))
         out = Path.cwd() / "winners.csv"
         written = export.export_winners(out, board, top=3, alternates=2)
         db.close()

@@ -360,3 +360,64 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None) -> li
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Return row counts of the main tables."""
     return {t: db[t].count for t in ("media", "snapshots", "poll_runs", "hashtags")}
+
+
+# -- issue 6: read-only access and history for the live board -------------------------
+
+def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Database:
+    """Open the derby database at ``path`` read-only, for a board that must never block
+    the poller: no migration, no write lock (in WAL mode readers and the writer never
+    wait for each other). ``timeout`` is the busy timeout in seconds.
+
+    Raises StoreError when the file is missing or is not a SQLite database; a read on
+    a busy database raises ``sqlite3.OperationalError`` ("database is locked") later.
+    """
+    if str(path) == ":memory:" or not Path(path).is_file():
+        raise StoreError(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    return sqlite_utils.Database(conn)
+
+
+def successful_poll_times(db: sqlite_utils.Database, until: datetime | None = None) -> list[datetime]:
+    """Return the start times (aware UTC) of every ``ok`` poll run started at or before
+    ``until`` (all when None), oldest first."""
+    cutoff = clock.to_store(until) if until else "9999"
+    return [clock.from_store(row["started_at"])  # type: ignore[misc]
+            for row in db.query("SELECT started_at FROM poll_runs WHERE status = 'ok' AND started_at <= ? "
+                                "ORDER BY started_at, id", [cutoff])]
+
+
+def last_poll_run_until(db: sqlite_utils.Database, until: datetime | None = None) -> dict | None:
+    """Return the newest poll run (any status) started at or before ``until``, or None."""
+    cutoff = clock.to_store(until) if until else "9999"
+    return next(db.query("SELECT * FROM poll_runs WHERE started_at <= ? ORDER BY started_at DESC, id DESC LIMIT 1",
+                         [cutoff]), None)
+
+
+def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
+                    until: datetime | None = None) -> dict[str, list[dict]]:
+    """Return each media's snapshots observed at or before ``until``, oldest first, as
+    ``{media_id: [{"observed_at": aware UTC, "like_count", "comments_count"}, ...]}``."""
+    ids = list(media_ids)
+    cutoff = clock.to_store(until) if until else "9999"
+    series: dict[str, list[dict]] = {media_id: [] for media_id in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        sql = (f"SELECT media_id, observed_at, like_count, comments_count FROM snapshots "
+               f"WHERE observed_at <= ? AND media_id IN ({', '.join('?' * len(chunk))}) ORDER BY observed_at, id")
+        for row in db.query(sql, [cutoff, *chunk]):
+            row["observed_at"] = clock.from_store(row["observed_at"])
+            series[row.pop("media_id")].append(row)
+    return series
+
+
+def first_seen(db: sqlite_utils.Database, media_ids: Iterable[str]) -> dict[str, datetime]:
+    """Return when each media was first stored (aware UTC), by media id."""
+    rows = _rows_by_id(db, "SELECT media_id, first_seen_at FROM media WHERE media_id IN ({})", list(media_ids))
+    return {media_id: clock.from_store(row["first_seen_at"]) for media_id, row in rows.items()}  # type: ignore[misc]
