@@ -294,27 +294,33 @@ FORBIDDEN = {0x1B, 0x07, 0x00, 0x08, 0x7F, 0x9B, 0x200B, 0x200D, 0xFEFF, 0x2060,
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_text_stays_text(db, case):
+def test_hostile_text_stays_text(db, tmp_path, case):
     hostile = HOSTILE[case]
-    poll(db, utc(2017, 4, 2, 12), media("1", like_count=40, caption=hostile),
-         media("2", like_count=30), media("3", like_count=20, caption="Bonjour #socialderby"))
-    calm = leaderboard.board_view(db, utc(2017, 4, 2, 13))
-    view = leaderboard.board_view(db, utc(2017, 4, 2, 13))
+    views = []
+    for database, caption in ((db, hostile), (store.open_db(tmp_path / "calm.db"), "Bonjour #socialderby")):
+        store.save_contest(database, contest(), START)
+        poll(database, utc(2017, 4, 2, 12), media("1", like_count=40, caption=caption),
+             media("2", like_count=30), media("3", like_count=20, caption="Bonjour #socialderby"))
+        views.append(leaderboard.board_view(database, utc(2017, 4, 2, 13)))
+    view, calm = views
     view.rows[1].entry.username = hostile  # usernames come from an entrant list: just as hostile
+    calm.rows[1].entry.username = "calme"
     for console_kwargs in ({"force_terminal": False, "color_system": None},
                            {"force_terminal": True, "color_system": "truecolor"}):
         console = Console(file=io.StringIO(), width=160, height=40, **console_kwargs)
         console.print(drawing.render(view, "fr", console))
         out = console.file.getvalue()
-        if not console_kwargs["force_terminal"]:
+        if console_kwargs["force_terminal"]:  # rich's own styles only: SGR sequences, no cursor moves or links
+            assert "\x1b[2J" not in out and "\x1b]8" not in out and "evil" not in out.replace("evil.example]", "")
+        else:
             assert not {ord(ch) for ch in out} & FORBIDDEN, case
     plain, baseline = lines_of(view, width=160), lines_of(calm, width=160)
     table = [line for line in plain if line[:1] in "╭│├╰"]
     assert len({cell_len(line) for line in table}) == 1, case  # the right border never moves
+    assert len(table) == len([line for line in baseline if line[:1] in "╭│├╰"])  # nothing wrapped to a new line
     separators = [[i for i, ch in enumerate(Text(line).plain) if ch == "│"] for line in table if line[:1] == "│"]
     assert len({len(s) for s in separators}) == 1, case  # no cell swallowed or added a border
-    rows, calm_rows = ([line for line in lines if line.startswith("│ ") and "│" in line[1:]][1:] for lines in (plain, baseline))
-    for row, calm_row in zip(rows, calm_rows):
+    for row, calm_row in zip(body(plain), body(baseline)):
         cells, calm_cells = row.split("│"), calm_row.split("│")
         # every cell but the entrant and the caption reads as without the hostile text
         assert [c for i, c in enumerate(cells) if i not in (2, 11)] == \
@@ -324,6 +330,8 @@ def test_hostile_text_stays_text(db, case):
         assert "[bold red]GAGNANT[/bold red]" in "\n".join(plain)
     if case == "cjk":
         assert "漢字とかなの混じった" in "\n".join(plain)
+    if case == "rtl":
+        assert "مرحبا بالعالم" in "\n".join(plain)
 
 
 def test_terminal_text_cases():
