@@ -59,7 +59,7 @@ LABELS: dict[str, dict[str, str]] = {
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
         "unreadable": "⚠ lecture impossible ({error}) : classement lu {rel}",
         "counts": "{entries} participations · {eligible} admissibles · {disqualified} disqualifiées · "
-                  "{hidden_likes} à mentions J'aime masquées",
+                  "J'aime masqués : {hidden_likes}",
         "hidden": "masqué", "new": "nouv.", "none": "Aucune participation classée pour l'instant.",
         "more": "… et {n} autres (--top, ou --format csv pour tout voir)",
         "waiting": "En attente de la base de données…",
@@ -83,7 +83,7 @@ LABELS: dict[str, dict[str, str]] = {
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
         "unreadable": "⚠ cannot read ({error}): board read {rel}",
         "counts": "{entries} entries · {eligible} eligible · {disqualified} disqualified · "
-                  "{hidden_likes} with hidden likes",
+                  "hidden likes: {hidden_likes}",
         "hidden": "hidden", "new": "new", "none": "No ranked entry yet.",
         "more": "… and {n} more (--top, or --format csv to see them all)",
         "waiting": "Waiting for the database…",

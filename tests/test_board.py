@@ -67,14 +67,14 @@ def test_header_before_any_poll_and_before_the_start(db):
         "Test Derby",
         "Classement au 30 mars 2017, 0 h 00 (UTC−4) · à venir, début dans 2 j",
         "Aucune relève réussie pour l'instant",
-        "0 participations · 0 admissibles · 0 disqualifiées · 0 à mentions J'aime masquées",
+        "0 participations · 0 admissibles · 0 disqualifiées · J'aime masqués : 0",
         "",
         "Aucune participation classée pour l'instant.",
     ]
     assert lines_of(view, "en")[1:4] == [
         "Leaderboard as of 2017-03-30 00:00 (UTC−4) · not started, starts in 2 d",
         "No successful poll yet",
-        "0 entries · 0 eligible · 0 disqualified · 0 with hidden likes",
+        "0 entries · 0 eligible · 0 disqualified · hidden likes: 0",
     ]
 
 
@@ -86,7 +86,7 @@ def test_header_running_and_fresh(db):
         "Test Derby",
         "Classement au 1 avril 2017, 9 h 05 (UTC−4) · en cours, clôture dans 8 j 14 h",
         "Dernière relève réussie : 1 avril 2017, 9 h 00 (UTC−4), il y a 5 min",
-        "2 participations · 2 admissibles · 0 disqualifiées · 1 à mentions J'aime masquées",
+        "2 participations · 2 admissibles · 0 disqualifiées · J'aime masqués : 1",
     ]
     assert lines_of(view, "en")[1:3] == [
         "Leaderboard as of 2017-04-01 09:05 (UTC−4) · running, closes in 8 d 14 h",
@@ -136,7 +136,7 @@ def test_header_after_the_close_with_a_final_poll_is_not_stale(db):
     assert lines_of(view)[1:4] == [
         "Classement au 20 avril 2017, 8 h 00 (UTC−4) · terminé, clôture il y a 10 j 8 h",
         "Dernière relève réussie : 10 avril 2017, 16 h 00 (UTC−4), il y a 9 j 16 h",
-        "1 participations · 1 admissibles · 0 disqualifiées · 0 à mentions J'aime masquées",
+        "1 participations · 1 admissibles · 0 disqualifiées · J'aime masqués : 0",
     ]
 
 
