@@ -64,9 +64,11 @@ LABELS: dict[str, dict[str, str]] = {
         "more": "… et {n} autres (--top, ou --format csv pour tout voir)",
         "waiting": "En attente de la base de données…",
         "IMAGE": "photo", "VIDEO": "vidéo", "CAROUSEL_ALBUM": "carrousel", "REELS": "réel",
-        "tied": "égalité", "late": "tardive", "hidden_likes": "J'aime masqués",
+        "tied": "égalité", "observed_late": "tardive", "hidden_likes": "J'aime masqués",
+        "likes_not_counted": "J'aime non comptés", "no_snapshot": "sans relevé", "capped": "plafonné",
         "no_timestamp": "sans date", "before_start": "avant le début", "after_end": "après la clôture",
         "no_caption": "sans légende", "missing_hashtag": "mot-clic absent", "disqualified": "disqualifiée",
+        "missing_mention": "mention absente", "review": "à vérifier", "over_entrant_cap": "maximum atteint",
     },
     "en": {
         "rank": "Rank", "move": "±", "entrant": "Entrant", "type": "Type", "likes": "Likes",
@@ -88,9 +90,11 @@ LABELS: dict[str, dict[str, str]] = {
         "more": "… and {n} more (--top, or --format csv to see them all)",
         "waiting": "Waiting for the database…",
         "IMAGE": "photo", "VIDEO": "video", "CAROUSEL_ALBUM": "carousel", "REELS": "reel",
-        "tied": "tie", "late": "late", "hidden_likes": "likes hidden",
+        "tied": "tie", "observed_late": "late", "hidden_likes": "likes hidden",
+        "likes_not_counted": "likes not counted", "no_snapshot": "no reading", "capped": "capped",
         "no_timestamp": "no date", "before_start": "before start", "after_end": "after close",
         "no_caption": "no caption", "missing_hashtag": "no hashtag", "disqualified": "disqualified",
+        "missing_mention": "no mention", "review": "to review", "over_entrant_cap": "entrant cap",
     },
 }
 

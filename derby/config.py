@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from derby import clock, rules
@@ -24,7 +25,7 @@ FEED_KINDS = ("graph", "fixture")
 LANGUAGES = ("fr", "en")
 
 _ALLOWED = {
-    "contest": {"title", "hashtags", "timezone", "start", "end", "language"},
+    "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
     "feed": {"kind", "path", "page_cap", "timeout"},
     "rules": set(rules.RULE_KINDS),
 }
@@ -51,7 +52,9 @@ class Contest:
 
     ``hashtags`` are normalized (no '#', NFC, case-folded); ``start``/``end`` are aware
     UTC datetimes (the file gives them in local time of ``timezone``); ``rules`` maps a
-    rule name to its validated value, as seeded into the database by ``derby init``.
+    rule name to its validated value, as seeded into the database by ``derby init``;
+    ``count_engagement_until`` (aware UTC, at or after ``end``, optional) is the grace
+    during which engagement of posts made in the window still counts.
     """
 
     title: str
@@ -63,6 +66,13 @@ class Contest:
     language: str = "fr"
     rules: dict[str, object] = field(default_factory=dict)
     source: Path | None = None
+    count_engagement_until: datetime | None = None
+
+    @property
+    def freeze(self) -> datetime:
+        """The moment engagement stops counting (aware UTC): ``count_engagement_until``
+        when the contest file gives one, else ``end``."""
+        return self.count_engagement_until or self.end
 
     @property
     def tz(self) -> ZoneInfo:
@@ -85,8 +95,12 @@ def load_contest(path: str | Path) -> Contest:
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8-sig")  # editors on Windows may add a BOM
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; pass the contest TOML file inside it") from None
     except FileNotFoundError:
         raise ConfigError(f"contest file {path} not found; pass the path of a contest TOML file such as config/socialderby.toml") from None
     except OSError as exc:
@@ -121,6 +135,9 @@ def _build(data: dict, path: Path) -> Contest:
     end = _time(section, "end", tz)
     if end <= start:
         raise ValueError("contest.end must be after contest.start")
+    until = _time(section, "count_engagement_until", tz) if "count_engagement_until" in section else None
+    if until is not None and until < end:
+        raise ValueError("contest.count_engagement_until must be at or after contest.end")
     raw_tags = section["hashtags"]
     if not isinstance(raw_tags, list) or not raw_tags:
         raise ValueError("contest.hashtags must be a non-empty list such as [\"socialderby\"]")
@@ -144,6 +161,7 @@ def _build(data: dict, path: Path) -> Contest:
         language=language,
         rules=rules.validate_rules(data.get("rules", {})),
         source=path.resolve(),
+        count_engagement_until=until,
     )
 
 
@@ -161,9 +179,16 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"contest.{key} must be a time such as \"2017-04-01T00:00:00\"")
     try:
-        return clock.parse_local(value, tz)
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"contest.{key} = {value!r} is not an ISO 8601 time such as \"2017-04-01T00:00:00\"") from None
+    if parsed.tzinfo is None:
+        local = [parsed.replace(tzinfo=tz, fold=fold) for fold in (0, 1)]
+        if local[0].astimezone(clock.UTC).astimezone(tz).replace(tzinfo=None) != parsed:
+            raise ValueError(f"contest.{key} = {value!r} does not exist in {tz.key} (clocks go forward); pick another time")
+        if local[0].utcoffset() != local[1].utcoffset():
+            raise ValueError(f"contest.{key} = {value!r} happens twice in {tz.key} (clocks go back); add the offset, e.g. \"{value}-04:00\"")
+    return clock.parse_local(value, tz)
 
 
 def _feed(section: dict, path: Path) -> FeedConfig:
@@ -177,12 +202,14 @@ def _feed(section: dict, path: Path) -> FeedConfig:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ValueError("feed.timeout must be a number of seconds above 0 and at most 300")
     folder = None
+    if kind != "fixture" and "path" in section:
+        raise ValueError("feed.path is only for feed.kind = \"fixture\"")
     if kind == "fixture":
         if "path" not in section:
             raise ValueError("feed.path is required when feed.kind = \"fixture\"")
         folder = (path.parent / section["path"]).resolve()
-        if not folder.is_dir():
-            raise ValueError(f"feed.path {folder} is not a folder")
+        if not (folder / "polls").is_dir():
+            raise ValueError(f"feed.path {folder} is not a replay folder (it needs a polls/ folder; see the README's fixture layout)")
     return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
 
 
@@ -200,7 +227,8 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
     """Read ``INSTAGRAM_ACCESS_TOKEN``, ``INSTAGRAM_USER_ID``, ``DERBY_GRAPH_URL`` and
     ``INSTAGRAM_APP_SECRET`` from ``env``.
 
-    Raises ConfigError naming the missing variable and where to set it.
+    Raises ConfigError naming the missing variable and where to set it, and for a base
+    URL that would send the token in clear text to another machine.
     """
     token = env.get("INSTAGRAM_ACCESS_TOKEN", "").strip()
     user_id = env.get("INSTAGRAM_USER_ID", "").strip()
@@ -209,7 +237,10 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
     if not user_id.isdigit():
         raise ConfigError("INSTAGRAM_USER_ID must be the numeric id of the Instagram business account; put it in .env")
     base = env.get("DERBY_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL
-    if not base.startswith(("https://", "http://")):
-        raise ConfigError(f"DERBY_GRAPH_URL must start with https:// (got {base!r})")
+    parts = urlsplit(base)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        raise ConfigError("DERBY_GRAPH_URL must be an https:// URL (plain http only for a test server on 127.0.0.1): "
+                          "the access token travels with every request")
     secret = env.get("INSTAGRAM_APP_SECRET", "").strip() or None
     return GraphSettings(access_token=token, user_id=user_id, base_url=base.rstrip("/"), app_secret=secret)

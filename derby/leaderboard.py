@@ -18,6 +18,7 @@ from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
+from derby.text import display_text, shorten
 
 
 @dataclass
@@ -38,16 +39,21 @@ class Standings:
 def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None) -> Standings:
     """Compute the standings of the stored contest at ``as_of``.
 
-    Without ``as_of`` every stored snapshot is used and the standings describe the
-    time of the last successful poll (``now`` when there was none).
+    Scores use the snapshot frozen at the deadline (``contest.freeze``; see
+    :func:`derby.store.read_entries`). With ``as_of`` (aware) the rules, moderation,
+    entrants and poll data that existed at that moment are used, so data recorded
+    later never changes the result. Without ``as_of`` everything stored is used and the
+    standings describe the time of the last successful poll (``now`` when there was
+    none).
 
     Raises DerbyError when the database has no contest (run ``derby init`` first).
     """
     contest = store.load_contest(db)
     if contest is None:
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
-    rules = store.read_rules(db)
-    entries = rank_entries(store.read_entries(db, as_of), contest.hashtags, contest.start, contest.end, rules)
+    rules = store.read_rules(db, as_of)
+    entries = rank_entries(store.read_entries(db, as_of, contest.freeze), contest.hashtags, contest.start,
+                           contest.end, rules)
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
@@ -64,9 +70,11 @@ def select(board: Standings, top: int | None = None, show_all: bool = False) -> 
 def entry_record(entry: ScoredEntry, contest: Contest) -> dict:
     """Return an entry as a plain dict for JSON and CSV.
 
-    Keys: rank, media_id, permalink, username, score, like_count (None when hidden),
-    comments_count, posted_at (ISO 8601 in the contest zone, with offset), media_type,
-    status, reason, flags (list), observed_at (ISO 8601, contest zone), caption (raw).
+    Keys: rank, media_id, permalink, username, display_name, score, like_count (None
+    when hidden), comments_count, posted_at (ISO 8601 in the contest zone, with offset),
+    media_type, status, reason, flags (list), tie_break (the key that separated a tied
+    entry, else None), points (rule -> points), observed_at (ISO 8601, contest zone),
+    caption (raw).
     """
     tz = contest.tz
     return {
@@ -74,8 +82,9 @@ def entry_record(entry: ScoredEntry, contest: Contest) -> dict:
         "username": entry.username, "score": _number(entry.score), "like_count": entry.like_count,
         "comments_count": entry.comments_count, "posted_at": clock.iso_local(entry.timestamp, tz),
         "media_type": entry.media_type, "status": entry.status, "reason": entry.reason,
-        "flags": list(entry.flags), "observed_at": clock.iso_local(entry.observed_at, tz),
-        "caption": entry.caption,
+        "flags": list(entry.flags), "tie_break": entry.tie_break, "display_name": entry.display_name,
+        "points": {rule: _number(points) for rule, points in entry.points.items()},
+        "observed_at": clock.iso_local(entry.observed_at, tz), "caption": entry.caption,
     }
 
 
@@ -86,6 +95,8 @@ def contest_record(board: Standings) -> dict:
         "title": c.title, "hashtags": list(c.hashtags), "timezone": c.timezone,
         "start": clock.iso_local(c.start, c.tz), "end": clock.iso_local(c.end, c.tz),
         "as_of": clock.iso_local(board.as_of, c.tz), "phase": c.phase(board.as_of),
+        "engagement_counted_until": clock.iso_local(c.freeze, c.tz),
+        "tie_break": list(board.rules.get("tie_break") or []),
         "rules": board.rules, "entries_stored": len(board.entries), "entries_ranked": len(board.ranked),
     }
 
@@ -133,8 +144,9 @@ class BoardRow:
     """One row of the board. ``movement`` is places gained since the previous
     successful poll (negative: lost; 0: same), None when the entry was not ranked then
     (new) or is not ranked now; ``trend`` is the entry's score at each of its snapshots,
-    oldest first; ``flags`` is the entry's flags plus ``late`` when it was posted in time
-    but first stored after the contest closed (found by a poll after the close)."""
+    oldest first (the snapshots the score may use: none after the freeze); ``flags`` are
+    the entry's flags (``observed_late`` is the board's "late": first seen after
+    engagement stopped counting)."""
 
     entry: ScoredEntry
     movement: int | None
@@ -195,12 +207,26 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
             for e in board.ranked}, previous
 
 
-def trends(db: sqlite_utils.Database, board: Standings, media_ids: list[str],
+def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntry],
            until: datetime | None = None) -> dict[str, list[float]]:
-    """Return each media's score at each of its snapshots (observed at or before
-    ``until``), oldest first, under the board's rules."""
-    series = store.snapshot_series(db, media_ids, until)
-    return {media_id: [score_entry(s, board.rules)[0] for s in snaps] for media_id, snaps in series.items()}
+    """Return each entry's score at each snapshot its score could use, oldest first:
+    snapshots observed at or before ``until`` and the contest's freeze (only the first
+    one for an entry first observed after the freeze), scored under the board's rules.
+    """
+    contest = board.contest
+    limit = min(t for t in (until, contest.freeze) if t is not None)
+    series = store.snapshot_series(db, [e.media_id for e in entries])
+    result: dict[str, list[float]] = {}
+    for entry in entries:
+        snaps = series.get(entry.media_id, [])
+        usable = [s for s in snaps if s["observed_at"] <= limit] or snaps[:1]
+        if until is not None:
+            usable = [s for s in usable if s["observed_at"] <= until]
+        fields = {"caption": entry.caption, "media_type": entry.media_type, "timestamp": entry.timestamp}
+        count_likes = "likes_not_counted" not in entry.flags
+        result[entry.media_id] = [score_entry({**fields, **s}, board.rules, contest.hashtags, contest.start,
+                                              count_likes=count_likes)[0] for s in usable]
+    return result
 
 
 def board_counts(board: Standings) -> dict[str, int]:
@@ -226,16 +252,72 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
     selected = select(board, top, show_all)
     shown = selected if limit is None else selected[:max(limit, 0)]
     moved, previous = movements(db, board, moment, as_of)
-    ids = [e.media_id for e in shown]
-    series = trends(db, board, ids, as_of)
-    seen = store.first_seen(db, ids)
-    rows = []
-    for entry in shown:
-        flags = list(entry.flags)
-        if (entry.media_id in seen and seen[entry.media_id] > board.contest.end and entry.timestamp is not None
-                and entry.timestamp <= board.contest.end):
-            flags.append("late")
-        rows.append(BoardRow(entry=entry, movement=moved.get(entry.media_id), trend=series.get(entry.media_id, []),
-                             flags=flags))
+    series = trends(db, board, shown, as_of)
+    rows = [BoardRow(entry=entry, movement=moved.get(entry.media_id), trend=series.get(entry.media_id, []),
+                     flags=list(entry.flags)) for entry in shown]
     return BoardView(board=board, now=moment, health=poll_health(db, board.contest, moment), counts=board_counts(board),
                      rows=rows, total_rows=len(selected), previous_poll=previous)
+
+
+# -- issue 4: one entry explained -------------------------------------------------------
+
+def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> list[str]:
+    """Return the explanation of one entry as plain lines for a terminal: the entry,
+    the snapshot used, each rule's contribution, the eligibility checks, the
+    moderation history (``store.moderation_history`` rows) and the final rank. User
+    text goes through :func:`derby.text.display_text`. Times in the contest zone.
+
+    Raises DerbyError when ``media_id`` is not in the standings (stored after
+    ``board.as_of``).
+    """
+    from derby.rules import TIE_BREAK_KEYS, format_value
+
+    entry = next((e for e in board.entries if e.media_id == media_id), None)
+    contest = board.contest
+    tz = contest.tz
+    if entry is None:
+        raise DerbyError(f"entry {media_id} was not stored yet at {clock.format_local(board.as_of, tz, 'en')}")
+
+    def when(dt: datetime | None) -> str:
+        return clock.format_local(dt, tz, "en") or "unknown"
+
+    who = f"@{display_text(entry.username)}" if entry.username else "entrant unknown (no entrant import matched)"
+    if entry.display_name:
+        who += f" ({display_text(entry.display_name)})"
+    lines = [
+        f"Entry {entry.media_id}  {display_text(entry.permalink) or '(no permalink)'}",
+        f"  {who}",
+        f"  posted {when(entry.timestamp)} · {entry.media_type or 'unknown media type'}",
+        f"  caption: {shorten(display_text(entry.caption), 200) or '(none)'}",
+        f"Standings as of {when(board.as_of)}; engagement counts until {when(contest.freeze)}",
+    ]
+    if entry.observed_at is None:
+        lines.append("Snapshot used: none yet (no engagement recorded)")
+    else:
+        likes = "hidden" if entry.like_count is None else str(entry.like_count)
+        late = ("  (observed late: first seen after engagement stopped counting, so its first snapshot is used)"
+                if "observed_late" in entry.flags else "")
+        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes} likes, "
+                     f"{entry.comments_count if entry.comments_count is not None else 0} comments{late}")
+    lines.append("Points:")
+    width = max([len(c.rule) for c in entry.contributions] + [5])
+    for c in entry.contributions:
+        lines.append(f"  {c.rule:<{width}}  {c.basis:<40}  {_number(c.points):>8}")
+    lines.append(f"  {'score':<{width}}  {'':<40}  {_number(entry.score):>8}")
+    lines.append("Eligibility:")
+    for check, passed, note in entry.checks:
+        lines.append(f"  {'ok ' if passed else 'NO '} {check}: {display_text(note)}")
+    lines.append("Moderation:" if moderation else "Moderation: none")
+    for action in moderation:
+        lines.append(f"  {when(action['at'])}  {action['action']} by {display_text(action['by'])}: "
+                     f"{display_text(action['reason'])}")
+    if entry.rank is not None:
+        standing = f"Rank: {entry.rank} of {len(board.ranked)}"
+        if entry.tie_break:
+            standing += (f" (tied on score with a neighbour; separated by {entry.tie_break}: "
+                         f"{TIE_BREAK_KEYS[entry.tie_break]})")
+        lines.append(standing)
+    else:
+        lines.append(f"Rank: not ranked, {display_text(entry.reason)} [{entry.status}]")
+    lines.append(f"Tie-break order: {format_value(list(board.rules.get('tie_break') or []))}")
+    return lines

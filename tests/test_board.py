@@ -148,7 +148,12 @@ def test_counts_and_flags(db):
     view = leaderboard.board_view(db, utc(2017, 4, 10, 13), show_all=True)
     assert view.counts == {"entries": 5, "eligible": 4, "disqualified": 0, "hidden_likes": 1}
     assert {r.entry.media_id: r.flags for r in view.rows} == {
-        "5": ["late"], "1": ["hidden_likes", "tied"], "2": ["tied"], "4": [], "3": []}
+        "5": ["observed_late"], "1": ["hidden_likes", "tied"], "2": ["tied"], "4": [], "3": []}
+    store.moderate(db, "4", "disqualify", "compte en double", "Hélène", utc(2017, 4, 10, 12, 30))
+    judged = leaderboard.board_view(db, utc(2017, 4, 10, 13), show_all=True)
+    assert judged.counts == {"entries": 5, "eligible": 3, "disqualified": 1, "hidden_likes": 1}
+    assert lines_of(judged)[4] == "5 participations · 3 admissibles · 1 disqualifiées · J'aime masqués : 1"
+    assert column(lines_of(judged), 7)[-2:] == ["mot-clic absent", "disqualifiée"]  # unranked: by media id
     table = lines_of(view, "en", width=160)
     row = next(line for line in table if "C1" in line)
     assert "hidden" in row and "likes hidden, tie" in row

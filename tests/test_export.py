@@ -40,6 +40,7 @@ def db_path(tmp_path):
     ] + [media(key, caption=f"{text} #socialderby", like_count=1, comments_count=0, timestamp=utc(2017, 4, 5, 9))
          for key, text in FORMULAS.items()]
     poll(db, utc(2017, 4, 6, 12), *items)
+    store.moderate(db, "12", "disqualify", "photo reprise d'un autre compte, « sans droits »", "Hélène", utc(2017, 4, 6, 14))
     db.close()
     return path
 
@@ -56,31 +57,34 @@ def test_entries_csv_every_field(db_path, tmp_path):
     assert result.output == f"wrote 10 entries (8 ranked) to {out}\n"
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = read_csv(out)
-    assert list(rows[0]) == ["rank", "media_id", "permalink", "username", "status", "reason", "moderation", "score",
-                             "points.points_per_like", "points.points_per_comment", "like_count", "comments_count",
-                             "posted_at", "observed_at", "media_type", "flags", "caption"]
+    assert list(rows[0]) == ["rank", "media_id", "permalink", "username", "display_name", "status", "reason",
+                             "moderation", "score", "points.points_per_like", "points.points_per_comment", "like_count",
+                             "comments_count", "posted_at", "observed_at", "media_type", "flags", "tie_break", "caption"]
     by_id = {r["media_id"]: r for r in rows}
     assert by_id["10"] == {
         "rank": "1", "media_id": "10", "permalink": "https://www.instagram.com/p/C10/", "username": "",
-        "status": "eligible", "reason": "", "moderation": "", "score": "62", "points.points_per_like": "50",
-        "points.points_per_comment": "12", "like_count": "50", "comments_count": "4",
+        "display_name": "", "status": "eligible", "reason": "", "moderation": "", "score": "62",
+        "points.points_per_like": "50", "points.points_per_comment": "12", "like_count": "50", "comments_count": "4",
         "posted_at": "2017-04-02T10:05:09-04:00", "observed_at": "2017-04-06T08:00:00-04:00", "media_type": "IMAGE",
-        "flags": "", "caption": f"{ACCENTS} #socialderby",
+        "flags": "", "tie_break": "", "caption": f"{ACCENTS} #socialderby",
     }
     assert by_id["11"] == {
         "rank": "2", "media_id": "11", "permalink": "https://www.instagram.com/p/C11/", "username": "",
-        "status": "eligible", "reason": "", "moderation": "", "score": "21", "points.points_per_like": "0",
-        "points.points_per_comment": "21", "like_count": "", "comments_count": "7",
+        "display_name": "", "status": "eligible", "reason": "", "moderation": "", "score": "21",
+        "points.points_per_like": "0", "points.points_per_comment": "21", "like_count": "", "comments_count": "7",
         "posted_at": "2017-04-03T05:00:00-04:00", "observed_at": "2017-04-06T08:00:00-04:00", "media_type": "VIDEO",
-        "flags": "hidden_likes", "caption": "ligne 1\r\nligne 2, \"citée\"\n#socialderby",
+        "flags": "hidden_likes", "tie_break": "", "caption": "ligne 1\r\nligne 2, \"citée\"\n#socialderby",
     }
-    assert by_id["12"]["status"] == "missing_hashtag" and by_id["12"]["rank"] == ""
-    assert by_id["12"]["reason"] == "no contest hashtag in the caption"
+    assert (by_id["12"]["status"], by_id["12"]["rank"]) == ("disqualified", "")
+    assert by_id["12"]["reason"] == "disqualified by Hélène: photo reprise d'un autre compte, « sans droits »"
+    assert by_id["12"]["moderation"] == ("disqualify by Hélène at 2017-04-06T10:00:00-04:00: "
+                                         "photo reprise d'un autre compte, « sans droits »")
     assert (by_id["13"]["status"], by_id["13"]["reason"], by_id["13"]["score"]) == \
            ("before_start", "posted before the contest started", "11")
     for key, text in FORMULAS.items():
         assert by_id[key]["caption"] == "'" + text + " #socialderby", key
         assert by_id[key]["score"] == "1" and by_id[key]["flags"] == "tied"
+    assert [by_id[key]["tie_break"] for key in FORMULAS] == ["media_id"] * 6
     assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7", "8", "", ""]
 
 
@@ -91,7 +95,7 @@ def test_entries_csv_without_bom_and_numbers_stay_numbers(db_path, tmp_path):
     assert not raw.startswith(b"\xef\xbb\xbf")
     assert raw.decode("utf-8").startswith("rank,media_id,")
     # numbers are written bare (never quoted nor prefixed); the CRLF inside a caption is kept in its quoted cell
-    assert b"\r\n1,10,https://www.instagram.com/p/C10/,,eligible,,,62,50,12,50,4," in raw
+    assert b"\r\n1,10,https://www.instagram.com/p/C10/,,,eligible,,,62,50,12,50,4," in raw
     assert "\"ligne 1\r\nligne 2, \"\"citée\"\"\n#socialderby\"".encode() in raw
 
 
@@ -108,8 +112,11 @@ def test_entries_json_every_field(db_path, tmp_path):
         "like_count": 50, "comments_count": 4, "posted_at": "2017-04-02T10:05:09-04:00", "media_type": "IMAGE",
         "status": "eligible", "reason": None, "flags": [], "observed_at": "2017-04-06T08:00:00-04:00",
         "caption": f"{ACCENTS} #socialderby", "points": {"points_per_like": 50, "points_per_comment": 12},
-        "moderation": None,
+        "moderation": None, "display_name": None, "tie_break": None,
     }
+    moderated = next(e for e in data["entries"] if e["media_id"] == "12")
+    assert moderated["moderation"] == {"action": "disqualify", "by": "Hélène", "at": "2017-04-06T10:00:00-04:00",
+                                       "reason": "photo reprise d'un autre compte, « sans droits »"}
     assert data["entries"][1]["like_count"] is None and data["entries"][1]["points"]["points_per_like"] == 0
     # JSON keeps raw text: formula neutralisation is for spreadsheets only
     assert {e["caption"] for e in data["entries"]} >= {f"{t} #socialderby" for t in FORMULAS.values()}

@@ -28,7 +28,7 @@ def test_open_is_idempotent_and_uses_wal(tmp_path):
     db = store.open_db(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"media", "snapshots", "poll_runs", "hashtags", "rules", "sightings", "contest"} <= set(db.table_names())
-    assert [m.name for m in store.migrations.applied(db)] == ["m001_initial"]
+    assert [m.name for m in store.migrations.applied(db)] == ["m001_initial", "m_i4_rules_judging_audit"]
 
 
 def test_open_rejects_a_file_that_is_not_a_database(tmp_path):
@@ -118,9 +118,11 @@ def test_page_warnings_are_recorded(db):
 def test_read_entries_as_of_uses_only_what_existed(db):
     run = _run(db, utc(2017, 4, 3, 13))
     store.save_page(db, run, "socialderby", "recent_media", page(media("1")), utc(2017, 4, 3, 13))
+    store.finish_poll_run(db, run, utc(2017, 4, 3, 13, 1), status="ok", requests=1)
     later = _run(db, utc(2017, 4, 4, 13))
     store.save_page(db, later, "socialderby", "recent_media", page(media("1", like_count=50), media("2")),
                     utc(2017, 4, 4, 13))
+    store.finish_poll_run(db, later, utc(2017, 4, 4, 13, 1), status="ok", requests=1)
     earlier = store.read_entries(db, utc(2017, 4, 3, 20))
     assert [(e["media_id"], e["like_count"]) for e in earlier] == [("1", 10)]
     now = sorted((e["media_id"], e["like_count"]) for e in store.read_entries(db))
@@ -153,3 +155,31 @@ def test_the_database_survives_a_second_connection_writing(tmp_path):
     store.save_page(second, run, "snq17", "recent_media", page(media("9")), utc(2017, 4, 3))
     assert [r["media_id"] for r in first["media"].rows] == ["9"]
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path):
+    import threading
+
+    path = tmp_path / "d.db"
+    first = store.open_db(path)
+    store.save_contest(first, contest(), utc(2017, 3, 30))
+    first.conn.execute("BEGIN IMMEDIATE")
+    first.conn.execute("INSERT INTO poll_warnings (at, message) VALUES ('2017-04-03T00:00:00Z', 'held')")
+    errors = []
+
+    def write_page():
+        try:
+            second = store.open_db(path)
+            run = store.start_poll_run(second, "fixture", utc(2017, 4, 3))
+            list(second.query("SELECT * FROM media"))  # a read before the write: the case that failed at once
+            store.save_page(second, run, "snq17", "recent_media", page(media("9")), utc(2017, 4, 3))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    writer = threading.Thread(target=write_page)
+    writer.start()
+    writer.join(0.3)  # it is waiting on the lock, not failing
+    assert writer.is_alive() and errors == []
+    first.conn.execute("COMMIT")
+    writer.join(10)
+    assert errors == [] and [r["media_id"] for r in first["media"].rows] == ["9"]
