@@ -170,7 +170,7 @@ class BoardView:
 
 def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> PollHealth:
     """Return the polling health at ``now`` from the poll runs started at or before it."""
-    times = store.successful_poll_times(db, now)
+    times = [started for started, _ in store.successful_polls(db, now)]
     last = store.last_poll_run_until(db, now)
     recent = times[-7:]
     intervals = sorted(b - a for a, b in zip(recent, recent[1:]))
@@ -195,14 +195,15 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
     """Return each ranked entry's movement since the previous successful poll and that
     poll's time: ``({media_id: places gained or None when new}, previous or None)``.
 
-    The previous standings are recomputed from the snapshots stored up to the start of
-    the successful poll before the last one (at or before ``until``), with today's rules.
+    The previous standings are recomputed as of the end of the successful poll before
+    the last one (both finished at or before ``until``) with the rules of that moment.
     """
-    times = store.successful_poll_times(db, until)
-    previous = times[-2] if len(times) >= 2 else None
+    polls = store.successful_polls(db, until)
+    previous = polls[-2][0] if len(polls) >= 2 else None
     before: dict[str, int] = {}
     if previous is not None:
-        before = {e.media_id: e.rank for e in standings(db, now, previous).ranked}  # type: ignore[misc]
+        # as of the moment that poll finished: its snapshots are the newest then
+        before = {e.media_id: e.rank for e in standings(db, now, polls[-2][1]).ranked}  # type: ignore[misc]
     return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
             for e in board.ranked}, previous
 
@@ -215,13 +216,11 @@ def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntr
     """
     contest = board.contest
     limit = min(t for t in (until, contest.freeze) if t is not None)
-    series = store.snapshot_series(db, [e.media_id for e in entries])
+    series = store.snapshot_series(db, [e.media_id for e in entries], until)
     result: dict[str, list[float]] = {}
     for entry in entries:
         snaps = series.get(entry.media_id, [])
         usable = [s for s in snaps if s["observed_at"] <= limit] or snaps[:1]
-        if until is not None:
-            usable = [s for s in usable if s["observed_at"] <= until]
         fields = {"caption": entry.caption, "media_type": entry.media_type, "timestamp": entry.timestamp}
         count_likes = "likes_not_counted" not in entry.flags
         result[entry.media_id] = [score_entry({**fields, **s}, board.rules, contest.hashtags, contest.start,

@@ -793,13 +793,13 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
     return sqlite_utils.Database(conn)
 
 
-def successful_poll_times(db: sqlite_utils.Database, until: datetime | None = None) -> list[datetime]:
-    """Return the start times (aware UTC) of every ``ok`` poll run started at or before
-    ``until`` (all when None), oldest first."""
+def successful_polls(db: sqlite_utils.Database, until: datetime | None = None) -> list[tuple[datetime, datetime]]:
+    """Return ``(started_at, finished_at)`` (aware UTC) of every ``ok`` poll run finished
+    at or before ``until`` (all when None), oldest first."""
     cutoff = clock.to_store(until) if until else "9999"
-    return [clock.from_store(row["started_at"])  # type: ignore[misc]
-            for row in db.query("SELECT started_at FROM poll_runs WHERE status = 'ok' AND started_at <= ? "
-                                "ORDER BY started_at, id", [cutoff])]
+    return [(clock.from_store(row["started_at"]), clock.from_store(row["finished_at"]))  # type: ignore[misc]
+            for row in db.query("SELECT started_at, finished_at FROM poll_runs WHERE status = 'ok' "
+                                "AND finished_at <= ? ORDER BY started_at, id", [cutoff])]
 
 
 def last_poll_run_until(db: sqlite_utils.Database, until: datetime | None = None) -> dict | None:
@@ -811,16 +811,20 @@ def last_poll_run_until(db: sqlite_utils.Database, until: datetime | None = None
 
 def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
                     until: datetime | None = None) -> dict[str, list[dict]]:
-    """Return each media's snapshots observed at or before ``until``, oldest first, as
-    ``{media_id: [{"observed_at": aware UTC, "like_count", "comments_count"}, ...]}``."""
+    """Return each media's snapshots, oldest first, as
+    ``{media_id: [{"observed_at": aware UTC, "like_count", "comments_count"}, ...]}``.
+    With ``until`` only snapshots of poll runs finished at or before it are given, as
+    :func:`read_entries` does for ``as_of``."""
     ids = list(media_ids)
     cutoff = clock.to_store(until) if until else "9999"
     series: dict[str, list[dict]] = {media_id: [] for media_id in ids}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
+        visible = "" if until is None else "AND poll_run_id IN (SELECT id FROM poll_runs WHERE finished_at <= :cutoff)"
         sql = (f"SELECT media_id, observed_at, like_count, comments_count FROM snapshots "
-               f"WHERE observed_at <= ? AND media_id IN ({', '.join('?' * len(chunk))}) ORDER BY observed_at, id")
-        for row in db.query(sql, [cutoff, *chunk]):
+               f"WHERE observed_at <= ? {visible} AND media_id IN ({', '.join('?' * len(chunk))}) "
+               f"ORDER BY observed_at, id")
+        for row in db.query(sql.replace(":cutoff", "?"), [cutoff, *([cutoff] if until else []), *chunk]):
             row["observed_at"] = clock.from_store(row["observed_at"])
             series[row.pop("media_id")].append(row)
     return series

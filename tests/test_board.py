@@ -23,12 +23,13 @@ START = utc(2017, 4, 1, 4)  # 1 April 2017, 0 h 00 in Québec (UTC−4)
 END = utc(2017, 4, 10, 3, 59, 59)
 
 
-def poll(db, when, *items, status="ok"):
-    """Store one poll run at ``when`` holding ``items`` (one page of #socialderby)."""
+def poll(db, when, *items, status="ok", took=timedelta(0)):
+    """Store one poll run started at ``when`` holding ``items`` (one page of
+    #socialderby), finished ``took`` later."""
     run_id = store.start_poll_run(db, "fixture", when)
     if items:
         store.save_page(db, run_id, "socialderby", "recent_media", page(*items), when)
-    store.finish_poll_run(db, run_id, when, status=status, requests=1)
+    store.finish_poll_run(db, run_id, when + took, status=status, requests=1)
     return run_id
 
 
@@ -164,10 +165,11 @@ def test_counts_and_flags(db):
 
 def test_movement_since_the_previous_successful_poll(db):
     poll(db, utc(2017, 4, 2, 12), media("a", like_count=50, comments_count=0), media("b", like_count=20, comments_count=0),
-         media("c", like_count=10, comments_count=0))
+         media("c", like_count=10, comments_count=0), took=timedelta(minutes=4))  # a poll takes time
     poll(db, utc(2017, 4, 2, 18), status="failed")  # failed polls are not "the previous poll"
     poll(db, utc(2017, 4, 3, 0), media("a", like_count=55, comments_count=0), media("b", like_count=80, comments_count=0),
-         media("c", like_count=10, comments_count=0), media("d", like_count=30, comments_count=0))
+         media("c", like_count=10, comments_count=0), media("d", like_count=30, comments_count=0),
+         took=timedelta(minutes=4))
     view = leaderboard.board_view(db, utc(2017, 4, 3, 1))
     assert view.previous_poll == utc(2017, 4, 2, 12)
     assert [(r.entry.media_id, r.entry.rank, r.movement) for r in view.rows] == [
@@ -177,6 +179,10 @@ def test_movement_since_the_previous_successful_poll(db):
     # as of the first poll, everything is new; as of between polls, compared with the one before
     first = leaderboard.board_view(db, utc(2017, 4, 2, 13), as_of=utc(2017, 4, 2, 13))
     assert [r.movement for r in first.rows] == [None, None, None]
+    # a poll still running at the as-of time is not seen yet: neither its standings nor its snapshots
+    running = leaderboard.board_view(db, utc(2017, 4, 3, 0, 2), as_of=utc(2017, 4, 3, 0, 2))
+    assert [(r.entry.media_id, r.movement, r.trend) for r in running.rows] == [
+        ("a", None, [50.0]), ("b", None, [20.0]), ("c", None, [10.0])]
 
 
 def test_unchanged_rank_shows_equal(db):
