@@ -328,7 +328,7 @@ class LiveBoard:
         try:
             self.last = self.read(height)
             self.read_at = self.now()
-        except (sqlite3.OperationalError, DerbyError) as exc:
+        except (sqlite3.DatabaseError, DerbyError) as exc:
             lang = self.lang or (self.last.board.contest.language if self.last else "fr")
             labels = LABELS[lang]
             when = clock.format_relative(self.read_at, self.now(), lang) if self.read_at else "—"

@@ -226,6 +226,8 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     from derby import export, leaderboard
 
     if fmt != "table":
+        if live or save_to:
+            raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
         board = _standings(ctx, as_of)
         if fmt == "json":
             click.echo(export.leaderboard_json(board, top, show_all))

@@ -169,3 +169,9 @@ def test_save_svg_from_the_cli(db_path, tmp_path):
     assert svg.startswith("<svg") and "Pointage" in svg and "6&#160;avril&#160;2017" in svg
     bad = CliRunner().invoke(cli, ["--db", str(db_path), "leaderboard", "--save", str(tmp_path / "b.png")])
     assert bad.exit_code == 1 and "ending in .svg or .html" in bad.output
+
+
+def test_live_or_save_with_another_format_is_refused(db_path):
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "leaderboard", "--live", "--format", "json"])
+    assert result.exit_code == 2
+    assert result.output == "derby: --live and --save draw the table; drop --format json\n"
