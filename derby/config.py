@@ -25,7 +25,7 @@ LANGUAGES = ("fr", "en")
 
 _ALLOWED = {
     "contest": {"title", "hashtags", "timezone", "start", "end", "language"},
-    "feed": {"kind", "path", "page_cap", "timeout"},
+    "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
 }
 
@@ -36,13 +36,15 @@ class FeedConfig:
 
     ``kind`` is ``graph`` or ``fixture``; ``path`` is the fixture folder (absolute);
     ``page_cap`` is the most pages read per edge and hashtag in one poll; ``timeout`` is
-    the per-request timeout in seconds.
+    the per-request timeout in seconds; ``deadline`` the most seconds one whole poll may
+    spend calling the feed (retries and pauses included).
     """
 
     kind: str
     path: Path | None = None
     page_cap: int = 10
     timeout: float = 20.0
+    deadline: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,9 @@ def _feed(section: dict, path: Path) -> FeedConfig:
     timeout = section.get("timeout", 20.0)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ValueError("feed.timeout must be a number of seconds above 0 and at most 300")
+    deadline = section.get("deadline", 600.0)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not timeout <= deadline <= 6 * 3600:
+        raise ValueError("feed.deadline must be a number of seconds, at least feed.timeout and at most 21600 (6 hours)")
     folder = None
     if kind == "fixture":
         if "path" not in section:
@@ -183,7 +188,7 @@ def _feed(section: dict, path: Path) -> FeedConfig:
         folder = (path.parent / section["path"]).resolve()
         if not folder.is_dir():
             raise ValueError(f"feed.path {folder} is not a folder")
-    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
+    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout), deadline=float(deadline))
 
 
 @dataclass(frozen=True)
