@@ -15,7 +15,7 @@ import re
 import stat
 from pathlib import Path
 
-_SECRET_PARAMS = re.compile(r"((?:access_token|appsecret_proof|client_secret)(?:=|%3D))[^&\s'\"<>]+", re.I)
+_SECRET_PARAMS = re.compile(r"((?:access_token|appsecret_proof|client_secret)(?:=|%3D))(?:(?!%26)[^&\s'\"<>])+", re.I)
 MASK = "***"
 
 

@@ -61,7 +61,8 @@ class GraphFeed:
     after it). ``max_attempts`` bounds the tries of one request; ``backoff`` is the
     first retry's upper wait in seconds (doubled each time, full jitter);
     ``slow_down_pause`` the pause in seconds between requests while usage is above
-    80 %. ``sleep``, ``monotonic`` and ``rand`` are injected for tests.
+    80 %. ``sleep``, ``monotonic`` and ``rand`` (default: the ``time`` and ``random``
+    functions) are injected for tests.
 
     After use: ``requests_made``, ``retries``, ``notes`` (paging notes for the poll run)
     and ``usage`` (the latest usage reading, see :func:`read_usage`, None before any
@@ -73,8 +74,8 @@ class GraphFeed:
     def __init__(self, settings: GraphSettings, *, timeout: float = 20.0, page_cap: int = 10,
                  deadline: float = 600.0, max_attempts: int = 4, backoff: float = 2.0,
                  slow_down_pause: float = 10.0, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
-                 rand: Callable[[], float] = random.random) -> None:
+                 sleep: Callable[[float], None] | None = None, monotonic: Callable[[], float] | None = None,
+                 rand: Callable[[], float] | None = None) -> None:
         self._settings = settings
         self._timeout = timeout
         self._page_cap = page_cap
@@ -82,7 +83,9 @@ class GraphFeed:
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._slow_down_pause = slow_down_pause
-        self._sleep, self._monotonic, self._rand = sleep, monotonic, rand
+        self._sleep = sleep or time.sleep
+        self._monotonic = monotonic or time.monotonic
+        self._rand = rand or random.random
         self._ends_at: float | None = None
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = "derby (Instagram hashtag contest)"
