@@ -203,8 +203,10 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     missed runs are coalesced into one. After ``end + final_grace`` one final poll runs
     and the scheduler stops. SIGINT and SIGTERM (when called from the main thread) stop
     it after the page being stored. With ``max_failures``, that many polls failing in a
-    row (an exception, not a refused feed) stop it too. Returns ``closed``, ``stopped``
-    or ``failing``.
+    row (an exception, not a refused feed) stop it too. A poll that needs a person
+    (token or permissions: exit code 4; a refused request: 2) stops it at once, since
+    calling again cannot help. Returns ``closed``, ``stopped``, ``failing``, ``auth``
+    or ``bad_request``.
     """
     from apscheduler.schedulers import SchedulerNotRunningError
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -227,7 +229,10 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
             if on_poll is not None:
                 on_poll(summary)
             failures["count"] = 0
-            if now > contest.end + final_grace and summary.status == "ok":
+            if summary.exit_code in (2, 4):
+                outcome["value"] = "auth" if summary.exit_code == 4 else "bad_request"
+                stop.set()
+            elif now > contest.end + final_grace and summary.status == "ok":
                 outcome["value"] = "closed"
                 stop.set()
         except Exception as exc:  # one failed poll must never end the daemon

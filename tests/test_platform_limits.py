@@ -437,3 +437,27 @@ def test_main_warns_about_a_shared_env_file_without_showing_it(tmp_path, monkeyp
     assert FAKE_TOKEN not in captured.out + captured.err
     os.environ.pop("INSTAGRAM_ACCESS_TOKEN", None)
     os.environ.pop("INSTAGRAM_USER_ID", None)
+
+
+def test_daemon_stops_when_the_token_needs_a_person(httpserver, tmp_path):
+    path = tmp_path / "d.db"
+    db = store.open_db(path)
+    store.save_contest(db, contest(), NOW)
+    db.close()
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json(
+        error(190, "Error validating access token: Session has expired", 463), status=400)
+    seen = []
+    outcome = poller.run(path, lambda: graph_feed(httpserver), lambda: NOW, interval=60, on_poll=seen.append)
+    assert outcome == "auth"
+    assert [(s.status, s.exit_code) for s in seen] == [("failed", 4)]
+    assert len(httpserver.log) == 1
+
+
+def test_derby_run_exits_4_when_the_token_expired(httpserver, graph_env):
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json(
+        error(190, "Error validating access token: Session has expired", 463), status=400)
+    result = CliRunner().invoke(cli, ["--db", str(graph_env), "run", "--every", "60"])
+    assert result.exit_code == 4
+    assert result.output.splitlines()[-1] == ("derby: stopped: the last poll needs a person to fix the token, its "
+                                              "permissions or the settings (see above)")
+    assert FAKE_TOKEN not in result.output
