@@ -195,8 +195,8 @@ def test_80002_uses_estimated_time_to_regain_access(httpserver, feed_for):
 @pytest.mark.parametrize("status, body, message", [
     (502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
      f"HTTP 502: HTML page instead of JSON from {EDGE} (a proxy or server error)"),
-    (200, "", f"empty response from {EDGE}"),
-    (200, '{"data": [{"id": "1"', f"malformed JSON from {EDGE} (Expecting ',' delimiter at char 20)"),
+    (200, "", f"HTTP 200: empty response from {EDGE}"),
+    (200, '{"data": [{"id": "1"', f"HTTP 200: malformed JSON from {EDGE} (Expecting ',' delimiter at char 20)"),
     (503, "Service Unavailable", f"HTTP 503: malformed JSON from {EDGE} (Expecting value at char 0)"),
 ])
 def test_non_json_bodies_are_transient_and_retried(httpserver, feed_for, fake_time, status, body, message):

@@ -147,6 +147,8 @@ class GraphFeed:
             try:
                 return parse(self._get(path, params, min(self._timeout, remaining)))
             except TransientError as exc:
+                if attempt >= self._max_attempts and attempt == 1:
+                    raise
                 if attempt >= self._max_attempts:
                     raise TransientError(f"{exc} (gave up after {attempt} attempts)", code=exc.code, subcode=exc.subcode,
                                          fbtrace_id=exc.fbtrace_id, endpoint=path) from None
@@ -191,8 +193,7 @@ class GraphFeed:
         except FeedError as exc:
             if status == 429:
                 raise classify_error(None, status=status, endpoint=path, retry_after=retry_after) from None
-            prefix = f"HTTP {status}: " if status != 200 else ""
-            raise TransientError(f"{prefix}{exc}", endpoint=path) from None
+            raise TransientError(f"HTTP {status}: {exc}", endpoint=path) from None
         payload = _redact_payload(payload, self)
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict) or status >= 400:
             raise classify_error(payload, status=status, endpoint=path, retry_after=retry_after)
