@@ -7,7 +7,9 @@ take the database first (``save_page(db, ...)``). Times are stored as UTC text (
 
 Tables: ``contest`` (one row), ``hashtags`` (name -> Graph id), ``media`` (keyed by the
 Graph media id), ``snapshots`` (append-only engagement readings), ``sightings`` (which
-poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rules``.
+poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rules``;
+``cooldowns`` (no request before ``until``) and ``hashtag_queries`` (the hashtag budget:
+unique hashtags each account queried, and when last).
 """
 
 from __future__ import annotations
