@@ -13,12 +13,12 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import sqlite_utils
 
-from derby import store
+from derby import clock, store
 from derby.clock import Clock
 from derby.config import Contest
 from derby.errors import ConfigError
@@ -63,6 +63,7 @@ class PollSummary:
     budget: store.HashtagBudget | None = None
     usage: dict | None = None
     notes: list[str] = field(default_factory=list)
+    tz: tzinfo = timezone.utc
 
     def line(self) -> str:
         """One line for a person: what this poll did."""
@@ -77,10 +78,15 @@ class PollSummary:
         if self.budget is not None:
             text += f"; hashtags {self.budget.used}/{self.budget.limit} this week"
             if self.budget.next_free is not None:
-                text += f", next slot frees {self.budget.next_free.strftime('%Y-%m-%d %H:%M UTC')}"
+                text += f", next slot frees {_when(self.budget.next_free, self.tz)}"
         if self.error:
             text += f"; error: {self.error}"
         return text
+
+
+def _when(moment: datetime, tz: tzinfo) -> str:
+    """``2017-04-03 13:00 (UTC−4)``: a moment in the contest's zone, with its offset."""
+    return clock.format_local(moment, tz, "en")  # type: ignore[arg-type]
 
 
 def feed_account(feed: Feed) -> str:
@@ -102,7 +108,7 @@ def check_contest_budget(db: sqlite_utils.Database, contest: Contest, account: s
     budget = store.hashtag_budget(db, account, now)
     needed = [h for h in contest.hashtags if not budget.counts(h)]
     if len(needed) > budget.free:
-        when = f"; the next slot frees {budget.next_free.strftime('%Y-%m-%d %H:%M UTC')}" if budget.next_free else ""
+        when = f"; the next slot frees {_when(budget.next_free, contest.tz)}" if budget.next_free else ""
         raise ConfigError(f"the contest needs {len(needed)} new hashtags but account {account} has {budget.free} of "
                           f"{budget.limit} free this week ({budget.used} used in the last 7 days){when}; "
                           "drop hashtags or wait")
@@ -122,7 +128,7 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     Returns the summary.
     """
     run_id = store.start_poll_run(db, feed.name, now)
-    summary = PollSummary(run_id=run_id, started_at=now)
+    summary = PollSummary(run_id=run_id, started_at=now, tz=contest.tz)
     account = feed_account(feed)
     new: set[str] = set()
     updated: set[str] = set()
@@ -134,7 +140,7 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
         if cooldown is not None:
             summary.status, summary.exit_code = "skipped", 3
             summary.error_kind, summary.cooldown_until = "cooldown", cooldown["until"]
-            summary.error = (f"cooling down until {cooldown['until'].strftime('%Y-%m-%d %H:%M:%S UTC')} "
+            summary.error = (f"cooling down until {_when(cooldown['until'], contest.tz)} "
                              f"({cooldown['reason']}); no request made")
             raise _Stopped()
         for name in contest.hashtags:
@@ -142,7 +148,7 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
             if not budget.counts(name) and budget.free == 0:
                 raise BudgetError(f"#{name} would be hashtag {budget.used + 1} of account {account} this week; the "
                                   f"platform allows {budget.limit}; the next slot frees "
-                                  f"{budget.next_free.strftime('%Y-%m-%d %H:%M UTC')}")  # type: ignore[union-attr]
+                                  f"{_when(budget.next_free, contest.tz)}")
             store.record_hashtag_query(db, account, name, now)
             graph_id = store.hashtag_id(db, name)
             if graph_id is None:
@@ -171,7 +177,7 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
             wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
             summary.cooldown_until = now + max(wait, timedelta(minutes=1))
             store.start_cooldown(db, account, now, summary.cooldown_until, str(exc), run_id)
-            summary.error += f"; no request until {summary.cooldown_until.strftime('%Y-%m-%d %H:%M:%S UTC')}"
+            summary.error += f"; no request until {_when(summary.cooldown_until, contest.tz)}"
         log.warning("poll #%d %s: %s%s", run_id, summary.status, summary.error,
                     f" [{summary.details}]" if summary.details else "")
     notes = getattr(feed, "notes", [])

@@ -99,7 +99,7 @@ def test_complete_poll_records_requests_pages_budget_and_usage(httpserver, db):
     summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
     assert (summary.status, summary.exit_code, summary.pages, summary.requests) == ("ok", 0, 4, 6)
     assert summary.line() == ("poll #1 ok: 4 pages, 6 requests, 4 new and 0 updated media, 4 snapshots, "
-                              "API usage 12 %; hashtags 2/30 this week, next slot frees 2017-04-10 16:00 UTC")
+                              "API usage 12 %; hashtags 2/30 this week, next slot frees 2017-04-10 12:00 (UTC−4)")
     run = store.poll_run(db, 1)
     assert (run["status"], run["pages"], run["requests"], run["retries"], run["usage_pct"], run["error_kind"]) == \
         ("ok", 4, 6, 0, 12.0, None)
@@ -139,7 +139,7 @@ def test_throttle_records_a_cooldown_and_later_polls_make_no_request_even_after_
     summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
     assert (summary.status, summary.exit_code, summary.error_kind) == ("failed", 3, "throttled")
     assert summary.cooldown_until == NOW + timedelta(hours=1)
-    assert summary.error.endswith("; no request until 2017-04-03 17:00:00 UTC")
+    assert summary.error.endswith("; no request until 2017-04-03 13:00 (UTC−4)")
     assert len(httpserver.log) == 1
     db.close()
 
@@ -147,7 +147,7 @@ def test_throttle_records_a_cooldown_and_later_polls_make_no_request_even_after_
     later = NOW + timedelta(minutes=59)
     summary = poller.poll_once(db, contest(), graph_feed(httpserver), later)
     assert (summary.status, summary.exit_code, summary.requests, summary.error_kind) == ("skipped", 3, 0, "cooldown")
-    assert summary.error == ("cooling down until 2017-04-03 17:00:00 UTC (Graph API error 4 on ig_hashtag_search: "
+    assert summary.error == ("cooling down until 2017-04-03 13:00 (UTC−4) (Graph API error 4 on ig_hashtag_search: "
                              "(#4) Application request limit reached); no request made")
     assert len(httpserver.log) == 1
     assert store.poll_run(db, 2)["status"] == "skipped"
@@ -209,8 +209,8 @@ def test_poll_refuses_a_31st_hashtag_without_any_request(httpserver, db):
     summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
     assert (summary.status, summary.exit_code, summary.error_kind, summary.requests) == ("failed", 3, "budget", 0)
     assert summary.error == (f"#socialderby would be hashtag 31 of account {USER_ID} this week; the platform allows 30; "
-                             "the next slot frees 2017-04-04 16:00 UTC")
-    assert summary.line().endswith("hashtags 30/30 this week, next slot frees 2017-04-04 16:00 UTC; error: " + summary.error)
+                             "the next slot frees 2017-04-04 12:00 (UTC−4)")
+    assert summary.line().endswith("hashtags 30/30 this week, next slot frees 2017-04-04 12:00 (UTC−4); error: " + summary.error)
     assert httpserver.log == []
 
 
@@ -230,7 +230,7 @@ def test_check_contest_budget_names_free_slots_and_next_free():
         poller.check_contest_budget(db, contest(), USER_ID, NOW)
     assert info.value.exit_code == 2
     assert str(info.value) == (f"the contest needs 2 new hashtags but account {USER_ID} has 1 of 30 free this week "
-                               "(29 used in the last 7 days); the next slot frees 2017-04-04 16:00 UTC; drop hashtags or wait")
+                               "(29 used in the last 7 days); the next slot frees 2017-04-04 12:00 (UTC−4); drop hashtags or wait")
     assert poller.check_contest_budget(db, contest(hashtags=("snq17",)), USER_ID, NOW).used == 29
 
 
@@ -281,7 +281,7 @@ def test_poll_exit_0_when_complete(httpserver, graph_env):
     result = poll(graph_env)
     assert result.exit_code == 0, result.output
     assert re.fullmatch(r"poll #1 ok: 4 pages, 6 requests, 4 new and 0 updated media, 4 snapshots; "
-                        r"hashtags 2/30 this week, next slot frees \d{4}-\d\d-\d\d \d\d:\d\d UTC\n", result.output)
+                        r"hashtags 2/30 this week, next slot frees \d{4}-\d\d-\d\d \d\d:\d\d \(UTC−[45]\)\n", result.output)
 
 
 def test_poll_exit_3_when_throttled_then_no_request_on_the_next_poll(httpserver, graph_env):
