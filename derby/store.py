@@ -14,9 +14,10 @@ unique hashtags each account queried, and when last).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,15 +143,23 @@ def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
     )
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open the derby database at ``path`` (created when missing) and migrate it.
+def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+    """Open the derby database at ``path`` and migrate it.
 
-    Raises StoreError when the file is not a SQLite database, cannot be opened, or
-    stays locked past the busy timeout (15 s) during the upgrade.
+    With ``create`` a missing file (not a missing folder) is created; without it a
+    missing file is an error, so read-only commands never leave an empty database
+    behind. Raises StoreError when the file is missing (without ``create``), is not a
+    SQLite database, cannot be opened, or stays locked past the busy timeout (15 s)
+    during the upgrade.
     """
+    memory = str(path) == ":memory:"
+    if not memory:
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
+        if not create and not Path(path).exists():
+            raise StoreError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
     try:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -158,11 +167,34 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
             db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         migrations.apply(db)
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot use database {path}: {exc} (is it a derby database? pass another --db)") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
     return db
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes SQLite's write lock at once (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads and then writes fails at once with "database is
+    locked" when another process wrote meanwhile; an immediate one waits for the busy
+    timeout instead. Nested use becomes a savepoint. Rolls back on any exception.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.execute("COMMIT")
 
 
 # -- contest and rules -----------------------------------------------------------------
@@ -172,7 +204,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime) -> 
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
             "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout,
             "deadline": contest.feed.deadline}
-    with db.atomic():
+    with write(db):
         db["contest"].upsert({
             "id": 1, "title": contest.title, "hashtags": json.dumps(list(contest.hashtags)),
             "timezone": contest.timezone, "start_at": clock.to_store(contest.start),
@@ -223,7 +255,7 @@ def hashtag_id(db: sqlite_utils.Database, name: str) -> str | None:
 
 def save_hashtag_id(db: sqlite_utils.Database, name: str, graph_id: str, now: datetime) -> None:
     """Store the Graph id of hashtag ``name`` (ids never change, so once is enough)."""
-    with db.atomic():
+    with write(db):
         db["hashtags"].upsert({"name": name, "hashtag_id": graph_id, "resolved_at": clock.to_store(now)}, pk="name")
 
 
@@ -231,7 +263,7 @@ def save_hashtag_id(db: sqlite_utils.Database, name: str, graph_id: str, now: da
 
 def start_poll_run(db: sqlite_utils.Database, feed: str, now: datetime) -> int:
     """Record the start of a poll run and return its id."""
-    with db.atomic():
+    with write(db):
         cursor = db.execute("INSERT INTO poll_runs (started_at, feed) VALUES (?, ?)", [clock.to_store(now), feed])
     return int(cursor.lastrowid)  # type: ignore[arg-type]
 
@@ -240,7 +272,7 @@ def finish_poll_run(db: sqlite_utils.Database, run_id: int, now: datetime, *, st
                     requests: int, error: str | None = None) -> None:
     """Record the end of poll run ``run_id``: status (ok, partial, failed), request
     count and error text; page and media counts are already kept by :func:`save_page`."""
-    with db.atomic():
+    with write(db):
         db.execute("UPDATE poll_runs SET finished_at = ?, status = ?, requests = ?, error = ? WHERE id = ?",
                    [clock.to_store(now), status, requests, error, run_id])
 
@@ -249,7 +281,7 @@ def record_warnings(db: sqlite_utils.Database, run_id: int | None, messages: Ite
     """Append warnings (bad records, paging notes) to the poll run's log."""
     rows = [(run_id, clock.to_store(now), m) for m in messages]
     if rows:
-        with db.atomic():
+        with write(db):
             db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)", rows)
 
 
@@ -293,7 +325,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     by_id = {m.media_id: m for m in page.media}  # duplicates within a page collapse
     ids = list(by_id)
     result = PageResult(new=set(), updated=set(), snapshots=0)
-    with db.atomic():
+    with write(db):
         existing = _rows_by_id(db, "SELECT * FROM media WHERE media_id IN ({})", ids)
         latest = _rows_by_id(db, """
             SELECT s.media_id, s.like_count, s.comments_count, s.poll_run_id FROM snapshots s
@@ -351,7 +383,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
 
 def add_media_counts(db: sqlite_utils.Database, run_id: int, new: int, updated: int) -> None:
     """Store the number of distinct new and updated media of a poll run."""
-    with db.atomic():
+    with write(db):
         db.execute("UPDATE poll_runs SET new_media = ?, updated_media = ? WHERE id = ?", [new, updated, run_id])
 
 
@@ -441,7 +473,7 @@ def record_hashtag_query(db: sqlite_utils.Database, account: str, hashtag: str, 
     """Record that ``account`` queried ``hashtag`` at ``now`` (the platform counts a
     hashtag whose id is already known as soon as its media are read)."""
     when = clock.to_store(now)
-    with db.atomic():
+    with write(db):
         db.execute("""INSERT INTO hashtag_queries (account, hashtag, first_queried_at, last_queried_at) VALUES (?, ?, ?, ?)
                       ON CONFLICT (account, hashtag) DO UPDATE SET
                         last_queried_at = max(last_queried_at, excluded.last_queried_at)""",
@@ -451,7 +483,7 @@ def record_hashtag_query(db: sqlite_utils.Database, account: str, hashtag: str, 
 def start_cooldown(db: sqlite_utils.Database, account: str, now: datetime, until: datetime, reason: str,
                    run_id: int | None = None) -> None:
     """Record that no request may be made for ``account`` before ``until`` (aware)."""
-    with db.atomic():
+    with write(db):
         db.execute("INSERT INTO cooldowns (account, started_at, until, reason, poll_run_id) VALUES (?, ?, ?, ?, ?)",
                    [account, clock.to_store(now), clock.to_store(until), reason, run_id])
 
@@ -473,7 +505,7 @@ def record_poll_outcome(db: sqlite_utils.Database, run_id: int, *, error_kind: s
     """Store what a poll run met: the error's kind, code, subcode, fbtrace_id and
     endpoint (no query string), the retries made, the latest usage reading (JSON, its
     ``max_pct`` also in ``usage_pct``; NULL when no header was seen) and the cool-down set."""
-    with db.atomic():
+    with write(db):
         db.execute("""UPDATE poll_runs SET error_kind = ?, error_code = ?, error_subcode = ?, fbtrace_id = ?,
                       error_endpoint = ?, retries = ?, usage = ?, usage_pct = ?, cooldown_until = ? WHERE id = ?""",
                    [error_kind, error_code, error_subcode, fbtrace_id, error_endpoint, retries,

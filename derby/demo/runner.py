@@ -59,6 +59,5 @@ def run_demo(db_path: Path, *, interval: float = 0.5, on_poll: Callable[[poller.
         replay_clock,
         interval=interval,
         on_poll=on_poll,
-        final_grace=timedelta(hours=12),
         max_failures=3,
     )
