@@ -188,9 +188,8 @@ def run(ctx: _Context, every: float) -> None:
     db.close()
     outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow,
                          interval=every, on_poll=lambda s: click.echo(_redact(s.line())))
-    if outcome in ("auth", "bad_request"):
-        _fail("stopped: the last poll needs a person to fix the token, its permissions or the settings (see above)",
-              4 if outcome == "auth" else 2)
+    if outcome == "auth":
+        _fail("stopped: the token or its permissions need a person (see the last poll above); fix them, then run again", 4)
     click.echo("contest closed: final poll done" if outcome == "closed" else "stopped")
 
 

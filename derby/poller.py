@@ -209,10 +209,11 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     missed runs are coalesced into one. After ``end + final_grace`` one final poll runs
     and the scheduler stops. SIGINT and SIGTERM (when called from the main thread) stop
     it after the page being stored. With ``max_failures``, that many polls failing in a
-    row (an exception, not a refused feed) stop it too. A poll that needs a person
-    (token or permissions: exit code 4; a refused request: 2) stops it at once, since
-    calling again cannot help. Returns ``closed``, ``stopped``, ``failing``, ``auth``
-    or ``bad_request``.
+    row (an exception, not a refused feed) stop it too. A poll refused for the token or
+    its permissions (exit code 4) stops it at once: calling again cannot help, and
+    Meta's error handling guide says to stop calling. (A refused request, exit code 2,
+    does not: one odd answer must not end a nine-day contest; each poll records it.)
+    Returns ``closed``, ``stopped``, ``failing`` or ``auth``.
     """
     from apscheduler.schedulers import SchedulerNotRunningError
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -235,8 +236,8 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
             if on_poll is not None:
                 on_poll(summary)
             failures["count"] = 0
-            if summary.exit_code in (2, 4):
-                outcome["value"] = "auth" if summary.exit_code == 4 else "bad_request"
+            if summary.exit_code == 4:
+                outcome["value"] = "auth"
                 stop.set()
             elif now > contest.end + final_grace and summary.status == "ok":
                 outcome["value"] = "closed"

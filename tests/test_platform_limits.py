@@ -458,6 +458,27 @@ def test_derby_run_exits_4_when_the_token_expired(httpserver, graph_env):
         error(190, "Error validating access token: Session has expired", 463), status=400)
     result = CliRunner().invoke(cli, ["--db", str(graph_env), "run", "--every", "60"])
     assert result.exit_code == 4
-    assert result.output.splitlines()[-1] == ("derby: stopped: the last poll needs a person to fix the token, its "
-                                              "permissions or the settings (see above)")
+    assert result.output.splitlines()[-1] == ("derby: stopped: the token or its permissions need a person (see the "
+                                              "last poll above); fix them, then run again")
     assert FAKE_TOKEN not in result.output
+
+
+def test_daemon_goes_on_after_a_bad_request(httpserver, tmp_path):
+    import threading
+
+    path = tmp_path / "d.db"
+    db = store.open_db(path)
+    store.save_contest(db, contest(), NOW)
+    db.close()
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json(error(100, "(#100) Invalid parameter"), status=400)
+    stop = threading.Event()
+    seen = []
+
+    def on_poll(summary):
+        seen.append((summary.status, summary.exit_code))
+        if len(seen) == 2:
+            stop.set()
+
+    outcome = poller.run(path, lambda: graph_feed(httpserver), lambda: NOW, interval=0.05, on_poll=on_poll, stop=stop)
+    assert outcome == "stopped"
+    assert seen == [("failed", 2), ("failed", 2)]
