@@ -147,9 +147,9 @@ class GraphFeed:
             try:
                 return parse(self._get(path, params, min(self._timeout, remaining)))
             except TransientError as exc:
-                if attempt >= self._max_attempts and attempt == 1:
-                    raise
                 if attempt >= self._max_attempts:
+                    if attempt == 1:
+                        raise
                     raise TransientError(f"{exc} (gave up after {attempt} attempts)", code=exc.code, subcode=exc.subcode,
                                          fbtrace_id=exc.fbtrace_id, endpoint=path) from None
                 wait = self._rand() * self._backoff * 2 ** (attempt - 1)
