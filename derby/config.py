@@ -25,7 +25,7 @@ FEED_KINDS = ("graph", "fixture")
 LANGUAGES = ("fr", "en")
 
 _ALLOWED = {
-    "contest": {"title", "hashtags", "timezone", "start", "end", "language"},
+    "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
     "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
 }
@@ -54,7 +54,9 @@ class Contest:
 
     ``hashtags`` are normalized (no '#', NFC, case-folded); ``start``/``end`` are aware
     UTC datetimes (the file gives them in local time of ``timezone``); ``rules`` maps a
-    rule name to its validated value, as seeded into the database by ``derby init``.
+    rule name to its validated value, as seeded into the database by ``derby init``;
+    ``count_engagement_until`` (aware UTC, at or after ``end``, optional) is the grace
+    during which engagement of posts made in the window still counts.
     """
 
     title: str
@@ -66,6 +68,13 @@ class Contest:
     language: str = "fr"
     rules: dict[str, object] = field(default_factory=dict)
     source: Path | None = None
+    count_engagement_until: datetime | None = None
+
+    @property
+    def freeze(self) -> datetime:
+        """The moment engagement stops counting (aware UTC): ``count_engagement_until``
+        when the contest file gives one, else ``end``."""
+        return self.count_engagement_until or self.end
 
     @property
     def tz(self) -> ZoneInfo:
@@ -128,6 +137,9 @@ def _build(data: dict, path: Path) -> Contest:
     end = _time(section, "end", tz)
     if end <= start:
         raise ValueError("contest.end must be after contest.start")
+    until = _time(section, "count_engagement_until", tz) if "count_engagement_until" in section else None
+    if until is not None and until < end:
+        raise ValueError("contest.count_engagement_until must be at or after contest.end")
     raw_tags = section["hashtags"]
     if not isinstance(raw_tags, list) or not raw_tags:
         raise ValueError("contest.hashtags must be a non-empty list such as [\"socialderby\"]")
@@ -151,6 +163,7 @@ def _build(data: dict, path: Path) -> Contest:
         language=language,
         rules=rules.validate_rules(data.get("rules", {})),
         source=path.resolve(),
+        count_engagement_until=until,
     )
 
 
