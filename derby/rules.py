@@ -56,6 +56,11 @@ def normalize_username(text: str) -> str:
     return name
 
 
+MAX_POINTS = 1_000_000
+"""The largest point value a rule may give: beyond it, scores of popular posts could
+overflow to infinity and every entry would tie."""
+
+
 def _number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"takes a number, not {value!r}")
@@ -63,6 +68,8 @@ def _number(value: object) -> float:
         raise ValueError("takes a finite number")
     if value < 0:
         raise ValueError("must be zero or more")
+    if value > MAX_POINTS:
+        raise ValueError(f"must be at most {MAX_POINTS:,} (a larger value makes scores overflow)")
     return float(value)
 
 

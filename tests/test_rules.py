@@ -26,6 +26,7 @@ def test_valid_values(name, value, expected):
 
 @pytest.mark.parametrize("name, value, message", [
     ("points_per_like", -1, "must be zero or more"),
+    ("points_per_like", 1e308, "must be at most 1,000,000"),
     ("points_per_like", "3", "takes a number"),
     ("points_per_like", True, "takes a number"),
     ("points_per_like", float("nan"), "finite"),
