@@ -56,6 +56,7 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ trou de couverture : {start} → {end} ({length} sans relève réussie)",
         "more_gaps": " et {n} autre(s)",
         "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
+        "skipped": "sautée (pause imposée par la plateforme)",
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
         "unreadable": "⚠ lecture impossible ({error}) : classement lu {rel}",
         "counts": "{entries} participations · {eligible} admissibles · {disqualified} disqualifiées · "
@@ -82,6 +83,7 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ coverage gap: {start} → {end} ({length} without a successful poll)",
         "more_gaps": " and {n} more",
         "last_failed": "⚠ last poll {status}", "failed": "failed", "partial": "partial",
+        "skipped": "skipped (platform cool-down)",
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
         "unreadable": "⚠ cannot read ({error}): board read {rel}",
         "counts": "{entries} entries · {eligible} eligible · {disqualified} disqualified · "
@@ -148,7 +150,7 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -
                            width))
     if health.stale and health.age is not None:
         lines.append(_line(labels["stale"].format(age=clock.format_duration(health.age, lang)), width, "bold red"))
-    if health.last_status in ("failed", "partial"):
+    if health.last_status in ("failed", "partial", "skipped"):
         lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
     if health.gaps:
         start, end = health.gaps[-1]

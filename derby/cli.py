@@ -3,8 +3,9 @@ prints, or exits.
 
 Every command takes ``--db`` (env ``DERBY_DB``, default ``derby.db``). Failures print
 one line on stderr, naming the cause and the fix, and exit non-zero: 2 for
-configuration, 3 when the platform refused for now, 1 otherwise. No traceback reaches a
-user unless ``DERBY_DEBUG=1``.
+configuration, 3 when the platform refused for now, 4 when a person must fix the token
+or its permissions, 1 otherwise. No traceback reaches a user unless ``DERBY_DEBUG=1``;
+no secret reaches any output.
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ def _fail(message: str, code: int) -> None:
 
 
 def _redact(text: str) -> str:
-    for name in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET"):
-        secret = os.environ.get(name)
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    from derby.secrets import redact
+
+    return redact(text, *(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
 
 
 def friendly(func):
@@ -86,12 +85,18 @@ def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from dotenv import load_dotenv
 
+    from derby.secrets import env_file_warning
+
+    env_file = Path.cwd() / ".env"
     try:
-        load_dotenv(Path.cwd() / ".env", override=False, encoding="utf-8")
+        load_dotenv(env_file, override=False, encoding="utf-8")
     except UnicodeDecodeError:
-        _fail(f"{Path.cwd() / '.env'} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
+        _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
     except OSError as exc:
-        _fail(f"cannot read {Path.cwd() / '.env'}: {exc.strerror}", 2)
+        _fail(f"cannot read {env_file}: {exc.strerror}", 2)
+    warning = env_file_warning(env_file)
+    if warning:
+        click.echo(f"derby: {warning}", err=True)
     cli(prog_name="derby")
 
 
@@ -101,13 +106,15 @@ def main() -> None:
 @friendly
 def init(ctx: _Context, contest_file: str) -> None:
     """Create or upgrade the database and load the contest and its rules."""
-    from derby import clock, store
+    from derby import clock, poller, store
     from derby.config import load_contest
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
+    now = clock.utcnow()
+    budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
-    changes = store.save_contest(db, contest, clock.utcnow())
+    changes = store.save_contest(db, contest, now)
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
@@ -115,6 +122,19 @@ def init(ctx: _Context, contest_file: str) -> None:
     if contest.count_engagement_until:
         click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
+    if budget is not None and contest.feed.kind == "graph":  # a replay's budget is only simulated
+        needed = len([h for h in contest.hashtags if not budget.counts(h)])
+        click.echo(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
+                   f"{needed} more needed by this contest.")
+
+
+def _budget_account(contest) -> str | None:
+    """The account whose hashtag budget a contest uses: the Instagram user id for the
+    Graph feed (None while it is not configured), the feed kind for fixtures."""
+    if contest.feed.kind != "graph":
+        return contest.feed.kind
+    user_id = os.environ.get("INSTAGRAM_USER_ID", "").strip()
+    return user_id if user_id.isdigit() else None
 
 
 def _report_rule_changes(changes: list[dict], seeded: bool) -> None:
@@ -141,24 +161,25 @@ def _contest(db):
 @pass_ctx
 @friendly
 def poll(ctx: _Context) -> None:
-    """Run one collection cycle on the contest's feed and print a one-line summary."""
+    """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
     from derby import clock, poller
     from derby.feeds.factory import make_feed
 
     db = ctx.open()
     contest = _contest(db)
     summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), clock.utcnow())
-    click.echo(summary.line())
+    click.echo(_redact(summary.line()))
     for note in summary.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(_redact(f"note: {note}"), err=True)
     warnings = [r["message"] for r in db.query(
         "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])]
     for message in warnings[:10]:
-        click.echo(f"warning: {message}", err=True)
+        click.echo(_redact(f"warning: {message}"), err=True)
     if summary.warnings > 10:
         click.echo(f"warning: … and {summary.warnings - 10} more in the poll_warnings table of {ctx.db_path}", err=True)
-    if summary.status != "ok":
-        sys.exit(3)
+    if summary.details:
+        click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
+    sys.exit(summary.exit_code)
 
 
 @cli.command()
@@ -172,14 +193,18 @@ def run(ctx: _Context, every: float) -> None:
 
     from derby import clock, poller
     from derby.feeds.factory import make_feed
+    from derby.secrets import install_log_redaction
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
     db = ctx.open()
     contest = _contest(db)
     make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
     db.close()
     outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow,
-                         interval=every, on_poll=lambda s: click.echo(s.line()))
+                         interval=every, on_poll=lambda s: click.echo(_redact(s.line())))
+    if outcome == "auth":
+        _fail("stopped: the token or its permissions need a person (see the last poll above); fix them, then run again", 4)
     click.echo("contest closed: final poll done" if outcome == "closed" else "stopped")
 
 

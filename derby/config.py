@@ -26,7 +26,7 @@ LANGUAGES = ("fr", "en")
 
 _ALLOWED = {
     "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
-    "feed": {"kind", "path", "page_cap", "timeout"},
+    "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
 }
 
@@ -37,13 +37,15 @@ class FeedConfig:
 
     ``kind`` is ``graph`` or ``fixture``; ``path`` is the fixture folder (absolute);
     ``page_cap`` is the most pages read per edge and hashtag in one poll; ``timeout`` is
-    the per-request timeout in seconds.
+    the per-request timeout in seconds; ``deadline`` the most seconds one whole poll may
+    spend calling the feed (retries and pauses included).
     """
 
     kind: str
     path: Path | None = None
     page_cap: int = 10
     timeout: float = 20.0
+    deadline: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,9 @@ def _feed(section: dict, path: Path) -> FeedConfig:
     timeout = section.get("timeout", 20.0)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ValueError("feed.timeout must be a number of seconds above 0 and at most 300")
+    deadline = section.get("deadline", 600.0)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not timeout <= deadline <= 6 * 3600:
+        raise ValueError("feed.deadline must be a number of seconds, at least feed.timeout and at most 21600 (6 hours)")
     folder = None
     if kind != "fixture" and "path" in section:
         raise ValueError("feed.path is only for feed.kind = \"fixture\"")
@@ -210,7 +215,7 @@ def _feed(section: dict, path: Path) -> FeedConfig:
         folder = (path.parent / section["path"]).resolve()
         if not (folder / "polls").is_dir():
             raise ValueError(f"feed.path {folder} is not a replay folder (it needs a polls/ folder; see the README's fixture layout)")
-    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
+    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout), deadline=float(deadline))
 
 
 @dataclass(frozen=True)

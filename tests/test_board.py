@@ -112,6 +112,9 @@ def test_header_warns_of_a_failed_last_poll(db):
     view = leaderboard.board_view(db, utc(2017, 4, 1, 12, 31))
     assert lines_of(view)[3] == "⚠ dernière relève : échec"
     assert lines_of(view, "en")[3] == "⚠ last poll failed"
+    poll(db, utc(2017, 4, 1, 12, 35), status="skipped")
+    view = leaderboard.board_view(db, utc(2017, 4, 1, 12, 36))
+    assert lines_of(view)[3] == "⚠ dernière relève : sautée (pause imposée par la plateforme)"
 
 
 def test_header_warns_of_coverage_gaps(db):
