@@ -227,10 +227,16 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
 def _table(columns: list[_Column], rows: list[BoardRow], view: BoardView, lang: str,
            caption_width: int = 0) -> Table:
     labels = LABELS[lang]
-    offset = clock.format_offset(view.now.astimezone(view.board.contest.tz))
+    tz = view.board.contest.tz
+    # The posts' own offsets (a contest may span a DST change); one offset goes in the title.
+    offsets = {clock.format_offset(r.entry.timestamp.astimezone(tz)) for r in rows if r.entry.timestamp}
+    posted = f"{labels['posted']} ({offsets.pop()})" if len(offsets) == 1 else labels["posted"]
+    if len(offsets) > 1:
+        columns = [_Column(c.key, c.priority, _with_offset(c.cell, rows, tz), c.justify) if c.key == "posted" else c
+                   for c in columns]
     table = Table(box=box.ROUNDED, header_style="bold", expand=False, pad_edge=True)
     for column in columns:
-        title = f"{labels['posted']} ({offset})" if column.key == "posted" else labels[column.key]
+        title = posted if column.key == "posted" else labels[column.key]
         table.add_column(title, justify=column.justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
     if caption_width:
         table.add_column(labels["caption"], no_wrap=True, overflow="ellipsis", max_width=caption_width)
@@ -240,6 +246,15 @@ def _table(columns: list[_Column], rows: list[BoardRow], view: BoardView, lang: 
             cells.append(_line(terminal_text(row.entry.caption), caption_width, "dim"))
         table.add_row(*cells)
     return table
+
+
+def _with_offset(cell: Callable[[BoardRow], Text], rows: list[BoardRow], tz) -> Callable[[BoardRow], Text]:
+    def with_offset(row: BoardRow) -> Text:
+        text = cell(row)
+        if row.entry.timestamp:
+            text.append(f" ({clock.format_offset(row.entry.timestamp.astimezone(tz))})")
+        return text
+    return with_offset
 
 
 def _width_of(console: Console, table: Table) -> int:

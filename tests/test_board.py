@@ -487,3 +487,15 @@ def test_reader_never_writes(db, tmp_path):
 
     with pytest.raises(StoreError, match="not found"):
         store.open_reader(tmp_path / "missing.db")
+
+
+def test_posted_offset_follows_the_posts_not_today(tmp_path):
+    database = store.open_db(tmp_path / "dst.db")
+    # a contest across the end of daylight time in Québec (5 November 2017, 2 h 00)
+    store.save_contest(database, contest(start=utc(2017, 11, 1, 4), end=utc(2017, 11, 10, 5)), utc(2017, 11, 1))
+    poll(database, utc(2017, 11, 3, 12), media("1", like_count=9, timestamp=utc(2017, 11, 3, 12)))
+    view = leaderboard.board_view(database, utc(2017, 11, 8, 12))  # today is UTC−5, the post is UTC−4
+    assert "Publiée (UTC−4)" in draw(view, width=160)
+    poll(database, utc(2017, 11, 7, 12), media("2", like_count=5, timestamp=utc(2017, 11, 7, 12)))
+    both = lines_of(leaderboard.board_view(database, utc(2017, 11, 8, 12)), width=160)
+    assert column(both, 9) == ["3 nov. 8 h 00 (UTC−4)", "7 nov. 7 h 00 (UTC−5)"]
