@@ -499,3 +499,42 @@ def test_posted_offset_follows_the_posts_not_today(tmp_path):
     poll(database, utc(2017, 11, 7, 12), media("2", like_count=5, timestamp=utc(2017, 11, 7, 12)))
     both = lines_of(leaderboard.board_view(database, utc(2017, 11, 8, 12)), width=160)
     assert column(both, 9) == ["3 nov. 8 h 00 (UTC−4)", "7 nov. 7 h 00 (UTC−5)"]
+
+
+def test_live_in_a_real_terminal_ends_cleanly_on_ctrl_c(db, tmp_path):
+    """The whole path: a pseudo-terminal (so rich sees a TTY), the read-only reader,
+    rich Live, then SIGINT as Ctrl-C sends it: exit 0, no traceback, cursor restored."""
+    pty = pytest.importorskip("pty")
+    import os
+    import select
+    import signal
+    import sys
+    import time
+
+    poll(db, utc(2017, 4, 2, 12), media("1"))
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execv(sys.executable, [sys.executable, "-m", "derby", "--db", str(tmp_path / "b.db"), "leaderboard",
+                                  "--live", "--every", "1"])
+    out = b""
+    deadline = time.monotonic() + 30
+    while b"Test Derby" not in out and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+    assert b"Test Derby" in out, out
+    os.kill(pid, signal.SIGINT)
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"Traceback" not in out and out.rstrip().endswith(b"\x1b[?25h")
