@@ -354,7 +354,9 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         if outcome != "closed":
             _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
         db = store.open_db(db_path)
-        view = leaderboard.board_view(db, clock.utcnow(), top=top)
+        last = store.last_poll_run(db, successful=True)
+        # the board as the replay's last poll saw it, not as of today's date
+        view = leaderboard.board_view(db, clock.from_store(last["finished_at"]) if last else clock.utcnow(), top=top)
         board = view.board
         console.print(drawing.render(view, contest.language, console))
         out = Path.cwd() / "winners.csv"
