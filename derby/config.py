@@ -8,6 +8,7 @@ passes ``os.environ`` after loading ``.env``); this module never reads the envir
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,10 +24,27 @@ DEFAULT_GRAPH_URL = "https://graph.facebook.com/v24.0"
 FEED_KINDS = ("graph", "fixture")
 LANGUAGES = ("fr", "en")
 
+DEFAULT_EVERY = 1800.0
+"""Seconds between polls when ``[schedule] every`` is not given (30 minutes)."""
+DEFAULT_GRACE = 86400.0
+"""Seconds after the contest's end that engagement still counts (24 hours)."""
+MAX_EVERY = 6 * 3600.0
+"""The longest interval accepted: ``recent_media`` reaches back only 24 hours (Graph API
+reference, IG Hashtag recent_media), so a poll every 6 hours survives three failed polls
+in a row without losing posts."""
+MIN_EVERY_GRAPH = 60.0
+"""The shortest interval accepted for the Graph API feed."""
+REQUESTS_PER_HOUR_BUDGET = 200
+"""Graph API calls derby allows itself per hour: the platform rate limit for a user
+access token is 200 calls per user per hour (Meta, Graph API "Rate Limiting",
+platform rate limits). A schedule whose worst case (every page of every edge of every
+hashtag) would exceed it is refused."""
+
 _ALLOWED = {
     "contest": {"title", "hashtags", "timezone", "start", "end", "language"},
     "feed": {"kind", "path", "page_cap", "timeout"},
     "rules": set(rules.RULE_KINDS),
+    "schedule": {"every", "grace"},
 }
 
 
@@ -43,6 +61,16 @@ class FeedConfig:
     path: Path | None = None
     page_cap: int = 10
     timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When ``derby run`` polls: ``every`` (seconds between polls) and ``grace``
+    (seconds after the contest's end during which engagement still counts; the final
+    poll runs once it is over). Read from the contest file's ``[schedule]`` table."""
+
+    every: float = DEFAULT_EVERY
+    grace: float = DEFAULT_GRACE
 
 
 @dataclass(frozen=True)
@@ -63,6 +91,7 @@ class Contest:
     language: str = "fr"
     rules: dict[str, object] = field(default_factory=dict)
     source: Path | None = None
+    schedule: Schedule = field(default_factory=lambda: Schedule())
 
     @property
     def tz(self) -> ZoneInfo:
@@ -134,16 +163,18 @@ def _build(data: dict, path: Path) -> Contest:
     language = section.get("language", "fr")
     if language not in LANGUAGES:
         raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")
+    feed = _feed(data.get("feed", {}), path)
     return Contest(
         title=title,
         hashtags=tuple(tags),
         timezone=tz_name,
         start=start,
         end=end,
-        feed=_feed(data.get("feed", {}), path),
+        feed=feed,
         language=language,
         rules=rules.validate_rules(data.get("rules", {})),
         source=path.resolve(),
+        schedule=_schedule(data.get("schedule", {}), len(tags), feed),
     )
 
 
@@ -164,6 +195,63 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
         return clock.parse_local(value, tz)
     except ValueError:
         raise ValueError(f"contest.{key} = {value!r} is not an ISO 8601 time such as \"2017-04-01T00:00:00\"") from None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
+
+
+def parse_duration(text: object, key: str) -> float:
+    """Return the seconds of a duration such as ``"30m"``, ``"1h30m"``, ``"90s"`` or a
+    bare number of seconds. Raises ValueError naming ``key``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    elif isinstance(text, str) and text.strip():
+        compact = text.strip().lower().replace(" ", "")
+        parts = _DURATION.findall(compact)
+        if not parts or "".join(n + u for n, u in parts) != compact:
+            raise ValueError(f"{key} = {text!r} is not a duration such as \"30m\", \"2h\" or \"1h30m\"")
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    else:
+        raise ValueError(f"{key} must be a duration such as \"30m\", \"2h\" or \"1h30m\"")
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"{key} must be longer than zero")
+    return seconds
+
+
+def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every") -> float:
+    """Return ``every`` (seconds) when a poller on that interval can keep up: at most
+    :data:`MAX_EVERY`, and for the Graph feed at least :data:`MIN_EVERY_GRAPH` with a
+    worst case within :data:`REQUESTS_PER_HOUR_BUDGET`. Raises ValueError saying why."""
+    if every > MAX_EVERY:
+        raise ValueError(f"{key} = {_human(every)} is too long: recent_media only reaches back 24 hours, "
+                         f"so poll at least every {_human(MAX_EVERY)}")
+    if feed_kind == "graph":
+        if every < MIN_EVERY_GRAPH:
+            raise ValueError(f"{key} = {_human(every)} is too short for the Graph API; use at least {_human(MIN_EVERY_GRAPH)}")
+        worst = hashtags * 2 * page_cap  # both edges, every page, every hashtag (+ one search each at most once)
+        per_hour = worst * 3600 / every
+        if per_hour > REQUESTS_PER_HOUR_BUDGET:
+            shortest = worst * 3600 / REQUESTS_PER_HOUR_BUDGET
+            raise ValueError(f"{key} = {_human(every)} could make {per_hour:.0f} requests an hour "
+                             f"({hashtags} hashtags × 2 edges × {page_cap} pages), over the budget of "
+                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {_human(shortest)} or more, or lower feed.page_cap")
+    return every
+
+
+def _human(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return text or "0s"
+
+
+def _schedule(section: dict, hashtags: int, feed: FeedConfig) -> Schedule:
+    every = parse_duration(section.get("every", DEFAULT_EVERY), "schedule.every")
+    grace = parse_duration(section["grace"], "schedule.grace") if "grace" in section else DEFAULT_GRACE
+    if grace > 30 * 86400:
+        raise ValueError("schedule.grace must be at most 30 days")
+    return Schedule(every=check_interval(every, feed_kind=feed.kind, hashtags=hashtags, page_cap=feed.page_cap), grace=grace)
 
 
 def _feed(section: dict, path: Path) -> FeedConfig:
