@@ -133,25 +133,105 @@ def poll(ctx: _Context) -> None:
 
 
 @cli.command()
-@click.option("--every", "every", default=1800.0, show_default=True, type=click.FloatRange(min=1),
-              help="Seconds between polls.")
+@click.option("--every", "every", default=None, metavar="DURATION",
+              help="Override the contest file's [schedule] every, e.g. 30m, 2h, 90s.")
+@click.option("--log-file", "log_file", default=None, type=click.Path(dir_okay=False),
+              help="Also log to this file, rotated at 10 MB (5 kept).")
+@click.option("--verbose", "-v", is_flag=True, help="Log debug lines too.")
 @pass_ctx
 @friendly
-def run(ctx: _Context, every: float) -> None:
-    """Poll on a schedule, in the foreground, until the contest ends or SIGINT/SIGTERM."""
-    import logging
-
+def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -> None:
+    """Poll on the contest's schedule until the final poll, or SIGINT/SIGTERM."""
     from derby import clock, poller
+    from derby.config import check_interval, parse_duration
+    from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging(log_file, verbose)
     db = ctx.open()
     contest = _contest(db)
-    make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
+    interval = None
+    if every is not None:
+        try:
+            interval = check_interval(parse_duration(every, "--every"), feed_kind=contest.feed.kind,
+                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    closed = _closed_line(db, contest)
     db.close()
-    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow,
-                         interval=every, on_poll=lambda s: click.echo(s.line()))
-    click.echo("contest closed: final poll done" if outcome == "closed" else "stopped")
+    if closed:
+        click.echo(closed)
+        return
+    make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
+    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow, interval=interval)
+    if outcome == "already_closed":
+        db = ctx.open()
+        click.echo(_closed_line(db, contest))
+        return
+    messages = {
+        "closed": ("final poll done: the contest is closed", 0),
+        "stopped": ("stopped", 0),
+        "abandoned": ("stopped (a request in flight was abandoned; nothing half-stored)", 0),
+        "needs_action": ("stopped: a person must act (see the log above, or derby status)", 2),
+        "lost_lock": ("stopped: another derby run took over this database", 1),
+        "failing": ("stopped: polls keep failing (see the log above)", 1),
+    }
+    message, code = messages.get(outcome, (outcome, 1))
+    click.echo(f"derby run: {message}", err=code != 0)
+    if outcome == "abandoned":
+        # The worker thread is stuck in a request; waiting for it would break the 10 s promise.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import logging
+
+        logging.shutdown()
+        os._exit(0)
+    if code:
+        sys.exit(code)
+
+
+def _closed_line(db, contest) -> str | None:
+    from derby import clock, store
+
+    closed = store.contest_closed(db)
+    if closed is None:
+        return None
+    return (f"the contest “{contest.title}” is closed: its final poll (#{closed['final_poll_run_id']}) ran at "
+            f"{clock.format_local(closed['closed_at'], contest.tz, 'en')}; nothing left to poll")
+
+
+class _RedactSecrets:
+    """A logging filter: the access token and app secret never reach a log line."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        redacted = _redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def _setup_logging(log_file: str | None, verbose: bool) -> None:
+    """Log lines to stderr (and ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO
+    derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them)."""
+    import logging
+    import logging.handlers
+    import time
+
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=5, encoding="utf-8"))
+    root = logging.getLogger()
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(_RedactSecrets())
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _as_of_option(func):
@@ -255,6 +335,35 @@ def demo(click_ctx: click.Context, demo_db: str | None, interval: float, top: in
         db.close()
         console.print(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
                       f"wrote {written} rows (3 winners, 2 alternates) to {out}", markup=False, highlight=False)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_ctx
+@friendly
+def status(ctx: _Context, fmt: str) -> None:
+    """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
+    import json
+
+    from derby import clock, health
+
+    from derby import store
+    from derby.errors import ConfigError
+
+    if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
+        raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
+    db = ctx.open()
+    contest = store.load_contest(db)
+    if contest is None:
+        raise ConfigError("this database has no contest yet; run: derby init config/socialderby.toml")
+    data = health.report(db, contest, clock.utcnow(), ctx.db_path)
+    db.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in health.render_text(data):
+            click.echo(line)
+    sys.exit(data["exit_code"])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -306,6 +306,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
 
     def job() -> None:
         if stop.is_set():
+            _shutdown()
             return
         idle.clear()
         try:
@@ -402,13 +403,23 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     if interval > HEARTBEAT_EVERY:  # otherwise each poll run's own heartbeat is often enough
         scheduler.add_job(beat, "interval", id="heartbeat", seconds=HEARTBEAT_EVERY, max_instances=1, coalesce=True,
                           misfire_grace_time=int(HEARTBEAT_EVERY))
+    finished = threading.Event()
+
+    def watch_stop() -> None:  # a stop set by another thread ends the scheduler at once
+        while not finished.is_set():
+            if stop.wait(0.1):
+                _shutdown()
+                return
+
     try:
         if not stop.is_set():
+            threading.Thread(target=watch_stop, name="derby-stop-watch", daemon=True).start()
             scheduler.start()
         if not idle.wait(stop_timeout):
             log.warning("a request was still in flight %s s after the stop; leaving it (nothing half-stored)", stop_timeout)
             outcome["value"] = "abandoned"
     finally:
+        finished.set()
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
         try:
