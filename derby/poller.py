@@ -418,6 +418,14 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
         if not idle.wait(stop_timeout):
             log.warning("a request was still in flight %s s after the stop; leaving it (nothing half-stored)", stop_timeout)
             outcome["value"] = "abandoned"
+            try:
+                db = store.open_db(db_path)
+                try:
+                    store.mark_interrupted_runs(db, clock())
+                finally:
+                    db.close()
+            except Exception as exc:  # noqa: BLE001 - the next start marks it
+                log.warning("could not mark the abandoned poll run: %s", exc)
     finally:
         finished.set()
         for signum, handler in previous_handlers.items():

@@ -251,6 +251,40 @@ def test_throttling_moves_the_next_poll_to_the_end_of_the_cool_down(tmp_path):
     assert next_poll_at in ("2017-04-03T12:59:59Z", "2017-04-03T13:00:00Z")
 
 
+def test_a_stop_during_a_stuck_request_abandons_it_in_time(tmp_path):
+    path = tmp_path / "d.db"
+    init_db(path)
+    stuck, release, stop = threading.Event(), threading.Event(), threading.Event()
+
+    class StuckFeed(ErrorFeed):
+        def resolve_hashtag(self, name):
+            return {"socialderby": "1", "snq17": "2"}[name]
+
+        def media_pages(self, hashtag_id, edge, now):
+            yield page(media("10"))
+            stuck.set()
+            release.wait(10)  # a request that hangs until its timeout
+            yield page(media("11"))
+
+    def stopper():
+        stuck.wait(10)
+        stop.set()
+
+    threading.Thread(target=stopper).start()
+    started = time.monotonic()
+    try:
+        outcome = poller.run(path, lambda: StuckFeed(None), StepClock(utc(2017, 4, 3)), interval=5, stop=stop,
+                             stop_timeout=0.3)
+        assert outcome == "abandoned"
+        assert time.monotonic() - started < 5
+        # (the CLI exits at once; in process, the stuck thread would later record what it stored)
+        assert rows(path, "SELECT id, status, pages FROM poll_runs") == [(1, "interrupted", 1)]
+        assert rows(path, "SELECT media_id FROM media") == [("10",)]
+        assert rows(path, "SELECT count(*) FROM daemon_lock") == [(0,)]
+    finally:
+        release.set()
+
+
 def test_feed_policy():
     now = utc(2017, 4, 3, 12)
     assert poller.feed_policy(FeedError("x", code=613), now) == (utc(2017, 4, 3, 13), None)
