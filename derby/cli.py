@@ -94,7 +94,7 @@ def main() -> None:
 def init(ctx: _Context, contest_file: str) -> None:
     """Create or upgrade the database and load the contest and its rules."""
     from derby import clock, store
-    from derby.config import load_contest
+    from derby.config import format_duration, load_contest
 
     contest = load_contest(contest_file)
     db = ctx.open()
@@ -102,7 +102,8 @@ def init(ctx: _Context, contest_file: str) -> None:
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
-               f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed.")
+               f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
+               f"polled every {format_duration(contest.schedule.every)}.")
 
 
 def _contest(db):
@@ -142,12 +143,23 @@ def poll(ctx: _Context) -> None:
 @friendly
 def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -> None:
     """Poll on the contest's schedule until the final poll, or SIGINT/SIGTERM."""
+    handlers = _setup_logging(log_file, verbose)
+    try:
+        _run(ctx, every)
+    finally:
+        import logging
+
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+def _run(ctx: _Context, every: str | None) -> None:
     from derby import clock, poller
     from derby.config import check_interval, parse_duration
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
-    _setup_logging(log_file, verbose)
     db = ctx.open()
     contest = _contest(db)
     interval = None
@@ -211,7 +223,7 @@ class _RedactSecrets:
         return True
 
 
-def _setup_logging(log_file: str | None, verbose: bool) -> None:
+def _setup_logging(log_file: str | None, verbose: bool) -> list:
     """Log lines to stderr (and ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO
     derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them)."""
     import logging
@@ -232,6 +244,7 @@ def _setup_logging(log_file: str | None, verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    return handlers
 
 
 def _as_of_option(func):

@@ -223,22 +223,23 @@ def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int
     :data:`MAX_EVERY`, and for the Graph feed at least :data:`MIN_EVERY_GRAPH` with a
     worst case within :data:`REQUESTS_PER_HOUR_BUDGET`. Raises ValueError saying why."""
     if every > MAX_EVERY:
-        raise ValueError(f"{key} = {_human(every)} is too long: recent_media only reaches back 24 hours, "
-                         f"so poll at least every {_human(MAX_EVERY)}")
+        raise ValueError(f"{key} = {format_duration(every)} is too long: recent_media only reaches back 24 hours, "
+                         f"so poll at least every {format_duration(MAX_EVERY)}")
     if feed_kind == "graph":
         if every < MIN_EVERY_GRAPH:
-            raise ValueError(f"{key} = {_human(every)} is too short for the Graph API; use at least {_human(MIN_EVERY_GRAPH)}")
+            raise ValueError(f"{key} = {format_duration(every)} is too short for the Graph API; use at least {format_duration(MIN_EVERY_GRAPH)}")
         worst = hashtags * 2 * page_cap  # both edges, every page, every hashtag (+ one search each at most once)
         per_hour = worst * 3600 / every
         if per_hour > REQUESTS_PER_HOUR_BUDGET:
             shortest = worst * 3600 / REQUESTS_PER_HOUR_BUDGET
-            raise ValueError(f"{key} = {_human(every)} could make {per_hour:.0f} requests an hour "
+            raise ValueError(f"{key} = {format_duration(every)} could make {per_hour:.0f} requests an hour "
                              f"({hashtags} hashtags × 2 edges × {page_cap} pages), over the budget of "
-                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {_human(shortest)} or more, or lower feed.page_cap")
+                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower feed.page_cap")
     return every
 
 
-def _human(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Return seconds as ``1h30m``, ``12m`` or ``1m30s`` (rounded to whole seconds)."""
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)

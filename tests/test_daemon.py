@@ -45,7 +45,7 @@ class StepClock:
 
 
 def init_db(path: Path, **overrides):
-    contest = make_contest(feed=FIXTURE, **overrides)
+    contest = make_contest(**{"feed": FIXTURE, **overrides})
     db = store.open_db(path)
     store.save_contest(db, contest, utc(2017, 3, 1))
     db.close()
@@ -467,3 +467,12 @@ def test_bad_schedules_are_refused(tmp_path, schedule, message):
 def test_fixture_feeds_may_poll_fast_and_durations_parse():
     assert check_interval(1.0, feed_kind="fixture", hashtags=2, page_cap=10) == 1.0
     assert [parse_duration(t, "k") for t in ("30m", "2h", "90s", "1h30m", "1.5h", 45)] == [1800, 7200, 90, 5400, 5400, 45]
+
+
+def test_run_every_override_is_checked_like_the_file(tmp_path):
+    path = tmp_path / "d.db"
+    init_db(path, feed=FeedConfig(kind="graph"))
+    result = CliRunner().invoke(cli, ["--db", str(path), "run", "--every", "5m"])
+    assert result.exit_code == 2
+    assert result.output == ("derby: --every = 5m could make 480 requests an hour (2 hashtags × 2 edges × 10 pages), "
+                             "over the budget of 200; poll every 12m or more, or lower feed.page_cap\n")
