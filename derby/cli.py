@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from derby import __version__
-from derby.errors import DerbyError
+from derby.errors import ConfigError, DerbyError
 
 DEFAULT_DB = "derby.db"
 
@@ -46,6 +46,9 @@ def friendly(func):
             _fail(_redact(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:  # the reader (head, less) went away: nothing more to say
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            sys.exit(0)
         except OSError as exc:
             _fail(_redact(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}"), 1)
         except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
@@ -60,10 +63,10 @@ class _Context:
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
 
-    def open(self):
+    def open(self, create: bool = False):
         from derby import store
 
-        return store.open_db(self.db_path)
+        return store.open_db(self.db_path, create=create)
 
 
 pass_ctx = click.make_pass_decorator(_Context)
@@ -83,7 +86,12 @@ def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from dotenv import load_dotenv
 
-    load_dotenv(Path.cwd() / ".env", override=False)
+    try:
+        load_dotenv(Path.cwd() / ".env", override=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        _fail(f"{Path.cwd() / '.env'} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
+    except OSError as exc:
+        _fail(f"cannot read {Path.cwd() / '.env'}: {exc.strerror}", 2)
     cli(prog_name="derby")
 
 
@@ -97,7 +105,7 @@ def init(ctx: _Context, contest_file: str) -> None:
     from derby.config import format_duration, load_contest
 
     contest = load_contest(contest_file)
-    db = ctx.open()
+    db = ctx.open(create=True)
     store.save_contest(db, contest, clock.utcnow())
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
@@ -111,7 +119,7 @@ def _contest(db):
 
     contest = store.load_contest(db)
     if contest is None:
-        raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
+        raise ConfigError("this database has no contest yet; run: derby init config/socialderby.toml")
     return contest
 
 
@@ -129,6 +137,12 @@ def poll(ctx: _Context) -> None:
     click.echo(summary.line())
     for note in summary.notes:
         click.echo(f"note: {note}", err=True)
+    warnings = [r["message"] for r in db.query(
+        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])]
+    for message in warnings[:10]:
+        click.echo(f"warning: {message}", err=True)
+    if summary.warnings > 10:
+        click.echo(f"warning: … and {summary.warnings - 10} more in the poll_warnings table of {ctx.db_path}", err=True)
     if summary.status != "ok":
         sys.exit(3)
 
@@ -262,7 +276,7 @@ def _standings(ctx: _Context, as_of: str | None):
         try:
             moment = clock.parse_local(as_of, contest.tz)
         except ValueError:
-            raise DerbyError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+            raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
     return leaderboard.standings(db, clock.utcnow(), moment)
 
 
@@ -313,13 +327,12 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, fmt: str |
 
 @cli.command()
 @click.option("--db", "demo_db", default=None, type=click.Path(dir_okay=False),
-              help="Keep the demo database here (default: a temporary one).")
+              help="Keep the demo database here (default: a temporary one). Never the contest's DERBY_DB.")
 @click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(min=0.05),
               help="Wall-clock seconds between polls (each poll is 12 h of contest time).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Rows of the final leaderboard.")
-@click.pass_context
 @friendly
-def demo(click_ctx: click.Context, demo_db: str | None, interval: float, top: int) -> None:
+def demo(demo_db: str | None, interval: float, top: int) -> None:
     """Run the whole job on the bundled demo contest; nothing to configure."""
     import tempfile
 
@@ -330,16 +343,23 @@ def demo(click_ctx: click.Context, demo_db: str | None, interval: float, top: in
 
     console = Console()
     contest = demo_contest()
+    if demo_db and Path(demo_db).exists():
+        existing = store.load_contest(store.open_db(demo_db, create=False))
+        if existing is not None and existing.source != contest.source:
+            raise ConfigError(f"{demo_db} holds the contest “{existing.title}”; the demo needs an empty or demo database")
     with tempfile.TemporaryDirectory(prefix="derby-demo-") as tmp:
-        db_path = Path(demo_db or (click_ctx.obj.db_path if click_ctx.parent and
-                                   click_ctx.parent.get_parameter_source("db_path").name != "DEFAULT" else Path(tmp) / "demo.db"))
-        console.print(f"Replaying “{contest.title}” from the bundled recorded polls into {db_path} …")
+        db_path = Path(demo_db) if demo_db else Path(tmp) / "demo.db"
+        where = db_path if demo_db else "a temporary database (keep it with --db demo.db)"
+        console.print(f"Replaying “{contest.title}” from the bundled recorded polls into {where} …",
+                      markup=False, highlight=False)
 
         def progress(summary) -> None:
             console.print(f"  {clock.format_local(summary.started_at, contest.tz, 'fr')}  {summary.line()}",
                           markup=False, highlight=False)
 
-        run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
+        outcome = run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
+        if outcome != "closed":
+            _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
         db = store.open_db(db_path)
         board = leaderboard.standings(db, clock.utcnow())
         leaderboard.render_table(board, console, top=top)
@@ -358,9 +378,7 @@ def status(ctx: _Context, fmt: str) -> None:
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
-    from derby import clock, health
-
-    from derby import store
+    from derby import clock, health, store
     from derby.errors import ConfigError
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from derby import clock, rules
@@ -114,8 +115,12 @@ def load_contest(path: str | Path) -> Contest:
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8-sig")  # editors on Windows may add a BOM
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; pass the contest TOML file inside it") from None
     except FileNotFoundError:
         raise ConfigError(f"contest file {path} not found; pass the path of a contest TOML file such as config/socialderby.toml") from None
     except OSError as exc:
@@ -192,9 +197,16 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"contest.{key} must be a time such as \"2017-04-01T00:00:00\"")
     try:
-        return clock.parse_local(value, tz)
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"contest.{key} = {value!r} is not an ISO 8601 time such as \"2017-04-01T00:00:00\"") from None
+    if parsed.tzinfo is None:
+        local = [parsed.replace(tzinfo=tz, fold=fold) for fold in (0, 1)]
+        if local[0].astimezone(clock.UTC).astimezone(tz).replace(tzinfo=None) != parsed:
+            raise ValueError(f"contest.{key} = {value!r} does not exist in {tz.key} (clocks go forward); pick another time")
+        if local[0].utcoffset() != local[1].utcoffset():
+            raise ValueError(f"contest.{key} = {value!r} happens twice in {tz.key} (clocks go back); add the offset, e.g. \"{value}-04:00\"")
+    return clock.parse_local(value, tz)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
@@ -266,12 +278,14 @@ def _feed(section: dict, path: Path) -> FeedConfig:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ValueError("feed.timeout must be a number of seconds above 0 and at most 300")
     folder = None
+    if kind != "fixture" and "path" in section:
+        raise ValueError("feed.path is only for feed.kind = \"fixture\"")
     if kind == "fixture":
         if "path" not in section:
             raise ValueError("feed.path is required when feed.kind = \"fixture\"")
         folder = (path.parent / section["path"]).resolve()
-        if not folder.is_dir():
-            raise ValueError(f"feed.path {folder} is not a folder")
+        if not (folder / "polls").is_dir():
+            raise ValueError(f"feed.path {folder} is not a replay folder (it needs a polls/ folder; see the README's fixture layout)")
     return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
 
 
@@ -289,7 +303,8 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
     """Read ``INSTAGRAM_ACCESS_TOKEN``, ``INSTAGRAM_USER_ID``, ``DERBY_GRAPH_URL`` and
     ``INSTAGRAM_APP_SECRET`` from ``env``.
 
-    Raises ConfigError naming the missing variable and where to set it.
+    Raises ConfigError naming the missing variable and where to set it, and for a base
+    URL that would send the token in clear text to another machine.
     """
     token = env.get("INSTAGRAM_ACCESS_TOKEN", "").strip()
     user_id = env.get("INSTAGRAM_USER_ID", "").strip()
@@ -298,7 +313,10 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
     if not user_id.isdigit():
         raise ConfigError("INSTAGRAM_USER_ID must be the numeric id of the Instagram business account; put it in .env")
     base = env.get("DERBY_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL
-    if not base.startswith(("https://", "http://")):
-        raise ConfigError(f"DERBY_GRAPH_URL must start with https:// (got {base!r})")
+    parts = urlsplit(base)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        raise ConfigError("DERBY_GRAPH_URL must be an https:// URL (plain http only for a test server on 127.0.0.1): "
+                          "the access token travels with every request")
     secret = env.get("INSTAGRAM_APP_SECRET", "").strip() or None
     return GraphSettings(access_token=token, user_id=user_id, base_url=base.rstrip("/"), app_secret=secret)

@@ -12,10 +12,10 @@ poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -111,15 +111,23 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open the derby database at ``path`` (created when missing) and migrate it.
+def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+    """Open the derby database at ``path`` and migrate it.
 
-    Raises StoreError when the file is not a SQLite database, cannot be opened, or
-    stays locked past the busy timeout (15 s) during the upgrade.
+    With ``create`` a missing file (not a missing folder) is created; without it a
+    missing file is an error, so read-only commands never leave an empty database
+    behind. Raises StoreError when the file is missing (without ``create``), is not a
+    SQLite database, cannot be opened, or stays locked past the busy timeout (15 s)
+    during the upgrade.
     """
+    memory = str(path) == ":memory:"
+    if not memory:
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
+        if not create and not Path(path).exists():
+            raise StoreError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
     try:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -127,11 +135,34 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
             db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         migrations.apply(db)
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot use database {path}: {exc} (is it a derby database? pass another --db)") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
     return db
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes SQLite's write lock at once (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads and then writes fails at once with "database is
+    locked" when another process wrote meanwhile; an immediate one waits for the busy
+    timeout instead. Nested use becomes a savepoint. Rolls back on any exception.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.execute("COMMIT")
 
 
 # -- contest and rules -----------------------------------------------------------------
@@ -140,7 +171,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime) -> 
     """Store ``contest`` as the database's contest and write its ``[rules]`` values."""
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
             "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout}
-    with db.atomic():
+    with write(db):
         db["contest"].upsert({
             "id": 1, "title": contest.title, "hashtags": json.dumps(list(contest.hashtags)),
             "timezone": contest.timezone, "start_at": clock.to_store(contest.start),
@@ -150,7 +181,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime) -> 
         }, pk="id")
         for name, value in contest.rules.items():
             set_rule(db, name, value, now)
-    save_schedule(db, contest.schedule.every, contest.schedule.grace)
+        save_schedule(db, contest.schedule.every, contest.schedule.grace)
 
 
 def load_contest(db: sqlite_utils.Database) -> Contest | None:
@@ -192,7 +223,7 @@ def hashtag_id(db: sqlite_utils.Database, name: str) -> str | None:
 
 def save_hashtag_id(db: sqlite_utils.Database, name: str, graph_id: str, now: datetime) -> None:
     """Store the Graph id of hashtag ``name`` (ids never change, so once is enough)."""
-    with db.atomic():
+    with write(db):
         db["hashtags"].upsert({"name": name, "hashtag_id": graph_id, "resolved_at": clock.to_store(now)}, pk="name")
 
 
@@ -200,7 +231,7 @@ def save_hashtag_id(db: sqlite_utils.Database, name: str, graph_id: str, now: da
 
 def start_poll_run(db: sqlite_utils.Database, feed: str, now: datetime) -> int:
     """Record the start of a poll run and return its id."""
-    with db.atomic():
+    with write(db):
         cursor = db.execute("INSERT INTO poll_runs (started_at, feed) VALUES (?, ?)", [clock.to_store(now), feed])
     return int(cursor.lastrowid)  # type: ignore[arg-type]
 
@@ -209,7 +240,7 @@ def finish_poll_run(db: sqlite_utils.Database, run_id: int, now: datetime, *, st
                     requests: int, error: str | None = None) -> None:
     """Record the end of poll run ``run_id``: status (ok, partial, failed), request
     count and error text; page and media counts are already kept by :func:`save_page`."""
-    with db.atomic():
+    with write(db):
         db.execute("UPDATE poll_runs SET finished_at = ?, status = ?, requests = ?, error = ? WHERE id = ?",
                    [clock.to_store(now), status, requests, error, run_id])
 
@@ -218,7 +249,7 @@ def record_warnings(db: sqlite_utils.Database, run_id: int | None, messages: Ite
     """Append warnings (bad records, paging notes) to the poll run's log."""
     rows = [(run_id, clock.to_store(now), m) for m in messages]
     if rows:
-        with db.atomic():
+        with write(db):
             db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)", rows)
 
 
@@ -262,7 +293,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     by_id = {m.media_id: m for m in page.media}  # duplicates within a page collapse
     ids = list(by_id)
     result = PageResult(new=set(), updated=set(), snapshots=0)
-    with write_transaction(db):  # read then write: take the write lock first (WAL)
+    with write(db):
         existing = _rows_by_id(db, "SELECT * FROM media WHERE media_id IN ({})", ids)
         latest = _rows_by_id(db, """
             SELECT s.media_id, s.like_count, s.comments_count, s.poll_run_id FROM snapshots s
@@ -320,7 +351,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
 
 def add_media_counts(db: sqlite_utils.Database, run_id: int, new: int, updated: int) -> None:
     """Store the number of distinct new and updated media of a poll run."""
-    with db.atomic():
+    with write(db):
         db.execute("UPDATE poll_runs SET new_media = ?, updated_media = ? WHERE id = ?", [new, updated, run_id])
 
 
@@ -420,28 +451,6 @@ def m_i5_daemon(db: sqlite_utils.Database) -> None:
     )
 
 
-@contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """A transaction that takes SQLite's write lock at once (``BEGIN IMMEDIATE``),
-    waiting up to the busy timeout for it; nested, a savepoint.
-
-    With WAL, a deferred transaction that reads and then writes fails at once with
-    "database is locked" when another connection wrote in between (the busy timeout
-    does not apply); a reader that will write must start this way.
-    """
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.conn.rollback()
-        raise
-    db.conn.execute("COMMIT")
-
-
 COVERAGE_SPAN_SECONDS = 24 * 3600
 """How far back ``recent_media`` reaches: media published in the last 24 hours (Graph
 API reference, IG Hashtag > recent_media)."""
@@ -449,7 +458,7 @@ API reference, IG Hashtag > recent_media)."""
 
 def save_schedule(db: sqlite_utils.Database, every: float, grace: float) -> None:
     """Store the contest's schedule: ``every`` and ``grace`` in seconds."""
-    with db.atomic():
+    with write(db):
         db["schedule"].upsert({"id": 1, "every": float(every), "grace": float(grace)}, pk="id")
 
 
@@ -498,7 +507,7 @@ def acquire_lock(db: sqlite_utils.Database, me: LockHolder, is_alive) -> LockHol
     stale holder that was taken over (None when the lock was free). Raises
     AlreadyRunning naming the live holder.
     """
-    with write_transaction(db):
+    with write(db):
         current = lock_holder(db)
         if current is not None and current.instance != me.instance and is_alive(current):
             raise AlreadyRunning(f"another derby run is already polling this database: {current.describe()}; "
@@ -513,7 +522,7 @@ def heartbeat(db: sqlite_utils.Database, instance: str, now: datetime, *, next_p
               resume_at: datetime | None = None, set_next: bool = False) -> bool:
     """Refresh the lock's heartbeat (and, with ``set_next``, the next poll and the end
     of a cool-down). Returns False when ``instance`` no longer holds the lock."""
-    with db.atomic():
+    with write(db):
         if set_next:
             cursor = db.execute("UPDATE daemon_lock SET heartbeat_at = ?, next_poll_at = ?, resume_at = ? WHERE instance = ?",
                                 [clock.to_store(now), clock.to_store(next_poll_at) if next_poll_at else None,
@@ -525,7 +534,7 @@ def heartbeat(db: sqlite_utils.Database, instance: str, now: datetime, *, next_p
 
 def release_lock(db: sqlite_utils.Database, instance: str) -> None:
     """Give up the daemon lock if ``instance`` holds it."""
-    with db.atomic():
+    with write(db):
         db.execute("DELETE FROM daemon_lock WHERE instance = ?", [instance])
 
 
@@ -533,7 +542,7 @@ def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]
     """Close poll runs still marked ``running`` (their process died: kill -9, power
     loss) as ``interrupted``; pages they stored are kept. Call only while holding the
     daemon lock. Returns their ids."""
-    with write_transaction(db):
+    with write(db):
         ids = [row["id"] for row in db.query("SELECT id FROM poll_runs WHERE status = 'running' ORDER BY id")]
         db.execute("""UPDATE poll_runs SET status = 'interrupted', finished_at = ?,
                       error = coalesce(error, 'the process ended during this poll; stored pages are kept')
@@ -544,7 +553,7 @@ def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]
 def set_poll_outcome(db: sqlite_utils.Database, run_id: int, *, resume_at: datetime | None, needs_action: str | None) -> None:
     """Record what the feed asked of the poller in run ``run_id``: wait until
     ``resume_at`` (a cool-down), or ``needs_action`` (a person must fix something)."""
-    with db.atomic():
+    with write(db):
         db.execute("UPDATE poll_runs SET resume_at = ?, needs_action = ? WHERE id = ?",
                    [clock.to_store(resume_at) if resume_at else None, needs_action, run_id])
 
@@ -573,7 +582,7 @@ def record_coverage(db: sqlite_utils.Database, run_id: int, hashtag: str, now: d
     then may be lost for good.
     """
     covered_from = now - timedelta(seconds=COVERAGE_SPAN_SECONDS)
-    with write_transaction(db):
+    with write(db):
         row = next(db.query("SELECT max(covered_to) AS last FROM coverage WHERE hashtag = ?", [hashtag]))
         previous = clock.from_store(row["last"]) if row["last"] else (window[0] if window else None)
         db.execute("INSERT OR REPLACE INTO coverage (poll_run_id, hashtag, covered_from, covered_to) VALUES (?, ?, ?, ?)",
@@ -605,7 +614,7 @@ def last_coverage(db: sqlite_utils.Database) -> dict[str, datetime]:
 
 def close_contest(db: sqlite_utils.Database, now: datetime, final_poll_run_id: int | None) -> None:
     """Record that the final poll ran and the contest is closed."""
-    with db.atomic():
+    with write(db):
         db["contest_state"].upsert({"id": 1, "closed_at": clock.to_store(now), "final_poll_run_id": final_poll_run_id}, pk="id")
 
 

@@ -123,7 +123,7 @@ def test_export_json_and_as_of(runner, polled, tmp_path):
     assert runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "2030-01-01T00:00"]).exit_code == 0
     assert [w["role"] for w in json.loads(out.read_text())["winners"]] == ["winner"] * 3 + ["alternate"] * 2
     bad = runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "yesterday"])
-    assert bad.exit_code == 1 and "ISO 8601" in bad.output
+    assert bad.exit_code == 2 and "ISO 8601" in bad.output
 
 
 def test_graph_feed_without_token_is_a_config_error(runner, tmp_path):
@@ -155,3 +155,66 @@ def test_python_dash_m_works(tmp_path):
 
     result = subprocess.run([sys.executable, "-m", "derby", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and "leaderboard" in result.stdout
+
+
+def test_read_commands_never_create_a_database(runner, tmp_path):
+    result = runner.invoke(cli, ["--db", str(tmp_path / "none.db"), "leaderboard"])
+    assert result.exit_code == 1 and "no database at" in result.output
+    assert not (tmp_path / "none.db").exists()
+    missing_folder = runner.invoke(cli, ["--db", str(tmp_path / "nope" / "x.db"), "init", str(REPLAY_TOML)])
+    assert missing_folder.exit_code == 1 and "does not exist" in missing_folder.output
+
+
+def test_demo_refuses_a_database_holding_another_contest(runner, tmp_path):
+    db = tmp_path / "real.db"
+    assert runner.invoke(cli, ["--db", str(db), "init", str(ROOT / "config" / "socialderby.toml")]).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--db", str(db)])
+    assert result.exit_code == 2 and "the demo needs an empty or demo database" in result.output
+    assert not (tmp_path / "winners.csv").exists()
+
+
+def test_demo_ignores_the_contest_database_setting(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("DERBY_DB", str(tmp_path / "real.db"))
+    result = runner.invoke(cli, ["demo", "--interval", "0.1", "--top", "3"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "real.db").exists()
+
+
+def test_contest_file_with_a_bom_loads_and_latin1_is_refused(runner, tmp_path):
+    text = REPLAY_TOML.read_text(encoding="utf-8").replace('path = "../derby/demo/replay"', f'path = "{ROOT / "derby/demo/replay"}"')
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "init", str(bom)]).exit_code == 0
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(text.encode("latin-1", errors="replace"))
+    result = runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "init", str(latin)])
+    assert result.exit_code == 2 and "not UTF-8" in result.output
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / ".env").write_bytes(b"\xff\xfeI\x00N\x00")
+    result = subprocess.run([sys.executable, "-m", "derby", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"derby: {tmp_path / '.env'} is not UTF-8 text; save it as UTF-8 (see config/.env.example)"
+
+
+def test_poll_prints_the_runs_warnings(runner, tmp_path):
+    replay = tmp_path / "replay"
+    (replay / "hashtags").mkdir(parents=True)
+    (replay / "hashtags" / "socialderby.json").write_text('{"data": [{"id": "1"}]}')
+    (replay / "hashtags" / "snq17.json").write_text('{"data": [{"id": "2"}]}')
+    poll_dir = replay / "polls" / "20170402T120000Z" / "1"
+    poll_dir.mkdir(parents=True)
+    (poll_dir / "recent_media-1.json").write_text('{"data": [{"id": "9", "timestamp": "garbage"}, {"caption": "x"}]}')
+    toml = tmp_path / "c.toml"
+    toml.write_text(REPLAY_TOML.read_text(encoding="utf-8").replace('path = "../derby/demo/replay"', 'path = "replay"'),
+                    encoding="utf-8")
+    db = str(tmp_path / "d.db")
+    runner.invoke(cli, ["--db", db, "init", str(toml)])
+    result = runner.invoke(cli, ["--db", db, "poll"])
+    assert result.exit_code == 0
+    assert "warning: #socialderby recent_media: media 9: timestamp 'garbage' does not parse; ignored" in result.output
+    assert "warning: #socialderby recent_media: item 1: no media id; skipped" in result.output

@@ -60,6 +60,9 @@ def test_hashtags_are_normalized_and_deduplicated(tmp_path):
     ('kind = "graph"', 'kind = "carrier-pigeon"', "feed.kind"),
     ('kind = "graph"', 'kind = "fixture"', "feed.path is required"),
     ('start = "2017-04-01T00:00:00"', 'start = "1er avril"', "not an ISO 8601 time"),
+    ('start = "2017-04-01T00:00:00"', 'start = "2017-03-12T02:30:00"', "does not exist in America/Toronto"),
+    ('end = "2017-04-09T23:59:59"', 'end = "2017-11-05T01:30:00"', "happens twice"),
+    ('kind = "graph"', 'kind = "graph"\npath = "x"', "only for feed.kind"),
 ])
 def test_mistakes_are_named(tmp_path, old, new, message):
     assert old in GOOD
@@ -79,6 +82,9 @@ def test_graph_settings():
         graph_settings({})
     with pytest.raises(ConfigError, match="INSTAGRAM_USER_ID"):
         graph_settings({"INSTAGRAM_ACCESS_TOKEN": "t", "INSTAGRAM_USER_ID": "me"})
+    for url in ("http://graph.example.com/v24.0", "ftp://127.0.0.1/", "graph.facebook.com/v24.0"):
+        with pytest.raises(ConfigError, match="must be an https:// URL"):
+            graph_settings({"INSTAGRAM_ACCESS_TOKEN": "t", "INSTAGRAM_USER_ID": "1", "DERBY_GRAPH_URL": url})
     settings = graph_settings({"INSTAGRAM_ACCESS_TOKEN": "sekrit", "INSTAGRAM_USER_ID": "123",
                                "DERBY_GRAPH_URL": "http://127.0.0.1:9/v24.0/"})
     assert settings.base_url == "http://127.0.0.1:9/v24.0"

@@ -135,7 +135,7 @@ def test_like_count_zero_stays_zero():
     assert warnings == []
 
 
-@pytest.mark.parametrize("value", [-1, "12", True, False, 3.0, [1]])
+@pytest.mark.parametrize("value", [-1, "12", True, False, 3.0, [1], 2**63])
 def test_bad_like_count_becomes_none_with_a_warning_and_record_kept(value):
     media, warnings = one({"id": "7", "like_count": value, "comments_count": 2})
     assert media[0].media_id == "7"
@@ -245,7 +245,7 @@ def test_cursor_without_next_is_not_a_next_page():
     assert (page.has_next, page.after) == (False, "QVFI")
 
 
-@pytest.mark.parametrize("body", [[], "data", None, {"data": "x"}, {"data": {"id": "1"}}])
+@pytest.mark.parametrize("body", [[], "data", None, {"data": "x"}, {"data": {"id": "1"}}, {}, {"id": "1784"}])
 def test_body_that_is_not_a_page_raises(body):
     with pytest.raises(FeedError) as info:
         parse_media_page(body, endpoint=ENDPOINT)

@@ -154,3 +154,31 @@ def test_the_database_survives_a_second_connection_writing(tmp_path):
     store.save_page(second, run, "snq17", "recent_media", page(media("9")), utc(2017, 4, 3))
     assert [r["media_id"] for r in first["media"].rows] == ["9"]
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path):
+    import threading
+
+    path = tmp_path / "d.db"
+    first = store.open_db(path)
+    store.save_contest(first, contest(), utc(2017, 3, 30))
+    first.conn.execute("BEGIN IMMEDIATE")
+    first.conn.execute("INSERT INTO poll_warnings (at, message) VALUES ('2017-04-03T00:00:00Z', 'held')")
+    errors = []
+
+    def write_page():
+        try:
+            second = store.open_db(path)
+            run = store.start_poll_run(second, "fixture", utc(2017, 4, 3))
+            list(second.query("SELECT * FROM media"))  # a read before the write: the case that failed at once
+            store.save_page(second, run, "snq17", "recent_media", page(media("9")), utc(2017, 4, 3))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    writer = threading.Thread(target=write_page)
+    writer.start()
+    writer.join(0.3)  # it is waiting on the lock, not failing
+    assert writer.is_alive() and errors == []
+    first.conn.execute("COMMIT")
+    writer.join(10)
+    assert errors == [] and [r["media_id"] for r in first["media"].rows] == ["9"]

@@ -115,7 +115,7 @@ def parse_media_page(payload: object, *, endpoint: str = "") -> MediaPage:
     body that is not a page at all.
     """
     raise_for_error(payload, endpoint=endpoint)
-    if not isinstance(payload, dict) or not isinstance(payload.get("data", []), list):
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         raise FeedError(f"unexpected body from {endpoint or 'the feed'}: no data list", endpoint=endpoint)
     page = MediaPage(media=[])
     for position, item in enumerate(payload.get("data", [])):
@@ -162,7 +162,7 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         value = item.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
             warnings.append(f"media {media_id}: {key}={value!r} is not a count; ignored")
             return None
         return value
