@@ -157,15 +157,11 @@ def poll(ctx: _Context) -> None:
 @friendly
 def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -> None:
     """Poll on the contest's schedule until the final poll, or SIGINT/SIGTERM."""
-    handlers = _setup_logging(log_file, verbose)
+    restore = _setup_logging(log_file, verbose)
     try:
         _run(ctx, every)
     finally:
-        import logging
-
-        for handler in handlers:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+        restore()
 
 
 def _run(ctx: _Context, every: str | None) -> None:
@@ -237,9 +233,10 @@ class _RedactSecrets:
         return True
 
 
-def _setup_logging(log_file: str | None, verbose: bool) -> list:
+def _setup_logging(log_file: str | None, verbose: bool):
     """Log lines to stderr (and ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO
-    derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them)."""
+    derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them).
+    Returns a function that undoes it."""
     import logging
     import logging.handlers
     import time
@@ -251,14 +248,24 @@ def _setup_logging(log_file: str | None, verbose: bool) -> list:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=5, encoding="utf-8"))
     root = logging.getLogger()
+    quiet = [logging.getLogger(name) for name in ("apscheduler", "urllib3")]
+    levels = [root.level] + [logger.level for logger in quiet]
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(_RedactSecrets())
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    return handlers
+    for logger in quiet:  # their INFO lines (every job run, every request) are noise
+        logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+    def restore() -> None:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        for logger, level in zip([root, *quiet], levels):
+            logger.setLevel(level)
+
+    return restore
 
 
 def _as_of_option(func):
