@@ -281,6 +281,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
              timedelta(seconds=round(interval)), contest.title, ", ".join("#" + h for h in contest.hashtags),
              clock_mod.to_store(contest.end + grace))
 
+    initial = contest
     outcome = {"value": "stopped"}
     failures = {"count": 0}
     idle = threading.Event()
@@ -316,10 +317,12 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
 
     def _poll_job() -> None:
         now = clock()
-        closes_at = contest.end + grace
         db = None
         try:
             db = store.open_db(db_path)
+            # Read again each time: `derby init` may have changed the hashtags or dates.
+            contest = store.load_contest(db) or initial
+            closes_at = contest.end + (final_grace if final_grace is not None else timedelta(seconds=contest.schedule.grace))
             resume_at = None
             if now < contest.start - lead:
                 wait = contest.start - lead - now
