@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -476,3 +477,20 @@ def test_run_every_override_is_checked_like_the_file(tmp_path):
     assert result.exit_code == 2
     assert result.output == ("derby: --every = 5m could make 480 requests an hour (2 hashtags × 2 edges × 10 pages), "
                              "over the budget of 200; poll every 12m or more, or lower feed.page_cap\n")
+
+
+def test_run_logs_carry_timestamps_and_never_the_token(tmp_path, monkeypatch):
+    from derby import cli as cli_module
+
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "EAAGtestTOKENdoNotLog0123456789")
+    log_file = tmp_path / "logs" / "derby.log"
+    restore = cli_module._setup_logging(str(log_file), verbose=False)
+    try:
+        logging.getLogger("derby.poller").warning("GET /x?access_token=%s failed", "EAAGtestTOKENdoNotLog0123456789")
+        logging.getLogger("apscheduler.executors.default").info("Running job (noise)")
+    finally:
+        restore()
+    text = log_file.read_text(encoding="utf-8")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ WARNING derby\.poller: GET /x\?access_token=\*\*\* failed\n", text)
+    assert len(text.splitlines()) == 1
+    assert logging.getLogger("apscheduler").level == logging.NOTSET
