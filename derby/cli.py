@@ -106,12 +106,27 @@ def init(ctx: _Context, contest_file: str) -> None:
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
-    store.save_contest(db, contest, clock.utcnow())
+    seeded = not store.has_rule_history(db)
+    changes = store.save_contest(db, contest, clock.utcnow())
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
                f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
                f"polled every {format_duration(contest.schedule.every)}.")
+    if contest.count_engagement_until:
+        click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
+    _report_rule_changes(changes, seeded)
+
+
+def _report_rule_changes(changes: list[dict], seeded: bool) -> None:
+    from derby import rules as rule_kinds
+
+    if seeded:
+        click.echo(f"{len(changes)} rules seeded (derby rules lists them).")
+        return
+    for change in changes:
+        click.echo(f"rule {change['name']}: {rule_kinds.format_value(rule_kinds.decode(change['old_value']))} → "
+                   f"{rule_kinds.format_value(rule_kinds.decode(change['new_value']))} (recorded)")
 
 
 def _contest(db):
@@ -273,17 +288,22 @@ def _as_of_option(func):
                         help="Standings at this ISO 8601 time (contest time zone when no offset).")(func)
 
 
+def _moment(contest, as_of: str | None):
+    from derby import clock
+
+    if not as_of:
+        return None
+    try:
+        return clock.parse_local(as_of, contest.tz)
+    except ValueError:
+        raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+
+
 def _standings(ctx: _Context, as_of: str | None):
     from derby import clock, leaderboard
 
     db = ctx.open()
-    moment = None
-    if as_of:
-        contest = _contest(db)
-        try:
-            moment = clock.parse_local(as_of, contest.tz)
-        except ValueError:
-            raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+    moment = _moment(_contest(db), as_of) if as_of else None
     return leaderboard.standings(db, clock.utcnow(), moment)
 
 
@@ -375,6 +395,230 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         db.close()
         console.print(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
                       f"wrote {written} rows (3 winners, 2 alternates) to {out}", markup=False, highlight=False)
+
+
+
+# -- issue 4: rules, entrants, explain, moderation and audit --------------------------------
+
+def _judge(by: str | None) -> str:
+    """The name recorded for a judge's or organizer's action: --by, else DERBY_JUDGE,
+    else the OS user."""
+    import getpass
+
+    if by and by.strip():
+        return by.strip()
+    env = os.environ.get("DERBY_JUDGE", "").strip()
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return "unknown"
+
+
+def _by_option(func):
+    return click.option("--by", "by", default=None, metavar="NAME",
+                        help="Who does this (default: env DERBY_JUDGE, else the OS user).")(func)
+
+
+def _safe(text: object) -> str:
+    from derby.text import display_text
+
+    return display_text(None if text is None else str(text))
+
+
+def _tie_chain_text(chain) -> str:
+    from derby.rules import TIE_BREAK_KEYS
+
+    return " → ".join(f"{key} ({TIE_BREAK_KEYS[key]})" for key in chain)
+
+
+@cli.group(name="rules", invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_as_of_option
+@click.pass_context
+@friendly
+def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
+    """List the rules in force, with the declared tie-break order."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from derby import rules as rule_kinds, store
+
+    ctx = click_ctx.find_object(_Context)
+    db = ctx.open()
+    contest = _contest(db)
+    moment = _moment(contest, as_of)
+    values = store.read_rules(db, moment)
+    recorded = store.stored_rule_names(db)
+    if fmt == "json":
+        click.echo(json.dumps({"rules": values, "tie_break": values["tie_break"]}, ensure_ascii=False, indent=2))
+        return
+    width = max(len(name) for name in values)
+    for name, value in values.items():
+        kind = rule_kinds.RULE_KINDS[name]
+        marker = "" if name in recorded else "  (default)"
+        click.echo(f"{name:<{width}}  {rule_kinds.format_value(value)}{marker}")
+        click.echo(f"{'':<{width}}  {kind.description}")
+    click.echo(f"Tie-break: {_tie_chain_text(values['tie_break'])}")
+
+
+@rules_group.command(name="set", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("value")
+@click.option("--reason", default=None, help="Why the rule changes (kept in the history).")
+@_by_option
+@pass_ctx
+@friendly
+def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str | None) -> None:
+    """Change one rule from now on (recorded with who, when and why)."""
+    from derby import clock, rules as rule_kinds, store
+
+    db = ctx.open()
+    _contest(db)
+    try:
+        parsed = rule_kinds.parse_rule_value(name, value)
+        change = store.set_rule(db, name, parsed, clock.utcnow(), by=_judge(by), reason=reason)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if change is None:
+        click.echo(f"{name} is already {rule_kinds.format_value(parsed)}; nothing recorded")
+        return
+    old = rule_kinds.decode(change["old_value"]) if change["old_value"] is not None else None
+    click.echo(f"{name}: {rule_kinds.format_value(old)} → {rule_kinds.format_value(parsed)} "
+               f"(by {_safe(change['changed_by'])})")
+
+
+@rules_group.command(name="history")
+@click.argument("name", required=False)
+@pass_ctx
+@friendly
+def rules_history(ctx: _Context, name: str | None) -> None:
+    """Show every rule change: when, who, old and new value, why."""
+    from derby import clock, rules as rule_kinds, store
+
+    db = ctx.open()
+    contest = _contest(db)
+    if name and name not in rule_kinds.RULE_KINDS:
+        raise DerbyError(f"unknown rule {name!r}; known rules: {', '.join(sorted(rule_kinds.RULE_KINDS))}")
+    for row in store.rule_history(db, name):
+        old = "unset" if row["first"] else rule_kinds.format_value(row["old_value"])
+        why = f"  ({_safe(row['reason'])})" if row["reason"] else ""
+        click.echo(f"{clock.format_local(row['changed_at'], contest.tz, 'en')}  {_safe(row['changed_by'])}  "
+                   f"{row['name']}: {old} → {rule_kinds.format_value(row['new_value'])}{why}")
+
+
+@cli.group(name="entrants")
+def entrants_group() -> None:
+    """Entrants: who posted which entry (the hashtag feed never says)."""
+
+
+@entrants_group.command(name="import")
+@click.argument("csv_file", type=click.Path(dir_okay=False))
+@_by_option
+@pass_ctx
+@friendly
+def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
+    """Attach usernames from a registration CSV (username, permalink or shortcode, display_name)."""
+    from derby import clock, entrants, store
+
+    rows = entrants.read_csv(csv_file)
+    db = ctx.open()
+    _contest(db)
+    result = store.import_entrants(db, rows, clock.utcnow(), by=_judge(by), source=Path(csv_file).name)
+    click.echo(f"{len(result.matched)} of {result.rows} rows linked to stored entries "
+               f"({len({u for _, u, _ in result.matched})} entrants)")
+    for line, message in result.problems:
+        click.echo(f"line {line}: {_safe(message)}", err=True)
+
+
+def _resolve(db, ref: str) -> dict:
+    from derby import store
+
+    row = store.find_media(db, ref)
+    if row is None:
+        raise DerbyError(f"no stored entry matches {ref!r}; give a media id, a permalink or a shortcode")
+    return row
+
+
+@cli.command()
+@click.argument("media")
+@_as_of_option
+@pass_ctx
+@friendly
+def explain(ctx: _Context, media: str, as_of: str | None) -> None:
+    """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
+    from derby import clock, leaderboard, store
+
+    db = ctx.open()
+    contest = _contest(db)
+    row = _resolve(db, media)
+    moment = _moment(contest, as_of)
+    board = leaderboard.standings(db, clock.utcnow(), moment)
+    for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment)):
+        click.echo(line)
+
+
+def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:
+    from derby import clock, store
+
+    db = ctx.open()
+    _contest(db)
+    row = _resolve(db, media)
+    try:
+        done = store.moderate(db, row["media_id"], action, reason, _judge(by), clock.utcnow())
+    except ValueError as exc:
+        raise DerbyError(str(exc)) from None
+    verb = "disqualified" if action == "disqualify" else "reinstated"
+    click.echo(f"{row['media_id']} {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
+
+
+@cli.command()
+@click.argument("media")
+@click.option("--reason", required=True, help="Why (shown with the entry and kept in the audit log).")
+@_by_option
+@pass_ctx
+@friendly
+def disqualify(ctx: _Context, media: str, reason: str, by: str | None) -> None:
+    """Take an entry out of the ranking, with a reason (MEDIA: id, permalink or shortcode)."""
+    _moderate(ctx, media, "disqualify", reason, by)
+
+
+@cli.command()
+@click.argument("media")
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@_by_option
+@pass_ctx
+@friendly
+def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
+    """Undo a disqualification, or clear an entry held for review, with a reason."""
+    _moderate(ctx, media, "reinstate", reason, by)
+
+
+@cli.command()
+@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import"]),
+              default=None, help="Only this kind of action.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_ctx
+@friendly
+def audit(ctx: _Context, action: str | None, fmt: str) -> None:
+    """Print the append-only audit log: rule changes, moderation and entrant imports."""
+    import json
+
+    from derby import clock, store
+
+    db = ctx.open()
+    contest = _contest(db)
+    rows = store.audit_log(db, action=action)
+    if fmt == "json":
+        for row in rows:
+            row["at"] = clock.iso_local(row["at"], contest.tz)
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{clock.format_local(row['at'], contest.tz, 'en')}  {_safe(row['actor'])}  {row['action']}  "
+                   f"{_safe(row['summary'])}")
 
 
 @cli.command()

@@ -28,7 +28,7 @@ LANGUAGES = ("fr", "en")
 DEFAULT_EVERY = 1800.0
 """Seconds between polls when ``[schedule] every`` is not given (30 minutes)."""
 DEFAULT_GRACE = 86400.0
-"""Seconds after the contest's end that engagement still counts (24 hours)."""
+"""Seconds ``derby run`` keeps polling after the contest's end (24 hours)."""
 MAX_EVERY = 6 * 3600.0
 """The longest interval accepted: ``recent_media`` reaches back only 24 hours (Graph API
 reference, IG Hashtag recent_media), so a poll every 6 hours survives three failed polls
@@ -42,7 +42,7 @@ platform rate limits). A schedule whose worst case (every page of every edge of 
 hashtag) would exceed it is refused."""
 
 _ALLOWED = {
-    "contest": {"title", "hashtags", "timezone", "start", "end", "language"},
+    "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
     "feed": {"kind", "path", "page_cap", "timeout"},
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
@@ -67,8 +67,9 @@ class FeedConfig:
 @dataclass(frozen=True)
 class Schedule:
     """When ``derby run`` polls: ``every`` (seconds between polls) and ``grace``
-    (seconds after the contest's end during which engagement still counts; the final
-    poll runs once it is over). Read from the contest file's ``[schedule]`` table."""
+    (seconds it keeps polling after the contest's end, for posts that show up late; the
+    final poll runs then, or at ``count_engagement_until`` when later). Read from the
+    contest file's ``[schedule]`` table."""
 
     every: float = DEFAULT_EVERY
     grace: float = DEFAULT_GRACE
@@ -80,7 +81,9 @@ class Contest:
 
     ``hashtags`` are normalized (no '#', NFC, case-folded); ``start``/``end`` are aware
     UTC datetimes (the file gives them in local time of ``timezone``); ``rules`` maps a
-    rule name to its validated value, as seeded into the database by ``derby init``.
+    rule name to its validated value, as seeded into the database by ``derby init``;
+    ``count_engagement_until`` (aware UTC, at or after ``end``, optional) is the grace
+    during which engagement of posts made in the window still counts.
     """
 
     title: str
@@ -93,6 +96,13 @@ class Contest:
     rules: dict[str, object] = field(default_factory=dict)
     source: Path | None = None
     schedule: Schedule = field(default_factory=lambda: Schedule())
+    count_engagement_until: datetime | None = None
+
+    @property
+    def freeze(self) -> datetime:
+        """The moment engagement stops counting (aware UTC): ``count_engagement_until``
+        when the contest file gives one, else ``end``."""
+        return self.count_engagement_until or self.end
 
     @property
     def tz(self) -> ZoneInfo:
@@ -155,6 +165,9 @@ def _build(data: dict, path: Path) -> Contest:
     end = _time(section, "end", tz)
     if end <= start:
         raise ValueError("contest.end must be after contest.start")
+    until = _time(section, "count_engagement_until", tz) if "count_engagement_until" in section else None
+    if until is not None and until < end:
+        raise ValueError("contest.count_engagement_until must be at or after contest.end")
     raw_tags = section["hashtags"]
     if not isinstance(raw_tags, list) or not raw_tags:
         raise ValueError("contest.hashtags must be a non-empty list such as [\"socialderby\"]")
@@ -180,6 +193,7 @@ def _build(data: dict, path: Path) -> Contest:
         rules=rules.validate_rules(data.get("rules", {})),
         source=path.resolve(),
         schedule=_schedule(data.get("schedule", {}), len(tags), feed),
+        count_engagement_until=until,
     )
 
 

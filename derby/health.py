@@ -18,7 +18,7 @@ import sqlite_utils
 
 from derby import clock, store
 from derby.config import Contest
-from derby.poller import COVERAGE_WARNING, holder_alive
+from derby.poller import COVERAGE_WARNING, final_poll_at, holder_alive
 
 HASHTAG_LIMIT = 30
 """Unique hashtags an Instagram account may query in a rolling 7 days (Graph API
@@ -33,15 +33,16 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def phase(contest: Contest, now: datetime, closed: bool) -> str:
-    """Return ``not_started``, ``running``, ``grace`` (after the end, engagement still
-    counts), ``final_poll_due`` (grace over, final poll not done yet) or ``closed``."""
+    """Return ``not_started``, ``running``, ``grace`` (after the end, still polling for
+    late-found posts and engagement), ``final_poll_due`` (final poll not done yet) or
+    ``closed``."""
     if closed:
         return "closed"
     if now < contest.start:
         return "not_started"
     if now <= contest.end:
         return "running"
-    if now < contest.end + timedelta(seconds=contest.schedule.grace):
+    if now < final_poll_at(contest):
         return "grace"
     return "final_poll_due"
 
@@ -67,7 +68,7 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
 
     closed = store.contest_closed(db)
     current = phase(contest, now, closed is not None)
-    closes_at = contest.end + timedelta(seconds=contest.schedule.grace)
+    closes_at = final_poll_at(contest)
     target = {"not_started": contest.start, "running": contest.end, "grace": closes_at}.get(current)
     during = current in ("running", "grace", "final_poll_due")
 

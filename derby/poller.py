@@ -186,6 +186,15 @@ HEARTBEAT_EVERY = 60.0
 """Wall-clock seconds between heartbeats of a running daemon."""
 
 
+def final_poll_at(contest: Contest, grace: timedelta | None = None) -> datetime:
+    """Return when the final poll is due (aware UTC): the end plus ``grace`` (default the
+    contest's ``[schedule] grace``: posts published before the end may still appear,
+    ``recent_media`` reaching back 24 hours), or ``count_engagement_until`` when later."""
+    grace = grace if grace is not None else timedelta(seconds=contest.schedule.grace)
+    until = getattr(contest, "count_engagement_until", None)
+    return max(contest.end + grace, until) if until else contest.end + grace
+
+
 def process_identity(now: datetime) -> store.LockHolder:
     """Return the lock row this process would write: a random instance id, pid, host
     name and (on Linux) boot id, since ``now``."""
@@ -238,7 +247,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     ``clock`` gives contest time (aware UTC; the system clock in production, a faster
     one in the demo and tests), read once per scheduled run; ``speed`` is contest
     seconds per wall second (default: ``clock.speed`` or 1). ``interval`` (wall seconds)
-    and ``final_grace`` default to the stored ``[schedule]``.
+    and ``final_grace`` default to the stored ``[schedule]`` (see :func:`final_poll_at`).
 
     Before starting, takes the database's daemon lock (raises
     :class:`~derby.store.AlreadyRunning` naming a live holder; a dead holder's lock is
@@ -246,7 +255,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     ``BlockingScheduler`` runs one poll job (``max_instances=1``, ``coalesce=True``:
     runs missed while the machine slept become one) and a heartbeat job. Phases: before
     ``start - lead`` it waits; then it polls every ``interval``; the first run at or
-    after ``end + final_grace`` is the final poll: when it ends ``ok`` the contest is
+    after :func:`final_poll_at` is the final poll: when it ends ``ok`` the contest is
     recorded closed and ``run`` returns ``closed``. A feed cool-down moves the next poll
     to its end; a feed error that needs a person (token, permission) stops polling
     (``needs_action``). Any other error is recorded in its poll run and polling goes on;
@@ -266,7 +275,6 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
         if store.contest_closed(db) is not None:
             return "already_closed"
         interval = float(interval or contest.schedule.every)
-        grace = final_grace if final_grace is not None else timedelta(seconds=contest.schedule.grace)
         me = process_identity(wall_clock())
         previous = store.acquire_lock(db, me, lambda holder: holder_alive(holder, wall_clock()))
         if previous is not None:
@@ -279,7 +287,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
         db.close()
     log.info("polling every %s for %s (%s); final poll after %s",
              timedelta(seconds=round(interval)), contest.title, ", ".join("#" + h for h in contest.hashtags),
-             clock_mod.to_store(contest.end + grace))
+             clock_mod.to_store(final_poll_at(contest, final_grace)))
 
     initial = contest
     outcome = {"value": "stopped"}
@@ -297,7 +305,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
         seconds = max(contest_delta.total_seconds(), 0.0) / speed
         return datetime.now(timezone.utc) + timedelta(seconds=min(seconds, interval) if cap else seconds)
 
-    # A scheduled run may read the clock a hair before end + grace; that run is final.
+    # A scheduled run may read the clock a hair before the final poll time; that run is final.
     tolerance = min(timedelta(seconds=interval * speed * 0.05), timedelta(minutes=1))
 
     def contest_time_of(wall: datetime | None, now: datetime) -> datetime | None:
@@ -322,7 +330,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
             db = store.open_db(db_path)
             # Read again each time: `derby init` may have changed the hashtags or dates.
             contest = store.load_contest(db) or initial
-            closes_at = contest.end + (final_grace if final_grace is not None else timedelta(seconds=contest.schedule.grace))
+            closes_at = final_poll_at(contest, final_grace)
             resume_at = None
             if now < contest.start - lead:
                 wait = contest.start - lead - now
@@ -355,7 +363,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
                 next_wall = job_next.next_run_time if job_next else None
                 next_at = contest_time_of(next_wall, now)
                 if next_at is not None and now < closes_at - tolerance and closes_at < next_at:
-                    # The final poll comes at end + grace, not up to one interval later.
+                    # The final poll comes on time, not up to one interval later.
                     scheduler.modify_job("poll", next_run_time=wall_after(closes_at - now))
                     next_at = closes_at
                 if not store.heartbeat(db, me.instance, wall_clock(), next_poll_at=next_at, resume_at=resume_at, set_next=True):

@@ -1,81 +1,201 @@
-"""Rule kinds: their names, types, defaults and validation. Standard library only.
+"""Rule kinds: their names, value shapes, defaults and validation. Standard library only.
 
 A rule is data, never code: a name from :data:`RULE_KINDS` and a JSON value checked
-against that kind. Rules are stored in SQLite (see ``store``) and read back into a plain
-``dict`` that :mod:`derby.scoring` consumes.
+against that kind's shape. Nothing here (or anywhere in derby) evaluates rule text or
+builds SQL from it. Rules are stored in SQLite with their history (see ``store``) and
+read back into a plain ``dict`` that :mod:`derby.scoring` consumes.
+
+Value shapes:
+
+- ``number``: a finite number ≥ 0 (integers accepted);
+- ``count``: a whole number ≥ 0 (or ≥ 1 where said), or ``None`` for "no limit";
+- ``bool``: ``true``/``false``;
+- ``choice``: one of a fixed list of words;
+- ``username``: an Instagram username (a leading ``@`` is dropped, compared in lower
+  case), or ``None`` for "no requirement";
+- ``media_points``: a mapping of ``IMAGE``/``VIDEO``/``CAROUSEL_ALBUM`` to a number;
+- ``early``: ``{"hours": H, "points": P}`` (both numbers, hours > 0) or ``None``;
+- ``tie_break``: a list of tie-break keys, starting with ``score``, ending with
+  ``media_id``, no key twice.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+MEDIA_TYPES = ("IMAGE", "VIDEO", "CAROUSEL_ALBUM")
+HIDDEN_LIKES_POLICIES = ("zero", "comments_only", "review")
+
+TIE_BREAK_KEYS: dict[str, str] = {
+    "score": "higher score first",
+    "comments": "more comments counted first",
+    "likes": "more likes counted first (hidden likes count as 0)",
+    "timestamp": "earlier post first",
+    "first_seen": "first seen by a poll earlier first",
+    "media_id": "smaller media id first, numerically when both are numbers",
+}
+DEFAULT_TIE_BREAK = ("score", "timestamp", "media_id")
+
+# Instagram usernames: letters, digits, periods and underscores, at most 30 characters,
+# never ending with a period nor holding two periods in a row.
+_USERNAME = re.compile(r"^(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,30}$")
+
+
+def normalize_username(text: str) -> str:
+    """Return an Instagram username in comparable form: stripped, no leading ``@``,
+    lower case. Raises ValueError when it cannot be an Instagram username."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not an Instagram username")
+    name = text.strip().removeprefix("@").lower()
+    if not _USERNAME.match(name):
+        raise ValueError(f"{text!r} is not an Instagram username (letters, digits, . and _, at most 30)")
+    return name
+
+
+MAX_POINTS = 1_000_000
+"""The largest point value a rule may give: beyond it, scores of popular posts could
+overflow to infinity and every entry would tie."""
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"takes a number, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError("takes a finite number")
+    if value < 0:
+        raise ValueError("must be zero or more")
+    if value > MAX_POINTS:
+        raise ValueError(f"must be at most {MAX_POINTS:,} (a larger value makes scores overflow)")
+    return float(value)
+
+
+def _count(minimum: int) -> Callable[[object], int | None]:
+    def check(value: object) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or float(value) != int(value):
+            raise ValueError(f"takes a whole number or none, not {value!r}")
+        if value < minimum:
+            raise ValueError(f"must be {minimum} or more (or none for no limit)")
+        return int(value)
+    return check
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"takes true or false, not {value!r}")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if value not in allowed:
+            raise ValueError(f"takes one of {', '.join(allowed)}, not {value!r}")
+        return value  # type: ignore[return-value]
+    return check
+
+
+def _username(value: object) -> str | None:
+    if value is None:
+        return None
+    return normalize_username(value)  # type: ignore[arg-type]
+
+
+def _media_points(value: object) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"takes a table such as {{VIDEO = 5}}, not {value!r}")
+    result = {}
+    for key, points in value.items():
+        kind = str(key).upper()
+        if kind not in MEDIA_TYPES:
+            raise ValueError(f"knows media types {', '.join(MEDIA_TYPES)}, not {key!r}")
+        result[kind] = _number(points)
+    return {k: result[k] for k in MEDIA_TYPES if k in result}
+
+
+def _early(value: object) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"hours", "points"}:
+        raise ValueError(f"takes a table {{hours = H, points = P}} or none, not {value!r}")
+    hours, points = _number(value["hours"]), _number(value["points"])
+    if hours == 0:
+        raise ValueError("hours must be more than 0")
+    return {"hours": hours, "points": points}
+
+
+def _tie_break(value: object) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"takes a list of keys such as [\"score\", \"timestamp\", \"media_id\"], not {value!r}")
+    keys = list(value)
+    unknown = [k for k in keys if k not in TIE_BREAK_KEYS]
+    if unknown:
+        raise ValueError(f"knows keys {', '.join(TIE_BREAK_KEYS)}, not {unknown[0]!r}")
+    if len(set(keys)) != len(keys):
+        raise ValueError("names a key twice")
+    if not keys or keys[0] != "score" or keys[-1] != "media_id":
+        raise ValueError("must start with score and end with media_id (so the order is total)")
+    return keys
 
 
 @dataclass(frozen=True)
 class RuleKind:
-    """One kind of rule.
-
-    ``type`` is ``bool``, ``float`` or ``int``; ``check`` raises ValueError for a value of
-    the right type that is still not allowed (a negative point value, say).
-    """
+    """One kind of rule: ``check`` returns the value converted to its stored shape or
+    raises ValueError saying what is allowed; ``shape`` names the shape (see module)."""
 
     name: str
-    type: type
+    shape: str
     default: object
     description: str
-    check: Callable[[object], None] | None = None
-
-
-def _non_negative(value: object) -> None:
-    if value < 0:  # type: ignore[operator]
-        raise ValueError("must be zero or more")
+    check: Callable[[object], object]
 
 
 RULE_KINDS: dict[str, RuleKind] = {
     kind.name: kind
     for kind in (
-        RuleKind("points_per_like", float, 1.0, "points for each like (mention J'aime) at the score's snapshot", _non_negative),
-        RuleKind("points_per_comment", float, 3.0, "points for each comment at the score's snapshot", _non_negative),
-        RuleKind(
-            "require_hashtag_in_caption",
-            bool,
-            True,
-            "an entry is eligible only when its caption holds a contest hashtag as a whole tag",
-        ),
+        RuleKind("points_per_like", "number", 1.0, "points for each counted like (mention J'aime)", _number),
+        RuleKind("points_per_comment", "number", 3.0, "points for each counted comment", _number),
+        RuleKind("cap_likes", "count", None, "most likes counted for one entry (none: no cap)", _count(0)),
+        RuleKind("cap_comments", "count", None, "most comments counted for one entry (none: no cap)", _count(0)),
+        RuleKind("media_type_bonus", "media_points", {}, "bonus points by media_type (IMAGE, VIDEO, CAROUSEL_ALBUM)",
+                 _media_points),
+        RuleKind("extra_hashtag_bonus", "number", 0.0,
+                 "points for each distinct contest hashtag in the caption beyond the first", _number),
+        RuleKind("early_entry_bonus", "early", None,
+                 "points for a post published within the first N hours of the contest (none: no bonus)", _early),
+        RuleKind("require_hashtag_in_caption", "bool", True,
+                 "an entry is eligible only when its caption holds a contest hashtag as a whole tag", _bool),
+        RuleKind("require_mention", "username", None,
+                 "an account the caption must @mention to be eligible (none: no requirement)", _username),
+        RuleKind("max_entries_per_entrant", "count", None,
+                 "only the best N entries of one imported entrant are ranked (none: no limit)", _count(1)),
+        RuleKind("hidden_likes", "choice", "zero",
+                 "what a missing like_count means: zero, comments_only or review",
+                 _choice(*HIDDEN_LIKES_POLICIES)),
+        RuleKind("tie_break", "tie_break", list(DEFAULT_TIE_BREAK),
+                 "the ranking order: keys compared in turn until two entries differ", _tie_break),
     )
 }
 
 
 def validate_rule(name: str, value: object) -> object:
-    """Return ``value`` checked and converted to the kind's type.
+    """Return ``value`` checked and converted to the kind's stored shape.
 
-    Raises ValueError naming the rule and what is allowed. Integers are accepted for
-    float kinds; strings are never converted here (see :func:`parse_rule_value`).
+    Raises ValueError naming the rule and what is allowed. Strings are never parsed
+    here (see :func:`parse_rule_value`).
     """
     kind = RULE_KINDS.get(name)
     if kind is None:
         raise ValueError(f"unknown rule {name!r}; known rules: {', '.join(sorted(RULE_KINDS))}")
-    if kind.type is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"rule {name} takes true or false, not {value!r}")
-        result: object = value
-    elif kind.type in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"rule {name} takes a number, not {value!r}")
-        if kind.type is int and float(value) != int(value):
-            raise ValueError(f"rule {name} takes a whole number, not {value!r}")
-        result = kind.type(value)
-        if result != result or result in (float("inf"), float("-inf")):
-            raise ValueError(f"rule {name} takes a finite number")
-    else:  # pragma: no cover - every kind above is bool or a number
-        result = value
-    if kind.check is not None:
-        try:
-            kind.check(result)
-        except ValueError as exc:
-            raise ValueError(f"rule {name} {exc}") from None
-    return result
+    try:
+        return kind.check(value)
+    except ValueError as exc:
+        raise ValueError(f"rule {name} {exc}") from None
 
 
 def validate_rules(values: Mapping[str, object]) -> dict[str, object]:
@@ -84,11 +204,32 @@ def validate_rules(values: Mapping[str, object]) -> dict[str, object]:
 
 
 def parse_rule_value(name: str, text: str) -> object:
-    """Parse a rule value typed by a person (``3``, ``0.5``, ``true``) and validate it."""
-    try:
-        value = json.loads(text.strip().lower() if text.strip().lower() in ("true", "false") else text)
-    except json.JSONDecodeError:
-        raise ValueError(f"rule {name}: {text!r} is not a number or true/false") from None
+    """Parse a rule value typed by a person and validate it.
+
+    Accepts JSON (``3``, ``0.5``, ``true``, ``{"VIDEO": 5}``, ``["score", "media_id"]``),
+    ``none``/``off`` for no value, ``true``/``false`` in any case, ``@name`` or a bare
+    word (``review``, an account) for text rules, and ``score,timestamp,media_id`` for
+    the tie-break list. Raises ValueError.
+    """
+    if name not in RULE_KINDS:
+        raise ValueError(f"unknown rule {name!r}; known rules: {', '.join(sorted(RULE_KINDS))}")
+    shape = RULE_KINDS[name].shape
+    raw = text.strip()
+    lowered = raw.lower()
+    if lowered in ("none", "off", "null"):
+        value: object = None
+    elif lowered in ("true", "false"):
+        value = lowered == "true"
+    elif shape in ("choice", "username"):
+        value = raw[1:-1] if len(raw) > 1 and raw[0] == raw[-1] == '"' else raw
+    elif shape == "tie_break" and not raw.startswith("["):
+        value = [part.strip() for part in raw.split(",") if part.strip()]
+    else:
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"rule {name}: {text!r} is not a value it takes "
+                             f"({RULE_KINDS[name].shape}; e.g. 3, true, none, {{\"VIDEO\": 5}})") from None
     return validate_rule(name, value)
 
 
@@ -97,11 +238,27 @@ def effective_rules(stored: Mapping[str, object]) -> dict[str, object]:
     return {name: stored.get(name, kind.default) for name, kind in RULE_KINDS.items()}
 
 
+def format_value(value: object) -> str:
+    """Return a rule value as a person reads it: ``1``, ``0.5``, ``true``, ``none``,
+    ``VIDEO=5, IMAGE=0``, ``hours=24, points=10``, ``score → timestamp → media_id``."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, list):
+        return " → ".join(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in value.items()) or "{}"
+    return str(value)
+
+
 def encode(value: object) -> str:
     """Return the JSON text a rule value is stored as."""
-    return json.dumps(value)
+    return json.dumps(value, sort_keys=True)
 
 
-def decode(text: str) -> object:
-    """Return the rule value stored as JSON ``text``."""
-    return json.loads(text)
+def decode(text: str | None) -> object:
+    """Return the rule value stored as JSON ``text`` (None stays None)."""
+    return None if text is None else json.loads(text)

@@ -1,31 +1,70 @@
-"""Scoring: pure functions from stored entries and rules to scores and a ranking.
+"""Scoring: pure functions from stored entries and rules to scores, explanations and a
+ranking. Standard library only. Nothing here reads the database or the clock: the
+store hands over each entry with the snapshot to use (already frozen at the deadline),
+its entrant and its latest moderation action.
 
-Standard library only. Nothing here reads the database or the clock.
+The score of an entry (every term is listed, with its basis, in ``contributions``)::
 
-Score of an entry = ``points_per_like`` × likes + ``points_per_comment`` × comments,
-from the snapshot the store hands over. Unknown (hidden) likes count as 0 and the entry
-is flagged ``hidden_likes``. An entry is *eligible* when its own timestamp lies in the
-contest window and, with ``require_hashtag_in_caption``, its caption holds a contest
-hashtag as a whole tag. Ranking: score descending, then earlier timestamp, then media id
-ascending; ranks are 1..N over eligible entries.
+    likes    = min(like_count, cap_likes)          (hidden likes: see hidden_likes)
+    comments = min(comments_count, cap_comments)
+    score    = points_per_like × likes
+             + points_per_comment × comments
+             + media_type_bonus[media_type]
+             + extra_hashtag_bonus × (distinct contest hashtags in the caption − 1)
+             + early_entry_bonus.points   if timestamp < start + early_entry_bonus.hours
+
+rounded to 6 decimals. ``hidden_likes``: ``zero`` counts a missing like_count as 0;
+``comments_only`` drops the likes term from *every* entry as soon as one candidate
+entry hides its likes (likes are then not comparable); ``review`` holds entries with
+hidden likes out of the ranking (status ``review``) until a judge reinstates them,
+after which their likes count as 0.
+
+Eligibility is checked in this order, the first failure giving the status:
+disqualified by a judge, no timestamp, before the start, after the end, no caption /
+no contest hashtag (``require_hashtag_in_caption``), no @mention (``require_mention``),
+held for review (``hidden_likes = review``), over the entrant's cap
+(``max_entries_per_entrant``: only the best N entries of one entrant, in ranking
+order, are ranked). Ranking follows the ``tie_break`` chain.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from derby.rules import DEFAULT_TIE_BREAK, format_value
 from derby.text import caption_hashtags
 
 ELIGIBLE = "eligible"
 REASONS = {
+    "disqualified": "disqualified by a judge",
     "no_timestamp": "the feed gave no timestamp for this post",
     "before_start": "posted before the contest started",
     "after_end": "posted after the contest closed",
     "no_caption": "no caption, so no contest hashtag in it",
     "missing_hashtag": "no contest hashtag in the caption",
+    "missing_mention": "the caption does not @mention the required account",
+    "review": "likes are hidden and the rules hold such entries for a judge",
+    "over_entrant_cap": "the entrant already has the most ranked entries the rules allow",
 }
+NOT_RANKED = tuple(REASONS)
+
+# An @mention: @ not glued to a word or an e-mail address, then a username; a
+# trailing period ends the sentence, not the username.
+_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9._]{1,30})")
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One term of a score: the rule, what it counted (``basis``, for a person) and
+    the points it gave."""
+
+    rule: str
+    basis: str
+    points: float
 
 
 @dataclass
@@ -33,8 +72,12 @@ class ScoredEntry:
     """One media with its score and standing.
 
     ``status`` is ``eligible`` or a key of :data:`REASONS`; ``rank`` is None unless
-    eligible; ``flags`` holds ``hidden_likes`` and ``tied``; ``points`` maps each rule
-    that contributed to its points. Times are aware UTC.
+    eligible; ``flags`` holds ``hidden_likes``, ``likes_not_counted``,
+    ``observed_late``, ``no_snapshot``, ``capped`` and ``tied``; ``tie_break`` is the
+    chain key that separated a tied entry from its neighbour (None when not tied);
+    ``points`` maps each rule to its points; ``contributions`` explains them;
+    ``checks`` lists the eligibility checks made as (check, passed, note). Times are
+    aware UTC.
     """
 
     media_id: str
@@ -46,82 +89,253 @@ class ScoredEntry:
     comments_count: int | None
     observed_at: datetime | None
     username: str | None = None
+    display_name: str | None = None
+    first_seen_at: datetime | None = None
     score: float = 0.0
     status: str = ELIGIBLE
     rank: int | None = None
     flags: list[str] = field(default_factory=list)
     points: dict[str, float] = field(default_factory=dict)
+    contributions: list[Contribution] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    tie_break: str | None = None
+    moderation: Mapping | None = None
+    detail: str | None = None
+    likes_counted: float = 0
+    comments_counted: float = 0
 
     @property
     def reason(self) -> str | None:
         """A sentence saying why the entry is not ranked, or None when eligible."""
-        return REASONS.get(self.status)
+        if self.status == ELIGIBLE:
+            return None
+        return self.detail or REASONS.get(self.status)
+
+
+def caption_mentions(caption: str | None) -> list[str]:
+    """Return the @mentioned usernames of a caption, lower case, in order."""
+    if not caption:
+        return []
+    text = unicodedata.normalize("NFC", caption)
+    return [m.group(1).rstrip(".").lower() for m in _MENTION.finditer(text)]
 
 
 def eligibility(entry: Mapping, hashtags: Iterable[str], start: datetime, end: datetime,
                 rules: Mapping[str, object]) -> str:
-    """Return ``eligible`` or the status key saying why ``entry`` is not.
+    """Return ``eligible`` or the status key saying why ``entry`` is not, from the
+    entry alone (judges' moderation, the review hold and the entrant cap are applied
+    by :func:`rank_entries`). The window is [start, end], inclusive, on the post's
+    own ``timestamp``."""
+    return _checks(entry, list(hashtags), start, end, rules)[0]
 
-    ``hashtags`` are normalized contest hashtags; the window is [start, end], inclusive.
-    """
+
+def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
+            rules: Mapping[str, object]) -> tuple[str, list[tuple[str, bool, str]]]:
+    checks: list[tuple[str, bool, str]] = []
+    status = ELIGIBLE
+
+    def check(name: str, passed: bool, note: str, failure: str) -> None:
+        nonlocal status
+        checks.append((name, passed, note))
+        if not passed and status == ELIGIBLE:
+            status = failure
+
     timestamp = entry.get("timestamp")
     if timestamp is None:
-        return "no_timestamp"
-    if timestamp < start:
-        return "before_start"
-    if timestamp > end:
-        return "after_end"
+        check("window", False, "the feed gave no timestamp", "no_timestamp")
+    elif timestamp < start:
+        check("window", False, "posted before the start", "before_start")
+    elif timestamp > end:
+        check("window", False, "posted after the end", "after_end")
+    else:
+        check("window", True, "posted between the start and the end", ELIGIBLE)
+    caption = entry.get("caption")
     if rules.get("require_hashtag_in_caption", True):
-        caption = entry.get("caption")
+        found = [t for t in dict.fromkeys(caption_hashtags(caption)) if t in tags]
         if not caption:
-            return "no_caption"
-        if not set(caption_hashtags(caption)) & set(hashtags):
-            return "missing_hashtag"
-    return ELIGIBLE
+            check("require_hashtag_in_caption", False, "no caption", "no_caption")
+        else:
+            check("require_hashtag_in_caption", bool(found),
+                  f"caption holds #{', #'.join(found)}" if found else "no contest hashtag in the caption",
+                  "missing_hashtag")
+    mention = rules.get("require_mention")
+    if mention:
+        present = mention in caption_mentions(caption)
+        check("require_mention", present, f"caption {'mentions' if present else 'does not mention'} @{mention}",
+              "missing_mention")
+    return status, checks
 
 
-def score_entry(entry: Mapping, rules: Mapping[str, object]) -> tuple[float, dict[str, float], list[str]]:
-    """Return (score, points per rule, flags) of one entry's snapshot."""
+def score_entry(entry: Mapping, rules: Mapping[str, object], hashtags: Iterable[str] = (),
+                start: datetime | None = None, *,
+                count_likes: bool = True) -> tuple[float, dict[str, float], list[str]]:
+    """Return (score, points per rule, flags) of one entry's snapshot.
+
+    ``hashtags`` and ``start`` are needed only by the hashtag and early-entry bonuses.
+    ``count_likes`` False drops the likes term (``hidden_likes = comments_only``).
+    """
+    score, contributions, flags, _, _ = _score(entry, rules, list(hashtags), start, count_likes)
+    return score, {c.rule: c.points for c in contributions}, flags
+
+
+def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: datetime | None,
+           count_likes: bool) -> tuple[float, list[Contribution], list[str], float, float]:
+    flags: list[str] = []
+    contributions: list[Contribution] = []
+    if entry.get("observed_at") is None:
+        flags.append("no_snapshot")
+    elif entry.get("observed_late"):
+        flags.append("observed_late")
     likes = entry.get("like_count")
     comments = entry.get("comments_count") or 0
-    flags = []
-    if likes is None:
+    per_like = float(rules["points_per_like"])  # type: ignore[arg-type]
+    per_comment = float(rules["points_per_comment"])  # type: ignore[arg-type]
+    if likes is None and entry.get("observed_at") is not None:
         flags.append("hidden_likes")
-        likes = 0
-    points = {
-        "points_per_like": float(rules["points_per_like"]) * likes,  # type: ignore[arg-type]
-        "points_per_comment": float(rules["points_per_comment"]) * comments,  # type: ignore[arg-type]
-    }
-    return sum(points.values()), points, flags
+    likes_counted: float = 0
+    if not count_likes:
+        flags.append("likes_not_counted")
+        contributions.append(Contribution("points_per_like", "likes not counted: some entries hide theirs "
+                                          "(hidden_likes = comments_only)", 0.0))
+    elif likes is None:
+        contributions.append(Contribution("points_per_like", "likes hidden: counted as 0 likes", 0.0))
+    else:
+        likes_counted, basis = _capped(likes, rules.get("cap_likes"), "likes")
+        if likes_counted != likes:
+            flags.append("capped")
+        contributions.append(Contribution("points_per_like", f"{basis} × {format_value(per_like)}",
+                                          per_like * likes_counted))
+    comments_counted, basis = _capped(comments, rules.get("cap_comments"), "comments")
+    if comments_counted != comments and "capped" not in flags:
+        flags.append("capped")
+    contributions.append(Contribution("points_per_comment", f"{basis} × {format_value(per_comment)}",
+                                      per_comment * comments_counted))
+    bonus = rules.get("media_type_bonus") or {}
+    media_type = entry.get("media_type")
+    if bonus and media_type in bonus:  # type: ignore[operator]
+        contributions.append(Contribution("media_type_bonus", f"media type {media_type}",
+                                          float(bonus[media_type])))  # type: ignore[index]
+    per_tag = float(rules.get("extra_hashtag_bonus") or 0)  # type: ignore[arg-type]
+    if per_tag:
+        found = [t for t in dict.fromkeys(caption_hashtags(entry.get("caption"))) if t in tags]
+        extra = max(len(found) - 1, 0)
+        contributions.append(Contribution("extra_hashtag_bonus",
+                                          f"{extra} extra contest hashtag{'s' if extra != 1 else ''} × "
+                                          f"{format_value(per_tag)}", per_tag * extra))
+    early = rules.get("early_entry_bonus")
+    timestamp = entry.get("timestamp")
+    if early and start is not None and timestamp is not None:
+        limit = start + timedelta(hours=early["hours"])  # type: ignore[index]
+        within = start <= timestamp < limit
+        contributions.append(Contribution(
+            "early_entry_bonus",
+            f"posted {'within' if within else 'after'} the first {format_value(early['hours'])} h",  # type: ignore[index]
+            float(early["points"]) if within else 0.0))  # type: ignore[index]
+    score = round(sum(c.points for c in contributions), 6) + 0.0
+    return score, contributions, flags, likes_counted, comments_counted
+
+
+def _capped(count: int, cap: object, noun: str) -> tuple[int, str]:
+    if cap is not None and count > cap:  # type: ignore[operator]
+        return cap, f"{count} {noun}, capped at {cap}"  # type: ignore[return-value]
+    return count, f"{count} {noun}"
+
+
+def _media_order(media_id: str) -> tuple:
+    return (0, int(media_id), media_id) if media_id.isdigit() else (1, 0, media_id)
+
+
+def _sort_value(entry: ScoredEntry, key: str) -> object:
+    if key == "score":
+        return -entry.score
+    if key == "comments":
+        return -entry.comments_counted
+    if key == "likes":
+        return -entry.likes_counted
+    if key == "timestamp":
+        return entry.timestamp.timestamp() if entry.timestamp else float("inf")
+    if key == "first_seen":
+        return entry.first_seen_at.timestamp() if entry.first_seen_at else float("inf")
+    return _media_order(entry.media_id)
 
 
 def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: datetime, end: datetime,
                  rules: Mapping[str, object]) -> list[ScoredEntry]:
-    """Score, judge and rank ``entries`` (dicts as given by ``store.read_entries``).
+    """Score, judge and rank ``entries`` (dicts as given by ``store.read_entries``:
+    media fields, the snapshot to use with ``observed_late``, ``username``,
+    ``display_name``, ``first_seen_at`` and ``moderation``, the latest judge's action
+    as ``{"action", "reason", "by", "at"}`` or None).
 
-    Returns every entry: eligible ones first in rank order, then the others ordered by
-    media id. Equal scores are ordered by earlier timestamp, then media id, and both
-    entries are flagged ``tied``.
+    Returns every entry: ranked ones first in rank order, then the others ordered by
+    media id. Consecutive ranked entries with equal scores are flagged ``tied`` and
+    carry the tie-break key that separated them.
     """
     tags = list(hashtags)
+    chain = list(rules.get("tie_break") or DEFAULT_TIE_BREAK)  # type: ignore[call-overload]
+    policy = rules.get("hidden_likes", "zero")
+    rows = list(entries)
+    judged = []
+    for entry in rows:
+        status, checks = _checks(entry, tags, start, end, rules)
+        moderation = entry.get("moderation")
+        if moderation and moderation.get("action") == "disqualify":
+            checks.insert(0, ("moderation", False, f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"))
+            status = "disqualified"
+        judged.append((entry, status, checks, moderation))
+    count_likes = True
+    if policy == "comments_only":
+        count_likes = not any(e.get("like_count") is None and e.get("observed_at") is not None
+                              for e, status, _, _ in judged if status == ELIGIBLE)
     scored = []
-    for entry in entries:
-        score, points, flags = score_entry(entry, rules)
+    for entry, status, checks, moderation in judged:
+        score, contributions, flags, likes_counted, comments_counted = _score(entry, rules, tags, start, count_likes)
+        cleared = bool(moderation) and moderation.get("action") == "reinstate"  # type: ignore[union-attr]
+        if policy == "review" and "hidden_likes" in flags:
+            if cleared:
+                checks.append(("hidden_likes", True, f"likes hidden; cleared by {moderation.get('by')}"))  # type: ignore[union-attr]
+            else:
+                checks.append(("hidden_likes", False, "likes hidden: held for a judge (hidden_likes = review)"))
+                if status == ELIGIBLE:
+                    status = "review"
+        detail = None
+        if status == "disqualified":
+            detail = f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"  # type: ignore[union-attr]
         scored.append(ScoredEntry(
             media_id=entry["media_id"], permalink=entry.get("permalink"), caption=entry.get("caption"),
             media_type=entry.get("media_type"), timestamp=entry.get("timestamp"),
             like_count=entry.get("like_count"), comments_count=entry.get("comments_count"),
             observed_at=entry.get("observed_at"), username=entry.get("username"),
-            score=score, points=points, flags=flags,
-            status=eligibility(entry, tags, start, end, rules),
+            display_name=entry.get("display_name"), first_seen_at=entry.get("first_seen_at"),
+            score=score, points={c.rule: c.points for c in contributions}, contributions=contributions,
+            flags=flags, status=status, checks=checks, moderation=moderation, detail=detail,
+            likes_counted=likes_counted, comments_counted=comments_counted,
         ))
-    ranked = sorted((e for e in scored if e.status == ELIGIBLE), key=lambda e: (-e.score, e.timestamp, e.media_id))
+    candidates = sorted((e for e in scored if e.status == ELIGIBLE),
+                        key=lambda e: tuple(_sort_value(e, k) for k in chain))
+    cap = rules.get("max_entries_per_entrant")
+    ranked: list[ScoredEntry] = []
+    per_entrant: dict[str, int] = {}
+    for entry in candidates:
+        if cap is not None and entry.username:
+            per_entrant[entry.username] = per_entrant.get(entry.username, 0) + 1
+            if per_entrant[entry.username] > cap:  # type: ignore[operator]
+                entry.status = "over_entrant_cap"
+                entry.detail = f"@{entry.username} already has {cap} better-ranked entr{'y' if cap == 1 else 'ies'}"
+                entry.checks.append(("max_entries_per_entrant", False, entry.detail))
+                continue
+            entry.checks.append(("max_entries_per_entrant", True,
+                                 f"entry {per_entrant[entry.username]} of at most {cap} for @{entry.username}"))
+        ranked.append(entry)
     for position, entry in enumerate(ranked, start=1):
         entry.rank = position
     for before, after in zip(ranked, ranked[1:]):
         if before.score == after.score:
+            key = next((k for k in chain[1:] if _sort_value(before, k) != _sort_value(after, k)), chain[-1])
             for e in (before, after):
                 if "tied" not in e.flags:
                     e.flags.append("tied")
-    others = sorted((e for e in scored if e.status != ELIGIBLE), key=lambda e: e.media_id)
+            before.tie_break = key
+            if after.tie_break is None:
+                after.tie_break = key
+    others = sorted((e for e in scored if e.status != ELIGIBLE), key=lambda e: _media_order(e.media_id))
     return ranked + others

@@ -27,6 +27,7 @@ from derby import clock, rules as rule_kinds
 from derby.config import Contest, FeedConfig, Schedule
 from derby.errors import StoreError
 from derby.feeds.parse import MediaPage
+from derby.text import shortcode
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -111,6 +112,80 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+_APPEND_ONLY = ("rule_changes", "moderation", "entrant_links", "audit_log", "media_edits")
+
+
+@migrations()
+def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
+    """Issue 4: rule history, moderation, entrants, media edits, the audit log and the
+    engagement grace. History tables are append-only (triggers refuse UPDATE/DELETE)."""
+    db.executescript(
+        """
+        ALTER TABLE contest ADD COLUMN count_engagement_until TEXT;   -- UTC, NULL: the contest's end
+        CREATE TABLE rule_changes (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            old_value TEXT,                  -- JSON; NULL for the first value
+            new_value TEXT NOT NULL,         -- JSON
+            changed_at TEXT NOT NULL,        -- UTC
+            changed_by TEXT NOT NULL,
+            reason TEXT
+        );
+        CREATE INDEX rule_changes_name ON rule_changes (name, changed_at);
+        CREATE TABLE moderation (
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            action TEXT NOT NULL CHECK (action IN ('disqualify', 'reinstate')),
+            reason TEXT NOT NULL,
+            by TEXT NOT NULL,
+            at TEXT NOT NULL                 -- UTC
+        );
+        CREATE INDEX moderation_media ON moderation (media_id, at);
+        CREATE TABLE entrant_imports (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            by TEXT NOT NULL,
+            source TEXT,
+            rows INTEGER NOT NULL,
+            matched INTEGER NOT NULL
+        );
+        CREATE TABLE entrant_links (
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            username TEXT NOT NULL,
+            display_name TEXT,
+            import_id INTEGER NOT NULL REFERENCES entrant_imports(id),
+            linked_at TEXT NOT NULL          -- UTC
+        );
+        CREATE INDEX entrant_links_media ON entrant_links (media_id, linked_at);
+        CREATE TABLE media_edits (           -- the values a media had before a poll changed them
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            changed_at TEXT NOT NULL,        -- UTC, the poll's observation time
+            caption TEXT, media_type TEXT, permalink TEXT, timestamp TEXT, media_url TEXT, children INTEGER
+        );
+        CREATE INDEX media_edits_media ON media_edits (media_id, changed_at);
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,                -- UTC
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,            -- rule_seed | rule_set | disqualify | reinstate | entrants_import
+            subject TEXT,
+            summary TEXT NOT NULL,
+            data TEXT                        -- JSON
+        );
+        INSERT INTO rule_changes (name, old_value, new_value, changed_at, changed_by, reason)
+            SELECT name, NULL, value, updated_at, 'derby upgrade', 'value found when rule history began'
+            FROM rules ORDER BY name;
+        """
+    )
+    for table in _APPEND_ONLY:
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+
+
 def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
 
@@ -167,8 +242,15 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 # -- contest and rules -----------------------------------------------------------------
 
-def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime) -> None:
-    """Store ``contest`` as the database's contest and write its ``[rules]`` values."""
+def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file") -> list[dict]:
+    """Store ``contest`` as the database's contest and apply its ``[rules]``.
+
+    A database without rules is seeded with every rule kind (the file's value, else
+    the kind's default); afterwards a value the file *changed* since the file was last
+    applied is put in force as a recorded change (by ``by``). A rule changed with
+    ``derby rules set`` therefore survives loading the same file again; rules the file
+    does not list are left as they are. Returns the rule changes recorded (see :func:`set_rule`).
+    """
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
             "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout}
     with write(db):
@@ -178,10 +260,21 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime) -> 
             "end_at": clock.to_store(contest.end), "language": contest.language,
             "feed": json.dumps(feed), "source": str(contest.source) if contest.source else None,
             "loaded_at": clock.to_store(now),
+            "count_engagement_until": clock.to_store(contest.count_engagement_until)
+            if contest.count_engagement_until else None,
         }, pk="id")
-        for name, value in contest.rules.items():
-            set_rule(db, name, value, now)
+        source = contest.source.name if contest.source else "the contest file"
+        if not has_rule_history(db):
+            changes = [set_rule(db, name, value, now, by=by, reason=f"seeded from {source}", action="rule_seed")
+                       for name, value in rule_kinds.effective_rules(contest.rules).items()]
+        else:
+            applied = _rules_from(db, by)
+            changes = [set_rule(db, name, value, now, by=by, reason=f"edited in {source}")
+                       for name, value in contest.rules.items()
+                       if name not in applied
+                       or rule_kinds.encode(applied[name]) != rule_kinds.encode(rule_kinds.validate_rule(name, value))]
         save_schedule(db, contest.schedule.every, contest.schedule.grace)
+    return [c for c in changes if c is not None]
 
 
 def load_contest(db: sqlite_utils.Database) -> Contest | None:
@@ -198,19 +291,86 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         language=row["language"], rules=read_rules(db),
         source=Path(row["source"]) if row["source"] else None,
         schedule=Schedule(*(load_schedule(db) or (Schedule().every, Schedule().grace))),
+        count_engagement_until=clock.from_store(row.get("count_engagement_until")),
     )
 
 
-def set_rule(db: sqlite_utils.Database, name: str, value: object, now: datetime) -> None:
-    """Store rule ``name`` = ``value`` (validated first; raises ValueError)."""
+def set_rule(db: sqlite_utils.Database, name: str, value: object, now: datetime, *, by: str = "unknown",
+             reason: str | None = None, action: str = "rule_set") -> dict | None:
+    """Put rule ``name`` = ``value`` in force from ``now``, recording the change (who,
+    when, why, old and new value) in the rule history and the audit log.
+
+    The value is validated first (raises ValueError naming the rule). Setting the value
+    already in force records nothing and returns None; otherwise returns the change as
+    a dict (``name, old_value, new_value, changed_at, changed_by, reason``).
+    """
     value = rule_kinds.validate_rule(name, value)
-    db["rules"].upsert({"name": name, "value": rule_kinds.encode(value), "updated_at": clock.to_store(now)}, pk="name")
+    with write(db):
+        old = _rules_at(db, None).get(name, _MISSING)
+        if old is not _MISSING and rule_kinds.encode(old) == rule_kinds.encode(value):
+            return None
+        when = clock.to_store(now)
+        change = {"name": name, "old_value": None if old is _MISSING else rule_kinds.encode(old),
+                  "new_value": rule_kinds.encode(value), "changed_at": when, "changed_by": by, "reason": reason}
+        db["rule_changes"].insert(change)
+        db["rules"].upsert({"name": name, "value": rule_kinds.encode(value), "updated_at": when}, pk="name")
+        was = "unset" if old is _MISSING else rule_kinds.format_value(old)
+        _audit(db, now, by, action, name,
+               f"{name}: {was} → {rule_kinds.format_value(value)}" + (f" ({reason})" if reason else ""),
+               {"old": None if old is _MISSING else old, "new": value, "reason": reason})
+    return change
 
 
-def read_rules(db: sqlite_utils.Database) -> dict[str, object]:
-    """Return every rule in force: stored values, defaults for the others."""
-    stored = {row["name"]: rule_kinds.decode(row["value"]) for row in db.query("SELECT name, value FROM rules")}
-    return rule_kinds.effective_rules(stored)
+_MISSING = object()
+
+
+def _rules_from(db: sqlite_utils.Database, by: str) -> dict[str, object]:
+    """Return the last value each rule got from ``by`` (the contest file)."""
+    sql = """SELECT name, new_value FROM rule_changes c
+             WHERE id = (SELECT max(id) FROM rule_changes WHERE name = c.name AND changed_by = :by)"""
+    return {row["name"]: rule_kinds.decode(row["new_value"]) for row in db.query(sql, {"by": by})}
+
+
+def has_rule_history(db: sqlite_utils.Database) -> bool:
+    """Return True once any rule was recorded (seeded or set)."""
+    return next(db.query("SELECT 1 AS one FROM rule_changes LIMIT 1"), None) is not None
+
+
+def _rules_at(db: sqlite_utils.Database, as_of: datetime | None) -> dict[str, object]:
+    sql = """SELECT name, new_value FROM rule_changes c
+             WHERE id = (SELECT id FROM rule_changes WHERE name = c.name AND changed_at <= :cutoff
+                         ORDER BY changed_at DESC, id DESC LIMIT 1)"""
+    cutoff = clock.to_store(as_of) if as_of else "9999"
+    return {row["name"]: rule_kinds.decode(row["new_value"]) for row in db.query(sql, {"cutoff": cutoff})
+            if row["name"] in rule_kinds.RULE_KINDS}
+
+
+def read_rules(db: sqlite_utils.Database, as_of: datetime | None = None) -> dict[str, object]:
+    """Return every rule in force (at ``as_of``, aware, when given): recorded values,
+    the kind's default for the others."""
+    return rule_kinds.effective_rules(_rules_at(db, as_of))
+
+
+def stored_rule_names(db: sqlite_utils.Database) -> set[str]:
+    """Return the names of rules that have a recorded value (the others are defaults)."""
+    return set(_rules_at(db, None))
+
+
+def rule_history(db: sqlite_utils.Database, name: str | None = None) -> list[dict]:
+    """Return every recorded rule change, oldest first (only rule ``name`` when given).
+
+    Keys: ``id, name, old_value, new_value`` (decoded), ``first`` (True when the rule
+    had no value before), ``changed_at`` (aware UTC), ``changed_by, reason``.
+    """
+    sql = "SELECT * FROM rule_changes" + (" WHERE name = :name" if name else "") + " ORDER BY id"
+    rows = []
+    for row in db.query(sql, {"name": name}):
+        row["first"] = row["old_value"] is None
+        row["old_value"] = rule_kinds.decode(row["old_value"])
+        row["new_value"] = rule_kinds.decode(row["new_value"])
+        row["changed_at"] = clock.from_store(row["changed_at"])
+        rows.append(row)
+    return rows
 
 
 # -- hashtags --------------------------------------------------------------------------
@@ -299,7 +459,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             SELECT s.media_id, s.like_count, s.comments_count, s.poll_run_id FROM snapshots s
             WHERE s.id = (SELECT id FROM snapshots WHERE media_id = s.media_id ORDER BY observed_at DESC, id DESC LIMIT 1)
               AND s.media_id IN ({})""", ids)
-        media_rows, snapshot_rows = [], []
+        media_rows, snapshot_rows, edit_rows = [], [], []
         for media_id, media in by_id.items():
             values = {
                 "caption": media.caption, "media_type": media.media_type, "permalink": media.permalink,
@@ -311,6 +471,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                 result.new.add(media_id)
             elif any(v is not None and v != old[k] for k, v in values.items()):
                 result.updated.add(media_id)
+                edit_rows.append((media_id, run_id, when, *(old[k] for k in _MEDIA_FIELDS)))
             media_rows.append((media_id, *values.values(), when, run_id))
             if media.like_count is None and media.comments_count is None:
                 continue
@@ -341,6 +502,9 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             snapshot_rows,
         )
         result.snapshots = len(snapshot_rows)
+        db.conn.executemany(
+            f"""INSERT INTO media_edits (media_id, poll_run_id, changed_at, {', '.join(_MEDIA_FIELDS)})
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""", edit_rows)
         db.conn.executemany("INSERT OR IGNORE INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, ?, ?)",
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
@@ -364,36 +528,249 @@ def _rows_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str
     return rows
 
 
-def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None) -> list[dict]:
-    """Return every stored media with its latest snapshot, as dicts.
+_ENTRIES_SQL = """
+WITH visible_runs AS (
+    SELECT id, started_at FROM poll_runs
+    WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
+),
+chosen AS (
+    SELECT m.media_id,
+        coalesce(
+            (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
+             WHERE s.media_id = m.media_id AND s.observed_at <= :freeze
+             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
+            (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
+             WHERE s.media_id = m.media_id ORDER BY s.observed_at, s.id LIMIT 1)) AS snapshot_id,
+        (SELECT e.id FROM media_edits e
+         WHERE e.media_id = m.media_id AND e.poll_run_id NOT IN (SELECT id FROM visible_runs)
+         ORDER BY e.id LIMIT 1) AS edit_id
+    FROM media m
+    WHERE m.first_poll_run_id IS NULL OR m.first_poll_run_id IN (SELECT id FROM visible_runs)
+)
+SELECT m.media_id, m.first_seen_at,
+       CASE WHEN e.id IS NULL THEN m.caption ELSE e.caption END AS caption,
+       CASE WHEN e.id IS NULL THEN m.media_type ELSE e.media_type END AS media_type,
+       CASE WHEN e.id IS NULL THEN m.permalink ELSE e.permalink END AS permalink,
+       CASE WHEN e.id IS NULL THEN m.timestamp ELSE e.timestamp END AS timestamp,
+       s.like_count, s.comments_count, s.observed_at,
+       (SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
+        ORDER BY linked_at DESC, id DESC LIMIT 1) AS username,
+       (SELECT display_name FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
+        ORDER BY linked_at DESC, id DESC LIMIT 1) AS display_name,
+       (SELECT id FROM moderation WHERE media_id = m.media_id AND at <= :cutoff
+        ORDER BY at DESC, id DESC LIMIT 1) AS moderation_id
+FROM chosen c
+JOIN media m ON m.media_id = c.media_id
+LEFT JOIN snapshots s ON s.id = c.snapshot_id
+LEFT JOIN media_edits e ON e.id = c.edit_id
+ORDER BY m.media_id
+"""
+
+
+def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
+                 freeze: datetime | None = None) -> list[dict]:
+    """Return every stored media with the snapshot its score uses, as dicts.
 
     Keys: ``media_id, caption, media_type, permalink, timestamp`` (aware UTC or None),
     ``like_count, comments_count, observed_at`` (of the snapshot used; None when the
-    media has none), ``first_seen_at``. With ``as_of`` (aware), only media first seen at
-    or before it and snapshots observed at or before it are used.
+    media has none), ``observed_late`` (bool), ``first_seen_at``, ``username`` and
+    ``display_name`` (of the imported entrant, else None) and ``moderation`` (the
+    latest judge's action ``{"action", "reason", "by", "at"}``, or None).
+
+    The snapshot used is the last one observed at or before ``freeze`` (the contest's
+    end plus any grace; no limit when None); a media first observed after ``freeze``
+    uses its first snapshot and is ``observed_late``.
+
+    With ``as_of`` (aware) the result is what the database held then: only poll runs
+    finished at or before it (media, snapshots and caption edits they brought), and
+    entrant links and moderation recorded at or before it. A poll run that never
+    finished (a crash) counts only when ``as_of`` is None.
     """
     cutoff = clock.to_store(as_of) if as_of else "9999"
-    sql = """
-        SELECT m.media_id, m.caption, m.media_type, m.permalink, m.timestamp, m.first_seen_at,
-               s.like_count, s.comments_count, s.observed_at
-        FROM media m
-        LEFT JOIN snapshots s ON s.id = (
-            SELECT id FROM snapshots WHERE media_id = m.media_id AND observed_at <= :cutoff
-            ORDER BY observed_at DESC, id DESC LIMIT 1)
-        WHERE m.first_seen_at <= :cutoff
-    """
+    limit = min(t for t in (freeze, as_of) if t is not None) if (freeze or as_of) else None
+    params = {"as_of": clock.to_store(as_of) if as_of else None, "cutoff": cutoff,
+              "freeze": clock.to_store(limit) if limit else "9999"}
+    rows = list(db.query(_ENTRIES_SQL, params))
+    actions = _rows_by_key(db, "SELECT id, action, reason, by, at FROM moderation WHERE id IN ({})",
+                           [r["moderation_id"] for r in rows if r["moderation_id"] is not None], "id")
     entries = []
-    for row in db.query(sql, {"cutoff": cutoff}):
+    for row in rows:
         row["timestamp"] = clock.from_store(row["timestamp"])
         row["observed_at"] = clock.from_store(row["observed_at"])
         row["first_seen_at"] = clock.from_store(row["first_seen_at"])
+        row["observed_late"] = bool(freeze and row["observed_at"] and row["observed_at"] > freeze)
+        action = actions.get(row.pop("moderation_id"))
+        row["moderation"] = None if action is None else {
+            "action": action["action"], "reason": action["reason"], "by": action["by"],
+            "at": clock.from_store(action["at"])}
         entries.append(row)
     return entries
+
+
+def _rows_by_key(db: sqlite_utils.Database, sql: str, keys: list, key: str) -> dict:
+    rows: dict = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row in db.query(sql.format(", ".join("?" * len(chunk))), chunk):
+            rows[row[key]] = row
+    return rows
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Return row counts of the main tables."""
     return {t: db[t].count for t in ("media", "snapshots", "poll_runs", "hashtags")}
+
+
+# -- issue 4: judging, entrants and the audit log ----------------------------------------
+
+def _audit(db: sqlite_utils.Database, now: datetime, actor: str, action: str, subject: str | None,
+           summary: str, data: object = None) -> None:
+    db["audit_log"].insert({"at": clock.to_store(now), "actor": actor, "action": action, "subject": subject,
+                            "summary": summary, "data": json.dumps(data, ensure_ascii=False, sort_keys=True)})
+
+
+def audit_log(db: sqlite_utils.Database, *, action: str | None = None, subject: str | None = None) -> list[dict]:
+    """Return the audit log, oldest first, optionally only one ``action`` or ``subject``.
+
+    Keys: ``id, at`` (aware UTC), ``actor, action`` (``rule_seed``, ``rule_set``,
+    ``disqualify``, ``reinstate``, ``entrants_import``), ``subject`` (a rule name or a
+    media id), ``summary`` (one line for a person), ``data`` (decoded JSON).
+    """
+    sql = ("SELECT * FROM audit_log WHERE (:action IS NULL OR action = :action)"
+           " AND (:subject IS NULL OR subject = :subject) ORDER BY id")
+    rows = []
+    for row in db.query(sql, {"action": action, "subject": subject}):
+        row["at"] = clock.from_store(row["at"])
+        row["data"] = json.loads(row["data"]) if row["data"] else None
+        rows.append(row)
+    return rows
+
+
+def find_media(db: sqlite_utils.Database, ref: str) -> dict | None:
+    """Return the stored media row that ``ref`` names, or None.
+
+    ``ref`` is a media id, a permalink (``https://www.instagram.com/p/SHORTCODE/``, any
+    query string ignored) or a bare shortcode.
+    """
+    ref = ref.strip()
+    row = next(db.query("SELECT * FROM media WHERE media_id = ?", [ref]), None)
+    if row is not None:
+        return row
+    code = shortcode(ref) or (ref if ref.replace("_", "").replace("-", "").isalnum() else None)
+    if not code:
+        return None
+    for row in db.query("SELECT * FROM media WHERE permalink LIKE ?", [f"%/{code}%"]):
+        if shortcode(row["permalink"]) == code:
+            return row
+    return None
+
+
+def moderate(db: sqlite_utils.Database, media_id: str, action: str, reason: str, by: str, now: datetime) -> dict:
+    """Record a judge's ``disqualify`` or ``reinstate`` of ``media_id`` with ``reason``
+    (and the audit entry) in one transaction; return the action as a dict.
+
+    Raises ValueError for an empty reason or judge, an unknown action or media, a
+    disqualification of an entry already disqualified, or a second reinstatement.
+    """
+    if action not in ("disqualify", "reinstate"):
+        raise ValueError(f"unknown moderation action {action!r}")
+    reason, by = (reason or "").strip(), (by or "").strip()
+    if not reason:
+        raise ValueError("a reason is required (--reason TEXT)")
+    if not by:
+        raise ValueError("the judge's name is required (--by NAME or DERBY_JUDGE)")
+    row = {"media_id": media_id, "action": action, "reason": reason, "by": by, "at": clock.to_store(now)}
+    with write(db):
+        if db["media"].count_where("media_id = ?", [media_id]) == 0:
+            raise ValueError(f"no stored media {media_id}")
+        last = next(db.query("SELECT action FROM moderation WHERE media_id = ? ORDER BY at DESC, id DESC LIMIT 1",
+                             [media_id]), None)
+        if action == "disqualify" and last and last["action"] == "disqualify":
+            raise ValueError(f"media {media_id} is already disqualified; reinstate it first")
+        if action == "reinstate" and last and last["action"] == "reinstate":
+            raise ValueError(f"media {media_id} is already reinstated")
+        db["moderation"].insert(row)
+        _audit(db, now, by, action, media_id, f"{action} {media_id}: {reason}", {"reason": reason})
+    return row
+
+
+def moderation_history(db: sqlite_utils.Database, media_id: str, as_of: datetime | None = None) -> list[dict]:
+    """Return the judges' actions on ``media_id``, oldest first (up to ``as_of``).
+    Keys: ``action, reason, by, at`` (aware UTC)."""
+    cutoff = clock.to_store(as_of) if as_of else "9999"
+    rows = list(db.query("SELECT action, reason, by, at FROM moderation WHERE media_id = ? AND at <= ? ORDER BY at, id",
+                         [media_id, cutoff]))
+    for row in rows:
+        row["at"] = clock.from_store(row["at"])
+    return rows
+
+
+@dataclass
+class EntrantImport:
+    """What an entrant import did: rows read, links made (``matched``: list of (line,
+    username, media id)) and rows refused (``problems``: list of (line, message))."""
+
+    rows: int
+    matched: list[tuple[int, str, str]]
+    problems: list[tuple[int, str]]
+
+
+def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: datetime, *, by: str,
+                    source: str | None = None) -> EntrantImport:
+    """Attach entrants' usernames to stored media, in one transaction.
+
+    ``rows`` are dicts with ``line`` (for messages), ``username`` and ``shortcode``
+    (from a permalink or given), optional ``display_name``, as read by
+    :func:`derby.entrants.read_csv`. Every row is either linked or reported: an
+    invalid username, no shortcode, a shortcode matching no stored media, or a media
+    already given to another username earlier in the same file. A later import links a
+    media anew (the latest link wins); the history is kept.
+    """
+    by_code: dict[str, str] = {}
+    for row in db.query("SELECT media_id, permalink FROM media WHERE permalink IS NOT NULL"):
+        code = shortcode(row["permalink"])
+        if code:
+            by_code.setdefault(code, row["media_id"])
+    result = EntrantImport(rows=0, matched=[], problems=[])
+    seen: dict[str, str] = {}
+    links = []
+    for row in rows:
+        result.rows += 1
+        line = row["line"]
+        try:
+            username = rule_kinds.normalize_username(row.get("username") or "")
+        except ValueError as exc:
+            result.problems.append((line, str(exc)))
+            continue
+        code = row.get("shortcode")
+        if not code:
+            result.problems.append((line, "no permalink or shortcode"))
+            continue
+        media_id = by_code.get(code)
+        if media_id is None:
+            result.problems.append((line, f"no stored entry has shortcode {code}"))
+            continue
+        if media_id in seen and seen[media_id] != username:
+            result.problems.append((line, f"entry {code} is already given to @{seen[media_id]} in this file"))
+            continue
+        if media_id in seen:
+            result.problems.append((line, f"entry {code} is listed twice for @{username}; kept once"))
+            continue
+        seen[media_id] = username
+        display = (row.get("display_name") or "").strip() or None
+        links.append((media_id, username, display))
+        result.matched.append((line, username, media_id))
+    when = clock.to_store(now)
+    with write(db):
+        import_id = db["entrant_imports"].insert({"at": when, "by": by, "source": source, "rows": result.rows,
+                                                  "matched": len(links)}).last_pk
+        db.conn.executemany("INSERT INTO entrant_links (media_id, username, display_name, import_id, linked_at)"
+                            " VALUES (?, ?, ?, ?, ?)", [(*link, import_id, when) for link in links])
+        _audit(db, now, by, "entrants_import", source,
+               f"imported {source or 'entrants'}: {result.rows} rows, {len(links)} linked, "
+               f"{len(result.problems)} refused",
+               {"rows": result.rows, "linked": len(links), "problems": [list(p) for p in result.problems]})
+    return result
 
 
 # -- issue 5: the daemon: schedule, single-instance lock, coverage, closing ----------------

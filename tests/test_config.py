@@ -60,6 +60,10 @@ def test_hashtags_are_normalized_and_deduplicated(tmp_path):
     ('kind = "graph"', 'kind = "carrier-pigeon"', "feed.kind"),
     ('kind = "graph"', 'kind = "fixture"', "feed.path is required"),
     ('start = "2017-04-01T00:00:00"', 'start = "1er avril"', "not an ISO 8601 time"),
+    ('end = "2017-04-09T23:59:59"', 'end = "2017-04-09T23:59:59"\ncount_engagement_until = "2017-04-09T12:00:00"',
+     "count_engagement_until must be at or after contest.end"),
+    ("points_per_like = 2", 'media_type_bonus = { REEL = 5 }', "knows media types"),
+    ("points_per_like = 2", 'tie_break = ["media_id", "score"]', "must start with score"),
     ('start = "2017-04-01T00:00:00"', 'start = "2017-03-12T02:30:00"', "does not exist in America/Toronto"),
     ('end = "2017-04-09T23:59:59"', 'end = "2017-11-05T01:30:00"', "happens twice"),
     ('kind = "graph"', 'kind = "graph"\npath = "x"', "only for feed.kind"),
@@ -89,3 +93,27 @@ def test_graph_settings():
                                "DERBY_GRAPH_URL": "http://127.0.0.1:9/v24.0/"})
     assert settings.base_url == "http://127.0.0.1:9/v24.0"
     assert "sekrit" not in repr(settings)
+
+
+def test_every_rule_kind_and_the_grace_load_from_toml(tmp_path):
+    text = GOOD.replace('end = "2017-04-09T23:59:59"',
+                        'end = "2017-04-09T23:59:59"\ncount_engagement_until = "2017-04-10T23:59:59"')
+    text += """cap_likes = 500
+cap_comments = 100
+media_type_bonus = { VIDEO = 5, CAROUSEL_ALBUM = 2 }
+extra_hashtag_bonus = 1
+early_entry_bonus = { hours = 24, points = 10 }
+require_hashtag_in_caption = true
+require_mention = "@snq_officiel"
+max_entries_per_entrant = 3
+hidden_likes = "review"
+tie_break = ["score", "comments", "timestamp", "media_id"]
+"""
+    contest = load_contest(write(tmp_path, text))
+    assert contest.count_engagement_until == utc(2017, 4, 11, 3, 59, 59)
+    assert contest.rules == {
+        "points_per_like": 2.0, "cap_likes": 500, "cap_comments": 100,
+        "media_type_bonus": {"VIDEO": 5.0, "CAROUSEL_ALBUM": 2.0}, "extra_hashtag_bonus": 1.0,
+        "early_entry_bonus": {"hours": 24.0, "points": 10.0}, "require_hashtag_in_caption": True,
+        "require_mention": "snq_officiel", "max_entries_per_entrant": 3, "hidden_likes": "review",
+        "tie_break": ["score", "comments", "timestamp", "media_id"]}

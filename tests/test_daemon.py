@@ -494,3 +494,13 @@ def test_run_logs_carry_timestamps_and_never_the_token(tmp_path, monkeypatch):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ WARNING derby\.poller: GET /x\?access_token=\*\*\* failed\n", text)
     assert len(text.splitlines()) == 1
     assert logging.getLogger("apscheduler").level == logging.NOTSET
+
+
+def test_the_final_poll_waits_for_count_engagement_until_when_later():
+    contest = make_contest(end=utc(2017, 4, 10, 4))
+    assert poller.final_poll_at(contest) == utc(2017, 4, 11, 4)  # the end plus the default 24 h
+    assert poller.final_poll_at(contest, timedelta(hours=12)) == utc(2017, 4, 10, 16)
+    later = make_contest(end=utc(2017, 4, 10, 4), count_engagement_until=utc(2017, 4, 13, 4))
+    assert poller.final_poll_at(later) == utc(2017, 4, 13, 4)
+    sooner = make_contest(end=utc(2017, 4, 10, 4), count_engagement_until=utc(2017, 4, 10, 8))
+    assert poller.final_poll_at(sooner) == utc(2017, 4, 11, 4)

@@ -29,7 +29,8 @@ def test_open_is_idempotent_and_uses_wal(tmp_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"media", "snapshots", "poll_runs", "hashtags", "rules", "sightings", "contest"} <= set(db.table_names())
     names = [m.name for m in store.migrations.applied(db)]
-    assert names[0] == "m001_initial" and "m_i5_daemon" in names and len(names) == len(set(names))
+    assert names[:2] == ["m001_initial", "m_i4_rules_judging_audit"] and "m_i5_daemon" in names
+    assert len(names) == len(set(names))
 
 
 def test_open_rejects_a_file_that_is_not_a_database(tmp_path):
@@ -119,9 +120,11 @@ def test_page_warnings_are_recorded(db):
 def test_read_entries_as_of_uses_only_what_existed(db):
     run = _run(db, utc(2017, 4, 3, 13))
     store.save_page(db, run, "socialderby", "recent_media", page(media("1")), utc(2017, 4, 3, 13))
+    store.finish_poll_run(db, run, utc(2017, 4, 3, 13, 1), status="ok", requests=1)
     later = _run(db, utc(2017, 4, 4, 13))
     store.save_page(db, later, "socialderby", "recent_media", page(media("1", like_count=50), media("2")),
                     utc(2017, 4, 4, 13))
+    store.finish_poll_run(db, later, utc(2017, 4, 4, 13, 1), status="ok", requests=1)
     earlier = store.read_entries(db, utc(2017, 4, 3, 20))
     assert [(e["media_id"], e["like_count"]) for e in earlier] == [("1", 10)]
     now = sorted((e["media_id"], e["like_count"]) for e in store.read_entries(db))
