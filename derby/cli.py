@@ -3,8 +3,9 @@ prints, or exits.
 
 Every command takes ``--db`` (env ``DERBY_DB``, default ``derby.db``). Failures print
 one line on stderr, naming the cause and the fix, and exit non-zero: 2 for
-configuration, 3 when the platform refused for now, 1 otherwise. No traceback reaches a
-user unless ``DERBY_DEBUG=1``.
+configuration, 3 when the platform refused for now, 4 when a person must fix the token
+or its permissions, 1 otherwise. No traceback reaches a user unless ``DERBY_DEBUG=1``;
+no secret reaches any output.
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ def _fail(message: str, code: int) -> None:
 
 
 def _redact(text: str) -> str:
-    for name in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET"):
-        secret = os.environ.get(name)
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    from derby.secrets import redact
+
+    return redact(text, *(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
 
 
 def friendly(func):
@@ -86,12 +85,18 @@ def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from dotenv import load_dotenv
 
+    from derby.secrets import env_file_warning
+
+    env_file = Path.cwd() / ".env"
     try:
-        load_dotenv(Path.cwd() / ".env", override=False, encoding="utf-8")
+        load_dotenv(env_file, override=False, encoding="utf-8")
     except UnicodeDecodeError:
-        _fail(f"{Path.cwd() / '.env'} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
+        _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
     except OSError as exc:
-        _fail(f"cannot read {Path.cwd() / '.env'}: {exc.strerror}", 2)
+        _fail(f"cannot read {env_file}: {exc.strerror}", 2)
+    warning = env_file_warning(env_file)
+    if warning:
+        click.echo(f"derby: {warning}", err=True)
     cli(prog_name="derby")
 
 
@@ -101,13 +106,15 @@ def main() -> None:
 @friendly
 def init(ctx: _Context, contest_file: str) -> None:
     """Create or upgrade the database and load the contest and its rules."""
-    from derby import clock, store
+    from derby import clock, poller, store
     from derby.config import format_duration, load_contest
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
+    now = clock.utcnow()
+    budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
-    changes = store.save_contest(db, contest, clock.utcnow())
+    changes = store.save_contest(db, contest, now)
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
@@ -116,6 +123,19 @@ def init(ctx: _Context, contest_file: str) -> None:
     if contest.count_engagement_until:
         click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
+    if budget is not None and contest.feed.kind == "graph":  # a replay's budget is only simulated
+        needed = len([h for h in contest.hashtags if not budget.counts(h)])
+        click.echo(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
+                   f"{needed} more needed by this contest.")
+
+
+def _budget_account(contest) -> str | None:
+    """The account whose hashtag budget a contest uses: the Instagram user id for the
+    Graph feed (None while it is not configured), the feed kind for fixtures."""
+    if contest.feed.kind != "graph":
+        return contest.feed.kind
+    user_id = os.environ.get("INSTAGRAM_USER_ID", "").strip()
+    return user_id if user_id.isdigit() else None
 
 
 def _report_rule_changes(changes: list[dict], seeded: bool) -> None:
@@ -142,24 +162,26 @@ def _contest(db):
 @pass_ctx
 @friendly
 def poll(ctx: _Context) -> None:
-    """Run one collection cycle on the contest's feed and print a one-line summary."""
+    """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
     from derby import clock, poller
     from derby.feeds.factory import make_feed
 
     db = ctx.open()
     contest = _contest(db)
     summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), clock.utcnow())
-    click.echo(summary.line())
+    click.echo(_redact(summary.line()))
     for note in summary.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(_redact(f"note: {note}"), err=True)
     warnings = [r["message"] for r in db.query(
-        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])]
+        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])
+        if r["message"] not in summary.notes]  # notes are stored as warnings too; shown once above
     for message in warnings[:10]:
-        click.echo(f"warning: {message}", err=True)
+        click.echo(_redact(f"warning: {message}"), err=True)
     if summary.warnings > 10:
         click.echo(f"warning: … and {summary.warnings - 10} more in the poll_warnings table of {ctx.db_path}", err=True)
-    if summary.status != "ok":
-        sys.exit(3)
+    if summary.details:
+        click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
+    sys.exit(summary.exit_code)
 
 
 @cli.command()
@@ -205,16 +227,16 @@ def _run(ctx: _Context, every: str | None) -> None:
         db = ctx.open()
         click.echo(_closed_line(db, contest))
         return
-    messages = {
-        "closed": ("final poll done: the contest is closed", 0),
-        "stopped": ("stopped", 0),
-        "abandoned": ("stopped (a request in flight was abandoned; nothing half-stored)", 0),
-        "needs_action": ("stopped: a person must act (see the log above, or derby status)", 2),
+    failures = {
+        "auth": ("stopped: the token or its permissions need a person (see the last poll above); fix them, then run again", 4),
         "lost_lock": ("stopped: another derby run took over this database", 1),
         "failing": ("stopped: polls keep failing (see the log above)", 1),
     }
-    message, code = messages.get(outcome, (outcome, 1))
-    click.echo(f"derby run: {message}", err=code != 0)
+    if outcome in failures:
+        _fail(*failures[outcome])
+    click.echo("derby run: " + {"closed": "final poll done: the contest is closed",
+                                "abandoned": "stopped (a request in flight was abandoned; nothing half-stored)"}
+               .get(outcome, "stopped"))
     if outcome == "abandoned":
         # The worker thread is stuck in a request; waiting for it would break the 10 s promise.
         sys.stdout.flush()
@@ -223,8 +245,6 @@ def _run(ctx: _Context, every: str | None) -> None:
 
         logging.shutdown()
         os._exit(0)
-    if code:
-        sys.exit(code)
 
 
 def _closed_line(db, contest) -> str | None:
@@ -237,17 +257,6 @@ def _closed_line(db, contest) -> str | None:
             f"{clock.format_local(closed['closed_at'], contest.tz, 'en')}; nothing left to poll")
 
 
-class _RedactSecrets:
-    """A logging filter: the access token and app secret never reach a log line."""
-
-    def filter(self, record) -> bool:
-        message = record.getMessage()
-        redacted = _redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
 def _setup_logging(log_file: str | None, verbose: bool):
     """Log lines to stderr (and ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO
     derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them).
@@ -255,6 +264,8 @@ def _setup_logging(log_file: str | None, verbose: bool):
     import logging
     import logging.handlers
     import time
+
+    from derby.secrets import install_log_redaction
 
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
@@ -267,8 +278,8 @@ def _setup_logging(log_file: str | None, verbose: bool):
     levels = [root.level] + [logger.level for logger in quiet]
     for handler in handlers:
         handler.setFormatter(formatter)
-        handler.addFilter(_RedactSecrets())
         root.addHandler(handler)
+    install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for logger in quiet:  # their INFO lines (every job run, every request) are noise
         logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -638,7 +649,7 @@ def status(ctx: _Context, fmt: str) -> None:
     contest = store.load_contest(db)
     if contest is None:
         raise ConfigError("this database has no contest yet; run: derby init config/socialderby.toml")
-    data = health.report(db, contest, clock.utcnow(), ctx.db_path)
+    data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))
     db.close()
     if fmt == "json":
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))

@@ -43,7 +43,7 @@ hashtag) would exceed it is refused."""
 
 _ALLOWED = {
     "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
-    "feed": {"kind", "path", "page_cap", "timeout"},
+    "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
 }
@@ -55,13 +55,15 @@ class FeedConfig:
 
     ``kind`` is ``graph`` or ``fixture``; ``path`` is the fixture folder (absolute);
     ``page_cap`` is the most pages read per edge and hashtag in one poll; ``timeout`` is
-    the per-request timeout in seconds.
+    the per-request timeout in seconds; ``deadline`` the most seconds one whole poll may
+    spend calling the feed (retries and pauses included).
     """
 
     kind: str
     path: Path | None = None
     page_cap: int = 10
     timeout: float = 20.0
+    deadline: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -228,9 +230,11 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
 
 def parse_duration(text: object, key: str) -> float:
     """Return the seconds of a duration such as ``"30m"``, ``"1h30m"``, ``"90s"`` or a
-    bare number of seconds. Raises ValueError naming ``key``."""
+    bare number of seconds (``1800`` or ``"1800"``). Raises ValueError naming ``key``."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         seconds = float(text)
+    elif isinstance(text, str) and re.fullmatch(r"\d+(?:\.\d+)?", text.strip()):
+        seconds = float(text)  # a bare number: seconds
     elif isinstance(text, str) and text.strip():
         compact = text.strip().lower().replace(" ", "")
         parts = _DURATION.findall(compact)
@@ -291,6 +295,9 @@ def _feed(section: dict, path: Path) -> FeedConfig:
     timeout = section.get("timeout", 20.0)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ValueError("feed.timeout must be a number of seconds above 0 and at most 300")
+    deadline = section.get("deadline", 600.0)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not timeout <= deadline <= 6 * 3600:
+        raise ValueError("feed.deadline must be a number of seconds, at least feed.timeout and at most 21600 (6 hours)")
     folder = None
     if kind != "fixture" and "path" in section:
         raise ValueError("feed.path is only for feed.kind = \"fixture\"")
@@ -300,7 +307,7 @@ def _feed(section: dict, path: Path) -> FeedConfig:
         folder = (path.parent / section["path"]).resolve()
         if not (folder / "polls").is_dir():
             raise ValueError(f"feed.path {folder} is not a replay folder (it needs a polls/ folder; see the README's fixture layout)")
-    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
+    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout), deadline=float(deadline))
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,6 @@ from derby import clock, store
 from derby.config import Contest
 from derby.poller import COVERAGE_WARNING, final_poll_at, holder_alive
 
-HASHTAG_LIMIT = 30
-"""Unique hashtags an Instagram account may query in a rolling 7 days (Graph API
-reference, IG Hashtag Search: "30 unique hashtags within a 7 day period")."""
-HASHTAG_WINDOW = timedelta(days=7)
-
 EXIT_CODES = {"ok": 0, "degraded": 1, "action_needed": 2}
 
 
@@ -47,7 +42,8 @@ def phase(contest: Contest, now: datetime, closed: bool) -> str:
     return "final_poll_due"
 
 
-def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: str | Path | None = None) -> dict:
+def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: str | Path | None = None,
+           account: str | None = None) -> dict:
     """Return the health report of the contest database at ``now`` (aware UTC).
 
     Keys: ``health`` (ok, degraded, action_needed), ``exit_code``, ``problems`` (list
@@ -56,8 +52,9 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
     ``daemon`` (running, pid, host, since, heartbeat_at, next_poll_at), ``last_poll``
     and ``last_successful_poll`` (id, started_at, finished_at, status, new_media,
     updated_media, error; or None), ``cooldown_until``, ``token`` (``ok``,
-    ``unknown`` or ``action_needed``) and ``action``, ``hashtag_budget`` (used,
-    limit, hashtags: searched in the last 7 days), ``coverage`` (hashtag -> last
+    ``unknown`` or ``action_needed``) and ``action``, ``hashtag_budget`` of
+    ``account`` (used, limit, hashtags, next_free; None without an account),
+    ``coverage`` (hashtag -> last
     full read), ``coverage_gaps`` (hashtag, from, to, hours), ``database`` (path,
     bytes: the file with its WAL, counts).
     """
@@ -87,14 +84,16 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         problem("degraded", f"the last poll (#{last['id']}) ended {last['status']}: {last['error'] or 'no error text'}")
 
     cooldown = None
+    active = store.active_cooldown(db, account, now) if account else None
     for candidate in (holder.resume_at if holder and running else None,
-                      clock.from_store(last["resume_at"]) if last and last.get("resume_at") else None):
+                      clock.from_store(last["cooldown_until"]) if last and last.get("cooldown_until") else None,
+                      active["until"] if active else None):
         if candidate is not None and candidate > now:
             cooldown = max(cooldown or candidate, candidate)
     if cooldown is not None:
         problem("degraded", f"the feed asked to cool down: no poll before {_iso(cooldown)}")
 
-    action = last.get("needs_action") if last else None
+    action = last["error"] if last and last.get("error_kind") == "auth" else None
     if action:
         problem("action_needed", action)
     token = "action_needed" if action else ("ok" if last_ok else "unknown")
@@ -111,7 +110,7 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         problem("degraded", f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
                             f"({gap.hours:.1f} h) may be lost")
 
-    searched = store.hashtags_searched_since(db, now - HASHTAG_WINDOW)
+    budget = store.hashtag_budget(db, account, now) if account else None
     size = 0
     if db_path is not None and str(db_path) != ":memory:":
         for suffix in ("", "-wal", "-shm"):
@@ -138,7 +137,9 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         "cooldown_until": _iso(cooldown),
         "token": token,
         "action": action,
-        "hashtag_budget": {"used": len(searched), "limit": HASHTAG_LIMIT, "hashtags": searched},
+        "hashtag_budget": None if budget is None else {
+            "account": budget.account, "used": budget.used, "limit": budget.limit, "hashtags": list(budget.hashtags),
+            "next_free": _iso(budget.next_free)},
         "coverage": {name: _iso(coverage.get(name)) for name in contest.hashtags},
         "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2)}
                           for g in gaps],
@@ -188,7 +189,9 @@ def render_text(data: dict) -> list[str]:
     lines.append(f"cool-down: {'until ' + local(data['cooldown_until']) if data['cooldown_until'] else 'none'}")
     lines.append(f"token: {data['token']}" + (f" ({data['action']})" if data["action"] else ""))
     b = data["hashtag_budget"]
-    lines.append(f"hashtag budget: {b['used']} of {b['limit']} searched in the last 7 days")
+    lines.append("hashtag budget: unknown (INSTAGRAM_USER_ID not set)" if b is None else
+                 f"hashtag budget: {b['used']} of {b['limit']} used in the last 7 days by account {b['account']}"
+                 + (f", next slot frees {local(b['next_free'])}" if b["next_free"] else ""))
     lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
     gaps = data["coverage_gaps"]
     lines.append("coverage gaps: " + ("none" if not gaps else "; ".join(

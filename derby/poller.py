@@ -16,47 +16,55 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import sqlite_utils
 
-from derby import store
-from derby import clock as clock_mod
+from derby import clock, clock as clock_mod, store
 from derby.clock import Clock
 from derby.config import Contest
-from derby.errors import StoreError
+from derby.errors import ConfigError, StoreError
 from derby.feeds import EDGES, Feed, FeedError
+from derby.feeds.parse import BudgetError, HashtagLimitError, ThrottledError
 
 log = logging.getLogger("derby.poller")
 
-FINAL_POLL_GRACE = timedelta(hours=24)
-"""After the contest's end, ``run`` keeps polling this long (engagement still grows),
-then makes a final poll and stops."""
+DEFAULT_COOLDOWN = timedelta(hours=1)
+"""How long to stop calling after throttling when the platform gives no estimate: the
+platform's rate limits count calls over a rolling hour (Meta's "Rate Limiting" page)."""
 
 
 @dataclass
 class PollSummary:
     """The outcome of one poll run. ``status`` is ``ok``, ``partial`` (stopped or
-    failed after storing some pages) or ``failed``; times are aware UTC."""
+    failed after storing some pages), ``failed`` or ``skipped`` (a cool-down was in
+    force: no request made); times are aware UTC. ``exit_code`` is what ``derby poll``
+    exits with: 0 done, 3 refused for now, 4 token or permissions, 2 configuration.
+    ``budget`` is the account's hashtag budget after the poll; ``usage`` the latest
+    usage reading of the platform (None: no header seen, which is not zero)."""
 
     run_id: int
     started_at: datetime
     status: str = "ok"
     pages: int = 0
     requests: int = 0
+    retries: int = 0
     new_media: int = 0
     updated_media: int = 0
     snapshots: int = 0
     warnings: int = 0
     error: str | None = None
+    error_kind: str | None = None
+    details: str = ""
+    exit_code: int = 0
+    cooldown_until: datetime | None = None
+    budget: store.HashtagBudget | None = None
+    usage: dict | None = None
     notes: list[str] = field(default_factory=list)
-    resume_at: datetime | None = None
-    """The feed asked not to be called before this time (aware UTC): a cool-down."""
-    needs_action: str | None = None
-    """What a person must fix before polling again (token, permission); the daemon
-    stops asking when this is set."""
+    tz: tzinfo = timezone.utc
     gaps: list[store.CoverageGap] = field(default_factory=list)
+    """Coverage gaps this poll found (see :func:`derby.store.record_coverage`)."""
 
     def line(self) -> str:
         """One line for a person: what this poll did."""
@@ -64,30 +72,85 @@ class PollSummary:
                 f"{self.new_media} new and {self.updated_media} updated media, {self.snapshots} snapshots")
         if self.warnings:
             text += f", {self.warnings} warnings"
+        if self.retries:
+            text += f", {self.retries} retries"
+        if self.usage is not None:
+            text += f", API usage {self.usage['max_pct']:g} %"
+        if self.budget is not None:
+            text += f"; hashtags {self.budget.used}/{self.budget.limit} this week"
+            if self.budget.next_free is not None:
+                text += f", next slot frees {_when(self.budget.next_free, self.tz)}"
         if self.error:
             text += f"; error: {self.error}"
-        if self.resume_at:
-            text += f"; cool-down until {clock_mod.to_store(self.resume_at)}"
-        if self.needs_action:
-            text += f"; action needed: {self.needs_action}"
         return text
+
+
+def _when(moment: datetime, tz: tzinfo) -> str:
+    """``2017-04-03 13:00 (UTC−4)``: a moment in the contest's zone, with its offset."""
+    return clock.format_local(moment, tz, "en")  # type: ignore[arg-type]
+
+
+def feed_account(feed: Feed) -> str:
+    """The account whose limits a feed's calls count against (the Instagram user id for
+    the Graph feed; the feed's name for others)."""
+    return str(getattr(feed, "account", None) or feed.name)
+
+
+def check_contest_budget(db: sqlite_utils.Database, contest: Contest, account: str | None, now: datetime) -> store.HashtagBudget | None:
+    """Refuse (ConfigError) a contest whose hashtags need more free slots than the
+    account has now: 30 unique hashtags per rolling 7 days, counted in the database.
+    With ``account`` None (not known yet) only the contest's own count is checked.
+    Returns the budget checked, or None."""
+    if account is None:
+        if len(contest.hashtags) > store.HASHTAG_LIMIT:
+            raise ConfigError(f"the contest lists {len(contest.hashtags)} hashtags; an Instagram account may query only "
+                              f"{store.HASHTAG_LIMIT} unique hashtags in 7 days")
+        return None
+    budget = store.hashtag_budget(db, account, now)
+    needed = [h for h in contest.hashtags if not budget.counts(h)]
+    if len(needed) > budget.free:
+        when = f"; the next slot frees {_when(budget.next_free, contest.tz)}" if budget.next_free else ""
+        raise ConfigError(f"the contest needs {len(needed)} new hashtags but account {account} has {budget.free} of "
+                          f"{budget.limit} free this week ({budget.used} used in the last 7 days){when}; "
+                          "drop hashtags or wait")
+    return budget
 
 
 def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: datetime,
               stop: threading.Event | None = None) -> PollSummary:
     """Run one poll of every contest hashtag on both edges and store what comes back.
 
-    Hashtag ids are resolved once and stored. A FeedError ends the poll (status
-    ``failed``, or ``partial`` when pages were stored) and is recorded in the poll run,
-    not raised; ``stop`` is checked between pages. Returns the summary.
+    No request is made while a cool-down of the feed's account is in force (status
+    ``skipped``). Hashtag ids are resolved once and stored; every hashtag polled counts
+    in the account's hashtag budget, and a hashtag beyond the 30th of the week is
+    refused. A FeedError ends the poll (status ``failed``, or ``partial`` when pages
+    were stored), is recorded in the poll run with its kind, code and fbtrace_id, not
+    raised; throttling also records a cool-down. ``stop`` is checked between pages.
+    Returns the summary.
     """
     run_id = store.start_poll_run(db, feed.name, now)
-    summary = PollSummary(run_id=run_id, started_at=now)
+    summary = PollSummary(run_id=run_id, started_at=now, tz=contest.tz)
+    account = feed_account(feed)
     new: set[str] = set()
     updated: set[str] = set()
     requests_before = feed.requests_made
+    retries_before = getattr(feed, "retries", 0)
+    error_ids: dict[str, object] = {}
+    cooldown = store.active_cooldown(db, account, now)
     try:
+        if cooldown is not None:
+            summary.status, summary.exit_code = "skipped", 3
+            summary.error_kind, summary.cooldown_until = "cooldown", cooldown["until"]
+            summary.error = (f"cooling down until {_when(cooldown['until'], contest.tz)} "
+                             f"({cooldown['reason']}); no request made")
+            raise _Stopped()
         for name in contest.hashtags:
+            budget = store.hashtag_budget(db, account, now)
+            if not budget.counts(name) and budget.free == 0:
+                raise BudgetError(f"#{name} would be hashtag {budget.used + 1} of account {account} this week; the "
+                                  f"platform allows {budget.limit}; the next slot frees "
+                                  f"{_when(budget.next_free, contest.tz)}")
+            store.record_hashtag_query(db, account, name, now)
             graph_id = store.hashtag_id(db, name)
             if graph_id is None:
                 graph_id = feed.resolve_hashtag(name)
@@ -107,65 +170,41 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
                     if gap is not None:
                         summary.gaps.append(gap)
                         summary.notes.append(
-                            f"coverage gap on #{name}: posts published from {clock_mod.to_store(gap.gap_from)} to "
-                            f"{clock_mod.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
+                            f"coverage gap on #{name}: posts published from {clock.to_store(gap.gap_from)} to "
+                            f"{clock.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
     except _Stopped:
-        summary.status, summary.error = "partial", "stopped before the end of the poll"
+        if summary.status != "skipped":
+            summary.status, summary.error, summary.exit_code = "partial", "stopped before the end of the poll", 3
     except FeedError as exc:
         summary.status = "partial" if summary.pages else "failed"
-        summary.error = str(exc)
-        summary.resume_at, summary.needs_action = feed_policy(exc, now)
+        summary.error, summary.error_kind, summary.exit_code = str(exc), exc.kind, exc.exit_code
+        summary.details = exc.details()
+        error_ids = {"error_code": exc.code, "error_subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id,
+                     "error_endpoint": exc.endpoint}
+        if isinstance(exc, ThrottledError) and not isinstance(exc, HashtagLimitError):
+            wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
+            summary.cooldown_until = now + max(wait, timedelta(minutes=1))
+            store.start_cooldown(db, account, now, summary.cooldown_until, str(exc), run_id)
+            summary.error += f"; no request until {_when(summary.cooldown_until, contest.tz)}"
+        log.warning("poll #%d %s: %s%s", run_id, summary.status, summary.error,
+                    f" [{summary.details}]" if summary.details else "")
     except Exception as exc:  # noqa: BLE001 - one bad record or a busy database must not end the daemon
         log.error("poll #%s: unexpected error: %s: %s", run_id, type(exc).__name__, exc)
         summary.status = "partial" if summary.pages else "failed"
-        summary.error = f"unexpected error: {type(exc).__name__}: {exc}"
+        summary.error, summary.error_kind, summary.exit_code = f"unexpected error: {type(exc).__name__}: {exc}", "error", 1
     notes = getattr(feed, "notes", [])
     summary.notes, notes[:] = summary.notes + list(notes), []
     store.record_warnings(db, run_id, summary.notes, now)
     summary.requests = feed.requests_made - requests_before
+    summary.retries = getattr(feed, "retries", 0) - retries_before
+    summary.usage = getattr(feed, "usage", None)
+    summary.budget = store.hashtag_budget(db, account, now)
     summary.new_media, summary.updated_media = len(new), len(updated - new)
     store.add_media_counts(db, run_id, summary.new_media, summary.updated_media)
     store.finish_poll_run(db, run_id, now, status=summary.status, requests=summary.requests, error=summary.error)
-    if summary.resume_at or summary.needs_action:
-        store.set_poll_outcome(db, run_id, resume_at=summary.resume_at, needs_action=summary.needs_action)
+    store.record_poll_outcome(db, run_id, error_kind=summary.error_kind, retries=summary.retries, usage=summary.usage,
+                              cooldown_until=summary.cooldown_until, **error_ids)  # type: ignore[arg-type]
     return summary
-
-
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80002})
-"""Graph API error codes of throttling (app, user, page, custom, Instagram business use
-case; Meta "Error codes" and "Rate limiting" reference pages)."""
-TOKEN_CODES = frozenset({190})
-"""Graph API error code of an expired, invalid or revoked access token."""
-PERMISSION_CODES = frozenset({10, *range(200, 300)})
-"""Graph API error codes of a missing permission."""
-DEFAULT_COOLDOWN = timedelta(hours=1)
-"""How long to wait after throttling when the feed does not say (inferred advice: back
-off for a long while, do not hammer)."""
-
-
-def feed_policy(exc: FeedError, now: datetime) -> tuple[datetime | None, str | None]:
-    """Return ``(resume_at, needs_action)`` for a feed error at ``now``.
-
-    A feed that knows better says so on the exception: ``resume_at`` (aware UTC) or
-    ``retry_after`` (seconds) for a cool-down, ``needs_action`` (text) for a problem a
-    person must fix. Otherwise the Graph API error code decides: throttling waits
-    :data:`DEFAULT_COOLDOWN`; a token or permission error needs a person; any other
-    error is retried at the next scheduled poll.
-    """
-    resume_at = getattr(exc, "resume_at", None)
-    retry_after = getattr(exc, "retry_after", None)
-    if resume_at is None and isinstance(retry_after, (int, float)) and retry_after > 0:
-        resume_at = now + timedelta(seconds=retry_after)
-    if resume_at is None and exc.code in RATE_LIMIT_CODES:
-        resume_at = now + DEFAULT_COOLDOWN
-    action = getattr(exc, "needs_action", None)
-    if action is None and exc.code in TOKEN_CODES:
-        action = ("the access token is expired, invalid or revoked: put a new INSTAGRAM_ACCESS_TOKEN "
-                  "in the environment file and restart derby run")
-    elif action is None and exc.code in PERMISSION_CODES:
-        action = ("the token lacks a permission (instagram_basic, Instagram Public Content Access): "
-                  "fix the app or token and restart derby run")
-    return resume_at, action
 
 
 class _Stopped(Exception):
@@ -242,7 +281,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     """Poll on a schedule through the contest's phases until it is closed or a stop is
     asked for. Returns ``closed``, ``already_closed``, ``stopped``, ``abandoned``
     (stopped while a request was still in flight after ``stop_timeout`` seconds: the
-    caller should exit at once), ``needs_action``, ``lost_lock`` or ``failing``.
+    caller should exit at once), ``auth``, ``lost_lock`` or ``failing``.
 
     ``clock`` gives contest time (aware UTC; the system clock in production, a faster
     one in the demo and tests), read once per scheduled run; ``speed`` is contest
@@ -258,7 +297,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     after :func:`final_poll_at` is the final poll: when it ends ``ok`` the contest is
     recorded closed and ``run`` returns ``closed``. A feed cool-down moves the next poll
     to its end; a feed error that needs a person (token, permission) stops polling
-    (``needs_action``). Any other error is recorded in its poll run and polling goes on;
+    (``auth``). Any other error is recorded in its poll run and polling goes on;
     with ``max_failures``, that many exceptions in a row stop it (``failing``). SIGINT
     and SIGTERM (when called from the main thread) stop it after the page being stored.
     """
@@ -344,12 +383,14 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
                     log.warning("poll #%s: %s", summary.run_id, note)
                 if on_poll is not None:
                     on_poll(summary)
-                if summary.needs_action:
-                    log.error("a person must act: %s; no more requests until derby run is restarted", summary.needs_action)
-                    finish("needs_action")
-                elif summary.resume_at is not None and summary.resume_at > now:
-                    resume_at = summary.resume_at
-                    log.warning("the feed asked to cool down: next poll at %s", clock_mod.to_store(resume_at))
+                if summary.exit_code == 4:
+                    # Calling again cannot help, and Meta's error handling guide says to stop calling.
+                    log.error("the token or its permissions need a person (%s); no more requests until derby run "
+                              "is restarted", summary.error)
+                    finish("auth")
+                elif summary.cooldown_until is not None and summary.cooldown_until > now:
+                    resume_at = summary.cooldown_until
+                    log.warning("cooling down: next poll at %s", clock_mod.to_store(resume_at))
                     scheduler.modify_job("poll", next_run_time=wall_after(resume_at - now, cap=False))
                 elif now >= closes_at - tolerance and summary.status == "ok":
                     store.close_contest(db, now, summary.run_id)

@@ -7,7 +7,9 @@ take the database first (``save_page(db, ...)``). Times are stored as UTC text (
 
 Tables: ``contest`` (one row), ``hashtags`` (name -> Graph id), ``media`` (keyed by the
 Graph media id), ``snapshots`` (append-only engagement readings), ``sightings`` (which
-poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rules``.
+poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rules``;
+``cooldowns`` (no request before ``until``) and ``hashtag_queries`` (the hashtag budget:
+unique hashtags each account queried, and when last).
 """
 
 from __future__ import annotations
@@ -186,6 +188,36 @@ def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
 
+@migrations()
+def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
+    """Issue 3: why a poll run failed, its retries and usage reading; cool-downs; the
+    hashtag budget (unique hashtags queried per account)."""
+    for column, kind in (("error_kind", str), ("error_code", int), ("error_subcode", int), ("fbtrace_id", str),
+                         ("error_endpoint", str), ("retries", int), ("usage", str), ("usage_pct", float),
+                         ("cooldown_until", str)):
+        db["poll_runs"].add_column(column, kind)
+    db.executescript(
+        """
+        CREATE TABLE cooldowns (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,           -- the Instagram account id (feed name for fixtures)
+            started_at TEXT NOT NULL,        -- UTC
+            until TEXT NOT NULL,             -- UTC: no request before this
+            reason TEXT NOT NULL,
+            poll_run_id INTEGER REFERENCES poll_runs(id)
+        );
+        CREATE INDEX cooldowns_account_until ON cooldowns (account, until);
+        CREATE TABLE hashtag_queries (
+            account TEXT NOT NULL,
+            hashtag TEXT NOT NULL,           -- normalized name: case and accents make another hashtag
+            first_queried_at TEXT NOT NULL,  -- UTC
+            last_queried_at TEXT NOT NULL,   -- UTC: the slot frees 7 days after this
+            PRIMARY KEY (account, hashtag)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
 
@@ -252,7 +284,8 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
     does not list are left as they are. Returns the rule changes recorded (see :func:`set_rule`).
     """
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
-            "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout}
+            "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout,
+            "deadline": contest.feed.deadline}
     with write(db):
         db["contest"].upsert({
             "id": 1, "title": contest.title, "hashtags": json.dumps(list(contest.hashtags)),
@@ -287,7 +320,8 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         title=row["title"], hashtags=tuple(json.loads(row["hashtags"])), timezone=row["timezone"],
         start=clock.from_store(row["start_at"]), end=clock.from_store(row["end_at"]),  # type: ignore[arg-type]
         feed=FeedConfig(kind=feed["kind"], path=Path(feed["path"]) if feed.get("path") else None,
-                        page_cap=feed["page_cap"], timeout=feed["timeout"]),
+                        page_cap=feed["page_cap"], timeout=feed["timeout"],
+                        deadline=feed.get("deadline", 600.0)),
         language=row["language"], rules=read_rules(db),
         source=Path(row["source"]) if row["source"] else None,
         schedule=Schedule(*(load_schedule(db) or (Schedule().every, Schedule().grace))),
@@ -773,6 +807,92 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
     return result
 
 
+# -- issue 3: platform limits (cool-downs, usage readings, hashtag budget) -----------------
+
+HASHTAG_LIMIT = 30
+"""Unique hashtags an Instagram account may query in a rolling 7 days (Graph API, "IG
+Hashtag Search" reference)."""
+HASHTAG_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class HashtagBudget:
+    """The hashtag budget of one account at a moment: ``used`` of ``limit`` unique
+    hashtags in the rolling window, which ones (``hashtags``, normalized names), and
+    ``next_free`` (aware UTC), when the oldest counted one frees its slot (None when
+    none is counted)."""
+
+    account: str
+    used: int
+    limit: int
+    hashtags: tuple[str, ...]
+    next_free: datetime | None
+
+    @property
+    def free(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def counts(self, hashtag: str) -> bool:
+        """Whether querying ``hashtag`` now costs nothing more (already counted)."""
+        return hashtag in self.hashtags
+
+
+def hashtag_budget(db: sqlite_utils.Database, account: str, now: datetime) -> HashtagBudget:
+    """Return the hashtag budget of ``account`` at ``now`` (aware): every hashtag whose
+    last query lies within the 7 days before ``now`` counts."""
+    since = clock.to_store(now - HASHTAG_WINDOW)
+    rows = list(db.query("SELECT hashtag, last_queried_at FROM hashtag_queries WHERE account = ? AND last_queried_at > ? "
+                         "ORDER BY last_queried_at, hashtag", [account, since]))
+    next_free = clock.from_store(rows[0]["last_queried_at"]) + HASHTAG_WINDOW if rows else None
+    return HashtagBudget(account=account, used=len(rows), limit=HASHTAG_LIMIT,
+                         hashtags=tuple(r["hashtag"] for r in rows), next_free=next_free)
+
+
+def record_hashtag_query(db: sqlite_utils.Database, account: str, hashtag: str, now: datetime) -> None:
+    """Record that ``account`` queried ``hashtag`` at ``now`` (the platform counts a
+    hashtag whose id is already known as soon as its media are read)."""
+    when = clock.to_store(now)
+    with write(db):
+        db.execute("""INSERT INTO hashtag_queries (account, hashtag, first_queried_at, last_queried_at) VALUES (?, ?, ?, ?)
+                      ON CONFLICT (account, hashtag) DO UPDATE SET
+                        last_queried_at = max(last_queried_at, excluded.last_queried_at)""",
+                   [account, hashtag, when, when])
+
+
+def start_cooldown(db: sqlite_utils.Database, account: str, now: datetime, until: datetime, reason: str,
+                   run_id: int | None = None) -> None:
+    """Record that no request may be made for ``account`` before ``until`` (aware)."""
+    with write(db):
+        db.execute("INSERT INTO cooldowns (account, started_at, until, reason, poll_run_id) VALUES (?, ?, ?, ?, ?)",
+                   [account, clock.to_store(now), clock.to_store(until), reason, run_id])
+
+
+def active_cooldown(db: sqlite_utils.Database, account: str, now: datetime) -> dict | None:
+    """Return the cool-down of ``account`` in force at ``now`` that ends last, as a dict
+    (``until`` and ``started_at`` aware UTC, ``reason``, ``poll_run_id``), or None."""
+    row = next(db.query("SELECT * FROM cooldowns WHERE account = ? AND until > ? ORDER BY until DESC, id DESC LIMIT 1",
+                        [account, clock.to_store(now)]), None)
+    if row is not None:
+        row["until"], row["started_at"] = clock.from_store(row["until"]), clock.from_store(row["started_at"])
+    return row
+
+
+def record_poll_outcome(db: sqlite_utils.Database, run_id: int, *, error_kind: str | None = None,
+                        error_code: int | None = None, error_subcode: int | None = None, fbtrace_id: str | None = None,
+                        error_endpoint: str | None = None, retries: int = 0, usage: dict | None = None,
+                        cooldown_until: datetime | None = None) -> None:
+    """Store what a poll run met: the error's kind, code, subcode, fbtrace_id and
+    endpoint (no query string), the retries made, the latest usage reading (JSON, its
+    ``max_pct`` also in ``usage_pct``; NULL when no header was seen) and the cool-down set."""
+    with write(db):
+        db.execute("""UPDATE poll_runs SET error_kind = ?, error_code = ?, error_subcode = ?, fbtrace_id = ?,
+                      error_endpoint = ?, retries = ?, usage = ?, usage_pct = ?, cooldown_until = ? WHERE id = ?""",
+                   [error_kind, error_code, error_subcode, fbtrace_id, error_endpoint, retries,
+                    json.dumps(usage, sort_keys=True) if usage is not None else None,
+                    usage["max_pct"] if usage is not None else None,
+                    clock.to_store(cooldown_until) if cooldown_until else None, run_id])
+
+
 # -- issue 5: the daemon: schedule, single-instance lock, coverage, closing ----------------
 #
 # ``daemon_lock`` holds at most one row: the ``derby run`` polling this database (process
@@ -822,8 +942,6 @@ def m_i5_daemon(db: sqlite_utils.Database) -> None:
             closed_at TEXT NOT NULL,         -- UTC, contest clock
             final_poll_run_id INTEGER REFERENCES poll_runs(id)
         );
-        ALTER TABLE poll_runs ADD COLUMN resume_at TEXT;     -- the feed asked to wait until then (UTC)
-        ALTER TABLE poll_runs ADD COLUMN needs_action TEXT;  -- what a person must fix (token, permission)
         """
     )
 
@@ -927,14 +1045,6 @@ def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]
     return ids
 
 
-def set_poll_outcome(db: sqlite_utils.Database, run_id: int, *, resume_at: datetime | None, needs_action: str | None) -> None:
-    """Record what the feed asked of the poller in run ``run_id``: wait until
-    ``resume_at`` (a cool-down), or ``needs_action`` (a person must fix something)."""
-    with write(db):
-        db.execute("UPDATE poll_runs SET resume_at = ?, needs_action = ? WHERE id = ?",
-                   [clock.to_store(resume_at) if resume_at else None, needs_action, run_id])
-
-
 @dataclass
 class CoverageGap:
     """A span of post times (aware UTC) that no poll of ``hashtag`` could reach."""
@@ -1003,7 +1113,3 @@ def contest_closed(db: sqlite_utils.Database) -> dict | None:
         return None
     return {"closed_at": clock.from_store(row["closed_at"]), "final_poll_run_id": row["final_poll_run_id"]}
 
-
-def hashtags_searched_since(db: sqlite_utils.Database, since: datetime) -> list[str]:
-    """Return the hashtags resolved (an ``ig_hashtag_search`` call) at or after ``since``."""
-    return [r["name"] for r in db.query("SELECT name FROM hashtags WHERE resolved_at >= ? ORDER BY name", [clock.to_store(since)])]

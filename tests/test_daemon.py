@@ -23,7 +23,7 @@ from derby.cli import cli
 from derby.config import FeedConfig, Schedule, check_interval, load_contest, parse_duration
 from derby.errors import ConfigError
 from derby.feeds.fixture import FixtureFeed
-from derby.feeds.parse import FeedError
+from derby.feeds.parse import AuthError, FeedError, ThrottledError
 
 from conftest import DEMO_REPLAY
 from helpers import contest as make_contest, media, page, utc
@@ -215,18 +215,19 @@ def test_an_unexpected_error_is_recorded_and_polling_goes_on(tmp_path):
 def test_a_token_error_stops_asking_and_records_what_to_do(tmp_path):
     path = tmp_path / "d.db"
     init_db(path)
-    error = FeedError("Graph API error 190 on ig_hashtag_search: Error validating access token", code=190)
-    outcome = poller.run(path, lambda: ErrorFeed(error), StepClock(utc(2017, 4, 3)), interval=0.05)
-    assert outcome == "needs_action"
-    assert rows(path, "SELECT id, status, needs_action FROM poll_runs") == [
-        (1, "failed", "the access token is expired, invalid or revoked: put a new INSTAGRAM_ACCESS_TOKEN "
-                      "in the environment file and restart derby run")]
+    error = AuthError("Graph API error 190 on ig_hashtag_search: Error validating access token", code=190,
+                      problem="expired")
+    polls = []
+    outcome = poller.run(path, lambda: ErrorFeed(error), StepClock(utc(2017, 4, 3)), interval=0.05, on_poll=polls.append)
+    assert outcome == "auth"
+    assert len(polls) == 1  # no more requests
+    assert rows(path, "SELECT id, status, error_kind FROM poll_runs") == [(1, "failed", "auth")]
 
 
 def test_throttling_moves_the_next_poll_to_the_end_of_the_cool_down(tmp_path):
     path = tmp_path / "d.db"
     init_db(path)
-    error = FeedError("Graph API error 4 on ig_hashtag_search: Application request limit reached", code=4)
+    error = ThrottledError("Graph API error 4 on ig_hashtag_search: Application request limit reached", code=4)
     stop = threading.Event()
     seen = {}
 
@@ -246,7 +247,7 @@ def test_throttling_moves_the_next_poll_to_the_end_of_the_cool_down(tmp_path):
     outcome = poller.run(path, lambda: ErrorFeed(error), StepClock(utc(2017, 4, 3, 12)), interval=0.05, stop=stop)
     watcher.join()
     assert outcome == "stopped"
-    assert rows(path, "SELECT id, status, resume_at FROM poll_runs") == [(1, "failed", "2017-04-03T13:00:00Z")]
+    assert rows(path, "SELECT id, status, cooldown_until FROM poll_runs") == [(1, "failed", "2017-04-03T13:00:00Z")]
     resume_at, next_poll_at = seen["lock"]
     assert resume_at == "2017-04-03T13:00:00Z"
     assert next_poll_at in ("2017-04-03T12:59:59Z", "2017-04-03T13:00:00Z")
@@ -284,16 +285,6 @@ def test_a_stop_during_a_stuck_request_abandons_it_in_time(tmp_path):
         assert rows(path, "SELECT count(*) FROM daemon_lock") == [(0,)]
     finally:
         release.set()
-
-
-def test_feed_policy():
-    now = utc(2017, 4, 3, 12)
-    assert poller.feed_policy(FeedError("x", code=613), now) == (utc(2017, 4, 3, 13), None)
-    assert poller.feed_policy(FeedError("x", code=1), now) == (None, None)
-    assert poller.feed_policy(FeedError("x", code=200), now)[1].startswith("the token lacks a permission")
-    exc = FeedError("x", code=80002)
-    exc.retry_after = 600  # a feed that read estimated_time_to_regain_access says so
-    assert poller.feed_policy(exc, now) == (utc(2017, 4, 3, 12, 10), None)
 
 
 # -- the single-instance lock ----------------------------------------------------------
@@ -467,7 +458,7 @@ def test_bad_schedules_are_refused(tmp_path, schedule, message):
 
 def test_fixture_feeds_may_poll_fast_and_durations_parse():
     assert check_interval(1.0, feed_kind="fixture", hashtags=2, page_cap=10) == 1.0
-    assert [parse_duration(t, "k") for t in ("30m", "2h", "90s", "1h30m", "1.5h", 45)] == [1800, 7200, 90, 5400, 5400, 45]
+    assert [parse_duration(t, "k") for t in ("30m", "2h", "90s", "1h30m", "1.5h", 45, "1800")] == [1800, 7200, 90, 5400, 5400, 45, 1800]
 
 
 def test_run_every_override_is_checked_like_the_file(tmp_path):

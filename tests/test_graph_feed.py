@@ -57,6 +57,7 @@ def make_feed(base_url, outside, **kwargs):
     session = requests.Session()
     session.mount("https://", outside)
     settings = GraphSettings(access_token=FAKE_TOKEN, user_id=USER_ID, base_url=base_url, app_secret=secret)
+    kwargs.setdefault("max_attempts", 1)  # one answer per test here; retries are tested in test_graph_errors.py
     return GraphFeed(settings, session=session, **kwargs)
 
 
@@ -291,7 +292,8 @@ def test_failed_poll_keeps_the_token_out_of_db_line_and_warnings(httpserver, out
     db = store.open_db(":memory:")
     summary = poll_once(db, CONTEST, make_feed(base(httpserver), outside), NOW)
     assert summary.status == "failed"
-    assert summary.error == "Graph API error 190 on ig_hashtag_search: Malformed access token ***"
+    assert summary.error == ("Graph API error 190 on ig_hashtag_search: Malformed access token *** (the access token "
+                             "was refused; generate a new one and put it in INSTAGRAM_ACCESS_TOKEN)")
     assert FAKE_TOKEN not in summary.line()
     assert FAKE_TOKEN not in dump(db)
     assert store.poll_run(db, summary.run_id)["error"] == summary.error
@@ -340,7 +342,8 @@ def test_error_body_quoting_the_token_is_redacted(httpserver, outside):
                    "error_subcode": 463, "fbtrace_id": "Atrace"}}, status=400)
     with pytest.raises(FeedError) as info:
         make_feed(base(httpserver), outside).resolve_hashtag("love")
-    assert str(info.value) == "Graph API error 190 on ig_hashtag_search: Malformed access token ***"
+    assert str(info.value) == ("Graph API error 190 on ig_hashtag_search: Malformed access token *** (the access token "
+                               "has expired; generate a new long-lived token and put it in INSTAGRAM_ACCESS_TOKEN)")
     assert (info.value.code, info.value.subcode, info.value.fbtrace_id) == (190, 463, "Atrace")
     assert_token_free(info.value)
 

@@ -17,8 +17,12 @@ from derby.config import FeedConfig
 from helpers import contest as make_contest, media, page
 
 
+USER_ID = "17841400000000000"
+
+
 class OneMediaFeed:
     name = "graph"
+    account = USER_ID
 
     def __init__(self):
         self.requests_made = 0
@@ -34,9 +38,10 @@ class OneMediaFeed:
 
 
 @pytest.fixture
-def live(tmp_path):
+def live(tmp_path, monkeypatch):
     """A contest that started a day ago and ends tomorrow, polled just now, with this
     process holding the daemon lock: healthy."""
+    monkeypatch.setenv("INSTAGRAM_USER_ID", USER_ID)  # whose hashtag budget and cool-downs count
     now = clock.utcnow()
     path = tmp_path / "d.db"
     contest = make_contest(start=now - timedelta(days=1), end=now + timedelta(days=1, minutes=1),
@@ -67,7 +72,9 @@ def test_healthy_is_exit_0(live):
                         f"{clock.format_local(holder.since, contest.tz, 'en')}; next poll "
                         f"{clock.format_local(now + timedelta(minutes=30), contest.tz, 'en')}")
     assert lines[2] == f"last poll: #2 ok at {clock.format_local(now, contest.tz, 'en')}, 0 new and 4 updated media"
-    assert lines[4:8] == ["cool-down: none", "token: ok", "hashtag budget: 2 of 30 searched in the last 7 days",
+    assert lines[4:8] == ["cool-down: none", "token: ok",
+                          f"hashtag budget: 2 of 30 used in the last 7 days by account {USER_ID}, next slot frees "
+                          f"{clock.format_local(now + timedelta(days=7), contest.tz, 'en')}",
                           f"coverage: #socialderby read {clock.format_local(now, contest.tz, 'en')}, "
                           f"#snq17 read {clock.format_local(now, contest.tz, 'en')}"]
     assert lines[8] == "coverage gaps: none"
@@ -91,7 +98,9 @@ def test_json_shape(live):
     assert data["contest"]["phase"] == "running"
     assert data["database"]["counts"] == {"media": 4, "snapshots": 4, "poll_runs": 2, "hashtags": 2}
     assert data["database"]["bytes"] > 0
-    assert data["hashtag_budget"] == {"used": 2, "limit": 30, "hashtags": ["snq17", "socialderby"]}
+    assert data["hashtag_budget"] == {"account": "17841400000000000", "used": 2, "limit": 30,
+                                      "hashtags": ["snq17", "socialderby"],
+                                      "next_free": clock.to_store(now + timedelta(days=7))}
 
 
 def test_a_coverage_gap_is_degraded_exit_1(live):
@@ -151,12 +160,12 @@ def test_a_token_problem_needs_a_person_exit_2(live):
     db = store.open_db(path)
     run_id = store.start_poll_run(db, "graph", now)
     store.finish_poll_run(db, run_id, now, status="failed", requests=1, error="Graph API error 190: token expired")
-    store.set_poll_outcome(db, run_id, resume_at=None, needs_action="the access token is expired")
+    store.record_poll_outcome(db, run_id, error_kind="auth", error_code=190)
     db.close()
     result = status(path)
     assert result.exit_code == 2
-    assert "token: action_needed (the access token is expired)" in result.output
-    assert "ACTION: the access token is expired" in result.output
+    assert "token: action_needed (Graph API error 190: token expired)" in result.output
+    assert "ACTION: Graph API error 190: token expired" in result.output
     assert result.output.splitlines()[-1] == "health: action_needed"
 
 
