@@ -306,6 +306,14 @@ def assert_token_free(exc: FeedError):
     assert FAKE_TOKEN not in str(exc)
     assert FAKE_TOKEN not in repr(exc.args)
     assert re.search(r"access_token=(?!\*\*\*)", str(exc)) is None
+    import traceback
+
+    chain = "".join(traceback.format_exception(exc, chain=True))  # what an error reporter would walk
+    assert FAKE_TOKEN not in chain
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        assert FAKE_TOKEN not in str(cause)
+        cause = cause.__cause__ or cause.__context__
 
 
 def test_html_502_page_raises_feed_error(httpserver, outside):

@@ -173,13 +173,18 @@ class GraphFeed:
             query["appsecret_proof"] = appsecret_proof(self._settings.access_token, self._settings.app_secret)
         url = f"{self._settings.base_url}/{path}"
         self.requests_made += 1
+        failure: TransientError | None = None
         try:
             response = self._session.get(url, params=query, timeout=timeout, allow_redirects=False)
         except requests.Timeout:
-            raise TransientError(f"timeout after {timeout:g} s calling {path}", endpoint=path) from None
+            failure = TransientError(f"timeout after {timeout:g} s calling {path}", endpoint=path)
         except requests.RequestException as exc:
-            raise TransientError(f"network error calling {path}: {type(exc).__name__}: {self.redact(str(exc))}",
-                                 endpoint=path) from None
+            failure = TransientError(f"network error calling {path}: {type(exc).__name__}: {self.redact(str(exc))}",
+                                     endpoint=path)
+        if failure is not None:
+            # Raised outside the except block: requests' exception (whose text holds the
+            # URL and so the token) must not ride along as __context__.
+            raise failure
         reading = read_usage(response.headers)
         if reading is not None:
             self.usage = reading
