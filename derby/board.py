@@ -53,7 +53,7 @@ LABELS: dict[str, dict[str, str]] = {
         "starts": "début {rel}", "closes": "clôture {rel}", "closed_since": "clôture {rel}",
         "last_poll": "Dernière relève réussie : {when}, {rel}", "no_poll": "Aucune relève réussie pour l'instant",
         "stale": "⚠ données périmées : aucune relève réussie depuis {age}",
-        "gap": "⚠ trou de couverture : {start} → {end} ({length} sans relève réussie)",
+        "gap": "⚠ trou de couverture{tag} : publications du {start} au {end} peut-être manquées ({length})",
         "more_gaps": " et {n} autre(s)",
         "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
         "skipped": "sautée (pause imposée par la plateforme)",
@@ -80,7 +80,7 @@ LABELS: dict[str, dict[str, str]] = {
         "starts": "starts {rel}", "closes": "closes {rel}", "closed_since": "closed {rel}",
         "last_poll": "Last successful poll: {when}, {rel}", "no_poll": "No successful poll yet",
         "stale": "⚠ stale: no successful poll for {age}",
-        "gap": "⚠ coverage gap: {start} → {end} ({length} without a successful poll)",
+        "gap": "⚠ coverage gap{tag}: posts from {start} to {end} may be missing ({length})",
         "more_gaps": " and {n} more",
         "last_failed": "⚠ last poll {status}", "failed": "failed", "partial": "partial",
         "skipped": "skipped (platform cool-down)",
@@ -153,9 +153,9 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -
     if health.last_status in ("failed", "partial", "skipped"):
         lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
     if health.gaps:
-        start, end = health.gaps[-1]
-        text = labels["gap"].format(start=clock.format_short(start, tz, lang), end=clock.format_short(end, tz, lang),
-                                    length=clock.format_duration(end - start, lang))
+        tag, start, end = health.gaps[-1]
+        text = labels["gap"].format(tag=f" #{tag}" if tag else "", start=clock.format_short(start, tz, lang),
+                                    end=clock.format_short(end, tz, lang), length=clock.format_duration(end - start, lang))
         if len(health.gaps) > 1:
             text += labels["more_gaps"].format(n=len(health.gaps) - 1)
         lines.append(_line(text, width, "bold yellow"))

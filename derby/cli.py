@@ -107,7 +107,7 @@ def main() -> None:
 def init(ctx: _Context, contest_file: str) -> None:
     """Create or upgrade the database and load the contest and its rules."""
     from derby import clock, poller, store
-    from derby.config import load_contest
+    from derby.config import format_duration, load_contest
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
@@ -118,7 +118,8 @@ def init(ctx: _Context, contest_file: str) -> None:
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
-               f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed.")
+               f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
+               f"polled every {format_duration(contest.schedule.every)}.")
     if contest.count_engagement_until:
         click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
@@ -172,7 +173,8 @@ def poll(ctx: _Context) -> None:
     for note in summary.notes:
         click.echo(_redact(f"note: {note}"), err=True)
     warnings = [r["message"] for r in db.query(
-        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])]
+        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])
+        if r["message"] not in summary.notes]  # notes are stored as warnings too; shown once above
     for message in warnings[:10]:
         click.echo(_redact(f"warning: {message}"), err=True)
     if summary.warnings > 10:
@@ -183,29 +185,113 @@ def poll(ctx: _Context) -> None:
 
 
 @cli.command()
-@click.option("--every", "every", default=1800.0, show_default=True, type=click.FloatRange(min=1),
-              help="Seconds between polls.")
+@click.option("--every", "every", default=None, metavar="DURATION",
+              help="Override the contest file's [schedule] every, e.g. 30m, 2h, 90s.")
+@click.option("--log-file", "log_file", default=None, type=click.Path(dir_okay=False),
+              help="Also log to this file, rotated at 10 MB (5 kept).")
+@click.option("--verbose", "-v", is_flag=True, help="Log debug lines too.")
 @pass_ctx
 @friendly
-def run(ctx: _Context, every: float) -> None:
-    """Poll on a schedule, in the foreground, until the contest ends or SIGINT/SIGTERM."""
-    import logging
+def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -> None:
+    """Poll on the contest's schedule until the final poll, or SIGINT/SIGTERM."""
+    restore = _setup_logging(log_file, verbose)
+    try:
+        _run(ctx, every)
+    finally:
+        restore()
 
+
+def _run(ctx: _Context, every: str | None) -> None:
     from derby import clock, poller
+    from derby.config import check_interval, parse_duration
+    from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
-    from derby.secrets import install_log_redaction
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
     db = ctx.open()
     contest = _contest(db)
-    make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
+    interval = None
+    if every is not None:
+        try:
+            interval = check_interval(parse_duration(every, "--every"), feed_kind=contest.feed.kind,
+                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    closed = _closed_line(db, contest)
     db.close()
-    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow,
-                         interval=every, on_poll=lambda s: click.echo(_redact(s.line())))
-    if outcome == "auth":
-        _fail("stopped: the token or its permissions need a person (see the last poll above); fix them, then run again", 4)
-    click.echo("contest closed: final poll done" if outcome == "closed" else "stopped")
+    if closed:
+        click.echo(closed)
+        return
+    make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
+    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow, interval=interval)
+    if outcome == "already_closed":
+        db = ctx.open()
+        click.echo(_closed_line(db, contest))
+        return
+    failures = {
+        "auth": ("stopped: the token or its permissions need a person (see the last poll above); fix them, then run again", 4),
+        "lost_lock": ("stopped: another derby run took over this database", 1),
+        "failing": ("stopped: polls keep failing (see the log above)", 1),
+    }
+    if outcome in failures:
+        _fail(*failures[outcome])
+    click.echo("derby run: " + {"closed": "final poll done: the contest is closed",
+                                "abandoned": "stopped (a request in flight was abandoned; nothing half-stored)"}
+               .get(outcome, "stopped"))
+    if outcome == "abandoned":
+        # The worker thread is stuck in a request; waiting for it would break the 10 s promise.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import logging
+
+        logging.shutdown()
+        os._exit(0)
+
+
+def _closed_line(db, contest) -> str | None:
+    from derby import clock, store
+
+    closed = store.contest_closed(db)
+    if closed is None:
+        return None
+    return (f"the contest “{contest.title}” is closed: its final poll (#{closed['final_poll_run_id']}) ran at "
+            f"{clock.format_local(closed['closed_at'], contest.tz, 'en')}; nothing left to poll")
+
+
+def _setup_logging(log_file: str | None, verbose: bool):
+    """Log lines to stderr (and ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO
+    derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them).
+    Returns a function that undoes it."""
+    import logging
+    import logging.handlers
+    import time
+
+    from derby.secrets import install_log_redaction
+
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=5, encoding="utf-8"))
+    root = logging.getLogger()
+    quiet = [logging.getLogger(name) for name in ("apscheduler", "urllib3")]
+    levels = [root.level] + [logger.level for logger in quiet]
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for logger in quiet:  # their INFO lines (every job run, every request) are noise
+        logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+    def restore() -> None:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        for logger, level in zip([root, *quiet], levels):
+            logger.setLevel(level)
+
+    return restore
 
 
 def _as_of_option(func):
@@ -588,6 +674,33 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
     for row in rows:
         click.echo(f"{clock.format_local(row['at'], contest.tz, 'en')}  {_safe(row['actor'])}  {row['action']}  "
                    f"{_safe(row['summary'])}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_ctx
+@friendly
+def status(ctx: _Context, fmt: str) -> None:
+    """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
+    import json
+
+    from derby import clock, health, store
+    from derby.errors import ConfigError
+
+    if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
+        raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
+    db = ctx.open()
+    contest = store.load_contest(db)
+    if contest is None:
+        raise ConfigError("this database has no contest yet; run: derby init config/socialderby.toml")
+    data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))
+    db.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in health.render_text(data):
+            click.echo(line)
+    sys.exit(data["exit_code"])
 
 
 if __name__ == "__main__":  # pragma: no cover

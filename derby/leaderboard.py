@@ -109,8 +109,8 @@ def _number(value: float) -> int | float:
 
 RECENT_MEDIA_REACH = timedelta(hours=24)
 """How far back ``recent_media`` reaches (Graph API docs, IG Hashtag recent_media: "media
-published within the last 24 hours"); two successful polls further apart than this may
-have missed posts, which the board calls a coverage gap."""
+published within the last 24 hours"): posts published more than this before a poll and
+after the previous one may be missing, which the board calls a coverage gap."""
 STALE_MINIMUM = timedelta(minutes=10)
 STALE_WITHOUT_HISTORY = timedelta(hours=1)
 DISQUALIFIED = "disqualified"
@@ -126,9 +126,8 @@ class PollHealth:
     run of any kind (``ok``, ``partial``, ``failed``, ``running``; None before any).
     ``stale`` is true when ``age`` passed ``stale_after`` (twice the usual interval
     between successful polls, at least 10 minutes; 1 hour without history) unless the
-    contest closed before that poll (the standings are final). ``gaps`` lists
-    ``(from, to)`` spans of the contest longer than :data:`RECENT_MEDIA_REACH` without a
-    successful poll, oldest first.
+    contest closed before that poll (the standings are final). ``gaps`` lists the
+    coverage gaps ``(hashtag or None, from, to)`` of :func:`coverage_gaps`.
     """
 
     last_success: datetime | None
@@ -136,7 +135,7 @@ class PollHealth:
     last_status: str | None
     stale: bool
     stale_after: timedelta
-    gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
+    gaps: list[tuple[str | None, datetime, datetime]] = field(default_factory=list)
 
 
 @dataclass
@@ -179,15 +178,40 @@ def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> P
     age = now - last_success if last_success else None
     final = last_success is not None and last_success > contest.end
     stale = age is not None and age > stale_after and not final
-    gaps = []
-    window_end = min(now, contest.end)
-    marks = [contest.start] + [t for t in times if contest.start < t <= contest.end] + [window_end]
-    if now >= contest.start:
-        for a, b in zip(marks, marks[1:]):
-            if b - a > RECENT_MEDIA_REACH:
-                gaps.append((a, b))
+    gaps = coverage_gaps(db, contest, now, times)
     return PollHealth(last_success=last_success, age=age, last_status=last["status"] if last else None,
                       stale=stale, stale_after=stale_after, gaps=gaps)
+
+
+def coverage_gaps(db: sqlite_utils.Database, contest: Contest, now: datetime,
+                  poll_times: list[datetime]) -> list[tuple[str | None, datetime, datetime]]:
+    """Return the spans of post times (clipped to the contest) that no poll could reach,
+    as ``(hashtag or None, from, to)``, oldest first, as known at ``now``.
+
+    A full ``recent_media`` read at *t* reaches posts from *t* − 24 h to *t*. The daemon
+    records each read and each gap (``store.record_coverage``); those records are used
+    when present, plus, per hashtag, the gap still open at ``now`` (its last read was
+    more than 24 hours ago). Without records (a database polled before they existed)
+    the same rule is applied to the successful poll times ``poll_times``.
+    """
+    reach = RECENT_MEDIA_REACH
+    horizon = min(now - reach, contest.end)
+    last, recorded = store.coverage_at(db, now)
+    if last or recorded:
+        gaps: list[tuple[str | None, datetime, datetime]] = list(recorded)
+        for tag in contest.hashtags:
+            since = max(last.get(tag, contest.start), contest.start)
+            if since < horizon:
+                gaps.append((tag, since, horizon))
+        return sorted(gaps, key=lambda g: (g[1], g[0] or ""))
+    gaps = []
+    marks = [contest.start] + [t for t in poll_times if t > contest.start]
+    for a, b in zip(marks, marks[1:]):
+        if min(b - reach, contest.end) > a and a < contest.end:
+            gaps.append((None, a, min(b - reach, contest.end)))
+    if marks[-1] < horizon:
+        gaps.append((None, marks[-1], horizon))
+    return gaps
 
 
 def movements(db: sqlite_utils.Database, board: Standings, now: datetime,

@@ -121,14 +121,40 @@ def test_header_warns_of_coverage_gaps(db):
     poll(db, utc(2017, 4, 1, 10), media("1"))
     poll(db, utc(2017, 4, 3, 10), media("1"))
     view = leaderboard.board_view(db, utc(2017, 4, 3, 11))
-    assert view.health.gaps == [(utc(2017, 4, 1, 10), utc(2017, 4, 3, 10))]
-    assert lines_of(view)[3] == "⚠ trou de couverture : 1 avr. 6 h 00 → 3 avr. 6 h 00 (2 j sans relève réussie)"
-    assert lines_of(view, "en")[3] == "⚠ coverage gap: Apr 1 06:00 → Apr 3 06:00 (2 d without a successful poll)"
-    # a gap still open counts too, and the older one is mentioned
+    # the read at 3 April 10 h reaches back to 2 April 10 h: posts of the day before may be lost
+    assert view.health.gaps == [(None, utc(2017, 4, 1, 10), utc(2017, 4, 2, 10))]
+    assert lines_of(view)[3] == ("⚠ trou de couverture : publications du 1 avr. 6 h 00 au 2 avr. 6 h 00 "
+                                 "peut-être manquées (1 j)")
+    assert lines_of(view, "en")[3] == "⚠ coverage gap: posts from Apr 1 06:00 to Apr 2 06:00 may be missing (1 j)".replace(
+        "(1 j)", "(1 d)")
+    # a gap still open counts too (no poll for more than 24 h), and the older one is mentioned
     later = leaderboard.board_view(db, utc(2017, 4, 5, 10))
-    assert len(later.health.gaps) == 2 and not later.health.stale  # polls 2 days apart: stale after 4
-    assert lines_of(later, "en")[3] == ("⚠ coverage gap: Apr 3 06:00 → Apr 5 06:00 (2 d without a successful poll)"
-                                        " and 1 more")
+    assert later.health.gaps == [(None, utc(2017, 4, 1, 10), utc(2017, 4, 2, 10)),
+                                 (None, utc(2017, 4, 3, 10), utc(2017, 4, 4, 10))]
+    assert not later.health.stale  # polls 2 days apart: stale after 4
+    assert lines_of(later, "en")[3] == ("⚠ coverage gap: posts from Apr 3 06:00 to Apr 4 06:00 may be missing "
+                                        "(1 d) and 1 more")
+
+
+def test_coverage_gaps_recorded_by_the_daemon_are_shown_per_hashtag(db):
+    for day in (1, 2):
+        run_id = poll(db, utc(2017, 4, day, 10), media("1"))
+        for tag in ("socialderby", "snq17"):
+            if (day, tag) != (2, "snq17"):  # the second poll could not read #snq17 in full
+                store.record_coverage(db, run_id, tag, utc(2017, 4, day, 10), (START, END))
+    run_id = poll(db, utc(2017, 4, 3, 16), media("1"))
+    for tag in ("socialderby", "snq17"):
+        store.record_coverage(db, run_id, tag, utc(2017, 4, 3, 16), (START, END))
+    view = leaderboard.board_view(db, utc(2017, 4, 3, 17))
+    assert view.health.gaps == [("snq17", utc(2017, 4, 1, 10), utc(2017, 4, 2, 16)),
+                                ("socialderby", utc(2017, 4, 2, 10), utc(2017, 4, 2, 16))]
+    assert lines_of(view, "en")[3] == ("⚠ coverage gap #socialderby: posts from Apr 2 06:00 to Apr 2 12:00 may be "
+                                       "missing (6 h 00) and 1 more")
+    # as of before the third poll, both gaps are still open: they run to 24 h before then
+    assert leaderboard.board_view(db, utc(2017, 4, 3, 15), as_of=utc(2017, 4, 3, 15)).health.gaps == [
+        ("snq17", utc(2017, 4, 1, 10), utc(2017, 4, 2, 15)), ("socialderby", utc(2017, 4, 2, 10), utc(2017, 4, 2, 15))]
+    assert leaderboard.board_view(db, utc(2017, 4, 2, 11), as_of=utc(2017, 4, 2, 11)).health.gaps == [
+        ("snq17", utc(2017, 4, 1, 10), utc(2017, 4, 1, 11))]
 
 
 def test_header_after_the_close_with_a_final_poll_is_not_stale(db):
