@@ -3,8 +3,9 @@ prints, or exits.
 
 Every command takes ``--db`` (env ``DERBY_DB``, default ``derby.db``). Failures print
 one line on stderr, naming the cause and the fix, and exit non-zero: 2 for
-configuration, 3 when the platform refused for now, 1 otherwise. No traceback reaches a
-user unless ``DERBY_DEBUG=1``.
+configuration, 3 when the platform refused for now, 4 when a person must fix the token
+or its permissions, 1 otherwise. No traceback reaches a user unless ``DERBY_DEBUG=1``;
+no secret reaches any output.
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ def _fail(message: str, code: int) -> None:
 
 
 def _redact(text: str) -> str:
-    for name in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET"):
-        secret = os.environ.get(name)
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    from derby.secrets import redact
+
+    return redact(text, *(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
 
 
 def friendly(func):
@@ -86,12 +85,18 @@ def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from dotenv import load_dotenv
 
+    from derby.secrets import env_file_warning
+
+    env_file = Path.cwd() / ".env"
     try:
-        load_dotenv(Path.cwd() / ".env", override=False, encoding="utf-8")
+        load_dotenv(env_file, override=False, encoding="utf-8")
     except UnicodeDecodeError:
-        _fail(f"{Path.cwd() / '.env'} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
+        _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
     except OSError as exc:
-        _fail(f"cannot read {Path.cwd() / '.env'}: {exc.strerror}", 2)
+        _fail(f"cannot read {env_file}: {exc.strerror}", 2)
+    warning = env_file_warning(env_file)
+    if warning:
+        click.echo(f"derby: {warning}", err=True)
     cli(prog_name="derby")
 
 
@@ -101,20 +106,36 @@ def main() -> None:
 @friendly
 def init(ctx: _Context, contest_file: str) -> None:
     """Create or upgrade the database and load the contest and its rules."""
-    from derby import clock, store
-    from derby.config import load_contest
+    from derby import clock, poller, store
+    from derby.config import format_duration, load_contest
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
+    now = clock.utcnow()
+    budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
-    changes = store.save_contest(db, contest, clock.utcnow())
+    changes = store.save_contest(db, contest, now)
     tz = contest.tz
     click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
-               f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed.")
+               f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
+               f"polled every {format_duration(contest.schedule.every)}.")
     if contest.count_engagement_until:
         click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
+    if budget is not None and contest.feed.kind == "graph":  # a replay's budget is only simulated
+        needed = len([h for h in contest.hashtags if not budget.counts(h)])
+        click.echo(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
+                   f"{needed} more needed by this contest.")
+
+
+def _budget_account(contest) -> str | None:
+    """The account whose hashtag budget a contest uses: the Instagram user id for the
+    Graph feed (None while it is not configured), the feed kind for fixtures."""
+    if contest.feed.kind != "graph":
+        return contest.feed.kind
+    user_id = os.environ.get("INSTAGRAM_USER_ID", "").strip()
+    return user_id if user_id.isdigit() else None
 
 
 def _report_rule_changes(changes: list[dict], seeded: bool) -> None:
@@ -141,46 +162,136 @@ def _contest(db):
 @pass_ctx
 @friendly
 def poll(ctx: _Context) -> None:
-    """Run one collection cycle on the contest's feed and print a one-line summary."""
+    """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
     from derby import clock, poller
     from derby.feeds.factory import make_feed
 
     db = ctx.open()
     contest = _contest(db)
     summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), clock.utcnow())
-    click.echo(summary.line())
+    click.echo(_redact(summary.line()))
     for note in summary.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(_redact(f"note: {note}"), err=True)
     warnings = [r["message"] for r in db.query(
-        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])]
+        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])
+        if r["message"] not in summary.notes]  # notes are stored as warnings too; shown once above
     for message in warnings[:10]:
-        click.echo(f"warning: {message}", err=True)
+        click.echo(_redact(f"warning: {message}"), err=True)
     if summary.warnings > 10:
         click.echo(f"warning: … and {summary.warnings - 10} more in the poll_warnings table of {ctx.db_path}", err=True)
-    if summary.status != "ok":
-        sys.exit(3)
+    if summary.details:
+        click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
+    sys.exit(summary.exit_code)
 
 
 @cli.command()
-@click.option("--every", "every", default=1800.0, show_default=True, type=click.FloatRange(min=1),
-              help="Seconds between polls.")
+@click.option("--every", "every", default=None, metavar="DURATION",
+              help="Override the contest file's [schedule] every, e.g. 30m, 2h, 90s.")
+@click.option("--log-file", "log_file", default=None, type=click.Path(dir_okay=False),
+              help="Also log to this file, rotated at 10 MB (5 kept).")
+@click.option("--verbose", "-v", is_flag=True, help="Log debug lines too.")
 @pass_ctx
 @friendly
-def run(ctx: _Context, every: float) -> None:
-    """Poll on a schedule, in the foreground, until the contest ends or SIGINT/SIGTERM."""
-    import logging
+def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -> None:
+    """Poll on the contest's schedule until the final poll, or SIGINT/SIGTERM."""
+    restore = _setup_logging(log_file, verbose)
+    try:
+        _run(ctx, every)
+    finally:
+        restore()
 
+
+def _run(ctx: _Context, every: str | None) -> None:
     from derby import clock, poller
+    from derby.config import check_interval, parse_duration
+    from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db = ctx.open()
     contest = _contest(db)
-    make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
+    interval = None
+    if every is not None:
+        try:
+            interval = check_interval(parse_duration(every, "--every"), feed_kind=contest.feed.kind,
+                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    closed = _closed_line(db, contest)
     db.close()
-    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow,
-                         interval=every, on_poll=lambda s: click.echo(s.line()))
-    click.echo("contest closed: final poll done" if outcome == "closed" else "stopped")
+    if closed:
+        click.echo(closed)
+        return
+    make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
+    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow, interval=interval)
+    if outcome == "already_closed":
+        db = ctx.open()
+        click.echo(_closed_line(db, contest))
+        return
+    failures = {
+        "auth": ("stopped: the token or its permissions need a person (see the last poll above); fix them, then run again", 4),
+        "lost_lock": ("stopped: another derby run took over this database", 1),
+        "failing": ("stopped: polls keep failing (see the log above)", 1),
+    }
+    if outcome in failures:
+        _fail(*failures[outcome])
+    click.echo("derby run: " + {"closed": "final poll done: the contest is closed",
+                                "abandoned": "stopped (a request in flight was abandoned; nothing half-stored)"}
+               .get(outcome, "stopped"))
+    if outcome == "abandoned":
+        # The worker thread is stuck in a request; waiting for it would break the 10 s promise.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import logging
+
+        logging.shutdown()
+        os._exit(0)
+
+
+def _closed_line(db, contest) -> str | None:
+    from derby import clock, store
+
+    closed = store.contest_closed(db)
+    if closed is None:
+        return None
+    return (f"the contest “{contest.title}” is closed: its final poll (#{closed['final_poll_run_id']}) ran at "
+            f"{clock.format_local(closed['closed_at'], contest.tz, 'en')}; nothing left to poll")
+
+
+def _setup_logging(log_file: str | None, verbose: bool):
+    """Log lines to stderr (and ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO
+    derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them).
+    Returns a function that undoes it."""
+    import logging
+    import logging.handlers
+    import time
+
+    from derby.secrets import install_log_redaction
+
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=5, encoding="utf-8"))
+    root = logging.getLogger()
+    quiet = [logging.getLogger(name) for name in ("apscheduler", "urllib3")]
+    levels = [root.level] + [logger.level for logger in quiet]
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for logger in quiet:  # their INFO lines (every job run, every request) are noise
+        logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+    def restore() -> None:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        for logger, level in zip([root, *quiet], levels):
+            logger.setLevel(level)
+
+    return restore
 
 
 def _as_of_option(func):
@@ -212,41 +323,82 @@ def _standings(ctx: _Context, as_of: str | None):
 @click.option("--all", "show_all", is_flag=True, help="Also list stored posts that are not ranked, with the reason.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Labels' language (default: the contest's).")
+@click.option("--live", is_flag=True, help="Keep the board on screen, refreshed (one frame when not a terminal).")
+@click.option("--every", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Seconds between refreshes of --live.")
+@click.option("--save", "save_to", type=click.Path(dir_okay=False), default=None, metavar="FILE.svg|FILE.html",
+              help="Also write the board as a picture (SVG or HTML).")
 @_as_of_option
 @pass_ctx
 @friendly
-def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, as_of: str | None) -> None:
+def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, live: bool,
+                    every: float, save_to: str | None, as_of: str | None) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
-    board = _standings(ctx, as_of)
-    if fmt == "json":
-        click.echo(export.leaderboard_json(board, top, show_all))
-    elif fmt == "csv":
-        export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest) for e in leaderboard.select(board, top, show_all)],
-                         export.LEADERBOARD_COLUMNS)
-    else:
-        from rich.console import Console
+    if fmt != "table":
+        if live or save_to:
+            raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
+        board = _standings(ctx, as_of)
+        if fmt == "json":
+            click.echo(export.leaderboard_json(board, top, show_all))
+        else:
+            export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest)
+                                          for e in leaderboard.select(board, top, show_all)],
+                             export.LEADERBOARD_COLUMNS)
+        return
+    from rich.console import Console
 
-        leaderboard.render_table(board, Console(), top=top, show_all=show_all, lang=lang)
+    from derby import board as drawing, clock, store
+
+    db = ctx.open()  # creates or upgrades the schema once; every frame then reads read-only
+    contest = _contest(db)
+    moment = _moment(contest, as_of) if as_of else None
+    db.close()
+    console = Console()
+
+    def read(rows: int | None):
+        reader = store.open_reader(ctx.db_path)
+        try:
+            return leaderboard.board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
+        finally:
+            reader.close()
+
+    if save_to:
+        view = read(None)
+        drawing.save(view, lang or view.board.contest.language, Path(save_to))
+    if live:
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every), every)
+    else:
+        view = read(None)
+        console.print(drawing.render(view, lang or view.board.contest.language, console))
+    if save_to:
+        click.echo(f"saved the board to {save_to}", err=True)
 
 
 @cli.command(name="export")
 @click.argument("output", type=click.Path(dir_okay=False, writable=True))
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Number of winners.")
 @click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates after the winners.")
+@click.option("--all", "every_entry", is_flag=True,
+              help="Write every stored post instead: status, reason, moderation and each rule's points.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None, help="Default: from the file's extension.")
 @click.option("--encoding", type=click.Choice(["utf-8-sig", "utf-8"]), default="utf-8-sig", show_default=True,
               help="utf-8-sig adds a BOM so Excel reads accents right.")
 @_as_of_option
 @pass_ctx
 @friendly
-def export_cmd(ctx: _Context, output: str, top: int, alternates: int, fmt: str | None, encoding: str, as_of: str | None) -> None:
-    """Write the winners and alternates, in rank order, to a CSV or JSON file."""
+def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entry: bool, fmt: str | None, encoding: str,
+               as_of: str | None) -> None:
+    """Write the winners and alternates (or, with --all, every stored post) to a CSV or JSON file."""
     from derby import export
 
     board = _standings(ctx, as_of)
     fmt = fmt or ("json" if output.lower().endswith(".json") else "csv")
+    if every_entry:
+        written = export.export_entries(Path(output), board, fmt=fmt, encoding=encoding)
+        click.echo(f"wrote {written} entries ({len(board.ranked)} ranked) to {output}")
+        return
     written = export.export_winners(Path(output), board, top=top, alternates=alternates, fmt=fmt, encoding=encoding)
     ranked = len(board.ranked)
     click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates) to {output}")
@@ -265,7 +417,7 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
 
     from rich.console import Console
 
-    from derby import clock, export, leaderboard, store
+    from derby import board as drawing, clock, export, leaderboard, store
     from derby.demo.runner import demo_contest, run_demo
 
     console = Console()
@@ -288,8 +440,11 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         if outcome != "closed":
             _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
         db = store.open_db(db_path)
-        board = leaderboard.standings(db, clock.utcnow())
-        leaderboard.render_table(board, console, top=top)
+        last = store.last_poll_run(db, successful=True)
+        # the board as the replay's last poll saw it, not as of today's date
+        view = leaderboard.board_view(db, clock.from_store(last["finished_at"]) if last else clock.utcnow(), top=top)
+        board = view.board
+        console.print(drawing.render(view, contest.language, console))
         out = Path.cwd() / "winners.csv"
         written = export.export_winners(out, board, top=3, alternates=2)
         db.close()
@@ -519,6 +674,33 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
     for row in rows:
         click.echo(f"{clock.format_local(row['at'], contest.tz, 'en')}  {_safe(row['actor'])}  {row['action']}  "
                    f"{_safe(row['summary'])}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_ctx
+@friendly
+def status(ctx: _Context, fmt: str) -> None:
+    """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
+    import json
+
+    from derby import clock, health, store
+    from derby.errors import ConfigError
+
+    if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
+        raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
+    db = ctx.open()
+    contest = store.load_contest(db)
+    if contest is None:
+        raise ConfigError("this database has no contest yet; run: derby init config/socialderby.toml")
+    data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))
+    db.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in health.render_text(data):
+            click.echo(line)
+    sys.exit(data["exit_code"])
 
 
 if __name__ == "__main__":  # pragma: no cover

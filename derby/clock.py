@@ -118,6 +118,54 @@ def format_local(dt: datetime | None, tz: ZoneInfo, lang: str = "fr", *, offset:
     return f"{text} ({format_offset(local)})" if offset else text
 
 
+_FR_SHORT_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin",
+                    "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+_EN_SHORT_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_short(dt: datetime | None, tz: ZoneInfo, lang: str = "fr") -> str:
+    """Return ``dt`` in the contest zone without year or offset, for a table cell:
+    ``3 avr. 14 h 05`` in French, ``Apr 3 14:05`` in English. None gives ""."""
+    if dt is None:
+        return ""
+    local = dt.astimezone(tz)
+    if lang == "fr":
+        return f"{local.day} {_FR_SHORT_MONTHS[local.month - 1]} {local.hour} h {local.minute:02d}"
+    return f"{_EN_SHORT_MONTHS[local.month - 1]} {local.day} {local.hour:02d}:{local.minute:02d}"
+
+
+def format_duration(delta: timedelta, lang: str = "fr") -> str:
+    """Return a duration for a person, most significant units only: ``45 s``,
+    ``12 min``, ``3 h 05``, ``2 j 4 h`` (English ``2 d 4 h``), ``40 j`` past 30 days."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    day = "j" if lang == "fr" else "d"
+    if days >= 30:
+        return f"{days} {day}"
+    if days:
+        return f"{days} {day} {hours} h" if hours else f"{days} {day}"
+    if hours:
+        return f"{hours} h {minutes:02d}"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"
+
+
+def format_relative(dt: datetime, now: datetime, lang: str = "fr") -> str:
+    """Return ``dt`` relative to ``now``: ``il y a 12 min`` / ``12 min ago`` in the
+    past, ``dans 2 j 4 h`` / ``in 2 d 4 h`` in the future, ``à l'instant`` / ``just now``
+    within a minute."""
+    delta = dt - now
+    if abs(delta) < timedelta(minutes=1):
+        return "à l'instant" if lang == "fr" else "just now"
+    text = format_duration(delta, lang)
+    if delta < timedelta(0):
+        return f"il y a {text}" if lang == "fr" else f"{text} ago"
+    return f"dans {text}" if lang == "fr" else f"in {text}"
+
+
 def iso_local(dt: datetime | None, tz: ZoneInfo) -> str | None:
     """Return ISO 8601 in the contest zone with its offset, e.g. ``2017-04-03T10:05:09-04:00``."""
     return None if dt is None else dt.astimezone(tz).isoformat()

@@ -8,6 +8,7 @@ passes ``os.environ`` after loading ``.env``); this module never reads the envir
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,10 +25,27 @@ DEFAULT_GRAPH_URL = "https://graph.facebook.com/v24.0"
 FEED_KINDS = ("graph", "fixture")
 LANGUAGES = ("fr", "en")
 
+DEFAULT_EVERY = 1800.0
+"""Seconds between polls when ``[schedule] every`` is not given (30 minutes)."""
+DEFAULT_GRACE = 86400.0
+"""Seconds ``derby run`` keeps polling after the contest's end (24 hours)."""
+MAX_EVERY = 6 * 3600.0
+"""The longest interval accepted: ``recent_media`` reaches back only 24 hours (Graph API
+reference, IG Hashtag recent_media), so a poll every 6 hours survives three failed polls
+in a row without losing posts."""
+MIN_EVERY_GRAPH = 60.0
+"""The shortest interval accepted for the Graph API feed."""
+REQUESTS_PER_HOUR_BUDGET = 200
+"""Graph API calls derby allows itself per hour: the platform rate limit for a user
+access token is 200 calls per user per hour (Meta, Graph API "Rate Limiting",
+platform rate limits). A schedule whose worst case (every page of every edge of every
+hashtag) would exceed it is refused."""
+
 _ALLOWED = {
     "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
-    "feed": {"kind", "path", "page_cap", "timeout"},
+    "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
+    "schedule": {"every", "grace"},
 }
 
 
@@ -37,13 +55,26 @@ class FeedConfig:
 
     ``kind`` is ``graph`` or ``fixture``; ``path`` is the fixture folder (absolute);
     ``page_cap`` is the most pages read per edge and hashtag in one poll; ``timeout`` is
-    the per-request timeout in seconds.
+    the per-request timeout in seconds; ``deadline`` the most seconds one whole poll may
+    spend calling the feed (retries and pauses included).
     """
 
     kind: str
     path: Path | None = None
     page_cap: int = 10
     timeout: float = 20.0
+    deadline: float = 600.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When ``derby run`` polls: ``every`` (seconds between polls) and ``grace``
+    (seconds it keeps polling after the contest's end, for posts that show up late; the
+    final poll runs then, or at ``count_engagement_until`` when later). Read from the
+    contest file's ``[schedule]`` table."""
+
+    every: float = DEFAULT_EVERY
+    grace: float = DEFAULT_GRACE
 
 
 @dataclass(frozen=True)
@@ -66,6 +97,7 @@ class Contest:
     language: str = "fr"
     rules: dict[str, object] = field(default_factory=dict)
     source: Path | None = None
+    schedule: Schedule = field(default_factory=lambda: Schedule())
     count_engagement_until: datetime | None = None
 
     @property
@@ -151,16 +183,18 @@ def _build(data: dict, path: Path) -> Contest:
     language = section.get("language", "fr")
     if language not in LANGUAGES:
         raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")
+    feed = _feed(data.get("feed", {}), path)
     return Contest(
         title=title,
         hashtags=tuple(tags),
         timezone=tz_name,
         start=start,
         end=end,
-        feed=_feed(data.get("feed", {}), path),
+        feed=feed,
         language=language,
         rules=rules.validate_rules(data.get("rules", {})),
         source=path.resolve(),
+        schedule=_schedule(data.get("schedule", {}), len(tags), feed),
         count_engagement_until=until,
     )
 
@@ -191,6 +225,66 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     return clock.parse_local(value, tz)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
+
+
+def parse_duration(text: object, key: str) -> float:
+    """Return the seconds of a duration such as ``"30m"``, ``"1h30m"``, ``"90s"`` or a
+    bare number of seconds (``1800`` or ``"1800"``). Raises ValueError naming ``key``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    elif isinstance(text, str) and re.fullmatch(r"\d+(?:\.\d+)?", text.strip()):
+        seconds = float(text)  # a bare number: seconds
+    elif isinstance(text, str) and text.strip():
+        compact = text.strip().lower().replace(" ", "")
+        parts = _DURATION.findall(compact)
+        if not parts or "".join(n + u for n, u in parts) != compact:
+            raise ValueError(f"{key} = {text!r} is not a duration such as \"30m\", \"2h\" or \"1h30m\"")
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    else:
+        raise ValueError(f"{key} must be a duration such as \"30m\", \"2h\" or \"1h30m\"")
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"{key} must be longer than zero")
+    return seconds
+
+
+def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every") -> float:
+    """Return ``every`` (seconds) when a poller on that interval can keep up: at most
+    :data:`MAX_EVERY`, and for the Graph feed at least :data:`MIN_EVERY_GRAPH` with a
+    worst case within :data:`REQUESTS_PER_HOUR_BUDGET`. Raises ValueError saying why."""
+    if every > MAX_EVERY:
+        raise ValueError(f"{key} = {format_duration(every)} is too long: recent_media only reaches back 24 hours, "
+                         f"so poll at least every {format_duration(MAX_EVERY)}")
+    if feed_kind == "graph":
+        if every < MIN_EVERY_GRAPH:
+            raise ValueError(f"{key} = {format_duration(every)} is too short for the Graph API; use at least {format_duration(MIN_EVERY_GRAPH)}")
+        worst = hashtags * 2 * page_cap  # both edges, every page, every hashtag (+ one search each at most once)
+        per_hour = worst * 3600 / every
+        if per_hour > REQUESTS_PER_HOUR_BUDGET:
+            shortest = worst * 3600 / REQUESTS_PER_HOUR_BUDGET
+            raise ValueError(f"{key} = {format_duration(every)} could make {per_hour:.0f} requests an hour "
+                             f"({hashtags} hashtags × 2 edges × {page_cap} pages), over the budget of "
+                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower feed.page_cap")
+    return every
+
+
+def format_duration(seconds: float) -> str:
+    """Return seconds as ``1h30m``, ``12m`` or ``1m30s`` (rounded to whole seconds)."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return text or "0s"
+
+
+def _schedule(section: dict, hashtags: int, feed: FeedConfig) -> Schedule:
+    every = parse_duration(section.get("every", DEFAULT_EVERY), "schedule.every")
+    grace = parse_duration(section["grace"], "schedule.grace") if "grace" in section else DEFAULT_GRACE
+    if grace > 30 * 86400:
+        raise ValueError("schedule.grace must be at most 30 days")
+    return Schedule(every=check_interval(every, feed_kind=feed.kind, hashtags=hashtags, page_cap=feed.page_cap), grace=grace)
+
+
 def _feed(section: dict, path: Path) -> FeedConfig:
     kind = section.get("kind", "graph")
     if kind not in FEED_KINDS:
@@ -201,6 +295,9 @@ def _feed(section: dict, path: Path) -> FeedConfig:
     timeout = section.get("timeout", 20.0)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ValueError("feed.timeout must be a number of seconds above 0 and at most 300")
+    deadline = section.get("deadline", 600.0)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not timeout <= deadline <= 6 * 3600:
+        raise ValueError("feed.deadline must be a number of seconds, at least feed.timeout and at most 21600 (6 hours)")
     folder = None
     if kind != "fixture" and "path" in section:
         raise ValueError("feed.path is only for feed.kind = \"fixture\"")
@@ -210,7 +307,7 @@ def _feed(section: dict, path: Path) -> FeedConfig:
         folder = (path.parent / section["path"]).resolve()
         if not (folder / "polls").is_dir():
             raise ValueError(f"feed.path {folder} is not a replay folder (it needs a polls/ folder; see the README's fixture layout)")
-    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout))
+    return FeedConfig(kind=kind, path=folder, page_cap=page_cap, timeout=float(timeout), deadline=float(deadline))
 
 
 @dataclass(frozen=True)

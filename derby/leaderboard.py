@@ -1,29 +1,26 @@
-"""Standings from the store, and their rendering with rich.
+"""Standings from the store, and what the board shows about them.
 
 ``standings(db)`` computes the ranking when it is read, from the stored contest, rules
-and snapshots, so a rule change needs no re-poll. ``render_table`` draws it with rich;
-user text (captions, permalinks) goes in as ``rich.text.Text`` after
-:func:`derby.text.display_text`, so it is never read as markup or escape codes.
+and snapshots, so a rule change needs no re-poll. ``board_view(db, ...)`` adds what a
+judge looks at beside the ranking: movement since the previous successful poll, each
+entry's score over its snapshots, the health of polling and the counts. Drawing is
+:mod:`derby.board`'s job; this module knows nothing of rich.
 """
 
 from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlite_utils
-
-if TYPE_CHECKING:  # rich is imported when drawing, so JSON/CSV output and export start fast (issue 7)
-    from rich.console import Console
 
 from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
-from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries
-from derby.text import display_text, shortcode, shorten
+from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
+from derby.text import display_text, shorten
 
 
 @dataclass
@@ -124,68 +121,181 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 4)
 
 
-_LABELS = {
-    "fr": {"rank": "Rang", "entry": "Participation", "caption": "Légende", "likes": "J'aime", "comments": "Comm.",
-           "score": "Pointage", "posted": "Publiée le", "status": "Statut", "hidden": "masquées",
-           "title": "Classement", "as_of": "au", "none": "Aucune participation classée pour l'instant.",
-           "not_started": "à venir", "running": "en cours", "closed": "terminé"},
-    "en": {"rank": "Rank", "entry": "Entry", "caption": "Caption", "likes": "Likes", "comments": "Comments",
-           "score": "Score", "posted": "Posted", "status": "Status", "hidden": "hidden",
-           "title": "Leaderboard", "as_of": "as of", "none": "No ranked entry yet.",
-           "not_started": "not started", "running": "running", "closed": "closed"},
-}
-_STATUS_FR = {
-    "no_timestamp": "sans date", "before_start": "avant le début", "after_end": "après la clôture",
-    "no_caption": "sans légende", "missing_hashtag": "mot-clic absent",
-    "disqualified": "disqualifiée", "missing_mention": "mention absente", "review": "à vérifier",
-    "over_entrant_cap": "au-delà du maximum par participant·e",
-}
+# -- the board: movement, trend, polling health and counts (issue 6) -------------------
+
+RECENT_MEDIA_REACH = timedelta(hours=24)
+"""How far back ``recent_media`` reaches (Graph API docs, IG Hashtag recent_media: "media
+published within the last 24 hours"): posts published more than this before a poll and
+after the previous one may be missing, which the board calls a coverage gap."""
+STALE_MINIMUM = timedelta(minutes=10)
+STALE_WITHOUT_HISTORY = timedelta(hours=1)
+DISQUALIFIED = "disqualified"
+"""Status of an entry a judge disqualified (set by moderation, see the judging commands)."""
 
 
-def render_table(board: Standings, console: Console, *, top: int | None = None, show_all: bool = False,
-                 lang: str | None = None) -> None:
-    """Print the leaderboard as a rich table on ``console``.
+@dataclass
+class PollHealth:
+    """How fresh the standings are, seen at ``now`` (aware UTC).
 
-    Columns are dropped when the console is narrow, least useful first: caption, then
-    posted-at, then status.
+    ``last_success`` is the start of the newest ``ok`` poll run (None before any),
+    ``age`` is ``now - last_success``; ``last_status`` is the status of the newest poll
+    run of any kind (``ok``, ``partial``, ``failed``, ``running``; None before any).
+    ``stale`` is true when ``age`` passed ``stale_after`` (twice the usual interval
+    between successful polls, at least 10 minutes; 1 hour without history) unless the
+    contest closed before that poll (the standings are final). ``gaps`` lists the
+    coverage gaps ``(hashtag or None, from, to)`` of :func:`coverage_gaps`.
     """
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
 
-    lang = lang or board.contest.language
-    labels = _LABELS[lang]
+    last_success: datetime | None
+    age: timedelta | None
+    last_status: str | None
+    stale: bool
+    stale_after: timedelta
+    gaps: list[tuple[str | None, datetime, datetime]] = field(default_factory=list)
+
+
+@dataclass
+class BoardRow:
+    """One row of the board. ``movement`` is places gained since the previous
+    successful poll (negative: lost; 0: same), None when the entry was not ranked then
+    (new) or is not ranked now; ``trend`` is the entry's score at each of its snapshots,
+    oldest first (the snapshots the score may use: none after the freeze); ``flags`` are
+    the entry's flags (``observed_late`` is the board's "late": first seen after
+    engagement stopped counting)."""
+
+    entry: ScoredEntry
+    movement: int | None
+    trend: list[float]
+    flags: list[str]
+
+
+@dataclass
+class BoardView:
+    """Everything the board shows, computed at ``now`` (aware UTC; the ``--as-of`` time
+    when one is given). ``rows`` holds at most ``limit`` rows of ``total_rows``."""
+
+    board: Standings
+    now: datetime
+    health: PollHealth
+    counts: dict[str, int]
+    rows: list[BoardRow]
+    total_rows: int
+    previous_poll: datetime | None
+
+
+def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> PollHealth:
+    """Return the polling health at ``now`` from the poll runs started at or before it."""
+    times = [started for started, _ in store.successful_polls(db, now)]
+    last = store.last_poll_run_until(db, now)
+    recent = times[-7:]
+    intervals = sorted(b - a for a, b in zip(recent, recent[1:]))
+    stale_after = max(2 * intervals[len(intervals) // 2], STALE_MINIMUM) if intervals else STALE_WITHOUT_HISTORY
+    last_success = times[-1] if times else None
+    age = now - last_success if last_success else None
+    final = last_success is not None and last_success > contest.end
+    stale = age is not None and age > stale_after and not final
+    gaps = coverage_gaps(db, contest, now, times)
+    return PollHealth(last_success=last_success, age=age, last_status=last["status"] if last else None,
+                      stale=stale, stale_after=stale_after, gaps=gaps)
+
+
+def coverage_gaps(db: sqlite_utils.Database, contest: Contest, now: datetime,
+                  poll_times: list[datetime]) -> list[tuple[str | None, datetime, datetime]]:
+    """Return the spans of post times (clipped to the contest) that no poll could reach,
+    as ``(hashtag or None, from, to)``, oldest first, as known at ``now``.
+
+    A full ``recent_media`` read at *t* reaches posts from *t* − 24 h to *t*. The daemon
+    records each read and each gap (``store.record_coverage``); those records are used
+    when present, plus, per hashtag, the gap still open at ``now`` (its last read was
+    more than 24 hours ago). Without records (a database polled before they existed)
+    the same rule is applied to the successful poll times ``poll_times``.
+    """
+    reach = RECENT_MEDIA_REACH
+    horizon = min(now - reach, contest.end)
+    last, recorded = store.coverage_at(db, now)
+    if last or recorded:
+        gaps: list[tuple[str | None, datetime, datetime]] = list(recorded)
+        for tag in contest.hashtags:
+            since = max(last.get(tag, contest.start), contest.start)
+            if since < horizon:
+                gaps.append((tag, since, horizon))
+        return sorted(gaps, key=lambda g: (g[1], g[0] or ""))
+    gaps = []
+    marks = [contest.start] + [t for t in poll_times if t > contest.start]
+    for a, b in zip(marks, marks[1:]):
+        if min(b - reach, contest.end) > a and a < contest.end:
+            gaps.append((None, a, min(b - reach, contest.end)))
+    if marks[-1] < horizon:
+        gaps.append((None, marks[-1], horizon))
+    return gaps
+
+
+def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
+              until: datetime | None = None) -> tuple[dict[str, int | None], datetime | None]:
+    """Return each ranked entry's movement since the previous successful poll and that
+    poll's time: ``({media_id: places gained or None when new}, previous or None)``.
+
+    The previous standings are recomputed as of the end of the successful poll before
+    the last one (both finished at or before ``until``) with the rules of that moment.
+    """
+    polls = store.successful_polls(db, until)
+    previous = polls[-2][0] if len(polls) >= 2 else None
+    before: dict[str, int] = {}
+    if previous is not None:
+        # as of the moment that poll finished: its snapshots are the newest then
+        before = {e.media_id: e.rank for e in standings(db, now, polls[-2][1]).ranked}  # type: ignore[misc]
+    return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
+            for e in board.ranked}, previous
+
+
+def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntry],
+           until: datetime | None = None) -> dict[str, list[float]]:
+    """Return each entry's score at each snapshot its score could use, oldest first:
+    snapshots observed at or before ``until`` and the contest's freeze (only the first
+    one for an entry first observed after the freeze), scored under the board's rules.
+    """
     contest = board.contest
-    tz = contest.tz
-    title = Text(display_text(contest.title), style="bold")
-    caption = Text(f"{labels['title']} {labels['as_of']} {clock.format_local(board.as_of, tz, lang)}"
-                   f" · {labels[contest.phase(board.as_of)]}")
-    rows = select(board, top, show_all)
-    if not rows:
-        console.print(title)
-        console.print(Text(labels["none"]))
-        return
-    status_label = (lambda e: e.status) if lang == "en" else (lambda e: _STATUS_FR.get(e.status, "classée"))
-    # (label, minimum console width to show it, cell of an entry, column options)
-    columns = [
-        ("rank", 0, lambda e: Text(str(e.rank) if e.rank else "—"), {"justify": "right"}),
-        ("entry", 0, lambda e: Text(shorten(display_text(e.username or shortcode(e.permalink) or e.media_id), 24)), {}),
-        ("caption", 110, lambda e: Text(shorten(display_text(e.caption), 40)), {"overflow": "ellipsis", "max_width": 40}),
-        ("likes", 0, lambda e: Text(labels["hidden"], style="italic dim") if e.like_count is None else Text(str(e.like_count)),
-         {"justify": "right"}),
-        ("comments", 0, lambda e: Text("—" if e.comments_count is None else str(e.comments_count)), {"justify": "right"}),
-        ("score", 0, lambda e: Text(str(_number(e.score)), style="bold"), {"justify": "right"}),
-        ("posted", 72 if not show_all else 96, lambda e: Text(clock.format_local(e.timestamp, tz, lang, offset=False)), {}),
-    ]
-    if show_all:
-        columns.append(("status", 60, lambda e: Text(status_label(e).replace("_", " "), style="" if e.rank else "yellow"), {}))
-    shown = [c for c in columns if console.width >= c[1]]
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, expand=False)
-    for key, _, _, options in shown:
-        table.add_column(labels[key], no_wrap=True, **options)
-    for entry in rows:
-        table.add_row(*(cell(entry) for _, _, cell, _ in shown))
-    console.print(table)
+    limit = min(t for t in (until, contest.freeze) if t is not None)
+    series = store.snapshot_series(db, [e.media_id for e in entries], until)
+    result: dict[str, list[float]] = {}
+    for entry in entries:
+        snaps = series.get(entry.media_id, [])
+        usable = [s for s in snaps if s["observed_at"] <= limit] or snaps[:1]
+        fields = {"caption": entry.caption, "media_type": entry.media_type, "timestamp": entry.timestamp}
+        count_likes = "likes_not_counted" not in entry.flags
+        result[entry.media_id] = [score_entry({**fields, **s}, board.rules, contest.hashtags, contest.start,
+                                              count_likes=count_likes)[0] for s in usable]
+    return result
+
+
+def board_counts(board: Standings) -> dict[str, int]:
+    """Return ``entries`` (stored posts), ``eligible`` (ranked), ``disqualified`` (by a
+    judge) and ``hidden_likes`` (posts whose owner hides likes)."""
+    return {
+        "entries": len(board.entries), "eligible": len(board.ranked),
+        "disqualified": sum(1 for e in board.entries if e.status == DISQUALIFIED),
+        "hidden_likes": sum(1 for e in board.entries if e.like_count is None and e.observed_at is not None),
+    }
+
+
+def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None, *, top: int | None = None,
+               show_all: bool = False, limit: int | None = None) -> BoardView:
+    """Compute the board at ``now`` (or as it was at ``as_of``): standings, health,
+    counts, and at most ``limit`` rows with movement and trend.
+
+    Raises DerbyError when the database has no contest; ``sqlite3.OperationalError``
+    when it stays locked past the connection's busy timeout.
+    """
+    moment = as_of or now
+    board = standings(db, moment, as_of)
+    selected = select(board, top, show_all)
+    shown = selected if limit is None else selected[:max(limit, 0)]
+    moved, previous = movements(db, board, moment, as_of)
+    series = trends(db, board, shown, as_of)
+    rows = [BoardRow(entry=entry, movement=moved.get(entry.media_id), trend=series.get(entry.media_id, []),
+                     flags=list(entry.flags)) for entry in shown]
+    return BoardView(board=board, now=moment, health=poll_health(db, board.contest, moment), counts=board_counts(board),
+                     rows=rows, total_rows=len(selected), previous_poll=previous)
 
 
 # -- issue 4: one entry explained -------------------------------------------------------

@@ -7,7 +7,9 @@ take the database first (``save_page(db, ...)``). Times are stored as UTC text (
 
 Tables: ``contest`` (one row), ``hashtags`` (name -> Graph id), ``media`` (keyed by the
 Graph media id), ``snapshots`` (append-only engagement readings), ``sightings`` (which
-poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rules``.
+poll run saw which media on which edge), ``poll_runs``, ``poll_warnings``, ``rules``;
+``cooldowns`` (no request before ``until``) and ``hashtag_queries`` (the hashtag budget:
+unique hashtags each account queried, and when last).
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from derby import clock, rules as rule_kinds
-from derby.config import Contest, FeedConfig
+from derby.config import Contest, FeedConfig, Schedule
 from derby.errors import StoreError
 from derby.feeds.parse import MediaPage
 from derby.text import shortcode
@@ -186,6 +188,36 @@ def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
 
+@migrations()
+def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
+    """Issue 3: why a poll run failed, its retries and usage reading; cool-downs; the
+    hashtag budget (unique hashtags queried per account)."""
+    for column, kind in (("error_kind", str), ("error_code", int), ("error_subcode", int), ("fbtrace_id", str),
+                         ("error_endpoint", str), ("retries", int), ("usage", str), ("usage_pct", float),
+                         ("cooldown_until", str)):
+        db["poll_runs"].add_column(column, kind)
+    db.executescript(
+        """
+        CREATE TABLE cooldowns (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,           -- the Instagram account id (feed name for fixtures)
+            started_at TEXT NOT NULL,        -- UTC
+            until TEXT NOT NULL,             -- UTC: no request before this
+            reason TEXT NOT NULL,
+            poll_run_id INTEGER REFERENCES poll_runs(id)
+        );
+        CREATE INDEX cooldowns_account_until ON cooldowns (account, until);
+        CREATE TABLE hashtag_queries (
+            account TEXT NOT NULL,
+            hashtag TEXT NOT NULL,           -- normalized name: case and accents make another hashtag
+            first_queried_at TEXT NOT NULL,  -- UTC
+            last_queried_at TEXT NOT NULL,   -- UTC: the slot frees 7 days after this
+            PRIMARY KEY (account, hashtag)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
 
@@ -257,7 +289,8 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
     does not list are left as they are. Returns the rule changes recorded (see :func:`set_rule`).
     """
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
-            "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout}
+            "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout,
+            "deadline": contest.feed.deadline}
     with write(db):
         db["contest"].upsert({
             "id": 1, "title": contest.title, "hashtags": json.dumps(list(contest.hashtags)),
@@ -278,6 +311,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
                        for name, value in contest.rules.items()
                        if name not in applied
                        or rule_kinds.encode(applied[name]) != rule_kinds.encode(rule_kinds.validate_rule(name, value))]
+        save_schedule(db, contest.schedule.every, contest.schedule.grace)
     return [c for c in changes if c is not None]
 
 
@@ -291,9 +325,11 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         title=row["title"], hashtags=tuple(json.loads(row["hashtags"])), timezone=row["timezone"],
         start=clock.from_store(row["start_at"]), end=clock.from_store(row["end_at"]),  # type: ignore[arg-type]
         feed=FeedConfig(kind=feed["kind"], path=Path(feed["path"]) if feed.get("path") else None,
-                        page_cap=feed["page_cap"], timeout=feed["timeout"]),
+                        page_cap=feed["page_cap"], timeout=feed["timeout"],
+                        deadline=feed.get("deadline", 600.0)),
         language=row["language"], rules=read_rules(db),
         source=Path(row["source"]) if row["source"] else None,
+        schedule=Schedule(*(load_schedule(db) or (Schedule().every, Schedule().grace))),
         count_engagement_until=clock.from_store(row.get("count_engagement_until")),
     )
 
@@ -790,6 +826,387 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
                f"{len(result.problems)} refused",
                {"rows": result.rows, "linked": len(links), "problems": [list(p) for p in result.problems]})
     return result
+
+
+# -- issue 3: platform limits (cool-downs, usage readings, hashtag budget) -----------------
+
+HASHTAG_LIMIT = 30
+"""Unique hashtags an Instagram account may query in a rolling 7 days (Graph API, "IG
+Hashtag Search" reference)."""
+HASHTAG_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class HashtagBudget:
+    """The hashtag budget of one account at a moment: ``used`` of ``limit`` unique
+    hashtags in the rolling window, which ones (``hashtags``, normalized names), and
+    ``next_free`` (aware UTC), when the oldest counted one frees its slot (None when
+    none is counted)."""
+
+    account: str
+    used: int
+    limit: int
+    hashtags: tuple[str, ...]
+    next_free: datetime | None
+
+    @property
+    def free(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def counts(self, hashtag: str) -> bool:
+        """Whether querying ``hashtag`` now costs nothing more (already counted)."""
+        return hashtag in self.hashtags
+
+
+def hashtag_budget(db: sqlite_utils.Database, account: str, now: datetime) -> HashtagBudget:
+    """Return the hashtag budget of ``account`` at ``now`` (aware): every hashtag whose
+    last query lies within the 7 days before ``now`` counts."""
+    since = clock.to_store(now - HASHTAG_WINDOW)
+    rows = list(db.query("SELECT hashtag, last_queried_at FROM hashtag_queries WHERE account = ? AND last_queried_at > ? "
+                         "ORDER BY last_queried_at, hashtag", [account, since]))
+    next_free = clock.from_store(rows[0]["last_queried_at"]) + HASHTAG_WINDOW if rows else None
+    return HashtagBudget(account=account, used=len(rows), limit=HASHTAG_LIMIT,
+                         hashtags=tuple(r["hashtag"] for r in rows), next_free=next_free)
+
+
+def record_hashtag_query(db: sqlite_utils.Database, account: str, hashtag: str, now: datetime) -> None:
+    """Record that ``account`` queried ``hashtag`` at ``now`` (the platform counts a
+    hashtag whose id is already known as soon as its media are read)."""
+    when = clock.to_store(now)
+    with write(db):
+        db.execute("""INSERT INTO hashtag_queries (account, hashtag, first_queried_at, last_queried_at) VALUES (?, ?, ?, ?)
+                      ON CONFLICT (account, hashtag) DO UPDATE SET
+                        last_queried_at = max(last_queried_at, excluded.last_queried_at)""",
+                   [account, hashtag, when, when])
+
+
+def start_cooldown(db: sqlite_utils.Database, account: str, now: datetime, until: datetime, reason: str,
+                   run_id: int | None = None) -> None:
+    """Record that no request may be made for ``account`` before ``until`` (aware)."""
+    with write(db):
+        db.execute("INSERT INTO cooldowns (account, started_at, until, reason, poll_run_id) VALUES (?, ?, ?, ?, ?)",
+                   [account, clock.to_store(now), clock.to_store(until), reason, run_id])
+
+
+def active_cooldown(db: sqlite_utils.Database, account: str, now: datetime) -> dict | None:
+    """Return the cool-down of ``account`` in force at ``now`` that ends last, as a dict
+    (``until`` and ``started_at`` aware UTC, ``reason``, ``poll_run_id``), or None."""
+    row = next(db.query("SELECT * FROM cooldowns WHERE account = ? AND until > ? ORDER BY until DESC, id DESC LIMIT 1",
+                        [account, clock.to_store(now)]), None)
+    if row is not None:
+        row["until"], row["started_at"] = clock.from_store(row["until"]), clock.from_store(row["started_at"])
+    return row
+
+
+def record_poll_outcome(db: sqlite_utils.Database, run_id: int, *, error_kind: str | None = None,
+                        error_code: int | None = None, error_subcode: int | None = None, fbtrace_id: str | None = None,
+                        error_endpoint: str | None = None, retries: int = 0, usage: dict | None = None,
+                        cooldown_until: datetime | None = None) -> None:
+    """Store what a poll run met: the error's kind, code, subcode, fbtrace_id and
+    endpoint (no query string), the retries made, the latest usage reading (JSON, its
+    ``max_pct`` also in ``usage_pct``; NULL when no header was seen) and the cool-down set."""
+    with write(db):
+        db.execute("""UPDATE poll_runs SET error_kind = ?, error_code = ?, error_subcode = ?, fbtrace_id = ?,
+                      error_endpoint = ?, retries = ?, usage = ?, usage_pct = ?, cooldown_until = ? WHERE id = ?""",
+                   [error_kind, error_code, error_subcode, fbtrace_id, error_endpoint, retries,
+                    json.dumps(usage, sort_keys=True) if usage is not None else None,
+                    usage["max_pct"] if usage is not None else None,
+                    clock.to_store(cooldown_until) if cooldown_until else None, run_id])
+
+
+# -- issue 5: the daemon: schedule, single-instance lock, coverage, closing ----------------
+#
+# ``daemon_lock`` holds at most one row: the ``derby run`` polling this database (process
+# id, host, boot id, since, heartbeat, next poll). ``coverage`` records, per successful
+# read of a hashtag's recent_media, the span of post times it covered (the edge reaches
+# back 24 hours); ``coverage_gaps`` records spans no poll covered. ``contest_state``
+# records that the final poll ran and the contest is closed.
+
+@migrations()
+def m_i5_daemon(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE schedule (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            every REAL NOT NULL,             -- seconds between polls
+            grace REAL NOT NULL              -- seconds after the end that engagement counts
+        );
+        CREATE TABLE daemon_lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            instance TEXT NOT NULL,          -- random id of the holding process
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            boot_id TEXT,                    -- Linux boot id: a lock from before a reboot is stale
+            since TEXT NOT NULL,             -- UTC
+            heartbeat_at TEXT NOT NULL,      -- UTC
+            next_poll_at TEXT,               -- UTC, contest clock
+            resume_at TEXT                   -- UTC: a cool-down asked by the feed ends then
+        );
+        CREATE TABLE coverage (
+            poll_run_id INTEGER NOT NULL REFERENCES poll_runs(id),
+            hashtag TEXT NOT NULL,
+            covered_from TEXT NOT NULL,      -- UTC: posts from here ...
+            covered_to TEXT NOT NULL,        -- ... to here were reachable
+            PRIMARY KEY (poll_run_id, hashtag)
+        );
+        CREATE INDEX coverage_hashtag_to ON coverage (hashtag, covered_to);
+        CREATE TABLE coverage_gaps (
+            id INTEGER PRIMARY KEY,
+            hashtag TEXT NOT NULL,
+            gap_from TEXT NOT NULL,          -- UTC
+            gap_to TEXT NOT NULL,            -- UTC
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            detected_at TEXT NOT NULL
+        );
+        CREATE TABLE contest_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            closed_at TEXT NOT NULL,         -- UTC, contest clock
+            final_poll_run_id INTEGER REFERENCES poll_runs(id)
+        );
+        """
+    )
+
+
+COVERAGE_SPAN_SECONDS = 24 * 3600
+"""How far back ``recent_media`` reaches: media published in the last 24 hours (Graph
+API reference, IG Hashtag > recent_media)."""
+
+
+def save_schedule(db: sqlite_utils.Database, every: float, grace: float) -> None:
+    """Store the contest's schedule: ``every`` and ``grace`` in seconds."""
+    with write(db):
+        db["schedule"].upsert({"id": 1, "every": float(every), "grace": float(grace)}, pk="id")
+
+
+def load_schedule(db: sqlite_utils.Database) -> tuple[float, float] | None:
+    """Return the stored ``(every, grace)`` in seconds, or None before ``derby init``."""
+    row = next(db.query("SELECT every, grace FROM schedule WHERE id = 1"), None)
+    return (row["every"], row["grace"]) if row else None
+
+
+@dataclass
+class LockHolder:
+    """The process that holds (or held) the daemon lock. Times are aware UTC."""
+
+    instance: str
+    pid: int
+    host: str
+    boot_id: str | None
+    since: datetime
+    heartbeat_at: datetime
+    next_poll_at: datetime | None = None
+    resume_at: datetime | None = None
+
+    def describe(self) -> str:
+        """``pid 4242 on host vps1, since 2017-04-01T03:55:00Z``."""
+        return f"pid {self.pid} on host {self.host}, since {clock.to_store(self.since)}"
+
+
+class AlreadyRunning(StoreError):
+    """Another live ``derby run`` holds this database's daemon lock."""
+
+
+def lock_holder(db: sqlite_utils.Database) -> LockHolder | None:
+    """Return the row of the daemon lock, or None when nobody holds it."""
+    row = next(db.query("SELECT * FROM daemon_lock WHERE id = 1"), None)
+    if row is None:
+        return None
+    return LockHolder(instance=row["instance"], pid=row["pid"], host=row["host"], boot_id=row["boot_id"],
+                      since=clock.from_store(row["since"]), heartbeat_at=clock.from_store(row["heartbeat_at"]),  # type: ignore[arg-type]
+                      next_poll_at=clock.from_store(row["next_poll_at"]), resume_at=clock.from_store(row["resume_at"]))
+
+
+def acquire_lock(db: sqlite_utils.Database, me: LockHolder, is_alive) -> LockHolder | None:
+    """Take the daemon lock for ``me``, in one immediate transaction.
+
+    ``is_alive(holder) -> bool`` says whether a present holder still runs. Returns the
+    stale holder that was taken over (None when the lock was free). Raises
+    AlreadyRunning naming the live holder.
+    """
+    with write(db):
+        current = lock_holder(db)
+        if current is not None and current.instance != me.instance and is_alive(current):
+            raise AlreadyRunning(f"another derby run is already polling this database: {current.describe()}; "
+                                 f"stop it first (kill {current.pid}, or systemctl stop derby)")
+        db.execute("""INSERT OR REPLACE INTO daemon_lock (id, instance, pid, host, boot_id, since, heartbeat_at)
+                      VALUES (1, ?, ?, ?, ?, ?, ?)""",
+                   [me.instance, me.pid, me.host, me.boot_id, clock.to_store(me.since), clock.to_store(me.heartbeat_at)])
+    return current
+
+
+def heartbeat(db: sqlite_utils.Database, instance: str, now: datetime, *, next_poll_at: datetime | None = None,
+              resume_at: datetime | None = None, set_next: bool = False) -> bool:
+    """Refresh the lock's heartbeat (and, with ``set_next``, the next poll and the end
+    of a cool-down). Returns False when ``instance`` no longer holds the lock."""
+    with write(db):
+        if set_next:
+            cursor = db.execute("UPDATE daemon_lock SET heartbeat_at = ?, next_poll_at = ?, resume_at = ? WHERE instance = ?",
+                                [clock.to_store(now), clock.to_store(next_poll_at) if next_poll_at else None,
+                                 clock.to_store(resume_at) if resume_at else None, instance])
+        else:
+            cursor = db.execute("UPDATE daemon_lock SET heartbeat_at = ? WHERE instance = ?", [clock.to_store(now), instance])
+    return cursor.rowcount == 1
+
+
+def release_lock(db: sqlite_utils.Database, instance: str) -> None:
+    """Give up the daemon lock if ``instance`` holds it."""
+    with write(db):
+        db.execute("DELETE FROM daemon_lock WHERE instance = ?", [instance])
+
+
+def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]:
+    """Close poll runs still marked ``running`` (their process died: kill -9, power
+    loss) as ``interrupted``; pages they stored are kept. Call only while holding the
+    daemon lock. Returns their ids."""
+    with write(db):
+        ids = [row["id"] for row in db.query("SELECT id FROM poll_runs WHERE status = 'running' ORDER BY id")]
+        db.execute("""UPDATE poll_runs SET status = 'interrupted', finished_at = ?,
+                      error = coalesce(error, 'the process ended during this poll; stored pages are kept')
+                      WHERE status = 'running'""", [clock.to_store(now)])
+    return ids
+
+
+@dataclass
+class CoverageGap:
+    """A span of post times (aware UTC) that no poll of ``hashtag`` could reach."""
+
+    hashtag: str
+    gap_from: datetime
+    gap_to: datetime
+
+    @property
+    def hours(self) -> float:
+        return (self.gap_to - self.gap_from).total_seconds() / 3600
+
+
+def record_coverage(db: sqlite_utils.Database, run_id: int, hashtag: str, now: datetime,
+                    window: tuple[datetime, datetime] | None = None) -> CoverageGap | None:
+    """Record that run ``run_id`` read ``hashtag``'s recent_media in full at ``now``,
+    covering posts from ``now - 24 h`` to ``now``.
+
+    When the previous coverage of that hashtag (or, for the first one, the start of the
+    contest ``window`` (start, end)) ends before this one begins, the span between,
+    clipped to the window, is stored as a coverage gap and returned: posts published
+    then may be lost for good.
+    """
+    covered_from = now - timedelta(seconds=COVERAGE_SPAN_SECONDS)
+    with write(db):
+        row = next(db.query("SELECT max(covered_to) AS last FROM coverage WHERE hashtag = ?", [hashtag]))
+        previous = clock.from_store(row["last"]) if row["last"] else (window[0] if window else None)
+        db.execute("INSERT OR REPLACE INTO coverage (poll_run_id, hashtag, covered_from, covered_to) VALUES (?, ?, ?, ?)",
+                   [run_id, hashtag, clock.to_store(covered_from), clock.to_store(now)])
+        if previous is None:
+            return None
+        gap_from, gap_to = previous, covered_from
+        if window is not None:
+            gap_from, gap_to = max(gap_from, window[0]), min(gap_to, window[1])
+        if gap_from >= gap_to:
+            return None
+        gap = CoverageGap(hashtag, gap_from, gap_to)
+        db.execute("INSERT INTO coverage_gaps (hashtag, gap_from, gap_to, poll_run_id, detected_at) VALUES (?, ?, ?, ?, ?)",
+                   [hashtag, clock.to_store(gap.gap_from), clock.to_store(gap.gap_to), run_id, clock.to_store(now)])
+    return gap
+
+
+def coverage_gaps(db: sqlite_utils.Database) -> list[CoverageGap]:
+    """Return every recorded coverage gap, oldest first."""
+    return [CoverageGap(r["hashtag"], clock.from_store(r["gap_from"]), clock.from_store(r["gap_to"]))  # type: ignore[arg-type]
+            for r in db.query("SELECT hashtag, gap_from, gap_to FROM coverage_gaps ORDER BY gap_from, hashtag")]
+
+
+def last_coverage(db: sqlite_utils.Database) -> dict[str, datetime]:
+    """Return, per hashtag, the time (aware UTC) of its latest full recent_media read."""
+    return {r["hashtag"]: clock.from_store(r["last"])  # type: ignore[misc]
+            for r in db.query("SELECT hashtag, max(covered_to) AS last FROM coverage GROUP BY hashtag")}
+
+
+def close_contest(db: sqlite_utils.Database, now: datetime, final_poll_run_id: int | None) -> None:
+    """Record that the final poll ran and the contest is closed."""
+    with write(db):
+        db["contest_state"].upsert({"id": 1, "closed_at": clock.to_store(now), "final_poll_run_id": final_poll_run_id}, pk="id")
+
+
+def contest_closed(db: sqlite_utils.Database) -> dict | None:
+    """Return ``{"closed_at": aware UTC, "final_poll_run_id": int}`` once the contest
+    is closed, else None."""
+    row = next(db.query("SELECT closed_at, final_poll_run_id FROM contest_state WHERE id = 1"), None)
+    if row is None:
+        return None
+    return {"closed_at": clock.from_store(row["closed_at"]), "final_poll_run_id": row["final_poll_run_id"]}
+
+
+# -- issue 6: read-only access and history for the live board -------------------------
+
+def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Database:
+    """Open the derby database at ``path`` read-only, for a board that must never block
+    the poller: no migration, no write lock (in WAL mode readers and the writer never
+    wait for each other). ``timeout`` is the busy timeout in seconds.
+
+    Raises StoreError when the file is missing or is not a SQLite database; a read on
+    a busy database raises ``sqlite3.OperationalError`` ("database is locked") later.
+    """
+    if str(path) == ":memory:" or not Path(path).is_file():
+        raise StoreError(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    return sqlite_utils.Database(conn)
+
+
+def successful_polls(db: sqlite_utils.Database, until: datetime | None = None) -> list[tuple[datetime, datetime]]:
+    """Return ``(started_at, finished_at)`` (aware UTC) of every ``ok`` poll run finished
+    at or before ``until`` (all when None), oldest first."""
+    cutoff = clock.to_store(until) if until else "9999"
+    return [(clock.from_store(row["started_at"]), clock.from_store(row["finished_at"]))  # type: ignore[misc]
+            for row in db.query("SELECT started_at, finished_at FROM poll_runs WHERE status = 'ok' "
+                                "AND finished_at <= ? ORDER BY started_at, id", [cutoff])]
+
+
+def last_poll_run_until(db: sqlite_utils.Database, until: datetime | None = None) -> dict | None:
+    """Return the newest poll run (any status) started at or before ``until``, or None."""
+    cutoff = clock.to_store(until) if until else "9999"
+    return next(db.query("SELECT * FROM poll_runs WHERE started_at <= ? ORDER BY started_at DESC, id DESC LIMIT 1",
+                         [cutoff]), None)
+
+
+def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
+                    until: datetime | None = None) -> dict[str, list[dict]]:
+    """Return each media's snapshots, oldest first, as
+    ``{media_id: [{"observed_at": aware UTC, "like_count", "comments_count"}, ...]}``.
+    With ``until`` only snapshots of poll runs finished at or before it are given, as
+    :func:`read_entries` does for ``as_of``."""
+    ids = list(media_ids)
+    cutoff = clock.to_store(until) if until else "9999"
+    series: dict[str, list[dict]] = {media_id: [] for media_id in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        visible = "" if until is None else "AND poll_run_id IN (SELECT id FROM poll_runs WHERE finished_at <= :cutoff)"
+        sql = (f"SELECT media_id, observed_at, like_count, comments_count FROM snapshots "
+               f"WHERE observed_at <= ? {visible} AND media_id IN ({', '.join('?' * len(chunk))}) "
+               f"ORDER BY observed_at, id")
+        for row in db.query(sql.replace(":cutoff", "?"), [cutoff, *([cutoff] if until else []), *chunk]):
+            row["observed_at"] = clock.from_store(row["observed_at"])
+            series[row.pop("media_id")].append(row)
+    return series
+
+
+def coverage_at(db: sqlite_utils.Database, until: datetime) -> tuple[dict[str, datetime], list[tuple[str, datetime, datetime]]]:
+    """Return what the daemon recorded of its coverage (see :func:`record_coverage`) as
+    known at ``until``: per hashtag the end of its latest full ``recent_media`` read, and
+    the coverage gaps detected so far as ``(hashtag, from, to)``, oldest first. Both are
+    empty for a database whose polls recorded no coverage."""
+    cutoff = clock.to_store(until)
+    last = {r["hashtag"]: clock.from_store(r["last"])
+            for r in db.query("SELECT hashtag, max(covered_to) AS last FROM coverage WHERE covered_to <= ? "
+                              "GROUP BY hashtag", [cutoff])}
+    gaps = [(r["hashtag"], clock.from_store(r["gap_from"]), clock.from_store(r["gap_to"]))
+            for r in db.query("SELECT hashtag, gap_from, gap_to FROM coverage_gaps WHERE detected_at <= ? "
+                              "ORDER BY gap_from, hashtag", [cutoff])]
+    return last, gaps  # type: ignore[return-value]
 
 
 # -- issue 7: speed at a hundred times the Social Derby --------------------------------

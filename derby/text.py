@@ -35,6 +35,10 @@ _BIDI_AND_INVISIBLE = {
 }
 # Keep ZWJ (U+200D) and variation selectors: emoji sequences need them.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Joiners (ZWJ, ZWNJ), variation selectors, skin-tone modifiers and tag characters: terminals
+# disagree on how wide the sequences they build are (see :func:`terminal_text`).
+_SEQUENCE_PARTS = {0x200C, 0x200D, *range(0xFE00, 0xFE10), *range(0x1F3FB, 0x1F400), *range(0xE0020, 0xE0080)}
+_MAX_COMBINING = 2
 
 
 def normalize_hashtag(name: str) -> str:
@@ -83,6 +87,31 @@ def display_text(value: str | None, *, single_line: bool = True) -> str:
         out.append(ch)
     result = "".join(out)
     return " ".join(result.split()) if single_line else result
+
+
+def terminal_text(value: str | None) -> str:
+    """Return ``value`` made safe for a table in a terminal: :func:`display_text` on one
+    line, then emoji sequences split into their single emoji and runs of combining marks
+    cut to two.
+
+    Terminals disagree on the width of ZWJ sequences, skin-tone modifiers and variation
+    selectors (one shows a family as one glyph of 2 cells, another as three of 2), so a
+    table's right border moves; a lone emoji is 2 cells everywhere. A pile of combining
+    marks ("Zalgo" text) would spill over the rows above and below.
+    """
+    out: list[str] = []
+    marks = 0
+    for ch in display_text(value):
+        if ord(ch) in _SEQUENCE_PARTS:
+            continue
+        if unicodedata.combining(ch):
+            marks += 1
+            if marks > _MAX_COMBINING:
+                continue
+        else:
+            marks = 0
+        out.append(ch)
+    return "".join(out)
 
 
 def spreadsheet_safe(value: str | None) -> str:

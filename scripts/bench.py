@@ -15,8 +15,9 @@ refresh and the startup commands are child processes):
   query over the tables derby reads (the base formula, likes and comments only, with
   ``LIMIT 20`` for the top); and the full ranking ``--as-of`` the contest's midpoint
   against its hand-written query over ``snapshots``;
-- live refresh: one refresh of the live board (standings computed, top 20 drawn with
-  rich into a buffer) while another process stores a page of 50 media every 50 ms in a
+- live refresh: one refresh of the live board (``leaderboard.board_view``: standings,
+  movement since the previous poll, trends, health; drawn by ``derby.board`` into a
+  buffer) while another process stores a page of 50 media every 50 ms in a
   new poll run (re-reading the contest's media with grown engagement);
 - startup: ``derby --help`` and ``derby leaderboard --top 20`` as whole processes,
   against ``python -c pass``;
@@ -293,13 +294,18 @@ def _writer(path: str, n: int, stop, ready, pages) -> None:
 
 
 def live_refresh(path: Path, top: int) -> str:
+    """One refresh of ``derby leaderboard --live --top N``: the board view (standings,
+    movement since the previous poll, trends, health) drawn by derby.board."""
     from rich.console import Console
+
+    from derby import board
 
     db = store.open_db(path)
     try:
-        board = leaderboard.standings(db, NOW)
+        view = leaderboard.board_view(db, NOW, top=top, limit=top)
         out = io.StringIO()
-        leaderboard.render_table(board, Console(file=out, width=120), top=top)
+        console = Console(file=out, width=120, height=40)
+        console.print(board.render(view, "fr", console, width=120, height=40))
         return out.getvalue()
     finally:
         db.close()

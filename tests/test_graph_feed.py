@@ -57,6 +57,7 @@ def make_feed(base_url, outside, **kwargs):
     session = requests.Session()
     session.mount("https://", outside)
     settings = GraphSettings(access_token=FAKE_TOKEN, user_id=USER_ID, base_url=base_url, app_secret=secret)
+    kwargs.setdefault("max_attempts", 1)  # one answer per test here; retries are tested in test_graph_errors.py
     return GraphFeed(settings, session=session, **kwargs)
 
 
@@ -266,7 +267,11 @@ def test_token_never_reaches_the_database_or_summary(httpserver, default_pages, 
     db = store.open_db(":memory:")
     summaries = [poll_once(db, CONTEST, make_feed(base(httpserver), outside, page_cap=1), NOW),
                  poll_once(db, CONTEST, make_feed(base(httpserver), outside), LATER)]
-    assert db["poll_warnings"].count == 2  # the two page-cap notes of the first poll
+    # the two page-cap notes of the first poll, and its coverage gap since the start (2000)
+    assert db["poll_warnings"].count == 3
+    assert [m for (m,) in db.execute("SELECT message FROM poll_warnings WHERE message LIKE 'coverage gap%'").fetchall()] == [
+        "coverage gap on #love: posts published from 2000-01-01T00:00:00Z to 2020-02-13T12:00:00Z (176364.0 h) "
+        "were never reachable and may be lost"]
     assert FAKE_TOKEN not in dump(db)
     assert all(FAKE_TOKEN not in s.line() for s in summaries)
 
@@ -287,7 +292,8 @@ def test_failed_poll_keeps_the_token_out_of_db_line_and_warnings(httpserver, out
     db = store.open_db(":memory:")
     summary = poll_once(db, CONTEST, make_feed(base(httpserver), outside), NOW)
     assert summary.status == "failed"
-    assert summary.error == "Graph API error 190 on ig_hashtag_search: Malformed access token ***"
+    assert summary.error == ("Graph API error 190 on ig_hashtag_search: Malformed access token *** (the access token "
+                             "was refused; generate a new one and put it in INSTAGRAM_ACCESS_TOKEN)")
     assert FAKE_TOKEN not in summary.line()
     assert FAKE_TOKEN not in dump(db)
     assert store.poll_run(db, summary.run_id)["error"] == summary.error
@@ -300,6 +306,14 @@ def assert_token_free(exc: FeedError):
     assert FAKE_TOKEN not in str(exc)
     assert FAKE_TOKEN not in repr(exc.args)
     assert re.search(r"access_token=(?!\*\*\*)", str(exc)) is None
+    import traceback
+
+    chain = "".join(traceback.format_exception(exc, chain=True))  # what an error reporter would walk
+    assert FAKE_TOKEN not in chain
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        assert FAKE_TOKEN not in str(cause)
+        cause = cause.__cause__ or cause.__context__
 
 
 def test_html_502_page_raises_feed_error(httpserver, outside):
@@ -336,7 +350,8 @@ def test_error_body_quoting_the_token_is_redacted(httpserver, outside):
                    "error_subcode": 463, "fbtrace_id": "Atrace"}}, status=400)
     with pytest.raises(FeedError) as info:
         make_feed(base(httpserver), outside).resolve_hashtag("love")
-    assert str(info.value) == "Graph API error 190 on ig_hashtag_search: Malformed access token ***"
+    assert str(info.value) == ("Graph API error 190 on ig_hashtag_search: Malformed access token *** (the access token "
+                               "has expired; generate a new long-lived token and put it in INSTAGRAM_ACCESS_TOKEN)")
     assert (info.value.code, info.value.subcode, info.value.fbtrace_id) == (190, 463, "Atrace")
     assert_token_free(info.value)
 

@@ -32,6 +32,11 @@ class ScaledClock:
         self._monotonic = monotonic
         self._origin = monotonic()
 
+    @property
+    def speed(self) -> float:
+        """Contest seconds per wall-clock second."""
+        return self._speed
+
     def __call__(self) -> datetime:
         elapsed = (self._monotonic() - self._origin) * self._speed
         return (self._start + timedelta(seconds=elapsed)).replace(microsecond=0)
@@ -59,5 +64,10 @@ def run_demo(db_path: Path, *, interval: float = 0.5, on_poll: Callable[[poller.
         replay_clock,
         interval=interval,
         on_poll=on_poll,
+        # The replay's last poll lies a day after the end; the demo clock runs a minute
+        # past each recorded poll, and the first one comes 12 hours before the start.
+        final_grace=timedelta(hours=24, minutes=1),
+        lead=timedelta(hours=12),
         max_failures=3,
+        warn_after=timedelta(hours=18),  # the replay's polls are 12 hours apart by design
     )

@@ -16,11 +16,22 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Protocol
 
-from derby.feeds.parse import FeedError, Media, MediaPage
+from derby.feeds.parse import (
+    AuthError,
+    BadRequestError,
+    BudgetError,
+    FeedError,
+    HashtagLimitError,
+    Media,
+    MediaPage,
+    ThrottledError,
+    TransientError,
+)
 
 EDGES = ("recent_media", "top_media")
 
-__all__ = ["EDGES", "Feed", "FeedError", "Media", "MediaPage"]
+__all__ = ["EDGES", "AuthError", "BadRequestError", "BudgetError", "Feed", "FeedError", "HashtagLimitError", "Media",
+           "MediaPage", "ThrottledError", "TransientError"]
 
 
 class Feed(Protocol):
@@ -37,3 +48,7 @@ class Feed(Protocol):
     @property
     def requests_made(self) -> int:
         """Requests (or fixture files) read since the feed was created."""
+
+    # Optional, read with getattr by the poller: ``account`` (whose rate limits and
+    # hashtag budget the calls count against; default the feed's name), ``retries``,
+    # ``notes`` (paging notes) and ``usage`` (the latest usage reading, or None).

@@ -20,4 +20,4 @@ def make_feed(config: FeedConfig, env: Mapping[str, str]) -> Feed:
         return FixtureFeed(config.path, page_cap=config.page_cap)  # type: ignore[arg-type]
     from derby.feeds.graph import GraphFeed
 
-    return GraphFeed(graph_settings(env), timeout=config.timeout, page_cap=config.page_cap)
+    return GraphFeed(graph_settings(env), timeout=config.timeout, page_cap=config.page_cap, deadline=config.deadline)

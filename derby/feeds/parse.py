@@ -10,6 +10,7 @@ it, and never carries an author.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
@@ -24,10 +25,13 @@ class FeedError(DerbyError):
     """The feed could not give a usable answer.
 
     ``code``/``subcode``/``fbtrace_id`` come from a Graph API error body when there was
-    one; ``endpoint`` is the path called, without its query string (no token).
+    one; ``endpoint`` is the path called, without its query string (no token);
+    ``kind`` names the class of failure (``transient``, ``throttled``, ``auth``,
+    ``bad_request``, ``budget``) or is ``error`` for anything else.
     """
 
     exit_code = 3
+    kind = "error"
 
     def __init__(self, message: str, *, code: int | None = None, subcode: int | None = None,
                  fbtrace_id: str | None = None, endpoint: str | None = None) -> None:
@@ -36,6 +40,135 @@ class FeedError(DerbyError):
         self.subcode = subcode
         self.fbtrace_id = fbtrace_id
         self.endpoint = endpoint
+
+    def details(self) -> str:
+        """Return ``code 4, subcode 1349210, fbtrace_id Ab12, endpoint x/recent_media``
+        (the parts that are known), for a support request to Meta."""
+        parts = []
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.subcode is not None:
+            parts.append(f"subcode {self.subcode}")
+        if self.fbtrace_id:
+            parts.append(f"fbtrace_id {self.fbtrace_id}")
+        if self.endpoint:
+            parts.append(f"endpoint {self.endpoint}")
+        return ", ".join(parts)
+
+
+class TransientError(FeedError):
+    """A failure that may pass by itself: codes 1 and 2, ``is_transient: true``, HTTP
+    5xx, a body that is not JSON (HTML error page, empty, truncated), a connection
+    reset or a timeout. Retried with backoff inside the poll's deadline."""
+
+    kind = "transient"
+
+
+class ThrottledError(FeedError):
+    """The platform's rate limits: codes 4, 17, 32, 613, 80002 or HTTP 429, or a usage
+    header near the limit. Never retried inside a poll. ``retry_after`` is the wait in
+    seconds the platform announced (``estimated_time_to_regain_access``, given in
+    minutes, or ``Retry-After``), None when it said nothing."""
+
+    kind = "throttled"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class HashtagLimitError(ThrottledError):
+    """``ig_hashtag_search`` refused a hashtag because the account used its 30 unique
+    hashtags of the rolling 7 days (the code is undocumented; the message names the limit)."""
+
+    kind = "hashtag_limit"
+
+
+class AuthError(FeedError):
+    """The token or its permissions are unusable (code 190 and its subcodes, 102, 10,
+    200-299). A person must fix it; ``problem`` is ``expired``, ``invalid`` or
+    ``permission``."""
+
+    exit_code = 4
+    kind = "auth"
+
+    def __init__(self, message: str, *, problem: str = "invalid", **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.problem = problem
+
+
+class BadRequestError(FeedError):
+    """The platform refused the request itself (code 100, subcode 33 when the object is
+    gone or hidden, an unknown 4xx, a redirect): retrying will not help; the request
+    (endpoint, code, fbtrace_id) is reported. Usually a configuration problem such as
+    a wrong ``INSTAGRAM_USER_ID`` or ``DERBY_GRAPH_URL``."""
+
+    exit_code = 2
+    kind = "bad_request"
+
+
+class BudgetError(FeedError):
+    """derby's own count says the account has no free hashtag slot this week (30 unique
+    hashtags per account per rolling 7 days, Graph API "IG Hashtag Search" reference)."""
+
+    kind = "budget"
+
+
+THROTTLE_CODES = frozenset({4, 17, 32, 613, 80002})
+TRANSIENT_CODES = frozenset({1, 2})
+TOKEN_CODES = frozenset({102, 190})
+_TOKEN_SUBCODES = {
+    463: ("expired", "the access token has expired; generate a new long-lived token and put it in INSTAGRAM_ACCESS_TOKEN"),
+    460: ("expired", "the access token was invalidated by a password change; log in again, generate a new token and put it in INSTAGRAM_ACCESS_TOKEN"),
+    458: ("invalid", "the user removed the app; log in again through the app, then put the new token in INSTAGRAM_ACCESS_TOKEN"),
+    464: ("invalid", "the Facebook user is not confirmed; confirm the account, then generate a new token"),
+    467: ("invalid", "the access token is invalid (revoked or malformed); generate a new one and put it in INSTAGRAM_ACCESS_TOKEN"),
+    492: ("invalid", "the access token's session is invalid; log in again and generate a new token"),
+}
+
+
+def classify_error(payload: object, *, status: int | None = None, endpoint: str = "",
+                   retry_after: float | None = None) -> FeedError:
+    """Return the FeedError subclass instance for a Graph API error body (or for an HTTP
+    error status without a usable body).
+
+    Classes follow the error table of Meta's "Handling errors" page (see the shared
+    ``docs/graph-api.md``): 1, 2 and ``is_transient`` transient; 4, 17, 32, 613, 80002
+    throttled (and HTTP 429); 190/102 token, 10 and 200-299 permission; 100 bad request
+    (subcode 33: object gone). Unknown codes are transient on HTTP 5xx, bad requests
+    otherwise. The message never carries the query string of the request.
+    """
+    err = payload.get("error") if isinstance(payload, dict) else None
+    where = endpoint or "the feed"
+    if not isinstance(err, dict):
+        if status == 429:
+            return ThrottledError(f"HTTP 429 (too many requests) calling {where}", retry_after=retry_after, endpoint=endpoint)
+        if status is not None and status >= 500:
+            return TransientError(f"HTTP {status} calling {where}", endpoint=endpoint)
+        return BadRequestError(f"HTTP {status} calling {where}", endpoint=endpoint)
+    code = err.get("code") if isinstance(err.get("code"), int) and not isinstance(err.get("code"), bool) else None
+    sub = err.get("error_subcode") if isinstance(err.get("error_subcode"), int) else None
+    trace = err.get("fbtrace_id") if isinstance(err.get("fbtrace_id"), str) else None
+    message = " ".join(str(err.get("message") or "no message").split())
+    text = f"Graph API error {code} on {where}: {message}"
+    ids = dict(code=code, subcode=sub, fbtrace_id=trace, endpoint=endpoint)
+    if code in TOKEN_CODES:
+        problem, advice = _TOKEN_SUBCODES.get(sub, ("invalid", "the access token was refused; generate a new one and put it in INSTAGRAM_ACCESS_TOKEN"))
+        return AuthError(f"{text} ({advice})", problem=problem, **ids)
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        return AuthError(f"{text} (the token lacks a permission: it needs instagram_basic and the app needs "
+                         "Instagram Public Content Access; fix the app or token, then poll again)", problem="permission", **ids)
+    if code in THROTTLE_CODES or status == 429:
+        return ThrottledError(text, retry_after=retry_after, **ids)
+    if "ig_hashtag_search" in endpoint and re.search(r"\b(limit|30)\b", message, re.I) and code != 100:
+        return HashtagLimitError(text, retry_after=retry_after, **ids)
+    if code in TRANSIENT_CODES or err.get("is_transient") is True:
+        return TransientError(text, **ids)
+    if code == 100 and sub == 33:
+        return BadRequestError(f"{text} (the object is gone or hidden)", **ids)
+    if code != 100 and status is not None and status >= 500:
+        return TransientError(text, **ids)
+    return BadRequestError(text, **ids)
 
 
 @dataclass(frozen=True)
@@ -69,29 +202,26 @@ class MediaPage:
 
 
 def load_body(body: bytes | str, *, endpoint: str = "") -> object:
-    """Decode a response body as JSON; raises FeedError for empty, HTML or bad JSON."""
+    """Decode a response body as JSON; raises TransientError (a FeedError) for an empty,
+    HTML or malformed body (proxies and 502s answer so; a retry may get a real one)."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
     text = body.strip()
     if not text:
-        raise FeedError(f"empty response from {endpoint or 'the feed'}", endpoint=endpoint)
+        raise TransientError(f"empty response from {endpoint or 'the feed'}", endpoint=endpoint)
     if text.startswith("<"):
-        raise FeedError(f"HTML page instead of JSON from {endpoint or 'the feed'} (a proxy or server error)", endpoint=endpoint)
+        raise TransientError(f"HTML page instead of JSON from {endpoint or 'the feed'} (a proxy or server error)", endpoint=endpoint)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise FeedError(f"malformed JSON from {endpoint or 'the feed'} ({exc.msg} at char {exc.pos})", endpoint=endpoint) from None
+        raise TransientError(f"malformed JSON from {endpoint or 'the feed'} ({exc.msg} at char {exc.pos})", endpoint=endpoint) from None
 
 
 def raise_for_error(payload: object, *, endpoint: str = "") -> None:
-    """Raise FeedError when ``payload`` is a Graph API error body."""
+    """Raise the classified FeedError (see :func:`classify_error`) when ``payload`` is a
+    Graph API error body."""
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        err = payload["error"]
-        code = err.get("code") if isinstance(err.get("code"), int) else None
-        sub = err.get("error_subcode") if isinstance(err.get("error_subcode"), int) else None
-        message = str(err.get("message") or "no message")
-        raise FeedError(f"Graph API error {code} on {endpoint or 'the feed'}: {message}",
-                        code=code, subcode=sub, fbtrace_id=err.get("fbtrace_id"), endpoint=endpoint)
+        raise classify_error(payload, endpoint=endpoint)
 
 
 def parse_hashtag_search(payload: object, name: str, *, endpoint: str = "ig_hashtag_search") -> str:
@@ -103,7 +233,7 @@ def parse_hashtag_search(payload: object, name: str, *, endpoint: str = "ig_hash
     raise_for_error(payload, endpoint=endpoint)
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list) or not data or not isinstance(data[0], dict) or not data[0].get("id"):
-        raise FeedError(f"hashtag #{name} was not found by ig_hashtag_search", endpoint=endpoint)
+        raise BadRequestError(f"hashtag #{name} was not found by ig_hashtag_search", endpoint=endpoint)
     return str(data[0]["id"])
 
 
@@ -116,7 +246,7 @@ def parse_media_page(payload: object, *, endpoint: str = "") -> MediaPage:
     """
     raise_for_error(payload, endpoint=endpoint)
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        raise FeedError(f"unexpected body from {endpoint or 'the feed'}: no data list", endpoint=endpoint)
+        raise TransientError(f"unexpected body from {endpoint or 'the feed'}: no data list", endpoint=endpoint)
     page = MediaPage(media=[])
     for position, item in enumerate(payload.get("data", [])):
         media = parse_media(item, page.warnings, position)

@@ -1,0 +1,387 @@
+"""The leaderboard as judges see it: drawn with rich, fitted to the screen, live.
+
+:func:`render` turns a :class:`derby.leaderboard.BoardView` into a rich renderable:
+a header (title, phase and time left, last successful poll and its age with a warning
+when stale, failing or when a coverage gap exists, counts) above a table (rank,
+movement, entrant, media type, likes, comments, score, posted at, flags, trend,
+caption). Every label, phase, relative time and date comes in French or English.
+
+It fits the console: never more lines than its height (when one is given), columns
+dropped by priority when narrow, long text cut with an ellipsis. User text (captions,
+usernames, the contest title) goes in as ``rich.text.Text`` after
+:func:`derby.text.terminal_text`, so it is never read as markup, escape codes or
+direction changes and cannot move the table's borders.
+
+:class:`LiveBoard` and :func:`run_live` refresh it in a ``rich.live.Live`` view, keeping
+the last good board on screen while the database is busy.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from derby import clock
+from derby.errors import DerbyError
+from derby.leaderboard import BoardRow, BoardView
+from derby.text import shortcode, terminal_text
+
+SPARK = "▁▂▃▄▅▆▇█"
+TREND_WIDTH = 8
+ENTRANT_WIDTH = 22
+CAPTION_MIN, CAPTION_MAX = 12, 60
+MEDIA_TYPES = ("IMAGE", "VIDEO", "CAROUSEL_ALBUM", "REELS")
+TABLE_OVERHEAD = 4
+"""Lines a table takes besides its rows: top border, header, header rule, bottom border."""
+
+LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "rank": "Rang", "move": "±", "entrant": "Participant·e", "type": "Type", "likes": "J'aime",
+        "comments": "Comm.", "score": "Pointage", "posted": "Publiée", "flags": "Notes", "trend": "Tendance",
+        "caption": "Légende",
+        "as_of": "Classement au {when}", "not_started": "à venir", "running": "en cours", "closed": "terminé",
+        "starts": "début {rel}", "closes": "clôture {rel}", "closed_since": "clôture {rel}",
+        "last_poll": "Dernière relève réussie : {when}, {rel}", "no_poll": "Aucune relève réussie pour l'instant",
+        "stale": "⚠ données périmées : aucune relève réussie depuis {age}",
+        "gap": "⚠ trou de couverture{tag} : publications du {start} au {end} peut-être manquées ({length})",
+        "more_gaps": " et {n} autre(s)",
+        "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
+        "skipped": "sautée (pause imposée par la plateforme)",
+        "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
+        "unreadable": "⚠ lecture impossible ({error}) : classement lu {rel}",
+        "counts": "{entries} participations · {eligible} admissibles · {disqualified} disqualifiées · "
+                  "J'aime masqués : {hidden_likes}",
+        "hidden": "masqué", "new": "nouv.", "none": "Aucune participation classée pour l'instant.",
+        "more": "… et {n} autres (--top, ou --format csv pour tout voir)",
+        "waiting": "En attente de la base de données…",
+        "IMAGE": "photo", "VIDEO": "vidéo", "CAROUSEL_ALBUM": "carrousel", "REELS": "réel",
+        "tied": "égalité", "observed_late": "tardive", "hidden_likes": "J'aime masqués",
+        "likes_not_counted": "J'aime non comptés", "no_snapshot": "sans relevé", "capped": "plafonné",
+        "no_timestamp": "sans date", "before_start": "avant le début", "after_end": "après la clôture",
+        "no_caption": "sans légende", "missing_hashtag": "mot-clic absent", "disqualified": "disqualifiée",
+        "missing_mention": "mention absente", "review": "à vérifier", "over_entrant_cap": "maximum atteint",
+    },
+    "en": {
+        "rank": "Rank", "move": "±", "entrant": "Entrant", "type": "Type", "likes": "Likes",
+        "comments": "Comm.", "score": "Score", "posted": "Posted", "flags": "Flags", "trend": "Trend",
+        "caption": "Caption",
+        "as_of": "Leaderboard as of {when}", "not_started": "not started", "running": "running",
+        "closed": "closed",
+        "starts": "starts {rel}", "closes": "closes {rel}", "closed_since": "closed {rel}",
+        "last_poll": "Last successful poll: {when}, {rel}", "no_poll": "No successful poll yet",
+        "stale": "⚠ stale: no successful poll for {age}",
+        "gap": "⚠ coverage gap{tag}: posts from {start} to {end} may be missing ({length})",
+        "more_gaps": " and {n} more",
+        "last_failed": "⚠ last poll {status}", "failed": "failed", "partial": "partial",
+        "skipped": "skipped (platform cool-down)",
+        "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
+        "unreadable": "⚠ cannot read ({error}): board read {rel}",
+        "counts": "{entries} entries · {eligible} eligible · {disqualified} disqualified · "
+                  "hidden likes: {hidden_likes}",
+        "hidden": "hidden", "new": "new", "none": "No ranked entry yet.",
+        "more": "… and {n} more (--top, or --format csv to see them all)",
+        "waiting": "Waiting for the database…",
+        "IMAGE": "photo", "VIDEO": "video", "CAROUSEL_ALBUM": "carousel", "REELS": "reel",
+        "tied": "tie", "observed_late": "late", "hidden_likes": "likes hidden",
+        "likes_not_counted": "likes not counted", "no_snapshot": "no reading", "capped": "capped",
+        "no_timestamp": "no date", "before_start": "before start", "after_end": "after close",
+        "no_caption": "no caption", "missing_hashtag": "no hashtag", "disqualified": "disqualified",
+        "missing_mention": "no mention", "review": "to review", "over_entrant_cap": "entrant cap",
+    },
+}
+
+
+def number(value: float | int, lang: str) -> str:
+    """Return a count or score as shown: ``1 234`` and ``2,5`` in French, ``1,234``
+    and ``2.5`` in English."""
+    value = int(value) if float(value).is_integer() else round(float(value), 2)
+    text = f"{value:,}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def sparkline(values: list[float], width: int = TREND_WIDTH) -> str:
+    """Return ``values`` (oldest first) as at most ``width`` block characters, scaled
+    between their minimum and maximum; more values than ``width`` are sampled evenly,
+    the last one always kept. A flat series is a row of the lowest block."""
+    if not values:
+        return ""
+    if len(values) > width:
+        values = [values[round(i * (len(values) - 1) / (width - 1))] for i in range(width)]
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARK[0] * len(values)
+    return "".join(SPARK[round((v - low) / (high - low) * (len(SPARK) - 1))] for v in values)
+
+
+def _line(text: str, width: int, style: str = "") -> Text:
+    line = Text(text, style=style, no_wrap=True, overflow="ellipsis")
+    line.truncate(width, overflow="ellipsis")
+    return line
+
+
+def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -> list[Text]:
+    """Return the header lines of the board, each cut to ``width`` cells."""
+    labels = LABELS[lang]
+    contest, now, health = view.board.contest, view.now, view.health
+    tz = contest.tz
+    lines = [_line(terminal_text(contest.title), width, "bold")]
+    phase = contest.phase(now)
+    when = {"not_started": ("starts", contest.start), "running": ("closes", contest.end),
+            "closed": ("closed_since", contest.end)}[phase]
+    lines.append(_line(f"{labels['as_of'].format(when=clock.format_local(now, tz, lang))} · {labels[phase]}, "
+                       f"{labels[when[0]].format(rel=clock.format_relative(when[1], now, lang))}", width))
+    if health.last_success is None:
+        lines.append(_line(labels["no_poll"], width, "bold yellow"))
+    else:
+        lines.append(_line(labels["last_poll"].format(when=clock.format_local(health.last_success, tz, lang),
+                                                      rel=clock.format_relative(health.last_success, now, lang)),
+                           width))
+    if health.stale and health.age is not None:
+        lines.append(_line(labels["stale"].format(age=clock.format_duration(health.age, lang)), width, "bold red"))
+    if health.last_status in ("failed", "partial", "skipped"):
+        lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
+    if health.gaps:
+        tag, start, end = health.gaps[-1]
+        text = labels["gap"].format(tag=f" #{tag}" if tag else "", start=clock.format_short(start, tz, lang),
+                                    end=clock.format_short(end, tz, lang), length=clock.format_duration(end - start, lang))
+        if len(health.gaps) > 1:
+            text += labels["more_gaps"].format(n=len(health.gaps) - 1)
+        lines.append(_line(text, width, "bold yellow"))
+    if busy:
+        lines.append(_line(busy, width, "bold yellow"))
+    counts = {k: number(v, lang) for k, v in view.counts.items()}
+    lines.append(_line(labels["counts"].format(**counts), width, "dim"))
+    return lines
+
+
+@dataclass(frozen=True)
+class _Column:
+    key: str
+    priority: int  # lower is kept longer
+    cell: Callable[[BoardRow], Text]
+    justify: str = "left"
+
+
+def _columns(view: BoardView, lang: str) -> list[_Column]:
+    labels = LABELS[lang]
+    tz = view.board.contest.tz
+
+    def move(row: BoardRow) -> Text:
+        if row.entry.rank is None:
+            return Text("")
+        if row.movement is None:
+            return Text(labels["new"], style="cyan")
+        if row.movement > 0:
+            return Text(f"▲{row.movement}", style="green")
+        if row.movement < 0:
+            return Text(f"▼{-row.movement}", style="red")
+        return Text("=", style="dim")
+
+    def entrant(row: BoardRow) -> Text:
+        e = row.entry
+        name = terminal_text(e.username) if e.username else (shortcode(e.permalink) or e.media_id)
+        return _line(("@" if e.username else "") + name, ENTRANT_WIDTH)
+
+    def likes(row: BoardRow) -> Text:
+        if row.entry.like_count is None:
+            return Text(labels["hidden"] if row.entry.observed_at else "—", style="italic yellow")
+        return Text(number(row.entry.like_count, lang))
+
+    def flags(row: BoardRow) -> Text:
+        words = [labels.get(f, f) for f in row.flags]
+        if row.entry.rank is None:
+            words.insert(0, labels.get(row.entry.status, row.entry.status))
+        return Text(", ".join(words), style="yellow" if row.entry.rank is None else "")
+
+    def media_type(row: BoardRow) -> Text:
+        kind = row.entry.media_type or ""
+        return Text(labels[kind] if kind in MEDIA_TYPES else terminal_text(kind).lower())
+
+    return [
+        _Column("rank", 0, lambda r: Text(str(r.entry.rank) if r.entry.rank else "—", style="bold"), "right"),
+        _Column("entrant", 0, entrant),
+        _Column("score", 0, lambda r: Text(number(r.entry.score, lang), style="bold"), "right"),
+        _Column("move", 1, move, "right"),
+        _Column("likes", 2, likes, "right"),
+        _Column("comments", 3, lambda r: Text("—" if r.entry.comments_count is None
+                                              else number(r.entry.comments_count, lang)), "right"),
+        _Column("flags", 4, flags),
+        _Column("trend", 5, lambda r: Text(sparkline(r.trend), style="cyan")),
+        _Column("posted", 6, lambda r: Text(clock.format_short(r.entry.timestamp, tz, lang))),
+        _Column("type", 7, media_type),
+    ]
+
+
+def _table(columns: list[_Column], rows: list[BoardRow], view: BoardView, lang: str,
+           caption_width: int = 0) -> Table:
+    labels = LABELS[lang]
+    tz = view.board.contest.tz
+    # The posts' own offsets (a contest may span a DST change); one offset goes in the title.
+    offsets = {clock.format_offset(r.entry.timestamp.astimezone(tz)) for r in rows if r.entry.timestamp}
+    posted = f"{labels['posted']} ({offsets.pop()})" if len(offsets) == 1 else labels["posted"]
+    if len(offsets) > 1:
+        columns = [_Column(c.key, c.priority, _with_offset(c.cell, rows, tz), c.justify) if c.key == "posted" else c
+                   for c in columns]
+    table = Table(box=box.ROUNDED, header_style="bold", expand=False, pad_edge=True)
+    for column in columns:
+        title = posted if column.key == "posted" else labels[column.key]
+        table.add_column(title, justify=column.justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
+    if caption_width:
+        table.add_column(labels["caption"], no_wrap=True, overflow="ellipsis", max_width=caption_width)
+    for row in rows:
+        cells = [c.cell(row) for c in columns]
+        if caption_width:
+            cells.append(_line(terminal_text(row.entry.caption), caption_width, "dim"))
+        table.add_row(*cells)
+    return table
+
+
+def _with_offset(cell: Callable[[BoardRow], Text], rows: list[BoardRow], tz) -> Callable[[BoardRow], Text]:
+    def with_offset(row: BoardRow) -> Text:
+        text = cell(row)
+        if row.entry.timestamp:
+            text.append(f" ({clock.format_offset(row.entry.timestamp.astimezone(tz))})")
+        return text
+    return with_offset
+
+
+def _width_of(console: Console, table: Table) -> int:
+    return Measurement.get(console, console.options.update_width(10_000), table).maximum
+
+
+def fit_table(view: BoardView, rows: list[BoardRow], lang: str, console: Console, width: int) -> Table:
+    """Return the table of ``rows`` at most ``width`` cells wide: columns dropped by
+    priority (type, posted at, trend, flags, comments, likes, movement) until it fits,
+    then a caption column in the room left (at least 12 cells), cut with an ellipsis."""
+    columns = _columns(view, lang)
+    while True:
+        table = _table(columns, rows, view, lang)
+        used = _width_of(console, table)
+        droppable = [c for c in columns if c.priority > 0]
+        if used <= width or not droppable:
+            break
+        columns.remove(max(droppable, key=lambda c: c.priority))
+    room = min(width - used - 3, CAPTION_MAX)  # a column costs its width, 2 of padding and 1 rule
+    if room >= CAPTION_MIN:
+        table = _table(columns, rows, view, lang, caption_width=room)
+    return table
+
+
+def render(view: BoardView, lang: str, console: Console, *, width: int | None = None, height: int | None = None,
+           busy: str | None = None) -> RenderableType:
+    """Return the whole board as one renderable, ``width`` cells wide at most (default:
+    the console's) and, when ``height`` is given, never more lines than that: rows that
+    do not fit are counted in a last line."""
+    width = width or console.width
+    lines = header(view, lang, width, busy=busy)
+    labels = LABELS[lang]
+    if not view.rows:
+        return Group(*lines, Text(""), _line(labels["none"], width))
+    rows = view.rows
+    hidden = view.total_rows - len(rows)
+    if height is not None:
+        room = height - len(lines) - TABLE_OVERHEAD
+        if room < len(rows) or hidden:
+            room -= 1  # the "… and n more" line
+        room = max(room, 1)
+        hidden += max(len(rows) - room, 0)
+        rows = rows[:room]
+    parts: list[RenderableType] = [*lines, fit_table(view, rows, lang, console, width)]
+    if hidden > 0:
+        parts.append(_line(labels["more"].format(n=number(hidden, lang)), width, "dim"))
+    return Group(*parts)
+
+
+def save(view: BoardView, lang: str, path: Path, *, width: int = 132) -> None:
+    """Write the board as a picture: SVG for ``.svg``, HTML for ``.html``/``.htm``.
+
+    Raises DerbyError for another suffix, OSError when the file cannot be written.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".svg", ".html", ".htm"):
+        raise DerbyError(f"--save {path}: give a file ending in .svg or .html")
+    import io
+
+    console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                      legacy_windows=False)
+    console.print(render(view, lang, console))
+    if suffix == ".svg":
+        console.save_svg(str(path), title=terminal_text(view.board.contest.title))
+    else:
+        console.save_html(str(path))
+
+
+class LiveBoard:
+    """Build one frame of the live board each time it is called.
+
+    ``read`` returns a fresh :class:`BoardView` for at most ``rows`` rows (it opens the
+    database read-only, so the poller is never blocked). When the database is busy or
+    unreadable, the last good board stays on screen under a warning saying when it was
+    read; before any good read a waiting line is shown. ``now`` gives the wall time
+    (aware UTC) used for that warning.
+    """
+
+    def __init__(self, read: Callable[[int | None], BoardView], console: Console, lang: str | None, every: float,
+                 now: Callable[[], datetime] = clock.utcnow) -> None:
+        self.read, self.console, self.lang, self.every, self.now = read, console, lang, every, now
+        self.last: BoardView | None = None
+        self.read_at: datetime | None = None
+
+    def __call__(self) -> RenderableType:
+        height = self.console.height if self.console.is_terminal else None
+        busy = None
+        try:
+            self.last = self.read(height)
+            self.read_at = self.now()
+        except (sqlite3.DatabaseError, DerbyError) as exc:
+            lang = self.lang or (self.last.board.contest.language if self.last else "fr")
+            labels = LABELS[lang]
+            when = clock.format_relative(self.read_at, self.now(), lang) if self.read_at else "—"
+            if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
+                busy = labels["busy"].format(rel=when, every=number(self.every, lang))
+            else:
+                busy = labels["unreadable"].format(error=terminal_text(str(exc))[:80], rel=when)
+            if self.last is None:
+                return Group(Text(labels["waiting"]), _line(busy, self.console.width, "bold yellow"))
+        lang = self.lang or self.last.board.contest.language
+        return render(self.last, lang, self.console, height=height, busy=busy)
+
+
+def run_live(console: Console, frame: Callable[[], RenderableType], every: float, *,
+             stop: threading.Event | None = None, frames: int | None = None) -> int:
+    """Show ``frame()`` in a rich Live view, rebuilt every ``every`` seconds, until
+    ``stop`` is set, ``frames`` frames were shown, or Ctrl-C (which ends it cleanly,
+    the terminal restored). Returns the number of frames shown.
+
+    On a console that is not a terminal one frame is printed, plain, and it returns.
+    """
+    if not console.is_terminal:
+        console.print(frame())
+        return 1
+    from rich.live import Live
+
+    stop = stop or threading.Event()
+    shown = 0
+    try:
+        with Live(console=console, auto_refresh=False, screen=False, transient=False,
+                  vertical_overflow="crop") as live:
+            live.update(frame(), refresh=True)
+            shown = 1
+            while (frames is None or shown < frames) and not stop.wait(every):
+                live.update(frame(), refresh=True)
+                shown += 1
+    except KeyboardInterrupt:
+        pass
+    return shown
