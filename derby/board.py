@@ -32,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from derby import clock
-from derby.errors import DerbyError
+from derby.errors import ConfigError, DerbyError
 from derby.leaderboard import BoardRow, BoardView
 from derby.text import shortcode, terminal_text
 
@@ -209,6 +209,8 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
         kind = row.entry.media_type or ""
         return Text(labels[kind] if kind in MEDIA_TYPES else terminal_text(kind).lower())
 
+    # With unranked rows, the flags column carries why they are not ranked: it goes last.
+    flags_priority = 0.5 if any(r.entry.rank is None for r in view.rows) else 4
     return [
         _Column("rank", 0, lambda r: Text(str(r.entry.rank) if r.entry.rank else "—", style="bold"), "right"),
         _Column("entrant", 0, entrant),
@@ -217,7 +219,7 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
         _Column("likes", 2, likes, "right"),
         _Column("comments", 3, lambda r: Text("—" if r.entry.comments_count is None
                                               else number(r.entry.comments_count, lang)), "right"),
-        _Column("flags", 4, flags),
+        _Column("flags", flags_priority, flags),
         _Column("trend", 5, lambda r: Text(sparkline(r.trend), style="cyan")),
         _Column("posted", 6, lambda r: Text(clock.format_short(r.entry.timestamp, tz, lang))),
         _Column("type", 7, media_type),
@@ -311,7 +313,7 @@ def save(view: BoardView, lang: str, path: Path, *, width: int = 132) -> None:
     """
     suffix = path.suffix.lower()
     if suffix not in (".svg", ".html", ".htm"):
-        raise DerbyError(f"--save {path}: give a file ending in .svg or .html")
+        raise ConfigError(f"--save {path}: give a file ending in .svg or .html")
     import io
 
     console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor",

@@ -11,6 +11,7 @@ no secret reaches any output.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from functools import wraps
 from pathlib import Path
@@ -19,6 +20,7 @@ import click
 
 from derby import __version__
 from derby.errors import ConfigError, DerbyError
+from derby.text import display_text
 
 DEFAULT_DB = "derby.db"
 
@@ -50,6 +52,12 @@ def friendly(func):
             sys.exit(0)
         except OSError as exc:
             _fail(_redact(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}"), 1)
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                _fail(f"the database is read-only ({text}); copy it somewhere writable or fix its permissions, "
+                      "then run the command again", 1)
+            _fail(f"database error ({text}); if another program holds it, wait and run the command again", 1)
         except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
             if os.environ.get("DERBY_DEBUG") == "1":
                 raise
@@ -102,21 +110,32 @@ def main() -> None:
 
 @cli.command()
 @click.argument("contest_file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True,
+              help="Load it even though the database holds posts of a contest with another title or fewer hashtags.")
 @pass_ctx
 @friendly
-def init(ctx: _Context, contest_file: str) -> None:
+def init(ctx: _Context, contest_file: str, force: bool) -> None:
     """Create or upgrade the database and load the contest and its rules."""
     from derby import clock, poller, store
     from derby.config import format_duration, load_contest
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
+    stored = store.load_contest(db)
+    posts = db["media"].count
+    if stored is not None and posts and not force:
+        dropped = [h for h in stored.hashtags if h not in contest.hashtags]
+        if stored.title != contest.title or dropped:
+            what = f"the title “{display_text(stored.title)}”" if stored.title != contest.title else \
+                f"the hashtag{'s' if len(dropped) > 1 else ''} #{', #'.join(dropped)}"
+            raise ConfigError(f"{ctx.db_path} holds {posts} posts of a contest with {what}; loading "
+                              f"{contest_file} would judge them by another contest. Use another --db, or --force")
     now = clock.utcnow()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
     changes = store.save_contest(db, contest, now)
     tz = contest.tz
-    click.echo(f"Contest “{contest.title}” loaded into {ctx.db_path}: "
+    click.echo(f"Contest “{display_text(contest.title)}” loaded into {ctx.db_path}: "
                f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
                f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
                f"polled every {format_duration(contest.schedule.every)}.")
@@ -253,7 +272,7 @@ def _closed_line(db, contest) -> str | None:
     closed = store.contest_closed(db)
     if closed is None:
         return None
-    return (f"the contest “{contest.title}” is closed: its final poll (#{closed['final_poll_run_id']}) ran at "
+    return (f"the contest “{display_text(contest.title)}” is closed: its final poll (#{closed['final_poll_run_id']}) ran at "
             f"{clock.format_local(closed['closed_at'], contest.tz, 'en')}; nothing left to poll")
 
 
@@ -393,8 +412,11 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     """Write the winners and alternates (or, with --all, every stored post) to a CSV or JSON file."""
     from derby import export
 
+    suffix = Path(output).suffix.lower()
+    if fmt is None and suffix not in (".csv", ".json", ".txt", ""):
+        raise ConfigError(f"{output}: derby writes CSV or JSON; name the file .csv or .json (or pass --format)")
     board = _standings(ctx, as_of)
-    fmt = fmt or ("json" if output.lower().endswith(".json") else "csv")
+    fmt = fmt or ("json" if suffix == ".json" else "csv")
     if every_entry:
         written = export.export_entries(Path(output), board, fmt=fmt, encoding=encoding)
         click.echo(f"wrote {written} entries ({len(board.ranked)} ranked) to {output}")
@@ -402,6 +424,8 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     written = export.export_winners(Path(output), board, top=top, alternates=alternates, fmt=fmt, encoding=encoding)
     ranked = len(board.ranked)
     click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates) to {output}")
+    if not ranked:
+        click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
 
 
 @cli.command()
@@ -425,7 +449,8 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
     if demo_db and Path(demo_db).exists():
         existing = store.load_contest(store.open_db(demo_db, create=False))
         if existing is not None and existing.source != contest.source:
-            raise ConfigError(f"{demo_db} holds the contest “{existing.title}”; the demo needs an empty or demo database")
+            raise ConfigError(f"{demo_db} holds the contest “{display_text(existing.title)}”; "
+                              "the demo needs an empty or demo database")
     with tempfile.TemporaryDirectory(prefix="derby-demo-") as tmp:
         db_path = Path(demo_db) if demo_db else Path(tmp) / "demo.db"
         where = db_path if demo_db else "a temporary database (keep it with --db demo.db)"

@@ -19,6 +19,7 @@ import sqlite_utils
 from derby import clock, store
 from derby.config import Contest
 from derby.poller import COVERAGE_WARNING, final_poll_at, holder_alive
+from derby.text import display_text
 
 EXIT_CODES = {"ok": 0, "degraded": 1, "action_needed": 2}
 
@@ -103,8 +104,14 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         for name in contest.hashtags:
             since = coverage.get(name) or contest.start
             if min(now, contest.end) - since >= COVERAGE_WARNING:
-                problem("degraded", f"no successful poll of #{name} since {_iso(since)}: posts are lost for good "
-                                    f"unless a poll succeeds before {_iso(since + timedelta(hours=24))}")
+                deadline = since + timedelta(hours=24)
+                if deadline > now:
+                    problem("degraded", f"no successful poll of #{name} since {_iso(since)}: posts are lost for good "
+                                        f"unless a poll succeeds before {_iso(deadline)}")
+                else:
+                    problem("degraded", f"no successful poll of #{name} since {_iso(since)}: posts published between "
+                                        f"then and {_iso(now - timedelta(hours=24))} are out of recent_media's "
+                                        "24-hour reach; only top_media may still show some")
     gaps = store.coverage_gaps(db)
     for gap in gaps:
         problem("degraded", f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
@@ -170,7 +177,7 @@ def render_text(data: dict) -> list[str]:
     c = data["contest"]
     left = f", {_duration(c['seconds_left'])} left" if c["seconds_left"] is not None else ""
     until = {"not_started": "until the start", "running": "until the end", "grace": "until the final poll"}.get(c["phase"], "")
-    lines = [f"contest: {c['title']}: {c['phase'].replace('_', ' ')}{left} {until}".rstrip()
+    lines = [f"contest: {display_text(c['title'])}: {c['phase'].replace('_', ' ')}{left} {until}".rstrip()
              + (f" (closed {local(c['closed_at'])})" if c["closed_at"] else "")]
     d = data["daemon"]
     if d["running"]:

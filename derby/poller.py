@@ -27,6 +27,7 @@ from derby.config import Contest
 from derby.errors import ConfigError, StoreError
 from derby.feeds import EDGES, Feed, FeedError
 from derby.feeds.parse import BudgetError, HashtagLimitError, ThrottledError
+from derby.text import display_text
 
 log = logging.getLogger("derby.poller")
 
@@ -110,7 +111,7 @@ def check_contest_budget(db: sqlite_utils.Database, contest: Contest, account: s
     needed = [h for h in contest.hashtags if not budget.counts(h)]
     if len(needed) > budget.free:
         when = f"; the next slot frees {_when(budget.next_free, contest.tz)}" if budget.next_free else ""
-        raise ConfigError(f"the contest needs {len(needed)} new hashtags but account {account} has {budget.free} of "
+        raise ConfigError(f"the contest needs {len(needed)} new hashtag{'s' if len(needed) > 1 else ''} but account {account} has {budget.free} of "
                           f"{budget.limit} free this week ({budget.used} used in the last 7 days){when}; "
                           "drop hashtags or wait")
     return budget
@@ -325,7 +326,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     finally:
         db.close()
     log.info("polling every %s for %s (%s); final poll after %s",
-             timedelta(seconds=round(interval)), contest.title, ", ".join("#" + h for h in contest.hashtags),
+             timedelta(seconds=round(interval)), display_text(contest.title), ", ".join("#" + h for h in contest.hashtags),
              clock_mod.to_store(final_poll_at(contest, final_grace)))
 
     initial = contest

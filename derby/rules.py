@@ -240,7 +240,7 @@ def effective_rules(stored: Mapping[str, object]) -> dict[str, object]:
 
 def format_value(value: object) -> str:
     """Return a rule value as a person reads it: ``1``, ``0.5``, ``true``, ``none``,
-    ``VIDEO=5, IMAGE=0``, ``hours=24, points=10``, ``score → timestamp → media_id``."""
+    ``VIDEO=5, IMAGE=0``, ``hours=24, points=10``, ``score > timestamp > media_id``."""
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -248,7 +248,7 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, list):
-        return " → ".join(value)
+        return " > ".join(value)
     if isinstance(value, dict):
         return ", ".join(f"{k}={format_value(v)}" for k, v in value.items()) or "{}"
     return str(value)

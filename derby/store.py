@@ -27,7 +27,7 @@ from sqlite_utils.migrations import Migrations
 
 from derby import clock, rules as rule_kinds
 from derby.config import Contest, FeedConfig, Schedule
-from derby.errors import StoreError
+from derby.errors import ConfigError, StoreError
 from derby.feeds.parse import MediaPage
 from derby.text import shortcode
 
@@ -233,7 +233,7 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
         if not folder.is_dir():
             raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
         if not create and not Path(path).exists():
-            raise StoreError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
+            raise ConfigError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)

@@ -47,7 +47,7 @@ def test_init_bad_file_is_one_line_exit_2(runner, tmp_path):
 
 def test_poll_without_init_says_what_to_do(runner, tmp_path):
     result = runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "poll"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "run: derby init" in result.output
     assert "Traceback" not in result.output
 
@@ -159,7 +159,7 @@ def test_python_dash_m_works(tmp_path):
 
 def test_read_commands_never_create_a_database(runner, tmp_path):
     result = runner.invoke(cli, ["--db", str(tmp_path / "none.db"), "leaderboard"])
-    assert result.exit_code == 1 and "no database at" in result.output
+    assert result.exit_code == 2 and "no database at" in result.output
     assert not (tmp_path / "none.db").exists()
     missing_folder = runner.invoke(cli, ["--db", str(tmp_path / "nope" / "x.db"), "init", str(REPLAY_TOML)])
     assert missing_folder.exit_code == 1 and "does not exist" in missing_folder.output
@@ -218,3 +218,49 @@ def test_poll_prints_the_runs_warnings(runner, tmp_path):
     assert result.exit_code == 0
     assert "warning: #socialderby recent_media: media 9: timestamp 'garbage' does not parse; ignored" in result.output
     assert "warning: #socialderby recent_media: item 1: no media id; skipped" in result.output
+
+
+def test_init_refuses_to_mix_two_contests_in_one_database(runner, polled, tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text(REPLAY_TOML.read_text(encoding="utf-8")
+                     .replace("(replay)", "(autre)").replace('path = "../derby/demo/replay"', f'path = "{ROOT / "derby/demo/replay"}"'),
+                     encoding="utf-8")
+    result = runner.invoke(cli, ["--db", str(polled), "init", str(other)])
+    assert result.exit_code == 2
+    assert "posts of a contest with the title “Social Derby — Semaine numérique de Québec 2017 (replay)”" in result.output
+    assert "Use another --db, or --force" in result.output
+    fewer = tmp_path / "fewer.toml"
+    fewer.write_text(REPLAY_TOML.read_text(encoding="utf-8").replace('["socialderby", "snq17"]', '["socialderby"]')
+                     .replace('path = "../derby/demo/replay"', f'path = "{ROOT / "derby/demo/replay"}"'), encoding="utf-8")
+    assert "with the hashtag #snq17" in runner.invoke(cli, ["--db", str(polled), "init", str(fewer)]).output
+    assert runner.invoke(cli, ["--db", str(polled), "init", "--force", str(other)]).exit_code == 0
+    assert runner.invoke(cli, ["--db", str(polled), "init", str(REPLAY_TOML)]).exit_code == 2  # now the title differs
+
+
+def test_export_refuses_a_spreadsheet_name_it_would_not_write(runner, polled, tmp_path):
+    result = runner.invoke(cli, ["--db", str(polled), "export", str(tmp_path / "w.xlsx")])
+    assert result.exit_code == 2 and "name the file .csv or .json" in result.output
+    assert not (tmp_path / "w.xlsx").exists()
+
+
+def test_a_read_only_database_is_read_and_a_write_says_so(runner, polled, monkeypatch):
+    import sqlite3 as sqlite
+
+    real_connect = sqlite.connect
+
+    def read_only(path, *args, **kwargs):  # the file and its folder cannot be written (as on a read-only mount)
+        return real_connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+
+    assert runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "json"]).exit_code == 0
+    monkeypatch.setattr("derby.store.sqlite3.connect", read_only)
+    result = runner.invoke(cli, ["--db", str(polled), "rules", "set", "points_per_like", "2", "--reason", "x"])
+    assert result.exit_code == 1
+    assert result.output.startswith("derby: the database is read-only (attempt to write a readonly database)")
+    assert "Traceback" not in result.output
+
+
+def test_all_keeps_the_reason_column_at_80_columns(runner, polled):
+    result = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--all", "--lang", "en"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert "after close" in result.output

@@ -136,7 +136,7 @@ def test_explain(derby):
     ]
     assert "  ok  window: posted between the start and the end" in lines
     assert "Moderation: none" in lines
-    assert lines[-2:] == ["Rank: 1 of 16", "Tie-break order: score → timestamp → media_id"]
+    assert lines[-2:] == ["Rank: 1 of 16", "Tie-break order: score > timestamp > media_id"]
     by_id = derby("explain", "17851496082344044").stdout
     assert by_id == derby("explain", f"https://www.instagram.com/p/{TOP}/").stdout
     missing = derby("explain", "nothing-like-this", ok=False)

@@ -168,7 +168,7 @@ def test_save_svg_from_the_cli(db_path, tmp_path):
     svg = out.read_text(encoding="utf-8")
     assert svg.startswith("<svg") and "Pointage" in svg and "6&#160;avril&#160;2017" in svg
     bad = CliRunner().invoke(cli, ["--db", str(db_path), "leaderboard", "--save", str(tmp_path / "b.png")])
-    assert bad.exit_code == 1 and "ending in .svg or .html" in bad.output
+    assert bad.exit_code == 2 and "ending in .svg or .html" in bad.output
 
 
 def test_live_or_save_with_another_format_is_refused(db_path):

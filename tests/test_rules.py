@@ -82,4 +82,4 @@ def test_every_kind_has_a_valid_default():
 
 def test_format_value():
     assert [r.format_value(v) for v in (1.0, 0.5, True, None, {"VIDEO": 5.0}, ["score", "media_id"])] == [
-        "1", "0.5", "true", "none", "VIDEO=5", "score → media_id"]
+        "1", "0.5", "true", "none", "VIDEO=5", "score > media_id"]
