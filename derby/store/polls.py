@@ -96,7 +96,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                 result.updated.add(media_id)
                 edit_rows.append((media_id, run_id, when, *old[1:]))
                 media_rows.append((media_id, *values.values(), when, run_id))
-            # else: the upsert would leave the row as it is, so it is skipped (issue 7).
+            # else: the upsert would leave the row as it is, so it is skipped.
             if media.like_count is None and media.comments_count is None:
                 continue
             previous = latest.get(media_id)
@@ -153,7 +153,7 @@ def _rows_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str
 
 
 def _tuples_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str, tuple]:
-    # Plain tuples, media_id first: this runs for every page stored (issue 7).
+    # Plain tuples, media_id first: this runs for every page stored.
     rows: dict[str, tuple] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
@@ -170,7 +170,7 @@ WITH visible_runs AS (
 chosen AS (
     SELECT m.media_id,
         coalesce(
-            -- issue 7: without as_of, the newest snapshot when it is not after the freeze
+            -- without as_of, the newest snapshot when it is not after the freeze
             (SELECT l.snapshot_id FROM latest_snapshots l
              WHERE :as_of IS NULL AND l.media_id = m.media_id AND l.observed_at <= :freeze),
             (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
@@ -231,7 +231,7 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
     actions = _rows_by_key(db, "SELECT id, action, reason, by, at FROM moderation WHERE id IN ({})",
                            [r["moderation_id"] for r in rows if r["moderation_id"] is not None], "id")
     entries = []
-    times: dict[str | None, datetime | None] = {None: None}  # poll times repeat across media (issue 7)
+    times: dict[str | None, datetime | None] = {None: None}  # poll times repeat across media
     for row in rows:
         row["timestamp"] = clock.from_store(row["timestamp"])
         for key in ("observed_at", "first_seen_at"):

@@ -105,7 +105,7 @@ _APPEND_ONLY = ("rule_changes", "moderation", "entrant_links", "audit_log", "med
 
 @migrations()
 def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
-    """Issue 4: rule history, moderation, entrants, media edits, the audit log and the
+    """Rule history, moderation, entrants, media edits, the audit log and the
     engagement grace. History tables are append-only (triggers refuse UPDATE/DELETE)."""
     db.executescript(
         """
@@ -176,7 +176,7 @@ def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
-    """Issue 3: why a poll run failed, its retries and usage reading; cool-downs; the
+    """Why a poll run failed, its retries and usage reading; cool-downs; the
     hashtag budget (unique hashtags queried per account)."""
     for column, kind in (("error_kind", str), ("error_code", int), ("error_subcode", int), ("fbtrace_id", str),
                          ("error_endpoint", str), ("retries", int), ("usage", str), ("usage_pct", float),
@@ -254,7 +254,7 @@ def m_i5_daemon(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
-    """Issue 7: the latest snapshot of each media, kept by triggers on ``snapshots``.
+    """The latest snapshot of each media, kept by triggers on ``snapshots``.
 
     The live leaderboard and ``save_page`` read one row per media here instead of
     searching ``snapshots`` (ten or more rows per media) for the newest one. Triggers,
@@ -324,7 +324,7 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
             db.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL never corrupts the database; a power cut may lose the
             # last pages stored, which the next poll reads again. FULL would fsync
-            # every page's transaction (issue 7: ingest speed).
+            # every page's transaction.
             db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
         db.execute("PRAGMA foreign_keys = ON")
