@@ -478,7 +478,7 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
 
 
 
-# -- issue 4: rules, entrants, explain, moderation and audit --------------------------------
+# -- rules, entrants, explain, moderation and audit ------------------------------------------
 
 def _judge(by: str | None) -> str:
     """The name recorded for a judge's or organizer's action: --by, else DERBY_JUDGE,

@@ -66,7 +66,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
 @contextmanager
 def _collector_paused():
     # Making 100k+ entries would run the cyclic garbage collector again and again, each
-    # pass walking every entry made so far; ranking makes no reference cycles (issue 7).
+    # pass walking every entry made so far; ranking makes no reference cycles.
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -121,7 +121,7 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 4)
 
 
-# -- the board: movement, trend, polling health and counts (issue 6) -------------------
+# -- the board: movement, trend, polling health and counts -------------------
 
 RECENT_MEDIA_REACH = timedelta(hours=24)
 """How far back ``recent_media`` reaches (Graph API docs, IG Hashtag recent_media: "media
@@ -298,7 +298,7 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
                      rows=rows, total_rows=len(selected), previous_poll=previous)
 
 
-# -- issue 4: one entry explained -------------------------------------------------------
+# -- one entry explained --------------------------------------------------------------
 
 def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> list[str]:
     """Return the explanation of one entry as plain lines for a terminal: the entry,

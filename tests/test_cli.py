@@ -252,7 +252,7 @@ def test_a_read_only_database_is_read_and_a_write_says_so(runner, polled, monkey
         return real_connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
 
     assert runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "json"]).exit_code == 0
-    monkeypatch.setattr("derby.store.sqlite3.connect", read_only)
+    monkeypatch.setattr(sqlite, "connect", read_only)
     result = runner.invoke(cli, ["--db", str(polled), "rules", "set", "points_per_like", "2", "--reason", "x"])
     assert result.exit_code == 1
     assert result.output.startswith("derby: the database is read-only (attempt to write a readonly database)")

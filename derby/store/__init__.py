@@ -1,0 +1,158 @@
+"""The SQLite store: every read and write derby makes, one module per concern.
+
+``open_db(path)`` opens (and creates or upgrades) a derby database with sqlite-utils:
+WAL journal, a busy timeout, foreign keys, and the migrations applied. Functions take
+the database first (``save_page(db, ...)``). Times are stored as UTC text (see
+:mod:`derby.clock`). Nothing here knows of HTTP or rich.
+
+- :mod:`~derby.store.schema`: opening the database, migrations, write transactions;
+- :mod:`~derby.store.contest`: the contest, its rules and their history, hashtag ids;
+- :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
+- :mod:`~derby.store.judging`: moderation, entrants and the audit log;
+- :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
+- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
+
+Callers use ``from derby import store`` and ``store.<function>``.
+"""
+
+from derby.store.schema import (
+    BUSY_TIMEOUT_MS,
+    m001_initial,
+    m_i3_platform_limits,
+    m_i4_rules_judging_audit,
+    m_i5_daemon,
+    m_i7_latest_snapshots,
+    migrations,
+    open_db,
+    open_reader,
+    write,
+)
+from derby.store.contest import (
+    has_rule_history,
+    hashtag_id,
+    load_contest,
+    read_rules,
+    rule_history,
+    save_contest,
+    save_hashtag_id,
+    set_rule,
+    stored_rule_names,
+)
+from derby.store.polls import (
+    PageResult,
+    add_media_counts,
+    counts,
+    coverage_at,
+    finish_poll_run,
+    last_poll_run,
+    last_poll_run_until,
+    poll_run,
+    read_entries,
+    record_warnings,
+    save_page,
+    snapshot_series,
+    start_poll_run,
+    successful_polls,
+)
+from derby.store.judging import (
+    EntrantImport,
+    audit_log,
+    find_media,
+    import_entrants,
+    moderate,
+    moderation_history,
+)
+from derby.store.limits import (
+    HASHTAG_LIMIT,
+    HASHTAG_WINDOW,
+    HashtagBudget,
+    active_cooldown,
+    hashtag_budget,
+    record_hashtag_query,
+    record_poll_outcome,
+    start_cooldown,
+)
+from derby.store.daemon import (
+    AlreadyRunning,
+    COVERAGE_SPAN_SECONDS,
+    CoverageGap,
+    LockHolder,
+    acquire_lock,
+    close_contest,
+    contest_closed,
+    coverage_gaps,
+    heartbeat,
+    last_coverage,
+    load_schedule,
+    lock_holder,
+    mark_interrupted_runs,
+    record_coverage,
+    release_lock,
+    save_schedule,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "m001_initial",
+    "m_i3_platform_limits",
+    "m_i4_rules_judging_audit",
+    "m_i5_daemon",
+    "m_i7_latest_snapshots",
+    "migrations",
+    "open_db",
+    "open_reader",
+    "write",
+    "has_rule_history",
+    "hashtag_id",
+    "load_contest",
+    "read_rules",
+    "rule_history",
+    "save_contest",
+    "save_hashtag_id",
+    "set_rule",
+    "stored_rule_names",
+    "PageResult",
+    "add_media_counts",
+    "counts",
+    "coverage_at",
+    "finish_poll_run",
+    "last_poll_run",
+    "last_poll_run_until",
+    "poll_run",
+    "read_entries",
+    "record_warnings",
+    "save_page",
+    "snapshot_series",
+    "start_poll_run",
+    "successful_polls",
+    "EntrantImport",
+    "audit_log",
+    "find_media",
+    "import_entrants",
+    "moderate",
+    "moderation_history",
+    "HASHTAG_LIMIT",
+    "HASHTAG_WINDOW",
+    "HashtagBudget",
+    "active_cooldown",
+    "hashtag_budget",
+    "record_hashtag_query",
+    "record_poll_outcome",
+    "start_cooldown",
+    "AlreadyRunning",
+    "COVERAGE_SPAN_SECONDS",
+    "CoverageGap",
+    "LockHolder",
+    "acquire_lock",
+    "close_contest",
+    "contest_closed",
+    "coverage_gaps",
+    "heartbeat",
+    "last_coverage",
+    "load_schedule",
+    "lock_holder",
+    "mark_interrupted_runs",
+    "record_coverage",
+    "release_lock",
+    "save_schedule",
+]
