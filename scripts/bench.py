@@ -274,12 +274,13 @@ WRITER_PAGE_EVERY = 0.05  # s: 20 pages (1000 media) a second, faster than the G
 def _writer(path: str, n: int, stop, ready, pages) -> None:
     """Child process: a poll run that re-reads the contest's media, one page of 50 every
     50 ms with grown engagement (a snapshot each), until told to stop."""
+    parent = os.getppid()
     db = store.open_db(path)
     now = NOW + timedelta(hours=1)
     run_id = store.start_poll_run(db, "bench-writer", now)
     ready.set()
     start = 0
-    while not stop.is_set():
+    while not stop.is_set() and os.getppid() == parent:  # never outlive an interrupted benchmark
         batch = []
         for i in range(start, start + PAGE_SIZE):
             m = media_at(i % n, POLLS - 1)
