@@ -95,14 +95,47 @@ class ScoredEntry:
     status: str = ELIGIBLE
     rank: int | None = None
     flags: list[str] = field(default_factory=list)
-    points: dict[str, float] = field(default_factory=dict)
-    contributions: list[Contribution] = field(default_factory=list)
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
     tie_break: str | None = None
     moderation: Mapping | None = None
     detail: str | None = None
     likes_counted: float = 0
     comments_counted: float = 0
+    # What the explanation is rebuilt from, on first use: the stored entry, the
+    # ranking's _Rules, and the checks ranking added after the entry's own.
+    _source: Mapping | None = field(default=None, repr=False, compare=False)
+    _rules: _Rules | None = field(default=None, repr=False, compare=False)
+    _later_checks: list | None = field(default=None, repr=False, compare=False)
+    _contributions: list | None = field(default=None, repr=False, compare=False)
+    _check_list: list | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def contributions(self) -> list[Contribution]:
+        """Each term of the score with its basis, in rule order (built on first use)."""
+        if self._contributions is None:
+            r = self._rules
+            self._contributions = [] if r is None or self._source is None else \
+                _score(self._source, r.rules, r.tags, r.start, r.count_likes)[1]
+        return self._contributions
+
+    @property
+    def points(self) -> dict[str, float]:
+        """Points per rule, ``{rule: points}``, in rule order."""
+        return {c.rule: c.points for c in self.contributions}
+
+    @property
+    def checks(self) -> list[tuple[str, bool, str]]:
+        """The eligibility checks made, as (check, passed, note), in the order made
+        (built on first use)."""
+        if self._check_list is None:
+            checks: list[tuple[str, bool, str]] = []
+            r = self._rules
+            if r is not None and self._source is not None:
+                if self.status == "disqualified" and self.moderation is not None:
+                    checks.append(("moderation", False, self.detail or ""))
+                checks.extend(_checks(self._source, r.tags, r.start, r.end, r.rules)[1])
+            checks.extend(self._later_checks or ())
+            self._check_list = checks
+        return self._check_list
 
     @property
     def reason(self) -> str | None:
@@ -259,6 +292,126 @@ def _sort_value(entry: ScoredEntry, key: str) -> object:
     return _media_order(entry.media_id)
 
 
+class _Rules:
+    """Rule-derived constants of one ranking, computed once instead of per entry."""
+
+    __slots__ = ("rules", "tags", "tag_set", "start", "end", "count_likes", "per_like", "per_comment",
+                 "cap_likes", "cap_comments", "bonus", "per_tag", "early", "early_limit", "early_points",
+                 "require_hashtag", "mention", "policy")
+
+    def __init__(self, rules: Mapping[str, object], tags: list[str], start: datetime, end: datetime) -> None:
+        self.rules, self.tags, self.tag_set, self.start, self.end = rules, tags, set(tags), start, end
+        self.count_likes = True
+        self.per_like = float(rules["points_per_like"])  # type: ignore[arg-type]
+        self.per_comment = float(rules["points_per_comment"])  # type: ignore[arg-type]
+        self.cap_likes = rules.get("cap_likes")
+        self.cap_comments = rules.get("cap_comments")
+        self.bonus = rules.get("media_type_bonus") or {}
+        self.per_tag = float(rules.get("extra_hashtag_bonus") or 0)  # type: ignore[arg-type]
+        early = rules.get("early_entry_bonus")
+        self.early = bool(early) and start is not None
+        self.early_limit = start + timedelta(hours=early["hours"]) if self.early else None  # type: ignore[index]
+        self.early_points = float(early["points"]) if self.early else 0.0  # type: ignore[index]
+        self.require_hashtag = bool(rules.get("require_hashtag_in_caption", True))
+        self.mention = rules.get("require_mention")
+        self.policy = rules.get("hidden_likes", "zero")
+
+    def found_tags(self, caption: str | None) -> list[str]:
+        tag_set = self.tag_set
+        return [t for t in dict.fromkeys(caption_hashtags(caption)) if t in tag_set]
+
+    def status(self, entry: Mapping) -> tuple[str, list[str] | None]:
+        """The status :func:`_checks` gives (its first failure), and the contest
+        hashtags found in the caption when they were looked for."""
+        timestamp = entry.get("timestamp")
+        if timestamp is None:
+            return "no_timestamp", None
+        if timestamp < self.start:
+            return "before_start", None
+        if timestamp > self.end:
+            return "after_end", None
+        caption = entry.get("caption")
+        found = None
+        if self.require_hashtag:
+            if not caption:
+                return "no_caption", None
+            found = self.found_tags(caption)
+            if not found:
+                return "missing_hashtag", found
+        if self.mention and self.mention not in caption_mentions(caption):
+            return "missing_mention", found
+        return ELIGIBLE, found
+
+    def score(self, entry: Mapping, found: list[str] | None) -> tuple[float, list[str], float, float]:
+        """(score, flags, likes counted, comments counted), exactly as :func:`_score`
+        computes them, without building its explanation."""
+        flags: list[str] = []
+        observed = entry.get("observed_at")
+        if observed is None:
+            flags.append("no_snapshot")
+        elif entry.get("observed_late"):
+            flags.append("observed_late")
+        likes = entry.get("like_count")
+        comments = entry.get("comments_count") or 0
+        if likes is None and observed is not None:
+            flags.append("hidden_likes")
+        likes_counted: float = 0
+        if not self.count_likes:
+            flags.append("likes_not_counted")
+            points = [0.0]
+        elif likes is None:
+            points = [0.0]
+        else:
+            cap = self.cap_likes
+            if cap is not None and likes > cap:  # type: ignore[operator]
+                likes_counted = cap  # type: ignore[assignment]
+                flags.append("capped")
+            else:
+                likes_counted = likes
+            points = [self.per_like * likes_counted]
+        cap = self.cap_comments
+        comments_counted = comments
+        if cap is not None and comments > cap:  # type: ignore[operator]
+            comments_counted = cap
+            if "capped" not in flags:
+                flags.append("capped")
+        points.append(self.per_comment * comments_counted)
+        bonus = self.bonus
+        if bonus:
+            media_type = entry.get("media_type")
+            if media_type in bonus:  # type: ignore[operator]
+                points.append(float(bonus[media_type]))  # type: ignore[index]
+        if self.per_tag:
+            if found is None:
+                found = self.found_tags(entry.get("caption"))
+            points.append(self.per_tag * max(len(found) - 1, 0))
+        if self.early:
+            timestamp = entry.get("timestamp")
+            if timestamp is not None:
+                points.append(self.early_points if self.start <= timestamp < self.early_limit else 0.0)
+        return round(sum(points), 6) + 0.0, flags, likes_counted, comments_counted
+
+
+def _sort_key(chain: list[str]):
+    def getter(key: str):
+        if key == "score":
+            return lambda e: -e.score
+        if key == "comments":
+            return lambda e: -e.comments_counted
+        if key == "likes":
+            return lambda e: -e.likes_counted
+        if key == "timestamp":
+            return lambda e: e.timestamp.timestamp() if e.timestamp else float("inf")
+        if key == "first_seen":
+            return lambda e: e.first_seen_at.timestamp() if e.first_seen_at else float("inf")
+        return lambda e: _media_order(e.media_id)
+    getters = [getter(k) for k in chain]
+    if len(getters) == 3:
+        a, b, c = getters
+        return lambda e: (a(e), b(e), c(e))
+    return lambda e: tuple([g(e) for g in getters])
+
+
 def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: datetime, end: datetime,
                  rules: Mapping[str, object]) -> list[ScoredEntry]:
     """Score, judge and rank ``entries`` (dicts as given by ``store.read_entries``:
@@ -268,68 +421,68 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
 
     Returns every entry: ranked ones first in rank order, then the others ordered by
     media id. Consecutive ranked entries with equal scores are flagged ``tied`` and
-    carry the tie-break key that separated them.
+    carry the tie-break key that separated them. Each entry's ``contributions`` and
+    ``checks`` are built when first read (the ranking needs only the numbers).
     """
-    tags = list(hashtags)
+    r = _Rules(rules, list(hashtags), start, end)
     chain = list(rules.get("tie_break") or DEFAULT_TIE_BREAK)  # type: ignore[call-overload]
-    policy = rules.get("hidden_likes", "zero")
-    rows = list(entries)
+    policy = r.policy
     judged = []
-    for entry in rows:
-        status, checks = _checks(entry, tags, start, end, rules)
+    for entry in entries:
+        status, found = r.status(entry)
         moderation = entry.get("moderation")
         if moderation and moderation.get("action") == "disqualify":
-            checks.insert(0, ("moderation", False, f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"))
             status = "disqualified"
-        judged.append((entry, status, checks, moderation))
-    count_likes = True
+        judged.append((entry, status, found, moderation))
     if policy == "comments_only":
-        count_likes = not any(e.get("like_count") is None and e.get("observed_at") is not None
-                              for e, status, _, _ in judged if status == ELIGIBLE)
+        r.count_likes = not any(e.get("like_count") is None and e.get("observed_at") is not None
+                                for e, status, _, _ in judged if status == ELIGIBLE)
+    review = policy == "review"
     scored = []
-    for entry, status, checks, moderation in judged:
-        score, contributions, flags, likes_counted, comments_counted = _score(entry, rules, tags, start, count_likes)
-        cleared = bool(moderation) and moderation.get("action") == "reinstate"  # type: ignore[union-attr]
-        if policy == "review" and "hidden_likes" in flags:
-            if cleared:
-                checks.append(("hidden_likes", True, f"likes hidden; cleared by {moderation.get('by')}"))  # type: ignore[union-attr]
+    append = scored.append
+    for entry, status, found, moderation in judged:
+        score, flags, likes_counted, comments_counted = r.score(entry, found)
+        later = None
+        if review and "hidden_likes" in flags:
+            if bool(moderation) and moderation.get("action") == "reinstate":  # type: ignore[union-attr]
+                later = [("hidden_likes", True, f"likes hidden; cleared by {moderation.get('by')}")]  # type: ignore[union-attr]
             else:
-                checks.append(("hidden_likes", False, "likes hidden: held for a judge (hidden_likes = review)"))
+                later = [("hidden_likes", False, "likes hidden: held for a judge (hidden_likes = review)")]
                 if status == ELIGIBLE:
                     status = "review"
         detail = None
         if status == "disqualified":
             detail = f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"  # type: ignore[union-attr]
-        scored.append(ScoredEntry(
-            media_id=entry["media_id"], permalink=entry.get("permalink"), caption=entry.get("caption"),
-            media_type=entry.get("media_type"), timestamp=entry.get("timestamp"),
-            like_count=entry.get("like_count"), comments_count=entry.get("comments_count"),
-            observed_at=entry.get("observed_at"), username=entry.get("username"),
-            display_name=entry.get("display_name"), first_seen_at=entry.get("first_seen_at"),
-            score=score, points={c.rule: c.points for c in contributions}, contributions=contributions,
-            flags=flags, status=status, checks=checks, moderation=moderation, detail=detail,
-            likes_counted=likes_counted, comments_counted=comments_counted,
+        get = entry.get
+        append(ScoredEntry(
+            entry["media_id"], get("permalink"), get("caption"), get("media_type"), get("timestamp"),
+            get("like_count"), get("comments_count"), get("observed_at"), get("username"),
+            get("display_name"), get("first_seen_at"), score, status, None, flags, None, moderation, detail,
+            likes_counted, comments_counted, entry, r, later,
         ))
-    candidates = sorted((e for e in scored if e.status == ELIGIBLE),
-                        key=lambda e: tuple(_sort_value(e, k) for k in chain))
+    candidates = sorted([e for e in scored if e.status == ELIGIBLE], key=_sort_key(chain))
     cap = rules.get("max_entries_per_entrant")
     ranked: list[ScoredEntry] = []
     per_entrant: dict[str, int] = {}
     for entry in candidates:
         if cap is not None and entry.username:
             per_entrant[entry.username] = per_entrant.get(entry.username, 0) + 1
+            if entry._later_checks is None:
+                entry._later_checks = []
             if per_entrant[entry.username] > cap:  # type: ignore[operator]
                 entry.status = "over_entrant_cap"
                 entry.detail = f"@{entry.username} already has {cap} better-ranked entr{'y' if cap == 1 else 'ies'}"
-                entry.checks.append(("max_entries_per_entrant", False, entry.detail))
+                entry._later_checks.append(("max_entries_per_entrant", False, entry.detail))
                 continue
-            entry.checks.append(("max_entries_per_entrant", True,
-                                 f"entry {per_entrant[entry.username]} of at most {cap} for @{entry.username}"))
+            entry._later_checks.append(("max_entries_per_entrant", True,
+                                        f"entry {per_entrant[entry.username]} of at most {cap} for @{entry.username}"))
         ranked.append(entry)
     for position, entry in enumerate(ranked, start=1):
         entry.rank = position
-    for before, after in zip(ranked, ranked[1:]):
-        if before.score == after.score:
+    previous = None
+    for entry in ranked:
+        if previous is not None and previous.score == entry.score:
+            before, after = previous, entry
             key = next((k for k in chain[1:] if _sort_value(before, k) != _sort_value(after, k)), chain[-1])
             for e in (before, after):
                 if "tied" not in e.flags:
@@ -337,5 +490,6 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
             before.tie_break = key
             if after.tie_break is None:
                 after.tie_break = key
-    others = sorted((e for e in scored if e.status != ELIGIBLE), key=lambda e: _media_order(e.media_id))
+        previous = entry
+    others = sorted([e for e in scored if e.status != ELIGIBLE], key=lambda e: _media_order(e.media_id))
     return ranked + others
