@@ -227,25 +227,54 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
     limit = min(t for t in (freeze, as_of) if t is not None) if (freeze or as_of) else None
     params = {"as_of": clock.to_store(as_of) if as_of else None, "cutoff": cutoff,
               "freeze": clock.to_store(limit) if limit else "9999"}
-    rows = list(db.query(_ENTRIES_SQL, params))
+    # An empty history table needs no search per media (most contests import no
+    # entrants, and moderation touches a handful of media).
+    links = _any(db, "SELECT 1 FROM entrant_links WHERE linked_at <= ? LIMIT 1", cutoff)
+    judged = _any(db, "SELECT 1 FROM moderation WHERE at <= ? LIMIT 1", cutoff)
+    rows = db.conn.execute(_entries_sql(_ENTRIES_SQL, links, judged), params).fetchall()
     actions = _rows_by_key(db, "SELECT id, action, reason, by, at FROM moderation WHERE id IN ({})",
-                           [r["moderation_id"] for r in rows if r["moderation_id"] is not None], "id")
+                           [r[11] for r in rows if r[11] is not None], "id") if judged else {}
     entries = []
     times: dict[str | None, datetime | None] = {None: None}  # poll times repeat across media
-    for row in rows:
-        row["timestamp"] = clock.from_store(row["timestamp"])
-        for key in ("observed_at", "first_seen_at"):
-            text = row[key]
-            if text not in times:
-                times[text] = clock.from_store(text)
-            row[key] = times[text]
-        row["observed_late"] = bool(freeze and row["observed_at"] and row["observed_at"] > freeze)
-        action = actions.get(row.pop("moderation_id"))
-        row["moderation"] = None if action is None else {
-            "action": action["action"], "reason": action["reason"], "by": action["by"],
-            "at": clock.from_store(action["at"])}
-        entries.append(row)
+    parse = clock.from_store
+    for (media_id, first_seen_at, caption, media_type, permalink, timestamp, like_count, comments_count,
+         observed_at, username, display_name, moderation_id) in rows:
+        observed = times.get(observed_at, _UNSEEN)
+        if observed is _UNSEEN:
+            observed = times[observed_at] = parse(observed_at)
+        first_seen = times.get(first_seen_at, _UNSEEN)
+        if first_seen is _UNSEEN:
+            first_seen = times[first_seen_at] = parse(first_seen_at)
+        action = actions.get(moderation_id) if moderation_id is not None else None
+        entries.append({
+            "media_id": media_id, "first_seen_at": first_seen, "caption": caption, "media_type": media_type,
+            "permalink": permalink, "timestamp": parse(timestamp), "like_count": like_count,
+            "comments_count": comments_count, "observed_at": observed,
+            "username": username, "display_name": display_name,
+            "observed_late": bool(freeze and observed and observed > freeze),
+            "moderation": None if action is None else {
+                "action": action["action"], "reason": action["reason"], "by": action["by"],
+                "at": parse(action["at"])},
+        })
     return entries
+
+
+_UNSEEN = object()
+
+def _entries_sql(sql: str, links: bool, judged: bool) -> str:
+    if not links:
+        start = sql.index("(SELECT username FROM entrant_links")
+        end = sql.index("AS display_name")
+        sql = sql[:start] + "NULL AS username,\n       NULL " + sql[end:]
+    if not judged:
+        start = sql.index("(SELECT id FROM moderation")
+        end = sql.index("AS moderation_id")
+        sql = sql[:start] + "NULL " + sql[end:]
+    return sql
+
+
+def _any(db: sqlite_utils.Database, sql: str, *params: object) -> bool:
+    return db.conn.execute(sql, params).fetchone() is not None
 
 
 def _rows_by_key(db: sqlite_utils.Database, sql: str, keys: list, key: str) -> dict:
