@@ -243,9 +243,58 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
     before: dict[str, int] = {}
     if previous is not None:
         # as of the moment that poll finished: its snapshots are the newest then
-        before = {e.media_id: e.rank for e in standings(db, now, polls[-2][1]).ranked}  # type: ignore[misc]
+        before = previous_ranks(db, now, polls[-2][1])
     return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
             for e in board.ranked}, previous
+
+
+# Ranks as of a past moment, per database: {key: {media_id: rank}}, newest last.
+_PAST_RANKS: dict[tuple, dict[str, int]] = {}
+_PAST_RANKS_KEPT = 8
+
+
+def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -> dict[str, int]:
+    """Return ``{media_id: rank}`` of the standings as of ``moment`` (aware UTC), from a
+    cache kept across refreshes of the board.
+
+    Standings as of a past moment change only when what they read changes: the
+    contest, the rules and their history, moderation, entrant links, media edits, or
+    a poll run finished by then. The cache key holds all of these (the history tables
+    are append-only, so their newest id says whether a row was added), so a poll
+    finishing, a rule change or a judge's action recomputes the ranks; a refresh while
+    the daemon stores a new poll reuses them.
+    """
+    path = _database_file(db)
+    if not path:  # an in-memory database: nothing outlives the connection to key on
+        return {e.media_id: e.rank for e in standings(db, now, moment).ranked}  # type: ignore[misc]
+    key = (path, clock.to_store(moment), *past_data_version(db, moment))
+    ranks = _PAST_RANKS.pop(key, None)
+    if ranks is None:
+        ranks = {e.media_id: e.rank for e in standings(db, now, moment).ranked}  # type: ignore[misc]
+    _PAST_RANKS[key] = ranks
+    while len(_PAST_RANKS) > _PAST_RANKS_KEPT:
+        del _PAST_RANKS[next(iter(_PAST_RANKS))]
+    return ranks
+
+
+def past_data_version(db: sqlite_utils.Database, moment: datetime) -> tuple:
+    """Return a value that changes whenever anything the standings as of ``moment``
+    read may have changed (see :func:`previous_ranks`)."""
+    conn = db.conn
+    ids = conn.execute(
+        "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
+        "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
+        "(SELECT count(*) FROM poll_runs WHERE finished_at <= :m), "
+        "(SELECT max(id) FROM poll_runs WHERE finished_at <= :m)",
+        {"m": clock.to_store(moment)}).fetchone()
+    # whole rows: a database made again at the same path differs at least in its times
+    runs = conn.execute("SELECT * FROM poll_runs WHERE finished_at <= ? ORDER BY id", [clock.to_store(moment)])
+    return (*ids, tuple(runs.fetchall()), tuple(conn.execute("SELECT * FROM contest").fetchall()),
+            tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
+
+
+def _database_file(db: sqlite_utils.Database) -> str:
+    return next((row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"), "") or ""
 
 
 def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntry],
