@@ -293,6 +293,44 @@ def past_data_version(db: sqlite_utils.Database, moment: datetime) -> tuple:
             tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
 
 
+# The board's last standings: (key, Standings) or None.
+_LAST_BOARD: list = [None]
+
+
+def _board_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None) -> Standings:
+    # A refresh when nothing was stored since the last one reuses its standings. The key
+    # covers everything standings read: every save_page bumps its poll run's counters,
+    # every finished poll its status, and the history tables only grow.
+    path = _database_file(db)
+    if not path:
+        return standings(db, now, as_of)
+    key = (path, as_of and clock.to_store(as_of),
+           *(past_data_version(db, as_of) if as_of else live_data_version(db)))
+    cached = _LAST_BOARD[0]
+    if cached is not None and cached[0] == key:
+        board = cached[1]
+        if as_of is None and store.last_poll_run(db, successful=True) is None:
+            board = Standings(contest=board.contest, entries=board.entries, as_of=now, rules=board.rules)
+        return board
+    board = standings(db, now, as_of)
+    _LAST_BOARD[0] = (key, board)
+    return board
+
+
+def live_data_version(db: sqlite_utils.Database) -> tuple:
+    """Return a value that changes whenever anything the live standings read may have
+    changed: every poll run row (stored pages bump their run's counters), the newest
+    snapshot, media and history rows, the contest and the rules."""
+    conn = db.conn
+    ids = conn.execute(
+        "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
+        "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
+        "(SELECT max(id) FROM snapshots), (SELECT max(rowid) FROM media), (SELECT count(*) FROM poll_runs)").fetchone()
+    return (*ids, tuple(conn.execute("SELECT * FROM poll_runs ORDER BY id").fetchall()),
+            tuple(conn.execute("SELECT * FROM contest").fetchall()),
+            tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
+
+
 def _database_file(db: sqlite_utils.Database) -> str:
     return next((row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"), "") or ""
 
@@ -336,7 +374,7 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
     when it stays locked past the connection's busy timeout.
     """
     moment = as_of or now
-    board = standings(db, moment, as_of)
+    board = _board_standings(db, moment, as_of)
     selected = select(board, top, show_all)
     shown = selected if limit is None else selected[:max(limit, 0)]
     moved, previous = movements(db, board, moment, as_of)

@@ -26,6 +26,7 @@ def poll(db, when, *items, finish=True):
 @pytest.fixture
 def db(tmp_path):
     leaderboard._PAST_RANKS.clear()
+    leaderboard._LAST_BOARD[0] = None
     database = store.open_db(tmp_path / "c.db")
     store.save_contest(database, contest(), START)
     poll(database, utc(2017, 4, 2, 12), media("a", like_count=50), media("b", like_count=20),
@@ -58,6 +59,7 @@ def moves(db, now):
 
 def fresh_moves(db, now):
     leaderboard._PAST_RANKS.clear()
+    leaderboard._LAST_BOARD[0] = None
     return moves(db, now)
 
 
@@ -127,3 +129,49 @@ def test_an_in_memory_database_is_not_cached(past_rankings):
     assert moves(database, utc(2017, 4, 3, 1)) == [("b", 1, None), ("a", 2, -1)]
     assert len(past_rankings) == 2
     assert leaderboard._PAST_RANKS == {}
+
+
+@pytest.fixture
+def live_rankings(monkeypatch):
+    """Count the live standings computed (no as_of)."""
+    calls: list = []
+    real = leaderboard.standings
+
+    def counting(db, now, as_of=None):
+        if as_of is None:
+            calls.append(now)
+        return real(db, now, as_of)
+
+    monkeypatch.setattr(leaderboard, "standings", counting)
+    return calls
+
+
+def test_a_refresh_with_nothing_stored_since_reuses_the_standings(db, live_rankings):
+    now = utc(2017, 4, 3, 1)
+    first = moves(db, now)
+    again = leaderboard.board_view(db, utc(2017, 4, 3, 2))
+    assert [(r.entry.media_id, r.entry.rank, r.movement) for r in again.rows] == first
+    assert again.now == utc(2017, 4, 3, 2)
+    assert len(live_rankings) == 1
+
+
+@pytest.mark.parametrize("change", ["page", "moderation", "rule", "finish"])
+def test_any_write_recomputes_the_live_standings(db, live_rankings, change):
+    now = utc(2017, 4, 3, 13)
+    run_id = poll(db, utc(2017, 4, 3, 12), media("c", like_count=500), finish=False)
+    assert moves(db, now) == [("c", 1, 2), ("b", 2, 0), ("a", 3, -2), ("d", 4, None)]
+    if change == "page":  # the same media again in the same run: its snapshot is updated in place
+        store.save_page(db, run_id, "snq17", "recent_media", page(media("c", like_count=1)), utc(2017, 4, 3, 12, 1))
+        expected = [("b", 1, 1), ("a", 2, -1), ("d", 3, None), ("c", 4, -1)]
+    elif change == "moderation":
+        store.moderate(db, "c", "disqualify", "bought likes", "judge", utc(2017, 4, 3, 12, 30))
+        expected = [("b", 1, 1), ("a", 2, -1), ("d", 3, None)]
+    elif change == "rule":
+        store.set_rule(db, "points_per_like", 0, utc(2017, 4, 3, 12, 30), by="organizer")
+        expected = [("a", 1, 0), ("b", 2, 0), ("c", 3, 0), ("d", 4, None)]
+    else:
+        store.finish_poll_run(db, run_id, utc(2017, 4, 3, 12, 2), status="ok", requests=1)
+        expected = [("c", 1, 3), ("b", 2, -1), ("a", 3, -1), ("d", 4, -1)]
+    assert moves(db, now) == expected
+    assert len(live_rankings) == 2
+    assert fresh_moves(db, now) == expected
