@@ -32,10 +32,15 @@ class Standings:
     entries: list[ScoredEntry]
     as_of: datetime
     rules: dict[str, object]
+    # computed on first use; the entries are not changed once ranked
+    _ranked: list[ScoredEntry] | None = field(default=None, repr=False, compare=False)
+    _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ranked(self) -> list[ScoredEntry]:
-        return [e for e in self.entries if e.status == ELIGIBLE]
+        if self._ranked is None:
+            self._ranked = [e for e in self.entries if e.status == ELIGIBLE]
+        return self._ranked
 
 
 def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None) -> Standings:
@@ -231,9 +236,11 @@ def coverage_gaps(db: sqlite_utils.Database, contest: Contest, now: datetime,
 
 
 def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
-              until: datetime | None = None) -> tuple[dict[str, int | None], datetime | None]:
+              until: datetime | None = None,
+              entries: list[ScoredEntry] | None = None) -> tuple[dict[str, int | None], datetime | None]:
     """Return each ranked entry's movement since the previous successful poll and that
-    poll's time: ``({media_id: places gained or None when new}, previous or None)``.
+    poll's time: ``({media_id: places gained or None when new}, previous or None)``;
+    only for the ranked ones of ``entries`` when given (the rows shown).
 
     The previous standings are recomputed as of the end of the successful poll before
     the last one (both finished at or before ``until``) with the rules of that moment.
@@ -244,8 +251,9 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
     if previous is not None:
         # as of the moment that poll finished: its snapshots are the newest then
         before = previous_ranks(db, now, polls[-2][1])
+    chosen = board.ranked if entries is None else [e for e in entries if e.status == ELIGIBLE]
     return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
-            for e in board.ranked}, previous
+            for e in chosen}, previous
 
 
 # Ranks as of a past moment, per database: {key: {media_id: rank}}, newest last.
@@ -310,7 +318,8 @@ def _board_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime |
     if cached is not None and cached[0] == key:
         board = cached[1]
         if as_of is None and store.last_poll_run(db, successful=True) is None:
-            board = Standings(contest=board.contest, entries=board.entries, as_of=now, rules=board.rules)
+            board = Standings(contest=board.contest, entries=board.entries, as_of=now, rules=board.rules,
+                              _ranked=board._ranked, _counts=board._counts)
         return board
     board = standings(db, now, as_of)
     _LAST_BOARD[0] = (key, board)
@@ -358,11 +367,13 @@ def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntr
 def board_counts(board: Standings) -> dict[str, int]:
     """Return ``entries`` (stored posts), ``eligible`` (ranked), ``disqualified`` (by a
     judge) and ``hidden_likes`` (posts whose owner hides likes)."""
-    return {
-        "entries": len(board.entries), "eligible": len(board.ranked),
-        "disqualified": sum(1 for e in board.entries if e.status == DISQUALIFIED),
-        "hidden_likes": sum(1 for e in board.entries if e.like_count is None and e.observed_at is not None),
-    }
+    if board._counts is None:
+        board._counts = {
+            "entries": len(board.entries), "eligible": len(board.ranked),
+            "disqualified": sum(1 for e in board.entries if e.status == DISQUALIFIED),
+            "hidden_likes": sum(1 for e in board.entries if e.like_count is None and e.observed_at is not None),
+        }
+    return dict(board._counts)
 
 
 def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None, *, top: int | None = None,
@@ -377,7 +388,7 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
     board = _board_standings(db, moment, as_of)
     selected = select(board, top, show_all)
     shown = selected if limit is None else selected[:max(limit, 0)]
-    moved, previous = movements(db, board, moment, as_of)
+    moved, previous = movements(db, board, moment, as_of, shown)
     series = trends(db, board, shown, as_of)
     rows = [BoardRow(entry=entry, movement=moved.get(entry.media_id), trend=series.get(entry.media_id, []),
                      flags=list(entry.flags)) for entry in shown]
