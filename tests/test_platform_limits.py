@@ -22,8 +22,7 @@ from derby.feeds.graph import GraphFeed
 from derby.secrets import env_file_warning, redact
 
 from conftest import FAKE_TOKEN
-from helpers import contest, utc
-from helpers import FakeTime
+from helpers import FakeTime, contest, utc
 
 USER_ID = "17841405309211844"
 SECRET = "appSECRETdoNotLog42"
