@@ -426,6 +426,28 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates) to {output}")
     if not ranked:
         click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
+    for line in _unseen_warnings(ctx.open(), board, top + alternates):
+        click.echo(line, err=True)
+
+
+def _unseen_warnings(db, board, count: int) -> list[str]:
+    """Warnings for the first ``count`` ranked entries that the last poll before the
+    standings' time did not see: the post may have been deleted or hidden, and the
+    hashtag feed cannot tell (a stranger's post cannot be read by id)."""
+    from derby import clock, store
+    from derby.text import shortcode
+
+    last = store.last_poll_run_until(db, board.as_of)
+    if last is None:
+        return []
+    latest = clock.from_store(last["started_at"])
+    entries = board.ranked[:count]
+    seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
+    tz = board.contest.tz
+    return [f"warning: rank {e.rank} ({shortcode(e.permalink) or e.media_id}) was last seen by the feed "
+            f"{clock.format_local(seen[e.media_id], tz, 'en')}, not by the last poll: check that the post is still "
+            "online before announcing it"
+            for e in entries if e.media_id in seen and seen[e.media_id] < latest]
 
 
 @cli.command()
@@ -472,6 +494,8 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         console.print(drawing.render(view, contest.language, console))
         out = Path.cwd() / "winners.csv"
         written = export.export_winners(out, board, top=3, alternates=2)
+        for line in _unseen_warnings(db, board, 5):
+            console.print(line, markup=False, highlight=False)
         db.close()
         console.print(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
                       f"wrote {written} rows (3 winners, 2 alternates) to {out}", markup=False, highlight=False)

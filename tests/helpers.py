@@ -31,3 +31,18 @@ def media(media_id: str, **fields) -> Media:
 
 def page(*items: Media, warnings: list[str] | None = None) -> MediaPage:
     return MediaPage(media=list(items), warnings=list(warnings or []))
+
+
+class FakeTime:
+    """A monotonic clock that moves only when the code under test sleeps."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

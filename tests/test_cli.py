@@ -139,6 +139,9 @@ def test_demo_runs_the_whole_job(runner, tmp_path):
     result = runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"])
     assert result.exit_code == 0, result.output
     assert "poll #1 ok" in result.output and "Pointage" in result.output
+    # the replay's most-liked post is deleted mid-contest: the winners' export says so
+    assert "warning: rank 1 (BSpF_AEkxu5) was last seen by the feed 2017-04-05" in result.output
+    assert "rank 2 (" not in result.output
     rows = list(csv.DictReader((tmp_path / "winners.csv").read_text(encoding="utf-8-sig").splitlines()))
     assert [r["role"] for r in rows] == ["winner"] * 3 + ["alternate"] * 2
     database = store.open_db(db)

@@ -27,6 +27,7 @@ from derby.feeds.parse import (
 )
 
 from conftest import FAKE_TOKEN
+from helpers import FakeTime
 
 USER_ID = "17841405309211844"
 TAG_ID = "17841562426109234"
@@ -34,19 +35,6 @@ EDGE = f"{TAG_ID}/recent_media"
 SECRET = "appSECRETdoNotLog42"
 
 
-class FakeTime:
-    """A monotonic clock that moves only when the feed sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def settings(base_url: str, secret: str | None = None) -> GraphSettings:
@@ -55,7 +43,7 @@ def settings(base_url: str, secret: str | None = None) -> GraphSettings:
 
 @pytest.fixture
 def fake_time() -> FakeTime:
-    return FakeTime()
+    return FakeTime(1000.0)
 
 
 @pytest.fixture

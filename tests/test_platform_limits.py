@@ -22,7 +22,7 @@ from derby.feeds.graph import GraphFeed
 from derby.secrets import env_file_warning, redact
 
 from conftest import FAKE_TOKEN
-from helpers import contest, utc
+from helpers import FakeTime, contest, utc
 
 USER_ID = "17841405309211844"
 SECRET = "appSECRETdoNotLog42"
@@ -30,17 +30,6 @@ TAGS = {"socialderby": "17843815927740216", "snq17": "17841563201587473"}
 NOW = utc(2017, 4, 3, 16)
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def graph_feed(httpserver, secret: str | None = None) -> GraphFeed:

@@ -303,6 +303,22 @@ def successful_polls(db: sqlite_utils.Database, until: datetime | None = None) -
                                 "AND finished_at <= ? ORDER BY started_at, id", [cutoff])]
 
 
+def last_seen(db: sqlite_utils.Database, media_ids: Iterable[str], until: datetime | None = None) -> dict[str, datetime]:
+    """Return when each media was last seen by a poll run started at or before
+    ``until`` (aware UTC, from the sightings; media never seen are left out)."""
+    cutoff = clock.to_store(until) if until else "9999"
+    ids = list(media_ids)
+    seen: dict[str, datetime] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = db.execute(
+            f"""SELECT s.media_id, max(p.started_at) FROM sightings s JOIN poll_runs p ON p.id = s.poll_run_id
+                WHERE s.media_id IN ({", ".join("?" * len(chunk))}) AND p.started_at <= ? GROUP BY s.media_id""",
+            [*chunk, cutoff]).fetchall()
+        seen.update({media_id: clock.from_store(at) for media_id, at in rows})
+    return seen
+
+
 def last_poll_run_until(db: sqlite_utils.Database, until: datetime | None = None) -> dict | None:
     """Return the newest poll run (any status) started at or before ``until``, or None."""
     cutoff = clock.to_store(until) if until else "9999"
