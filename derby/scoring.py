@@ -278,20 +278,6 @@ def _media_order(media_id: str) -> tuple:
     return (0, int(media_id), media_id) if media_id.isdigit() else (1, 0, media_id)
 
 
-def _sort_value(entry: ScoredEntry, key: str) -> object:
-    if key == "score":
-        return -entry.score
-    if key == "comments":
-        return -entry.comments_counted
-    if key == "likes":
-        return -entry.likes_counted
-    if key == "timestamp":
-        return entry.timestamp.timestamp() if entry.timestamp else float("inf")
-    if key == "first_seen":
-        return entry.first_seen_at.timestamp() if entry.first_seen_at else float("inf")
-    return _media_order(entry.media_id)
-
-
 class _Rules:
     """Rule-derived constants of one ranking, computed once instead of per entry."""
 
@@ -460,11 +446,15 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
             get("display_name"), get("first_seen_at"), score, status, None, flags, None, moderation, detail,
             likes_counted, comments_counted, entry, r, later,
         ))
-    candidates = sorted([e for e in scored if e.status == ELIGIBLE], key=_sort_key(chain))
+    sort_key = _sort_key(chain)
+    # (key, input position, entry): positions are distinct, so entries are never
+    # compared and equal keys keep the input order, as a stable sort would
+    keyed = sorted([(sort_key(e), i, e) for i, e in enumerate(scored) if e.status == ELIGIBLE])
     cap = rules.get("max_entries_per_entrant")
     ranked: list[ScoredEntry] = []
+    keys: list[tuple] = []
     per_entrant: dict[str, int] = {}
-    for entry in candidates:
+    for key, _, entry in keyed:
         if cap is not None and entry.username:
             per_entrant[entry.username] = per_entrant.get(entry.username, 0) + 1
             if entry._later_checks is None:
@@ -477,19 +467,21 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
             entry._later_checks.append(("max_entries_per_entrant", True,
                                         f"entry {per_entrant[entry.username]} of at most {cap} for @{entry.username}"))
         ranked.append(entry)
+        keys.append(key)
     for position, entry in enumerate(ranked, start=1):
         entry.rank = position
-    previous = None
-    for entry in ranked:
-        if previous is not None and previous.score == entry.score:
-            before, after = previous, entry
-            key = next((k for k in chain[1:] if _sort_value(before, k) != _sort_value(after, k)), chain[-1])
+    last = len(chain) - 1
+    for i in range(1, len(ranked)):
+        before, after = ranked[i - 1], ranked[i]
+        if before.score == after.score:
+            # the key tuples hold each chain key's sort value, in chain order
+            a, b = keys[i - 1], keys[i]
+            key = next((chain[j] for j in range(1, len(chain)) if a[j] != b[j]), chain[last])
             for e in (before, after):
                 if "tied" not in e.flags:
                     e.flags.append("tied")
             before.tie_break = key
             if after.tie_break is None:
                 after.tie_break = key
-        previous = entry
     others = sorted([e for e in scored if e.status != ELIGIBLE], key=lambda e: _media_order(e.media_id))
     return ranked + others
