@@ -10,6 +10,7 @@ entry's score over its snapshots, the health of polling and the counts. Drawing 
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -259,6 +260,7 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
 # Ranks as of a past moment, per database: {key: {media_id: rank}}, newest last.
 _PAST_RANKS: dict[tuple, dict[str, int]] = {}
 _PAST_RANKS_KEPT = 8
+_CACHE_LOCK = threading.Lock()  # the live board may refresh from a thread
 
 
 def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -> dict[str, int]:
@@ -276,12 +278,14 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
     if not path:  # an in-memory database: nothing outlives the connection to key on
         return {e.media_id: e.rank for e in standings(db, now, moment).ranked}  # type: ignore[misc]
     key = (path, clock.to_store(moment), *past_data_version(db, moment))
-    ranks = _PAST_RANKS.pop(key, None)
+    with _CACHE_LOCK:
+        ranks = _PAST_RANKS.pop(key, None)
     if ranks is None:
         ranks = {e.media_id: e.rank for e in standings(db, now, moment).ranked}  # type: ignore[misc]
-    _PAST_RANKS[key] = ranks
-    while len(_PAST_RANKS) > _PAST_RANKS_KEPT:
-        del _PAST_RANKS[next(iter(_PAST_RANKS))]
+    with _CACHE_LOCK:
+        _PAST_RANKS[key] = ranks
+        while len(_PAST_RANKS) > _PAST_RANKS_KEPT:
+            del _PAST_RANKS[next(iter(_PAST_RANKS))]
     return ranks
 
 
