@@ -269,7 +269,8 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
 
     Standings as of a past moment change only when what they read changes: the
     contest, the rules and their history, moderation, entrant links, media edits, or
-    a poll run finished by then. The cache key holds all of these (the history tables
+    a poll run finished by then (media and snapshots are stored only by poll runs, in
+    ``store.save_page``). The cache key holds all of these (the history tables
     are append-only, so their newest id says whether a row was added), so a poll
     finishing, a rule change or a judge's action recomputes the ranks; a refresh while
     the daemon stores a new poll reuses them.
