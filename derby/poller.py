@@ -26,7 +26,7 @@ from derby.clock import Clock
 from derby.config import Contest
 from derby.errors import ConfigError, StoreError
 from derby.feeds import EDGES, Feed, FeedError
-from derby.feeds.parse import BudgetError, HashtagLimitError, ThrottledError
+from derby.feeds.parse import BadRequestError, BudgetError, HashtagLimitError, ThrottledError, TransientError
 from derby.text import display_text
 
 log = logging.getLogger("derby.poller")
@@ -124,10 +124,13 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     No request is made while a cool-down of the feed's account is in force (status
     ``skipped``). Hashtag ids are resolved once and stored; every hashtag polled counts
     in the account's hashtag budget, and a hashtag beyond the 30th of the week is
-    refused. A FeedError ends the poll (status ``failed``, or ``partial`` when pages
-    were stored), is recorded in the poll run with its kind, code and fbtrace_id, not
-    raised; throttling also records a cool-down. ``stop`` is checked between pages.
-    Returns the summary.
+    refused. A bad request or a transient failure that outlasted its retries ends only
+    that hashtag's part of the poll: the other hashtags are still read. Throttling, an
+    auth refusal and the budget end the whole poll. Either way the poll is ``failed``,
+    or ``partial`` when pages were stored, and the (first) error is recorded in the poll
+    run with its kind, code and fbtrace_id, not raised; throttling also records a
+    cool-down. ``stop`` is checked between pages. All the poll run's closing writes
+    go in one transaction. Returns the summary.
     """
     run_id = store.start_poll_run(db, feed.name, now)
     summary = PollSummary(run_id=run_id, started_at=now, tz=contest.tz)
@@ -138,6 +141,18 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     retries_before = getattr(feed, "retries", 0)
     error_ids: dict[str, object] = {}
     cooldown = store.active_cooldown(db, account, now)
+    hashtag_error: FeedError | None = None
+
+    def note_error(exc: FeedError) -> None:
+        nonlocal error_ids
+        summary.status = "partial" if summary.pages else "failed"
+        summary.error, summary.error_kind, summary.exit_code = str(exc), exc.kind, exc.exit_code
+        summary.details = exc.details()
+        error_ids = {"error_code": exc.code, "error_subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id,
+                     "error_endpoint": exc.endpoint}
+        log.warning("poll #%d %s: %s%s", run_id, summary.status, summary.error,
+                    f" [{summary.details}]" if summary.details else "")
+
     try:
         if cooldown is not None:
             summary.status, summary.exit_code = "skipped", 3
@@ -152,59 +167,65 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
                                   f"platform allows {budget.limit}; the next slot frees "
                                   f"{_when(budget.next_free, contest.tz)}")
             store.record_hashtag_query(db, account, name, now)
-            graph_id = store.hashtag_id(db, name)
-            if graph_id is None:
-                graph_id = feed.resolve_hashtag(name)
-                store.save_hashtag_id(db, name, graph_id, now)
-            for edge in EDGES:
-                for page in feed.media_pages(graph_id, edge, now):
-                    result = store.save_page(db, run_id, name, edge, page, now)
-                    summary.pages += 1
-                    summary.snapshots += result.snapshots
-                    summary.warnings += len(page.warnings)
-                    new |= result.new
-                    updated |= result.updated
-                    if stop is not None and stop.is_set():
-                        raise _Stopped()
-                if edge == "recent_media":
-                    gap = store.record_coverage(db, run_id, name, now, (contest.start, contest.end))
-                    if gap is not None:
-                        summary.gaps.append(gap)
-                        summary.notes.append(
-                            f"coverage gap on #{name}: posts published from {clock.to_store(gap.gap_from)} to "
-                            f"{clock.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
+            try:
+                graph_id = store.hashtag_id(db, name)
+                if graph_id is None:
+                    graph_id = feed.resolve_hashtag(name)
+                    store.save_hashtag_id(db, name, graph_id, now)
+                for edge in EDGES:
+                    complete = True
+                    for page in feed.media_pages(graph_id, edge, now):
+                        result = store.save_page(db, run_id, name, edge, page, now)
+                        summary.pages += 1
+                        summary.snapshots += result.snapshots
+                        summary.warnings += len(page.warnings)
+                        new |= result.new
+                        updated |= result.updated
+                        complete = complete and not page.truncated
+                        if stop is not None and stop.is_set():
+                            raise _Stopped()
+                    if edge == "recent_media" and complete:  # a cut-short read did not cover 24 hours
+                        gap = store.record_coverage(db, run_id, name, now, (contest.start, contest.end))
+                        if gap is not None:
+                            summary.gaps.append(gap)
+                            summary.notes.append(
+                                f"coverage gap on #{name}: posts published from {clock.to_store(gap.gap_from)} to "
+                                f"{clock.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
+            except (BadRequestError, TransientError) as exc:  # this hashtag only: the others are still read
+                hashtag_error = hashtag_error or exc
+                summary.notes.append(f"#{name} not fully read: {exc}")
+        if hashtag_error is not None:
+            note_error(hashtag_error)
     except _Stopped:
         if summary.status != "skipped":
             summary.status, summary.error, summary.exit_code = "partial", "stopped before the end of the poll", 3
     except FeedError as exc:
-        summary.status = "partial" if summary.pages else "failed"
-        summary.error, summary.error_kind, summary.exit_code = str(exc), exc.kind, exc.exit_code
-        summary.details = exc.details()
-        error_ids = {"error_code": exc.code, "error_subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id,
-                     "error_endpoint": exc.endpoint}
         if isinstance(exc, ThrottledError) and not isinstance(exc, HashtagLimitError):
             wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
             summary.cooldown_until = now + max(wait, timedelta(minutes=1))
             store.start_cooldown(db, account, now, summary.cooldown_until, str(exc), run_id)
+        note_error(exc)
+        if summary.cooldown_until is not None:
             summary.error += f"; no request until {_when(summary.cooldown_until, contest.tz)}"
-        log.warning("poll #%d %s: %s%s", run_id, summary.status, summary.error,
-                    f" [{summary.details}]" if summary.details else "")
     except Exception as exc:  # noqa: BLE001 - one bad record or a busy database must not end the daemon
-        log.error("poll #%s: unexpected error: %s: %s", run_id, type(exc).__name__, exc)
+        text = getattr(feed, "redact", str)(f"{type(exc).__name__}: {exc}")
+        log.error("poll #%s: unexpected error: %s", run_id, text)
         summary.status = "partial" if summary.pages else "failed"
-        summary.error, summary.error_kind, summary.exit_code = f"unexpected error: {type(exc).__name__}: {exc}", "error", 1
+        summary.error, summary.error_kind, summary.exit_code = f"unexpected error: {text}", "error", 1
     notes = getattr(feed, "notes", [])
     summary.notes, notes[:] = summary.notes + list(notes), []
-    store.record_warnings(db, run_id, summary.notes, now)
     summary.requests = feed.requests_made - requests_before
     summary.retries = getattr(feed, "retries", 0) - retries_before
     summary.usage = getattr(feed, "usage", None)
     summary.budget = store.hashtag_budget(db, account, now)
     summary.new_media, summary.updated_media = len(new), len(updated - new)
-    store.add_media_counts(db, run_id, summary.new_media, summary.updated_media)
-    store.finish_poll_run(db, run_id, now, status=summary.status, requests=summary.requests, error=summary.error)
-    store.record_poll_outcome(db, run_id, error_kind=summary.error_kind, retries=summary.retries, usage=summary.usage,
-                              cooldown_until=summary.cooldown_until, **error_ids)  # type: ignore[arg-type]
+    with store.write(db):  # the poll run's closing record, whole or not at all
+        store.record_warnings(db, run_id, summary.notes, now)
+        store.add_media_counts(db, run_id, summary.new_media, summary.updated_media)
+        store.finish_poll_run(db, run_id, now, status=summary.status, requests=summary.requests, error=summary.error)
+        store.record_poll_outcome(db, run_id, error_kind=summary.error_kind, retries=summary.retries,
+                                  usage=summary.usage, cooldown_until=summary.cooldown_until,
+                                  **error_ids)  # type: ignore[arg-type]
     return summary
 
 

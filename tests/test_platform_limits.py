@@ -108,11 +108,15 @@ def test_failure_mid_poll_keeps_stored_pages_and_records_the_error(httpserver, d
     httpserver.expect_request(f"/v24.0/{TAGS['socialderby']}/top_media").respond_with_json(
         error(2, "Service temporarily unavailable"), status=503)
     summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
-    assert (summary.status, summary.exit_code, summary.pages, summary.retries) == ("partial", 3, 1, 3)
+    # #snq17 is still read after #socialderby's failure (here it fails too: no handler, HTTP 500)
+    assert (summary.status, summary.exit_code, summary.pages, summary.retries) == ("partial", 3, 1, 6)
+    assert f"/v24.0/{TAGS['snq17']}/recent_media" in [request.path for request, _ in httpserver.log]
+    assert [n.split(":")[0] for n in summary.notes if "not fully read" in n] == ["#socialderby not fully read",
+                                                                                "#snq17 not fully read"]
     assert store.counts(db)["media"] == 2
     run = store.poll_run(db, 1)
     assert (run["status"], run["error_kind"], run["error_code"], run["fbtrace_id"], run["error_endpoint"], run["retries"]) == \
-        ("partial", "transient", 2, "AtraceXYZ", f"{TAGS['socialderby']}/top_media", 3)
+        ("partial", "transient", 2, "AtraceXYZ", f"{TAGS['socialderby']}/top_media", 6)
     assert run["error"] == (f"Graph API error 2 on {TAGS['socialderby']}/top_media: Service temporarily unavailable "
                             "(gave up after 4 attempts)")
     assert store.active_cooldown(db, USER_ID, NOW) is None  # transient failures set no cool-down

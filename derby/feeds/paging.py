@@ -13,18 +13,22 @@ def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: lis
     ``recent_media`` is not in time order and its cursor can repeat (Graph API docs),
     so paging never stops at the first known media. It stops when a page has no next
     page, when a page is empty, when a cursor repeats, or after ``page_cap`` pages;
-    the last two are reported in ``notes`` (prefixed with ``label``).
+    the last two are reported in ``notes`` (prefixed with ``label``) and mark the last
+    page yielded ``truncated``: media older than it were not read.
     """
     seen: set[str] = set()
     after: str | None = None
     for number in range(1, page_cap + 1):
         page = fetch(after)
-        yield page
-        if not page.has_next or not page.media:
-            return
-        if page.after in seen:
+        more = page.has_next and bool(page.media)
+        if more and page.after in seen:
             notes.append(f"{label}: cursor repeated after page {number}; paging stopped")
+            page.truncated = True
+        elif more and number == page_cap:
+            notes.append(f"{label}: page cap of {page_cap} reached; older media of this poll were not read")
+            page.truncated = True
+        yield page
+        if not more or page.truncated:
             return
         seen.add(page.after)  # type: ignore[arg-type]
         after = page.after
-    notes.append(f"{label}: page cap of {page_cap} reached; older media of this poll were not read")

@@ -193,12 +193,14 @@ class Media:
 @dataclass
 class MediaPage:
     """One parsed page: its media, its ``after`` cursor, whether a next page exists,
-    and warnings about records that were skipped or fields that were unusable."""
+    warnings about records that were skipped or fields that were unusable, and
+    ``truncated`` when paging stopped after it although the feed had more."""
 
     media: list[Media]
     after: str | None = None
     has_next: bool = False
     warnings: list[str] = field(default_factory=list)
+    truncated: bool = False
 
 
 def load_body(body: bytes | str, *, endpoint: str = "") -> object:
