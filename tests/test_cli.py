@@ -267,3 +267,19 @@ def test_all_keeps_the_reason_column_at_80_columns(runner, polled):
     assert result.exit_code == 0
     assert max(len(line) for line in result.output.splitlines()) <= 80
     assert "after close" in result.output
+
+
+def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
+    import dataclasses
+
+    from derby import clock, leaderboard
+    from derby.demo.runner import demo_contest, run_demo
+    from helpers import utc
+
+    contest = demo_contest()
+    contest = dataclasses.replace(contest, rules={**contest.rules, "points_per_like": 0.0})
+    db_path = tmp_path / "demo.db"
+    assert run_demo(db_path, interval=0.1, contest=contest) == "closed"
+    midway = leaderboard.standings(store.open_db(db_path), clock.utcnow(), utc(2017, 4, 5, 12))
+    assert midway.rules["points_per_like"] == 0.0
+    assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)

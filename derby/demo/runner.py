@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from derby import clock, poller, store
+from derby import poller, store
 from derby.config import Contest, load_contest
 from derby.feeds.fixture import FixtureFeed
 
@@ -47,13 +47,15 @@ def run_demo(db_path: Path, *, interval: float = 0.5, on_poll: Callable[[poller.
     """Initialise ``db_path`` with the demo contest and run the scheduler over the
     replay until the contest closes. Returns what :func:`derby.poller.run` returns."""
     contest = contest or demo_contest()
-    db = store.open_db(db_path)
-    try:
-        store.save_contest(db, contest, clock.utcnow())
-    finally:
-        db.close()
     feed_folder = contest.feed.path
     times = FixtureFeed(feed_folder).poll_times()  # type: ignore[arg-type]
+    db = store.open_db(db_path)
+    try:
+        # Loaded "before" the replayed polls, in replay time: standings as of any replayed
+        # moment (movement, --as-of) then find the contest's rules in force.
+        store.save_contest(db, contest, min(times[0], contest.start) - timedelta(days=1))
+    finally:
+        db.close()
     step = (times[1] - times[0]).total_seconds() if len(times) > 1 else 43200.0
     # A few seconds of contest time past each recorded poll, so scheduler jitter never
     # lands a poll just before its folder's time.
