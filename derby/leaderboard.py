@@ -429,7 +429,7 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
     lines = [
         f"Entry {entry.media_id}  {display_text(entry.permalink) or '(no permalink)'}",
         f"  {who}",
-        f"  posted {when(entry.timestamp)} · {entry.media_type or 'unknown media type'}",
+        f"  posted {when(entry.timestamp)} · {display_text(entry.media_type) or 'unknown media type'}",
         f"  caption: {shorten(display_text(entry.caption), 200) or '(none)'}",
         f"Standings as of {when(board.as_of)}; engagement counts until {when(contest.freeze)}",
     ]

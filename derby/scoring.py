@@ -275,7 +275,7 @@ def _capped(count: int, cap: object, noun: str) -> tuple[int, str]:
 
 
 def _media_order(media_id: str) -> tuple:
-    return (0, int(media_id), media_id) if media_id.isdigit() else (1, 0, media_id)
+    return (0, int(media_id), media_id) if media_id.isascii() and media_id.isdigit() else (1, 0, media_id)
 
 
 class _Rules:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from derby.clock import parse_graph_timestamp
 from derby.errors import DerbyError
 
+_MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MEDIA_TYPES = ("IMAGE", "VIDEO", "CAROUSEL_ALBUM")
 
 
@@ -282,6 +283,9 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         warnings.append(f"item {position}: no media id; skipped")
         return None
     media_id = media_id.strip()
+    if not _MEDIA_ID.fullmatch(media_id):  # Graph ids are digits; anything else must not reach a terminal
+        warnings.append(f"item {position}: media id {media_id[:40]!r} is not a Graph id; skipped")
+        return None
 
     def text(key: str) -> str | None:
         value = item.get(key)
