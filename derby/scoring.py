@@ -184,7 +184,7 @@ def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
         check("window", True, "posted between the start and the end", ELIGIBLE)
     caption = entry.get("caption")
     if rules.get("require_hashtag_in_caption", True):
-        found = [t for t in dict.fromkeys(caption_hashtags(caption)) if t in tags]
+        found = contest_tags(caption, tags)
         if not caption:
             check("require_hashtag_in_caption", False, "no caption", "no_caption")
         else:
@@ -250,7 +250,7 @@ def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: 
                                           float(bonus[media_type])))  # type: ignore[index]
     per_tag = float(rules.get("extra_hashtag_bonus") or 0)  # type: ignore[arg-type]
     if per_tag:
-        found = [t for t in dict.fromkeys(caption_hashtags(entry.get("caption"))) if t in tags]
+        found = contest_tags(entry.get("caption"), tags)
         extra = max(len(found) - 1, 0)
         contributions.append(Contribution("extra_hashtag_bonus",
                                           f"{extra} extra contest hashtag{'s' if extra != 1 else ''} × "
@@ -272,6 +272,12 @@ def _capped(count: int, cap: object, noun: str) -> tuple[int, str]:
     if cap is not None and count > cap:  # type: ignore[operator]
         return cap, f"{count} {noun}, capped at {cap}"  # type: ignore[return-value]
     return count, f"{count} {noun}"
+
+
+def contest_tags(caption: str | None, tags) -> list[str]:
+    """Return the contest hashtags (``tags``: normalized, any container) a caption
+    holds as whole tags, each once, in caption order."""
+    return [t for t in dict.fromkeys(caption_hashtags(caption)) if t in tags]
 
 
 def _media_order(media_id: str) -> tuple:
@@ -303,8 +309,7 @@ class _Rules:
         self.policy = rules.get("hidden_likes", "zero")
 
     def found_tags(self, caption: str | None) -> list[str]:
-        tag_set = self.tag_set
-        return [t for t in dict.fromkeys(caption_hashtags(caption)) if t in tag_set]
+        return contest_tags(caption, self.tag_set)
 
     def status(self, entry: Mapping) -> tuple[str, list[str] | None]:
         """The status :func:`_checks` gives (its first failure), and the contest
