@@ -32,18 +32,22 @@ class FixtureFeed:
         self._page_cap = page_cap
         self.requests_made = 0
         self.notes: list[str] = []
+        self._times: list[datetime] | None = None
         if not (self.folder / "polls").is_dir():
             raise FeedError(f"fixture folder {self.folder} has no polls/ folder")
 
     def poll_times(self) -> list[datetime]:
-        """Return the recorded poll times (aware UTC), oldest first."""
-        times = []
-        for child in (self.folder / "polls").iterdir():
-            try:
-                times.append(datetime.strptime(child.name, _FOLDER_FORMAT).replace(tzinfo=timezone.utc))
-            except ValueError:
-                continue
-        return sorted(times)
+        """Return the recorded poll times (aware UTC), oldest first (the folder is
+        listed once per feed: a poll asks for every hashtag and edge)."""
+        if self._times is None:
+            times = []
+            for child in (self.folder / "polls").iterdir():
+                try:
+                    times.append(datetime.strptime(child.name, _FOLDER_FORMAT).replace(tzinfo=timezone.utc))
+                except ValueError:
+                    continue
+            self._times = sorted(times)
+        return list(self._times)
 
     def resolve_hashtag(self, name: str) -> str:
         """Return the hashtag id recorded in ``hashtags/<name>.json``."""
