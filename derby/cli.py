@@ -733,15 +733,12 @@ def status(ctx: _Context, fmt: str) -> None:
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
-    from derby import clock, health, store
-    from derby.errors import ConfigError
+    from derby import clock, health
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
         raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
     db = ctx.open()
-    contest = store.load_contest(db)
-    if contest is None:
-        raise ConfigError("this database has no contest yet; run: derby init config/socialderby.toml")
+    contest = _contest(db)
     data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))
     db.close()
     if fmt == "json":

@@ -3,7 +3,7 @@ that scoring and the board make of them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -143,20 +143,17 @@ def add_media_counts(db: sqlite_utils.Database, run_id: int, new: int, updated: 
         db.execute("UPDATE poll_runs SET new_media = ?, updated_media = ? WHERE id = ?", [new, updated, run_id])
 
 
-def _rows_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str, dict]:
-    rows: dict[str, dict] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for row in db.query(sql.format(", ".join("?" * len(chunk))), chunk):
-            rows[row["media_id"]] = row
-    return rows
+def _chunks(items: list, size: int = 500) -> Iterator[list]:
+    """Slices of ``items`` small enough for one ``IN (?, …)`` list (SQLite caps the
+    number of parameters of a statement)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _tuples_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str, tuple]:
     # Plain tuples, media_id first: this runs for every page stored.
     rows: dict[str, tuple] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in _chunks(ids):
         for row in db.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk):
             rows[row[0]] = row
     return rows
@@ -279,8 +276,7 @@ def _any(db: sqlite_utils.Database, sql: str, *params: object) -> bool:
 
 def _rows_by_key(db: sqlite_utils.Database, sql: str, keys: list, key: str) -> dict:
     rows: dict = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
+    for chunk in _chunks(keys):
         for row in db.query(sql.format(", ".join("?" * len(chunk))), chunk):
             rows[row[key]] = row
     return rows
@@ -309,8 +305,7 @@ def last_seen(db: sqlite_utils.Database, media_ids: Iterable[str], until: dateti
     cutoff = clock.to_store(until) if until else "9999"
     ids = list(media_ids)
     seen: dict[str, datetime] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in _chunks(ids):
         rows = db.execute(
             f"""SELECT s.media_id, max(p.started_at) FROM sightings s JOIN poll_runs p ON p.id = s.poll_run_id
                 WHERE s.media_id IN ({", ".join("?" * len(chunk))}) AND p.started_at <= ? GROUP BY s.media_id""",
@@ -335,8 +330,7 @@ def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
     ids = list(media_ids)
     cutoff = clock.to_store(until) if until else "9999"
     series: dict[str, list[dict]] = {media_id: [] for media_id in ids}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in _chunks(ids):
         visible = "" if until is None else "AND poll_run_id IN (SELECT id FROM poll_runs WHERE finished_at <= :cutoff)"
         sql = (f"SELECT media_id, observed_at, like_count, comments_count FROM snapshots "
                f"WHERE observed_at <= ? {visible} AND media_id IN ({', '.join('?' * len(chunk))}) "
