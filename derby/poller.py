@@ -252,8 +252,7 @@ def final_poll_at(contest: Contest, grace: timedelta | None = None) -> datetime:
     contest's ``[schedule] grace``: posts published before the end may still appear,
     ``recent_media`` reaching back 24 hours), or ``count_engagement_until`` when later."""
     grace = grace if grace is not None else timedelta(seconds=contest.schedule.grace)
-    until = getattr(contest, "count_engagement_until", None)
-    return max(contest.end + grace, until) if until else contest.end + grace
+    return max(contest.end + grace, contest.freeze)
 
 
 def process_identity(now: datetime) -> store.LockHolder:
