@@ -111,7 +111,8 @@ def main() -> None:
 @cli.command()
 @click.argument("contest_file", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True,
-              help="Load it even though the database holds posts of a contest with another title or fewer hashtags.")
+              help="Load it even though the database holds posts of a contest with another title or fewer hashtags "
+                   "(or, in a team contest, of a team dropped or moved to another account).")
 @pass_ctx
 @friendly
 def init(ctx: _Context, contest_file: str, force: bool) -> None:
@@ -130,13 +131,20 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
                 f"the hashtag{'s' if len(dropped) > 1 else ''} #{', #'.join(dropped)}"
             raise ConfigError(f"{ctx.db_path} holds {posts} posts of a contest with {what}; loading "
                               f"{contest_file} would judge them by another contest. Use another --db, or --force")
+    if stored is not None and posts and not force and stored.kind != contest.kind:
+        raise ConfigError(f"{ctx.db_path} holds {posts} posts of a {stored.kind} contest; {contest_file} is a "
+                          f"{contest.kind} contest. Use another --db, or --force")
+    if contest.kind == "teams":
+        _check_teams(db, contest, force)
     now = clock.utcnow()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
     changes = store.save_contest(db, contest, now)
     tz = contest.tz
+    what = (f"{len(contest.teams)} teams" + (f" (#{', #'.join(contest.hashtags)})" if contest.hashtags else "")
+            if contest.kind == "teams" else f"#{', #'.join(contest.hashtags)}")
     click.echo(f"Contest “{display_text(contest.title)}” loaded into {ctx.db_path}: "
-               f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
+               f"{what}, {clock.format_local(contest.start, tz, 'en')} → "
                f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
                f"polled every {format_duration(contest.schedule.every)}.")
     if contest.count_engagement_until:
@@ -148,9 +156,27 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
                    f"{needed} more needed by this contest.")
 
 
+def _check_teams(db, contest, force: bool) -> None:
+    """Refuse (ConfigError) a teams file that would drop or re-point a team whose posts
+    are stored (unless ``force``), and one whose team token variable is missing (for
+    the accounts feed; no request is made)."""
+    from derby import store
+    from derby.config import team_settings
+
+    refused = store.team_changes(db, contest.teams).refused()
+    if refused and not force:
+        raise ConfigError(f"{'; '.join(refused)}: its posts would leave the standings. Rename a team by keeping its "
+                          "account_id, or load with --force")
+    if contest.feed.kind == "accounts":
+        for team in contest.teams:
+            team_settings(team, os.environ)
+
+
 def _budget_account(contest) -> str | None:
     """The account whose hashtag budget a contest uses: the Instagram user id for the
     Graph feed (None while it is not configured), the feed kind for fixtures."""
+    if contest.kind == "teams":
+        return None  # no hashtag search: nothing counts against the 30-a-week budget
     if contest.feed.kind != "graph":
         return contest.feed.kind
     user_id = os.environ.get("INSTAGRAM_USER_ID", "").strip()

@@ -324,3 +324,57 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         media_url=text("media_url"),
         children=n_children,
     )
+
+
+# -- owner-level reads of team accounts ------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountReading:
+    """One reading of a team account, as its owner sees it (``GET /{ig-user-id}?fields=
+    id,username,followers_count,follows_count,media_count``; Meta's IG User reference).
+    ``None`` means the field was absent or unusable."""
+
+    account_id: str
+    username: str | None = None
+    followers_count: int | None = None
+    follows_count: int | None = None
+    media_count: int | None = None
+
+
+def parse_account(payload: object, account_id: str, warnings: list[str], *, endpoint: str = "") -> AccountReading:
+    """Parse an IG User body for ``account_id``.
+
+    Raises FeedError for an error body, a body that is not an object, or one whose
+    ``id`` is another account's (a token that belongs to another account answers with
+    its own user when asked for ``me``). Unusable counts become None with a warning;
+    a missing ``followers_count`` is a warning too (a personal account has none).
+    """
+    raise_for_error(payload, endpoint=endpoint)
+    if not isinstance(payload, dict):
+        raise TransientError(f"unexpected body from {endpoint or 'the feed'}: not an object", endpoint=endpoint)
+    given = payload.get("id")
+    if given is not None and str(given) != account_id:
+        raise BadRequestError(f"account {account_id} answered as account {str(given)[:40]!r}: the token belongs to "
+                              "another account; give this team a token that manages its own account", endpoint=endpoint)
+
+    def count(key: str) -> int | None:
+        value = payload.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            warnings.append(f"account {account_id}: {key}={value!r} is not a count; ignored")
+            return None
+        return value
+
+    username = payload.get("username")
+    if username is not None and (not isinstance(username, str) or not _USERNAME.fullmatch(username)):
+        warnings.append(f"account {account_id}: username is not an Instagram username; ignored")
+        username = None
+    reading = AccountReading(account_id=account_id, username=username, followers_count=count("followers_count"),
+                             follows_count=count("follows_count"), media_count=count("media_count"))
+    if reading.followers_count is None:
+        warnings.append(f"account {account_id}: no followers_count (is it a Business or Creator account?)")
+    return reading
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")

@@ -13,6 +13,8 @@ from derby.config import Contest, FeedConfig, Schedule
 from derby.store.daemon import load_schedule, save_schedule
 from derby.store.judging import record_audit
 from derby.store.schema import write
+from derby.store.teams import load_teams, save_teams
+from derby.teams import Trophy
 
 
 def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file") -> list[dict]:
@@ -36,11 +38,16 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
             "loaded_at": clock.to_store(now),
             "count_engagement_until": clock.to_store(contest.count_engagement_until)
             if contest.count_engagement_until else None,
+            "kind": contest.kind,
+            "trophies": json.dumps([{"name": t.name, "metric": t.metric, "count": t.count} for t in contest.trophies],
+                                   ensure_ascii=False),
         }, pk="id")
+        if contest.kind == "teams":
+            save_teams(db, contest.teams, now, by)
         source = contest.source.name if contest.source else "the contest file"
         if not has_rule_history(db):
             changes = [set_rule(db, name, value, now, by=by, reason=f"seeded from {source}", action="rule_seed")
-                       for name, value in rule_kinds.effective_rules(contest.rules).items()]
+                       for name, value in rule_kinds.effective_rules(contest.rules, contest.kind).items()]
         else:
             applied = _rules_from(db, by)
             changes = [set_rule(db, name, value, now, by=by, reason=f"edited in {source}")
@@ -67,6 +74,9 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         source=Path(row["source"]) if row["source"] else None,
         schedule=Schedule(*(load_schedule(db) or (Schedule().every, Schedule().grace))),
         count_engagement_until=clock.from_store(row.get("count_engagement_until")),
+        kind=row.get("kind") or "hashtag",
+        teams=tuple(load_teams(db)) if row.get("kind") == "teams" else (),
+        trophies=tuple(Trophy(**t) for t in json.loads(row.get("trophies") or "[]")),
     )
 
 
@@ -123,7 +133,8 @@ def _rules_at(db: sqlite_utils.Database, as_of: datetime | None) -> dict[str, ob
 def read_rules(db: sqlite_utils.Database, as_of: datetime | None = None) -> dict[str, object]:
     """Return every rule in force (at ``as_of``, aware, when given): recorded values,
     the kind's default for the others."""
-    return rule_kinds.effective_rules(_rules_at(db, as_of))
+    kind = db.execute("SELECT kind FROM contest WHERE id = 1").fetchone()
+    return rule_kinds.effective_rules(_rules_at(db, as_of), kind[0] if kind else "hashtag")
 
 
 def stored_rule_names(db: sqlite_utils.Database) -> set[str]:
