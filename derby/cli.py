@@ -373,14 +373,22 @@ def _standings(ctx: _Context, as_of: str | None):
               help="Seconds between refreshes of --live.")
 @click.option("--save", "save_to", type=click.Path(dir_okay=False), default=None, metavar="FILE.svg|FILE.html",
               help="Also write the board as a picture (SVG or HTML).")
+@click.option("--trophy", default=None, metavar="NAME", help="Team contest: rank the teams for this trophy.")
+@click.option("--posts", "posts", is_flag=True, help="Team contest: list the teams' posts ranked, with their team.")
 @_as_of_option
 @pass_ctx
 @friendly
 def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, live: bool,
-                    every: float, save_to: str | None, as_of: str | None) -> None:
+                    every: float, save_to: str | None, trophy: str | None, posts: bool, as_of: str | None) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
+    if _kind(ctx) == "teams":
+        _team_leaderboard(ctx, top=top, show_all=show_all, fmt=fmt, lang=lang, live=live, every=every,
+                          save_to=save_to, trophy=trophy, posts=posts, as_of=as_of)
+        return
+    if trophy or posts:
+        raise ConfigError("--trophy and --posts are for a team contest (kind = \"teams\")")
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
@@ -441,8 +449,12 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     suffix = Path(output).suffix.lower()
     if fmt is None and suffix not in (".csv", ".json", ".txt", ""):
         raise ConfigError(f"{output}: derby writes CSV or JSON; name the file .csv or .json (or pass --format)")
-    board = _standings(ctx, as_of)
     fmt = fmt or ("json" if suffix == ".json" else "csv")
+    if _kind(ctx) == "teams":
+        _team_export(ctx, Path(output), top=top, alternates=alternates, every_entry=every_entry, fmt=fmt,
+                     encoding=encoding, as_of=as_of)
+        return
+    board = _standings(ctx, as_of)
     if every_entry:
         written = export.export_entries(Path(output), board, fmt=fmt, encoding=encoding)
         click.echo(f"wrote {written} entries ({len(board.ranked)} ranked) to {output}")
@@ -609,6 +621,7 @@ def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str 
     _contest(db)
     try:
         parsed = rule_kinds.parse_rule_value(name, value)
+        _check_rule_kind(_contest(db).kind, name, parsed)
         change = store.set_rule(db, name, parsed, clock.utcnow(), by=_judge(by), reason=reason)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -678,11 +691,14 @@ def _resolve(db, ref: str) -> dict:
 @pass_ctx
 @friendly
 def explain(ctx: _Context, media: str, as_of: str | None) -> None:
-    """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
+    """Show how one entry's (or, in a team contest, one team's) score and rank were computed."""
     from derby import clock, leaderboard, store
 
     db = ctx.open()
     contest = _contest(db)
+    if contest.kind == "teams":
+        _team_explain(db, contest, media, as_of)
+        return
     row = _resolve(db, media)
     moment = _moment(contest, as_of)
     board = leaderboard.standings(db, clock.utcnow(), moment)
@@ -704,30 +720,43 @@ def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | Non
     click.echo(f"{row['media_id']} {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
 
 
+_team_option = click.option("--team", "team", default=None, metavar="NAME",
+                            help="Team contest: the whole team (name, account id or @username) instead of one post.")
+
+
 @cli.command()
-@click.argument("media")
+@click.argument("media", required=False)
 @click.option("--reason", required=True, help="Why (shown with the entry and kept in the audit log).")
+@_team_option
 @_by_option
 @pass_ctx
 @friendly
-def disqualify(ctx: _Context, media: str, reason: str, by: str | None) -> None:
-    """Take an entry out of the ranking, with a reason (MEDIA: id, permalink or shortcode)."""
-    _moderate(ctx, media, "disqualify", reason, by)
+def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None) -> None:
+    """Take an entry (or with --team a whole team) out of the ranking, with a reason (MEDIA: id, permalink or shortcode)."""
+    if _moderation_target(media, team) == "team":
+        _moderate_team(ctx, team, "disqualify", reason, by)  # type: ignore[arg-type]
+        return
+    _moderate(ctx, media, "disqualify", reason, by)  # type: ignore[arg-type]
 
 
 @cli.command()
-@click.argument("media")
+@click.argument("media", required=False)
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
+@_team_option
 @_by_option
 @pass_ctx
 @friendly
-def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
-    """Undo a disqualification, or clear an entry held for review, with a reason."""
-    _moderate(ctx, media, "reinstate", reason, by)
+def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None) -> None:
+    """Undo a disqualification (of an entry, or with --team of a team), or clear an entry held for review."""
+    if _moderation_target(media, team) == "team":
+        _moderate_team(ctx, team, "reinstate", reason, by)  # type: ignore[arg-type]
+        return
+    _moderate(ctx, media, "reinstate", reason, by)  # type: ignore[arg-type]
 
 
 @cli.command()
-@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import"]),
+@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
+                                             "team_disqualify", "team_reinstate", "team_rename", "team_drop"]),
               default=None, help="Only this kind of action.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_ctx
@@ -773,6 +802,149 @@ def status(ctx: _Context, fmt: str) -> None:
         for line in health.render_text(data):
             click.echo(line)
     sys.exit(data["exit_code"])
+
+
+# -- team contests -----------------------------------------------------------------------------
+
+def _kind(ctx: _Context) -> str:
+    """The stored contest's kind (``hashtag`` or ``teams``)."""
+    db = ctx.open()
+    try:
+        return _contest(db).kind
+    finally:
+        db.close()
+
+
+def _check_rule_kind(kind: str, name: str, value: object) -> None:
+    from derby import rules as rule_kinds
+
+    if name in rule_kinds.TEAM_RULES and kind != "teams":
+        raise ValueError(f"rule {name} is for a team contest; this database holds a hashtag contest")
+    if name == "tie_break":
+        rule_kinds.check_tie_break_kind(value, kind)  # type: ignore[arg-type]
+
+
+def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, save_to, trophy, posts, as_of) -> None:
+    from derby import clock, export, store, team_leaderboard as teams
+
+    db = ctx.open()
+    contest = _contest(db)
+    moment = _moment(contest, as_of) if as_of else None
+    if fmt != "table":
+        if live or save_to:
+            raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
+        board = teams.team_standings(db, clock.utcnow(), moment)
+        if posts:
+            chosen = board.posts.ranked[:top] if top else board.posts.ranked
+            if show_all:
+                chosen = chosen + [e for e in board.posts.entries if e.rank is None]
+            records = [teams.post_record(e, board) for e in chosen]
+            columns = export.TEAM_POST_COLUMNS
+        elif trophy:
+            records = teams.trophy_records(board, teams.find_trophy(contest, trophy), limit=top)
+            columns = export.TEAM_WINNER_COLUMNS
+        else:
+            records = [teams.team_record(t, contest) for t in teams.select_teams(board, top, show_all)]
+            columns = None
+        if fmt == "json":
+            click.echo(export.team_leaderboard_json(board, records))
+        elif columns is None:
+            export.team_rows_csv(sys.stdout, records)
+        else:
+            export.write_csv(sys.stdout, records, columns)
+        return
+    db.close()
+    _draw_team_board(ctx, top=top, show_all=show_all, lang=lang, live=live, every=every, save_to=save_to,
+                     trophy=trophy, posts=posts, moment=moment)
+
+
+def _draw_team_board(ctx: _Context, *, top, show_all, lang, live, every, save_to, trophy, posts, moment) -> None:
+    from rich.console import Console
+
+    from derby import board as drawing, clock, store, team_leaderboard as teams
+
+    console = Console()
+
+    def read(rows: int | None):
+        reader = store.open_reader(ctx.db_path)
+        try:
+            if posts:
+                return teams.posts_board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
+            return teams.team_board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows,
+                                         trophy=trophy)
+        finally:
+            reader.close()
+
+    view = read(None)  # an unknown trophy fails here, with one line
+    if save_to:
+        drawing.save(view, lang or view.board.contest.language, Path(save_to))
+    if live:
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every), every)
+    else:
+        console.print(drawing.render(view, lang or view.board.contest.language, console))
+    if save_to:
+        click.echo(f"saved the board to {save_to}", err=True)
+
+
+def _team_export(ctx: _Context, output: Path, *, top, alternates, every_entry, fmt, encoding, as_of) -> None:
+    from derby import clock, export, team_leaderboard as teams
+
+    db = ctx.open()
+    board = teams.team_standings(db, clock.utcnow(), _moment(_contest(db), as_of) if as_of else None)
+    if every_entry:
+        written = export.export_team_entries(output, board, fmt=fmt, encoding=encoding)
+        click.echo(f"wrote {written} teams ({len(board.ranked)} ranked) to {output}")
+        return
+    written = export.export_team_winners(output, board, top=top, alternates=alternates, fmt=fmt, encoding=encoding)
+    ranked = len(board.ranked)
+    trophies = len(board.contest.trophies)
+    click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates"
+               + (f", winners of {trophies} troph{'y' if trophies == 1 else 'ies'}" if trophies else "") + f") to {output}")
+    if not ranked:
+        click.echo("warning: no team is ranked yet, so the file has no winner", err=True)
+
+
+def _team_explain(db, contest, ref: str, as_of: str | None) -> None:
+    from derby import clock, leaderboard, store, team_leaderboard as teams
+
+    moment = _moment(contest, as_of)
+    board = teams.team_standings(db, clock.utcnow(), moment)
+    team = teams.resolve_team(board, ref)
+    if team is not None:
+        for line in teams.explain_team_lines(board, team, store.team_moderation_history(db, team.account_id, moment)):
+            click.echo(line)
+        return
+    row = store.find_media(db, ref)
+    if row is None or row["media_id"] not in board.team_of:
+        names = ", ".join(f"“{_safe(t.name)}”" for t in contest.teams)
+        raise DerbyError(f"no team or stored post matches {ref!r}; teams: {names} (or give a post's id, permalink "
+                         "or shortcode)")
+    for line in leaderboard.explain_lines(board.posts, row["media_id"], store.moderation_history(db, row["media_id"], moment)):
+        click.echo(line)
+
+
+def _moderation_target(media: str | None, team: str | None) -> str:
+    if bool(media) == bool(team):
+        raise ConfigError("give either a post (MEDIA) or --team NAME")
+    return "team" if team else "media"
+
+
+def _moderate_team(ctx: _Context, ref: str, action: str, reason: str, by: str | None) -> None:
+    from derby import clock, store, team_leaderboard as teams
+
+    db = ctx.open()
+    contest = _contest(db)
+    if contest.kind != "teams":
+        raise ConfigError("--team is for a team contest; this database holds a hashtag contest")
+    found = teams.resolve_team(teams.team_standings(db, clock.utcnow()), ref)
+    if found is None:
+        raise DerbyError(f"no team matches {ref!r}; teams: {', '.join(f'“{_safe(t.name)}”' for t in contest.teams)}")
+    try:
+        done = store.moderate_team(db, found.account_id, action, reason, _judge(by), clock.utcnow())
+    except ValueError as exc:
+        raise DerbyError(f"team “{_safe(found.name)}”: {exc}") from None
+    verb = "disqualified" if action == "disqualify" else "reinstated"
+    click.echo(f"team “{_safe(found.name)}” {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
 
 
 if __name__ == "__main__":  # pragma: no cover

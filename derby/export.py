@@ -15,6 +15,8 @@ from typing import IO
 
 from derby import clock
 from derby.leaderboard import Standings, contest_record, entry_record, select
+from derby.team_leaderboard import TeamStandings, post_record, team_record, team_winners
+from derby.team_leaderboard import contest_record as team_contest_record
 from derby.text import spreadsheet_safe
 
 WINNER_COLUMNS = ("rank", "role", "media_id", "permalink", "username", "score", "like_count",
@@ -140,3 +142,70 @@ def export_entries(path: Path, board: Standings, *, fmt: str = "csv", encoding: 
             write_csv(fh, flat, entry_columns(board))
     return len(rows)
 
+
+
+# -- team contests --------------------------------------------------------------------------
+
+TEAM_COLUMNS = ("rank", "team", "username", "account_id", "score", "followers_count", "followers_baseline",
+                "followers_gained", "posts", "posts_stored", "like_count", "comments_count", "status", "reason",
+                "flags", "tie_break")
+"""Columns of a team leaderboard's CSV; ``points.<rule>`` columns follow ``score``."""
+TEAM_WINNER_COLUMNS = ("trophy", "place", "role", "team", "username", "account_id", "score", "followers_count",
+                       "followers_gained", "posts", "like_count", "comments_count", "metric", "value", "flags")
+"""Columns of a team contest's winners file: the overall winners and alternates (empty
+``trophy``), then each trophy's winners with its ``metric`` and the team's ``value``."""
+TEAM_POST_COLUMNS = ("rank", "team", "username", "media_id", "permalink", "score", "like_count", "comments_count",
+                     "posted_at", "media_type", "status", "reason", "flags")
+
+
+def _team_points_columns(records: list[dict], columns: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for record in records:
+        names += [n for n in record.get("points", {}) if n not in names]
+    out = list(columns)
+    at = out.index("score") + 1
+    out[at:at] = [f"points.{n}" for n in names]
+    return out
+
+
+def _flat(record: dict) -> dict:
+    return {**{k: v for k, v in record.items() if k != "points"},
+            **{f"points.{n}": v for n, v in record.get("points", {}).items()}}
+
+
+def team_rows_csv(fh: IO[str], records: list[dict]) -> None:
+    """Write team records (:func:`derby.team_leaderboard.team_record`) as CSV with
+    :data:`TEAM_COLUMNS` and one ``points.<rule>`` column per rule."""
+    write_csv(fh, [_flat(r) for r in records], _team_points_columns(records, TEAM_COLUMNS))
+
+
+def team_leaderboard_json(board: TeamStandings, records: list[dict], key: str = "entries") -> str:
+    """Return ``{"contest": {...}, key: records}`` as JSON text."""
+    return json.dumps({"contest": team_contest_record(board), key: records}, ensure_ascii=False, indent=2)
+
+
+def export_team_winners(path: Path, board: TeamStandings, *, top: int, alternates: int, fmt: str = "csv",
+                        encoding: str = "utf-8-sig") -> int:
+    """Write a team contest's winners, alternates and trophy winners to ``path`` (CSV
+    with :data:`TEAM_WINNER_COLUMNS`, or JSON); return rows written. Raises OSError."""
+    rows = team_winners(board, top, alternates)
+    if fmt == "json":
+        path.write_text(team_leaderboard_json(board, rows, "winners") + "\n", encoding="utf-8")
+    else:
+        with path.open("w", encoding=encoding, newline="") as fh:
+            write_csv(fh, rows, TEAM_WINNER_COLUMNS)
+    return len(rows)
+
+
+def export_team_entries(path: Path, board: TeamStandings, *, fmt: str = "csv", encoding: str = "utf-8-sig") -> int:
+    """Write every team (ranked first) with each rule's points, for the jury's records;
+    return the number of teams written. Raises OSError."""
+    rows = [team_record(t, board.contest) for t in board.teams]
+    if fmt == "json":
+        posts = [post_record(e, board) for e in board.posts.entries]
+        payload = {"contest": team_contest_record(board), "entries": rows, "posts": posts}
+        path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    else:
+        with path.open("w", encoding=encoding, newline="") as fh:
+            team_rows_csv(fh, rows)
+    return len(rows)

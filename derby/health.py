@@ -100,7 +100,10 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
     token = "action_needed" if action else ("ok" if last_ok else "unknown")
 
     coverage = store.last_coverage(db)
-    if current in ("running", "grace", "final_poll_due") and now >= contest.start:
+    teams = team_health(db, contest)
+    for line in teams["problems"]:
+        problem(line["level"], line["message"])
+    if current in ("running", "grace", "final_poll_due") and now >= contest.start and contest.kind != "teams":
         for name in contest.hashtags:
             since = coverage.get(name) or contest.start
             if min(now, contest.end) - since >= COVERAGE_WARNING:
@@ -151,6 +154,7 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2)}
                           for g in gaps],
         "database": {"path": str(db_path) if db_path else None, "bytes": size, "counts": store.counts(db)},
+        **({"teams": teams["teams"]} if contest.kind == "teams" else {}),
     }
 
 
@@ -196,10 +200,17 @@ def render_text(data: dict) -> list[str]:
     lines.append(f"cool-down: {'until ' + local(data['cooldown_until']) if data['cooldown_until'] else 'none'}")
     lines.append(f"token: {data['token']}" + (f" ({data['action']})" if data["action"] else ""))
     b = data["hashtag_budget"]
-    lines.append("hashtag budget: unknown (INSTAGRAM_USER_ID not set)" if b is None else
+    lines.append(("hashtag budget: not used (a team contest makes no hashtag search)" if data.get("teams")
+                  else "hashtag budget: unknown (INSTAGRAM_USER_ID not set)") if b is None else
                  f"hashtag budget: {b['used']} of {b['limit']} used in the last 7 days by account {b['account']}"
                  + (f", next slot frees {local(b['next_free'])}" if b["next_free"] else ""))
-    lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
+    for team in data.get("teams") or []:
+        last = team["last_read"]
+        lines.append(f"team {display_text(team['name'])} ({team['account_id']}): last read {local(team['last_ok'])}"
+                     + (f"; {team['failures']} failed read(s) since" if team["failures"] else "")
+                     + (f"; last error: {display_text(last['error'])}" if last and last["status"] == "failed" else ""))
+    if data["coverage"]:
+        lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
     gaps = data["coverage_gaps"]
     lines.append("coverage gaps: " + ("none" if not gaps else "; ".join(
         f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h)" for g in gaps)))
@@ -211,3 +222,26 @@ def render_text(data: dict) -> list[str]:
         lines.append(f"{'ACTION' if p['level'] == 'action_needed' else 'warning'}: {p['message']}")
     lines.append(f"health: {data['health']}")
     return lines
+
+
+def team_health(db: sqlite_utils.Database, contest: Contest) -> dict:
+    """Return a team contest's per-team read health: ``teams`` (name, account_id,
+    last_ok, failures since, last_read ``{status, at, error_kind, error}``) and
+    ``problems`` naming each team whose last read failed (``action_needed`` when its
+    token or permissions must be fixed). Empty for a hashtag contest."""
+    if contest.kind != "teams":
+        return {"teams": [], "problems": []}
+    reads = store.team_reads(db)
+    teams, problems = [], []
+    for team in contest.teams:
+        read = reads.get(team.account_id, {"last_ok": None, "last": None, "failures": 0})
+        last = read["last"]
+        teams.append({"name": team.name, "account_id": team.account_id, "last_ok": _iso(read["last_ok"]),
+                      "failures": read["failures"], "last_read": None if last is None else {
+                          "status": last["status"], "at": _iso(last["at"]), "error_kind": last["error_kind"],
+                          "error": last["error"]}})
+        if last is not None and last["status"] == "failed":
+            level = "action_needed" if last["error_kind"] == "auth" else "degraded"
+            problems.append({"level": level, "message": f"team “{team.name}” (account {team.account_id}) could not "
+                                                        f"be read: {last['error']}"})
+    return {"teams": teams, "problems": problems}

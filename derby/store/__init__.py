@@ -86,6 +86,7 @@ from derby.store.teams import (
     team_changes,
     team_media,
     team_moderation,
+    team_moderation_history,
     team_reads,
 )
 from derby.store.daemon import (
@@ -168,6 +169,7 @@ __all__ = [
     "team_changes",
     "team_media",
     "team_moderation",
+    "team_moderation_history",
     "team_reads",
     "AlreadyRunning",
     "COVERAGE_SPAN_SECONDS",

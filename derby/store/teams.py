@@ -197,3 +197,12 @@ def team_reads(db: sqlite_utils.Database) -> dict[str, dict]:
             entry["failures"] += 1
         entry["last"] = {"status": row["status"], "at": at, "error_kind": row["error_kind"], "error": row["error"]}
     return result
+
+
+def team_moderation_history(db: sqlite_utils.Database, account_id: str, as_of: datetime | None = None) -> list[dict]:
+    """Return every judge's action on team ``account_id`` recorded at or before
+    ``as_of`` (all when None), oldest first: ``{"action", "reason", "by", "at"}``."""
+    cutoff = clock.to_store(as_of) if as_of else "9999"
+    return [{"action": r["action"], "reason": r["reason"], "by": r["by"], "at": clock.from_store(r["at"])}
+            for r in db.query("SELECT * FROM team_moderation WHERE account_id = ? AND at <= ? ORDER BY at, id",
+                              [account_id, cutoff])]
