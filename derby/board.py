@@ -456,7 +456,7 @@ def _team_columns(view: TeamBoardView, lang: str) -> list[tuple[str, int, Callab
         ("posts", 2, lambda r: Text(number(len(r.team.counted), lang)), "right"),
         ("likes", 2, lambda r: Text(number(r.team.likes, lang)), "right"),
         ("comments", 3, lambda r: Text(number(r.team.comments, lang)), "right"),
-        ("flags", 5, flags, "left"),
+        ("flags", 2.5, flags, "left"),
     ]
     if view.trophy:
         columns.insert(3, ("value", 0, lambda r: Text("—" if r.value is None else number(r.value, lang),
@@ -467,7 +467,7 @@ def _team_columns(view: TeamBoardView, lang: str) -> list[tuple[str, int, Callab
 def _team_table(columns, rows: list[TeamRow], lang: str) -> Table:
     labels = LABELS[lang]
     # heavy borders, padding and bold figures: it is read from across a room
-    table = Table(box=box.HEAVY_HEAD, header_style="bold reverse", expand=False, pad_edge=True, padding=(0, 2),
+    table = Table(box=box.HEAVY_HEAD, header_style="bold reverse", expand=False, pad_edge=True, padding=(0, 1),
                   row_styles=["", "on grey11"])
     for key, _, _, justify in columns:
         table.add_column(labels[key], justify=justify, no_wrap=True, overflow="ellipsis")

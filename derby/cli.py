@@ -494,18 +494,20 @@ def _unseen_warnings(db, board, count: int) -> list[str]:
 @click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(min=0.05),
               help="Wall-clock seconds between polls (each poll is 12 h of contest time).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Rows of the final leaderboard.")
+@click.option("--teams", "teams", is_flag=True,
+              help="Replay the bundled team contest instead (seven teams, April 2017, made-up data).")
 @friendly
-def demo(demo_db: str | None, interval: float, top: int) -> None:
+def demo(demo_db: str | None, interval: float, top: int, teams: bool) -> None:
     """Run the whole job on the bundled demo contest; nothing to configure."""
     import tempfile
 
     from rich.console import Console
 
     from derby import board as drawing, clock, export, leaderboard, store
-    from derby.demo.runner import demo_contest, run_demo
+    from derby.demo.runner import demo_contest, run_demo, team_demo_contest
 
     console = Console()
-    contest = demo_contest()
+    contest = team_demo_contest() if teams else demo_contest()
     if demo_db and Path(demo_db).exists():
         existing = store.load_contest(store.open_db(demo_db, create=False))
         if existing is not None and existing.source != contest.source:
@@ -524,6 +526,9 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         outcome = run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
         if outcome != "closed":
             _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
+        if teams:
+            _team_demo_results(console, db_path, top)
+            return
         db = store.open_db(db_path)
         last = store.last_poll_run(db, successful=True)
         # the board as the replay's last poll saw it, not as of today's date
@@ -538,6 +543,26 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         console.print(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
                       f"wrote {written} rows (3 winners, 2 alternates) to {out}", markup=False, highlight=False)
 
+
+
+def _team_demo_results(console, db_path: Path, top: int) -> None:
+    from derby import board as drawing, clock, export, store, team_leaderboard as teams
+
+    db = store.open_db(db_path)
+    last = store.last_poll_run(db, successful=True)
+    view = teams.team_board_view(db, clock.from_store(last["finished_at"]) if last else clock.utcnow(), top=top)
+    board = view.board
+    console.print(drawing.render(view, board.contest.language, console))
+    for trophy in board.contest.trophies:
+        rows = teams.trophy_records(board, trophy, limit=trophy.count)
+        console.print(f"Trophée « {trophy.name} » : " + ", ".join(f"{r['team']} ({r['value']})" for r in rows),
+                      markup=False, highlight=False)
+    out = Path.cwd() / "winners.csv"
+    written = export.export_team_winners(out, board, top=3, alternates=2)
+    db.close()
+    console.print(f"{len(board.ranked)} teams ranked; {sum(len(t.counted) for t in board.teams)} posts counted of "
+                  f"{len(board.posts.entries)} stored; wrote {written} rows (3 winners, 2 alternates, trophy winners) "
+                  f"to {out}", markup=False, highlight=False)
 
 
 # -- rules, entrants, explain, moderation and audit ------------------------------------------

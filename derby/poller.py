@@ -131,7 +131,13 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     run with its kind, code and fbtrace_id, not raised; throttling also records a
     cool-down. ``stop`` is checked between pages. All the poll run's closing writes
     go in one transaction. Returns the summary.
+
+    A team contest is polled by :func:`derby.team_poll.poll_teams` instead.
     """
+    if contest.kind == "teams":
+        from derby.team_poll import poll_teams
+
+        return poll_teams(db, contest, feed, now, stop)
     run_id = store.start_poll_run(db, feed.name, now)
     summary = PollSummary(run_id=run_id, started_at=now, tz=contest.tz)
     account = feed_account(feed)
@@ -517,7 +523,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
 def _warn_coverage(db: sqlite_utils.Database, contest: Contest, now: datetime, warn_after: timedelta) -> list[str]:
     """Log (and return) a warning for each hashtag without a successful poll for
     ``warn_after`` during the contest: after 24 hours its posts are lost for good."""
-    if now > contest.end:
+    if now > contest.end or contest.kind == "teams":  # an owner reads its media at any age
         return []
     last = store.last_coverage(db)
     messages = []

@@ -5,6 +5,11 @@ Layout of a replay folder (the README documents it for users)::
     hashtags/<name>.json                                  body of ig_hashtag_search?q=<name>
     polls/<YYYYMMDDTHHMMSSZ>/<hashtag-id>/<edge>-<n>.json  page n (1, 2, ...) of an edge
 
+and for a team contest (owner-level reads of each team account)::
+
+    polls/<YYYYMMDDTHHMMSSZ>/accounts/<account-id>/user.json     GET /{account-id}?fields=...
+    polls/<YYYYMMDDTHHMMSSZ>/accounts/<account-id>/media-<n>.json page n of GET /{account-id}/media
+
 A poll at time ``now`` (UTC) reads the latest poll folder not after ``now``, so a clock
 that moves through the contest replays it: posts appear and counts grow. Bodies go
 through the same parser as the live feed.
@@ -16,8 +21,17 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from derby.feeds.paging import paginate
-from derby.feeds.parse import FeedError, MediaPage, load_body, parse_hashtag_search, parse_media_page
+from derby.feeds.paging import older_than, paginate
+from derby.feeds.parse import (
+    AccountReading,
+    FeedError,
+    MediaPage,
+    load_body,
+    parse_account,
+    parse_hashtag_search,
+    parse_media_page,
+)
+from derby.teams import Team
 
 _FOLDER_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -75,6 +89,42 @@ class FixtureFeed:
             return parse_media_page(self._read(relative), endpoint=str(relative))
 
         yield from paginate(fetch, self._page_cap, self.notes, f"#{hashtag_id} {edge}")
+
+    # -- team accounts ----------------------------------------------------------------
+
+    def _account_folder(self, team: Team, now: datetime) -> Path | None:
+        current = [t for t in self.poll_times() if t <= now]
+        return Path("polls") / current[-1].strftime(_FOLDER_FORMAT) / "accounts" / team.account_id if current else None
+
+    def read_account(self, team: Team, now: datetime) -> tuple[AccountReading, list[str]]:
+        """Return the account reading recorded at the latest poll not after ``now``
+        (``user.json``) and its warnings. Raises FeedError when there is none."""
+        folder = self._account_folder(team, now)
+        if folder is None:
+            raise FeedError(f"no recorded poll at or before {now:%Y-%m-%dT%H:%M:%SZ} in {self.folder}")
+        relative = folder / "user.json"
+        warnings: list[str] = []
+        return parse_account(self._read(relative), team.account_id, warnings, endpoint=str(relative)), warnings
+
+    def account_media_pages(self, team: Team, since: datetime, now: datetime) -> Iterator[MediaPage]:
+        """Yield the recorded pages of the account's media (``media-<n>.json``), newest
+        first, until one reaches posts older than ``since``."""
+        folder = self._account_folder(team, now)
+        if folder is None:
+            return
+        number = 0
+
+        def fetch(after: str | None) -> MediaPage:
+            nonlocal number
+            number += 1
+            relative = folder / f"media-{number}.json"
+            if not (self.folder / relative).exists():
+                if number == 1:
+                    return MediaPage(media=[])
+                raise FeedError(f"fixture page {relative} is missing (the previous page has paging.next)")
+            return parse_media_page(self._read(relative), endpoint=str(relative))
+
+        yield from paginate(fetch, self._page_cap, self.notes, f"team {team.name} media", older_than(since))
 
     def _read(self, relative: Path) -> object:
         path = self.folder / relative

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from derby.feeds.parse import MediaPage
 
 
-def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: list[str], label: str) -> Iterator[MediaPage]:
+def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: list[str], label: str,
+             enough: Callable[[MediaPage], bool] | None = None) -> Iterator[MediaPage]:
     """Yield pages from ``fetch(after_cursor)``, starting with ``fetch(None)``.
+
+    ``enough(page)``, when given, ends paging after a page for which it is true (an
+    account's own media come newest first: once a page reaches posts older than the
+    contest's start, older pages hold nothing that counts).
 
     ``recent_media`` is not in time order and its cursor can repeat (Graph API docs),
     so paging never stops at the first known media. It stops when a page has no next
@@ -28,7 +34,13 @@ def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: lis
             notes.append(f"{label}: page cap of {page_cap} reached; older media of this poll were not read")
             page.truncated = True
         yield page
-        if not more or page.truncated:
+        if not more or page.truncated or (enough is not None and enough(page)):
             return
         seen.add(page.after)  # type: ignore[arg-type]
         after = page.after
+
+
+def older_than(since: datetime) -> Callable[[MediaPage], bool]:
+    """A stop test for :func:`paginate`: true once a page holds a media posted before
+    ``since`` (aware UTC)."""
+    return lambda page: any(m.timestamp is not None and m.timestamp < since for m in page.media)

@@ -69,13 +69,17 @@ class ThrottledError(FeedError):
     """The platform's rate limits: codes 4, 17, 32, 613, 80002 or HTTP 429, or a usage
     header near the limit. Never retried inside a poll. ``retry_after`` is the wait in
     seconds the platform announced (``estimated_time_to_regain_access``, given in
-    minutes, or ``Retry-After``), None when it said nothing."""
+    minutes, or ``Retry-After``), None when it said nothing. ``scope`` is ``app`` (the
+    app's platform limits: codes 4, 17, 32, 613, HTTP 429, ``X-App-Usage``: every
+    account waits) or ``account`` (one Instagram account's business-use-case limit:
+    code 80002, ``X-Business-Use-Case-Usage``: only that account waits)."""
 
     kind = "throttled"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, scope: str = "app", **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class HashtagLimitError(ThrottledError):
@@ -160,7 +164,7 @@ def classify_error(payload: object, *, status: int | None = None, endpoint: str 
         return AuthError(f"{text} (the token lacks a permission: it needs instagram_basic and the app needs "
                          "Instagram Public Content Access; fix the app or token, then poll again)", problem="permission", **ids)
     if code in THROTTLE_CODES or status == 429:
-        return ThrottledError(text, retry_after=retry_after, **ids)
+        return ThrottledError(text, retry_after=retry_after, scope="account" if code == 80002 else "app", **ids)
     if "ig_hashtag_search" in endpoint and re.search(r"\b(limit|30)\b", message, re.I) and code != 100:
         return HashtagLimitError(text, retry_after=retry_after, **ids)
     if code in TRANSIENT_CODES or err.get("is_transient") is True:
