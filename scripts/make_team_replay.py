@@ -14,8 +14,8 @@ Layout written under ``--out`` (default ``derby/demo/teams``)::
 
     contest.toml
     replay/README.md
-    replay/polls/<YYYYMMDDTHHMMSSZ>/accounts/<account-id>/user.json
-    replay/polls/<YYYYMMDDTHHMMSSZ>/accounts/<account-id>/media-<n>.json
+    replay/polls/<YYYYMMDDTHHMMSSZ>/<account-id>-1.json        GET /{ig-user-id}?fields=...
+    replay/polls/<YYYYMMDDTHHMMSSZ>/<account-id>/media-<n>.json page n of GET /{ig-user-id}/media
 
 Media pages come newest first, ``PAGE_MAX`` to a page, with ``paging`` exactly when a
 next page exists (its ``next`` URL carries a fake token, as real ones carry the real
@@ -135,7 +135,7 @@ def write_json(path: Path, body: dict) -> None:
 
 def write_poll(folder: Path, account: str, username: str, followers: int, posts: list[dict], t: datetime) -> None:
     seen = [p for p in posts if p["at"] <= t]
-    write_json(folder / "user.json", {"id": account, "username": username, "followers_count": followers,
+    write_json(folder / f"{account}-1.json", {"id": account, "username": username, "followers_count": followers,
                                       "follows_count": 40 + len(username), "media_count": len(seen)})
     pages = [seen[i:i + PAGE_MAX] for i in range(0, len(seen), PAGE_MAX)] or [[]]
     for n, chunk in enumerate(pages, start=1):
@@ -145,7 +145,7 @@ def write_poll(folder: Path, account: str, username: str, followers: int, posts:
             body["paging"] = {"cursors": {"before": f"QVFIb{n}", "after": after},
                               "next": f"https://graph.facebook.com/v24.0/{account}/media?access_token={FAKE_TOKEN}"
                                       f"&fields={FIELDS}&limit={PAGE_MAX}&after={after}"}
-        write_json(folder / f"media-{n}.json", body)
+        write_json(folder / account / f"media-{n}.json", body)
 
 
 CONTEST = '''# The bundled team demo: seven commercial streets of Québec City, each running one
@@ -193,10 +193,10 @@ same on every run): the seven accounts, their ids (17841400000000101-107), usern
 captions, follower counts, likes and comments. No real account was read, and the
 streets' names are only there to make the demo read like the Social Derby of April 2017.
 
-Each `polls/<time>/accounts/<account-id>/` folder holds what the owner-level reads would
-have returned at that poll: `user.json` (`GET /{ig-user-id}?fields=id,username,
-followers_count,follows_count,media_count`) and `media-<n>.json`, the pages of
-`GET /{ig-user-id}/media`, newest first. The `next` URLs carry a fake token.
+Each `polls/<time>/` folder holds what the owner-level reads would have returned at that
+poll, one request's page per file: `<account-id>-1.json` (`GET /{ig-user-id}?fields=id,
+username,followers_count,follows_count,media_count`) and `<account-id>/media-<n>.json`, the
+pages of `GET /{ig-user-id}/media`, newest first. The `next` URLs carry a fake token.
 '''
 
 
@@ -224,8 +224,7 @@ def main() -> None:
             if not dip:  # only the dip day loses followers
                 followers = max(followers, previous.get(account, 0))
             previous[account] = followers
-            write_poll(replay / "polls" / f"{t:%Y%m%dT%H%M%SZ}" / "accounts" / account, account, username, followers,
-                       posts, t)
+            write_poll(replay / "polls" / f"{t:%Y%m%dT%H%M%SZ}", account, username, followers, posts, t)
     (out / "contest.toml").write_text(CONTEST, encoding="utf-8")
     (replay / "README.md").write_text(README, encoding="utf-8")
     teams = "\n".join(f'\n[[teams]]\nname = "{n}"\naccount_id = "{a}"' for n, a, *_ in plans)

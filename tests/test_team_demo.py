@@ -81,9 +81,9 @@ def _contest(tmp_path, folder):
 
 def test_a_failing_team_makes_the_poll_partial_and_the_others_are_read(tmp_path):
     folder = _replay_copy(tmp_path)
-    accounts = folder / "polls" / "20170405T160000Z" / "accounts"
-    (accounts / "17841400000000103" / "user.json").write_text("<html>502 Bad Gateway</html>", encoding="utf-8")
-    (accounts / "17841400000000105" / "user.json").write_text(json.dumps(
+    accounts = folder / "polls" / "20170405T160000Z"
+    (accounts / "17841400000000103-1.json").write_text("<html>502 Bad Gateway</html>", encoding="utf-8")
+    (accounts / "17841400000000105-1.json").write_text(json.dumps(
         {"error": {"message": "Error validating access token: The session has been invalidated", "type": "OAuthException",
                    "code": 190, "error_subcode": 467, "fbtrace_id": "AbC"}}), encoding="utf-8")
     contest = _contest(tmp_path, folder)
@@ -104,10 +104,10 @@ def test_a_failing_team_makes_the_poll_partial_and_the_others_are_read(tmp_path)
 
 def test_bad_account_answers_are_clear_lines_or_recorded_warnings(tmp_path):
     folder = _replay_copy(tmp_path)
-    accounts = folder / "polls" / "20170405T160000Z" / "accounts"
-    (accounts / "17841400000000101" / "user.json").write_text(json.dumps(
+    accounts = folder / "polls" / "20170405T160000Z"
+    (accounts / "17841400000000101-1.json").write_text(json.dumps(
         {"id": "17841400000000999", "username": "someoneelse", "followers_count": 5}), encoding="utf-8")
-    (accounts / "17841400000000102" / "user.json").write_text(json.dumps(
+    (accounts / "17841400000000102-1.json").write_text(json.dumps(
         {"error": {"message": "(#100) Tried accessing nonexisting field (followers_count) on node type (User)",
                    "type": "OAuthException", "code": 100, "fbtrace_id": "X"}}), encoding="utf-8")
     media = accounts / "17841400000000104"

@@ -7,8 +7,8 @@ Layout of a replay folder (the README documents it for users)::
 
 and for a team contest (owner-level reads of each team account)::
 
-    polls/<YYYYMMDDTHHMMSSZ>/accounts/<account-id>/user.json     GET /{account-id}?fields=...
-    polls/<YYYYMMDDTHHMMSSZ>/accounts/<account-id>/media-<n>.json page n of GET /{account-id}/media
+    polls/<YYYYMMDDTHHMMSSZ>/<account-id>-1.json         GET /{account-id}?fields=...
+    polls/<YYYYMMDDTHHMMSSZ>/<account-id>/media-<n>.json  page n of GET /{account-id}/media
 
 A poll at time ``now`` (UTC) reads the latest poll folder not after ``now``, so a clock
 that moves through the contest replays it: posts appear and counts grow. Bodies go
@@ -94,15 +94,15 @@ class FixtureFeed:
 
     def _account_folder(self, team: Team, now: datetime) -> Path | None:
         current = [t for t in self.poll_times() if t <= now]
-        return Path("polls") / current[-1].strftime(_FOLDER_FORMAT) / "accounts" / team.account_id if current else None
+        return Path("polls") / current[-1].strftime(_FOLDER_FORMAT) / team.account_id if current else None
 
     def read_account(self, team: Team, now: datetime) -> tuple[AccountReading, list[str]]:
         """Return the account reading recorded at the latest poll not after ``now``
-        (``user.json``) and its warnings. Raises FeedError when there is none."""
+        (``<account-id>-1.json``) and its warnings. Raises FeedError when there is none."""
         folder = self._account_folder(team, now)
         if folder is None:
             raise FeedError(f"no recorded poll at or before {now:%Y-%m-%dT%H:%M:%SZ} in {self.folder}")
-        relative = folder / "user.json"
+        relative = folder.parent / f"{team.account_id}-1.json"
         warnings: list[str] = []
         return parse_account(self._read(relative), team.account_id, warnings, endpoint=str(relative)), warnings
 
@@ -117,7 +117,7 @@ class FixtureFeed:
         def fetch(after: str | None) -> MediaPage:
             nonlocal number
             number += 1
-            relative = folder / f"media-{number}.json"
+            relative = folder / f"media-{number}.json"  # the pages of GET /{account-id}/media
             if not (self.folder / relative).exists():
                 if number == 1:
                     return MediaPage(media=[])
