@@ -30,10 +30,18 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _secrets() -> list[str]:
+    """The values of every token or secret variable (a team contest names its own, such
+    as DERBY_TOKEN_3E_AVENUE)."""
+    names = [n for n in os.environ if "TOKEN" in n.upper() or "SECRET" in n.upper()]
+    return [v for v in (os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET", *names))
+            if len(v) >= 8]
+
+
 def _redact(text: str) -> str:
     from derby.secrets import redact
 
-    return redact(text, *(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
+    return redact(text, *_secrets())
 
 
 def friendly(func):
@@ -258,7 +266,8 @@ def _run(ctx: _Context, every: str | None) -> None:
     if every is not None:
         try:
             interval = check_interval(parse_duration(every, "--every"), feed_kind=contest.feed.kind,
-                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every")
+                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every",
+                                      teams=len(contest.teams) if contest.kind == "teams" else None)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)
@@ -324,7 +333,7 @@ def _setup_logging(log_file: str | None, verbose: bool):
     for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)
-    install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
+    install_log_redaction(*_secrets())
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for logger in quiet:  # their INFO lines (every job run, every request) are noise
         logger.setLevel(logging.DEBUG if verbose else logging.WARNING)

@@ -136,9 +136,11 @@ class GraphFeed:
             attempt += 1
             if self.usage and self.usage["max_pct"] >= STOP_PCT:
                 regain = self.usage["regain_minutes"]
+                # the app's own limit binds every account; a business-use-case one only this account
+                scope = "account" if self.usage.get("app_pct", 0.0) < STOP_PCT else "app"
                 raise ThrottledError(f"usage at {self.usage['max_pct']:g} % of the platform's limit; stopped before "
                                      f"calling {path}, ahead of the platform's throttling",
-                                     retry_after=regain * 60 if regain else None, endpoint=path)
+                                     retry_after=regain * 60 if regain else None, endpoint=path, scope=scope)
             if self.usage and self.usage["max_pct"] >= SLOW_DOWN_PCT:
                 self._pause(self._slow_down_pause, path, "usage above 80 %")
             remaining = self._remaining()
@@ -168,7 +170,9 @@ class GraphFeed:
         self._sleep(seconds)
 
     def _get(self, path: str, params: dict[str, object], timeout: float) -> object:
-        query = {"user_id": self._settings.user_id, **params, "access_token": self._settings.access_token}
+        # owner-level reads of an account name it in the path: no user_id then
+        query = {**({"user_id": self._settings.user_id} if self._settings.user_id else {}), **params,
+                 "access_token": self._settings.access_token}
         if self._settings.app_secret:
             query["appsecret_proof"] = appsecret_proof(self._settings.access_token, self._settings.app_secret)
         url = f"{self._settings.base_url}/{path}"
@@ -217,8 +221,9 @@ def read_usage(headers) -> dict | None:
 
     Returns None when neither header is present or parseable (which is *not* zero
     usage), else ``{"app": {...} | None, "business": {...} | None, "max_pct": float,
-    "regain_minutes": float | None}``: ``max_pct`` is the highest ``call_count``,
-    ``total_cputime`` or ``total_time`` of either header; ``regain_minutes`` the largest
+    "app_pct": float, "regain_minutes": float | None}``: ``max_pct`` is the highest
+    ``call_count``, ``total_cputime`` or ``total_time`` of either header, ``app_pct`` that
+    of ``X-App-Usage`` alone (0 without it); ``regain_minutes`` the largest
     ``estimated_time_to_regain_access`` (minutes) given.
     """
     app = _json_header(headers.get("X-App-Usage"))
@@ -240,9 +245,11 @@ def read_usage(headers) -> dict | None:
         return None
     pcts = [float(r[k]) for r in readings for k in ("call_count", "total_cputime", "total_time")
             if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
+    app_pcts = [float(app[k]) for k in ("call_count", "total_cputime", "total_time")
+                if app is not None and isinstance(app.get(k), (int, float)) and not isinstance(app.get(k), bool)]
     regain = [float(r["estimated_time_to_regain_access"]) for r in readings
               if isinstance(r.get("estimated_time_to_regain_access"), (int, float)) and r["estimated_time_to_regain_access"] > 0]
-    return {"app": app, "business": business, "max_pct": max(pcts, default=0.0),
+    return {"app": app, "business": business, "max_pct": max(pcts, default=0.0), "app_pct": max(app_pcts, default=0.0),
             "regain_minutes": max(regain) if regain else None}
 
 
