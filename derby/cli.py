@@ -604,9 +604,10 @@ def _safe(text: object) -> str:
 
 
 def _tie_chain_text(chain) -> str:
-    from derby.rules import TIE_BREAK_KEYS
+    from derby.rules import TEAM_TIE_BREAK_KEYS, TIE_BREAK_KEYS
 
-    return " → ".join(f"{key} ({TIE_BREAK_KEYS[key]})" for key in chain)
+    keys = TEAM_TIE_BREAK_KEYS if chain and chain[-1] == "name" else TIE_BREAK_KEYS
+    return " → ".join(f"{key} ({keys[key]})" for key in chain)
 
 
 @cli.group(name="rules", invoke_without_command=True)

@@ -18,6 +18,7 @@ from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.leaderboard import BoardRow, BoardView, PollHealth, Standings, board_counts, entry_record, poll_health
+from derby.rules import DEFAULT_TIE_BREAK
 from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries
 from derby.team_scoring import (
     TeamScore,
@@ -56,8 +57,10 @@ class TeamStandings:
 def post_rules(contest: Contest, rules: dict[str, object]) -> dict[str, object]:
     """The rules the per-post formula gets in a team contest: an owner reads the true
     ``like_count``, so a missing one counts as 0 (flagged on the team, never held for
-    review); without contest hashtags no caption needs one."""
-    values = {**rules, "hidden_likes": "zero"}
+    review); without contest hashtags no caption needs one; posts listed across teams
+    (``leaderboard --posts``) are ordered by the hashtag contest's default tie-break
+    (the ``tie_break`` rule holds the teams' chain)."""
+    values = {**rules, "hidden_likes": "zero", "tie_break": list(DEFAULT_TIE_BREAK)}
     if not contest.hashtags:
         values["require_hashtag_in_caption"] = False
     return values

@@ -222,3 +222,22 @@ def test_team_rules_are_refused_by_rules_set_in_a_hashtag_contest(tmp_path):
     bad = run(db, "rules", "set", "tie_break", "score,timestamp,media_id")
     assert bad.exit_code == 2 and "must end with name" in bad.output
     assert run(db, "rules", "set", "points_per_post", "2").exit_code == 0
+
+
+def test_rules_lists_the_team_tie_break(tmp_path):
+    result = run(seed(tmp_path), "rules")
+    assert result.exit_code == 0, result.output
+    assert "name (team name in alphabetical order)" in result.output and "points_per_follower" in result.output
+
+
+def test_hostile_team_names_are_safe_on_the_board_and_in_spreadsheets(tmp_path):
+    hostile = '=HYPERLINK(\\"http://evil\\")[bold red]\\u202e\\u001b[2J'
+    db = seed(tmp_path, TEAMS.replace('name = "3e Avenue"', f'name = "{hostile}"'))
+    board = run(db, "leaderboard")
+    assert board.exit_code == 0, board.output
+    assert "\x1b" not in board.stdout and "\u202e" not in board.stdout
+    assert '=HYPERLINK("http' in board.stdout  # shown as text, cut to the team column's width
+    out = tmp_path / "w.csv"
+    assert run(db, "export", str(out)).exit_code == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert rows[0]["team"].startswith("'=HYPERLINK")
