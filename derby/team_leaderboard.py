@@ -90,11 +90,14 @@ def team_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | N
     posts = ranked_posts + [e for e in scored if e.status != ELIGIBLE]
     series = store.account_series(db, as_of)
     moderation = store.team_moderation(db, as_of)
+    by_team: dict[str, list[ScoredEntry]] = {}
+    for entry in posts:
+        by_team.setdefault(team_of[entry.media_id], []).append(entry)
     teams = []
     for team in contest.teams:
         action = moderation.get(team.account_id)
-        score = TeamScore(name=team.name, account_id=team.account_id,
-                          posts=[e for e in posts if team_of[e.media_id] == team.account_id], moderation=action)
+        score = TeamScore(name=team.name, account_id=team.account_id, posts=by_team.get(team.account_id, []),
+                          moderation=action)
         if action and action["action"] == "disqualify":
             score.status = "disqualified"
         teams.append(score_team(score, rules, contest.start, contest.freeze, series.get(team.account_id, [])))

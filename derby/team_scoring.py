@@ -65,12 +65,25 @@ class TeamScore:
     post_points: float = 0.0
     posts_score: float = 0.0
     score: float = 0.0
-    points: dict[str, float] = field(default_factory=dict)
     status: str = ELIGIBLE
     rank: int | None = None
     flags: list[str] = field(default_factory=list)
     tie_break: str | None = None
     moderation: Mapping | None = None
+    _points: dict[str, float] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def points(self) -> dict[str, float]:
+        """Points per rule, ``{rule: points}``: the follower and post points, then each
+        per-post rule summed over the counted posts (built on first use: each post's
+        explanation is built then)."""
+        if self._points is None:
+            points = {"points_per_follower": self.follower_points, "points_per_post": self.post_points}
+            for entry in self.counted:
+                for rule, value in entry.points.items():
+                    points[rule] = points.get(rule, 0.0) + value
+            self._points = points
+        return self._points
 
     @property
     def reason(self) -> str | None:
@@ -140,11 +153,6 @@ def score_team(team: TeamScore, rules: Mapping[str, object], start: datetime, fr
     per_post = float(rules.get("points_per_post") or 0)  # type: ignore[arg-type]
     team.follower_points = per_follower * team.followers_gained
     team.post_points = per_post * len(team.counted)
-    points = {"points_per_follower": team.follower_points, "points_per_post": team.post_points}
-    for entry in team.counted:
-        for rule, value in entry.points.items():
-            points[rule] = points.get(rule, 0.0) + value
-    team.points = points
     team.posts_score = round(sum(e.score for e in team.counted), 6) + 0.0
     team.score = round(team.follower_points + team.post_points + team.posts_score, 6) + 0.0
     if final is None:
