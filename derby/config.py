@@ -205,12 +205,7 @@ def _build(data: dict, path: Path) -> Contest:
         raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")
     feed = _feed(data.get("feed", {}), path, kind)
     teams = parse_teams(data.get("teams")) if kind == "teams" else ()
-    stated_rules = rules.validate_rules(data.get("rules", {}))
-    if "tie_break" in stated_rules:
-        rules.check_tie_break_kind(stated_rules["tie_break"], kind)  # type: ignore[arg-type]
-    if kind != "teams" and set(stated_rules) & set(rules.TEAM_RULES):
-        raise ValueError(f"rule {sorted(set(stated_rules) & set(rules.TEAM_RULES))[0]} is for a team contest "
-                         "(kind = \"teams\")")
+    stated_rules = _rules(data.get("rules", {}), kind)
     return Contest(
         title=title,
         hashtags=tuple(tags),
@@ -227,6 +222,18 @@ def _build(data: dict, path: Path) -> Contest:
         teams=teams,
         trophies=parse_trophies(data.get("trophies")) if kind == "teams" else (),
     )
+
+
+def _rules(section: dict, kind: str) -> dict[str, object]:
+    """The file's ``[rules]``, validated, with the tie-break and team rules checked
+    against the contest's kind."""
+    stated = rules.validate_rules(section)
+    if "tie_break" in stated:
+        rules.check_tie_break_kind(stated["tie_break"], kind)  # type: ignore[arg-type]
+    misplaced = sorted(set(stated) & set(rules.TEAM_RULES)) if kind != "teams" else []
+    if misplaced:
+        raise ValueError(f"rule {misplaced[0]} is for a team contest (kind = \"teams\")")
+    return stated
 
 
 def _string(section: dict, key: str) -> str:

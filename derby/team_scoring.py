@@ -46,7 +46,7 @@ class TeamScore:
     ``points`` maps each rule to the points it gave the team (per-post rules summed
     over counted posts). ``status`` is ``eligible`` or a key of :data:`TEAM_REASONS`;
     ``flags`` holds ``followers_lost`` (a reading lower than the one before, from
-    the baseline to the freeze), ``no_post``, ``no_reading`` (no follower reading by the freeze:
+    the baseline to the freeze), ``no_post``, ``no_reading`` (no follower reading at all:
     ranked with 0 gained), ``missing_like_count`` and ``tied``.
     """
 
@@ -99,12 +99,13 @@ def follower_readings(series: list[Mapping], start: datetime, freeze: datetime) 
     """Return ``(baseline, at_freeze, trend)`` from an account's snapshots (oldest
     first, ``observed_at`` aware UTC, ``followers_count`` possibly None): the baseline
     is the latest reading at or before ``start``, else the first one after it; the
-    reading at the freeze the latest at or before ``freeze``; the trend every reading
-    from the baseline's to the freeze's."""
+    reading at the freeze the latest at or before ``freeze``, else (an account first
+    read after the freeze) the first one; the trend every reading from the baseline's
+    to the freeze's."""
     readings = [s for s in series if s.get("followers_count") is not None]
     before = [s for s in readings if s["observed_at"] <= start]
     baseline = before[-1] if before else (readings[0] if readings else None)
-    upto = [s for s in readings if s["observed_at"] <= freeze]
+    upto = [s for s in readings if s["observed_at"] <= freeze] or readings[:1]
     final = upto[-1] if upto else None
     if baseline is None or final is None:
         return (baseline["followers_count"] if baseline else None), None, []
