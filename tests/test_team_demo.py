@@ -103,6 +103,9 @@ def test_a_failing_team_makes_the_poll_partial_and_the_others_are_read(tmp_path)
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "d.db"), "status"])
     assert "team “Maguire” (account 17841400000000105) could not be read" in result.output
     assert "ACTION" in result.output and "Traceback" not in result.output
+    data = json.loads(CliRunner().invoke(cli, ["--db", str(tmp_path / "d.db"), "status", "--format", "json"]).stdout)
+    maguire = next(t for t in data["teams"] if t["name"] == "Maguire")
+    assert (maguire["failures"], maguire["last_read"]["error_kind"], maguire["last_ok"]) == (1, "auth", None)
 
 
 def test_bad_account_answers_are_clear_lines_or_recorded_warnings(tmp_path):

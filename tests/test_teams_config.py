@@ -74,6 +74,7 @@ def test_a_team_contest_loads_with_its_teams_trophies_and_rules(tmp_path):
     ('every = "12h"', 'every = "36h"', "at least once a day"),
     ('kind = "teams"', 'kind = "league"', "contest.kind"),
     ("cap_posts_per_day = 3", 'tie_break = ["score", "timestamp", "media_id"]', "must end with name"),
+    ('[schedule]', '[feed]\nkind = "graph"\n[schedule]', "a team contest reads its accounts"),
 ])
 def test_bad_team_files_get_one_clear_line(tmp_path, old, new, message):
     assert old in TEAMS
@@ -90,6 +91,9 @@ def test_team_tables_and_team_rules_are_refused_in_a_hashtag_contest(tmp_path):
     only_rules = hashtag.split("[[teams]]")[0]
     with pytest.raises(ConfigError, match="rule cap_posts_per_day is for a team contest"):
         load_contest(write(tmp_path, only_rules))
+    accounts = only_rules.split("[rules]")[0] + '[feed]\nkind = "accounts"\n'
+    with pytest.raises(ConfigError, match="reads team accounts; add kind"):
+        load_contest(write(tmp_path, accounts))
 
 
 def test_a_daily_poll_is_allowed_but_the_request_budget_counts_teams_and_pages(tmp_path):
