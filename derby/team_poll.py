@@ -104,7 +104,7 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
             summary.warnings += len(page.warnings)
             counts["new"] |= result.new
             counts["updated"] |= result.updated
-        if team.account_id not in set(store.team_media(db).values()):
+        if not store.team_post_count(db, team.account_id):
             warnings.append(f"{label} has no post yet")
     except ThrottledError as exc:
         store.record_team_read(db, run_id, team.account_id, now, status="failed", pages=pages, error_kind=exc.kind,
@@ -139,12 +139,12 @@ def _hint(exc: FeedError) -> str:
 def _note_followers(db, team: Team, reading, label: str, warnings: list[str]) -> None:
     """Warn when the followers count went down since the last snapshot (unfollows are
     real: the reading is kept, and the team flagged on the board)."""
-    series = store.account_series(db).get(team.account_id) or []
-    counted = [s for s in series if s["followers_count"] is not None]
-    if counted and reading.followers_count is not None and reading.followers_count < counted[-1]["followers_count"]:
-        lost = counted[-1]["followers_count"] - reading.followers_count
+    last = store.latest_account_snapshot(db, team.account_id)
+    before = last["followers_count"] if last else None
+    if before is not None and reading.followers_count is not None and reading.followers_count < before:
+        lost = before - reading.followers_count
         warnings.append(f"{label} lost {lost} follower{'s' if lost != 1 else ''} since the last reading "
-                        f"({counted[-1]['followers_count']} → {reading.followers_count}); kept and flagged")
+                        f"({before} → {reading.followers_count}); kept and flagged")
 
 
 def _outcome(summary: PollSummary, failures: list, read_ok: int, teams: int) -> None:

@@ -77,6 +77,7 @@ from derby.store.limits import (
 from derby.store.teams import (
     TeamChanges,
     account_series,
+    latest_account_snapshot,
     link_team_media,
     load_teams,
     moderate_team,
@@ -87,6 +88,7 @@ from derby.store.teams import (
     team_media,
     team_moderation,
     team_moderation_history,
+    team_post_count,
     team_reads,
 )
 from derby.store.daemon import (
@@ -160,6 +162,7 @@ __all__ = [
     "start_cooldown",
     "TeamChanges",
     "account_series",
+    "latest_account_snapshot",
     "link_team_media",
     "load_teams",
     "moderate_team",
@@ -170,6 +173,7 @@ __all__ = [
     "team_media",
     "team_moderation",
     "team_moderation_history",
+    "team_post_count",
     "team_reads",
     "AlreadyRunning",
     "COVERAGE_SPAN_SECONDS",

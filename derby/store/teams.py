@@ -206,3 +206,19 @@ def team_moderation_history(db: sqlite_utils.Database, account_id: str, as_of: d
     return [{"action": r["action"], "reason": r["reason"], "by": r["by"], "at": clock.from_store(r["at"])}
             for r in db.query("SELECT * FROM team_moderation WHERE account_id = ? AND at <= ? ORDER BY at, id",
                               [account_id, cutoff])]
+
+
+def latest_account_snapshot(db: sqlite_utils.Database, account_id: str) -> dict | None:
+    """Return the account's newest snapshot (``observed_at`` aware UTC, ``username``,
+    ``followers_count``, ``follows_count``, ``media_count``), or None before any."""
+    row = next(db.query("SELECT observed_at, username, followers_count, follows_count, media_count "
+                        "FROM account_snapshots WHERE account_id = ? ORDER BY observed_at DESC, id DESC LIMIT 1",
+                        [account_id]), None)
+    if row is not None:
+        row["observed_at"] = clock.from_store(row["observed_at"])
+    return row
+
+
+def team_post_count(db: sqlite_utils.Database, account_id: str) -> int:
+    """Return how many stored media are linked to the team account."""
+    return db.execute("SELECT count(*) FROM team_media WHERE account_id = ?", [account_id]).fetchone()[0]
