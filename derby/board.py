@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -306,23 +305,20 @@ def render(view: BoardView, lang: str, console: Console, *, width: int | None = 
     return Group(*parts)
 
 
-def save(view: BoardView, lang: str, path: Path, *, width: int = 132) -> None:
-    """Write the board as a picture: SVG for ``.svg``, HTML for ``.html``/``.htm``.
-
-    Raises DerbyError for another suffix, OSError when the file cannot be written.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in (".svg", ".html", ".htm"):
-        raise ConfigError(f"--save {path}: give a file ending in .svg or .html")
+def picture(view: BoardView, lang: str, kind: str, *, width: int = 132) -> str:
+    """Return the board as an SVG (``kind`` ``svg``) or HTML (``html``, ``htm``)
+    document, ``width`` columns wide. Raises ConfigError for another kind."""
+    if kind not in ("svg", "html", "htm"):
+        raise ConfigError(f"--save: give a file ending in .svg or .html (not .{kind})" if kind else
+                          "--save: give a file ending in .svg or .html")
     import io
 
     console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor",
                       legacy_windows=False)
     console.print(render(view, lang, console))
-    if suffix == ".svg":
-        console.save_svg(str(path), title=terminal_text(view.board.contest.title))
-    else:
-        console.save_html(str(path))
+    if kind == "svg":
+        return console.export_svg(title=terminal_text(view.board.contest.title))
+    return console.export_html()
 
 
 class LiveBoard:

@@ -58,7 +58,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     """
     contest = store.load_contest(db)
     if contest is None:
-        raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
+        raise DerbyError("this database has no contest yet; load one: derby init contest.toml (derby init --example contest.toml writes one to start from)")
     rules = store.read_rules(db, as_of)
     with _collector_paused():
         entries = rank_entries(store.read_entries(db, as_of, contest.freeze), contest.hashtags, contest.start,

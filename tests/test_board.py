@@ -301,19 +301,16 @@ def test_without_height_every_selected_row_is_drawn(crowded):
 
 # -- saving pictures ---------------------------------------------------------------------
 
-def test_save_svg_and_html(crowded, tmp_path):
+def test_picture_svg_and_html(crowded):
     view = leaderboard.board_view(crowded, utc(2017, 4, 1, 12), top=5)
-    svg = tmp_path / "board.svg"
-    drawing.save(view, "fr", svg)
-    text = svg.read_text(encoding="utf-8")
+    text = drawing.picture(view, "fr", "svg")
     assert text.startswith("<svg") and "Test&#160;Derby" in text and "Pointage" in text
-    html = tmp_path / "board.html"
-    drawing.save(view, "en", html)
-    assert "<!DOCTYPE html>" in html.read_text(encoding="utf-8") and "Score" in html.read_text(encoding="utf-8")
+    html = drawing.picture(view, "en", "html")
+    assert "<!DOCTYPE html>" in html and "Score" in html
     from derby.errors import DerbyError
 
     with pytest.raises(DerbyError, match="ending in .svg or .html"):
-        drawing.save(view, "fr", tmp_path / "board.png")
+        drawing.picture(view, "fr", "png")
 
 
 # -- hostile text ------------------------------------------------------------------------

@@ -445,7 +445,7 @@ def test_schedule_is_read_and_stored(tmp_path):
     ('every = "30s"', "schedule.every = 30s is too short for the Graph API; use at least 1m"),
     ('every = "5m"', "schedule.every = 5m could make 480 requests an hour (2 hashtags × 2 edges × 10 pages), over the "
                      "budget of 200; poll every 12m or more, or lower feed.page_cap"),
-    ('every = "half an hour"', 'schedule.every = \'half an hour\' is not a duration such as "30m", "2h" or "1h30m"'),
+    ('every = "half an hour"', 'schedule.every = \'half an hour\' is not a duration such as "90s", "10m", "6h", "2d" or "1h30m"'),
     ('every = "0m"', "schedule.every must be longer than zero"),
     ('often = "1m"', "unknown key schedule.often; allowed in [schedule]: every, grace"),
 ])
@@ -475,7 +475,7 @@ def test_run_logs_carry_timestamps_and_never_the_token(tmp_path, monkeypatch):
 
     monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", "EAAGtestTOKENdoNotLog0123456789")
     log_file = tmp_path / "logs" / "derby.log"
-    restore = cli_module._setup_logging(str(log_file), verbose=False)
+    restore = cli_module._setup_logging(str(log_file), "INFO")
     try:
         logging.getLogger("derby.poller").warning("GET /x?access_token=%s failed", "EAAGtestTOKENdoNotLog0123456789")
         logging.getLogger("apscheduler.executors.default").info("Running job (noise)")
