@@ -10,6 +10,7 @@ no secret reaches any output.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import sys
@@ -405,8 +406,6 @@ def _run(ctx: _Context, every: float | None) -> None:
         # The worker thread is stuck in a request; waiting for it would break the 10 s promise.
         sys.stdout.flush()
         sys.stderr.flush()
-        import logging
-
         logging.shutdown()
         os._exit(0)
 
@@ -421,12 +420,40 @@ def _closed_line(db, contest) -> str | None:
             f"{clock.format_local(closed['closed_at'], contest.tz, 'en')}; nothing left to poll")
 
 
+def _stderr_is_journal() -> bool:
+    """Whether stderr is journald's stream: systemd sets ``JOURNAL_STREAM`` to the
+    ``device:inode`` of the stream it connected (systemd.exec(5), "Environment variables
+    in spawned processes"); a child whose stderr was redirected no longer matches."""
+    dev, _, ino = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stderr
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
+class _JournalFormatter(logging.Formatter):
+    """``<4>derby.poller: message``: each line starts with its syslog priority (which
+    journald reads and strips, sd-daemon(3)) and has no timestamp (journald adds one)."""
+
+    PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for level, p in self.PRIORITIES if record.levelno >= level), 7)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines() or [""])
+
+
 def _setup_logging(log_file: str | None, level: str):
     """Log lines of ``level`` (a logging level name) and above to stderr (and
     ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO derby.poller: ...``: UTC
-    timestamps and levels, one line each (journald keeps them). Returns a function that
-    undoes it."""
-    import logging
+    timestamps and levels, one line each. When stderr is the journal (systemd), its lines
+    are ``<6>derby.poller: ...`` instead (:class:`_JournalFormatter`), so ``journalctl
+    -p warning`` finds the warnings. Returns a function that undoes it."""
     import logging.handlers
     import time
 
@@ -435,14 +462,16 @@ def _setup_logging(log_file: str | None, level: str):
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    formatters = [_JournalFormatter() if _stderr_is_journal() else formatter]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=5, encoding="utf-8"))
+        formatters.append(formatter)
     root = logging.getLogger()
     quiet = [logging.getLogger(name) for name in ("apscheduler", "urllib3")]
     levels = [root.level] + [logger.level for logger in quiet]
-    for handler in handlers:
-        handler.setFormatter(formatter)
+    for handler, handler_formatter in zip(handlers, formatters):
+        handler.setFormatter(handler_formatter)
         handler.setLevel(level)  # a library that sets its own logger's level stays within ours
         root.addHandler(handler)
     install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
