@@ -258,7 +258,7 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
 def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     from derby import clock, poller, store
     from derby.config import load_contest
-    from derby.units import format_duration, word
+    from derby.units import format_duration, plural, word
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
@@ -269,7 +269,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         if stored.title != contest.title or dropped:
             what = f"the title “{display_text(stored.title)}”" if stored.title != contest.title else \
                 f"the {word(len(dropped), 'hashtag')} #{', #'.join(dropped)}"
-            raise ConfigError(f"{ctx.db_path} holds {posts} posts of a contest with {what}; loading "
+            raise ConfigError(f"{ctx.db_path} holds {plural(posts, 'post')} of a contest with {what}; loading "
                               f"{contest_file} would judge them by another contest. Use another --db, or --force")
     now = clock.utcnow()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
@@ -666,6 +666,7 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
 
     from derby import board as drawing, clock, export, leaderboard, store
     from derby.demo.runner import demo_contest, run_demo
+    from derby.units import plural
 
     if interval < 0.05:
         raise ConfigError("--interval must be at least 0.05s")
@@ -705,8 +706,8 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
         for line in _unseen_warnings(db, board, 5):
             messages.print(line, markup=False, highlight=False)
         db.close()
-        say(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
-            f"wrote {written} rows (3 winners, 2 alternates) to {out}")
+        say(f"{plural(len(board.ranked), 'entry', 'entries')} ranked of {len(board.entries)} stored; "
+            f"wrote {plural(written, 'row')} (3 winners, 2 alternates) to {out}")
 
 
 # -- rules, entrants, explain, moderation and audit ------------------------------------------

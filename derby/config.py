@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from derby import clock, rules
 from derby.errors import ConfigError
 from derby.text import normalize_hashtag
-from derby.units import format_duration, parse_duration  # noqa: F401 - part of the contest file's vocabulary
+from derby.units import format_duration, parse_duration, plural  # noqa: F401 - part of the contest file's vocabulary
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v24.0"
 FEED_KINDS = ("graph", "fixture")
@@ -240,7 +240,7 @@ def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int
         if per_hour > REQUESTS_PER_HOUR_BUDGET:
             shortest = worst * 3600 / REQUESTS_PER_HOUR_BUDGET
             raise ValueError(f"{key} = {format_duration(every)} could make {per_hour:.0f} requests an hour "
-                             f"({hashtags} hashtags × 2 edges × {page_cap} pages), over the budget of "
+                             f"({plural(hashtags, 'hashtag')} × 2 edges × {plural(page_cap, 'page')}), over the budget of "
                              f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower feed.page_cap")
     return every
 

@@ -22,6 +22,7 @@ from derby.config import Contest
 from derby.errors import DerbyError
 from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
 from derby.text import display_text, shorten
+from derby.units import plural
 
 
 @dataclass
@@ -436,11 +437,11 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
     if entry.observed_at is None:
         lines.append("Snapshot used: none yet (no engagement recorded)")
     else:
-        likes = "hidden" if entry.like_count is None else str(entry.like_count)
+        likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
         late = ("  (observed late: first seen after engagement stopped counting, so its first snapshot is used)"
                 if "observed_late" in entry.flags else "")
-        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes} likes, "
-                     f"{entry.comments_count if entry.comments_count is not None else 0} comments{late}")
+        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes}, "
+                     f"{plural(entry.comments_count or 0, 'comment')}{late}")
     lines.append("Points:")
     width = max([len(c.rule) for c in entry.contributions] + [5])
     for c in entry.contributions:

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from derby.rules import DEFAULT_TIE_BREAK, format_value
 from derby.text import caption_hashtags
+from derby.units import plural
 
 ELIGIBLE = "eligible"
 REASONS = {
@@ -269,9 +270,10 @@ def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: 
 
 
 def _capped(count: int, cap: object, noun: str) -> tuple[int, str]:
+    counted = plural(count, noun[:-1], noun)  # "1 like", "402 likes"
     if cap is not None and count > cap:  # type: ignore[operator]
-        return cap, f"{count} {noun}, capped at {cap}"  # type: ignore[return-value]
-    return count, f"{count} {noun}"
+        return cap, f"{counted}, capped at {cap}"  # type: ignore[return-value]
+    return count, counted
 
 
 def contest_tags(caption: str | None, tags) -> list[str]:
