@@ -49,16 +49,16 @@ def test_wheel_installed_into_a_fresh_venv_starts_a_contest(tmp_path):
     way pipx installs, minus the download), then run it from an empty folder."""
     dist, fresh, work = tmp_path / "dist", tmp_path / "fresh", tmp_path / "work"
     work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DERBY_", "INSTAGRAM_", "PYTHON"))}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(ROOT)], check=True, capture_output=True, timeout=300, env=env)
     wheel = next(dist.glob("derby-*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True, timeout=120, env=env)
     fresh_site = Path(sysconfig.get_path("purelib", vars={"base": str(fresh), "platbase": str(fresh)}))
     deps = Path(sysconfig.get_path("purelib"))
     (fresh_site / "deps.pth").write_text(f"{deps}\n")  # a bare path: the editable derby's own .pth is not run
     subprocess.run([sys.executable, "-m", "pip", "--python", str(fresh / "bin" / "python"), "install", "--no-deps",
-                    "--no-index", "-q", str(wheel)], check=True, capture_output=True, timeout=300)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DERBY_", "INSTAGRAM_", "PYTHON"))}
+                    "--no-index", "-q", str(wheel)], check=True, capture_output=True, timeout=300, env=env)
 
     def derby(*args):
         return subprocess.run([str(fresh / "bin" / "derby"), *args], cwd=work, env=env, capture_output=True, text=True,
