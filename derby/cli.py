@@ -146,10 +146,10 @@ class _Duration(click.ParamType):
 DURATION = _Duration()
 
 
-def _terminal_width() -> int | None:
-    """The width for rich output: the terminal's, else ``COLUMNS``, else 120 (never the
-    80 columns a pipe would get)."""
-    if sys.stdout.isatty():
+def _terminal_width(stream=None) -> int | None:
+    """The width for rich output on ``stream`` (default stdout): the terminal's, else
+    ``COLUMNS``, else 120 (never the 80 columns rich gives a pipe)."""
+    if (stream or sys.stdout).isatty():
         return None
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() and int(columns) > 0 else 120
@@ -158,7 +158,7 @@ def _terminal_width() -> int | None:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(width=_terminal_width() if not stderr else None, stderr=stderr)
+    return Console(width=_terminal_width(sys.stderr if stderr else sys.stdout), stderr=stderr)
 
 
 def _stdout_bytes():
