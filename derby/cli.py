@@ -217,7 +217,7 @@ EXAMPLE_KINDS = ("hashtag", "teams")
 @pass_ctx
 @friendly
 def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool) -> None:
-    """Create or upgrade the database and load the contest and its rules."""
+    """Create or upgrade the database and load the contest and its rules (--example: write one to start from)."""
     if example is not None or example_env:
         _write_example(example, example_env, contest_file, force)
         return
@@ -250,7 +250,7 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
     with files.atomic_binary(target, _stdout_bytes(), mode=0o600 if example_env else None) as fh:
         fh.write(data)
     if not files.is_stdout(target):
-        then = (f"fill in the token and the user id, then keep it private (it is written 0600)" if example_env else
+        then = ("fill in the token and the user id, then keep it private (it is written 0600)" if example_env else
                 f"edit it, then load it: derby init {target}")
         _info(f"wrote the example {'settings' if example_env else 'contest'} to {target}; {then}", err=True)
 
