@@ -25,7 +25,7 @@ from derby import clock, clock as clock_mod, store
 from derby.clock import Clock
 from derby.config import Contest
 from derby.errors import ConfigError, StoreError
-from derby.feeds import EDGES, Feed, FeedError
+from derby.feeds import EDGES, Feed, FeedError, HashtagEdge
 from derby.feeds.parse import BadRequestError, BudgetError, HashtagLimitError, ThrottledError, TransientError
 from derby.text import display_text
 
@@ -174,7 +174,7 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
                     store.save_hashtag_id(db, name, graph_id, now)
                 for edge in EDGES:
                     complete = True
-                    for page in feed.media_pages(graph_id, edge, now):
+                    for page in feed.read(HashtagEdge(graph_id, edge, name), now):
                         result = store.save_page(db, run_id, name, edge, page, now)
                         summary.pages += 1
                         summary.snapshots += result.snapshots
