@@ -143,7 +143,7 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
         click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
     if budget is not None and contest.feed.kind == "graph":  # a replay's budget is only simulated
-        needed = len([h for h in contest.hashtags if not budget.counts(h)])
+        needed = len(budget.needed(contest.hashtags))
         click.echo(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
                    f"{needed} more needed by this contest.")
 
