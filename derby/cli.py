@@ -149,12 +149,9 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
 
 
 def _budget_account(contest) -> str | None:
-    """The account whose hashtag budget a contest uses: the Instagram user id for the
-    Graph feed (None while it is not configured), the feed kind for fixtures."""
-    if contest.feed.kind != "graph":
-        return contest.feed.kind
-    user_id = os.environ.get("INSTAGRAM_USER_ID", "").strip()
-    return user_id if user_id.isdigit() else None
+    from derby.feeds.factory import budget_account
+
+    return budget_account(contest.feed, os.environ)
 
 
 def _report_rule_changes(changes: list[dict], seeded: bool) -> None:

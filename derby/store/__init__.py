@@ -10,7 +10,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
-- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
+- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.versions`: the data version the board caches on.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
@@ -74,6 +75,7 @@ from derby.store.limits import (
     record_poll_outcome,
     start_cooldown,
 )
+from derby.store.versions import data_version, database_file
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -159,4 +161,6 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "data_version",
+    "database_file",
 ]
