@@ -330,6 +330,7 @@ class Daemon:
         """Set the next run (``run_at`` in contest time, capped at one interval when
         ``cap``; None: the interval's), bring it forward to the final poll when that
         comes first, and record it with the heartbeat (a lost lock stops the daemon)."""
+        self.follow_schedule(contest)
         if run_at is not None:
             self.scheduler.modify_job("poll", next_run_time=self.wall_after(run_at - now, cap=cap))
         job = self.scheduler.get_job("poll")
@@ -343,6 +344,16 @@ class Daemon:
                                set_next=True):
             log.error("another process took over the daemon lock: stopping")
             self.halt("lost_lock")
+
+    def follow_schedule(self, contest: Contest) -> None:
+        """Take up a ``[schedule] every`` changed by ``derby init`` while running (from
+        the next run on), unless ``run`` was given an interval, which wins."""
+        every = float(contest.schedule.every)
+        if self.requested_interval or every == self.interval:
+            return
+        self.interval = every
+        log.info("the stored schedule changed: polling every %s from now", timedelta(seconds=round(every)))
+        self.scheduler.reschedule_job("poll", trigger="interval", seconds=every)
 
     def beat(self) -> None:
         if self.stop.is_set():
