@@ -1,5 +1,6 @@
-"""Who holds the daemon lock, and whether that process still runs. Standard library
-only; the lock row itself is kept by :mod:`derby.store.daemon`."""
+"""Who holds the daemon lock, and whether that process still runs (standard library,
+and the store's :class:`~derby.store.LockHolder`; the lock row itself is kept by
+:mod:`derby.store.daemon`)."""
 
 from __future__ import annotations
 
