@@ -183,6 +183,26 @@ def cli(ctx: click.Context, db_path: str) -> None:
     ctx.obj = _Context(db_path, db_given=ctx.get_parameter_source("db_path") == ParameterSource.COMMANDLINE)
 
 
+_ENV_SOURCES: list = []
+"""[the environment before ``.env`` was read, the ``.env`` path], while :func:`main` runs."""
+
+
+def _environment() -> dict[str, str]:
+    """The settings as they are now: ``.env`` read again, the process environment (as
+    it was before ``.env`` was first read) winning over it, as at the start. Without
+    :func:`main` (or when the file cannot be read now): ``os.environ``."""
+    if not _ENV_SOURCES:
+        return dict(os.environ)
+    from dotenv import dotenv_values
+
+    base, env_file = _ENV_SOURCES
+    try:
+        values = dotenv_values(env_file, encoding="utf-8") if env_file.is_file() else {}
+    except (OSError, UnicodeDecodeError):
+        return dict(os.environ)
+    return {**{k: v for k, v in values.items() if v is not None}, **base}
+
+
 def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from dotenv import load_dotenv
@@ -190,6 +210,7 @@ def main() -> None:
     from derby.secrets import env_file_warning
 
     env_file = Path.cwd() / ".env"
+    _ENV_SOURCES[:] = [dict(os.environ), env_file]
     try:
         load_dotenv(env_file, override=False, encoding="utf-8")
     except UnicodeDecodeError:
@@ -199,7 +220,10 @@ def main() -> None:
     warning = env_file_warning(env_file)
     if warning:
         click.echo(f"derby: {warning}", err=True)
-    cli(prog_name="derby")
+    try:
+        cli(prog_name="derby")
+    finally:
+        _ENV_SOURCES.clear()
 
 
 EXAMPLE_KINDS = ("hashtag", "teams")
@@ -284,18 +308,15 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         _info(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
     if budget is not None and contest.feed.kind == "graph":  # a replay's budget is only simulated
-        needed = len([h for h in contest.hashtags if not budget.counts(h)])
+        needed = len(budget.needed(contest.hashtags))
         _info(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
               f"{needed} more needed by this contest.")
 
 
 def _budget_account(contest) -> str | None:
-    """The account whose hashtag budget a contest uses: the Instagram user id for the
-    Graph feed (None while it is not configured), the feed kind for fixtures."""
-    if contest.feed.kind != "graph":
-        return contest.feed.kind
-    user_id = os.environ.get("INSTAGRAM_USER_ID", "").strip()
-    return user_id if user_id.isdigit() else None
+    from derby.feeds.factory import budget_account
+
+    return budget_account(contest.feed, os.environ)
 
 
 def _report_rule_changes(changes: list[dict], seeded: bool) -> None:
@@ -387,7 +408,7 @@ def _run(ctx: _Context, every: float | None) -> None:
         _info(closed)
         return
     make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
-    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow, interval=interval)
+    outcome = poller.run(ctx.db_path, lambda: _feed_now(ctx, contest), clock.utcnow, interval=interval)
     if outcome == "already_closed":
         db = ctx.open()
         _info(_closed_line(db, contest))
@@ -408,6 +429,20 @@ def _run(ctx: _Context, every: float | None) -> None:
         sys.stderr.flush()
         logging.shutdown()
         os._exit(0)
+
+
+def _feed_now(ctx: _Context, started_with):
+    """The feed as the settings are now: the stored ``[feed]`` (a ``derby init`` while
+    running takes effect at the next poll) and the environment with ``.env`` read again."""
+    from derby import store
+    from derby.feeds.factory import make_feed
+
+    db = ctx.open()
+    try:
+        contest = store.load_contest(db) or started_with
+    finally:
+        db.close()
+    return make_feed(contest.feed, _environment())
 
 
 def _closed_line(db, contest) -> str | None:

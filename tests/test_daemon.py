@@ -190,7 +190,7 @@ class ErrorFeed:
         self.requests_made += 1
         raise self.error
 
-    def media_pages(self, hashtag_id, edge, now):  # pragma: no cover - never reached
+    def read(self, source, now):  # pragma: no cover - never reached
         yield from ()
 
 
@@ -262,7 +262,8 @@ def test_a_stop_during_a_stuck_request_abandons_it_in_time(tmp_path):
         def resolve_hashtag(self, name):
             return {"socialderby": "1", "snq17": "2"}[name]
 
-        def media_pages(self, hashtag_id, edge, now):
+        def read(self, source, now):
+            hashtag_id, edge = source.hashtag_id, source.edge
             yield page(media("10"))
             stuck.set()
             release.wait(10)  # a request that hangs until its timeout
@@ -399,7 +400,8 @@ def test_a_failed_recent_media_read_records_no_coverage(tmp_path):
         def resolve_hashtag(self, name):
             return {"socialderby": "1", "snq17": "2"}[name]
 
-        def media_pages(self, hashtag_id, edge, now):
+        def read(self, source, now):
+            hashtag_id, edge = source.hashtag_id, source.edge
             yield page(media("10"))
             if hashtag_id == "2":
                 raise FeedError("timeout after 20 s calling 2/recent_media")

@@ -32,7 +32,8 @@ class OneMediaFeed:
         self.requests_made += 1
         return {"socialderby": "1", "snq17": "2"}[name]
 
-    def media_pages(self, hashtag_id, edge, now):
+    def read(self, source, now):
+        hashtag_id, edge = source.hashtag_id, source.edge
         self.requests_made += 1
         yield page(media(f"{hashtag_id}{edge[0]}", timestamp=now - timedelta(hours=1)))
 
