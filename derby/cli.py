@@ -342,19 +342,29 @@ def _contest(db):
 
 
 @cli.command()
+@click.option("--force", is_flag=True,
+              help="Poll even while a derby run holds this database (both then spend the same rate budget).")
 @pass_ctx
 @friendly
-def poll(ctx: _Context) -> None:
+def poll(ctx: _Context, force: bool) -> None:
     """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
-    from derby import clock, poller
+    from derby import clock, lock, poller, store
     from derby.feeds.factory import make_feed
 
     restore = _setup_logging(None, {-1: "ERROR", 0: "WARNING", 1: "DEBUG"}[_verbosity()])
+    file_lock = lock.FileLock(ctx.db_path)
     try:
         db = ctx.open()
         contest = _contest(db)
+        if not file_lock.acquire():
+            if not force:
+                raise lock.busy_error(store.lock_holder(db), poll=True)
+            click.echo("warning: polling while another derby process holds this database (--force)", err=True)
+        else:  # no live process polls: poll runs left running are a dead process's
+            poller.close_dead_runs(db, clock.utcnow())
         summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), clock.utcnow())
     finally:
+        file_lock.release()
         restore()
     _info(_redact(summary.line()))
     for note in summary.notes:

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from derby import clock, store
 from derby.config import Contest
-from derby.lock import holder_alive
+from derby.lock import is_held, lock_path
 from derby.text import display_text
 from derby.timeline import final_poll_at, phase, stale_coverage
 
@@ -41,7 +41,7 @@ class Facts:
     now: datetime
     closed: dict | None
     holder: store.LockHolder | None
-    running: bool
+    running: bool  # the lock row's process holds the lock file (derby.lock's one liveness rule)
     last: dict | None
     last_ok: dict | None
     active_cooldown: dict | None
@@ -51,6 +51,7 @@ class Facts:
     db_path: str | Path | None
     size: int
     counts: dict[str, int]
+    lock_unknown: bool = False  # the lock file exists but this user cannot open it
 
     @property
     def phase(self) -> str:
@@ -61,9 +62,10 @@ def gather(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
            account: str | None = None) -> Facts:
     """Read what a health report needs from the store (and the database file's size)."""
     holder = store.lock_holder(db)
+    held = is_held(db_path) if db_path is not None else False
     return Facts(
         contest=contest, now=now, closed=store.contest_closed(db), holder=holder,
-        running=holder is not None and holder_alive(holder, now),
+        running=holder is not None and held is True, lock_unknown=held is None,
         last=store.last_poll_run(db), last_ok=store.last_poll_run(db, successful=True),
         active_cooldown=store.active_cooldown(db, account, now) if account else None,
         coverage=store.last_coverage(db), gaps=store.coverage_gaps(db),
@@ -108,7 +110,10 @@ def judge(facts: Facts) -> list[dict]:
     def problem(level: str, message: str) -> None:
         problems.append({"level": level, "message": message})
 
-    if f.phase in ("running", "grace", "final_poll_due") and not f.running:
+    if f.lock_unknown:
+        problem("degraded", f"cannot tell whether derby run is polling: {lock_path(f.db_path)} cannot be opened by "
+                            "this user; run derby status as the daemon's user (sudo -u derby …)")
+    elif f.phase in ("running", "grace", "final_poll_due") and not f.running:
         problem("degraded", "no derby run is polling this database during the contest: start it (systemctl start derby)")
     last = f.last
     if last is not None and last["status"] not in ("ok", "running"):

@@ -30,16 +30,17 @@ from derby.clock import Clock
 from derby.config import Contest
 from derby.errors import StoreError
 from derby.feeds import Feed
-from derby.lock import STALE_HEARTBEAT, _boot_id, holder_alive, process_identity
+from derby.lock import FileLock, busy_error, is_held, process_identity
 from derby.poll import DEFAULT_COOLDOWN, PollSummary, check_contest_budget, feed_account, poll_once
 from derby.text import display_text
+from derby.units import format_duration
 from derby.timeline import COVERAGE_WARNING, final_poll_at, stale_coverage
 
 log = logging.getLogger("derby.poller")
 
-__all__ = ["COVERAGE_WARNING", "DEFAULT_COOLDOWN", "HEARTBEAT_EVERY", "STALE_HEARTBEAT", "START_LEAD", "STOP_TIMEOUT",
-           "Daemon", "PollSummary", "check_contest_budget", "feed_account", "final_poll_at", "holder_alive",
-           "poll_once", "process_identity", "run", "_boot_id"]
+__all__ = ["COVERAGE_WARNING", "DEFAULT_COOLDOWN", "HEARTBEAT_EVERY", "START_LEAD", "STOP_TIMEOUT",
+           "Daemon", "PollSummary", "check_contest_budget", "feed_account", "final_poll_at", "is_held",
+           "poll_once", "process_identity", "run"]
 
 START_LEAD = timedelta(minutes=10)
 """Before the start, ``run`` waits; its first poll comes this long before the start."""
@@ -87,6 +88,17 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     return daemon.run()
 
 
+def close_dead_runs(db: sqlite_utils.Database, now: datetime) -> list[int]:
+    """Close the poll runs a dead process left ``running`` as ``interrupted`` (their
+    stored pages are kept) and log them. Call only while holding the file lock: then no
+    live process is polling, so every running poll run is a dead one's. Returns their ids."""
+    interrupted = store.mark_interrupted_runs(db, now)
+    if interrupted:
+        log.warning("poll runs %s were interrupted by the end of their process; their stored pages are kept",
+                    ", ".join(f"#{i}" for i in interrupted))
+    return interrupted
+
+
 class Daemon:
     """One ``derby run``: its settings and state as fields, a method per phase.
 
@@ -116,6 +128,7 @@ class Daemon:
         self.contest: Contest | None = None
         self.interval = 0.0
         self.me: store.LockHolder | None = None
+        self.file_lock = FileLock(db_path)
 
     # -- the whole run ---------------------------------------------------------------------
 
@@ -141,23 +154,27 @@ class Daemon:
         try:
             contest = store.load_contest(db)
             if contest is None:
-                raise StoreError("this database has no contest yet; run: derby init config/socialderby.toml")
+                raise StoreError("this database has no contest yet; load one: derby init contest.toml (derby init --example contest.toml writes one to start from)")
             if store.contest_closed(db) is not None:
                 return False
             self.contest = contest
             self.interval = float(self.requested_interval or contest.schedule.every)
-            self.me = process_identity(self.wall_clock())
-            previous = store.acquire_lock(db, self.me, lambda holder: holder_alive(holder, self.wall_clock()))
-            if previous is not None:
-                log.warning("took over the daemon lock of %s: that process is no longer running", previous.describe())
-            interrupted = store.mark_interrupted_runs(db, self.clock())
-            if interrupted:
-                log.warning("poll runs %s were interrupted by the end of their process; their stored pages are kept",
-                            ", ".join(f"#{i}" for i in interrupted))
+            if not self.file_lock.acquire():
+                raise busy_error(store.lock_holder(db))
+            try:
+                self.me = process_identity(self.wall_clock())
+                # Holding the file lock, any lock row or running poll run is a dead process's.
+                previous = store.acquire_lock(db, self.me, lambda holder: False)
+                if previous is not None:
+                    log.warning("took over the daemon lock of %s: that process is no longer running", previous.describe())
+                close_dead_runs(db, self.clock())
+            except BaseException:
+                self.file_lock.release()
+                raise
         finally:
             db.close()
         log.info("polling every %s for %s (%s); final poll after %s",
-                 timedelta(seconds=round(self.interval)), display_text(contest.title),
+                 format_duration(self.interval), display_text(contest.title),
                  ", ".join("#" + h for h in contest.hashtags), clock_mod.to_store(final_poll_at(contest, self.final_grace)))
         return True
 
@@ -195,6 +212,7 @@ class Daemon:
     def release_lock(self) -> None:
         self.with_db(lambda db: store.release_lock(db, self.me.instance),
                      "could not release the daemon lock: %s")  # the next start takes a dead process's lock over
+        self.file_lock.release()
 
     def with_db(self, action: Callable[[sqlite_utils.Database], object], failure: str) -> None:
         """Run ``action`` on a connection of its own; log ``failure`` if it fails."""

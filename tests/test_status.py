@@ -56,7 +56,12 @@ def live(tmp_path, monkeypatch):
     poller.poll_once(db, contest, OneMediaFeed(), now)
     store.heartbeat(db, holder.instance, now, next_poll_at=now + timedelta(minutes=30), set_next=True)
     db.close()
-    return path, contest, holder, now
+    from derby.lock import FileLock
+
+    held = FileLock(path)  # as derby run holds it
+    assert held.acquire()
+    yield path, contest, holder, now
+    held.release()
 
 
 def status(path, *args):
