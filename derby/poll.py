@@ -21,6 +21,7 @@ from derby.config import Contest
 from derby.errors import ConfigError
 from derby.feeds import EDGES, Feed, FeedError, HashtagEdge
 from derby.feeds.parse import BadRequestError, BudgetError, HashtagLimitError, ThrottledError, TransientError
+from derby.units import plural
 
 log = logging.getLogger("derby.poller")
 
@@ -62,12 +63,12 @@ class PollSummary:
 
     def line(self) -> str:
         """One line for a person: what this poll did."""
-        text = (f"poll #{self.run_id} {self.status}: {self.pages} pages, {self.requests} requests, "
-                f"{self.new_media} new and {self.updated_media} updated media, {self.snapshots} snapshots")
+        text = (f"poll #{self.run_id} {self.status}: {plural(self.pages, 'page')}, {plural(self.requests, 'request')}, "
+                f"{self.new_media} new and {self.updated_media} updated media, {plural(self.snapshots, 'snapshot')}")
         if self.warnings:
-            text += f", {self.warnings} warnings"
+            text += f", {plural(self.warnings, 'warning')}"
         if self.retries:
-            text += f", {self.retries} retries"
+            text += f", {plural(self.retries, 'retry', 'retries')}"
         if self.usage is not None:
             text += f", API usage {self.usage['max_pct']:g} %"
         if self.budget is not None:
@@ -187,8 +188,8 @@ class _PollRun:
     def read_source(self, source: HashtagEdge) -> bool:
         """Store every page of ``source``; return whether it was read to its end."""
         complete = True
-        for page in self.feed.read(source, self.now):
-            self.store_page(source, page)
+        for number, page in enumerate(self.feed.read(source, self.now), start=1):
+            self.store_page(source, page, number)
             complete = complete and not page.truncated
             if self.stop is not None and self.stop.is_set():
                 raise _Stopped()
@@ -196,8 +197,10 @@ class _PollRun:
 
     # -- store a page ----------------------------------------------------------------------
 
-    def store_page(self, source: HashtagEdge, page) -> None:
+    def store_page(self, source: HashtagEdge, page, number: int = 1) -> None:
         result = store.save_page(self.db, self.run_id, source.hashtag, source.edge, page, self.now)
+        log.debug("poll #%d: #%s %s page %d stored: %s, %d new, %d updated", self.run_id, source.hashtag, source.edge,
+                  number, f"{len(page.media)} media", len(result.new), len(result.updated))
         self.summary.pages += 1
         self.summary.snapshots += result.snapshots
         self.summary.warnings += len(page.warnings)
