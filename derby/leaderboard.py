@@ -22,6 +22,7 @@ from derby.config import Contest
 from derby.errors import DerbyError
 from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
 from derby.text import display_text, shorten
+from derby.units import plural
 
 
 @dataclass
@@ -58,7 +59,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     """
     contest = store.load_contest(db)
     if contest is None:
-        raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
+        raise DerbyError("this database has no contest yet; load one: derby init contest.toml (derby init --example contest.toml writes one to start from)")
     rules = store.read_rules(db, as_of)
     with _collector_paused():
         entries = rank_entries(store.read_entries(db, as_of, contest.freeze), contest.hashtags, contest.start,
@@ -275,10 +276,10 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
     finishing, a rule change or a judge's action recomputes the ranks; a refresh while
     the daemon stores a new poll reuses them.
     """
-    path = _database_file(db)
+    path = store.database_file(db)
     if not path:  # an in-memory database: nothing outlives the connection to key on
         return {e.media_id: e.rank for e in standings(db, now, moment).ranked}  # type: ignore[misc]
-    key = (path, clock.to_store(moment), *past_data_version(db, moment))
+    key = (path, clock.to_store(moment), *store.data_version(db, moment))
     with _CACHE_LOCK:
         ranks = _PAST_RANKS.pop(key, None)
     if ranks is None:
@@ -290,22 +291,6 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
     return ranks
 
 
-def past_data_version(db: sqlite_utils.Database, moment: datetime) -> tuple:
-    """Return a value that changes whenever anything the standings as of ``moment``
-    read may have changed (see :func:`previous_ranks`)."""
-    conn = db.conn
-    ids = conn.execute(
-        "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
-        "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
-        "(SELECT count(*) FROM poll_runs WHERE finished_at <= :m), "
-        "(SELECT max(id) FROM poll_runs WHERE finished_at <= :m)",
-        {"m": clock.to_store(moment)}).fetchone()
-    # whole rows: a database made again at the same path differs at least in its times
-    runs = conn.execute("SELECT * FROM poll_runs WHERE finished_at <= ? ORDER BY id", [clock.to_store(moment)])
-    return (*ids, tuple(runs.fetchall()), tuple(conn.execute("SELECT * FROM contest").fetchall()),
-            tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
-
-
 # The board's last standings: (key, Standings) or None.
 _LAST_BOARD: list = [None]
 
@@ -314,11 +299,11 @@ def _board_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime |
     # A refresh when nothing was stored since the last one reuses its standings. The key
     # covers everything standings read: every save_page bumps its poll run's counters,
     # every finished poll its status, and the history tables only grow.
-    path = _database_file(db)
+    path = store.database_file(db)
     if not path:
         return standings(db, now, as_of)
     key = (path, as_of and clock.to_store(as_of),
-           *(past_data_version(db, as_of) if as_of else live_data_version(db)))
+           *store.data_version(db, as_of))
     cached = _LAST_BOARD[0]
     if cached is not None and cached[0] == key:
         board = cached[1]
@@ -329,24 +314,6 @@ def _board_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime |
     board = standings(db, now, as_of)
     _LAST_BOARD[0] = (key, board)
     return board
-
-
-def live_data_version(db: sqlite_utils.Database) -> tuple:
-    """Return a value that changes whenever anything the live standings read may have
-    changed: every poll run row (stored pages bump their run's counters), the newest
-    snapshot, media and history rows, the contest and the rules."""
-    conn = db.conn
-    ids = conn.execute(
-        "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
-        "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
-        "(SELECT max(id) FROM snapshots), (SELECT max(rowid) FROM media), (SELECT count(*) FROM poll_runs)").fetchone()
-    return (*ids, tuple(conn.execute("SELECT * FROM poll_runs ORDER BY id").fetchall()),
-            tuple(conn.execute("SELECT * FROM contest").fetchall()),
-            tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
-
-
-def _database_file(db: sqlite_utils.Database) -> str:
-    return next((row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"), "") or ""
 
 
 def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntry],
@@ -436,11 +403,11 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
     if entry.observed_at is None:
         lines.append("Snapshot used: none yet (no engagement recorded)")
     else:
-        likes = "hidden" if entry.like_count is None else str(entry.like_count)
+        likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
         late = ("  (observed late: first seen after engagement stopped counting, so its first snapshot is used)"
                 if "observed_late" in entry.flags else "")
-        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes} likes, "
-                     f"{entry.comments_count if entry.comments_count is not None else 0} comments{late}")
+        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes}, "
+                     f"{plural(entry.comments_count or 0, 'comment')}{late}")
     lines.append("Points:")
     width = max([len(c.rule) for c in entry.contributions] + [5])
     for c in entry.contributions:

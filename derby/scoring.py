@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from derby.rules import DEFAULT_TIE_BREAK, format_value
 from derby.text import caption_hashtags
+from derby.units import plural
 
 ELIGIBLE = "eligible"
 REASONS = {
@@ -269,9 +270,10 @@ def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: 
 
 
 def _capped(count: int, cap: object, noun: str) -> tuple[int, str]:
+    counted = plural(count, noun[:-1], noun)  # "1 like", "402 likes"
     if cap is not None and count > cap:  # type: ignore[operator]
-        return cap, f"{count} {noun}, capped at {cap}"  # type: ignore[return-value]
-    return count, f"{count} {noun}"
+        return cap, f"{counted}, capped at {cap}"  # type: ignore[return-value]
+    return count, counted
 
 
 def contest_tags(caption: str | None, tags) -> list[str]:
@@ -455,7 +457,18 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
     # (key, input position, entry): positions are distinct, so entries are never
     # compared and equal keys keep the input order, as a stable sort would
     keyed = sorted([(sort_key(e), i, e) for i, e in enumerate(scored) if e.status == ELIGIBLE])
-    cap = rules.get("max_entries_per_entrant")
+    ranked, keys = _apply_entrant_cap(keyed, rules.get("max_entries_per_entrant"))
+    for position, entry in enumerate(ranked, start=1):
+        entry.rank = position
+    _mark_ties(ranked, keys, chain)
+    others = sorted([e for e in scored if e.status != ELIGIBLE], key=lambda e: _media_order(e.media_id))
+    return ranked + others
+
+
+def _apply_entrant_cap(keyed: list[tuple], cap: object) -> tuple[list[ScoredEntry], list[tuple]]:
+    """Keep, in rank order, the entries within ``max_entries_per_entrant`` (``cap``,
+    None: no cap) of their entrant; mark the others ``over_entrant_cap``. Returns the
+    kept entries and their sort keys."""
     ranked: list[ScoredEntry] = []
     keys: list[tuple] = []
     per_entrant: dict[str, int] = {}
@@ -473,8 +486,12 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
                                         f"entry {per_entrant[entry.username]} of at most {cap} for @{entry.username}"))
         ranked.append(entry)
         keys.append(key)
-    for position, entry in enumerate(ranked, start=1):
-        entry.rank = position
+    return ranked, keys
+
+
+def _mark_ties(ranked: list[ScoredEntry], keys: list[tuple], chain: list[str]) -> None:
+    """Flag consecutive ranked entries with equal scores ``tied`` with the tie-break
+    key that separated them."""
     last = len(chain) - 1
     for i in range(1, len(ranked)):
         before, after = ranked[i - 1], ranked[i]
@@ -488,5 +505,3 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
             before.tie_break = key
             if after.tie_break is None:
                 after.tie_break = key
-    others = sorted([e for e in scored if e.status != ELIGIBLE], key=lambda e: _media_order(e.media_id))
-    return ranked + others

@@ -21,7 +21,8 @@ import sqlite_utils
 from derby import store
 from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
-from derby.poller import DEFAULT_COOLDOWN, PollSummary, _when, feed_account
+from derby.feeds.sources import AccountFields, AccountMedia
+from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, feed_account
 from derby.teams import Team
 
 log = logging.getLogger("derby.poller")
@@ -34,9 +35,10 @@ class _AppThrottled(Exception):
 
 def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
                stop: threading.Event | None = None) -> PollSummary:
-    """Run one poll of every team of ``contest`` through ``feed`` (an accounts source:
-    ``read_account(team, now)`` and ``account_media_pages(team, since, now)``) and
-    store what comes back. Returns the summary; the poll run records its status
+    """Run one poll of every team of ``contest`` through ``feed`` (``feed.read`` of each
+    team's :class:`~derby.feeds.sources.AccountFields` and
+    :class:`~derby.feeds.sources.AccountMedia`, made with ``feed.team_account(team)``)
+    and store what comes back. Returns the summary; the poll run records its status
     (``ok``, ``partial``, ``failed``, ``skipped`` during an app-level cool-down), the
     first error with its kind and ids, warnings and notes. Never raises FeedError."""
     run_id = store.start_poll_run(db, feed.name, now)
@@ -88,11 +90,15 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         return False
     pages = 0
     try:
-        reading, notes = feed.read_account(team, now)
-        warnings.extend(f"{label}: {n}" for n in notes)
+        account = feed.team_account(team)
+        answer = list(feed.read(AccountFields(team.account_id, team.name, account), now))
+        reading = answer[0].reading if answer else None
+        if reading is None:
+            raise FeedError(f"no answer for account {team.account_id}", endpoint=team.account_id)
+        warnings.extend(f"{label}: {n}" for n in answer[0].warnings)
         _note_followers(db, team, reading, label, warnings)
         store.save_account_snapshot(db, run_id, reading, now)
-        for page in feed.account_media_pages(team, contest.start, now):
+        for page in feed.read(AccountMedia(team.account_id, team.name, contest.start, account), now):
             result = store.save_page(db, run_id, team.account_id, "media", page, now, label=f"{label} media")
             store.link_team_media(db, run_id, team.account_id, [m.media_id for m in page.media])
             missing = [m.media_id for m in page.media if m.like_count is None]

@@ -16,7 +16,8 @@ from werkzeug import Response
 from conftest import FAKE_TOKEN, utc
 from derby import store
 from derby.config import Contest, FeedConfig
-from derby.feeds.accounts import ACCOUNT_FIELDS, ACCOUNT_MEDIA_FIELDS, AccountsFeed
+from derby.feeds.accounts import AccountsFeed
+from derby.feeds.sources import ACCOUNT_FIELDS, ACCOUNT_MEDIA_FIELDS
 from derby.feeds.factory import make_feed
 from derby.poller import poll_once
 from derby.teams import Team

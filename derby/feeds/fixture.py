@@ -21,16 +21,9 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from derby.feeds.paging import older_than, paginate
-from derby.feeds.parse import (
-    AccountReading,
-    FeedError,
-    MediaPage,
-    load_body,
-    parse_account,
-    parse_hashtag_search,
-    parse_media_page,
-)
+from derby.feeds.paging import paginate
+from derby.feeds.parse import FeedError, MediaPage, load_body, parse_hashtag_search
+from derby.feeds.sources import HashtagEdge, Source
 from derby.teams import Team
 
 _FOLDER_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -67,64 +60,38 @@ class FixtureFeed:
         """Return the hashtag id recorded in ``hashtags/<name>.json``."""
         return parse_hashtag_search(self._read(Path("hashtags") / f"{name}.json"), name)
 
-    def media_pages(self, hashtag_id: str, edge: str, now: datetime) -> Iterator[MediaPage]:
-        """Yield the pages recorded for ``edge`` at the latest poll not after ``now``.
+    def read(self, source: Source, now: datetime) -> Iterator[MediaPage]:
+        """Yield the pages recorded for ``source`` at the latest poll not after ``now``:
+        page n of a request for ``<path>`` is ``polls/<time>/<path>-<n>.json``.
 
         Nothing is yielded before the first recorded poll.
         """
         current = [t for t in self.poll_times() if t <= now]
         if not current:
             return
-        base = Path("polls") / current[-1].strftime(_FOLDER_FORMAT) / hashtag_id
+        base = Path("polls") / current[-1].strftime(_FOLDER_FORMAT)
         number = 0
 
         def fetch(after: str | None) -> MediaPage:
             nonlocal number
             number += 1
-            relative = base / f"{edge}-{number}.json"
+            relative = base / f"{source.request(after).path}-{number}.json"
             if not (self.folder / relative).exists():
                 if number == 1:
                     return MediaPage(media=[])
                 raise FeedError(f"fixture page {relative} is missing (the previous page has paging.next)")
-            return parse_media_page(self._read(relative), endpoint=str(relative))
+            return source.parse(self._read(relative), str(relative))
 
-        yield from paginate(fetch, self._page_cap, self.notes, f"#{hashtag_id} {edge}")
+        yield from paginate(fetch, self._page_cap, self.notes, source.label, getattr(source, "enough", None))
 
-    # -- team accounts ----------------------------------------------------------------
+    def media_pages(self, hashtag_id: str, edge: str, now: datetime) -> Iterator[MediaPage]:
+        """Yield the pages recorded for ``edge`` of ``hashtag_id``: :meth:`read` of a
+        :class:`~derby.feeds.sources.HashtagEdge`."""
+        return self.read(HashtagEdge(hashtag_id, edge), now)
 
-    def _account_folder(self, team: Team, now: datetime) -> Path | None:
-        current = [t for t in self.poll_times() if t <= now]
-        return Path("polls") / current[-1].strftime(_FOLDER_FORMAT) / team.account_id if current else None
-
-    def read_account(self, team: Team, now: datetime) -> tuple[AccountReading, list[str]]:
-        """Return the account reading recorded at the latest poll not after ``now``
-        (``<account-id>-1.json``) and its warnings. Raises FeedError when there is none."""
-        folder = self._account_folder(team, now)
-        if folder is None:
-            raise FeedError(f"no recorded poll at or before {now:%Y-%m-%dT%H:%M:%SZ} in {self.folder}")
-        relative = folder.parent / f"{team.account_id}-1.json"
-        warnings: list[str] = []
-        return parse_account(self._read(relative), team.account_id, warnings, endpoint=str(relative)), warnings
-
-    def account_media_pages(self, team: Team, since: datetime, now: datetime) -> Iterator[MediaPage]:
-        """Yield the recorded pages of the account's media (``media-<n>.json``), newest
-        first, until one reaches posts older than ``since``."""
-        folder = self._account_folder(team, now)
-        if folder is None:
-            return
-        number = 0
-
-        def fetch(after: str | None) -> MediaPage:
-            nonlocal number
-            number += 1
-            relative = folder / f"media-{number}.json"  # the pages of GET /{account-id}/media
-            if not (self.folder / relative).exists():
-                if number == 1:
-                    return MediaPage(media=[])
-                raise FeedError(f"fixture page {relative} is missing (the previous page has paging.next)")
-            return parse_media_page(self._read(relative), endpoint=str(relative))
-
-        yield from paginate(fetch, self._page_cap, self.notes, f"team {team.name} media", older_than(since))
+    def team_account(self, team: Team) -> None:
+        """A replay needs no token: team reads are answered from the recorded files."""
+        return None
 
     def _read(self, relative: Path) -> object:
         path = self.folder / relative

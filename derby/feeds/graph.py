@@ -40,14 +40,13 @@ from derby.feeds.parse import (
     classify_error,
     load_body,
     parse_hashtag_search,
-    parse_media_page,
 )
+from derby.feeds.sources import MEDIA_FIELDS, PAGE_LIMIT, HashtagEdge, Request, Source, hashtag_search
 from derby.secrets import install_log_redaction, redact
 
 log = logging.getLogger("derby.feeds.graph")
 
-MEDIA_FIELDS = "id,caption,media_type,permalink,timestamp,like_count,comments_count,children{id,media_type}"
-PAGE_LIMIT = 50  # the most the hashtag edges accept per page (Graph API reference)
+__all__ = ["MEDIA_FIELDS", "PAGE_LIMIT", "GraphFeed", "appsecret_proof", "read_usage"]
 SLOW_DOWN_PCT = 80.0
 STOP_PCT = 95.0
 
@@ -93,6 +92,8 @@ class GraphFeed:
         self.retries = 0
         self.notes: list[str] = []
         self.usage: dict | None = None
+        self._account_usage: dict[str, dict] = {}
+        self._secrets: list[str | None] = [settings.access_token, settings.app_secret]
         install_log_redaction(settings.access_token, settings.app_secret)
 
     @property
@@ -101,26 +102,25 @@ class GraphFeed:
         return self._settings.user_id
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with the access token, app secret and proof removed."""
-        return redact(text, self._settings.access_token, self._settings.app_secret)
+        """Return ``text`` with the access tokens, app secrets and proofs removed (the
+        feed's own and those of every account a request was made with)."""
+        return redact(text, *self._secrets)
 
     def resolve_hashtag(self, name: str) -> str:
         """Return the id of hashtag ``name`` via ``ig_hashtag_search`` (counts toward
         the 30-hashtags-a-week limit). Raises FeedError."""
-        return self._call("ig_hashtag_search", {"q": name}, lambda payload: parse_hashtag_search(payload, name))
+        return self._call(hashtag_search(name), lambda payload, endpoint: parse_hashtag_search(payload, name))
+
+    def read(self, source: Source, now: datetime | None = None) -> Iterator[MediaPage]:
+        """Yield the parsed pages of ``source`` (``now`` is unused: the API answers for
+        the present). Raises FeedError."""
+        yield from paginate(lambda after: self._call(source.request(after), source.parse), self._page_cap, self.notes,
+                            source.label, getattr(source, "enough", None))
 
     def media_pages(self, hashtag_id: str, edge: str, now: datetime | None = None) -> Iterator[MediaPage]:
-        """Yield parsed pages of ``edge`` for ``hashtag_id`` (``now`` is unused: the API
-        answers for the present). Raises FeedError."""
-        path = f"{hashtag_id}/{edge}"
-
-        def fetch(after: str | None) -> MediaPage:
-            params: dict[str, object] = {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT}
-            if after:
-                params["after"] = after
-            return self._call(path, params, lambda payload: parse_media_page(payload, endpoint=path))
-
-        yield from paginate(fetch, self._page_cap, self.notes, f"#{hashtag_id} {edge}")
+        """Yield parsed pages of ``edge`` for ``hashtag_id``: :meth:`read` of a
+        :class:`~derby.feeds.sources.HashtagEdge`. Raises FeedError."""
+        return self.read(HashtagEdge(hashtag_id, edge), now)
 
     # -- one call, with retries ---------------------------------------------------------
 
@@ -129,25 +129,26 @@ class GraphFeed:
             self._ends_at = self._monotonic() + self._deadline
         return self._ends_at - self._monotonic()
 
-    def _call(self, path: str, params: dict[str, object], parse: Callable[[object], object]):
-        """GET ``path`` and parse it, retrying TransientError with backoff inside the deadline."""
+    def _call(self, request: Request, parse: Callable[[object, str], object]):
+        """GET ``request`` and parse it (``parse(payload, endpoint)``), retrying
+        TransientError with backoff inside the deadline."""
+        path = request.path
         attempt = 0
         while True:
             attempt += 1
-            if self.usage and self.usage["max_pct"] >= STOP_PCT:
-                regain = self.usage["regain_minutes"]
-                # the app's own limit binds every account; a business-use-case one only this account
-                scope = "account" if self.usage.get("app_pct", 0.0) < STOP_PCT else "app"
-                raise ThrottledError(f"usage at {self.usage['max_pct']:g} % of the platform's limit; stopped before "
+            usage, scope = self._usage_for(request)
+            if usage and usage["max_pct"] >= STOP_PCT:
+                regain = usage["regain_minutes"]
+                raise ThrottledError(f"usage at {usage['max_pct']:g} % of the platform's limit; stopped before "
                                      f"calling {path}, ahead of the platform's throttling",
                                      retry_after=regain * 60 if regain else None, endpoint=path, scope=scope)
-            if self.usage and self.usage["max_pct"] >= SLOW_DOWN_PCT:
+            if usage and usage["max_pct"] >= SLOW_DOWN_PCT:
                 self._pause(self._slow_down_pause, path, "usage above 80 %")
             remaining = self._remaining()
             if remaining <= 0:
                 raise TransientError(f"the poll's deadline of {self._deadline:g} s passed before calling {path}", endpoint=path)
             try:
-                return parse(self._get(path, params, min(self._timeout, remaining)))
+                return parse(self._get(request, min(self._timeout, remaining)), path)
             except TransientError as exc:
                 if attempt >= self._max_attempts:
                     if attempt == 1:
@@ -162,6 +163,22 @@ class GraphFeed:
                 self.retries += 1
                 self._sleep(wait)
 
+    def _usage_for(self, request: Request) -> tuple[dict | None, str]:
+        """The usage reading that binds ``request`` and its scope: the app's
+        (``X-App-Usage``, whichever account's answer carried it) binds every account; a
+        business-use-case reading only the account whose answers carried it. A request
+        on the feed's own account takes every reading as the app's, as it always did."""
+        if request.account is None:
+            return self.usage, "app"
+        own = self._account_usage.get(request.account.user_id)
+        app = self.usage["app_pct"] if self.usage else 0.0
+        business = own["business_pct"] if own else 0.0
+        if own is None and self.usage is None:
+            return None, "app"
+        if app >= business:
+            return {"max_pct": app, "regain_minutes": (self.usage or {}).get("regain_minutes")}, "app"
+        return {"max_pct": business, "regain_minutes": own["regain_minutes"]}, "account"  # type: ignore[index]
+
     def _pause(self, seconds: float, path: str, why: str) -> None:
         if seconds >= self._remaining():
             raise TransientError(f"{why}: no time left within the poll's deadline of {self._deadline:g} s before calling {path}",
@@ -169,13 +186,18 @@ class GraphFeed:
         log.info("%s: pausing %.1f s before calling %s", why, seconds, path)
         self._sleep(seconds)
 
-    def _get(self, path: str, params: dict[str, object], timeout: float) -> object:
-        # owner-level reads of an account name it in the path: no user_id then
-        query = {**({"user_id": self._settings.user_id} if self._settings.user_id else {}), **params,
-                 "access_token": self._settings.access_token}
-        if self._settings.app_secret:
-            query["appsecret_proof"] = appsecret_proof(self._settings.access_token, self._settings.app_secret)
-        url = f"{self._settings.base_url}/{path}"
+    def _get(self, request: Request, timeout: float) -> object:
+        account = request.account or self._settings
+        if account is not self._settings and account.access_token not in self._secrets:
+            self._secrets += [account.access_token, account.app_secret]
+            install_log_redaction(account.access_token, account.app_secret)
+        path = request.path
+        # an owner-level read names its account in the path: no user_id then
+        query = {**({} if request.owner else {"user_id": account.user_id}), **request.params,
+                 "access_token": account.access_token}
+        if account.app_secret:
+            query["appsecret_proof"] = appsecret_proof(account.access_token, account.app_secret)
+        url = f"{account.base_url}/{path}"
         self.requests_made += 1
         failure: TransientError | None = None
         try:
@@ -192,6 +214,7 @@ class GraphFeed:
         reading = read_usage(response.headers)
         if reading is not None:
             self.usage = reading
+            self._account_usage[account.user_id] = reading
         status = response.status_code
         if 300 <= status < 400:
             raise BadRequestError(f"HTTP {status} redirect from {path} not followed (the token would go elsewhere); "
@@ -221,9 +244,10 @@ def read_usage(headers) -> dict | None:
 
     Returns None when neither header is present or parseable (which is *not* zero
     usage), else ``{"app": {...} | None, "business": {...} | None, "max_pct": float,
-    "app_pct": float, "regain_minutes": float | None}``: ``max_pct`` is the highest
-    ``call_count``, ``total_cputime`` or ``total_time`` of either header, ``app_pct`` that
-    of ``X-App-Usage`` alone (0 without it); ``regain_minutes`` the largest
+    "app_pct": float, "business_pct": float, "regain_minutes": float | None}``:
+    ``max_pct`` is the highest ``call_count``, ``total_cputime`` or ``total_time`` of
+    either header, ``app_pct`` that of ``X-App-Usage`` alone and ``business_pct`` that of
+    ``X-Business-Use-Case-Usage`` alone (0 without it); ``regain_minutes`` the largest
     ``estimated_time_to_regain_access`` (minutes) given.
     """
     app = _json_header(headers.get("X-App-Usage"))
@@ -247,10 +271,11 @@ def read_usage(headers) -> dict | None:
             if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
     app_pcts = [float(app[k]) for k in ("call_count", "total_cputime", "total_time")
                 if app is not None and isinstance(app.get(k), (int, float)) and not isinstance(app.get(k), bool)]
+    business_pcts = pcts[len(app_pcts):] if app is not None else pcts
     regain = [float(r["estimated_time_to_regain_access"]) for r in readings
               if isinstance(r.get("estimated_time_to_regain_access"), (int, float)) and r["estimated_time_to_regain_access"] > 0]
     return {"app": app, "business": business, "max_pct": max(pcts, default=0.0), "app_pct": max(app_pcts, default=0.0),
-            "regain_minutes": max(regain) if regain else None}
+            "business_pct": max(business_pcts, default=0.0), "regain_minutes": max(regain) if regain else None}
 
 
 def _json_header(value: str | None) -> object:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
 
 from derby.feeds.parse import MediaPage
 
@@ -39,8 +38,3 @@ def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: lis
         seen.add(page.after)  # type: ignore[arg-type]
         after = page.after
 
-
-def older_than(since: datetime) -> Callable[[MediaPage], bool]:
-    """A stop test for :func:`paginate`: true once a page holds a media posted before
-    ``since`` (aware UTC)."""
-    return lambda page: any(m.timestamp is not None and m.timestamp < since for m in page.media)

@@ -199,13 +199,15 @@ class Media:
 class MediaPage:
     """One parsed page: its media, its ``after`` cursor, whether a next page exists,
     warnings about records that were skipped or fields that were unusable, and
-    ``truncated`` when paging stopped after it although the feed had more."""
+    ``truncated`` when paging stopped after it although the feed had more. A read of a
+    team account's own counts gives a page without media whose ``reading`` holds them."""
 
     media: list[Media]
     after: str | None = None
     has_next: bool = False
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False
+    reading: AccountReading | None = None
 
 
 def load_body(body: bytes | str, *, endpoint: str = "") -> object:

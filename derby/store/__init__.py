@@ -10,19 +10,21 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
-- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
+- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.versions`: the data version the board caches on.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
 
 from derby.store.schema import (
     BUSY_TIMEOUT_MS,
-    m001_initial,
-    m_i3_platform_limits,
-    m_i4_rules_judging_audit,
-    m_i5_daemon,
-    m_i7_latest_snapshots,
-    m_team_contests,
+    RENAMED_MIGRATIONS,
+    m001_contest_polls_media,
+    m002_rules_judging_audit,
+    m003_platform_limits,
+    m004_daemon_state,
+    m005_latest_snapshots,
+    m006_team_contests,
     migrations,
     open_db,
     open_reader,
@@ -91,6 +93,7 @@ from derby.store.teams import (
     team_post_count,
     team_reads,
 )
+from derby.store.versions import data_version, database_file
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -112,12 +115,13 @@ from derby.store.daemon import (
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
-    "m001_initial",
-    "m_i3_platform_limits",
-    "m_i4_rules_judging_audit",
-    "m_i5_daemon",
-    "m_i7_latest_snapshots",
-    "m_team_contests",
+    "RENAMED_MIGRATIONS",
+    "m001_contest_polls_media",
+    "m002_rules_judging_audit",
+    "m003_platform_limits",
+    "m004_daemon_state",
+    "m005_latest_snapshots",
+    "m006_team_contests",
     "migrations",
     "open_db",
     "open_reader",
@@ -191,4 +195,6 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "data_version",
+    "database_file",
 ]

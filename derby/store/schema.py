@@ -1,7 +1,8 @@
 """The database: opening it (WAL, busy timeout, migrations) and write transactions.
 
 Every table is created here, by sqlite-utils migrations applied in order on each open;
-a migration, once released, is never edited: changes come as new migrations.
+a migration, once released, is never edited: changes come as new migrations at the end of
+the list, each named for what it holds (``m006_…``).
 """
 
 from __future__ import annotations
@@ -21,9 +22,22 @@ BUSY_TIMEOUT_MS = 15_000
 
 migrations = Migrations("derby")
 
+RENAMED_MIGRATIONS = {
+    "m001_initial": "m001_contest_polls_media",
+    "m_i4_rules_judging_audit": "m002_rules_judging_audit",
+    "m_i3_platform_limits": "m003_platform_limits",
+    "m_i5_daemon": "m004_daemon_state",
+    "m_i7_latest_snapshots": "m005_latest_snapshots",
+}
+"""Old migration name -> the name it has now. sqlite-utils records applied migrations
+by name, so a database made before the rename has its records renamed before the
+migrations are applied (see :func:`_rename_applied`), and nothing runs twice."""
+
 
 @migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
+def m001_contest_polls_media(db: sqlite_utils.Database) -> None:
+    """The contest, hashtag ids, poll runs, media, snapshots, sightings, poll warnings
+    and rules."""
     db.executescript(
         """
         CREATE TABLE contest (
@@ -104,7 +118,7 @@ _APPEND_ONLY = ("rule_changes", "moderation", "entrant_links", "audit_log", "med
 
 
 @migrations()
-def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
+def m002_rules_judging_audit(db: sqlite_utils.Database) -> None:
     """Rule history, moderation, entrants, media edits, the audit log and the
     engagement grace. History tables are append-only (triggers refuse UPDATE/DELETE)."""
     db.executescript(
@@ -175,7 +189,7 @@ def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
+def m003_platform_limits(db: sqlite_utils.Database) -> None:
     """Why a poll run failed, its retries and usage reading; cool-downs; the
     hashtag budget (unique hashtags queried per account)."""
     for column, kind in (("error_kind", str), ("error_code", int), ("error_subcode", int), ("fbtrace_id", str),
@@ -205,9 +219,10 @@ def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
 
 
 
-# The tables of derby.store.daemon (its docstring says what each holds).
 @migrations()
-def m_i5_daemon(db: sqlite_utils.Database) -> None:
+def m004_daemon_state(db: sqlite_utils.Database) -> None:
+    """The tables of :mod:`derby.store.daemon` (its docstring says what each holds):
+    schedule, daemon lock, coverage, coverage gaps, contest state."""
     db.executescript(
         """
         CREATE TABLE schedule (
@@ -253,7 +268,7 @@ def m_i5_daemon(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
+def m005_latest_snapshots(db: sqlite_utils.Database) -> None:
     """The latest snapshot of each media, kept by triggers on ``snapshots``.
 
     The live leaderboard and ``save_page`` read one row per media here instead of
@@ -301,7 +316,7 @@ def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_team_contests(db: sqlite_utils.Database) -> None:
+def m006_team_contests(db: sqlite_utils.Database) -> None:
     """Team contests: the contest's kind and trophies, its teams (keyed by account id,
     so a renamed team keeps its history), append-only account snapshots, the team of
     each media, judges' actions on whole teams, and each poll run's read of each team."""
@@ -390,6 +405,7 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
             db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
         db.execute("PRAGMA foreign_keys = ON")
+        _rename_applied(db)
         migrations.apply(db)
     except sqlite3.OperationalError as exc:
         raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
@@ -398,6 +414,22 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
     return db
+
+
+def _rename_applied(db: sqlite_utils.Database) -> None:
+    """Rename the applied-migration records of a database made before the migrations
+    got the names of what they hold (:data:`RENAMED_MIGRATIONS`)."""
+    table = db[Migrations.migrations_table]
+    if not table.exists():
+        return
+    applied = {m.name for m in migrations.applied(db)}
+    old = [name for name in RENAMED_MIGRATIONS if name in applied]
+    if not old:
+        return
+    with write(db):
+        for name in old:
+            db.execute(f"UPDATE [{Migrations.migrations_table}] SET name = ? WHERE migration_set = ? AND name = ?",
+                       [RENAMED_MIGRATIONS[name], migrations.name, name])
 
 
 @contextlib.contextmanager
