@@ -813,8 +813,9 @@ def _team_demo_results(console, say, db_path: Path, top: int) -> None:
     console.print(drawing.render(view, board.contest.language, console))
     for trophy in board.contest.trophies:
         rows = teams.trophy_records(board, trophy, limit=trophy.count)
-        console.print(f"Trophée « {trophy.name} » : " + ", ".join(f"{r['team']} ({r['value']})" for r in rows),
-                      markup=False, highlight=False)
+        console.print(f"Trophée « {trophy.name} » : " + ", ".join(
+            f"{r['team']} ({drawing.number(r['value'], board.contest.language)})" for r in rows),
+            markup=False, highlight=False)
     out = Path.cwd() / "winners.csv"
     written = export.export_team_winners(out, board, top=3, alternates=2)
     db.close()

@@ -90,6 +90,9 @@ def team_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | N
     posts = ranked_posts + [e for e in scored if e.status != ELIGIBLE]
     series = store.account_series(db, as_of)
     moderation = store.team_moderation(db, as_of)
+    if as_of is None:
+        last = store.last_poll_run(db, successful=True)
+        as_of = clock.from_store(last["started_at"]) if last else now
     by_team: dict[str, list[ScoredEntry]] = {}
     for entry in posts:
         by_team.setdefault(team_of[entry.media_id], []).append(entry)
@@ -100,12 +103,9 @@ def team_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | N
                           moderation=action)
         if action and action["action"] == "disqualify":
             score.status = "disqualified"
-        teams.append(score_team(score, rules, contest.start, contest.freeze, series.get(team.account_id, [])))
+        teams.append(score_team(score, rules, contest.start, contest.freeze, series.get(team.account_id, []), as_of))
         for entry in score.posts:  # shown with their team wherever posts are listed
             entry.username, entry.display_name = score.username, team.name
-    if as_of is None:
-        last = store.last_poll_run(db, successful=True)
-        as_of = clock.from_store(last["started_at"]) if last else now
     return TeamStandings(contest=contest, teams=rank_teams(teams, rules),
                          posts=Standings(contest=contest, entries=posts, as_of=as_of, rules=per_post),
                          team_of=team_of, as_of=as_of, rules=rules)

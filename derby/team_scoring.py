@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from derby.rules import DEFAULT_TEAM_TIE_BREAK, TEAM_TIE_BREAK_KEYS, format_value
 from derby.scoring import ELIGIBLE, ScoredEntry
@@ -40,7 +40,7 @@ class TeamScore:
 
     ``followers_count`` is the reading used at the freeze, ``followers_baseline`` the
     baseline (both None before any reading); ``followers_trend`` the follower counts
-    read up to the freeze, oldest first. ``posts`` holds every stored post of the team
+    at the baseline and at the end of each day up to the freeze, oldest first. ``posts`` holds every stored post of the team
     (``ScoredEntry``), ``counted`` those that count. ``likes``/``comments`` sum the
     counted posts' ``like_count``/``comments_count`` (a missing count as 0).
     ``points`` maps each rule to the points it gave the team (per-post rules summed
@@ -95,22 +95,43 @@ class TeamScore:
         return TEAM_REASONS.get(self.status, self.status)
 
 
-def follower_readings(series: list[Mapping], start: datetime, freeze: datetime) -> tuple[int | None, int | None, list[int]]:
-    """Return ``(baseline, at_freeze, trend)`` from an account's snapshots (oldest
+def follower_readings(series: list[Mapping], start: datetime, freeze: datetime,
+                      until: datetime | None = None) -> tuple[int | None, int | None, list[int], bool]:
+    """Return ``(baseline, at_freeze, trend, lost)`` from an account's snapshots (oldest
     first, ``observed_at`` aware UTC, ``followers_count`` possibly None): the baseline
     is the latest reading at or before ``start``, else the first one after it; the
     reading at the freeze the latest at or before ``freeze``, else (an account first
-    read after the freeze) the first one; the trend every reading from the baseline's
-    to the freeze's."""
+    read after the freeze) the first one; the trend the followers at the baseline and
+    at the end of each day after it up to the freeze or ``until`` (the moment the
+    readings describe, when earlier; see :func:`_daily`); and whether any reading from
+    the baseline's to the freeze's is lower than the one before it."""
     readings = [s for s in series if s.get("followers_count") is not None]
     before = [s for s in readings if s["observed_at"] <= start]
     baseline = before[-1] if before else (readings[0] if readings else None)
     upto = [s for s in readings if s["observed_at"] <= freeze] or readings[:1]
     final = upto[-1] if upto else None
     if baseline is None or final is None:
-        return (baseline["followers_count"] if baseline else None), None, []
-    trend = [s["followers_count"] for s in upto if s["observed_at"] >= baseline["observed_at"]]
-    return baseline["followers_count"], final["followers_count"], trend
+        return (baseline["followers_count"] if baseline else None), None, [], False
+    used = [r["followers_count"] for r in upto if r["observed_at"] >= baseline["observed_at"]]
+    lost = any(later < earlier for earlier, later in zip(used, used[1:]))
+    end = max(min(freeze, until), final["observed_at"]) if until is not None else final["observed_at"]
+    return baseline["followers_count"], final["followers_count"], _daily(upto, baseline, end), lost
+
+
+def _daily(readings: list[Mapping], baseline: Mapping, end: datetime) -> list[int]:
+    """The followers at the baseline, then at the end of each day (24 hours) after it
+    until ``end``: snapshots are written only on change, so a team that stalls shows a
+    flat line, not its last rise."""
+    counts, at = [], baseline["observed_at"]
+    index = 0
+    while True:
+        while index + 1 < len(readings) and readings[index + 1]["observed_at"] <= at:
+            index += 1
+        counts.append(readings[index]["followers_count"] if readings[index]["observed_at"] <= at
+                      else baseline["followers_count"])
+        if at >= end:
+            return counts
+        at = min(at + timedelta(days=1), end)
 
 
 def apply_daily_cap(entries: Iterable[ScoredEntry], team_of: Mapping[str, str], cap: int | None,
@@ -133,13 +154,14 @@ def apply_daily_cap(entries: Iterable[ScoredEntry], team_of: Mapping[str, str], 
 
 
 def score_team(team: TeamScore, rules: Mapping[str, object], start: datetime, freeze: datetime,
-               series: list[Mapping]) -> TeamScore:
+               series: list[Mapping], until: datetime | None = None) -> TeamScore:
     """Fill ``team``'s follower reading, sums, points and score from its ``posts`` and
-    account ``series``; returns it."""
-    baseline, final, trend = follower_readings(series, start, freeze)
+    account ``series`` (``until``: the moment the readings describe, for the trend);
+    returns it."""
+    baseline, final, trend, lost = follower_readings(series, start, freeze, until)
     team.followers_baseline, team.followers_count, team.followers_trend = baseline, final, trend
     team.followers_gained = final - baseline if final is not None and baseline is not None else 0
-    if any(later < earlier for earlier, later in zip(trend, trend[1:])):
+    if lost:
         team.flags.append("followers_lost")
     names = [s.get("username") for s in series if s.get("username")]
     team.username = names[-1] if names else None

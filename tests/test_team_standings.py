@@ -241,3 +241,22 @@ def test_hostile_team_names_are_safe_on_the_board_and_in_spreadsheets(tmp_path):
     assert run(db, "export", str(out)).exit_code == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert rows[0]["team"].startswith("'=HYPERLINK")
+
+
+def test_the_follower_trend_is_daily_so_a_stall_reads_flat():
+    from datetime import timedelta
+
+    from derby.team_scoring import follower_readings
+
+    day = utc(2017, 4, 1, 12)
+    series = [{"observed_at": day + timedelta(days=d), "followers_count": c}
+              for d, c in ((0, 0), (1, 10), (2, 20), (3, 15), (4, 30))]  # then no change: snapshots stop
+    baseline, final, trend, lost = follower_readings(series, utc(2017, 4, 1, 4), utc(2017, 4, 10))
+    assert (baseline, final, lost) == (0, 30, True)
+    assert trend == [0, 10, 20, 15, 30]  # to the last reading used
+    quiet = series[:3]  # stalls at 20 after day 2, read again only on day 8
+    quiet.append({"observed_at": day + timedelta(days=8), "followers_count": 21})
+    assert follower_readings(quiet, utc(2017, 4, 1, 4), utc(2017, 4, 10))[2] == [0, 10, 20, 20, 20, 20, 20, 20, 21]
+    stalled = series[:3]  # no reading after day 2; the standings describe day 5: flat to then
+    assert follower_readings(stalled, utc(2017, 4, 1, 4), utc(2017, 4, 10), day + timedelta(days=5))[2] == \
+        [0, 10, 20, 20, 20, 20]
