@@ -201,7 +201,7 @@ def as_dict(f: Facts, problems: list[dict]) -> dict:
         "hashtag_budget": None if budget is None else {
             "account": budget.account, "used": budget.used, "limit": budget.limit, "hashtags": list(budget.hashtags),
             "next_free": _iso(budget.next_free)},
-        "coverage": {name: _iso(f.coverage.get(name)) for name in contest.hashtags},
+        "coverage": {name: _iso(f.coverage.get(name)) for name in contest.hashtags} if contest.kind != "teams" else {},
         "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2)}
                           for g in f.gaps],
         "database": {"path": str(f.db_path) if f.db_path else None, "bytes": f.size, "counts": f.counts},
