@@ -20,6 +20,7 @@ import sqlite_utils
 from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
+from derby.rules import Rules
 from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
 from derby.text import display_text, shorten
 
@@ -32,7 +33,7 @@ class Standings:
     contest: Contest
     entries: list[ScoredEntry]
     as_of: datetime
-    rules: dict[str, object]
+    rules: Rules
     # computed on first use; the entries are not changed once ranked
     _ranked: list[ScoredEntry] | None = field(default=None, repr=False, compare=False)
     _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
@@ -59,7 +60,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     contest = store.load_contest(db)
     if contest is None:
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
-    rules = store.read_rules(db, as_of)
+    rules = store.rules_in_force(db, as_of)
     with _collector_paused():
         entries = rank_entries(store.read_entries(db, as_of, contest.freeze), contest.hashtags, contest.start,
                                contest.end, rules)
@@ -118,8 +119,8 @@ def contest_record(board: Standings) -> dict:
         "start": clock.iso_local(c.start, c.tz), "end": clock.iso_local(c.end, c.tz),
         "as_of": clock.iso_local(board.as_of, c.tz), "phase": c.phase(board.as_of),
         "engagement_counted_until": clock.iso_local(c.freeze, c.tz),
-        "tie_break": list(board.rules.get("tie_break") or []),
-        "rules": board.rules, "entries_stored": len(board.entries), "entries_ranked": len(board.ranked),
+        "tie_break": list(board.rules.tie_break),
+        "rules": board.rules.values(), "entries_stored": len(board.entries), "entries_ranked": len(board.ranked),
     }
 
 
@@ -461,5 +462,5 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
         lines.append(standing)
     else:
         lines.append(f"Rank: not ranked, {display_text(entry.reason)} [{entry.status}]")
-    lines.append(f"Tie-break order: {format_value(list(board.rules.get('tie_break') or []))}")
+    lines.append(f"Tie-break order: {format_value(list(board.rules.tie_break))}")
     return lines

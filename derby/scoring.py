@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from derby.rules import DEFAULT_TIE_BREAK, format_value
+from derby.rules import Rules, format_value
 from derby.text import caption_hashtags
 
 ELIGIBLE = "eligible"
@@ -154,7 +154,7 @@ def caption_mentions(caption: str | None) -> list[str]:
 
 
 def eligibility(entry: Mapping, hashtags: Iterable[str], start: datetime, end: datetime,
-                rules: Mapping[str, object]) -> str:
+                rules: Rules) -> str:
     """Return ``eligible`` or the status key saying why ``entry`` is not, from the
     entry alone (judges' moderation, the review hold and the entrant cap are applied
     by :func:`rank_entries`). The window is [start, end], inclusive, on the post's
@@ -163,7 +163,7 @@ def eligibility(entry: Mapping, hashtags: Iterable[str], start: datetime, end: d
 
 
 def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
-            rules: Mapping[str, object]) -> tuple[str, list[tuple[str, bool, str]]]:
+            rules: Rules) -> tuple[str, list[tuple[str, bool, str]]]:
     checks: list[tuple[str, bool, str]] = []
     status = ELIGIBLE
 
@@ -183,7 +183,7 @@ def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
     else:
         check("window", True, "posted between the start and the end", ELIGIBLE)
     caption = entry.get("caption")
-    if rules.get("require_hashtag_in_caption", True):
+    if rules.require_hashtag_in_caption:
         found = contest_tags(caption, tags)
         if not caption:
             check("require_hashtag_in_caption", False, "no caption", "no_caption")
@@ -191,7 +191,7 @@ def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
             check("require_hashtag_in_caption", bool(found),
                   f"caption holds #{', #'.join(found)}" if found else "no contest hashtag in the caption",
                   "missing_hashtag")
-    mention = rules.get("require_mention")
+    mention = rules.require_mention
     if mention:
         present = mention in caption_mentions(caption)
         check("require_mention", present, f"caption {'mentions' if present else 'does not mention'} @{mention}",
@@ -199,7 +199,7 @@ def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
     return status, checks
 
 
-def score_entry(entry: Mapping, rules: Mapping[str, object], hashtags: Iterable[str] = (),
+def score_entry(entry: Mapping, rules: Rules, hashtags: Iterable[str] = (),
                 start: datetime | None = None, *,
                 count_likes: bool = True) -> tuple[float, dict[str, float], list[str]]:
     """Return (score, points per rule, flags) of one entry's snapshot.
@@ -211,7 +211,7 @@ def score_entry(entry: Mapping, rules: Mapping[str, object], hashtags: Iterable[
     return score, {c.rule: c.points for c in contributions}, flags
 
 
-def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: datetime | None,
+def _score(entry: Mapping, rules: Rules, tags: list[str], start: datetime | None,
            count_likes: bool) -> tuple[float, list[Contribution], list[str], float, float]:
     flags: list[str] = []
     contributions: list[Contribution] = []
@@ -221,8 +221,8 @@ def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: 
         flags.append("observed_late")
     likes = entry.get("like_count")
     comments = entry.get("comments_count") or 0
-    per_like = float(rules["points_per_like"])  # type: ignore[arg-type]
-    per_comment = float(rules["points_per_comment"])  # type: ignore[arg-type]
+    per_like = rules.points_per_like
+    per_comment = rules.points_per_comment
     if likes is None and entry.get("observed_at") is not None:
         flags.append("hidden_likes")
     likes_counted: float = 0
@@ -233,44 +233,42 @@ def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: 
     elif likes is None:
         contributions.append(Contribution("points_per_like", "likes hidden: counted as 0 likes", 0.0))
     else:
-        likes_counted, basis = _capped(likes, rules.get("cap_likes"), "likes")
+        likes_counted, basis = _capped(likes, rules.cap_likes, "likes")
         if likes_counted != likes:
             flags.append("capped")
         contributions.append(Contribution("points_per_like", f"{basis} × {format_value(per_like)}",
                                           per_like * likes_counted))
-    comments_counted, basis = _capped(comments, rules.get("cap_comments"), "comments")
+    comments_counted, basis = _capped(comments, rules.cap_comments, "comments")
     if comments_counted != comments and "capped" not in flags:
         flags.append("capped")
     contributions.append(Contribution("points_per_comment", f"{basis} × {format_value(per_comment)}",
                                       per_comment * comments_counted))
-    bonus = rules.get("media_type_bonus") or {}
+    bonus = dict(rules.media_type_bonus)
     media_type = entry.get("media_type")
-    if bonus and media_type in bonus:  # type: ignore[operator]
-        contributions.append(Contribution("media_type_bonus", f"media type {media_type}",
-                                          float(bonus[media_type])))  # type: ignore[index]
-    per_tag = float(rules.get("extra_hashtag_bonus") or 0)  # type: ignore[arg-type]
+    if bonus and media_type in bonus:
+        contributions.append(Contribution("media_type_bonus", f"media type {media_type}", bonus[media_type]))
+    per_tag = rules.extra_hashtag_bonus
     if per_tag:
         found = contest_tags(entry.get("caption"), tags)
         extra = max(len(found) - 1, 0)
         contributions.append(Contribution("extra_hashtag_bonus",
                                           f"{extra} extra contest hashtag{'s' if extra != 1 else ''} × "
                                           f"{format_value(per_tag)}", per_tag * extra))
-    early = rules.get("early_entry_bonus")
+    early = rules.early_entry_bonus
     timestamp = entry.get("timestamp")
     if early and start is not None and timestamp is not None:
-        limit = start + timedelta(hours=early["hours"])  # type: ignore[index]
+        limit = start + timedelta(hours=early.hours)
         within = start <= timestamp < limit
         contributions.append(Contribution(
-            "early_entry_bonus",
-            f"posted {'within' if within else 'after'} the first {format_value(early['hours'])} h",  # type: ignore[index]
-            float(early["points"]) if within else 0.0))  # type: ignore[index]
+            "early_entry_bonus", f"posted {'within' if within else 'after'} the first {format_value(early.hours)} h",
+            early.points if within else 0.0))
     score = round(sum(c.points for c in contributions), 6) + 0.0
     return score, contributions, flags, likes_counted, comments_counted
 
 
-def _capped(count: int, cap: object, noun: str) -> tuple[int, str]:
-    if cap is not None and count > cap:  # type: ignore[operator]
-        return cap, f"{count} {noun}, capped at {cap}"  # type: ignore[return-value]
+def _capped(count: int, cap: int | None, noun: str) -> tuple[int, str]:
+    if cap is not None and count > cap:
+        return cap, f"{count} {noun}, capped at {cap}"
     return count, f"{count} {noun}"
 
 
@@ -291,22 +289,22 @@ class _Rules:
                  "cap_likes", "cap_comments", "bonus", "per_tag", "early", "early_limit", "early_points",
                  "require_hashtag", "mention", "policy")
 
-    def __init__(self, rules: Mapping[str, object], tags: list[str], start: datetime, end: datetime) -> None:
+    def __init__(self, rules: Rules, tags: list[str], start: datetime, end: datetime) -> None:
         self.rules, self.tags, self.tag_set, self.start, self.end = rules, tags, set(tags), start, end
         self.count_likes = True
-        self.per_like = float(rules["points_per_like"])  # type: ignore[arg-type]
-        self.per_comment = float(rules["points_per_comment"])  # type: ignore[arg-type]
-        self.cap_likes = rules.get("cap_likes")
-        self.cap_comments = rules.get("cap_comments")
-        self.bonus = rules.get("media_type_bonus") or {}
-        self.per_tag = float(rules.get("extra_hashtag_bonus") or 0)  # type: ignore[arg-type]
-        early = rules.get("early_entry_bonus")
-        self.early = bool(early) and start is not None
-        self.early_limit = start + timedelta(hours=early["hours"]) if self.early else None  # type: ignore[index]
-        self.early_points = float(early["points"]) if self.early else 0.0  # type: ignore[index]
-        self.require_hashtag = bool(rules.get("require_hashtag_in_caption", True))
-        self.mention = rules.get("require_mention")
-        self.policy = rules.get("hidden_likes", "zero")
+        self.per_like = rules.points_per_like
+        self.per_comment = rules.points_per_comment
+        self.cap_likes = rules.cap_likes
+        self.cap_comments = rules.cap_comments
+        self.bonus = dict(rules.media_type_bonus)
+        self.per_tag = rules.extra_hashtag_bonus
+        early = rules.early_entry_bonus
+        self.early = early is not None and start is not None
+        self.early_limit = start + timedelta(hours=early.hours) if early is not None else start
+        self.early_points = early.points if early is not None else 0.0
+        self.require_hashtag = rules.require_hashtag_in_caption
+        self.mention = rules.require_mention
+        self.policy = rules.hidden_likes
 
     def found_tags(self, caption: str | None) -> list[str]:
         return contest_tags(caption, self.tag_set)
@@ -354,15 +352,15 @@ class _Rules:
             points = [0.0]
         else:
             cap = self.cap_likes
-            if cap is not None and likes > cap:  # type: ignore[operator]
-                likes_counted = cap  # type: ignore[assignment]
+            if cap is not None and likes > cap:
+                likes_counted = cap
                 flags.append("capped")
             else:
                 likes_counted = likes
             points = [self.per_like * likes_counted]
         cap = self.cap_comments
         comments_counted = comments
-        if cap is not None and comments > cap:  # type: ignore[operator]
+        if cap is not None and comments > cap:
             comments_counted = cap
             if "capped" not in flags:
                 flags.append("capped")
@@ -370,8 +368,8 @@ class _Rules:
         bonus = self.bonus
         if bonus:
             media_type = entry.get("media_type")
-            if media_type in bonus:  # type: ignore[operator]
-                points.append(float(bonus[media_type]))  # type: ignore[index]
+            if media_type in bonus:
+                points.append(bonus[media_type])
         if self.per_tag:
             if found is None:
                 found = self.found_tags(entry.get("caption"))
@@ -404,7 +402,7 @@ def _sort_key(chain: list[str]):
 
 
 def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: datetime, end: datetime,
-                 rules: Mapping[str, object]) -> list[ScoredEntry]:
+                 rules: Rules) -> list[ScoredEntry]:
     """Score, judge and rank ``entries`` (dicts as given by ``store.read_entries``:
     media fields, the snapshot to use with ``observed_late``, ``username``,
     ``display_name``, ``first_seen_at`` and ``moderation``, the latest judge's action
@@ -416,7 +414,7 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
     ``checks`` are built when first read (the ranking needs only the numbers).
     """
     r = _Rules(rules, list(hashtags), start, end)
-    chain = list(rules.get("tie_break") or DEFAULT_TIE_BREAK)  # type: ignore[call-overload]
+    chain = list(rules.tie_break)
     policy = r.policy
     judged = []
     for entry in entries:
@@ -455,7 +453,7 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
     # (key, input position, entry): positions are distinct, so entries are never
     # compared and equal keys keep the input order, as a stable sort would
     keyed = sorted([(sort_key(e), i, e) for i, e in enumerate(scored) if e.status == ELIGIBLE])
-    cap = rules.get("max_entries_per_entrant")
+    cap = rules.max_entries_per_entrant
     ranked: list[ScoredEntry] = []
     keys: list[tuple] = []
     per_entrant: dict[str, int] = {}
@@ -464,7 +462,7 @@ def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: dat
             per_entrant[entry.username] = per_entrant.get(entry.username, 0) + 1
             if entry._later_checks is None:
                 entry._later_checks = []
-            if per_entrant[entry.username] > cap:  # type: ignore[operator]
+            if per_entrant[entry.username] > cap:
                 entry.status = "over_entrant_cap"
                 entry.detail = f"@{entry.username} already has {cap} better-ranked entr{'y' if cap == 1 else 'ies'}"
                 entry._later_checks.append(("max_entries_per_entrant", False, entry.detail))

@@ -10,7 +10,7 @@ from derby.text import caption_hashtags, normalize_hashtag
 from helpers import utc
 
 START, END = utc(2017, 4, 1, 4), utc(2017, 4, 10, 3, 59, 59)
-RULES = rule_kinds.effective_rules({})
+RULES = rule_kinds.Rules()
 TAGS = ("love", "snq17")
 SEEN = utc(2017, 4, 9, 12)
 
@@ -23,7 +23,7 @@ def entry(media_id="1", caption="#love", ts=utc(2017, 4, 3), likes=10, comments=
 
 
 def rules(**overrides):
-    return {**RULES, **overrides}
+    return rule_kinds.Rules.from_values(overrides)
 
 
 def rank(entries, **overrides):

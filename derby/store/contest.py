@@ -126,6 +126,12 @@ def read_rules(db: sqlite_utils.Database, as_of: datetime | None = None) -> dict
     return rule_kinds.effective_rules(_rules_at(db, as_of))
 
 
+def rules_in_force(db: sqlite_utils.Database, as_of: datetime | None = None) -> rule_kinds.Rules:
+    """Return the rules in force (at ``as_of``, aware, when given) as one typed value.
+    Raises ValueError when a stored value is not valid for its kind."""
+    return rule_kinds.Rules.from_values(_rules_at(db, as_of))
+
+
 def stored_rule_names(db: sqlite_utils.Database) -> set[str]:
     """Return the names of rules that have a recorded value (the others are defaults)."""
     return set(_rules_at(db, None))
