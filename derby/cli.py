@@ -73,7 +73,7 @@ class _Context:
     def open(self, create: bool = False):
         from derby import store
 
-        return store.open_db(self.db_path, create=create)
+        return store.open_db(self.db_path, create=create, progress=lambda line: click.echo(line, err=True))
 
 
 pass_ctx = click.make_pass_decorator(_Context)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from derby.rules import Rules, format_value
-from derby.text import caption_hashtags
+from derby.text import caption_hashtags, caption_mentions
 
 ELIGIBLE = "eligible"
 REASONS = {
@@ -52,9 +52,6 @@ REASONS = {
 }
 NOT_RANKED = tuple(REASONS)
 
-# An @mention: @ not glued to a word or an e-mail address, then a username; a
-# trailing period ends the sentence, not the username.
-_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9._]{1,30})")
 
 
 @dataclass(frozen=True)
@@ -143,14 +140,6 @@ class ScoredEntry:
         if self.status == ELIGIBLE:
             return None
         return self.detail or REASONS.get(self.status)
-
-
-def caption_mentions(caption: str | None) -> list[str]:
-    """Return the @mentioned usernames of a caption, lower case, in order."""
-    if not caption:
-        return []
-    text = unicodedata.normalize("NFC", caption)
-    return [m.group(1).rstrip(".").lower() for m in _MENTION.finditer(text)]
 
 
 def eligibility(entry: Mapping, hashtags: Iterable[str], start: datetime, end: datetime,

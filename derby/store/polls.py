@@ -12,6 +12,7 @@ import sqlite_utils
 from derby import clock
 from derby.feeds.parse import MediaPage
 from derby.store.schema import write
+from derby.text import caption_words
 
 
 def start_poll_run(db: sqlite_utils.Database, feed: str, now: datetime) -> int:
@@ -91,11 +92,11 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             old = existing.get(media_id)
             if old is None:
                 result.new.add(media_id)
-                media_rows.append((media_id, *values.values(), when, run_id))
+                media_rows.append((media_id, *values.values(), when, run_id, *caption_words(media.caption)))
             elif any(v is not None and v != stored for v, stored in zip(values.values(), old[1:])):
                 result.updated.add(media_id)
-                edit_rows.append((media_id, run_id, when, *old[1:]))
-                media_rows.append((media_id, *values.values(), when, run_id))
+                edit_rows.append((media_id, run_id, when, *old[1:], *caption_words(old[1])))
+                media_rows.append((media_id, *values.values(), when, run_id, *caption_words(media.caption)))
             # else: the upsert would leave the row as it is, so it is skipped.
             if media.like_count is None and media.comments_count is None:
                 continue
@@ -107,9 +108,13 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                     result.updated.add(media_id)
         db.conn.executemany(
             """INSERT INTO media (media_id, caption, media_type, permalink, timestamp, media_url, children,
-                                  first_seen_at, first_poll_run_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  first_seen_at, first_poll_run_id, caption_hashtags, caption_mentions)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (media_id) DO UPDATE SET
+                 caption_hashtags = CASE WHEN excluded.caption IS NULL THEN caption_hashtags
+                                         ELSE excluded.caption_hashtags END,
+                 caption_mentions = CASE WHEN excluded.caption IS NULL THEN caption_mentions
+                                         ELSE excluded.caption_mentions END,
                  caption = coalesce(excluded.caption, caption),
                  media_type = coalesce(excluded.media_type, media_type),
                  permalink = coalesce(excluded.permalink, permalink),
@@ -127,8 +132,9 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
         )
         result.snapshots = len(snapshot_rows)
         db.conn.executemany(
-            f"""INSERT INTO media_edits (media_id, poll_run_id, changed_at, {', '.join(_MEDIA_FIELDS)})
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""", edit_rows)
+            f"""INSERT INTO media_edits (media_id, poll_run_id, changed_at, {', '.join(_MEDIA_FIELDS)},
+                                         caption_hashtags, caption_mentions)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", edit_rows)
         db.conn.executemany("INSERT OR IGNORE INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, ?, ?)",
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",

@@ -7,14 +7,18 @@ a migration, once released, is never edited: changes come as new migrations.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from derby.errors import ConfigError, StoreError
+from derby.text import caption_words
 
 
 BUSY_TIMEOUT_MS = 15_000
@@ -300,8 +304,57 @@ def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
     )
 
 
-def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+CAPTION_BATCH = 20_000
+PROGRESS_FROM = 10_000
+"""Captions the caption-words migration fills per statement, and the number of
+captions from which it reports its progress."""
+
+_progress: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("progress", default=None)
+
+
+@migrations()
+def m_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
+    """Each caption version's normalized hashtags and @mentions (see
+    :func:`derby.text.caption_words`), on ``media`` (the current caption) and
+    ``media_edits`` (the captions a poll replaced), filled here for stored media.
+    Ranking decides in SQL from these whether a caption carries a contest hashtag or
+    the required mention."""
+    for table in ("media", "media_edits"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_hashtags TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_mentions TEXT")
+    report = _progress.get()
+    total = sum(db.execute(f"SELECT count(*) FROM {t} WHERE caption IS NOT NULL").fetchone()[0]
+                for t in ("media", "media_edits"))
+    loud = report is not None and total >= PROGRESS_FROM
+    began, done = time.monotonic(), 0
+    if loud:
+        report(f"upgrading the database: hashtags and mentions of {total:,} stored captions")
+    db.execute("DROP TRIGGER media_edits_no_update")
+    for table in ("media", "media_edits"):
+        last = -1
+        while True:
+            rows = db.execute(f"SELECT rowid, caption FROM {table} WHERE rowid > ? AND caption IS NOT NULL "
+                              f"ORDER BY rowid LIMIT {CAPTION_BATCH}", [last]).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            db.conn.executemany(f"UPDATE {table} SET caption_hashtags = ?, caption_mentions = ? WHERE rowid = ?",
+                                [(*caption_words(caption), rowid) for rowid, caption in rows])
+            done += len(rows)
+            if loud:
+                report(f"  {done:,} of {total:,} captions ({done / total:.0%}, {time.monotonic() - began:.0f} s)")
+    db.execute("CREATE TRIGGER media_edits_no_update BEFORE UPDATE ON media_edits "
+               "BEGIN SELECT RAISE(ABORT, 'media_edits is append-only'); END")
+    if loud:
+        report(f"upgraded {total:,} captions in {time.monotonic() - began:.1f} s")
+
+
+def open_db(path: str | Path, *, create: bool = True,
+            progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
+
+    ``progress`` receives one line at a time from a long upgrade (a migration over
+    many stored media says how far it got and how long it took).
 
     With ``create`` a missing file (not a missing folder) is created; without it a
     missing file is an error, so read-only commands never leave an empty database
@@ -328,14 +381,27 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
             db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
         db.execute("PRAGMA foreign_keys = ON")
-        migrations.apply(db)
+        pending = [m.name for m in migrations.pending(db)]
+        if pending and not memory and not os.access(path, os.W_OK):
+            raise StoreError(_OLD_READ_ONLY.format(path=path))
+        token = _progress.set(progress)
+        try:
+            migrations.apply(db)
+        finally:
+            _progress.reset(token)
     except sqlite3.OperationalError as exc:
+        if pending and "readonly" in str(exc):
+            raise StoreError(_OLD_READ_ONLY.format(path=path)) from None
         raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot use database {path}: {exc} (is it a derby database? pass another --db)") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
     return db
+
+
+_OLD_READ_ONLY = ("database {path} was made by an older derby and must be upgraded, which writes to it, "
+                  "but it is read-only: copy it to writable storage and open the copy")
 
 
 @contextlib.contextmanager
@@ -376,4 +442,14 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
         conn.execute("PRAGMA query_only = ON")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read database {path}: {exc}") from None
-    return sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn)
+    try:
+        old = db["_sqlite_migrations"].exists() and bool(migrations.pending(db))
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    if old:
+        raise StoreError(f"database {path} was made by an older derby and must be upgraded first: "
+                         "run any derby command on it that writes (for example derby status)")
+    return db
