@@ -21,7 +21,8 @@ from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.rules import Rules
-from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
+from derby.scoring import ELIGIBLE, ContestTerms, ScoredEntry, ranking_query, scored_entry
+from derby.scoring_python import score_entry
 from derby.text import display_text, shorten
 
 
@@ -61,13 +62,21 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     if contest is None:
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
     rules = store.rules_in_force(db, as_of)
+    terms = contest_terms(contest)
+    links, judged = store.history_present(db, as_of)
+    query = ranking_query(rules, terms, as_of=as_of, links=links, judged=judged)
     with _collector_paused():
-        entries = rank_entries(store.read_entries(db, as_of, contest.freeze), contest.hashtags, contest.start,
-                               contest.end, rules)
+        entries = [scored_entry(row, rules, terms, clock.from_store)
+                   for row in store.query_rows(db, query.sql, query.params)]
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
     return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules)
+
+
+def contest_terms(contest: Contest) -> ContestTerms:
+    """Return what the ranking needs of ``contest``."""
+    return ContestTerms(hashtags=tuple(contest.hashtags), start=contest.start, end=contest.end, freeze=contest.freeze)
 
 
 @contextmanager

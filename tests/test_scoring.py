@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from derby import rules as rule_kinds
-from derby.scoring import caption_mentions, eligibility, rank_entries, score_entry
+from derby.scoring_python import caption_mentions, eligibility, rank_entries, score_entry
 from derby.text import caption_hashtags, normalize_hashtag
 from helpers import utc
 

@@ -8,6 +8,7 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.schema`: opening the database, migrations, write transactions;
 - :mod:`~derby.store.contest`: the contest, its rules and their history, hashtag ids;
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
+- :mod:`~derby.store.ranking`: running the ranking queries built by scoring;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
@@ -56,6 +57,7 @@ from derby.store.polls import (
     start_poll_run,
     successful_polls,
 )
+from derby.store.ranking import history_present, query_rows
 from derby.store.judging import (
     EntrantImport,
     audit_log,
@@ -129,6 +131,8 @@ __all__ = [
     "snapshot_series",
     "start_poll_run",
     "successful_polls",
+    "history_present",
+    "query_rows",
     "EntrantImport",
     "audit_log",
     "find_media",
