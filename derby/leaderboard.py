@@ -21,8 +21,7 @@ from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.rules import Rules
-from derby.scoring import ELIGIBLE, ContestTerms, ScoredEntry, ranking_query, scored_entry
-from derby.scoring_python import score_entry
+from derby.scoring import ELIGIBLE, ContestTerms, ScoredEntry, ranking_query, scored_entry, trend_query
 from derby.text import display_text, shorten
 
 
@@ -50,7 +49,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     """Compute the standings of the stored contest at ``as_of``.
 
     Scores use the snapshot frozen at the deadline (``contest.freeze``; see
-    :func:`derby.store.read_entries`). With ``as_of`` (aware) the rules, moderation,
+    the entry stage of :func:`derby.scoring.entry_sql`). With ``as_of`` (aware) the rules, moderation,
     entrants and poll data that existed at that moment are used, so data recorded
     later never changes the result. Without ``as_of`` everything stored is used and the
     standings describe the time of the last successful poll (``now`` when there was
@@ -363,20 +362,29 @@ def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntr
            until: datetime | None = None) -> dict[str, list[float]]:
     """Return each entry's score at each snapshot its score could use, oldest first:
     snapshots observed at or before ``until`` and the contest's freeze (only the first
-    one for an entry first observed after the freeze), scored under the board's rules.
+    one for an entry first observed after the freeze), scored under the board's rules
+    by the ranking's own formula.
     """
     contest = board.contest
-    limit = min(t for t in (until, contest.freeze) if t is not None)
-    series = store.snapshot_series(db, [e.media_id for e in entries], until)
-    result: dict[str, list[float]] = {}
-    for entry in entries:
-        snaps = series.get(entry.media_id, [])
-        usable = [s for s in snaps if s["observed_at"] <= limit] or snaps[:1]
-        fields = {"caption": entry.caption, "media_type": entry.media_type, "timestamp": entry.timestamp}
-        count_likes = "likes_not_counted" not in entry.flags
-        result[entry.media_id] = [score_entry({**fields, **s}, board.rules, contest.hashtags, contest.start,
-                                              count_likes=count_likes)[0] for s in usable]
+    limit = clock.to_store(min(t for t in (until, contest.freeze) if t is not None))
+    result: dict[str, list[float]] = {e.media_id: [] for e in entries}
+    first: dict[str, float] = {}
+    for chunk in _chunks([e.media_id for e in entries]):
+        query = trend_query(board.rules, contest_terms(contest), as_of=until, media_ids=chunk,
+                            count_likes=not any("likes_not_counted" in e.flags for e in entries))
+        for media_id, observed_at, score in store.query_rows(db, query.sql, query.params):
+            first.setdefault(media_id, score)
+            if observed_at <= limit:
+                result[media_id].append(score)
+    for media_id, scores in result.items():
+        if not scores and media_id in first:
+            scores.append(first[media_id])
     return result
+
+
+def _chunks(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def board_counts(board: Standings) -> dict[str, int]:

@@ -429,8 +429,9 @@ def _merge(parts: Iterable[Columns]) -> Columns:
     return columns, params
 
 
-def entry_columns(rules: Rules, terms: ContestTerms) -> tuple[str, dict[str, object]]:
-    """Return CTEs ``checked`` and ``scored`` (after ``entry``) and their parameters:
+def entry_columns(rules: Rules, terms: ContestTerms, source: str = "entry") -> tuple[str, dict[str, object]]:
+    """Return CTEs ``checked`` and ``scored`` (over ``source``, a relation with the
+    columns of the ``entry`` stage) and their parameters:
     the per-entry columns of :data:`STORED_COLUMNS` (each rule's status check and
     points, ``base_status`` before the rules that compare entries, ``score_likes`` and
     ``score_no_likes`` rounded to 6 decimals)."""
@@ -443,7 +444,7 @@ def entry_columns(rules: Rules, terms: ContestTerms) -> tuple[str, dict[str, obj
               "ELSE coalesce(st_window, st_hashtag, st_mention, 'eligible') END")
     sql = f"""
 checked AS (
-    SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in first)} FROM entry
+    SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in first)} FROM {source}
 ),
 checked2 AS (
     SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in second)} FROM checked
@@ -514,13 +515,13 @@ policy AS (
         OR NOT EXISTS (SELECT 1 FROM {source} WHERE base_status = 'eligible' AND hidden) AS count_likes
 ),
 held AS (
-    SELECT s.*, p.count_likes, p.entrant_cap,
+    SELECT sc.*, p.count_likes, p.entrant_cap,
         CASE WHEN p.count_likes THEN score_likes ELSE score_no_likes END AS score,
         CASE WHEN p.count_likes THEN likes_counted ELSE 0 END AS likes_eff,
         CASE WHEN p.hidden_likes = 'review' AND hidden AND NOT reinstated AND base_status = 'eligible'
              THEN 'review' ELSE base_status END AS held_status,
         p.hidden_likes = 'review' AND hidden AS review_check
-    FROM {source} s, policy p
+    FROM {source} AS sc, policy p
 ),
 capped AS (
     SELECT *, CASE WHEN held_status = 'eligible' AND username IS NOT NULL AND entrant_cap IS NOT NULL
@@ -565,3 +566,30 @@ def ranking_query(rules: Rules, terms: ContestTerms, *, as_of: datetime | None, 
     ranked, rank_params = rank_columns(rules, "scored")
     sql = f"WITH {base},{scored},{ranked}\nSELECT * FROM ranked ORDER BY {ranking_order()}"
     return Query(sql, {**params, **more, **rank_params})
+
+
+def trend_query(rules: Rules, terms: ContestTerms, *, as_of: datetime | None, media_ids: list[str],
+                count_likes: bool) -> Query:
+    """Return the score of each of ``media_ids``' snapshots under ``rules``, as rows
+    ``(media_id, observed_at, score)`` ordered by media and observation; the entry's
+    caption version as of ``as_of`` (live when None), and only the snapshots of poll
+    runs finished by then. ``count_likes`` False drops the likes term
+    (``hidden_likes = comments_only`` in force). ``:ids`` is bound to the JSON list
+    of ids by the caller's params."""
+    import json
+
+    base, params = entry_sql(as_of=as_of, freeze=terms.freeze, links=False, judged=False, only_ids=True)
+    scored, more = entry_columns(rules, terms, source="series")
+    series = """
+series AS (
+    SELECT e.media_id, e.first_seen_at, e.caption, e.caption_hashtags, e.caption_mentions, e.media_type,
+        e.permalink, e.timestamp, s.like_count, s.comments_count, s.observed_at, s.id AS snapshot_id,
+        0 AS observed_late, NULL AS username, NULL AS display_name, NULL AS moderation_id, NULL AS action,
+        NULL AS moderation_reason, NULL AS moderation_by, NULL AS moderation_at
+    FROM entry e JOIN snapshots s ON s.media_id = e.media_id JOIN visible_runs r ON r.id = s.poll_run_id
+    WHERE s.observed_at <= :cutoff
+)"""
+    score = "score_likes" if count_likes else "score_no_likes"
+    sql = (f"WITH {base},{series},{scored}\nSELECT media_id, observed_at, {score} AS score FROM scored "
+           "ORDER BY media_id, observed_at, snapshot_id")
+    return Query(sql, {**params, **more, "ids": json.dumps(media_ids)})
