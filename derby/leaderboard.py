@@ -21,7 +21,8 @@ from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.rules import Rules
-from derby.scoring import ELIGIBLE, ContestTerms, ScoredEntry, ranking_query, scored_entry, trend_query
+from derby.scoring import (ELIGIBLE, ContestTerms, Query, ScoredEntry, live_ranking_query, ranking_query,
+                           scored_entry, trend_query)
 from derby.text import display_text, shorten
 
 
@@ -62,8 +63,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
     rules = store.rules_in_force(db, as_of)
     terms = contest_terms(contest)
-    links, judged = store.history_present(db, as_of)
-    query = ranking_query(rules, terms, as_of=as_of, links=links, judged=judged)
+    query = _ranking(db, rules, terms, as_of)
     with _collector_paused():
         entries = [scored_entry(row, rules, terms, clock.from_store)
                    for row in store.query_rows(db, query.sql, query.params)]
@@ -71,6 +71,16 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
     return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules)
+
+
+def _ranking(db: sqlite_utils.Database, rules: Rules, terms: ContestTerms, as_of: datetime | None,
+             top: int | None = None) -> Query:
+    # live: the per-entry columns the store keeps current; as of a moment (or when they
+    # were computed for other rules, and this reader cannot rebuild them): from the media
+    if as_of is None and store.entry_scores_current(db, rules, terms):
+        return live_ranking_query(rules, top=top)
+    links, judged = store.history_present(db, as_of)
+    return ranking_query(rules, terms, as_of=as_of, links=links, judged=judged)
 
 
 def contest_terms(contest: Contest) -> ContestTerms:

@@ -254,7 +254,7 @@ STORED_COLUMNS = (
     "moderation_reason", "moderation_by", "moderation_at", "st_window",
     "found_tags", "mention_ok", "base_status", "hidden", "reinstated", "likes_counted", "capped_likes",
     "comments_counted", "capped_comments", "pts_like", "pts_comment", "pts_media_type", "extra_tags", "pts_extra",
-    "pts_early", "early_within", "score_likes", "score_no_likes",
+    "pts_early", "early_within", "score_likes", "score_no_likes", "media_key",
 )
 """The per-entry columns (the ``scored`` stage) kept in ``entry_scores`` for the live
 board, in table order."""
@@ -420,6 +420,14 @@ def _moderation() -> Columns:
     return [("reinstated", "coalesce(action = 'reinstate', 0)")], {}
 
 
+def _media_key() -> Columns:
+    # one text that sorts as the media id order: all-digit ids first, numerically
+    # (length of the number without leading zeros, then its digits), then the id
+    digits = "media_id <> '' AND media_id NOT GLOB '*[^0-9]*'"
+    return [("media_key", f"CASE WHEN {digits} THEN '0' || substr('00000' || length(ltrim(media_id, '0')), -5) "
+                          f"|| ltrim(media_id, '0') || ' ' || media_id ELSE '1' || media_id END")], {}
+
+
 def _merge(parts: Iterable[Columns]) -> Columns:
     columns: list[tuple[str, str]] = []
     params: dict[str, object] = {}
@@ -436,7 +444,8 @@ def entry_columns(rules: Rules, terms: ContestTerms, source: str = "entry") -> t
     points, ``base_status`` before the rules that compare entries, ``score_likes`` and
     ``score_no_likes`` rounded to 6 decimals)."""
     first, params = _merge([_window_status(terms), _contest_hashtags(terms), _likes(rules), _comments(rules),
-                            _media_type_bonus(rules), _early_entry_bonus(rules, terms), _moderation()])
+                            _media_type_bonus(rules), _early_entry_bonus(rules, terms), _moderation(),
+                            _media_key()])
     second, more = _merge([_require_hashtag(rules), _require_mention(rules), _extra_hashtag_bonus(rules)])
     params.update(more)
     bonuses = "coalesce(pts_media_type, 0.0) + coalesce(pts_extra, 0.0) + coalesce(pts_early, 0.0)"
@@ -458,13 +467,6 @@ scored AS (
     return sql, params
 
 
-_MEDIA_ORDER = ("CASE WHEN media_id <> '' AND media_id NOT GLOB '*[^0-9]*' THEN 0 ELSE 1 END",
-                "CASE WHEN media_id <> '' AND media_id NOT GLOB '*[^0-9]*' THEN length(ltrim(media_id, '0')) END",
-                "CASE WHEN media_id <> '' AND media_id NOT GLOB '*[^0-9]*' THEN ltrim(media_id, '0') END",
-                "media_id")
-"""Media id order: numerically when it is all ASCII digits (any length), those first,
-then the others by text."""
-
 _TIE_KEY_COLUMNS = {"score": "score", "comments": "comments_counted", "likes": "likes_eff",
                     "timestamp": "timestamp", "first_seen": "first_seen_at"}
 
@@ -473,7 +475,7 @@ def _order_by(chain: tuple[str, ...]) -> str:
     terms = []
     for key in chain:
         if key == "media_id":
-            terms.extend(_MEDIA_ORDER)
+            terms.append("media_key")
         elif key in ("score", "comments", "likes"):
             terms.append(f"{_TIE_KEY_COLUMNS[key]} DESC")
         else:
@@ -487,26 +489,41 @@ def _tie_key(chain: tuple[str, ...], other: str) -> str:
     return f"CASE {cases} ELSE '{chain[-1]}' END" if cases else f"'{chain[-1]}'"
 
 
-def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str = ":cap") -> tuple[str, dict[str, object]]:
-    """Return CTEs ``policy``, ``held``, ``capped``, ``placed`` and ``ranked`` over the
-    per-entry relation ``source`` (``scored`` or the ``entry_scores`` table), and
-    their parameters. ``policy`` and ``cap`` are the SQL giving ``hidden_likes`` and
-    ``max_entries_per_entrant`` (bound parameters, or a read of the rules table for
-    the ``standings`` view). ``ranked`` adds ``count_likes``, ``score``, ``likes_eff``,
-    ``status``, ``entrant_n``, ``rank``, ``tie_break`` and ``flags`` (space-separated)."""
+def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str = ":cap",
+                 top: int | None = None) -> tuple[str, dict[str, object]]:
+    """Return the CTEs of the ``ranked`` stage over the per-entry relation ``source``
+    (``scored`` or the ``entry_scores`` table), and their parameters. ``policy`` and
+    ``cap`` are the SQL giving ``hidden_likes`` and ``max_entries_per_entrant`` (bound
+    parameters, or a read of the rules table for the ``standings`` view). ``ranked``
+    holds ``source``'s columns plus ``count_likes``, ``score``, ``likes_eff``,
+    ``review_check``, ``entrant_n``, ``status``, ``rank``, ``tie_break`` and
+    ``flags_text`` (space-separated flags). The windows sort narrow rows (the keys
+    only); the full rows are joined back at the end. With ``top`` only the first
+    ``top`` ranked entries are given (none of the others)."""
     chain = rules.tie_break
     order = _order_by(chain)
-    window = f"PARTITION BY status = 'eligible' ORDER BY {order}"
-    keys = [k for k in chain[1:-1]]
-    neighbours = ", ".join(f"lag({_TIE_KEY_COLUMNS[k]}) OVER w AS prev_{k}, lead({_TIE_KEY_COLUMNS[k]}) OVER w AS next_{k}"
-                           for k in keys)
-    neighbours = (", " + neighbours) if neighbours else ""
+    keys = list(chain[1:-1])
+    neighbours = "".join(f", lag({_TIE_KEY_COLUMNS[k]}) OVER w AS prev_{k}, lead({_TIE_KEY_COLUMNS[k]}) OVER w AS next_{k}"
+                         for k in keys)
+    if rules.max_entries_per_entrant is None:
+        entrant = "NULL"
+    else:
+        entrant = (f"CASE WHEN held_status = 'eligible' AND username IS NOT NULL AND entrant_cap IS NOT NULL "
+                   f"THEN row_number() OVER (PARTITION BY held_status = 'eligible' AND username IS NOT NULL, username "
+                   f"ORDER BY {order}) END")
+    if top is None:
+        head, ranked_from = "", "placed"
+    else:
+        # the first top + 1 ranked rows only (the last one says whether the top-th is
+        # tied): no sort of every entry, a scan keeping the best rows
+        head = f"head AS (SELECT * FROM placed WHERE status = 'eligible' ORDER BY {order} LIMIT :top_rows),"
+        ranked_from = "head"
     flags = " || ".join([
-        "CASE WHEN observed_at IS NULL THEN ' no_snapshot' WHEN observed_late THEN ' observed_late' ELSE '' END",
-        "CASE WHEN hidden THEN ' hidden_likes' ELSE '' END",
-        "CASE WHEN count_likes THEN '' ELSE ' likes_not_counted' END",
-        "CASE WHEN (count_likes AND capped_likes) OR capped_comments THEN ' capped' ELSE '' END",
-        "CASE WHEN tie_break IS NOT NULL THEN ' tied' ELSE '' END",
+        "CASE WHEN sc.observed_at IS NULL THEN ' no_snapshot' WHEN sc.observed_late THEN ' observed_late' ELSE '' END",
+        "CASE WHEN sc.hidden THEN ' hidden_likes' ELSE '' END",
+        "CASE WHEN t.count_likes THEN '' ELSE ' likes_not_counted' END",
+        "CASE WHEN (t.count_likes AND sc.capped_likes) OR sc.capped_comments THEN ' capped' ELSE '' END",
+        "CASE WHEN t.tie_break IS NOT NULL THEN ' tied' ELSE '' END",
     ])
     sql = f"""
 policy AS (
@@ -514,28 +531,27 @@ policy AS (
         {policy} <> 'comments_only'
         OR NOT EXISTS (SELECT 1 FROM {source} WHERE base_status = 'eligible' AND hidden) AS count_likes
 ),
-held AS (
-    SELECT sc.*, p.count_likes, p.entrant_cap,
-        CASE WHEN p.count_likes THEN score_likes ELSE score_no_likes END AS score,
-        CASE WHEN p.count_likes THEN likes_counted ELSE 0 END AS likes_eff,
-        CASE WHEN p.hidden_likes = 'review' AND hidden AND NOT reinstated AND base_status = 'eligible'
-             THEN 'review' ELSE base_status END AS held_status,
-        p.hidden_likes = 'review' AND hidden AS review_check
+keyed AS (
+    SELECT sc.media_id, sc.media_key, p.count_likes, p.entrant_cap, sc.comments_counted, sc.timestamp,
+        sc.first_seen_at, sc.username, sc.hidden,
+        CASE WHEN p.count_likes THEN sc.score_likes ELSE sc.score_no_likes END AS score,
+        CASE WHEN p.count_likes THEN sc.likes_counted ELSE 0 END AS likes_eff,
+        CASE WHEN p.hidden_likes = 'review' AND sc.hidden AND NOT sc.reinstated AND sc.base_status = 'eligible'
+             THEN 'review' ELSE sc.base_status END AS held_status,
+        p.hidden_likes = 'review' AND sc.hidden AS review_check
     FROM {source} AS sc, policy p
 ),
 capped AS (
-    SELECT *, CASE WHEN held_status = 'eligible' AND username IS NOT NULL AND entrant_cap IS NOT NULL
-        THEN row_number() OVER (PARTITION BY held_status = 'eligible' AND username IS NOT NULL, username
-                                ORDER BY {order}) END AS entrant_n
-    FROM held
+    SELECT *, {entrant} AS entrant_n FROM keyed
 ),
 placed AS (
     SELECT *, CASE WHEN entrant_n > entrant_cap THEN 'over_entrant_cap' ELSE held_status END AS status FROM capped
 ),
+{head}
 neighbours AS (
     SELECT *, CASE WHEN status = 'eligible' THEN row_number() OVER w END AS rank,
         lag(score) OVER w AS prev_score, lead(score) OVER w AS next_score{neighbours}
-    FROM placed WINDOW w AS ({window})
+    FROM {ranked_from} WINDOW w AS (PARTITION BY status = 'eligible' ORDER BY {order})
 ),
 tied AS (
     SELECT *, CASE WHEN status <> 'eligible' THEN NULL
@@ -544,15 +560,20 @@ tied AS (
     FROM neighbours
 ),
 ranked AS (
-    SELECT *, ltrim({flags}) AS flags_text FROM tied
+    SELECT sc.*, t.count_likes, t.score, t.likes_eff, t.review_check, t.entrant_n, t.status, t.rank, t.tie_break,
+        ltrim({flags}) AS flags_text
+    FROM tied t JOIN {source} AS sc ON sc.media_id = t.media_id
 )"""
     params: dict[str, object] = {"policy": rules.hidden_likes, "cap": rules.max_entries_per_entrant}
+    if top is not None:
+        params["top_rows"], params["top"] = top + 1, top
+        sql += ",\ntop_ranked AS (SELECT * FROM ranked WHERE rank <= :top)"
     return sql, params
 
 
 def ranking_order() -> str:
     """ORDER BY of a ranking's rows: ranked ones by rank, then the others by media id."""
-    return "rank IS NULL, rank, " + ", ".join(_MEDIA_ORDER)
+    return "rank IS NULL, rank, media_key"
 
 
 def ranking_query(rules: Rules, terms: ContestTerms, *, as_of: datetime | None, links: bool = True,
@@ -593,3 +614,73 @@ series AS (
     sql = (f"WITH {base},{series},{scored}\nSELECT media_id, observed_at, {score} AS score FROM scored "
            "ORDER BY media_id, observed_at, snapshot_id")
     return Query(sql, {**params, **more, "ids": json.dumps(media_ids)})
+
+
+def scores_version(rules: Rules, terms: ContestTerms) -> str:
+    """Return the text saying which rules and contest the stored per-entry columns
+    (``entry_scores``) were computed for: a new value means they must be rebuilt."""
+    import json
+
+    return json.dumps({"rules": rules.values(), "hashtags": list(terms.hashtags), "start": _store_time(terms.start),
+                       "end": _store_time(terms.end), "freeze": _store_time(terms.freeze)}, sort_keys=True)
+
+
+def entry_scores_upsert(rules: Rules, terms: ContestTerms, *, only_ids: bool) -> Query:
+    """Return the statement that stores the live per-entry columns
+    (:data:`STORED_COLUMNS`) in ``entry_scores``: of every media, or with ``only_ids``
+    of the media ids in the JSON list ``:ids`` (bound by the caller)."""
+    base, params = entry_sql(as_of=None, freeze=terms.freeze, links=True, judged=True, only_ids=only_ids)
+    scored, more = entry_columns(rules, terms)
+    columns = ", ".join(STORED_COLUMNS)
+    return Query(f"INSERT OR REPLACE INTO entry_scores ({columns})\nWITH {base},{scored}\n"
+                 f"SELECT {columns} FROM scored", {**params, **more})
+
+
+def live_ranking_query(rules: Rules, *, top: int | None = None) -> Query:
+    """Return the live ranking over the stored per-entry columns (``entry_scores``,
+    kept current by the store), with each media's ``caption`` and ``permalink``:
+    every entry, ranked ones first (see :func:`ranking_order`), or with ``top`` the
+    first ``top`` ranked ones only."""
+    ranked, params = rank_columns(rules, "entry_scores", top=top)
+    source = "ranked" if top is None else "top_ranked"
+    return Query(f"WITH {ranked}\nSELECT r.*, m.caption, m.permalink FROM {source} r "
+                 f"JOIN media m ON m.media_id = r.media_id ORDER BY {ranking_order()}", params)
+
+
+def live_counts_query(rules: Rules) -> Query:
+    """Return ``(status, entries, hidden)`` rows: how many live entries have each
+    status, and how many of them hide their likes."""
+    ranked, params = rank_columns(rules, "entry_scores")
+    if rules.max_entries_per_entrant is None:
+        # no entrant cap: a status needs no window over the entries
+        return Query(f"WITH {ranked}\nSELECT held_status, count(*), sum(hidden) FROM keyed GROUP BY held_status",
+                     params)
+    return Query(f"WITH {ranked}\nSELECT status, count(*), sum(hidden) FROM ranked GROUP BY status", params)
+
+
+_VIEW_COLUMNS = {"points_per_like": "pts_like", "points_per_comment": "pts_comment",
+                 "media_type_bonus": "pts_media_type", "extra_hashtag_bonus": "pts_extra",
+                 "early_entry_bonus": "pts_early"}
+
+
+def standings_view(rules: Rules) -> str:
+    """Return the ``CREATE VIEW standings`` statement: the live standings for anyone
+    opening the database (Datasette, the sqlite3 shell): rank, media_id, permalink,
+    score, status, tie_break, flags and each rule's points (NULL where the rule gave
+    none), ranked first. It reads the stored per-entry columns and the current
+    ``hidden_likes`` and ``max_entries_per_entrant`` from the rules table; its tie-break
+    order is that of ``rules`` (the store makes the view again whenever rules change).
+    """
+    from derby.rules import RULE_KINDS
+
+    def rule(name: str) -> str:
+        default = RULE_KINDS[name].default
+        fallback = "NULL" if default is None else f"'{default}'"
+        return f"coalesce((SELECT json_extract(value, '$') FROM rules WHERE name = '{name}'), {fallback})"
+
+    ranked, _ = rank_columns(rules, "entry_scores", policy=rule("hidden_likes"), cap=rule("max_entries_per_entrant"))
+    points = ", ".join(f"r.{column} AS {name}" for name, column in _VIEW_COLUMNS.items())
+    return (f"CREATE VIEW standings AS WITH {ranked}\n"
+            f"SELECT r.rank, r.media_id, m.permalink, r.username, r.score, r.status, r.tie_break, "
+            f"r.flags_text AS flags, r.like_count, r.comments_count, r.observed_at, {points} "
+            f"FROM ranked r JOIN media m ON m.media_id = r.media_id ORDER BY {ranking_order()}")

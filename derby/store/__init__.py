@@ -9,6 +9,7 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.contest`: the contest, its rules and their history, hashtag ids;
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
 - :mod:`~derby.store.ranking`: running the ranking queries built by scoring;
+- :mod:`~derby.store.standings`: the live per-entry standings columns kept current;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
@@ -57,6 +58,12 @@ from derby.store.polls import (
     successful_polls,
 )
 from derby.store.ranking import history_present, query_rows
+from derby.store.standings import (
+    STANDINGS_EVENTS,
+    entry_scores_current,
+    rebuild_entry_scores,
+    refresh_entry_scores,
+)
 from derby.store.judging import (
     EntrantImport,
     audit_log,
@@ -130,6 +137,10 @@ __all__ = [
     "start_poll_run",
     "successful_polls",
     "history_present",
+    "STANDINGS_EVENTS",
+    "entry_scores_current",
+    "rebuild_entry_scores",
+    "refresh_entry_scores",
     "query_rows",
     "EntrantImport",
     "audit_log",

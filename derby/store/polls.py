@@ -12,6 +12,7 @@ import sqlite_utils
 from derby import clock
 from derby.feeds.parse import MediaPage
 from derby.store.schema import write
+from derby.store.standings import refresh_entry_scores
 from derby.text import caption_words
 
 
@@ -140,6 +141,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
                        [(run_id, when, f"#{hashtag} {edge}: {w}") for w in page.warnings])
         db.execute("UPDATE poll_runs SET pages = pages + 1, media_seen = media_seen + ? WHERE id = ?", [len(ids), run_id])
+        refresh_entry_scores(db, ids)
     return result
 
 

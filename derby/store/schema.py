@@ -349,6 +349,29 @@ def m_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
         report(f"upgraded {total:,} captions in {time.monotonic() - began:.1f} s")
 
 
+@migrations()
+def m_entry_scores(db: sqlite_utils.Database) -> None:
+    """The live per-entry standings columns (``entry_scores``, see
+    :mod:`derby.store.standings`), which rules they were computed for, and the
+    ``standings`` view; filled by the first write after the upgrade."""
+    db.executescript(
+        """
+        CREATE TABLE entry_scores (
+            media_id TEXT PRIMARY KEY REFERENCES media(media_id),
+            first_seen_at, media_type, timestamp, caption_hashtags, caption_empty, like_count, comments_count,
+            observed_at, observed_late, username, display_name, moderation_id, action, moderation_reason,
+            moderation_by, moderation_at, st_window, found_tags, mention_ok, base_status, hidden, reinstated,
+            likes_counted, capped_likes, comments_counted, capped_comments, pts_like, pts_comment, pts_media_type,
+            extra_tags, pts_extra, pts_early, early_within, score_likes, score_no_likes, media_key
+        ) WITHOUT ROWID;
+        CREATE TABLE entry_scores_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version TEXT NOT NULL            -- JSON: the rules and contest the columns were computed for
+        );
+        """
+    )
+
+
 def open_db(path: str | Path, *, create: bool = True,
             progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
@@ -387,6 +410,10 @@ def open_db(path: str | Path, *, create: bool = True,
         token = _progress.set(progress)
         try:
             migrations.apply(db)
+            if "m_entry_scores" in pending:
+                from derby.store.standings import rebuild_entry_scores
+
+                rebuild_entry_scores(db)
         finally:
             _progress.reset(token)
     except sqlite3.OperationalError as exc:
