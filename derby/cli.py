@@ -359,12 +359,12 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
         board = _standings(ctx, as_of)
-        if fmt == "json":
-            click.echo(export.leaderboard_json(board, top, show_all))
+        records = (leaderboard.entry_record(e, board.contest) for e in board.rows(top, show_all))
+        if fmt == "json":  # streamed: one entry at a time, whatever the contest's size
+            export.write_json(sys.stdout, leaderboard.contest_record(board), records)
+            click.echo()
         else:
-            export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest)
-                                          for e in leaderboard.select(board, top, show_all)],
-                             export.LEADERBOARD_COLUMNS)
+            export.write_csv(sys.stdout, records, export.LEADERBOARD_COLUMNS)
         return
     from rich.console import Console
 
@@ -419,10 +419,10 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     fmt = fmt or ("json" if suffix == ".json" else "csv")
     if every_entry:
         written = export.export_entries(Path(output), board, fmt=fmt, encoding=encoding)
-        click.echo(f"wrote {written} entries ({len(board.ranked)} ranked) to {output}")
+        click.echo(f"wrote {written} entries ({board.counts()['eligible']} ranked) to {output}")
         return
     written = export.export_winners(Path(output), board, top=top, alternates=alternates, fmt=fmt, encoding=encoding)
-    ranked = len(board.ranked)
+    ranked = board.counts()["eligible"]
     click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates) to {output}")
     if not ranked:
         click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
@@ -441,7 +441,7 @@ def _unseen_warnings(db, board, count: int) -> list[str]:
     if last is None:
         return []
     latest = clock.from_store(last["started_at"])
-    entries = board.ranked[:count]
+    entries = list(board.rows(count))
     seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
     tz = board.contest.tz
     return [f"warning: rank {e.rank} ({shortcode(e.permalink) or e.media_id}) was last seen by the feed "
@@ -496,8 +496,9 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         written = export.export_winners(out, board, top=3, alternates=2)
         for line in _unseen_warnings(db, board, 5):
             console.print(line, markup=False, highlight=False)
+        counts = board.counts()
         db.close()
-        console.print(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
+        console.print(f"{counts['eligible']} entries ranked of {counts['entries']} stored; "
                       f"wrote {written} rows (3 winners, 2 alternates) to {out}", markup=False, highlight=False)
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from derby import clock
-from derby.leaderboard import Standings, contest_record, entry_record, select
+from derby.leaderboard import Standings, contest_record, entry_record
 from derby.text import spreadsheet_safe
 
 WINNER_COLUMNS = ("rank", "role", "media_id", "permalink", "username", "score", "like_count",
@@ -32,20 +33,24 @@ def winners(board: Standings, top: int, alternates: int) -> list[dict]:
     """Return the winners (the ``top`` first ranked, role ``winner``) then the next
     ``alternates`` ranked (role ``alternate``), as records of :func:`entry_record`."""
     rows = []
-    for position, entry in enumerate(board.ranked[: top + alternates]):
+    for position, entry in enumerate(board.rows(top + alternates)):
         record = entry_record(entry, board.contest)
         record["role"] = "winner" if position < top else "alternate"
         rows.append(record)
     return rows
 
 
-def write_csv(fh: IO[str], records: Iterable[dict], columns: Sequence[str]) -> None:
+def write_csv(fh: IO[str], records: Iterable[dict], columns: Sequence[str]) -> int:
     """Write ``records`` as CSV with ``columns`` to the text stream ``fh`` (opened with
-    ``newline=''``). Lists become ``;``-joined text; None becomes an empty cell."""
+    ``newline=''``), one at a time; return the number written. Lists become
+    ``;``-joined text; None becomes an empty cell."""
     writer = csv.writer(fh)
     writer.writerow(columns)
+    count = 0
     for record in records:
         writer.writerow([_cell(record.get(c)) for c in columns])
+        count += 1
+    return count
 
 
 def _cell(value: object) -> object:
@@ -78,40 +83,55 @@ def export_winners(path: Path, board: Standings, *, top: int, alternates: int, f
 
 def leaderboard_json(board: Standings, top: int | None, show_all: bool) -> str:
     """Return the leaderboard as JSON text ``{"contest": {...}, "entries": [...]}``."""
-    entries = [entry_record(e, board.contest) for e in select(board, top, show_all)]
-    return json.dumps({"contest": contest_record(board), "entries": entries}, ensure_ascii=False, indent=2)
+    out = io.StringIO()
+    write_json(out, contest_record(board), (entry_record(e, board.contest) for e in board.rows(top, show_all)))
+    return out.getvalue()
+
+
+def write_json(fh: IO[str], contest: dict, records: Iterable[dict]) -> int:
+    """Write ``{"contest": contest, "entries": [records...]}`` to ``fh`` as indented
+    JSON, one record at a time (never the whole list in memory); return the number of
+    records written."""
+    body = json.dumps({"contest": contest, "entries": []}, ensure_ascii=False, indent=2)
+    head, tail = body.rsplit("[]", 1)
+    fh.write(head + "[")
+    count = 0
+    for record in records:
+        text = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n    ")
+        fh.write(("," if count else "") + "\n    " + text)
+        count += 1
+    fh.write(("\n  ]" if count else "]") + tail)
+    return count
 
 
 def entry_columns(board: Standings) -> list[str]:
     """Return the CSV columns of ``export --all``: :data:`ENTRY_COLUMNS` with a
-    ``points.<rule>`` column after ``score`` for every rule that gave any entry points,
-    in the order the scoring gives them."""
-    rules: list[str] = []
-    for entry in board.entries:
-        for name in entry.points:
-            if name not in rules:
-                rules.append(name)
+    ``points.<rule>`` column after ``score`` for every rule that can give an entry
+    points under the board's rules, in the order the scoring gives them."""
+    r = board.rules
+    rules = ["points_per_like", "points_per_comment"]
+    rules += ["media_type_bonus"] if r.media_type_bonus else []
+    rules += ["extra_hashtag_bonus"] if r.extra_hashtag_bonus else []
+    rules += ["early_entry_bonus"] if r.early_entry_bonus else []
     columns = list(ENTRY_COLUMNS)
     at = columns.index("score") + 1
     columns[at:at] = [f"points.{name}" for name in rules]
     return columns
 
 
-def entries(board: Standings) -> list[dict]:
-    """Return every stored entry (ranked first, in rank order, then the others) as
+def entries(board: Standings) -> Iterator[dict]:
+    """Yield every stored entry (ranked first, in rank order, then the others) as
     records of :func:`entry_record` (``points``: rule name -> points it gave) plus
     ``moderation``: the judges' latest action as ``{"action", "by", "at" (ISO 8601,
-    contest zone), "reason"}``, or None when there is none."""
+    contest zone), "reason"}``, or None when there is none; one at a time."""
     tz = board.contest.tz
-    rows = []
-    for entry in board.entries:
+    for entry in board.rows(show_all=True):
         record = entry_record(entry, board.contest)
         action = entry.moderation
         record["moderation"] = None if not action else {
             "action": action.get("action"), "by": action.get("by"),
             "at": clock.iso_local(action.get("at"), tz), "reason": action.get("reason")}
-        rows.append(record)
-    return rows
+        yield record
 
 
 def moderation_text(action: dict | None) -> str | None:
@@ -131,12 +151,12 @@ def export_entries(path: Path, board: Standings, *, fmt: str = "csv", encoding: 
     """
     rows = entries(board)
     if fmt == "json":
-        payload = {"contest": contest_record(board), "entries": rows}
-        path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    else:
-        flat = [{**{k: v for k, v in r.items() if k != "points"}, "moderation": moderation_text(r["moderation"]),
-                 **{f"points.{name}": value for name, value in r["points"].items()}} for r in rows]
-        with path.open("w", encoding=encoding, newline="") as fh:
-            write_csv(fh, flat, entry_columns(board))
-    return len(rows)
+        with path.open("w", encoding="utf-8") as fh:
+            count = write_json(fh, contest_record(board), rows)
+            fh.write("\n")
+        return count
+    flat = ({**{k: v for k, v in r.items() if k != "points"}, "moderation": moderation_text(r["moderation"]),
+             **{f"points.{name}": value for name, value in r["points"].items()}} for r in rows)
+    with path.open("w", encoding=encoding, newline="") as fh:
+        return write_csv(fh, flat, entry_columns(board))
 

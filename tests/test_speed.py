@@ -71,7 +71,7 @@ def _read_entries_plan(db, as_of=None):
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)
     try:
-        leaderboard.standings(db, NOW, as_of)
+        leaderboard.standings(db, NOW, as_of).entries
     finally:
         db.conn.set_trace_callback(None)
     (sql,) = [s for s in statements if "visible_runs" in s]
@@ -107,7 +107,7 @@ def test_a_stored_page_scores_its_media_from_the_latest_snapshot_table(db):
 
 def test_the_live_read_reads_the_kept_standings_not_the_snapshots(db):
     _poll(db, utc(2017, 4, 3, 13), [media("1"), media("2")])
-    statements = _statements(db, lambda: leaderboard.standings(db, NOW))
+    statements = _statements(db, lambda: leaderboard.standings(db, NOW).entries)
     (sql,) = [s for s in statements if "WITH" in s and "entry_scores" in s]
     assert "snapshots" not in sql and "visible_runs" not in sql
 
