@@ -458,7 +458,7 @@ checked AS (
 checked2 AS (
     SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in second)} FROM checked
 ),
-scored AS (
+scored AS MATERIALIZED (
     SELECT *, {status} AS base_status,
         round(pts_like + pts_comment + {bonuses}, 6) + 0.0 AS score_likes,
         round(0.0 + pts_comment + {bonuses}, 6) + 0.0 AS score_no_likes
@@ -518,13 +518,22 @@ def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str
         # tied): no sort of every entry, a scan keeping the best rows
         head = f"head AS (SELECT * FROM placed WHERE status = 'eligible' ORDER BY {order} LIMIT :top_rows),"
         ranked_from = "head"
+    # a table is joined back by its primary key; a relation of the same query (no
+    # index to join on) is carried whole through the windows instead
+    narrow = source == "entry_scores"
+    a, b = ("sc.", "t.") if narrow else ("", "")
     flags = " || ".join([
-        "CASE WHEN sc.observed_at IS NULL THEN ' no_snapshot' WHEN sc.observed_late THEN ' observed_late' ELSE '' END",
-        "CASE WHEN sc.hidden THEN ' hidden_likes' ELSE '' END",
-        "CASE WHEN t.count_likes THEN '' ELSE ' likes_not_counted' END",
-        "CASE WHEN (t.count_likes AND sc.capped_likes) OR sc.capped_comments THEN ' capped' ELSE '' END",
-        "CASE WHEN t.tie_break IS NOT NULL THEN ' tied' ELSE '' END",
+        f"CASE WHEN {a}observed_at IS NULL THEN ' no_snapshot' WHEN {a}observed_late THEN ' observed_late' ELSE '' END",
+        f"CASE WHEN {a}hidden THEN ' hidden_likes' ELSE '' END",
+        f"CASE WHEN {b}count_likes THEN '' ELSE ' likes_not_counted' END",
+        f"CASE WHEN ({b}count_likes AND {a}capped_likes) OR {a}capped_comments THEN ' capped' ELSE '' END",
+        f"CASE WHEN {b}tie_break IS NOT NULL THEN ' tied' ELSE '' END",
     ])
+    carried = "sc.media_id, sc.media_key, sc.comments_counted, sc.timestamp, sc.first_seen_at, sc.username, sc.hidden" \
+        if narrow else "sc.*"
+    ranked_select = (f"sc.*, t.count_likes, t.score, t.likes_eff, t.review_check, t.entrant_n, t.status, t.rank, "
+                     f"t.tie_break, ltrim({flags}) AS flags_text FROM tied t JOIN {source} AS sc "
+                     f"ON sc.media_id = t.media_id") if narrow else f"*, ltrim({flags}) AS flags_text FROM tied"
     sql = f"""
 policy AS (
     SELECT {policy} AS hidden_likes, {cap} AS entrant_cap,
@@ -532,8 +541,7 @@ policy AS (
         OR NOT EXISTS (SELECT 1 FROM {source} WHERE base_status = 'eligible' AND hidden) AS count_likes
 ),
 keyed AS (
-    SELECT sc.media_id, sc.media_key, p.count_likes, p.entrant_cap, sc.comments_counted, sc.timestamp,
-        sc.first_seen_at, sc.username, sc.hidden,
+    SELECT {carried}, p.count_likes, p.entrant_cap,
         CASE WHEN p.count_likes THEN sc.score_likes ELSE sc.score_no_likes END AS score,
         CASE WHEN p.count_likes THEN sc.likes_counted ELSE 0 END AS likes_eff,
         CASE WHEN p.hidden_likes = 'review' AND sc.hidden AND NOT sc.reinstated AND sc.base_status = 'eligible'
@@ -560,9 +568,7 @@ tied AS (
     FROM neighbours
 ),
 ranked AS (
-    SELECT sc.*, t.count_likes, t.score, t.likes_eff, t.review_check, t.entrant_n, t.status, t.rank, t.tie_break,
-        ltrim({flags}) AS flags_text
-    FROM tied t JOIN {source} AS sc ON sc.media_id = t.media_id
+    SELECT {ranked_select}
 )"""
     params: dict[str, object] = {"policy": rules.hidden_likes, "cap": rules.max_entries_per_entrant}
     if top is not None:
