@@ -26,6 +26,7 @@ from derby.rules import Rules
 from derby.scoring import (ELIGIBLE, ContestTerms, Query, ScoredEntry, live_counts_query, live_ranking_query,
                            ranking_query, scored_entry, trend_query)
 from derby.text import display_text, shorten
+from derby.units import plural
 
 
 @dataclass
@@ -153,7 +154,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     """
     contest = store.load_contest(db)
     if contest is None:
-        raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
+        raise DerbyError("this database has no contest yet; load one: derby init contest.toml (derby init --example contest.toml writes one to start from)")
     rules = store.rules_in_force(db, as_of)
     moment = as_of
     if as_of is None:
@@ -383,10 +384,10 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
     finishing, a rule change or a judge's action recomputes the ranks; a refresh while
     the daemon stores a new poll reuses them.
     """
-    path = _database_file(db)
+    path = store.database_file(db)
     if not path:  # an in-memory database: nothing outlives the connection to key on
         return _ranks(standings(db, now, moment))
-    key = (path, clock.to_store(moment), *past_data_version(db, moment))
+    key = (path, clock.to_store(moment), *store.data_version(db, moment))
     with _CACHE_LOCK:
         ranks = _PAST_RANKS.pop(key, None)
     if ranks is None:
@@ -400,26 +401,6 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
 
 def _ranks(board: Standings) -> dict[str, int]:
     return {e.media_id: e.rank for e in board.rows() if e.rank is not None}
-
-
-def past_data_version(db: sqlite_utils.Database, moment: datetime) -> tuple:
-    """Return a value that changes whenever anything the standings as of ``moment``
-    read may have changed (see :func:`previous_ranks`)."""
-    conn = db.conn
-    ids = conn.execute(
-        "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
-        "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
-        "(SELECT count(*) FROM poll_runs WHERE finished_at <= :m), "
-        "(SELECT max(id) FROM poll_runs WHERE finished_at <= :m)",
-        {"m": clock.to_store(moment)}).fetchone()
-    # whole rows: a database made again at the same path differs at least in its times
-    runs = conn.execute("SELECT * FROM poll_runs WHERE finished_at <= ? ORDER BY id", [clock.to_store(moment)])
-    return (*ids, tuple(runs.fetchall()), tuple(conn.execute("SELECT * FROM contest").fetchall()),
-            tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
-
-
-def _database_file(db: sqlite_utils.Database) -> str:
-    return next((row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"), "") or ""
 
 
 def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntry],
@@ -521,11 +502,11 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
     if entry.observed_at is None:
         lines.append("Snapshot used: none yet (no engagement recorded)")
     else:
-        likes = "hidden" if entry.like_count is None else str(entry.like_count)
+        likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
         late = ("  (observed late: first seen after engagement stopped counting, so its first snapshot is used)"
                 if "observed_late" in entry.flags else "")
-        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes} likes, "
-                     f"{entry.comments_count if entry.comments_count is not None else 0} comments{late}")
+        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes}, "
+                     f"{plural(entry.comments_count or 0, 'comment')}{late}")
     lines.append("Points:")
     width = max([len(c.rule) for c in entry.contributions] + [5])
     for c in entry.contributions:

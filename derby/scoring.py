@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from derby.rules import Rules, format_value
+from derby.units import plural
 
 ELIGIBLE = "eligible"
 REASONS = {
@@ -161,10 +162,11 @@ def contributions(row: Mapping, rules: Rules) -> list[Contribution]:
         terms.append(Contribution("points_per_like", "likes hidden: counted as 0 likes", 0.0))
     else:
         capped = f", capped at {rules.cap_likes}" if row["capped_likes"] else ""
-        terms.append(Contribution("points_per_like", f"{likes} likes{capped} × {per_like}", row["pts_like"]))
+        terms.append(Contribution("points_per_like", f"{plural(likes, 'like', 'likes')}{capped} × {per_like}",
+                                  row["pts_like"]))
     capped = f", capped at {rules.cap_comments}" if row["capped_comments"] else ""
-    terms.append(Contribution("points_per_comment", f"{comments} comments{capped} × {per_comment}",
-                              row["pts_comment"]))
+    terms.append(Contribution("points_per_comment", f"{plural(comments, 'comment', 'comments')}{capped} × "
+                              f"{per_comment}", row["pts_comment"]))
     if row["pts_media_type"] is not None:
         terms.append(Contribution("media_type_bonus", f"media type {row['media_type']}", row["pts_media_type"]))
     if row["pts_extra"] is not None:
@@ -489,6 +491,26 @@ def _tie_key(chain: tuple[str, ...], other: str) -> str:
     return f"CASE {cases} ELSE '{chain[-1]}' END" if cases else f"'{chain[-1]}'"
 
 
+def _carried(source: str) -> tuple[str, str]:
+    """(the columns the windows sort, the select of ``ranked``). A table is joined
+    back by its primary key after the windows; a relation of the same query (no index
+    to join on) is carried whole through them instead."""
+    narrow = source == "entry_scores"
+    a, b = ("sc.", "t.") if narrow else ("", "")
+    flags = " || ".join([
+        f"CASE WHEN {a}observed_at IS NULL THEN ' no_snapshot' WHEN {a}observed_late THEN ' observed_late' ELSE '' END",
+        f"CASE WHEN {a}hidden THEN ' hidden_likes' ELSE '' END",
+        f"CASE WHEN {b}count_likes THEN '' ELSE ' likes_not_counted' END",
+        f"CASE WHEN ({b}count_likes AND {a}capped_likes) OR {a}capped_comments THEN ' capped' ELSE '' END",
+        f"CASE WHEN {b}tie_break IS NOT NULL THEN ' tied' ELSE '' END",
+    ])
+    if not narrow:
+        return "sc.*", f"*, ltrim({flags}) AS flags_text FROM tied"
+    return ("sc.media_id, sc.media_key, sc.comments_counted, sc.timestamp, sc.first_seen_at, sc.username, sc.hidden",
+            f"sc.*, t.count_likes, t.score, t.likes_eff, t.review_check, t.entrant_n, t.status, t.rank, "
+            f"t.tie_break, ltrim({flags}) AS flags_text FROM tied t JOIN {source} AS sc ON sc.media_id = t.media_id")
+
+
 def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str = ":cap",
                  top: int | None = None) -> tuple[str, dict[str, object]]:
     """Return the CTEs of the ``ranked`` stage over the per-entry relation ``source``
@@ -518,22 +540,7 @@ def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str
         # tied): no sort of every entry, a scan keeping the best rows
         head = f"head AS (SELECT * FROM placed WHERE status = 'eligible' ORDER BY {order} LIMIT :top_rows),"
         ranked_from = "head"
-    # a table is joined back by its primary key; a relation of the same query (no
-    # index to join on) is carried whole through the windows instead
-    narrow = source == "entry_scores"
-    a, b = ("sc.", "t.") if narrow else ("", "")
-    flags = " || ".join([
-        f"CASE WHEN {a}observed_at IS NULL THEN ' no_snapshot' WHEN {a}observed_late THEN ' observed_late' ELSE '' END",
-        f"CASE WHEN {a}hidden THEN ' hidden_likes' ELSE '' END",
-        f"CASE WHEN {b}count_likes THEN '' ELSE ' likes_not_counted' END",
-        f"CASE WHEN ({b}count_likes AND {a}capped_likes) OR {a}capped_comments THEN ' capped' ELSE '' END",
-        f"CASE WHEN {b}tie_break IS NOT NULL THEN ' tied' ELSE '' END",
-    ])
-    carried = "sc.media_id, sc.media_key, sc.comments_counted, sc.timestamp, sc.first_seen_at, sc.username, sc.hidden" \
-        if narrow else "sc.*"
-    ranked_select = (f"sc.*, t.count_likes, t.score, t.likes_eff, t.review_check, t.entrant_n, t.status, t.rank, "
-                     f"t.tie_break, ltrim({flags}) AS flags_text FROM tied t JOIN {source} AS sc "
-                     f"ON sc.media_id = t.media_id") if narrow else f"*, ltrim({flags}) AS flags_text FROM tied"
+    carried, ranked_select = _carried(source)
     sql = f"""
 policy AS (
     SELECT {policy} AS hidden_likes, {cap} AS entrant_cap,

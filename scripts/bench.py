@@ -185,7 +185,7 @@ def baseline_ingest(path: Path, n: int) -> None:
 
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    store.m001_initial(sqlite_utils.Database(conn))
+    store.m001_contest_polls_media(sqlite_utils.Database(conn))
     conn.execute("BEGIN")
     for poll, when, media, snaps, sights in baseline_rows(n):
         conn.execute("INSERT INTO poll_runs (id, started_at, feed, status) VALUES (?, ?, 'baseline', 'ok')", (poll + 1, when))

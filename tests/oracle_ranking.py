@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from derby.rules import Rules, format_value
 from derby.text import caption_hashtags, caption_mentions
 from derby import clock
+from derby.units import plural
 import sqlite_utils
 from derby.store.polls import _chunks
 
@@ -234,9 +235,10 @@ def _score(entry: Mapping, rules: Rules, tags: list[str], start: datetime | None
 
 
 def _capped(count: int, cap: int | None, noun: str) -> tuple[int, str]:
+    counted = plural(count, noun[:-1], noun)  # "1 like", "402 likes"
     if cap is not None and count > cap:
-        return cap, f"{count} {noun}, capped at {cap}"
-    return count, f"{count} {noun}"
+        return cap, f"{counted}, capped at {cap}"
+    return count, counted
 
 
 def contest_tags(caption: str | None, tags) -> list[str]:

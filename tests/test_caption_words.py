@@ -38,7 +38,7 @@ def _old_database(path, captions):
     old = sqlite3.connect(path)
 
     db = sqlite_utils.Database(old)
-    schema.migrations.apply(db, stop_before="m_caption_hashtags_mentions")
+    schema.migrations.apply(db, stop_before="m006_caption_hashtags_mentions")
     db.execute("INSERT INTO poll_runs (id, started_at, feed) VALUES (1, '2017-04-02T00:00:00Z', 'fixture')")
     db.conn.executemany("INSERT INTO media (media_id, caption, first_seen_at, first_poll_run_id) VALUES (?, ?, ?, 1)",
                         [(str(i), c, "2017-04-02T00:00:00Z") for i, c in enumerate(captions)])

@@ -72,7 +72,7 @@ def test_an_old_database_keeps_its_rules_as_history(tmp_path):
 
     path = tmp_path / "old.db"
     old = sqlite_utils.Database(path)
-    store.migrations.apply(old, stop_before="m_i4_rules_judging_audit")
+    store.migrations.apply(old, stop_before="m002_rules_judging_audit")
     old["rules"].insert({"name": "points_per_like", "value": "2.0", "updated_at": "2017-03-30T00:00:00Z"})
     old.close()
     db = store.open_db(path)

@@ -239,7 +239,7 @@ def test_explanation_lists_every_rule_and_check():
                     media_type_bonus={"VIDEO": 5.0}, extra_hashtag_bonus=1, require_mention="snq",
                     early_entry_bonus={"hours": 2, "points": 3})
     assert [(c.rule, c.basis, c.points) for c in scored.contributions] == [
-        ("points_per_like", "4 likes × 1", 4.0), ("points_per_comment", "1 comments × 3", 3.0),
+        ("points_per_like", "4 likes × 1", 4.0), ("points_per_comment", "1 comment × 3", 3.0),
         ("media_type_bonus", "media type VIDEO", 5.0), ("extra_hashtag_bonus", "1 extra contest hashtag × 1", 1.0),
         ("early_entry_bonus", "posted within the first 2 h", 3.0)]
     assert scored.score == 16.0

@@ -178,8 +178,8 @@ def test_latest_snapshots_follows_inserts_updates_and_deletes(db):
 def test_migration_fills_latest_snapshots_from_an_older_database(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(str(path))
-    before_issue7 = Migrations("derby")  # the migrations of a database made before issue 7
-    before_issue7()(store.m001_initial)
+    before_issue7 = Migrations("derby")  # the migrations of a database made before latest_snapshots
+    before_issue7()(store.m001_contest_polls_media)
     before_issue7.apply(sqlite_utils.Database(conn))
     conn.execute("INSERT INTO poll_runs (id, started_at, feed) VALUES (1, '2017-04-03T13:00:00Z', 'f'), (2, '2017-04-04T01:00:00Z', 'f')")
     conn.execute("INSERT INTO media (media_id, first_seen_at) VALUES ('1', '2017-04-03T13:00:00Z'), ('2', '2017-04-03T13:00:00Z')")
@@ -190,7 +190,7 @@ def test_migration_fills_latest_snapshots_from_an_older_database(tmp_path):
     conn.commit()
     conn.close()
     db = store.open_db(path)
-    assert "m_i7_latest_snapshots" in [m.name for m in store.migrations.applied(db)]
+    assert "m005_latest_snapshots" in [m.name for m in store.migrations.applied(db)]
     assert _kept_latest(db) == {"1": (2, "2017-04-04T01:00:00Z", 8, 1), "2": (3, "2017-04-03T13:00:00Z", None, 5)}
 
 

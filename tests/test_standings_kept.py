@@ -90,7 +90,7 @@ def test_an_upgraded_database_gets_its_kept_standings(tmp_path):
     db.execute("DROP VIEW standings")
     db.execute("DROP TABLE entry_scores")
     db.execute("DROP TABLE entry_scores_state")
-    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm_entry_scores'")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm007_entry_scores'")
     db.conn.commit()
     db.close()
     again = store.open_db(path)

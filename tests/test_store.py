@@ -29,7 +29,7 @@ def test_open_is_idempotent_and_uses_wal(tmp_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"media", "snapshots", "poll_runs", "hashtags", "rules", "sightings", "contest"} <= set(db.table_names())
     names = [m.name for m in store.migrations.applied(db)]
-    assert names[:3] == ["m001_initial", "m_i4_rules_judging_audit", "m_i3_platform_limits"] and "m_i5_daemon" in names
+    assert names[:3] == ["m001_contest_polls_media", "m002_rules_judging_audit", "m003_platform_limits"] and "m004_daemon_state" in names
     assert len(names) == len(set(names))
 
 

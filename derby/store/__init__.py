@@ -12,18 +12,20 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.standings`: the live per-entry standings columns kept current;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
-- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
+- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.versions`: the data version the board caches on.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
 
 from derby.store.schema import (
     BUSY_TIMEOUT_MS,
-    m001_initial,
-    m_i3_platform_limits,
-    m_i4_rules_judging_audit,
-    m_i5_daemon,
-    m_i7_latest_snapshots,
+    RENAMED_MIGRATIONS,
+    m001_contest_polls_media,
+    m002_rules_judging_audit,
+    m003_platform_limits,
+    m004_daemon_state,
+    m005_latest_snapshots,
     migrations,
     open_db,
     open_reader,
@@ -82,6 +84,7 @@ from derby.store.limits import (
     record_poll_outcome,
     start_cooldown,
 )
+from derby.store.versions import data_version, database_file
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -103,11 +106,12 @@ from derby.store.daemon import (
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
-    "m001_initial",
-    "m_i3_platform_limits",
-    "m_i4_rules_judging_audit",
-    "m_i5_daemon",
-    "m_i7_latest_snapshots",
+    "RENAMED_MIGRATIONS",
+    "m001_contest_polls_media",
+    "m002_rules_judging_audit",
+    "m003_platform_limits",
+    "m004_daemon_state",
+    "m005_latest_snapshots",
     "migrations",
     "open_db",
     "open_reader",
@@ -172,4 +176,6 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "data_version",
+    "database_file",
 ]

@@ -1,7 +1,8 @@
 """The database: opening it (WAL, busy timeout, migrations) and write transactions.
 
 Every table is created here, by sqlite-utils migrations applied in order on each open;
-a migration, once released, is never edited: changes come as new migrations.
+a migration, once released, is never edited: changes come as new migrations at the end of
+the list, each named for what it holds (``m006_…``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,22 @@ BUSY_TIMEOUT_MS = 15_000
 
 migrations = Migrations("derby")
 
+RENAMED_MIGRATIONS = {
+    "m001_initial": "m001_contest_polls_media",
+    "m_i4_rules_judging_audit": "m002_rules_judging_audit",
+    "m_i3_platform_limits": "m003_platform_limits",
+    "m_i5_daemon": "m004_daemon_state",
+    "m_i7_latest_snapshots": "m005_latest_snapshots",
+}
+"""Old migration name -> the name it has now. sqlite-utils records applied migrations
+by name, so a database made before the rename has its records renamed before the
+migrations are applied (see :func:`_rename_applied`), and nothing runs twice."""
+
 
 @migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
+def m001_contest_polls_media(db: sqlite_utils.Database) -> None:
+    """The contest, hashtag ids, poll runs, media, snapshots, sightings, poll warnings
+    and rules."""
     db.executescript(
         """
         CREATE TABLE contest (
@@ -108,7 +122,7 @@ _APPEND_ONLY = ("rule_changes", "moderation", "entrant_links", "audit_log", "med
 
 
 @migrations()
-def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
+def m002_rules_judging_audit(db: sqlite_utils.Database) -> None:
     """Rule history, moderation, entrants, media edits, the audit log and the
     engagement grace. History tables are append-only (triggers refuse UPDATE/DELETE)."""
     db.executescript(
@@ -179,7 +193,7 @@ def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
+def m003_platform_limits(db: sqlite_utils.Database) -> None:
     """Why a poll run failed, its retries and usage reading; cool-downs; the
     hashtag budget (unique hashtags queried per account)."""
     for column, kind in (("error_kind", str), ("error_code", int), ("error_subcode", int), ("fbtrace_id", str),
@@ -209,9 +223,10 @@ def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
 
 
 
-# The tables of derby.store.daemon (its docstring says what each holds).
 @migrations()
-def m_i5_daemon(db: sqlite_utils.Database) -> None:
+def m004_daemon_state(db: sqlite_utils.Database) -> None:
+    """The tables of :mod:`derby.store.daemon` (its docstring says what each holds):
+    schedule, daemon lock, coverage, coverage gaps, contest state."""
     db.executescript(
         """
         CREATE TABLE schedule (
@@ -257,7 +272,7 @@ def m_i5_daemon(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
+def m005_latest_snapshots(db: sqlite_utils.Database) -> None:
     """The latest snapshot of each media, kept by triggers on ``snapshots``.
 
     The live leaderboard and ``save_page`` read one row per media here instead of
@@ -313,7 +328,7 @@ _progress: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.Co
 
 
 @migrations()
-def m_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
+def m006_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
     """Each caption version's normalized hashtags and @mentions (see
     :func:`derby.text.caption_words`), on ``media`` (the current caption) and
     ``media_edits`` (the captions a poll replaced), filled here for stored media.
@@ -350,7 +365,7 @@ def m_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_entry_scores(db: sqlite_utils.Database) -> None:
+def m007_entry_scores(db: sqlite_utils.Database) -> None:
     """The live per-entry standings columns (``entry_scores``, see
     :mod:`derby.store.standings`), which rules they were computed for, and the
     ``standings`` view; filled by the first write after the upgrade."""
@@ -392,6 +407,7 @@ def open_db(path: str | Path, *, create: bool = True,
             raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
         if not create and not Path(path).exists():
             raise ConfigError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
+    pending: list[str] = []
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)
@@ -404,20 +420,21 @@ def open_db(path: str | Path, *, create: bool = True,
             db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
         db.execute("PRAGMA foreign_keys = ON")
-        pending = [m.name for m in migrations.pending(db)]
+        pending = _pending(db)
         if pending and not memory and not os.access(path, os.W_OK):
             raise StoreError(_OLD_READ_ONLY.format(path=path))
+        _rename_applied(db)
         token = _progress.set(progress)
         try:
             migrations.apply(db)
-            if "m_entry_scores" in pending:
+            if "m007_entry_scores" in pending:
                 from derby.store.standings import rebuild_entry_scores
 
                 rebuild_entry_scores(db)
         finally:
             _progress.reset(token)
     except sqlite3.OperationalError as exc:
-        if pending and "readonly" in str(exc):
+        if "readonly" in str(exc) and pending:
             raise StoreError(_OLD_READ_ONLY.format(path=path)) from None
         raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
     except sqlite3.DatabaseError as exc:
@@ -429,6 +446,31 @@ def open_db(path: str | Path, *, create: bool = True,
 
 _OLD_READ_ONLY = ("database {path} was made by an older derby and must be upgraded, which writes to it, "
                   "but it is read-only: copy it to writable storage and open the copy")
+
+
+def _pending(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations not applied yet (records under an old name count as
+    applied), without writing."""
+    if not db[Migrations.migrations_table].exists():
+        return [m.name for m in migrations.pending(db)]
+    applied = {RENAMED_MIGRATIONS.get(m.name, m.name) for m in migrations.applied(db)}
+    return [m.name for m in migrations.pending(db) if m.name not in applied]
+
+
+def _rename_applied(db: sqlite_utils.Database) -> None:
+    """Rename the applied-migration records of a database made before the migrations
+    got the names of what they hold (:data:`RENAMED_MIGRATIONS`)."""
+    table = db[Migrations.migrations_table]
+    if not table.exists():
+        return
+    applied = {m.name for m in migrations.applied(db)}
+    old = [name for name in RENAMED_MIGRATIONS if name in applied]
+    if not old:
+        return
+    with write(db):
+        for name in old:
+            db.execute(f"UPDATE [{Migrations.migrations_table}] SET name = ? WHERE migration_set = ? AND name = ?",
+                       [RENAMED_MIGRATIONS[name], migrations.name, name])
 
 
 @contextlib.contextmanager
@@ -471,7 +513,7 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
         raise StoreError(f"cannot read database {path}: {exc}") from None
     db = sqlite_utils.Database(conn)
     try:
-        old = db["_sqlite_migrations"].exists() and bool(migrations.pending(db))
+        old = db["_sqlite_migrations"].exists() and bool(_pending(db))
     except sqlite3.OperationalError:
         raise
     except sqlite3.DatabaseError as exc:
