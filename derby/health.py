@@ -22,6 +22,7 @@ from derby.config import Contest
 from derby.lock import is_held, lock_path
 from derby.text import display_text
 from derby.timeline import final_poll_at, phase, stale_coverage
+from derby.units import plural
 
 EXIT_CODES = {"ok": 0, "degraded": 1, "action_needed": 2}
 
@@ -256,8 +257,8 @@ def render_text(data: dict) -> list[str]:
         f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h)" for g in gaps)))
     db = data["database"]
     counts = db["counts"]
-    lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, {counts['snapshots']} snapshots, "
-                 f"{counts['poll_runs']} poll runs")
+    lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, "
+                 f"{plural(counts['snapshots'], 'snapshot')}, {plural(counts['poll_runs'], 'poll run')}")
     for p in data["problems"]:
         lines.append(f"{'ACTION' if p['level'] == 'action_needed' else 'warning'}: {p['message']}")
     lines.append(f"health: {data['health']}")
