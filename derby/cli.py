@@ -27,7 +27,7 @@ DEFAULT_DB = "derby.db"
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"derby: {message}", err=True)
+    click.echo(f"{'<3>' if _stderr_is_journal() else ''}derby: {message}", err=True)  # <3>: an error, for journald
     sys.exit(code)
 
 

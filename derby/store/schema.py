@@ -406,7 +406,7 @@ def open_db(path: str | Path, *, create: bool = True,
         if not folder.is_dir():
             raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
         if not create and not Path(path).exists():
-            raise ConfigError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
+            raise ConfigError(f"no database at {path}; run: derby init contest.toml (or pass --db; derby init --example contest.toml writes one)")
     pending: list[str] = []
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
@@ -503,7 +503,7 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
     a busy database raises ``sqlite3.OperationalError`` ("database is locked") later.
     """
     if str(path) == ":memory:" or not Path(path).is_file():
-        raise StoreError(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
+        raise StoreError(f"database {path} not found; pass --db or run: derby init contest.toml")
     try:
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
                                check_same_thread=False)
