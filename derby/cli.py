@@ -27,7 +27,7 @@ DEFAULT_DB = "derby.db"
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"derby: {message}", err=True)
+    click.echo(f"{'<3>' if _stderr_is_journal() else ''}derby: {message}", err=True)  # <3>: an error, for journald
     sys.exit(code)
 
 
@@ -83,7 +83,7 @@ class _Context:
     def open(self, create: bool = False):
         from derby import store
 
-        return store.open_db(self.db_path, create=create)
+        return store.open_db(self.db_path, create=create, progress=lambda line: click.echo(line, err=True))
 
 
 pass_ctx = click.make_pass_decorator(_Context)
@@ -620,9 +620,10 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
         board = _standings(ctx, as_of)
-        records = [leaderboard.entry_record(e, board.contest) for e in leaderboard.select(board, top, show_all)]
-        if fmt == "json":
-            click.echo(export.leaderboard_json(board, top, show_all))
+        records = (leaderboard.entry_record(e, board.contest) for e in board.rows(top, show_all))
+        if fmt == "json":  # streamed: one entry at a time, whatever the contest's size
+            export.write_json(sys.stdout, leaderboard.contest_record(board), records)
+            click.echo()
         elif fmt == "ndjson":
             export.write_ndjson(sys.stdout, records)
         else:
@@ -705,11 +706,11 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     where = "stdout" if files.is_stdout(output) else output
     if every_entry:
         written = export.export_entries(output, board, fmt=fmt, encoding=encoding, lang=lang, stdout=stdout)
-        _info(f"wrote {plural(written, 'entry', 'entries')} ({len(board.ranked)} ranked) to {where}", err=True)
+        _info(f"wrote {plural(written, 'entry', 'entries')} ({board.counts()['eligible']} ranked) to {where}", err=True)
         return
     written = export.export_winners(output, board, top=top, alternates=alternates, fmt=fmt, encoding=encoding, lang=lang,
                                     stdout=stdout)
-    ranked = len(board.ranked)
+    ranked = board.counts()["eligible"]
     winners, alternates_written = min(top, ranked), max(min(alternates, ranked - top), 0)
     _info(f"wrote {plural(written, 'row')} ({plural(winners, 'winner')}, {plural(alternates_written, 'alternate')}) "
           f"to {where}", err=True)
@@ -730,7 +731,7 @@ def _unseen_warnings(db, board, count: int) -> list[str]:
     if last is None:
         return []
     latest = clock.from_store(last["started_at"])
-    entries = board.ranked[:count]
+    entries = list(board.rows(count))
     seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
     tz = board.contest.tz
     return [f"warning: rank {e.rank} ({shortcode(e.permalink) or e.media_id}) was last seen by the feed "
@@ -797,8 +798,9 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: b
         written = export.export_winners(out, board, top=3, alternates=2)
         for line in _unseen_warnings(db, board, 5):
             messages.print(line, markup=False, highlight=False)
+        counts = board.counts()
         db.close()
-        say(f"{plural(len(board.ranked), 'entry', 'entries')} ranked of {len(board.entries)} stored; "
+        say(f"{plural(counts['eligible'], 'entry', 'entries')} ranked of {counts['entries']} stored; "
             f"wrote {plural(written, 'row')} (3 winners, 2 alternates) to {out}")
 
 

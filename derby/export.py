@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
 from derby import clock, files
 from derby.errors import ConfigError
-from derby.leaderboard import Standings, contest_record, entry_record, select
+from derby.leaderboard import Standings, contest_record, entry_record
 from derby.team_leaderboard import TeamStandings, post_record, team_record, team_winners
 from derby.team_leaderboard import contest_record as team_contest_record
 from derby.text import spreadsheet_safe
@@ -41,20 +42,24 @@ def winners(board: Standings, top: int, alternates: int) -> list[dict]:
     """Return the winners (the ``top`` first ranked, role ``winner``) then the next
     ``alternates`` ranked (role ``alternate``), as records of :func:`entry_record`."""
     rows = []
-    for position, entry in enumerate(board.ranked[: top + alternates]):
+    for position, entry in enumerate(board.rows(top + alternates)):
         record = entry_record(entry, board.contest)
         record["role"] = "winner" if position < top else "alternate"
         rows.append(record)
     return rows
 
 
-def write_csv(fh: IO[str], records: Iterable[dict], columns: Sequence[str]) -> None:
+def write_csv(fh: IO[str], records: Iterable[dict], columns: Sequence[str]) -> int:
     """Write ``records`` as CSV with ``columns`` to the text stream ``fh`` (opened with
-    ``newline=''``). Lists become ``;``-joined text; None becomes an empty cell."""
+    ``newline=''``), one at a time; return the number written. Lists become
+    ``;``-joined text; None becomes an empty cell."""
     writer = csv.writer(fh)
     writer.writerow(columns)
+    count = 0
     for record in records:
         writer.writerow([_cell(record.get(c)) for c in columns])
+        count += 1
+    return count
 
 
 def _cell(value: object) -> object:
@@ -93,48 +98,67 @@ def export_winners(target: str | Path, board: Standings, *, top: int, alternates
     return len(rows)
 
 
-def write_ndjson(fh: IO[str], records: Iterable[dict]) -> None:
-    """Write one JSON object per line (newline-delimited JSON), text as typed."""
+def write_ndjson(fh: IO[str], records: Iterable[dict]) -> int:
+    """Write one JSON object per line (newline-delimited JSON), text as typed; return
+    the number written."""
+    count = 0
     for record in records:
         fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        count += 1
+    return count
 
 
 def leaderboard_json(board: Standings, top: int | None, show_all: bool) -> str:
     """Return the leaderboard as JSON text ``{"contest": {...}, "entries": [...]}``."""
-    entries = [entry_record(e, board.contest) for e in select(board, top, show_all)]
-    return json.dumps({"contest": contest_record(board), "entries": entries}, ensure_ascii=False, indent=2)
+    out = io.StringIO()
+    write_json(out, contest_record(board), (entry_record(e, board.contest) for e in board.rows(top, show_all)))
+    return out.getvalue()
+
+
+def write_json(fh: IO[str], contest: dict, records: Iterable[dict]) -> int:
+    """Write ``{"contest": contest, "entries": [records...]}`` to ``fh`` as indented
+    JSON, one record at a time (never the whole list in memory); return the number of
+    records written."""
+    body = json.dumps({"contest": contest, "entries": []}, ensure_ascii=False, indent=2)
+    head, tail = body.rsplit("[]", 1)
+    fh.write(head + "[")
+    count = 0
+    for record in records:
+        text = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n    ")
+        fh.write(("," if count else "") + "\n    " + text)
+        count += 1
+    fh.write(("\n  ]" if count else "]") + tail)
+    return count
 
 
 def entry_columns(board: Standings) -> list[str]:
     """Return the CSV columns of ``export --all``: :data:`ENTRY_COLUMNS` with a
-    ``points.<rule>`` column after ``score`` for every rule that gave any entry points,
-    in the order the scoring gives them."""
-    rules: list[str] = []
-    for entry in board.entries:
-        for name in entry.points:
-            if name not in rules:
-                rules.append(name)
+    ``points.<rule>`` column after ``score`` for every rule that can give an entry
+    points under the board's rules, in the order the scoring gives them."""
+    r = board.rules
+    rules = ["points_per_like", "points_per_comment"]
+    rules += ["media_type_bonus"] if r.media_type_bonus else []
+    rules += ["extra_hashtag_bonus"] if r.extra_hashtag_bonus else []
+    rules += ["early_entry_bonus"] if r.early_entry_bonus else []
     columns = list(ENTRY_COLUMNS)
     at = columns.index("score") + 1
     columns[at:at] = [f"points.{name}" for name in rules]
     return columns
 
 
-def entries(board: Standings) -> list[dict]:
-    """Return every stored entry (ranked first, in rank order, then the others) as
+def entries(board: Standings) -> Iterator[dict]:
+    """Yield every stored entry (ranked first, in rank order, then the others) as
     records of :func:`entry_record` (``points``: rule name -> points it gave) plus
     ``moderation``: the judges' latest action as ``{"action", "by", "at" (ISO 8601,
-    contest zone), "reason"}``, or None when there is none."""
+    contest zone), "reason"}``, or None when there is none; one at a time."""
     tz = board.contest.tz
-    rows = []
-    for entry in board.entries:
+    for entry in board.rows(show_all=True):
         record = entry_record(entry, board.contest)
         action = entry.moderation
         record["moderation"] = None if not action else {
             "action": action.get("action"), "by": action.get("by"),
             "at": clock.iso_local(action.get("at"), tz), "reason": action.get("reason")}
-        rows.append(record)
-    return rows
+        yield record
 
 
 def moderation_text(action: dict | None) -> str | None:
@@ -157,20 +181,22 @@ def export_entries(target: str | Path, board: Standings, *, fmt: str = "csv", en
     """
     rows = entries(board)
     if fmt == "xlsx":
-        check_xlsx_rows(len(rows))
-        flat = [_flat(r, split_moderation=True) for r in rows]
+        check_xlsx_rows(board.counts()["entries"])
+        flat = [_flat(r, split_moderation=True) for r in rows]  # a sheet is built whole (at most 1,048,575 rows)
         with files.atomic_binary(target, stdout, seekable=True) as fh:
             write_xlsx(fh, flat, xlsx_entry_columns(board), board, lang or board.contest.language, "entries")
-        return len(rows)
+        return len(flat)
     with files.atomic_text(target, stdout, encoding="utf-8" if fmt in ("json", "ndjson") else encoding,
                            newline="") as fh:
+        # streamed: one entry at a time, whatever the contest's size
         if fmt == "json":
-            fh.write(json.dumps({"contest": contest_record(board), "entries": rows}, ensure_ascii=False, indent=2) + "\n")
+            count = write_json(fh, contest_record(board), rows)
+            fh.write("\n")
         elif fmt == "ndjson":
-            write_ndjson(fh, rows)
+            count = write_ndjson(fh, rows)
         else:
-            write_csv(fh, [_flat(r) for r in rows], entry_columns(board))
-    return len(rows)
+            count = write_csv(fh, (_flat(r) for r in rows), entry_columns(board))
+    return count
 
 
 def _flat(record: dict, *, split_moderation: bool = False) -> dict:
@@ -319,8 +345,8 @@ def _contest_sheet(book, board: Standings, lang: str, bold) -> None:
             ("Fuseau horaire" if fr else "Time zone", c.timezone),
             ("Début" if fr else "Start", clock.iso_local(c.start, c.tz)), ("Fin" if fr else "End", clock.iso_local(c.end, c.tz)),
             ("Classement au" if fr else "Standings as of", clock.iso_local(board.as_of, c.tz)),
-            ("Participations" if fr else "Entries stored", len(board.entries)),
-            ("Classées" if fr else "Entries ranked", len(board.ranked))]
+            ("Participations" if fr else "Entries stored", board.counts()["entries"]),
+            ("Classées" if fr else "Entries ranked", board.counts()["eligible"])]
     ws = book.add_worksheet("contest")
     ws.set_column(0, 0, 22)
     ws.set_column(1, 1, 50)

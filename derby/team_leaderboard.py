@@ -1,7 +1,7 @@
 """Team standings from the store, and what the team board shows about them.
 
 ``team_standings(db, now)`` computes a team contest's ranking when it is read: each
-post through the per-entry formula (:func:`derby.scoring.rank_entries`), then the team
+post through the per-entry formula (:func:`derby.leaderboard.standings`, the ranking query of :mod:`derby.scoring`), then the team
 aggregation of :mod:`derby.team_scoring` over the posts and the account snapshots, so a
 rule change needs no re-poll and any past moment can be recomputed (``as_of``).
 Drawing is :mod:`derby.board`'s job; this module knows nothing of rich.
@@ -17,9 +17,9 @@ import sqlite_utils
 from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
-from derby.leaderboard import BoardRow, BoardView, PollHealth, Standings, board_counts, entry_record, poll_health
-from derby.rules import DEFAULT_TIE_BREAK
-from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries
+from derby.leaderboard import (BoardRow, BoardView, PollHealth, Standings, board_counts, entry_record, poll_health,
+                               standings)
+from derby.scoring import ELIGIBLE, ScoredEntry
 from derby.team_scoring import (
     TeamScore,
     apply_daily_cap,
@@ -54,18 +54,6 @@ class TeamStandings:
         return next((t for t in self.teams if t.account_id == account_id), None)
 
 
-def post_rules(contest: Contest, rules: dict[str, object]) -> dict[str, object]:
-    """The rules the per-post formula gets in a team contest: an owner reads the true
-    ``like_count``, so a missing one counts as 0 (flagged on the team, never held for
-    review); without contest hashtags no caption needs one; posts listed across teams
-    (``leaderboard --posts``) are ordered by the hashtag contest's default tie-break
-    (the ``tie_break`` rule holds the teams' chain)."""
-    values = {**rules, "hidden_likes": "zero", "tie_break": list(DEFAULT_TIE_BREAK)}
-    if not contest.hashtags:
-        values["require_hashtag_in_caption"] = False
-    return values
-
-
 def team_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None) -> TeamStandings:
     """Compute the standings of the stored team contest at ``as_of`` (aware; the
     rules, moderation and poll data of that moment), or of everything stored.
@@ -77,12 +65,12 @@ def team_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | N
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby-teams.toml")
     if contest.kind != "teams":
         raise DerbyError("this database holds a hashtag contest, not a team contest")
-    rules = store.read_rules(db, as_of)
-    per_post = post_rules(contest, rules)
+    rules = store.read_rules(db, as_of)  # the team rules and the teams' tie-break
     accounts = {t.account_id for t in contest.teams}
     team_of = {m: a for m, a in store.team_media(db).items() if a in accounts}
-    entries = [e for e in store.read_entries(db, as_of, contest.freeze) if e["media_id"] in team_of]
-    scored = rank_entries(entries, contest.hashtags, contest.start, contest.end, per_post)
+    # each post by the per-entry formula, as a hashtag contest's entries are ranked
+    post_board = standings(db, now, as_of)
+    scored = [e for e in post_board.entries if e.media_id in team_of]
     apply_daily_cap(scored, team_of, rules.get("cap_posts_per_day"), contest.tz)  # type: ignore[arg-type]
     ranked_posts = [e for e in scored if e.status == ELIGIBLE]
     for position, entry in enumerate(ranked_posts, start=1):
@@ -107,7 +95,7 @@ def team_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | N
         for entry in score.posts:  # shown with their team wherever posts are listed
             entry.username, entry.display_name = score.username, team.name
     return TeamStandings(contest=contest, teams=rank_teams(teams, rules),
-                         posts=Standings(contest=contest, entries=posts, as_of=as_of, rules=per_post),
+                         posts=Standings(contest=contest, as_of=as_of, rules=post_board.rules, _entries=posts),
                          team_of=team_of, as_of=as_of, rules=rules)
 
 

@@ -2,7 +2,7 @@
 snapshots and rules to team scores, a team ranking and trophy rankings. Standard
 library only. Nothing here reads the database or the clock.
 
-Each post's points come from the per-entry formula (:func:`derby.scoring.rank_entries`,
+Each post's points come from the per-entry formula (:func:`derby.leaderboard.standings`, the ranking query of :mod:`derby.scoring`,
 whose ``ScoredEntry`` items this module consumes and never recomputes). A team's score::
 
     followers_gained = followers at the freeze − baseline

@@ -24,6 +24,9 @@ _TAG_NAME = re.compile(r"^\w+$")
 # A tag in a caption runs until a character that cannot be part of a tag, so glued tags
 # (#a#b) are two tags and #lovequotes is not #love.
 _CAPTION_TAG = re.compile(r"#(\w+)")
+# An @mention: @ not glued to a word or an e-mail address, then a username; a
+# trailing period ends the sentence, not the username.
+_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9._]{1,30})")
 
 # ESC [ ... final byte, and other ESC sequences (OSC ... BEL/ST).
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -63,6 +66,29 @@ def caption_hashtags(caption: str | None) -> list[str]:
         return []
     text = unicodedata.normalize("NFC", caption)
     return [m.group(1).casefold() for m in _CAPTION_TAG.finditer(text)]
+
+
+def caption_mentions(caption: str | None) -> list[str]:
+    """Return the @mentioned usernames of a caption, lower case, in order."""
+    if not caption:
+        return []
+    text = unicodedata.normalize("NFC", caption)
+    return [m.group(1).rstrip(".").lower() for m in _MENTION.finditer(text)]
+
+
+def caption_words(caption: str | None) -> tuple[str | None, str | None]:
+    """Return what ranking needs of a caption, computed once when it is stored:
+    ``(hashtags, mentions)``, each the distinct normalized hashtags (as
+    :func:`caption_hashtags`) or mentioned usernames (as :func:`caption_mentions`) in
+    caption order, joined by single spaces with a space before and after
+    (``" love snq17 "``; ``" "`` when there is none), so that ``instr(text, ' tag ')``
+    in SQL finds a whole tag. ``(None, None)`` for no caption. Neither a hashtag nor a
+    username can hold a space."""
+    if caption is None:
+        return None, None
+    tags = dict.fromkeys(caption_hashtags(caption))
+    mentions = dict.fromkeys(caption_mentions(caption))
+    return f" {' '.join(tags)} ".replace("  ", " "), f" {' '.join(mentions)} ".replace("  ", " ")
 
 
 def display_text(value: str | None, *, single_line: bool = True) -> str:

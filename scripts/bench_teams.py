@@ -6,8 +6,8 @@ Makes a team contest of ``--teams`` teams (default 7) with ``--posts`` posts eac
 engagement grows, so ten or more snapshots each; the account counts change every poll),
 then measures, interleaved in one process, the median of ``--runs`` runs of:
 
-- ``baseline``: ``store.read_entries`` + ``scoring.rank_entries`` of the same posts (what a
-  hashtag contest of that size costs);
+- ``baseline``: ``leaderboard.standings(...).entries``, the per-post ranking of the same
+  posts (what a hashtag contest of that size costs);
 - ``standings``: ``team_leaderboard.team_standings`` (the same, plus the account
   snapshots, the daily cap and the team aggregation);
 - ``board``: ``team_leaderboard.team_board_view`` (standings now and at the previous
@@ -26,10 +26,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from derby import store, team_leaderboard
+from derby import leaderboard, store, team_leaderboard
 from derby.config import Contest, FeedConfig
 from derby.feeds.parse import AccountReading, Media, MediaPage
-from derby.scoring import rank_entries
 from derby.teams import Team
 
 UTC = timezone.utc
@@ -76,15 +75,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "teams.db"
         started = time.perf_counter()
-        contest = build(path, args.teams, args.posts)
+        build(path, args.teams, args.posts)
         print(f"built {args.teams} teams × {args.posts} posts, 30 polls in {time.perf_counter() - started:.1f} s")
         db = store.open_db(path)
         now = END + timedelta(days=2)
-        rules = store.read_rules(db)
-        per_post = team_leaderboard.post_rules(contest, rules)
 
         def baseline():
-            rank_entries(store.read_entries(db, None, contest.freeze), (), START, END, per_post)
+            leaderboard.standings(db, now).entries
 
         cases = {"baseline": baseline,
                  "standings": lambda: team_leaderboard.team_standings(db, now),

@@ -281,5 +281,5 @@ def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
     db_path = tmp_path / "demo.db"
     assert run_demo(db_path, interval=0.1, contest=contest) == "closed"
     midway = leaderboard.standings(store.open_db(db_path), clock.utcnow(), utc(2017, 4, 5, 12))
-    assert midway.rules["points_per_like"] == 0.0
+    assert midway.rules.points_per_like == 0.0
     assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)

@@ -8,6 +8,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.schema`: opening the database, migrations, write transactions;
 - :mod:`~derby.store.contest`: the contest, its rules and their history, hashtag ids;
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
+- :mod:`~derby.store.ranking`: running the ranking queries built by scoring;
+- :mod:`~derby.store.standings`: the live per-entry standings columns kept current;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
@@ -24,7 +26,7 @@ from derby.store.schema import (
     m003_platform_limits,
     m004_daemon_state,
     m005_latest_snapshots,
-    m006_team_contests,
+    m008_team_contests,
     migrations,
     open_db,
     open_reader,
@@ -35,6 +37,7 @@ from derby.store.contest import (
     hashtag_id,
     load_contest,
     read_rules,
+    rules_in_force,
     rule_history,
     save_contest,
     save_hashtag_id,
@@ -51,12 +54,18 @@ from derby.store.polls import (
     last_poll_run_until,
     last_seen,
     poll_run,
-    read_entries,
     record_warnings,
     save_page,
     snapshot_series,
     start_poll_run,
     successful_polls,
+)
+from derby.store.ranking import history_present, query_rows
+from derby.store.standings import (
+    STANDINGS_EVENTS,
+    entry_scores_current,
+    rebuild_entry_scores,
+    refresh_entry_scores,
 )
 from derby.store.judging import (
     EntrantImport,
@@ -121,7 +130,7 @@ __all__ = [
     "m003_platform_limits",
     "m004_daemon_state",
     "m005_latest_snapshots",
-    "m006_team_contests",
+    "m008_team_contests",
     "migrations",
     "open_db",
     "open_reader",
@@ -130,6 +139,7 @@ __all__ = [
     "hashtag_id",
     "load_contest",
     "read_rules",
+    "rules_in_force",
     "rule_history",
     "save_contest",
     "save_hashtag_id",
@@ -144,12 +154,17 @@ __all__ = [
     "last_poll_run_until",
     "last_seen",
     "poll_run",
-    "read_entries",
     "record_warnings",
     "save_page",
     "snapshot_series",
     "start_poll_run",
     "successful_polls",
+    "history_present",
+    "STANDINGS_EVENTS",
+    "entry_scores_current",
+    "rebuild_entry_scores",
+    "refresh_entry_scores",
+    "query_rows",
     "EntrantImport",
     "audit_log",
     "find_media",

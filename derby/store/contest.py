@@ -15,6 +15,7 @@ from derby.store.judging import record_audit
 from derby.store.schema import write
 from derby.store.teams import load_teams, save_teams
 from derby.teams import Trophy
+from derby.store.standings import rebuild_entry_scores
 
 
 def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file") -> list[dict]:
@@ -55,6 +56,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
                        if name not in applied
                        or rule_kinds.encode(applied[name]) != rule_kinds.encode(rule_kinds.validate_rule(name, value))]
         save_schedule(db, contest.schedule.every, contest.schedule.grace)
+        rebuild_entry_scores(db)
     return [c for c in changes if c is not None]
 
 
@@ -103,6 +105,7 @@ def set_rule(db: sqlite_utils.Database, name: str, value: object, now: datetime,
         record_audit(db, now, by, action, name,
                f"{name}: {was} → {rule_kinds.format_value(value)}" + (f" ({reason})" if reason else ""),
                {"old": None if old is _MISSING else old, "new": value, "reason": reason})
+        rebuild_entry_scores(db)
     return change
 
 
@@ -135,6 +138,22 @@ def read_rules(db: sqlite_utils.Database, as_of: datetime | None = None) -> dict
     the kind's default for the others."""
     kind = db.execute("SELECT kind FROM contest WHERE id = 1").fetchone()
     return rule_kinds.effective_rules(_rules_at(db, as_of), kind[0] if kind else "hashtag")
+
+
+def rules_in_force(db: sqlite_utils.Database, as_of: datetime | None = None, *,
+                   contest: tuple[str, bool] | None = None) -> rule_kinds.Rules:
+    """Return the rules in force (at ``as_of``, aware, when given) as one typed value:
+    the per-entry formula's (in a team contest, those of its posts, see
+    :func:`derby.rules.team_post_values`; the team rules are :func:`read_rules`').
+    ``contest`` is ``(kind, has hashtags)`` when the caller read them already.
+    Raises ValueError when a stored value is not valid for its kind."""
+    values = _rules_at(db, as_of)
+    if contest is None:
+        row = db.execute("SELECT kind, hashtags FROM contest WHERE id = 1").fetchone()
+        contest = (row[0], bool(json.loads(row[1]))) if row else ("hashtag", True)
+    if contest[0] == "teams":
+        values = rule_kinds.team_post_values(values, contest[1])
+    return rule_kinds.Rules.from_values(values)
 
 
 def stored_rule_names(db: sqlite_utils.Database) -> set[str]:

@@ -13,6 +13,7 @@ from derby import clock, rules as rule_kinds
 from derby.text import shortcode
 from derby.units import plural
 from derby.store.schema import write
+from derby.store.standings import refresh_entry_scores
 
 
 def record_audit(db: sqlite_utils.Database, now: datetime, actor: str, action: str, subject: str | None,
@@ -83,6 +84,7 @@ def moderate(db: sqlite_utils.Database, media_id: str, action: str, reason: str,
             raise ValueError(f"media {media_id} is already reinstated")
         db["moderation"].insert(row)
         record_audit(db, now, by, action, media_id, f"{action} {media_id}: {reason}", {"reason": reason})
+        refresh_entry_scores(db, [media_id])
     return row
 
 
@@ -162,4 +164,5 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
                f"imported {source or 'entrants'}: {plural(result.rows, 'row')}, {len(links)} linked, "
                f"{len(result.problems)} refused",
                {"rows": result.rows, "linked": len(links), "problems": [list(p) for p in result.problems]})
+        refresh_entry_scores(db, [link[0] for link in links])
     return result

@@ -8,14 +8,18 @@ the list, each named for what it holds (``m006_…``).
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from derby.errors import ConfigError, StoreError
+from derby.text import caption_words
 
 
 BUSY_TIMEOUT_MS = 15_000
@@ -315,8 +319,76 @@ def m005_latest_snapshots(db: sqlite_utils.Database) -> None:
     )
 
 
+CAPTION_BATCH = 20_000
+PROGRESS_FROM = 10_000
+"""Captions the caption-words migration fills per statement, and the number of
+captions from which it reports its progress."""
+
+_progress: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("progress", default=None)
+
+
 @migrations()
-def m006_team_contests(db: sqlite_utils.Database) -> None:
+def m006_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
+    """Each caption version's normalized hashtags and @mentions (see
+    :func:`derby.text.caption_words`), on ``media`` (the current caption) and
+    ``media_edits`` (the captions a poll replaced), filled here for stored media.
+    Ranking decides in SQL from these whether a caption carries a contest hashtag or
+    the required mention."""
+    for table in ("media", "media_edits"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_hashtags TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_mentions TEXT")
+    report = _progress.get()
+    total = sum(db.execute(f"SELECT count(*) FROM {t} WHERE caption IS NOT NULL").fetchone()[0]
+                for t in ("media", "media_edits"))
+    loud = report is not None and total >= PROGRESS_FROM
+    began, done = time.monotonic(), 0
+    if loud:
+        report(f"upgrading the database: hashtags and mentions of {total:,} stored captions")
+    db.execute("DROP TRIGGER media_edits_no_update")
+    for table in ("media", "media_edits"):
+        last = -1
+        while True:
+            rows = db.execute(f"SELECT rowid, caption FROM {table} WHERE rowid > ? AND caption IS NOT NULL "
+                              f"ORDER BY rowid LIMIT {CAPTION_BATCH}", [last]).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            db.conn.executemany(f"UPDATE {table} SET caption_hashtags = ?, caption_mentions = ? WHERE rowid = ?",
+                                [(*caption_words(caption), rowid) for rowid, caption in rows])
+            done += len(rows)
+            if loud:
+                report(f"  {done:,} of {total:,} captions ({done / total:.0%}, {time.monotonic() - began:.0f} s)")
+    db.execute("CREATE TRIGGER media_edits_no_update BEFORE UPDATE ON media_edits "
+               "BEGIN SELECT RAISE(ABORT, 'media_edits is append-only'); END")
+    if loud:
+        report(f"upgraded {total:,} captions in {time.monotonic() - began:.1f} s")
+
+
+@migrations()
+def m007_entry_scores(db: sqlite_utils.Database) -> None:
+    """The live per-entry standings columns (``entry_scores``, see
+    :mod:`derby.store.standings`), which rules they were computed for, and the
+    ``standings`` view; filled by the first write after the upgrade."""
+    db.executescript(
+        """
+        CREATE TABLE entry_scores (
+            media_id TEXT PRIMARY KEY REFERENCES media(media_id),
+            first_seen_at, media_type, timestamp, caption_hashtags, caption_empty, like_count, comments_count,
+            observed_at, observed_late, username, display_name, moderation_id, action, moderation_reason,
+            moderation_by, moderation_at, st_window, found_tags, mention_ok, base_status, hidden, reinstated,
+            likes_counted, capped_likes, comments_counted, capped_comments, pts_like, pts_comment, pts_media_type,
+            extra_tags, pts_extra, pts_early, early_within, score_likes, score_no_likes, media_key
+        ) WITHOUT ROWID;
+        CREATE TABLE entry_scores_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version TEXT NOT NULL            -- JSON: the rules and contest the columns were computed for
+        );
+        """
+    )
+
+
+@migrations()
+def m008_team_contests(db: sqlite_utils.Database) -> None:
     """Team contests: the contest's kind and trophies, its teams (keyed by account id,
     so a renamed team keeps its history), append-only account snapshots, the team of
     each media, judges' actions on whole teams, and each poll run's read of each team."""
@@ -377,8 +449,12 @@ def m006_team_contests(db: sqlite_utils.Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
 
-def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
+def open_db(path: str | Path, *, create: bool = True,
+            progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
+
+    ``progress`` receives one line at a time from a long upgrade (a migration over
+    many stored media says how far it got and how long it took).
 
     With ``create`` a missing file (not a missing folder) is created; without it a
     missing file is an error, so read-only commands never leave an empty database
@@ -392,7 +468,8 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
         if not folder.is_dir():
             raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
         if not create and not Path(path).exists():
-            raise ConfigError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
+            raise ConfigError(f"no database at {path}; run: derby init contest.toml (or pass --db; derby init --example contest.toml writes one)")
+    pending: list[str] = []
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)
@@ -405,15 +482,41 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
             db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
         db.execute("PRAGMA foreign_keys = ON")
+        pending = _pending(db)
+        if pending and not memory and not os.access(path, os.W_OK):
+            raise StoreError(_OLD_READ_ONLY.format(path=path))
         _rename_applied(db)
-        migrations.apply(db)
+        token = _progress.set(progress)
+        try:
+            migrations.apply(db)
+            if "m007_entry_scores" in pending:
+                from derby.store.standings import rebuild_entry_scores
+
+                rebuild_entry_scores(db)
+        finally:
+            _progress.reset(token)
     except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) and pending:
+            raise StoreError(_OLD_READ_ONLY.format(path=path)) from None
         raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot use database {path}: {exc} (is it a derby database? pass another --db)") from None
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
     return db
+
+
+_OLD_READ_ONLY = ("database {path} was made by an older derby and must be upgraded, which writes to it, "
+                  "but it is read-only: copy it to writable storage and open the copy")
+
+
+def _pending(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations not applied yet (records under an old name count as
+    applied), without writing."""
+    if not db[Migrations.migrations_table].exists():
+        return [m.name for m in migrations.pending(db)]
+    applied = {RENAMED_MIGRATIONS.get(m.name, m.name) for m in migrations.applied(db)}
+    return [m.name for m in migrations.pending(db) if m.name not in applied]
 
 
 def _rename_applied(db: sqlite_utils.Database) -> None:
@@ -462,7 +565,7 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
     a busy database raises ``sqlite3.OperationalError`` ("database is locked") later.
     """
     if str(path) == ":memory:" or not Path(path).is_file():
-        raise StoreError(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
+        raise StoreError(f"database {path} not found; pass --db or run: derby init contest.toml")
     try:
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
                                check_same_thread=False)
@@ -470,4 +573,14 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
         conn.execute("PRAGMA query_only = ON")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read database {path}: {exc}") from None
-    return sqlite_utils.Database(conn)
+    db = sqlite_utils.Database(conn)
+    try:
+        old = db["_sqlite_migrations"].exists() and bool(_pending(db))
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    if old:
+        raise StoreError(f"database {path} was made by an older derby and must be upgraded first: "
+                         "run any derby command on it that writes (for example derby status)")
+    return db
