@@ -28,6 +28,10 @@ from derby.teams import Team
 log = logging.getLogger("derby.poller")
 
 
+class _Stopped(Exception):
+    pass
+
+
 class _AppThrottled(Exception):
     def __init__(self, error: ThrottledError) -> None:
         self.error = error
@@ -60,8 +64,10 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
                 if stop is not None and stop.is_set():
                     summary.notes.append("stopped before every team was read")
                     break
-                ok = _poll_team(db, contest, feed, team, run_id, now, summary, counts, warnings, failures)
+                ok = _poll_team(db, contest, feed, team, run_id, now, summary, counts, warnings, failures, stop)
                 read_ok += ok
+        except _Stopped:
+            summary.notes.append("stopped between pages; the next poll reads every team again")
         except _AppThrottled as throttled:
             exc = throttled.error
             wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
@@ -79,8 +85,10 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
 
 
 def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetime, summary: PollSummary,
-               counts: dict[str, set[str]], warnings: list[str], failures: list) -> bool:
-    """Read one team; return True when it was read whole. Raises _AppThrottled."""
+               counts: dict[str, set[str]], warnings: list[str], failures: list,
+               stop: threading.Event | None = None) -> bool:
+    """Read one team; return True when it was read whole. Raises _AppThrottled, and
+    _Stopped when ``stop`` is set after a page was stored."""
     label = f"team “{team.name}” ({team.account_id})"
     held = store.active_cooldown(db, team.account_id, now)
     if held is not None:
@@ -110,6 +118,10 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
             summary.warnings += len(page.warnings)
             counts["new"] |= result.new
             counts["updated"] |= result.updated
+            if stop is not None and stop.is_set():
+                store.record_team_read(db, run_id, team.account_id, now, status="skipped", pages=pages,
+                                       error="stopped before the end of its media")
+                raise _Stopped()
         if not store.team_post_count(db, team.account_id):
             warnings.append(f"{label} has no post yet")
     except ThrottledError as exc:
@@ -157,7 +169,7 @@ def _outcome(summary: PollSummary, failures: list, read_ok: int, teams: int) -> 
     if not failures and read_ok == teams:
         return
     if not failures:  # stopped, or a cool-down of some accounts
-        summary.status = "partial" if read_ok else "failed"
+        summary.status = "partial" if read_ok or summary.pages else "failed"
         summary.exit_code = 3
         summary.error = summary.error or "not every team was read (see the notes)"
         return

@@ -135,3 +135,27 @@ def test_bad_account_answers_are_clear_lines_or_recorded_warnings(tmp_path):
     assert "cursor repeated" in text
     assert "team “Vieux-Québec” (17841400000000106) has no post yet" in text
     assert "access_token=T" not in text
+
+
+def test_a_stop_between_pages_ends_the_poll_partial_and_keeps_what_was_stored(tmp_path):
+    import threading
+
+    folder = _replay_copy(tmp_path)
+    contest = _contest(tmp_path, folder)
+    db = store.open_db(tmp_path / "d.db")
+    store.save_contest(db, contest, utc(2017, 3, 30))
+    stop = threading.Event()
+    feed = FixtureFeed(folder)
+    pages = feed.read
+
+    def read(source, now):  # the stop arrives once the first team's counts are read
+        for page in pages(source, now):
+            yield page
+            if source.label.endswith("account"):
+                stop.set()
+
+    feed.read = read
+    summary = poll_once(db, contest, feed, utc(2017, 4, 5, 17), stop)
+    assert summary.status == "partial" and summary.exit_code == 3
+    assert summary.pages == 1 and len(store.account_series(db)) == 1
+    assert store.team_reads(db)["17841400000000101"]["last"]["status"] == "skipped"
