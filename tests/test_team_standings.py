@@ -158,6 +158,8 @@ def test_leaderboard_table_reads_like_a_big_screen_board(tmp_path):
     assert run(db, "leaderboard", "--save", str(tmp_path / "b.svg")).exit_code == 0
     assert (tmp_path / "b.svg").read_text().startswith("<svg")
     assert run(db, "leaderboard", "--posts").exit_code == 0
+    live = run(db, "leaderboard", "--live", "--lang", "en")  # not a terminal: one frame
+    assert live.exit_code == 0 and "3e Avenue" in live.stdout and "Followers" in live.stdout
 
 
 def test_the_team_board_fits_a_narrow_screen_and_shows_trophy_values(tmp_path):
