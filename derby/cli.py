@@ -89,15 +89,45 @@ def cli(ctx: click.Context, db_path: str) -> None:
     ctx.obj = _Context(db_path)
 
 
-def main() -> None:
-    """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
+_SECRET_NAMES = ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET", "INSTAGRAM_APP_ID", "INSTAGRAM_USER_ID")
+_ENV_SOURCES: dict[str, str] = {}
+"""Where each of :data:`_SECRET_NAMES` came from: ``the environment`` or a ``.env`` path."""
+
+
+def _load_env(env_file: Path) -> None:
+    """Load ``env_file`` into the environment (a variable already set wins), values read
+    literally: ``${HOME}`` in a token stays ``${HOME}``. Records where each secret
+    came from. Raises UnicodeDecodeError or OSError from reading the file."""
     from dotenv import load_dotenv
 
+    for name in _SECRET_NAMES:
+        if os.environ.get(name, "").strip():
+            _ENV_SOURCES[name] = "the environment"
+    load_dotenv(env_file, override=False, encoding="utf-8", interpolate=False)
+    for name in _SECRET_NAMES:
+        if name not in _ENV_SOURCES and os.environ.get(name, "").strip():
+            _ENV_SOURCES[name] = str(env_file)
+
+
+def _token_source_note(name: str = "INSTAGRAM_ACCESS_TOKEN") -> str:
+    """One line saying where the refused ``name`` came from, so a stale value set in the
+    shell is not mistaken for the one in ``.env``."""
+    source = _ENV_SOURCES.get(name) or ("the environment" if os.environ.get(name, "").strip() else None)
+    if source is None:
+        return f"{name} is not set"
+    if source == "the environment":
+        return (f"the refused {name} came from the environment (a value set in the shell wins over .env; "
+                f"run: unset {name}, to use the one in .env)")
+    return f"the refused {name} came from {source}"
+
+
+def main() -> None:
+    """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from derby.secrets import env_file_warning
 
     env_file = Path.cwd() / ".env"
     try:
-        load_dotenv(env_file, override=False, encoding="utf-8")
+        _load_env(env_file)
     except UnicodeDecodeError:
         _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
     except OSError as exc:
@@ -200,6 +230,8 @@ def poll(ctx: _Context) -> None:
         click.echo(f"warning: … and {summary.warnings - 10} more in the poll_warnings table of {ctx.db_path}", err=True)
     if summary.details:
         click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
+    if summary.error_kind == "auth":
+        click.echo(f"note: {_token_source_note()}", err=True)
     sys.exit(summary.exit_code)
 
 
@@ -251,6 +283,8 @@ def _run(ctx: _Context, every: str | None) -> None:
         "lost_lock": ("stopped: another derby run took over this database", 1),
         "failing": ("stopped: polls keep failing (see the log above)", 1),
     }
+    if outcome == "auth":
+        click.echo(f"note: {_token_source_note()}", err=True)
     if outcome in failures:
         _fail(*failures[outcome])
     click.echo("derby run: " + {"closed": "final poll done: the contest is closed",
