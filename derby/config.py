@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -206,10 +206,20 @@ def _string(section: dict, key: str) -> str:
     return value.strip()
 
 
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY_ENDS = ("end", "count_engagement_until")
+"""Keys whose date without a time means the end of that day (23:59:59 local), so the
+last day is not cut; a start date means the start of its day."""
+
+
 def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     value = section[key]
     if isinstance(value, datetime):  # a TOML datetime literal rather than a string
         value = value.isoformat()
+    elif isinstance(value, date):  # a TOML date literal: 2017-04-09
+        value = value.isoformat()
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        value = value.strip() + ("T23:59:59" if key in _DAY_ENDS else "T00:00:00")
     if not isinstance(value, str):
         raise ValueError(f"contest.{key} must be a time such as \"2017-04-01T00:00:00\"")
     try:

@@ -117,3 +117,12 @@ tie_break = ["score", "comments", "timestamp", "media_id"]
         "early_entry_bonus": {"hours": 24.0, "points": 10.0}, "require_hashtag_in_caption": True,
         "require_mention": "snq_officiel", "max_entries_per_entrant": 3, "hidden_likes": "review",
         "tie_break": ["score", "comments", "timestamp", "media_id"]}
+
+
+@pytest.mark.parametrize("end", ['"2017-04-09"', "2017-04-09"])
+def test_an_end_date_without_a_time_is_the_end_of_that_day(tmp_path, end):
+    text = GOOD.replace('end = "2017-04-09T23:59:59"', f"end = {end}").replace(
+        'start = "2017-04-01T00:00:00"', "start = 2017-04-01")
+    contest = load_contest(write(tmp_path, text))
+    assert contest.end == utc(2017, 4, 10, 3, 59, 59)  # 23:59:59 in Toronto (UTC−4)
+    assert contest.start == utc(2017, 4, 1, 4)
