@@ -358,9 +358,16 @@ def _moment(contest, as_of: str | None):
     if not as_of:
         return None
     try:
-        return clock.parse_local(as_of, contest.tz)
+        moment = clock.parse_local(as_of, contest.tz)
     except ValueError:
         raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+    except OverflowError:  # the UTC time falls outside years 1-9999
+        raise ConfigError(f"--as-of {as_of!r} is out of range; give a time during the contest such as 2017-04-05T12:00") from None
+    now = clock.utcnow()
+    if moment > now:
+        raise ConfigError(f"--as-of {as_of!r} is in the future (now is {clock.format_local(now, contest.tz, 'en')}); "
+                          "standings are known only up to now: drop --as-of for the current ones")
+    return moment
 
 
 def _standings(ctx: _Context, as_of: str | None):
