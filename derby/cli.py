@@ -69,11 +69,26 @@ def friendly(func):
 class _Context:
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
+        self.noted = False
 
     def open(self, create: bool = False):
         from derby import store
 
         return store.open_db(self.db_path, create=create)
+
+    def read(self):
+        """Open the database for a reading command: never migrated nor written (see
+        ``store.open_reader``); what it noticed is printed once on stderr."""
+        from derby import store
+
+        if not Path(self.db_path).is_file():
+            raise ConfigError(f"no database at {self.db_path}; run: derby init config/socialderby.toml (or pass --db)")
+        db = store.open_reader(self.db_path, timeout=store.BUSY_TIMEOUT_MS / 1000)
+        if not self.noted:
+            for note in store.reading_notes(db):
+                click.echo(f"note: {note}", err=True)
+            self.noted = True
+        return db
 
 
 pass_ctx = click.make_pass_decorator(_Context)
@@ -373,7 +388,7 @@ def _moment(contest, as_of: str | None):
 def _standings(ctx: _Context, as_of: str | None):
     from derby import clock, leaderboard
 
-    db = ctx.open()
+    db = ctx.read()
     moment = _moment(_contest(db), as_of) if as_of else None
     return leaderboard.standings(db, clock.utcnow(), moment)
 
@@ -411,7 +426,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     from derby import board as drawing, clock, store
 
-    db = ctx.open()  # creates or upgrades the schema once; every frame then reads read-only
+    db = ctx.read()
     contest = _contest(db)
     moment = _moment(contest, as_of) if as_of else None
     db.close()
@@ -467,7 +482,7 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates) to {output}")
     if not ranked:
         click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
-    for line in _unseen_warnings(ctx.open(), board, top + alternates):
+    for line in _unseen_warnings(ctx.read(), board, top + alternates):
         click.echo(line, err=True)
 
 
@@ -592,7 +607,7 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
     from derby import rules as rule_kinds, store
 
     ctx = click_ctx.find_object(_Context)
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     moment = _moment(contest, as_of)
     values = store.read_rules(db, moment)
@@ -643,7 +658,7 @@ def rules_history(ctx: _Context, name: str | None) -> None:
     """Show every rule change: when, who, old and new value, why."""
     from derby import clock, rules as rule_kinds, store
 
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     if name and name not in rule_kinds.RULE_KINDS:
         raise DerbyError(f"unknown rule {name!r}; known rules: {', '.join(sorted(rule_kinds.RULE_KINDS))}")
@@ -696,7 +711,7 @@ def explain(ctx: _Context, media: str, as_of: str | None) -> None:
     """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
     from derby import clock, leaderboard, store
 
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     row = _resolve(db, media)
     moment = _moment(contest, as_of)
@@ -753,7 +768,7 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
 
     from derby import clock, store
 
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     rows = store.audit_log(db, action=action)
     if fmt == "json":
@@ -778,7 +793,7 @@ def status(ctx: _Context, fmt: str) -> None:
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
         raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))
     db.close()

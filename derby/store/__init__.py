@@ -25,6 +25,7 @@ from derby.store.schema import (
     migrations,
     open_db,
     open_reader,
+    reading_notes,
     write,
 )
 from derby.store.contest import (
@@ -102,6 +103,7 @@ __all__ = [
     "migrations",
     "open_db",
     "open_reader",
+    "reading_notes",
     "write",
     "has_rule_history",
     "hashtag_id",
