@@ -10,7 +10,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
-- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
+- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.backup`: consistent copies of a live database.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
@@ -28,6 +29,7 @@ from derby.store.schema import (
     reading_notes,
     write,
 )
+from derby.store.backup import BackupResult, backup
 from derby.store.contest import (
     has_rule_history,
     hashtag_id,
@@ -105,6 +107,8 @@ __all__ = [
     "open_reader",
     "reading_notes",
     "write",
+    "BackupResult",
+    "backup",
     "has_rule_history",
     "hashtag_id",
     "load_contest",
