@@ -70,7 +70,8 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     and the poll run's page count.
 
     Media are upserted by id; a field absent from this page never erases a stored
-    value. A snapshot is appended when the engagement differs from the media's latest
+    value, and a reading without ``comments_count`` keeps the media's last known one (a
+    missing ``like_count`` stays NULL: hidden likes). A snapshot is appended when the engagement differs from the media's latest
     one (at most one per media per poll run), so re-polling unchanged data writes only
     to the poll-run log.
     """
@@ -100,7 +101,10 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             if media.like_count is None and media.comments_count is None:
                 continue
             previous = latest.get(media_id)
-            reading = (media.like_count, media.comments_count)
+            comments = media.comments_count
+            if comments is None and previous is not None:
+                comments = previous[2]  # a reading without comments_count keeps the last known count
+            reading = (media.like_count, comments)
             if previous is None or previous[1:] != reading:
                 snapshot_rows.append((media_id, run_id, when, *reading))
                 if old is not None:
