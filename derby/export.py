@@ -39,16 +39,22 @@ def winners(board: Standings, top: int, alternates: int) -> list[dict]:
     return rows
 
 
+OWN_TEXT_COLUMNS = frozenset({"role", "status", "reason", "flags", "tie_break", "tie_break_key", "moderation"})
+"""Columns holding derby's own sentences (built from checked usernames), which need no
+apostrophe for a leading ``@username`` (see :func:`derby.text.spreadsheet_safe`)."""
+
+
 def write_csv(fh: IO[str], records: Iterable[dict], columns: Sequence[str]) -> None:
     """Write ``records`` as CSV with ``columns`` to the text stream ``fh`` (opened with
     ``newline=''``). Lists become ``;``-joined text; None becomes an empty cell."""
     writer = csv.writer(fh)
     writer.writerow(columns)
+    own = [c in OWN_TEXT_COLUMNS for c in columns]
     for record in records:
-        writer.writerow([_cell(record.get(c)) for c in columns])
+        writer.writerow([_cell(record.get(c), mine) for c, mine in zip(columns, own)])
 
 
-def _cell(value: object) -> object:
+def _cell(value: object, own_text: bool = False) -> object:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -57,7 +63,7 @@ def _cell(value: object) -> object:
         return value
     if isinstance(value, list):
         value = ";".join(str(v) for v in value)
-    return spreadsheet_safe(str(value))
+    return spreadsheet_safe(str(value), own_text=own_text)
 
 
 def export_winners(path: Path, board: Standings, *, top: int, alternates: int, fmt: str = "csv",

@@ -142,6 +142,25 @@ def test_spreadsheet_safe(text, safe):
     assert spreadsheet_safe(text) == safe
 
 
+@pytest.mark.parametrize("text", ["＝1+1", "﹦1+1", "＋33", "－5", "＠SUM(A1)", " =1+1", "  +1", "\n=1+1",
+                                  "\r\n=HYPERLINK(\"x\")", "\u3000=1+1", "\n"])
+def test_spreadsheet_safe_sees_through_full_width_forms_and_leading_blanks(text):
+    assert spreadsheet_safe(text) == "'" + text
+
+
+def test_derbys_own_reason_starting_with_a_username_gets_no_apostrophe():
+    import io
+
+    from derby.export import write_csv
+
+    out = io.StringIO()
+    write_csv(out, [{"reason": "@alice already has 1 better-ranked entry", "caption": "@alice already has 1"},
+                    {"reason": "@=1+1 x", "caption": "x"}], ["reason", "caption"])
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[1] == ["@alice already has 1 better-ranked entry", "'@alice already has 1"]
+    assert rows[2][0] == "'@=1+1 x"  # not a checked username: neutralised even in derby's own column
+
+
 # -- the board through the command line --------------------------------------------------
 
 def test_board_piped_is_plain(db_path):
