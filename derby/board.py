@@ -18,6 +18,7 @@ the last good board on screen while the database is busy.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -364,8 +365,9 @@ class LiveBoard:
 def run_live(console: Console, frame: Callable[[], RenderableType], every: float, *,
              stop: threading.Event | None = None, frames: int | None = None) -> int:
     """Show ``frame()`` in a rich Live view, rebuilt every ``every`` seconds, until
-    ``stop`` is set, ``frames`` frames were shown, or Ctrl-C (which ends it cleanly,
-    the terminal restored). Returns the number of frames shown.
+    ``stop`` is set, ``frames`` frames were shown, or Ctrl-C, SIGTERM or SIGHUP (each
+    ends it cleanly, the terminal restored: cursor shown again). Returns the number of
+    frames shown.
 
     On a console that is not a terminal one frame is printed, plain, and it returns.
     """
@@ -376,6 +378,7 @@ def run_live(console: Console, frame: Callable[[], RenderableType], every: float
 
     stop = stop or threading.Event()
     shown = 0
+    previous = _interrupt_on_signals()
     try:
         with Live(console=console, auto_refresh=False, screen=False, transient=False,
                   vertical_overflow="crop") as live:
@@ -386,4 +389,24 @@ def run_live(console: Console, frame: Callable[[], RenderableType], every: float
                 shown += 1
     except KeyboardInterrupt:
         pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return shown
+
+
+def _interrupt_on_signals() -> dict:
+    """Make SIGTERM and SIGHUP end the live view as Ctrl-C does (so rich restores the
+    terminal), when called from the main thread; returns the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, interrupt)
+    return previous
