@@ -757,7 +757,8 @@ def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
 
 
 @cli.command()
-@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import"]),
+@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
+                                           "ack_gaps"]),
               default=None, help="Only this kind of action.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_ctx
@@ -783,16 +784,32 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--ack-gaps", "ack_gaps", is_flag=True,
+              help="Acknowledge the coverage gaps known now (with --reason; audited): only new gaps alert again.")
+@click.option("--reason", default=None, help="Why the gaps are acceptable (with --ack-gaps; kept in the audit log).")
+@_by_option
 @pass_ctx
 @friendly
-def status(ctx: _Context, fmt: str) -> None:
+def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str | None) -> None:
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
-    from derby import clock, health
+    from derby import clock, health, store
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
         raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
+    if reason is not None and not ack_gaps:
+        raise ConfigError("--reason goes with --ack-gaps")
+    if ack_gaps:
+        writer = ctx.open()
+        _contest(writer)
+        try:
+            count = store.acknowledge_gaps(writer, clock.utcnow(), by=_judge(by), reason=reason or "")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        writer.close()
+        click.echo(f"acknowledged {count} coverage gap{'s' if count != 1 else ''} (recorded in the audit log); "
+                   "gaps found later alert again" if count else "no coverage gap to acknowledge", err=True)
     db = ctx.read()
     contest = _contest(db)
     data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))

@@ -113,7 +113,7 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
                                         f"then and {_iso(now - timedelta(hours=24))} are out of recent_media's "
                                         "24-hour reach; only top_media may still show some")
     gaps = store.coverage_gaps(db)
-    for gap in gaps:
+    for gap in (g for g in gaps if not g.acknowledged):  # acknowledged gaps are known: no alert
         problem("degraded", f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
                             f"({gap.hours:.1f} h) may be lost")
 
@@ -148,8 +148,8 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
             "account": budget.account, "used": budget.used, "limit": budget.limit, "hashtags": list(budget.hashtags),
             "next_free": _iso(budget.next_free)},
         "coverage": {name: _iso(coverage.get(name)) for name in contest.hashtags},
-        "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2)}
-                          for g in gaps],
+        "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2),
+                           "acknowledged": g.acknowledged} for g in gaps],
         "database": {"path": str(db_path) if db_path else None, "bytes": size, "counts": store.counts(db)},
     }
 
@@ -202,7 +202,8 @@ def render_text(data: dict) -> list[str]:
     lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
     gaps = data["coverage_gaps"]
     lines.append("coverage gaps: " + ("none" if not gaps else "; ".join(
-        f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h)" for g in gaps)))
+        f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h"
+        f"{', acknowledged' if g.get('acknowledged') else ''})" for g in gaps)))
     db = data["database"]
     counts = db["counts"]
     lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, {counts['snapshots']} snapshots, "

@@ -79,6 +79,7 @@ from derby.store.limits import (
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
+    acknowledge_gaps,
     CoverageGap,
     LockHolder,
     acquire_lock,
@@ -148,6 +149,7 @@ __all__ = [
     "record_poll_outcome",
     "start_cooldown",
     "AlreadyRunning",
+    "acknowledge_gaps",
     "COVERAGE_SPAN_SECONDS",
     "CoverageGap",
     "LockHolder",

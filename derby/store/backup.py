@@ -52,7 +52,10 @@ def backup(source: str | Path, target: str | Path, *, overwrite: bool = False) -
         copy = sqlite3.connect(partial)
         try:
             reader.conn.backup(copy, pages=PAGES_PER_STEP)
-            problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+            try:
+                problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+            except sqlite3.DatabaseError as exc:  # damaged past what the check can list
+                problems = [str(exc)]
             if problems != ["ok"]:
                 raise StoreError(f"the copy of {source} failed its integrity check ({'; '.join(problems[:3])}); "
                                  f"{target} was not written. Run: sqlite3 {source} 'PRAGMA integrity_check'")

@@ -120,11 +120,13 @@ def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]
 
 @dataclass
 class CoverageGap:
-    """A span of post times (aware UTC) that no poll of ``hashtag`` could reach."""
+    """A span of post times (aware UTC) that no poll of ``hashtag`` could reach;
+    ``acknowledged`` once a person said it is known (see :func:`acknowledge_gaps`)."""
 
     hashtag: str
     gap_from: datetime
     gap_to: datetime
+    acknowledged: bool = False
 
     @property
     def hours(self) -> float:
@@ -161,9 +163,41 @@ def record_coverage(db: sqlite_utils.Database, run_id: int, hashtag: str, now: d
 
 
 def coverage_gaps(db: sqlite_utils.Database) -> list[CoverageGap]:
-    """Return every recorded coverage gap, oldest first."""
-    return [CoverageGap(r["hashtag"], clock.from_store(r["gap_from"]), clock.from_store(r["gap_to"]))  # type: ignore[arg-type]
-            for r in db.query("SELECT hashtag, gap_from, gap_to FROM coverage_gaps ORDER BY gap_from, hashtag")]
+    """Return every recorded coverage gap, oldest first, each marked ``acknowledged``
+    when an acknowledgement covers it."""
+    known = _acknowledged_up_to(db)
+    return [CoverageGap(r["hashtag"], clock.from_store(r["gap_from"]), clock.from_store(r["gap_to"]),  # type: ignore[arg-type]
+                        acknowledged=r["id"] <= known)
+            for r in db.query("SELECT id, hashtag, gap_from, gap_to FROM coverage_gaps ORDER BY gap_from, hashtag")]
+
+
+def acknowledge_gaps(db: sqlite_utils.Database, now: datetime, *, by: str, reason: str) -> int:
+    """Record, in the audit log (action ``ack_gaps``), that ``by`` knows of every
+    coverage gap recorded so far, and why; gaps recorded later are not covered. Returns
+    how many gaps it newly acknowledged (0 records nothing). Raises ValueError for an
+    empty reason."""
+    from derby.store.judging import record_audit
+
+    if not reason or not reason.strip():
+        raise ValueError("--reason is required: say why the gaps are acceptable (kept in the audit log)")
+    with write(db):
+        known = _acknowledged_up_to(db)
+        rows = list(db.query("SELECT id, hashtag, gap_from, gap_to FROM coverage_gaps WHERE id > ? ORDER BY id", [known]))
+        if not rows:
+            return 0
+        hours = sum((clock.from_store(r["gap_to"]) - clock.from_store(r["gap_from"])).total_seconds()  # type: ignore[operator]
+                    for r in rows) / 3600
+        record_audit(db, now, by, "ack_gaps", None,
+                     f"acknowledged {len(rows)} coverage gap{'s' if len(rows) > 1 else ''} ({hours:.1f} h): {reason.strip()}",
+                     {"up_to_gap_id": rows[-1]["id"], "gaps": [[r["hashtag"], r["gap_from"], r["gap_to"]] for r in rows],
+                      "reason": reason.strip()})
+    return len(rows)
+
+
+def _acknowledged_up_to(db: sqlite_utils.Database) -> int:
+    row = next(db.query("SELECT max(json_extract(data, '$.up_to_gap_id')) AS up_to FROM audit_log "
+                        "WHERE action = 'ack_gaps'"), None)
+    return int(row["up_to"]) if row and row["up_to"] is not None else 0
 
 
 def last_coverage(db: sqlite_utils.Database) -> dict[str, datetime]:
