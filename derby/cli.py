@@ -680,7 +680,7 @@ def entrants_group() -> None:
 @pass_ctx
 @friendly
 def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
-    """Attach usernames from a registration CSV (username, permalink or shortcode, display_name)."""
+    """Attach usernames from a registration CSV (username, permalink or shortcode, display_name); exit 1 if a row is refused."""
     from derby import clock, entrants, store
 
     rows = entrants.read_csv(csv_file)
@@ -688,9 +688,23 @@ def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
     _contest(db)
     result = store.import_entrants(db, rows, clock.utcnow(), by=_judge(by), source=Path(csv_file).name)
     click.echo(f"{len(result.matched)} of {result.rows} rows linked to stored entries "
-               f"({len({u for _, u, _ in result.matched})} entrants)")
+               f"({len({u for _, u, _ in result.matched})} entrants)"
+               + (f"; {len(result.problems)} refused (below)" if result.problems else ""))
+    by_line = {row["line"]: row for row in rows}
     for line, message in result.problems:
-        click.echo(f"line {line}: {_safe(message)}", err=True)
+        click.echo(f"line {line} ({_row_text(by_line.get(line))}): {_safe(message)}", err=True)
+    for line, message in result.notes:
+        click.echo(f"note: line {line}: {_safe(message)}", err=True)
+    if result.problems:
+        sys.exit(1)
+
+
+def _row_text(row: dict | None) -> str:
+    """What a registration row held, for a message: ``jean, https://…/p/X/``."""
+    if row is None:
+        return "?"
+    where = row.get("permalink") or row.get("shortcode") or "no permalink"
+    return _safe(f"{row.get('username') or 'no username'}, {where}")[:120]
 
 
 def _resolve(db, ref: str) -> dict:

@@ -108,11 +108,13 @@ def test_entrants_import(derby, tmp_path):
                     f"@Marie.Q;https://www.instagram.com/p/{TOP}/;Marie Quintal\n"
                     "pas valide!;https://www.instagram.com/p/BSOMK02FNQn/;\n"
                     "jean;https://www.instagram.com/p/INCONNU/;\n", encoding="utf-8")
-    result = derby("entrants", "import", str(path), "--by", "Léa")
-    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrants)\n"
+    result = derby("entrants", "import", str(path), "--by", "Léa", ok=False)
+    assert result.exit_code == 1  # a row was refused
+    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrants); 2 refused (below)\n"
     assert result.stderr.splitlines() == [
-        "line 3: 'pas valide!' is not an Instagram username (letters, digits, . and _, at most 30)",
-        "line 4: no stored entry has shortcode INCONNU"]
+        "line 3 (pas valide!, https://www.instagram.com/p/BSOMK02FNQn/): 'pas valide!' is not an Instagram username "
+        "(letters, digits, . and _, at most 30)",
+        "line 4 (jean, https://www.instagram.com/p/INCONNU/): no stored entry has shortcode INCONNU"]
     entry = next(e for e in board(derby)["entries"] if e["media_id"] == "17851496082344044")
     assert (entry["username"], entry["display_name"]) == ("marie.q", "Marie Quintal")
     assert "imported inscriptions.csv: 3 rows, 1 linked, 2 refused" in derby("audit").stdout
@@ -120,6 +122,27 @@ def test_entrants_import(derby, tmp_path):
     bad.write_text("name,link\nx,y\n")
     refused = derby("entrants", "import", str(bad), ok=False)
     assert refused.exit_code == 2 and "must name username and permalink or shortcode" in refused.stderr
+
+
+def test_entrants_import_reads_bare_shortcodes_names_conflicts_and_says_what_each_bad_row_was(derby, tmp_path):
+    path = tmp_path / "inscriptions.csv"
+    path.write_text("username,permalink\n"
+                    f"marie,{TOP}\n"                                   # a bare shortcode in the permalink column
+                    f"paul,https://www.instagram.com/p/{TOP}/\n"       # claims Marie's entry
+                    f"marie,instagram.com/p/{TOP}\n"                   # the same entry again for Marie
+                    "zoe,https://exemple.com/p/BSOMK02FNQn/\n", encoding="utf-8")
+    result = derby("entrants", "import", str(path), ok=False)
+    assert result.exit_code == 1
+    assert result.stdout == "1 of 4 rows linked to stored entries (1 entrants); 2 refused (below)\n"
+    assert result.stderr.splitlines() == [
+        f"line 3 (paul, https://www.instagram.com/p/{TOP}/): conflict: entry {TOP} is claimed by @paul here and by "
+        "@marie on line 2; kept @marie (line 2): fix the file and import it again",
+        "line 5 (zoe, https://exemple.com/p/BSOMK02FNQn/): 'https://exemple.com/p/BSOMK02FNQn/' is a link on "
+        "exemple.com, not an Instagram permalink (https://www.instagram.com/p/…)",
+        f"note: line 4: entry {TOP} is listed twice for @marie (line 2); kept once"]
+    clean = tmp_path / "ok.csv"
+    clean.write_text(f"username,shortcode\nmarie,{TOP}\n", encoding="utf-8")
+    assert derby("entrants", "import", str(clean)).exit_code == 0
 
 
 def test_explain(derby):
