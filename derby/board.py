@@ -33,7 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from derby import clock
-from derby.errors import ConfigError, DerbyError
+from derby.errors import ConfigError, DatabaseMissing, DerbyError, NotADerbyDatabase
 from derby.leaderboard import BoardRow, BoardView
 from derby.text import shortcode, terminal_text
 
@@ -60,6 +60,8 @@ LABELS: dict[str, dict[str, str]] = {
         "skipped": "sautée (pause imposée par la plateforme)",
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
         "unreadable": "⚠ lecture impossible ({error}) : classement lu {rel}",
+        "db_missing": "base de données introuvable : vérifiez --db", "not_derby": "ce fichier n'est pas une base derby",
+        "db_error": "base de données inutilisable : lancez la commande hors du tableau pour le détail",
         "counts": "{entries} participations · {eligible} admissibles · {disqualified} disqualifiées · "
                   "J'aime masqués : {hidden_likes}",
         "hidden": "masqué", "new": "nouv.", "none": "Aucune participation classée pour l'instant.",
@@ -87,6 +89,8 @@ LABELS: dict[str, dict[str, str]] = {
         "skipped": "skipped (platform cool-down)",
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
         "unreadable": "⚠ cannot read ({error}): board read {rel}",
+        "db_missing": "database not found: check --db", "not_derby": "this file is not a derby database",
+        "db_error": "database unusable: run the command outside the board for details",
         "counts": "{entries} entries · {eligible} eligible · {disqualified} disqualified · "
                   "hidden likes: {hidden_likes}",
         "hidden": "hidden", "new": "new", "none": "No ranked entry yet.",
@@ -355,11 +359,24 @@ class LiveBoard:
             if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
                 busy = labels["busy"].format(rel=when, every=number(self.every, lang))
             else:
-                busy = labels["unreadable"].format(error=terminal_text(str(exc))[:80], rel=when)
+                busy = labels["unreadable"].format(error=_why_unreadable(exc, labels), rel=when)
             if self.last is None:
                 return Group(Text(labels["waiting"]), _line(busy, self.console.width, "bold yellow"))
         lang = self.lang or self.last.board.contest.language
         return render(self.last, lang, self.console, height=height, busy=busy)
+
+
+def _why_unreadable(exc: Exception, labels: dict[str, str]) -> str:
+    """Why the database could not be read, in the board's language: derby's own
+    reasons are translated; SQLite's text is quoted as it came."""
+    if isinstance(exc, DatabaseMissing):
+        return labels["db_missing"]
+    if isinstance(exc, NotADerbyDatabase):
+        return labels["not_derby"]
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"SQLite : « {terminal_text(str(exc))[:80]} »" if labels is LABELS["fr"] else \
+            f"SQLite: “{terminal_text(str(exc))[:80]}”"
+    return labels["db_error"]
 
 
 def run_live(console: Console, frame: Callable[[], RenderableType], every: float, *,

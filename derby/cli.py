@@ -587,18 +587,19 @@ def _safe(text: object) -> str:
     return display_text(None if text is None else str(text))
 
 
-def _tie_chain_text(chain) -> str:
-    from derby.rules import TIE_BREAK_KEYS
+def _tie_chain_text(chain, lang: str = "en") -> str:
+    from derby.rules import tie_break_description
 
-    return " → ".join(f"{key} ({TIE_BREAK_KEYS[key]})" for key in chain)
+    return " → ".join(f"{key} ({tie_break_description(key, lang)})" for key in chain)
 
 
 @cli.group(name="rules", invoke_without_command=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the listing (default: the contest's).")
 @_as_of_option
 @click.pass_context
 @friendly
-def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
+def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None, lang: str | None) -> None:
     """List the rules in force, with the declared tie-break order."""
     if click_ctx.invoked_subcommand is not None:
         return
@@ -615,13 +616,13 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
     if fmt == "json":
         click.echo(json.dumps({"rules": values, "tie_break": values["tie_break"]}, ensure_ascii=False, indent=2))
         return
+    lang = lang or contest.language
     width = max(len(name) for name in values)
     for name, value in values.items():
-        kind = rule_kinds.RULE_KINDS[name]
-        marker = "" if name in recorded else "  (default)"
+        marker = "" if name in recorded else ("  (par défaut)" if lang == "fr" else "  (default)")
         click.echo(f"{name:<{width}}  {rule_kinds.format_value(value)}{marker}")
-        click.echo(f"{'':<{width}}  {kind.description}")
-    click.echo(f"Tie-break: {_tie_chain_text(values['tie_break'])}")
+        click.echo(f"{'':<{width}}  {rule_kinds.description(name, lang)}")
+    click.echo(f"{'Départage :' if lang == 'fr' else 'Tie-break:'} {_tie_chain_text(values['tie_break'], lang)}")
 
 
 @rules_group.command(name="set", context_settings={"ignore_unknown_options": True})

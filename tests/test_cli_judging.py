@@ -63,8 +63,17 @@ def board(derby, *args):
     return json.loads(derby("leaderboard", "--format", "json", *args).stdout)
 
 
+def test_rules_listing_follows_the_contests_language_or_lang(derby):
+    out = derby("rules").stdout.splitlines()  # the replay contest is in French
+    assert out[1].strip() == "points pour chaque J'aime compté"
+    assert out[-1] == ("Départage : score (pointage le plus élevé d'abord) → timestamp (publication la plus ancienne "
+                       "d'abord) → media_id (plus petit identifiant de média d'abord, numériquement quand les deux "
+                       "sont des nombres)")
+    assert not any("(default)" in line or "points for" in line for line in out)
+
+
 def test_rules_lists_every_rule_and_the_tie_break(derby):
-    out = derby("rules").stdout.splitlines()
+    out = derby("rules", "--lang", "en").stdout.splitlines()
     assert out[0].split() == ["points_per_like", "1"]
     assert "hidden_likes                zero" in out
     assert out[-1] == ("Tie-break: score (higher score first) → timestamp (earlier post first) → "

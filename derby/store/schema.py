@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from derby.errors import ConfigError, StoreError
+from derby.errors import ConfigError, DatabaseMissing, NotADerbyDatabase, StoreError
 
 
 BUSY_TIMEOUT_MS = 15_000
@@ -379,7 +379,7 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
     later.
     """
     if str(path) == ":memory:" or not Path(path).is_file():
-        raise StoreError(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
+        raise DatabaseMissing(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
     uri = Path(path).resolve().as_uri()
     notes: list[str] = []
     try:
@@ -439,7 +439,7 @@ def _check_derby(db: sqlite_utils.Database, path: str | Path, *, empty_ok: bool 
     if not tables:
         if empty_ok:
             return
-        raise StoreError(f"{path} is an empty database, not a derby one; run: derby init config/socialderby.toml "
+        raise NotADerbyDatabase(f"{path} is an empty database, not a derby one; run: derby init config/socialderby.toml "
                          f"--db {path}, or pass the contest's --db")
     shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
-    raise StoreError(f"{path} is not a derby database (it holds the tables {shown}); pass the contest's --db")
+    raise NotADerbyDatabase(f"{path} is not a derby database (it holds the tables {shown}); pass the contest's --db")
