@@ -18,7 +18,9 @@ from derby.leaderboard import Standings, contest_record, entry_record, select
 from derby.text import spreadsheet_safe
 
 WINNER_COLUMNS = ("rank", "role", "media_id", "permalink", "username", "score", "like_count",
-                  "comments_count", "posted_at", "media_type", "flags")
+                  "comments_count", "posted_at", "media_type", "flags", "tie_break")
+"""Columns of the winners file; ``tie_break`` is the tie-break key that decided a tied
+entry's place (empty when its score was not tied)."""
 ENTRY_COLUMNS = ("rank", "media_id", "permalink", "username", "display_name", "status", "reason", "moderation",
                  "score", "like_count", "comments_count", "posted_at", "observed_at", "media_type", "flags",
                  "tie_break", "caption")

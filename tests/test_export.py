@@ -122,6 +122,16 @@ def test_entries_json_every_field(db_path, tmp_path):
     assert {e["caption"] for e in data["entries"]} >= {f"{t} #socialderby" for t in FORMULAS.values()}
 
 
+def test_winners_csv_gives_the_key_that_decided_a_tie(db_path, tmp_path):
+    out = tmp_path / "winners.csv"
+    assert CliRunner().invoke(cli, ["--db", str(db_path), "export", str(out), "--top", "3",
+                                    "--alternates", "5"]).exit_code == 0
+    rows = read_csv(out)
+    assert [(r["media_id"], r["flags"], r["tie_break"]) for r in rows[:2]] == [("10", "", ""), ("11", "hidden_likes", "")]
+    tied = rows[2:]  # the six formula posts: same score and same time, so the media id decides
+    assert len(tied) == 6 and all("tied" in r["flags"] and r["tie_break"] == "media_id" for r in tied)
+
+
 def test_winners_csv_keeps_its_columns(db_path, tmp_path):
     out = tmp_path / "winners.csv"
     assert CliRunner().invoke(cli, ["--db", str(db_path), "export", str(out), "--top", "1", "--alternates", "1"]).exit_code == 0
