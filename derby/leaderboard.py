@@ -302,7 +302,8 @@ def past_data_version(db: sqlite_utils.Database, moment: datetime) -> tuple:
         {"m": clock.to_store(moment)}).fetchone()
     # whole rows: a database made again at the same path differs at least in its times
     runs = conn.execute("SELECT * FROM poll_runs WHERE finished_at <= ? ORDER BY id", [clock.to_store(moment)])
-    return (*ids, tuple(runs.fetchall()), tuple(conn.execute("SELECT * FROM contest").fetchall()),
+    return (*ids, tuple(runs.fetchall()), tuple(sorted(store.dead_poll_runs(db).items())),  # a run dying shows its pages
+            tuple(conn.execute("SELECT * FROM contest").fetchall()),
             tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
 
 

@@ -108,11 +108,15 @@ def release_lock(db: sqlite_utils.Database, instance: str) -> None:
 
 def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]:
     """Close poll runs still marked ``running`` (their process died: kill -9, power
-    loss) as ``interrupted``; pages they stored are kept. Call only while holding the
-    daemon lock. Returns their ids."""
+    loss, or ``derby run`` abandoned it) as ``interrupted``, ending at their last stored
+    page (their start when they stored none): what they stored was complete then, so
+    ``--as-of`` answers the same before and after the closing. Pages they stored are
+    kept. Call only while holding the daemon lock. Returns their ids. (``now`` is kept
+    for callers; the end is never later than it.)"""
     with write(db):
         ids = [row["id"] for row in db.query("SELECT id FROM poll_runs WHERE status = 'running' ORDER BY id")]
-        db.execute("""UPDATE poll_runs SET status = 'interrupted', finished_at = ?,
+        db.execute("""UPDATE poll_runs SET status = 'interrupted',
+                      finished_at = min(coalesce(progress_at, started_at), ?),
                       error = coalesce(error, 'the process ended during this poll; stored pages are kept')
                       WHERE status = 'running'""", [clock.to_store(now)])
     return ids

@@ -3,9 +3,14 @@ that scoring and the board make of them."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlite_utils
 
@@ -14,20 +19,99 @@ from derby.feeds.parse import MediaPage
 from derby.store.schema import write
 
 
+_STARTED: dict[tuple[int, int], tuple[datetime, float]] = {}
+"""Poll runs started by this process: (connection id, run id) -> (started_at, monotonic
+seconds then), to tell how long a run took on the clock it was started with."""
+
+
 def start_poll_run(db: sqlite_utils.Database, feed: str, now: datetime) -> int:
-    """Record the start of a poll run and return its id."""
+    """Record the start of a poll run at ``now`` (aware; the contest clock) by this
+    process (pid, host, boot id) and return its id."""
     with write(db):
-        cursor = db.execute("INSERT INTO poll_runs (started_at, feed) VALUES (?, ?)", [clock.to_store(now), feed])
-    return int(cursor.lastrowid)  # type: ignore[arg-type]
+        cursor = db.execute("INSERT INTO poll_runs (started_at, feed, pid, host, boot_id) VALUES (?, ?, ?, ?, ?)",
+                            [clock.to_store(now), feed, os.getpid(), socket.gethostname(), _boot_id()])
+    run_id = int(cursor.lastrowid)  # type: ignore[arg-type]
+    _STARTED[(id(db.conn), run_id)] = (now, time.monotonic())
+    return run_id
+
+
+def _elapsed_since_start(db: sqlite_utils.Database, run_id: int, now: datetime) -> datetime:
+    """``now``, or the run's start plus the wall seconds since this process started it
+    when that is later: a poll handed its start time as ``now`` still records when it
+    really ended."""
+    started = _STARTED.get((id(db.conn), run_id))
+    if started is None:
+        return now
+    return max(now, started[0] + timedelta(seconds=time.monotonic() - started[1]))
 
 
 def finish_poll_run(db: sqlite_utils.Database, run_id: int, now: datetime, *, status: str,
                     requests: int, error: str | None = None) -> None:
     """Record the end of poll run ``run_id``: status (ok, partial, failed), request
-    count and error text; page and media counts are already kept by :func:`save_page`."""
+    count and error text; page and media counts are already kept by :func:`save_page`.
+
+    ``finished_at`` is ``now`` or, when later, the run's start plus the wall time it
+    took in this process (so a poll given its start time as ``now`` records its end)."""
+    finished = _elapsed_since_start(db, run_id, now)
     with write(db):
         db.execute("UPDATE poll_runs SET finished_at = ?, status = ?, requests = ?, error = ? WHERE id = ?",
-                   [clock.to_store(now), status, requests, error, run_id])
+                   [clock.to_store(finished), status, requests, error, run_id])
+    _STARTED.pop((id(db.conn), run_id), None)
+
+
+def dead_poll_runs(db: sqlite_utils.Database) -> dict[int, str]:
+    """Return the poll runs still marked ``running`` whose process is gone (on this
+    host: no such pid, a zombie, or another boot), as ``{id: end}`` where ``end`` is
+    the storage text of the last moment it stored a page (else its start). Runs of
+    another host or without a recorded process are left out: nothing tells here."""
+    dead = {}
+    for row in db.query("SELECT id, started_at, progress_at, pid, host, boot_id FROM poll_runs "
+                        "WHERE status = 'running' AND pid IS NOT NULL"):
+        if _process_gone(row["pid"], row["host"], row["boot_id"]):
+            dead[row["id"]] = row["progress_at"] or row["started_at"]
+    return dead
+
+
+def close_dead_poll_runs(db: sqlite_utils.Database) -> list[int]:
+    """Close, as ``interrupted``, the poll runs whose process is gone (see
+    :func:`dead_poll_runs`), ending at their last stored page; their pages are kept.
+    Called by every opening for writing. Returns their ids."""
+    dead = dead_poll_runs(db)
+    if dead:
+        with write(db):
+            db.conn.executemany(
+                "UPDATE poll_runs SET status = 'interrupted', finished_at = ?, error = coalesce(error, "
+                "'the process ended during this poll; stored pages are kept') WHERE id = ? AND status = 'running'",
+                [(end, run_id) for run_id, end in dead.items()])
+    return list(dead)
+
+
+def _process_gone(pid: int, host: str | None, boot_id: str | None) -> bool:
+    if host != socket.gethostname():
+        return False
+    boot = _boot_id()
+    if boot_id and boot and boot_id != boot:
+        return True
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def record_warnings(db: sqlite_utils.Database, run_id: int | None, messages: Iterable[str], now: datetime) -> None:
@@ -44,9 +128,22 @@ def poll_run(db: sqlite_utils.Database, run_id: int) -> dict:
 
 
 def last_poll_run(db: sqlite_utils.Database, *, successful: bool = False) -> dict | None:
-    """Return the newest poll run (only ``ok`` ones when ``successful``), or None."""
+    """Return the newest poll run (only ``ok`` ones when ``successful``), or None. A
+    run whose process is gone is shown ``interrupted``, never in progress."""
     where = "WHERE status = 'ok'" if successful else ""
-    return next(db.query(f"SELECT * FROM poll_runs {where} ORDER BY id DESC LIMIT 1"), None)
+    return _as_ended(db, next(db.query(f"SELECT * FROM poll_runs {where} ORDER BY id DESC LIMIT 1"), None))
+
+
+def _as_ended(db: sqlite_utils.Database, row: dict | None) -> dict | None:
+    """The poll run ``row`` as readers must see it: ``interrupted`` (ended at its last
+    stored page) when it is marked running but its process is gone."""
+    if row is None or row["status"] != "running":
+        return row
+    end = dead_poll_runs(db).get(row["id"])
+    if end is not None:
+        row = {**row, "status": "interrupted", "finished_at": end,
+               "error": row["error"] or "the process ended during this poll; stored pages are kept"}
+    return row
 
 
 # -- media and snapshots ---------------------------------------------------------------
@@ -137,7 +234,8 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
                        [(run_id, when, f"#{hashtag} {edge}: {w}") for w in page.warnings])
-        db.execute("UPDATE poll_runs SET pages = pages + 1, media_seen = media_seen + ? WHERE id = ?", [len(ids), run_id])
+        db.execute("UPDATE poll_runs SET pages = pages + 1, media_seen = media_seen + ?, progress_at = ? WHERE id = ?",
+                   [len(ids), clock.to_store(_elapsed_since_start(db, run_id, observed_at)), run_id])
     return result
 
 
@@ -167,6 +265,7 @@ _ENTRIES_SQL = """
 WITH visible_runs AS (
     SELECT id, started_at FROM poll_runs
     WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
+       OR id IN (SELECT key FROM json_each(:dead) WHERE value <= :as_of)
 ),
 chosen AS (
     SELECT m.media_id,
@@ -221,13 +320,15 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
 
     With ``as_of`` (aware) the result is what the database held then: only poll runs
     finished at or before it (media, snapshots and caption edits they brought), and
-    entrant links and moderation recorded at or before it. A poll run that never
-    finished (a crash) counts only when ``as_of`` is None.
+    entrant links and moderation recorded at or before it. A poll run whose process
+    is gone without finishing it counts as ended at its last stored page (see
+    :func:`dead_poll_runs`); one still in progress counts only when ``as_of`` is None.
     """
     cutoff = clock.to_store(as_of) if as_of else "9999"
     limit = min(t for t in (freeze, as_of) if t is not None) if (freeze or as_of) else None
     params = {"as_of": clock.to_store(as_of) if as_of else None, "cutoff": cutoff,
-              "freeze": clock.to_store(limit) if limit else "9999"}
+              "freeze": clock.to_store(limit) if limit else "9999",
+              "dead": json.dumps(dead_poll_runs(db) if as_of else {})}
     # An empty history table needs no search per media (most contests import no
     # entrants, and moderation touches a handful of media).
     links = _any(db, "SELECT 1 FROM entrant_links WHERE linked_at <= ? LIMIT 1", cutoff)
@@ -319,10 +420,11 @@ def last_seen(db: sqlite_utils.Database, media_ids: Iterable[str], until: dateti
 
 
 def last_poll_run_until(db: sqlite_utils.Database, until: datetime | None = None) -> dict | None:
-    """Return the newest poll run (any status) started at or before ``until``, or None."""
+    """Return the newest poll run (any status) started at or before ``until``, or None;
+    a run whose process is gone is shown ``interrupted``."""
     cutoff = clock.to_store(until) if until else "9999"
-    return next(db.query("SELECT * FROM poll_runs WHERE started_at <= ? ORDER BY started_at DESC, id DESC LIMIT 1",
-                         [cutoff]), None)
+    return _as_ended(db, next(db.query("SELECT * FROM poll_runs WHERE started_at <= ? "
+                                       "ORDER BY started_at DESC, id DESC LIMIT 1", [cutoff]), None))
 
 
 def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
@@ -334,12 +436,16 @@ def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
     ids = list(media_ids)
     cutoff = clock.to_store(until) if until else "9999"
     series: dict[str, list[dict]] = {media_id: [] for media_id in ids}
+    dead = json.dumps(dead_poll_runs(db) if until is not None else {})
     for chunk in _chunks(ids):
-        visible = "" if until is None else "AND poll_run_id IN (SELECT id FROM poll_runs WHERE finished_at <= :cutoff)"
+        visible = "" if until is None else (
+            "AND (poll_run_id IN (SELECT id FROM poll_runs WHERE finished_at <= :cutoff) "
+            "OR poll_run_id IN (SELECT key FROM json_each(:dead) WHERE value <= :cutoff))")
         sql = (f"SELECT media_id, observed_at, like_count, comments_count FROM snapshots "
                f"WHERE observed_at <= ? {visible} AND media_id IN ({', '.join('?' * len(chunk))}) "
                f"ORDER BY observed_at, id")
-        for row in db.query(sql.replace(":cutoff", "?"), [cutoff, *([cutoff] if until else []), *chunk]):
+        extra = [cutoff, dead, cutoff] if until else []
+        for row in db.query(sql.replace(":cutoff", "?").replace(":dead", "?"), [cutoff, *extra, *chunk]):
             row["observed_at"] = clock.from_store(row["observed_at"])
             series[row.pop("media_id")].append(row)
     return series

@@ -300,13 +300,23 @@ def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m_poll_run_process(db: sqlite_utils.Database) -> None:
+    """Which process runs each poll run (pid, host, Linux boot id), so that any writer
+    can close a run whose process is gone, and ``progress_at``: when the run last
+    stored a page (UTC), the end of a run that never finished."""
+    for column, kind in (("pid", int), ("host", str), ("boot_id", str), ("progress_at", str)):
+        db["poll_runs"].add_column(column, kind)
+
+
 def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
 
     With ``create`` a missing file (not a missing folder) is created; without it a
     missing file is an error, so read-only commands never leave an empty database
     behind. A file that is not a derby database (another program's tables; an empty
-    one unless ``create``) is refused untouched. Raises StoreError when the file is
+    one unless ``create``) is refused untouched. Poll runs left ``running`` by a
+    process that is gone are closed (see :func:`derby.store.polls.close_dead_poll_runs`). Raises StoreError when the file is
     missing (without ``create``), is not a (derby) SQLite database, cannot be opened,
     or stays locked past the busy timeout (15 s) during the upgrade.
     """
@@ -331,6 +341,9 @@ def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
         db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
         db.execute("PRAGMA foreign_keys = ON")
         migrations.apply(db)
+        from derby.store.polls import close_dead_poll_runs
+
+        close_dead_poll_runs(db)
     except sqlite3.OperationalError as exc:
         raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
     except sqlite3.DatabaseError as exc:
