@@ -57,7 +57,7 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ trou de couverture{tag} : publications du {start} au {end} peut-être manquées ({length})",
         "more_gaps": " et {n} autre(s)",
         "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
-        "skipped": "sautée (pause imposée par la plateforme)",
+        "skipped": "sautée (pause imposée par la plateforme)", "interrupted": "interrompue",
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
         "unreadable": "⚠ lecture impossible ({error}) : classement lu {rel}",
         "db_missing": "base de données introuvable : vérifiez --db", "not_derby": "ce fichier n'est pas une base derby",
@@ -86,7 +86,7 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ coverage gap{tag}: posts from {start} to {end} may be missing ({length})",
         "more_gaps": " and {n} more",
         "last_failed": "⚠ last poll {status}", "failed": "failed", "partial": "partial",
-        "skipped": "skipped (platform cool-down)",
+        "skipped": "skipped (platform cool-down)", "interrupted": "interrupted",
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
         "unreadable": "⚠ cannot read ({error}): board read {rel}",
         "db_missing": "database not found: check --db", "not_derby": "this file is not a derby database",
@@ -155,7 +155,7 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -
                            width))
     if health.stale and health.age is not None:
         lines.append(_line(labels["stale"].format(age=clock.format_duration(health.age, lang)), width, "bold red"))
-    if health.last_status in ("failed", "partial", "skipped"):
+    if health.last_status in ("failed", "partial", "skipped", "interrupted"):
         lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
     if health.gaps:
         tag, start, end = health.gaps[-1]

@@ -41,6 +41,10 @@ access token is 200 calls per user per hour (Meta, Graph API "Rate Limiting",
 platform rate limits). A schedule whose worst case (every page of every edge of every
 hashtag) would exceed it is refused."""
 
+HASHTAG_LIMIT = 30
+"""Unique hashtags one Instagram account may query in a rolling 7 days (Graph API
+reference, IG Hashtag Search)."""
+
 _ALLOWED = {
     "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
     "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
@@ -180,6 +184,10 @@ def _build(data: dict, path: Path) -> Contest:
         tag = normalize_hashtag(raw)
         if tag not in tags:
             tags.append(tag)
+    if len(tags) > HASHTAG_LIMIT:  # before the schedule check: its advice would not help
+        raise ValueError(f"contest.hashtags lists {len(tags)} hashtags; an Instagram account may query only "
+                         f"{HASHTAG_LIMIT} unique hashtags in 7 days (Graph API IG Hashtag Search), so keep at most "
+                         f"{HASHTAG_LIMIT}")
     language = section.get("language", "fr")
     if language not in LANGUAGES:
         raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")

@@ -99,3 +99,8 @@ def test_finished_at_is_when_the_poll_ended_not_when_it_started(tmp_path, monkey
     assert row["started_at"] == "2017-04-02T12:00:00Z"
     assert row["finished_at"] == "2017-04-02T12:02:40Z"  # four pages of 40 s
     assert row["progress_at"] == "2017-04-02T12:02:40Z"
+
+
+def test_the_board_warns_of_an_interrupted_last_poll(dead_run):
+    result = CliRunner().invoke(cli, ["--db", str(dead_run), "leaderboard", "--lang", "fr"])
+    assert "⚠ dernière relève : interrompue" in result.output
