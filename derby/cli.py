@@ -719,10 +719,11 @@ def _resolve(db, ref: str) -> dict:
 
 @cli.command()
 @click.argument("media")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language (default: the contest's).")
 @_as_of_option
 @pass_ctx
 @friendly
-def explain(ctx: _Context, media: str, as_of: str | None) -> None:
+def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> None:
     """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
     from derby import clock, leaderboard, store
 
@@ -731,7 +732,8 @@ def explain(ctx: _Context, media: str, as_of: str | None) -> None:
     row = _resolve(db, media)
     moment = _moment(contest, as_of)
     board = leaderboard.standings(db, clock.utcnow(), moment)
-    for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment)):
+    for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment),
+                                          lang or contest.language):
         click.echo(line)
 
 

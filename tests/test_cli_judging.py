@@ -155,7 +155,7 @@ def test_entrants_import_reads_bare_shortcodes_names_conflicts_and_says_what_eac
 
 
 def test_explain(derby):
-    lines = derby("explain", TOP).stdout.splitlines()
+    lines = derby("explain", TOP, "--lang", "en").stdout.splitlines()
     assert lines[0] == f"Entry 17851496082344044  https://www.instagram.com/p/{TOP}/"
     assert lines[1] == "  entrant unknown (no entrant import matched)"
     assert lines[5].startswith("Snapshot used: observed 2017-04-12 08:01 (UTC−4): 402 likes, 30 comments  (observed late")
@@ -174,6 +174,25 @@ def test_explain(derby):
     assert missing.exit_code == 1 and "no stored entry matches 'nothing-like-this'" in missing.stderr
 
 
+def test_explain_follows_the_contests_language(derby):
+    lines = derby("explain", TOP).stdout.splitlines()
+    assert lines[0] == f"Participation 17851496082344044  https://www.instagram.com/p/{TOP}/"
+    assert lines[1] == "  participant·e inconnu·e (aucune inscription importée ne correspond)"
+    assert lines[5].startswith("Relevé utilisé : relevé le 12 avril 2017, 8 h 01 (UTC−4) : 402 J'aime, 30 commentaires")
+    assert lines[6:10] == [
+        "Points :",
+        "  points_per_like     402 J'aime × 1                                 402",
+        "  points_per_comment  30 commentaires × 3                             90",
+        "  pointage                                                           492",
+    ]
+    assert "  oui window: publiée entre le début et la clôture" in lines
+    assert "Modération : aucune" in lines
+    assert lines[-2:] == ["Rang : 1 sur 16", "Ordre de départage : score > timestamp > media_id"]
+    english = "\n".join(lines)
+    for word in ("Entry", "Snapshot", "likes", "posted", "Rank", "Moderation", "Eligibility"):
+        assert word not in english, word
+
+
 def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake_clock):
     monkeypatch.setenv("DERBY_JUDGE", "Jury SNQ")
     hostile = "photo volée \x1b[31m\u202eABC"
@@ -188,8 +207,10 @@ def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake
     assert (dq["rank"], dq["status"], dq["reason"]) == (None, "disqualified", f"disqualified by Jury SNQ: {hostile}")
     table = derby("leaderboard", "--all", "--lang", "fr").stdout
     assert "disqualifiée" in table and "\x1b[31m" not in table
-    explained = derby("explain", TOP).stdout
+    explained = derby("explain", TOP, "--lang", "en").stdout
     assert "Rank: not ranked, disqualified by Jury SNQ: photo volée ABC [disqualified]" in explained
+    french = derby("explain", TOP).stdout  # the contest's language
+    assert "Rang : non classée, disqualifiée par Jury SNQ : photo volée ABC [disqualified]" in french
     fake_clock.at(12, 10)
     derby("reinstate", TOP, "--reason", "auteur confirmé", "--by", "Marie")
     assert board(derby, "--top", "1")["entries"][0]["media_id"] == "17851496082344044"
