@@ -119,7 +119,7 @@ def test_entrants_import(derby, tmp_path):
                     "jean;https://www.instagram.com/p/INCONNU/;\n", encoding="utf-8")
     result = derby("entrants", "import", str(path), "--by", "Léa", ok=False)
     assert result.exit_code == 1  # a row was refused
-    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrants); 2 refused (below)\n"
+    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrant); 2 refused (below)\n"
     assert result.stderr.splitlines() == [
         "line 3 (pas valide!, https://www.instagram.com/p/BSOMK02FNQn/): 'pas valide!' is not an Instagram username "
         "(letters, digits, . and _, at most 30)",
@@ -277,4 +277,4 @@ def test_entrants_file_errors_are_one_line(derby, tmp_path):
     assert missing.exit_code == 2 and "not found" in missing.stderr
     by_code = tmp_path / "codes.csv"
     by_code.write_text("username,shortcode\nana,BSV13mQ0BzK\n", encoding="utf-8")
-    assert derby("entrants", "import", str(by_code)).stdout == "1 of 1 rows linked to stored entries (1 entrants)\n"
+    assert derby("entrants", "import", str(by_code)).stdout == "1 of 1 row linked to stored entries (1 entrant)\n"

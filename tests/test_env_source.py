@@ -20,10 +20,11 @@ GRAPH_TOML = ROOT / "config" / "socialderby.toml"
 @pytest.fixture
 def env_loaded(monkeypatch):
     """Run ``cli._load_env`` with every variable it may set restored afterwards."""
-    for name in cli_module._SECRET_NAMES + ("DERBY_GRAPH_URL",):
+    for name in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET", "INSTAGRAM_APP_ID", "INSTAGRAM_USER_ID",
+                 "DERBY_GRAPH_URL"):
         monkeypatch.setenv(name, "placeholder")
         monkeypatch.delenv(name)
-    monkeypatch.setattr(cli_module, "_ENV_SOURCES", {})
+    monkeypatch.setattr(cli_module, "_ENV_SOURCES", [])
 
     def load(path: Path) -> None:
         cli_module._load_env(path)

@@ -8,9 +8,12 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.schema`: opening the database, migrations, write transactions;
 - :mod:`~derby.store.contest`: the contest, its rules and their history, hashtag ids;
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
+- :mod:`~derby.store.ranking`: running the ranking queries built by scoring;
+- :mod:`~derby.store.standings`: the live per-entry standings columns kept current;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.versions`: the data version the board caches on;
 - :mod:`~derby.store.backup`: consistent copies of a live database.
 
 Callers use ``from derby import store`` and ``store.<function>``.
@@ -18,11 +21,12 @@ Callers use ``from derby import store`` and ``store.<function>``.
 
 from derby.store.schema import (
     BUSY_TIMEOUT_MS,
-    m001_initial,
-    m_i3_platform_limits,
-    m_i4_rules_judging_audit,
-    m_i5_daemon,
-    m_i7_latest_snapshots,
+    RENAMED_MIGRATIONS,
+    m001_contest_polls_media,
+    m002_rules_judging_audit,
+    m003_platform_limits,
+    m004_daemon_state,
+    m005_latest_snapshots,
     migrations,
     open_db,
     open_reader,
@@ -35,6 +39,7 @@ from derby.store.contest import (
     hashtag_id,
     load_contest,
     read_rules,
+    rules_in_force,
     rule_history,
     save_contest,
     save_hashtag_id,
@@ -44,7 +49,7 @@ from derby.store.contest import (
 from derby.store.polls import (
     PageResult,
     add_media_counts,
-    close_dead_poll_runs,
+    note_no_poller,
     counts,
     dead_poll_runs,
     coverage_at,
@@ -53,12 +58,18 @@ from derby.store.polls import (
     last_poll_run_until,
     last_seen,
     poll_run,
-    read_entries,
     record_warnings,
     save_page,
     snapshot_series,
     start_poll_run,
     successful_polls,
+)
+from derby.store.ranking import history_present, query_rows
+from derby.store.standings import (
+    STANDINGS_EVENTS,
+    entry_scores_current,
+    rebuild_entry_scores,
+    refresh_entry_scores,
 )
 from derby.store.judging import (
     EntrantImport,
@@ -78,6 +89,7 @@ from derby.store.limits import (
     record_poll_outcome,
     start_cooldown,
 )
+from derby.store.versions import data_version, database_file
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -100,11 +112,12 @@ from derby.store.daemon import (
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
-    "m001_initial",
-    "m_i3_platform_limits",
-    "m_i4_rules_judging_audit",
-    "m_i5_daemon",
-    "m_i7_latest_snapshots",
+    "RENAMED_MIGRATIONS",
+    "m001_contest_polls_media",
+    "m002_rules_judging_audit",
+    "m003_platform_limits",
+    "m004_daemon_state",
+    "m005_latest_snapshots",
     "migrations",
     "open_db",
     "open_reader",
@@ -116,6 +129,7 @@ __all__ = [
     "hashtag_id",
     "load_contest",
     "read_rules",
+    "rules_in_force",
     "rule_history",
     "save_contest",
     "save_hashtag_id",
@@ -123,7 +137,7 @@ __all__ = [
     "stored_rule_names",
     "PageResult",
     "add_media_counts",
-    "close_dead_poll_runs",
+    "note_no_poller",
     "counts",
     "dead_poll_runs",
     "coverage_at",
@@ -132,12 +146,17 @@ __all__ = [
     "last_poll_run_until",
     "last_seen",
     "poll_run",
-    "read_entries",
     "record_warnings",
     "save_page",
     "snapshot_series",
     "start_poll_run",
     "successful_polls",
+    "history_present",
+    "STANDINGS_EVENTS",
+    "entry_scores_current",
+    "rebuild_entry_scores",
+    "refresh_entry_scores",
+    "query_rows",
     "EntrantImport",
     "audit_log",
     "find_media",
@@ -169,4 +188,6 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "data_version",
+    "database_file",
 ]
