@@ -666,7 +666,11 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     console = _console()
 
     def read(rows: int | None):
+        from derby import lock
+
         reader = store.open_reader(ctx.db_path)
+        if lock.is_held(ctx.db_path) is False:  # nobody polls: a run left running is a dead process's
+            store.note_no_poller(reader)
         try:
             return leaderboard.board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
         finally:

@@ -117,10 +117,11 @@ def judge(facts: Facts) -> list[dict]:
     elif f.phase in ("running", "grace", "final_poll_due") and not f.running:
         problem("degraded", "no derby run is polling this database during the contest: start it (systemctl start derby)")
     last = f.last
-    if last is not None and last["status"] == "running" and f.lock_held is False:
+    left = last is not None and (last.get("left_running") or (last["status"] == "running" and f.lock_held is False))
+    if left:
         problem("degraded", f"poll #{last['id']} was left running by a process that ended; its stored pages are kept, "
-                            "and the next derby run or derby poll marks it interrupted")
-    if last is not None and last["status"] not in ("ok", "running"):
+                            "and the next command that writes marks it interrupted")
+    elif last is not None and last["status"] not in ("ok", "running"):
         problem("degraded", f"the last poll (#{last['id']}) ended {last['status']}: {last['error'] or 'no error text'}")
     cooldown = cooldown_until(f)
     if cooldown is not None:

@@ -142,7 +142,7 @@ def test_entrants_import_reads_bare_shortcodes_names_conflicts_and_says_what_eac
                     "zoe,https://exemple.com/p/BSOMK02FNQn/\n", encoding="utf-8")
     result = derby("entrants", "import", str(path), ok=False)
     assert result.exit_code == 1
-    assert result.stdout == "1 of 4 rows linked to stored entries (1 entrants); 2 refused (below)\n"
+    assert result.stdout == "1 of 4 rows linked to stored entries (1 entrant); 2 refused (below)\n"
     assert result.stderr.splitlines() == [
         f"line 3 (paul, https://www.instagram.com/p/{TOP}/): conflict: entry {TOP} is claimed by @paul here and by "
         "@marie on line 2; kept @marie (line 2): fix the file and import it again",

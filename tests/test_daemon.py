@@ -106,6 +106,7 @@ def test_run_on_a_closed_contest_says_so(tmp_path):
     init_db(path)
     db = store.open_db(path)
     run_id = store.start_poll_run(db, "fixture", utc(2017, 4, 11))
+    store.finish_poll_run(db, run_id, utc(2017, 4, 11), status="ok", requests=0)  # the final poll ended
     store.close_contest(db, utc(2017, 4, 11), run_id)
     db.close()
     assert poller.run(path, fixture_feed, StepClock(utc(2017, 4, 11)), interval=0.05) == "already_closed"

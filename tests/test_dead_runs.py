@@ -68,11 +68,24 @@ def test_any_writing_command_closes_a_dead_run_at_its_last_page(dead_run):
     assert row[3] == "the process ended during this poll; stored pages are kept"
 
 
-def test_a_run_of_this_live_process_is_left_alone(tmp_path):
-    db = store.open_db(tmp_path / "d.db")
-    run = store.start_poll_run(db, "fixture", utc(2017, 4, 2))
-    assert store.dead_poll_runs(db) == {} and store.close_dead_poll_runs(store.open_db(tmp_path / "d.db")) == []
-    assert store.poll_run(db, run)["status"] == "running"
+def test_a_run_of_a_process_holding_the_lock_is_left_alone(tmp_path):
+    from derby import lock
+
+    path = tmp_path / "d.db"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--db", str(path), "init", str(REPLAY_TOML)]).exit_code == 0
+    holder = lock.FileLock(path)
+    assert holder.acquire()  # as derby run does for its whole life
+    try:
+        db = store.open_db(path)
+        run = store.start_poll_run(db, "fixture", utc(2017, 4, 2))
+        result = runner.invoke(cli, ["--db", str(path), "rules", "set", "points_per_like", "2", "--reason", "x"])
+        assert result.exit_code == 0, result.output
+        assert store.poll_run(db, run)["status"] == "running"
+        status = json.loads(runner.invoke(cli, ["--db", str(path), "status", "--format", "json"]).output)
+        assert status["last_poll"]["status"] == "running"
+    finally:
+        holder.release()
 
 
 def test_finished_at_is_when_the_poll_ended_not_when_it_started(tmp_path, monkeypatch):
@@ -87,9 +100,9 @@ def test_finished_at_is_when_the_poll_ended_not_when_it_started(tmp_path, monkey
         def resolve_hashtag(self, name):
             return {"socialderby": "1", "snq17": "2"}[name]
 
-        def media_pages(self, hashtag_id, edge, now):
+        def read(self, source, now):
             wall["t"] += 40  # each page takes 40 s to arrive
-            yield page(media(f"{hashtag_id}{edge[0]}"))
+            yield page(media(f"{source.hashtag_id}{source.edge[0]}"))
 
     db = store.open_db(tmp_path / "d.db")
     contest = make_contest()

@@ -75,12 +75,12 @@ def test_an_older_schema_is_read_without_migrating_the_file(tmp_path):
     db = sqlite3.connect(db_path)
     db.executescript("DROP TRIGGER latest_snapshots_insert; DROP TRIGGER latest_snapshots_update; "
                      "DROP TRIGGER latest_snapshots_delete; DROP TABLE latest_snapshots; "
-                     "DELETE FROM _sqlite_migrations WHERE name = 'm_i7_latest_snapshots';")
+                     "DELETE FROM _sqlite_migrations WHERE name = 'm005_latest_snapshots';")
     db.close()
     before = digest(db_path)
     result = runner.invoke(cli, ["--db", str(db_path), "leaderboard", "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert ("was made by an older derby (its schema lacks m_i7_latest_snapshots); read through an upgraded copy in "
+    assert ("was made by an older derby (its schema lacks m005_latest_snapshots); read through an upgraded copy in "
             "memory, the file is unchanged") in result.output
     assert digest(db_path) == before
     assert "latest_snapshots" not in sqlite3.connect(db_path).execute(

@@ -100,8 +100,10 @@ def test_a_reading_without_comments_count_keeps_the_last_known_one(db):
     snaps = list(db.query("SELECT like_count, comments_count FROM snapshots ORDER BY id"))
     # the comments are kept; a missing like_count still means hidden likes (no reading at all writes nothing)
     assert snaps == [{"like_count": 5, "comments_count": 5}, {"like_count": 6, "comments_count": 5}]
-    entry = store.read_entries(db)[0]
-    assert (entry["like_count"], entry["comments_count"]) == (6, 5)
+    from derby import leaderboard
+
+    entry = leaderboard.standings(db, utc(2017, 4, 4)).entry("1")
+    assert (entry.like_count, entry.comments_count, entry.score) == (6, 5, 6 * 1 + 5 * 3)
 
 
 def test_growth_appends_a_snapshot_and_counts_as_updated(db):

@@ -101,7 +101,7 @@ def _as_ended(db: sqlite_utils.Database, row: dict | None) -> dict | None:
         return row
     end = dead_poll_runs(db).get(row["id"])
     if end is not None:
-        row = {**row, "status": "interrupted", "finished_at": end,
+        row = {**row, "status": "interrupted", "finished_at": end, "left_running": True,
                "error": row["error"] or "the process ended during this poll; stored pages are kept"}
     return row
 
@@ -158,10 +158,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             if media.like_count is None and media.comments_count is None:
                 continue
             previous = latest.get(media_id)
-            comments = media.comments_count
-            if comments is None and previous is not None:
-                comments = previous[2]  # a reading without comments_count keeps the last known count
-            reading = (media.like_count, comments)
+            reading = _reading(media, previous)
             if previous is None or previous[1:] != reading:
                 snapshot_rows.append((media_id, run_id, when, *reading))
                 if old is not None:
@@ -203,6 +200,15 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                    [len(ids), clock.to_store(_elapsed_since_start(db, run_id, observed_at)), run_id])
         refresh_entry_scores(db, ids)
     return result
+
+
+def _reading(media, previous: tuple | None) -> tuple:
+    """(like_count, comments_count) to store: a reading without ``comments_count``
+    keeps the last known count (``previous``: media id, likes, comments)."""
+    comments = media.comments_count
+    if comments is None and previous is not None:
+        comments = previous[2]
+    return media.like_count, comments
 
 
 def add_media_counts(db: sqlite_utils.Database, run_id: int, new: int, updated: int) -> None:
