@@ -194,7 +194,7 @@ def test_explain_a_team_by_name_or_username_and_a_post(tmp_path):
     assert "+20 followers × 2" in text and "2 posts × 5" in text and "Rank: 1 of 2" in text
     assert "203" in text and "posted before the contest started" in text
     assert run(db, "explain", "@team102").stdout.startswith("Team “Saint-Jean”")
-    assert "Entry 301" in run(db, "explain", "301").stdout
+    assert "Entry 301" in run(db, "explain", "301", "--lang", "en").stdout
     missing = run(db, "explain", "Limoilou")
     assert missing.exit_code != 0 and "no team or stored post matches" in missing.output
 
@@ -227,9 +227,13 @@ def test_team_rules_are_refused_by_rules_set_in_a_hashtag_contest(tmp_path):
 
 
 def test_rules_lists_the_team_tie_break(tmp_path):
-    result = run(seed(tmp_path), "rules")
+    db = seed(tmp_path)
+    result = run(db, "rules", "--lang", "en")
     assert result.exit_code == 0, result.output
     assert "name (team name in alphabetical order)" in result.output and "points_per_follower" in result.output
+    french = run(db, "rules")  # the contest's language
+    assert french.exit_code == 0, french.output
+    assert "name (nom de l'équipe, en ordre alphabétique)" in french.output and "abonné gagné" in french.output
 
 
 def test_hostile_team_names_are_safe_on_the_board_and_in_spreadsheets(tmp_path):
