@@ -1325,7 +1325,8 @@ def _team_explain(db, contest, ref: str, as_of: str | None, lang: str) -> None:
     board = teams.team_standings(db, clock.utcnow(), moment)
     team = teams.resolve_team(board, ref)
     if team is not None:
-        for line in teams.explain_team_lines(board, team, store.team_moderation_history(db, team.account_id, moment)):
+        for line in teams.explain_team_lines(board, team, store.team_moderation_history(db, team.account_id, moment),
+                                             lang):
             click.echo(line)
         return
     row = store.find_media(db, ref)

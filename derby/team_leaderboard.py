@@ -284,50 +284,81 @@ def resolve_team(board: TeamStandings, ref: str) -> TeamScore | None:
     return next((t for t in board.teams if t.username and t.username.casefold() == handle), None)
 
 
-def explain_team_lines(board: TeamStandings, team: TeamScore, moderation: list[dict] | None = None) -> list[str]:
-    """Return the explanation of one team as plain lines for a terminal: its follower
-    readings and points, post points, each post's points and status, the moderation of
-    the team (``moderation``: rows ``{"action", "reason", "by", "at"}``), its rank and
-    the tie-break order. Times in the contest zone; user text made safe for display."""
-    contest, tz = board.contest, board.contest.tz
+EXPLAIN_TEXT: dict[str, dict[str, str]] = {
+    "en": {"team": "Team “{name}”  account {account}", "unread": "  (no reading yet)",
+           "as_of": "Standings as of {when}; followers and engagement count until {freeze}",
+           "followers": "Followers: {base} at the baseline → {final} at the freeze: {gained:+d} gained",
+           "points": "Points:", "per_follower": "{gained:+d} followers × {value}", "per_post": "{n} posts × {value}",
+           "posts_points": "posts' points", "sum": "sum over {n} counted posts",
+           "posts": "Posts ({stored} stored, {n} counted):", "no_posts": "Posts: none yet", "counted": "counted",
+           "not_counted": "not counted: {reason}", "no_date": "no date", "no_caption": "(no caption)",
+           "moderation": "Moderation:", "no_moderation": "Moderation: none",
+           "action": "  {when}  team {action} by {by}: {reason}", "rank": "Rank: {rank} of {of}",
+           "tied": " (tied on score; separated by {key})", "unranked": "Rank: not ranked, {reason} [{status}]",
+           "flags": "Flags: {flags}", "chain": "Tie-break order: {chain}", "unknown": "unknown"},
+    "fr": {"team": "Équipe « {name} »  compte {account}", "unread": "  (pas encore lu)",
+           "as_of": "Classement au {when}; abonnés et engagement comptent jusqu'au {freeze}",
+           "followers": "Abonnés : {base} au départ → {final} à la clôture : {gained:+d} gagnés",
+           "points": "Points :", "per_follower": "{gained:+d} abonnés × {value}", "per_post": "{n} publications × {value}",
+           "posts_points": "points des publications", "sum": "somme sur {n} publications comptées",
+           "posts": "Publications ({stored} enregistrées, {n} comptées) :", "no_posts": "Publications : aucune encore",
+           "counted": "comptée", "not_counted": "non comptée : {reason}", "no_date": "sans date",
+           "no_caption": "(sans légende)", "moderation": "Modération :", "no_moderation": "Modération : aucune",
+           "action": "  {when}  équipe : {action} par {by} : {reason}", "rank": "Rang : {rank} sur {of}",
+           "tied": " (égalité de pointage; départagée par {key})",
+           "unranked": "Rang : non classée, {reason} [{status}]", "flags": "Notes : {flags}",
+           "chain": "Ordre de départage : {chain}", "unknown": "inconnu"},
+}
+"""The sentences of :func:`explain_team_lines`, by language."""
+
+
+def explain_team_lines(board: TeamStandings, team: TeamScore, moderation: list[dict] | None = None,
+                       lang: str = "en") -> list[str]:
+    """Return the explanation of one team as plain lines for a terminal, in ``lang``
+    (``fr`` or ``en``): its follower readings and points, post points, each post's
+    points and status, the moderation of the team (``moderation``: rows ``{"action",
+    "reason", "by", "at"}``), its rank and the tie-break order. Times in the contest
+    zone; user text made safe for display."""
+    contest, tz, rules = board.contest, board.contest.tz, board.rules
+    t = EXPLAIN_TEXT.get(lang, EXPLAIN_TEXT["en"])
 
     def when(dt: datetime | None) -> str:
-        return clock.format_local(dt, tz, "en") or "unknown"
+        return clock.format_local(dt, tz, lang) or t["unknown"]
 
-    rules = board.rules
+    def count(value: int | None) -> str:
+        return t["unknown"] if value is None else str(value)
+
+    n = len(team.counted)
     lines = [
-        f"Team “{display_text(team.name)}”  account {team.account_id}"
-        + (f"  @{display_text(team.username)}" if team.username else "  (no reading yet)"),
-        f"Standings as of {when(board.as_of)}; followers and engagement count until {when(contest.freeze)}",
-        f"Followers: {_count(team.followers_baseline)} at the baseline → {_count(team.followers_count)} at the freeze: "
-        f"{team.followers_gained:+d} gained",
-        "Points:",
-        f"  points_per_follower  {team.followers_gained:+d} followers × {_fmt(rules.get('points_per_follower'))}"
-        f"{'':<8}{_fmt(team.follower_points):>10}",
-        f"  points_per_post      {len(team.counted)} posts × {_fmt(rules.get('points_per_post'))}"
-        f"{'':<16}{_fmt(team.post_points):>10}",
-        f"  posts' points        sum over {len(team.counted)} counted posts{'':<10}{_fmt(team.posts_score):>10}",
-        f"  score{'':<45}{_fmt(team.score):>10}",
-        f"Posts ({len(team.posts)} stored, {len(team.counted)} counted):" if team.posts else "Posts: none yet",
+        t["team"].format(name=display_text(team.name), account=team.account_id)
+        + (f"  @{display_text(team.username)}" if team.username else t["unread"]),
+        t["as_of"].format(when=when(board.as_of), freeze=when(contest.freeze)),
+        t["followers"].format(base=count(team.followers_baseline), final=count(team.followers_count),
+                              gained=team.followers_gained),
+        t["points"],
+        f"  {'points_per_follower':<24}{t['per_follower'].format(gained=team.followers_gained, value=_fmt(rules.get('points_per_follower'))):<40}{_fmt(team.follower_points):>10}",
+        f"  {'points_per_post':<24}{t['per_post'].format(n=n, value=_fmt(rules.get('points_per_post'))):<40}{_fmt(team.post_points):>10}",
+        f"  {t['posts_points']:<24}{t['sum'].format(n=n):<40}{_fmt(team.posts_score):>10}",
+        f"  {'score':<64}{_fmt(team.score):>10}",
+        t["posts"].format(stored=len(team.posts), n=n) if team.posts else t["no_posts"],
     ]
     for entry in sorted(team.posts, key=lambda e: (e.timestamp is None, e.timestamp or board.as_of, e.media_id)):
-        state = "counted" if entry.status == ELIGIBLE else f"not counted: {display_text(entry.reason)}"
+        state = t["counted"] if entry.status == ELIGIBLE else t["not_counted"].format(reason=display_text(entry.reason))
         terms = ", ".join(f"{rule} {_fmt(points)}" for rule, points in entry.points.items() if points)
-        lines.append(f"  {entry.media_id}  {clock.format_short(entry.timestamp, tz, 'en') or 'no date'}  "
+        lines.append(f"  {entry.media_id}  {clock.format_short(entry.timestamp, tz, lang) or t['no_date']}  "
                      f"{_fmt(entry.score):>8}  {state}" + (f"  [{terms}]" if terms else ""))
-        lines.append(f"      {shorten(display_text(entry.caption), 100) or '(no caption)'}")
-    lines.append("Moderation:" if moderation else "Moderation: none")
-    for action in moderation or []:
-        lines.append(f"  {when(action['at'])}  team {action['action']} by {display_text(action['by'])}: "
-                     f"{display_text(action['reason'])}")
+        lines.append(f"      {shorten(display_text(entry.caption), 100) or t['no_caption']}")
+    lines.append(t["moderation"] if moderation else t["no_moderation"])
+    lines += [t["action"].format(when=when(a["at"]), action=a["action"], by=display_text(a["by"]),
+                                 reason=display_text(a["reason"])) for a in moderation or []]
     if team.rank is not None:
-        tie = f" (tied on score; separated by {team.tie_break})" if team.tie_break else ""
-        lines.append(f"Rank: {team.rank} of {len(board.ranked)}{tie}")
+        tie = t["tied"].format(key=team.tie_break) if team.tie_break else ""
+        lines.append(t["rank"].format(rank=team.rank, of=len(board.ranked)) + tie)
     else:
-        lines.append(f"Rank: not ranked, {display_text(team.reason)} [{team.status}]")
+        lines.append(t["unranked"].format(reason=display_text(team.reason), status=team.status))
     if team.flags:
-        lines.append(f"Flags: {', '.join(team.flags)}")
-    lines.append(f"Tie-break order: {explain_chain(rules)}")
+        lines.append(t["flags"].format(flags=", ".join(team.flags)))
+    lines.append(t["chain"].format(chain=explain_chain(rules, lang)))
     return lines
 
 
@@ -336,7 +367,3 @@ def _fmt(value: object) -> str:
         return "0"
     number = float(value)  # type: ignore[arg-type]
     return str(int(number)) if number.is_integer() else f"{number:.2f}"
-
-
-def _count(value: int | None) -> str:
-    return "unknown" if value is None else str(value)

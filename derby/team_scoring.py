@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from derby.rules import DEFAULT_TEAM_TIE_BREAK, TEAM_TIE_BREAK_KEYS, format_value
+from derby.rules import DEFAULT_TEAM_TIE_BREAK, TEAM_TIE_BREAK_KEYS, TEAM_TIE_BREAK_KEYS_FR, format_value
 from derby.scoring import ELIGIBLE, ScoredEntry
 
 OVER_DAILY_CAP = "over_daily_cap"
@@ -240,6 +240,7 @@ def rank_trophy(teams: list[TeamScore], metric_name: str, rules: Mapping[str, ob
     return [(place, team, round(metric(team, metric_name), 6)) for place, team in enumerate(ranked, start=1)]
 
 
-def explain_chain(rules: Mapping[str, object]) -> str:
-    """The team tie-break chain as a person reads it."""
-    return " > ".join(f"{k} ({TEAM_TIE_BREAK_KEYS[k]})" for k in team_chain(rules)) or format_value([])
+def explain_chain(rules: Mapping[str, object], lang: str = "en") -> str:
+    """The team tie-break chain as a person reads it, in ``lang`` (``fr`` or ``en``)."""
+    keys = TEAM_TIE_BREAK_KEYS_FR if lang == "fr" else TEAM_TIE_BREAK_KEYS
+    return " > ".join(f"{k} ({keys[k]})" for k in team_chain(rules)) or format_value([])

@@ -188,12 +188,14 @@ def test_export_writes_winners_and_trophy_winners_in_one_table(tmp_path):
 
 def test_explain_a_team_by_name_or_username_and_a_post(tmp_path):
     db = seed(tmp_path)
-    result = run(db, "explain", "3e avenue")
+    result = run(db, "explain", "3e avenue", "--lang", "en")
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert "+20 followers × 2" in text and "2 posts × 5" in text and "Rank: 1 of 2" in text
-    assert "203" in text and "posted before the contest started" in text
-    assert run(db, "explain", "@team102").stdout.startswith("Team “Saint-Jean”")
+    assert "203" in text and "not counted" in text
+    assert run(db, "explain", "@team102", "--lang", "en").stdout.startswith("Team “Saint-Jean”")
+    french = run(db, "explain", "3e avenue").stdout  # the contest's language
+    assert french.startswith("Équipe « 3e Avenue »") and "+20 abonnés × 2" in french and "Rang : 1 sur 2" in french
     assert "Entry 301" in run(db, "explain", "301", "--lang", "en").stdout
     missing = run(db, "explain", "Limoilou")
     assert missing.exit_code != 0 and "no team or stored post matches" in missing.output

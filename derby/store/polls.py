@@ -130,8 +130,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     value, and a reading without ``comments_count`` keeps the media's last known one (a
     missing ``like_count`` stays NULL: hidden likes). A snapshot is appended when the engagement differs from the media's latest
     one (at most one per media per poll run), so re-polling unchanged data writes only
-    to the poll-run log. ``label`` prefixes the page's warnings (default ``#hashtag edge``;
-    a team account's page passes its own, and its account id as ``hashtag``).
+    to the poll-run log. ``label`` prefixes its warnings (default ``#hashtag edge``).
     """
     when = clock.to_store(observed_at)
     by_id = {m.media_id: m for m in page.media}  # duplicates within a page collapse
