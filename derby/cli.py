@@ -1216,8 +1216,8 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
 # -- team contests -----------------------------------------------------------------------------
 
 def _kind(ctx: _Context) -> str:
-    """The stored contest's kind (``hashtag`` or ``teams``)."""
-    db = ctx.open()
+    """The stored contest's kind (``hashtag`` or ``teams``), read without writing."""
+    db = ctx.read()
     try:
         return _contest(db).kind
     finally:
@@ -1234,9 +1234,9 @@ def _check_rule_kind(kind: str, name: str, value: object) -> None:
 
 
 def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, save_to, trophy, posts, as_of) -> None:
-    from derby import clock, export, store, team_leaderboard as teams
+    from derby import clock, export, team_leaderboard as teams
 
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     moment = _moment(contest, as_of) if as_of else None
     if fmt != "table":
@@ -1299,7 +1299,7 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
     from derby import clock, export, files, team_leaderboard as teams
     from derby.units import plural
 
-    db = ctx.open()
+    db = ctx.read()
     board = teams.team_standings(db, clock.utcnow(), _moment(_contest(db), as_of) if as_of else None)
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
