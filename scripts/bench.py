@@ -552,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None, help="comma-separated media counts (default 10000,100000,1000000)")
     parser.add_argument("--runs", type=int, default=None, help="runs per read measure (default 5, 3 at 1M)")
     parser.add_argument("--keep", action="store_true", help="keep the databases in --workdir")
+    parser.add_argument("--ingest-runs", type=int, default=None, help="ingest runs per size (default 3, 1 at 1M)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON results")
     parser.add_argument("--workdir", default=None, help="folder for the databases (default: a temporary one)")
     parser.add_argument("--memory-only", type=int, default=None, metavar="MEDIA",
@@ -584,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
                    "machine": machine(), "load_before": os.getloadavg(), "cases": []}
         for n in sizes:
             runs = args.runs or (3 if n >= 1_000_000 else 5)
-            ingest_runs = 1 if n >= 1_000_000 else 3
+            ingest_runs = args.ingest_runs or (1 if n >= 1_000_000 else 3)
             results["cases"].append(bench_size(n, work, runs, ingest_runs, log))
         biggest = max(sizes)
         log("startup …")
