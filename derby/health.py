@@ -22,6 +22,7 @@ from derby.config import Contest
 from derby.lock import is_held, lock_path
 from derby.text import display_text
 from derby.timeline import final_poll_at, phase, stale_coverage
+from derby.units import plural
 
 EXIT_CODES = {"ok": 0, "degraded": 1, "action_needed": 2}
 
@@ -51,7 +52,7 @@ class Facts:
     db_path: str | Path | None
     size: int
     counts: dict[str, int]
-    lock_unknown: bool = False  # the lock file exists but this user cannot open it
+    lock_held: bool | None = False  # a process holds the file lock (None: this user cannot open the lock file)
 
     @property
     def phase(self) -> str:
@@ -65,7 +66,7 @@ def gather(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
     held = is_held(db_path) if db_path is not None else False
     return Facts(
         contest=contest, now=now, closed=store.contest_closed(db), holder=holder,
-        running=holder is not None and held is True, lock_unknown=held is None,
+        running=holder is not None and held is True, lock_held=held,
         last=store.last_poll_run(db), last_ok=store.last_poll_run(db, successful=True),
         active_cooldown=store.active_cooldown(db, account, now) if account else None,
         coverage=store.last_coverage(db), gaps=store.coverage_gaps(db),
@@ -110,13 +111,17 @@ def judge(facts: Facts) -> list[dict]:
     def problem(level: str, message: str) -> None:
         problems.append({"level": level, "message": message})
 
-    if f.lock_unknown:
+    if f.lock_held is None:
         problem("degraded", f"cannot tell whether derby run is polling: {lock_path(f.db_path)} cannot be opened by "
                             "this user; run derby status as the daemon's user (sudo -u derby …)")
     elif f.phase in ("running", "grace", "final_poll_due") and not f.running:
         problem("degraded", "no derby run is polling this database during the contest: start it (systemctl start derby)")
     last = f.last
-    if last is not None and last["status"] not in ("ok", "running"):
+    left = last is not None and (last.get("left_running") or (last["status"] == "running" and f.lock_held is False))
+    if left:
+        problem("degraded", f"poll #{last['id']} was left running by a process that ended; its stored pages are kept, "
+                            "and the next command that writes marks it interrupted")
+    elif last is not None and last["status"] not in ("ok", "running"):
         problem("degraded", f"the last poll (#{last['id']}) ended {last['status']}: {last['error'] or 'no error text'}")
     cooldown = cooldown_until(f)
     if cooldown is not None:
@@ -140,7 +145,7 @@ def _coverage_problems(f: Facts) -> list[str]:
                 messages.append(f"no successful poll of #{stale.hashtag} since {_iso(stale.since)}: posts published "
                                 f"between then and {_iso(f.now - timedelta(hours=24))} are out of recent_media's "
                                 "24-hour reach; only top_media may still show some")
-    for gap in f.gaps:
+    for gap in (g for g in f.gaps if not g.acknowledged):  # acknowledged gaps are known: no alert
         messages.append(f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
                         f"({gap.hours:.1f} h) may be lost")
     return messages
@@ -199,8 +204,8 @@ def as_dict(f: Facts, problems: list[dict]) -> dict:
             "account": budget.account, "used": budget.used, "limit": budget.limit, "hashtags": list(budget.hashtags),
             "next_free": _iso(budget.next_free)},
         "coverage": {name: _iso(f.coverage.get(name)) for name in contest.hashtags},
-        "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2)}
-                          for g in f.gaps],
+        "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2),
+                           "acknowledged": g.acknowledged} for g in f.gaps],
         "database": {"path": str(f.db_path) if f.db_path else None, "bytes": f.size, "counts": f.counts},
     }
 
@@ -253,11 +258,12 @@ def render_text(data: dict) -> list[str]:
     lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
     gaps = data["coverage_gaps"]
     lines.append("coverage gaps: " + ("none" if not gaps else "; ".join(
-        f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h)" for g in gaps)))
+        f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h"
+        f"{', acknowledged' if g.get('acknowledged') else ''})" for g in gaps)))
     db = data["database"]
     counts = db["counts"]
-    lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, {counts['snapshots']} snapshots, "
-                 f"{counts['poll_runs']} poll runs")
+    lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, "
+                 f"{plural(counts['snapshots'], 'snapshot')}, {plural(counts['poll_runs'], 'poll run')}")
     for p in data["problems"]:
         lines.append(f"{'ACTION' if p['level'] == 'action_needed' else 'warning'}: {p['message']}")
     lines.append(f"health: {data['health']}")

@@ -98,7 +98,7 @@ def check_contest_budget(db: sqlite_utils.Database, contest: Contest, account: s
     Returns the budget checked, or None."""
     if account is None:
         if len(contest.hashtags) > store.HASHTAG_LIMIT:
-            raise ConfigError(f"the contest lists {len(contest.hashtags)} hashtags; an Instagram account may query only "
+            raise ConfigError(f"the contest lists {plural(len(contest.hashtags), 'hashtag')}; an Instagram account may query only "
                               f"{store.HASHTAG_LIMIT} unique hashtags in 7 days")
         return None
     budget = store.hashtag_budget(db, account, now)

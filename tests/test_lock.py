@@ -153,3 +153,33 @@ def test_a_manual_poll_holds_the_lock_while_it_polls(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["--db", str(path), "poll"])
     assert result.exit_code == 0, result.output
     assert seen and all(seen) and lock.is_held(path) is False
+
+
+def test_status_follows_the_same_rule(tmp_path, monkeypatch):
+    path = tmp_path / "d.db"
+    init_db(path, start=utc(2017, 4, 1), end=utc(2099, 1, 1))
+    hold_lock(path, 1)  # a row, no lock: pid 1 is alive, but it is not polling this database
+    db = store.open_db(path)
+    store.start_poll_run(db, "fixture", utc(2017, 4, 2, 9))
+    db.close()
+
+    def status():
+        result = CliRunner().invoke(cli, ["--db", str(path), "status"])
+        return result.exit_code, result.stdout
+
+    code, text = status()
+    assert code == 1 and "daemon: not running" in text
+    assert "warning: poll #1 was left running by a process that ended" in text
+    assert "warning: no derby run is polling this database during the contest" in text
+    real_open = os.open
+
+    def refuse_lock_file(path_, flags, *args):
+        if str(path_).endswith(".lock"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path_, flags, *args)
+
+    lock.lock_path(path).touch()  # as a run left it
+    monkeypatch.setattr(os, "open", refuse_lock_file)  # as for another user than the daemon's (mode 0600)
+    code, text = status()
+    assert code == 1 and "cannot tell whether derby run is polling: " in text and "d.db.lock cannot be opened" in text
+    assert "was left running" not in text  # unknown is not dead

@@ -4,6 +4,7 @@ into a fresh virtual environment, as pipx makes one, writes an example contest a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -47,11 +48,16 @@ def test_wheel_installed_into_a_fresh_venv_starts_a_contest(tmp_path):
     """Build the wheel (offline: this venv's setuptools), install it without its
     dependencies into a fresh venv that borrows this one's site-packages for them (the
     way pipx installs, minus the download), then run it from an empty folder."""
-    dist, fresh, work = tmp_path / "dist", tmp_path / "fresh", tmp_path / "work"
+    dist, fresh, work, source = tmp_path / "dist", tmp_path / "fresh", tmp_path / "work", tmp_path / "source"
     work.mkdir()
+    # Built from a copy of what a checkout holds, so the build leaves nothing in the working tree.
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "derby", source / "derby", ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DERBY_", "INSTAGRAM_", "PYTHON"))}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(ROOT)], check=True, capture_output=True, timeout=300, env=env)
+                    str(source)], check=True, capture_output=True, timeout=300, env=env)
     wheel = next(dist.glob("derby-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True, timeout=120, env=env)
     fresh_site = Path(sysconfig.get_path("purelib", vars={"base": str(fresh), "platbase": str(fresh)}))

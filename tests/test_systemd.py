@@ -48,6 +48,18 @@ def test_run_under_journald_prefixes_priorities_and_drops_timestamps(tmp_path):
     assert any(line.startswith("<4>derby.poller: poll #1: coverage gap on #socialderby") for line in lines)
 
 
+def test_a_failure_under_journald_is_an_error_line(tmp_path):
+    err = tmp_path / "stderr.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DERBY_", "INSTAGRAM_", "JOURNAL_"))}
+    with err.open("wb") as fh:
+        st = os.fstat(fh.fileno())
+        env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+        done = subprocess.run([sys.executable, "-m", "derby", "--db", str(tmp_path / "none.db"), "run"],
+                              stdout=subprocess.PIPE, stderr=fh, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert err.read_text("utf-8").startswith(f"<3>derby: no database at {tmp_path / 'none.db'}; ")
+
+
 def test_a_journal_stream_that_is_not_stderr_keeps_the_plain_lines(tmp_path):
     lines = _run_closed_contest(tmp_path, "1:2")  # the journal is elsewhere: stderr was redirected
     assert lines and all(TIMESTAMP.match(line) and not line.startswith("<") for line in lines), lines
