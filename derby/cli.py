@@ -726,8 +726,10 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
             raise ConfigError(f"{demo_db} holds the contest “{display_text(existing.title)}”; "
                               "the demo needs an empty or demo database")
 
+    quiet = _verbosity() < 0  # read here: the scheduler's thread that reports progress has no click context
+
     def say(text: str) -> None:
-        if _verbosity() >= 0:
+        if not quiet:
             messages.print(text, markup=False, highlight=False)
 
     with tempfile.TemporaryDirectory(prefix="derby-demo-") as tmp:

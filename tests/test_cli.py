@@ -283,3 +283,11 @@ def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
     midway = leaderboard.standings(store.open_db(db_path), clock.utcnow(), utc(2017, 4, 5, 12))
     assert midway.rules.points_per_like == 0.0
     assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)
+
+
+def test_demo_quiet_prints_no_progress(runner, tmp_path):
+    result = runner.invoke(cli, ["demo", "-q", "--db", str(tmp_path / "demo.db"), "--interval", "0.1", "--top", "3"])
+    assert result.exit_code == 0, result.output
+    assert "poll #" not in result.output and "Replaying" not in result.output
+    assert "Pointage" in result.output and "warning: rank 1" in result.output
+
