@@ -741,7 +741,9 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
             say(f"  {clock.format_local(summary.started_at, contest.tz, 'fr')}  {summary.line()}")
 
         outcome = run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
-        if outcome != "closed":
+        if outcome == "already_closed":  # a kept demo database run again: its results, not a second replay
+            say(f"{db_path} already holds the finished replay; its results:")
+        elif outcome != "closed":
             _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
         db = store.open_db(db_path)
         last = store.last_poll_run(db, successful=True)
