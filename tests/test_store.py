@@ -185,3 +185,19 @@ def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path):
     first.conn.execute("COMMIT")
     writer.join(10)
     assert errors == [] and [r["media_id"] for r in first["media"].rows] == ["9"]
+
+
+def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    for create in (False, True):
+        with pytest.raises(StoreError, match="not a derby database.*invoices"):
+            store.open_db(path, create=create)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "other.db-wal").exists()
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
+    assert tables == {"invoices"}

@@ -412,6 +412,7 @@ def open_db(path: str | Path, *, create: bool = True,
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _refuse_foreign(db, path)
         if str(path) != ":memory:":
             db.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL never corrupts the database; a power cut may lose the
@@ -442,6 +443,17 @@ def open_db(path: str | Path, *, create: bool = True,
     except OSError as exc:
         raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
     return db
+
+
+def _refuse_foreign(db: sqlite_utils.Database, path: str | Path) -> None:
+    """Raise StoreError when ``path`` is another program's SQLite database (it has tables
+    but no record of derby's migrations), before anything is written to it."""
+    tables = [name for name in db.table_names() if not name.startswith("sqlite_")]
+    if tables and Migrations.migrations_table not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        db.conn.close()
+        raise StoreError(f"{path} is not a derby database (it holds other tables: {shown}); "
+                         "derby leaves it alone: pass another --db")
 
 
 _OLD_READ_ONLY = ("database {path} was made by an older derby and must be upgraded, which writes to it, "
