@@ -545,9 +545,13 @@ def _moment(contest, as_of: str | None):
     if not as_of:
         return None
     try:
-        return clock.parse_local(as_of, contest.tz)
+        moment = clock.parse_local(as_of, contest.tz)
     except ValueError:
         raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+    if moment > clock.utcnow():  # a mistyped year would otherwise label today's standings with that date
+        click.echo(f"derby: warning: --as-of {clock.format_local(moment, contest.tz, 'en')} is in the future; "
+                   "the standings are those of now, labelled with that time", err=True)
+    return moment
 
 
 def _standings(ctx: _Context, as_of: str | None):

@@ -301,3 +301,11 @@ def test_demo_again_on_its_kept_database_shows_the_results(runner, tmp_path):
     assert "already holds the finished replay" in again.output and "Pointage" in again.output
     rows = list(csv.DictReader((tmp_path / "winners.csv").read_text(encoding="utf-8-sig").splitlines()))
     assert [r["role"] for r in rows] == ["winner"] * 3 + ["alternate"] * 2
+
+
+def test_an_as_of_in_the_future_is_warned_about(runner, polled):
+    future = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "csv", "--as-of", "2099-04-05T12:00"])
+    assert future.exit_code == 0, future.output
+    assert "warning: --as-of 2099-04-05 12:00 (UTC−4) is in the future" in future.output
+    past = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "csv", "--as-of", "2017-04-05T12:00"])
+    assert past.exit_code == 0 and "warning: --as-of" not in past.output
