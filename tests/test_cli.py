@@ -120,7 +120,10 @@ def test_export_winners_csv(runner, polled, tmp_path):
 
 def test_export_json_and_as_of(runner, polled, tmp_path):
     out = tmp_path / "w.json"
-    assert runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "2030-01-01T00:00"]).exit_code == 0
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    assert runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", now]).exit_code == 0
     assert [w["role"] for w in json.loads(out.read_text())["winners"]] == ["winner"] * 3 + ["alternate"] * 2
     bad = runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "yesterday"])
     assert bad.exit_code == 2 and "ISO 8601" in bad.output
@@ -303,9 +306,13 @@ def test_demo_again_on_its_kept_database_shows_the_results(runner, tmp_path):
     assert [r["role"] for r in rows] == ["winner"] * 3 + ["alternate"] * 2
 
 
-def test_an_as_of_in_the_future_is_warned_about(runner, polled):
-    future = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "csv", "--as-of", "2099-04-05T12:00"])
-    assert future.exit_code == 0, future.output
-    assert "warning: --as-of 2099-04-05 12:00 (UTC−4) is in the future" in future.output
-    past = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "csv", "--as-of", "2017-04-05T12:00"])
-    assert past.exit_code == 0 and "warning: --as-of" not in past.output
+@pytest.mark.parametrize("as_of, message", [
+    ("9999-12-31T23:00", "derby: --as-of '9999-12-31T23:00' is out of range; give a time during the contest"),
+    ("9999-12-31", "derby: --as-of '9999-12-31' is in the future (now is "),
+    ("2099-01-01T00:00", "derby: --as-of '2099-01-01T00:00' is in the future (now is "),
+])
+def test_as_of_out_of_range_or_in_the_future_is_one_clear_line(runner, polled, as_of, message):
+    for command in (["leaderboard", "--format", "json"], ["export", "w.csv"], ["rules"]):
+        result = runner.invoke(cli, ["--db", str(polled), *command, "--as-of", as_of])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(message) and result.output.count("\n") == 1

@@ -87,6 +87,25 @@ def test_a_missing_field_never_erases_a_stored_value(db):
     assert snaps == [{"like_count": 10, "comments_count": 2}, {"like_count": None, "comments_count": 5}]
 
 
+def test_a_reading_without_comments_count_keeps_the_last_known_one(db):
+    run = _run(db, utc(2017, 4, 3, 13))
+    store.save_page(db, run, "socialderby", "recent_media", page(media("1", like_count=5, comments_count=5)),
+                    utc(2017, 4, 3, 13))
+    later = _run(db, utc(2017, 4, 3, 14))
+    store.save_page(db, later, "socialderby", "recent_media", page(media("1", like_count=6, comments_count=None)),
+                    utc(2017, 4, 3, 14))
+    hidden = _run(db, utc(2017, 4, 3, 15))
+    store.save_page(db, hidden, "socialderby", "recent_media", page(media("1", like_count=None, comments_count=None)),
+                    utc(2017, 4, 3, 15))
+    snaps = list(db.query("SELECT like_count, comments_count FROM snapshots ORDER BY id"))
+    # the comments are kept; a missing like_count still means hidden likes (no reading at all writes nothing)
+    assert snaps == [{"like_count": 5, "comments_count": 5}, {"like_count": 6, "comments_count": 5}]
+    from derby import leaderboard
+
+    entry = leaderboard.standings(db, utc(2017, 4, 4)).entry("1")
+    assert (entry.like_count, entry.comments_count, entry.score) == (6, 5, 6 * 1 + 5 * 3)
+
+
 def test_growth_appends_a_snapshot_and_counts_as_updated(db):
     run = _run(db, utc(2017, 4, 3, 13))
     store.save_page(db, run, "socialderby", "recent_media", page(media("1")), utc(2017, 4, 3, 13))
@@ -186,18 +205,3 @@ def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path):
     writer.join(10)
     assert errors == [] and [r["media_id"] for r in first["media"].rows] == ["9"]
 
-
-def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
-    path = tmp_path / "other.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
-    conn.commit()
-    conn.close()
-    before = path.read_bytes()
-    for create in (False, True):
-        with pytest.raises(StoreError, match="not a derby database.*invoices"):
-            store.open_db(path, create=create)
-    assert path.read_bytes() == before
-    assert not (tmp_path / "other.db-wal").exists()
-    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
-    assert tables == {"invoices"}
