@@ -204,4 +204,3 @@ def test_a_second_writer_waits_for_the_lock_instead_of_failing(tmp_path):
     first.conn.execute("COMMIT")
     writer.join(10)
     assert errors == [] and [r["media_id"] for r in first["media"].rows] == ["9"]
-
