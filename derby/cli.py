@@ -749,5 +749,91 @@ def status(ctx: _Context, fmt: str) -> None:
     sys.exit(data["exit_code"])
 
 
+
+# -- draws: commit, run, verify ---------------------------------------------------------------
+
+@cli.group(name="draw")
+def draw_group() -> None:
+    """A random draw anyone can re-check: commit to the pool, run it with a public beacon, verify."""
+
+
+@draw_group.command(name="commit")
+@click.option("--pool", "pool", default="eligible", show_default=True, metavar="eligible|top:N",
+              help="Draw among every eligible entry, or among the first N of the standings.")
+@click.option("--weighted", is_flag=True, help="Weight each entry by its score (integer weight = score × 10⁶).")
+@click.option("--beacon", required=True, metavar="TEXT",
+              help="The future public random value that will decide, e.g. \"drand quicknet round 12345678\".")
+@click.option("--winners", type=click.IntRange(min=1), default=1, show_default=True, help="Number of winners.")
+@click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder for the pool file.")
+@_as_of_option
+@_by_option
+@pass_ctx
+@friendly
+def draw_commit(ctx: _Context, pool: str, weighted: bool, beacon: str, winners: int, alternates: int, out_dir: str,
+                as_of: str | None, by: str | None) -> None:
+    """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
+    from derby import clock, draws
+
+    db = ctx.open()
+    contest = _contest(db)
+    done = draws.commit(db, contest, clock.utcnow(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
+                        winners=winners, alternates=alternates, as_of=_moment(contest, as_of), out_dir=Path(out_dir))
+    doc = done.pool
+    click.echo(f"pool: {len(doc['entries'])} entries ({doc['pool']}{', weighted by score' if weighted else ''}), "
+               f"{winners} winner{'s' if winners > 1 else ''} and {alternates} alternate{'s' if alternates != 1 else ''}; "
+               f"written to {done.path}")
+    click.echo(f"beacon: {_safe(doc['beacon'])}")
+    click.echo(f"commitment: {done.commitment}")
+    click.echo("Publish the commitment now, before the beacon's value exists; then: derby draw run --value HEX")
+
+
+@draw_group.command(name="run")
+@click.option("--value", "hex_value", default=None, metavar="HEX", help="The beacon's value in hex, as drand publishes it.")
+@click.option("--value-text", "text_value", default=None, metavar="TEXT",
+              help="The beacon's value as text (numbers or words, e.g. a lottery draw), used as given.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder for the certificate files.")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="First language of the HTML certificate.")
+@_by_option
+@pass_ctx
+@friendly
+def draw_run(ctx: _Context, hex_value: str | None, text_value: str | None, out_dir: str, lang: str | None,
+             by: str | None) -> None:
+    """Rank the committed pool with the beacon's value; record winners and alternates; write the certificate."""
+    from derby import clock, draws
+
+    db = ctx.open()
+    contest = _contest(db)
+    done = draws.run(db, contest, clock.utcnow(), by=_judge(by), hex_value=hex_value, text_value=text_value,
+                     out_dir=Path(out_dir), lang=lang or contest.language)
+    result = done.certificate["result"]
+    links = done.certificate["permalinks"]
+    for n, media_id in enumerate(result["winners"] + result["alternates"], start=1):
+        role = "winner" if n <= len(result["winners"]) else "alternate"
+        click.echo(f"{n}. {role:<9} {media_id}  {_safe(links.get(media_id)) or ''}".rstrip())
+    click.echo(f"certificate: {done.json_path} and {done.html_path}")
+    click.echo(f"anyone can check it: derby draw verify {done.json_path.name} --commitment "
+               f"{done.certificate['commitment']}")
+
+
+@draw_group.command(name="verify")
+@click.argument("certificate", type=click.Path(dir_okay=False))
+@click.option("--commitment", "expected", default=None, metavar="HEX",
+              help="The commitment published before the draw; the certificate must carry it.")
+@friendly
+def draw_verify(certificate: str, expected: str | None) -> None:
+    """Recompute a draw's commitment and result from its certificate alone, offline; exit 0 on a match."""
+    from derby import draw, draws
+
+    report = draw.verify(draws.read_certificate(Path(certificate)), expected)
+    for what, passed, detail in report.checks:
+        click.echo(f"{'ok  ' if passed else 'FAIL'} {what}: {_safe(detail)}")
+    if not report.ok:
+        _fail(f"{certificate} does not match: the draw cannot be trusted as certified", 1)
+    click.echo("match: the certificate's result follows from its pool and the beacon's value")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
