@@ -835,5 +835,79 @@ def draw_verify(certificate: str, expected: str | None) -> None:
     click.echo("match: the certificate's result follows from its pool and the beacon's value")
 
 
+
+# -- certified results -------------------------------------------------------------------------
+
+@cli.group(name="results")
+def results_group() -> None:
+    """Certified results: freeze the official standings into a file, and check it later."""
+
+
+@results_group.command(name="certify")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Number of winners (default: the contest file's rank prizes, else 3).")
+@click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates.")
+@click.option("--out", "output", type=click.Path(dir_okay=False), default=None,
+              help="The results file (default: results-<time>.json in the working folder).")
+@_by_option
+@pass_ctx
+@friendly
+def results_certify(ctx: _Context, top: int | None, alternates: int, output: str | None, by: str | None) -> None:
+    """Freeze winners, alternates, rules and readings into a results file; print and record its SHA-256."""
+    from derby import clock, results
+
+    db = ctx.open()
+    contest = _contest(db)
+    now = clock.utcnow()
+    path = Path(output or f"results-{now.strftime('%Y%m%dT%H%M%SZ')}.json")
+    document, digest = results.certify(db, now, path, by=_judge(by), top=top or _rank_prizes(contest) or 3,
+                                       alternates=alternates)
+    for role in ("winners", "alternates"):
+        for row in document[role]:
+            click.echo(f"{role[:-1]:<9} rank {row['rank']}  {row['media_id']}  {_safe(row['permalink']) or ''}".rstrip())
+    click.echo(f"certified {len(document['standings'])} ranked entries as of "
+               f"{clock.format_local(now, contest.tz, 'en')} into {path}")
+    click.echo(f"SHA-256: {digest}")
+
+
+def _rank_prizes(contest) -> int:
+    terms = getattr(contest, "terms", None)
+    return len([p for p in (terms.prizes if terms else ()) if p.rank is not None])
+
+
+@results_group.command(name="verify")
+@click.argument("results_file", type=click.Path(dir_okay=False))
+@pass_ctx
+@friendly
+def results_verify(ctx: _Context, results_file: str) -> None:
+    """Recompute certified results as of their certification and as of now; exit 1 when today's differ."""
+    from derby import clock, results
+    from derby.store import draws as draw_store
+
+    db = ctx.open()
+    _contest(db)
+    now = clock.utcnow()
+    report = results.verify(db, now, Path(results_file))
+    click.echo(f"{'ok  ' if report.file_ok else 'FAIL'} file: SHA-256 {report.sha256}: {_safe(report.file_note)}")
+    click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
+               + ("the stored data no longer reproduces the certified results (tampering?)" if report.at_certification
+                  else "the stored data reproduces them"))
+    for line in report.at_certification:
+        click.echo(f"       {_safe(line)}")
+    click.echo(f"{'DIFF' if report.since else 'ok  '} today: " + (f"{len(report.since)} differences since"
+                                                               if report.since else "the same standings"))
+    for line in report.since:
+        click.echo(f"       {_safe(line)}")
+    summary = "match" if report.ok else (f"file {'ok' if report.file_ok else 'not certified'}, "
+                                         f"{len(report.at_certification)} differences as certified, "
+                                         f"{len(report.since)} since")
+    draw_store.record_attempt(db, now, _judge(None), "results_verify", f"results {report.sha256[:12]}: {summary}",
+                              {"sha256": report.sha256, "file_ok": report.file_ok,
+                               "at_certification": report.at_certification, "since": report.since})
+    if not report.ok:
+        _fail(f"{results_file} does not match the results of this database today", 1)
+    click.echo("match: the certified results still stand")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -48,7 +48,7 @@ class Drawn:
 
 
 def _refuse(db: sqlite_utils.Database, now: datetime, by: str, action: str, message: str, data: object = None):
-    draw_store.record_refusal(db, now, by, action, f"refused: {message}", data)
+    draw_store.record_attempt(db, now, by, action, f"refused: {message}", data)
     raise DrawRefused(message)
 
 

@@ -23,10 +23,10 @@ from derby.store.judging import record_audit
 from derby.store.schema import write
 
 
-def record_refusal(db: sqlite_utils.Database, now: datetime, actor: str, action: str, summary: str,
+def record_attempt(db: sqlite_utils.Database, now: datetime, actor: str, action: str, summary: str,
                    data: object = None) -> None:
-    """Write a refused attempt (``action`` such as ``draw_commit_refused``) to the audit
-    log, alone in its transaction: nothing else is stored."""
+    """Write an attempt that changes nothing else (a refused ``draw_commit_refused``, a
+    ``results_verify`` check) to the audit log, alone in its transaction."""
     with write(db):
         record_audit(db, now, actor, action, None, summary, data)
 
