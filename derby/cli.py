@@ -758,26 +758,36 @@ def draw_group() -> None:
 
 
 @draw_group.command(name="commit")
-@click.option("--pool", "pool", default="eligible", show_default=True, metavar="eligible|top:N",
-              help="Draw among every eligible entry, or among the first N of the standings.")
-@click.option("--weighted", is_flag=True, help="Weight each entry by its score (integer weight = score × 10⁶).")
+@click.option("--pool", "pool", default=None, metavar="eligible|top:N",
+              help="Draw among every eligible entry, or among the first N (default: the contest file's [draw], else eligible).")
+@click.option("--weighted/--unweighted", "weighted", default=None,
+              help="Weight each entry by its score (integer weight = score × 10⁶); default: the contest file's [draw].")
 @click.option("--beacon", required=True, metavar="TEXT",
               help="The future public random value that will decide, e.g. \"drand quicknet round 12345678\".")
-@click.option("--winners", type=click.IntRange(min=1), default=1, show_default=True, help="Number of winners.")
-@click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates.")
+@click.option("--winners", type=click.IntRange(min=1), default=None, help="Number of winners (default: [draw], else 1).")
+@click.option("--alternates", type=click.IntRange(min=0), default=None,
+              help="Number of alternates (default: [draw], else 2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for the pool file.")
 @_as_of_option
 @_by_option
 @pass_ctx
 @friendly
-def draw_commit(ctx: _Context, pool: str, weighted: bool, beacon: str, winners: int, alternates: int, out_dir: str,
-                as_of: str | None, by: str | None) -> None:
+def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: str, winners: int | None,
+                alternates: int | None, out_dir: str, as_of: str | None, by: str | None) -> None:
     """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
     from derby import clock, draws
 
     db = ctx.open()
     contest = _contest(db)
+    planned = contest.terms.draw or {}
+    pool = pool or planned.get("pool") or "eligible"
+    weighted = bool(planned.get("weighted")) if weighted is None else weighted
+    winners = winners or planned.get("winners") or 1
+    alternates = planned.get("alternates", 2) if alternates is None else alternates
+    if not planned:
+        click.echo("warning: the contest file has no [draw] question: a random draw comes with a skill-testing "
+                   "question that the rules must state (derby rules-text)", err=True)
     done = draws.commit(db, contest, clock.utcnow(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
                         winners=winners, alternates=alternates, as_of=_moment(contest, as_of), out_dir=Path(out_dir))
     doc = done.pool
@@ -907,6 +917,34 @@ def results_verify(ctx: _Context, results_file: str) -> None:
     if not report.ok:
         _fail(f"{results_file} does not match the results of this database today", 1)
     click.echo("match: the certified results still stand")
+
+
+
+# -- the contest rules, written ----------------------------------------------------------------
+
+@cli.command(name="rules-text")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True,
+              help="Language of the rules (in Québec the French text is required).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--out", "output", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
+@pass_ctx
+@friendly
+def rules_text_cmd(ctx: _Context, lang: str, fmt: str, output: str | None) -> None:
+    """Write the contest rules from the contest file and the rules in force (Markdown or HTML)."""
+    from derby import rules_text, store
+
+    db = ctx.open()
+    contest = _contest(db)
+    try:
+        blocks = rules_text.build(contest, store.read_rules(db), lang)
+    except rules_text.RulesTextError as exc:
+        raise ConfigError(str(exc)) from None
+    body = rules_text.markdown(blocks) if fmt == "md" else rules_text.html(blocks, lang)
+    if output:
+        Path(output).write_text(body, encoding="utf-8")
+        click.echo(f"wrote the rules ({lang}, {fmt}) to {output}", err=True)
+    else:
+        click.echo(body, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

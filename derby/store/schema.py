@@ -412,6 +412,13 @@ def m_purges(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m_contest_terms(db: sqlite_utils.Database) -> None:
+    """The contest's terms (organizer, eligibility, prizes, draw, winners, privacy) as
+    JSON: see :mod:`derby.terms`."""
+    db.execute("ALTER TABLE contest ADD COLUMN terms TEXT")
+
+
 def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
 
