@@ -375,8 +375,8 @@ def m_judge_flags(db: sqlite_utils.Database) -> None:
 def m_purges(db: sqlite_utils.Database) -> None:
     """The purge of personal data: ``purges`` records each one; while a purge row is
     open (``finished_at`` NULL) and only then, the triggers let ``entrant_links`` and
-    ``entrant_imports`` rows have their personal columns replaced, and ``audit_log``
-    rows their text. Nothing else may ever change those tables (see
+    ``entrant_imports`` rows have their personal columns replaced, and ``moderation``
+    reasons and ``audit_log`` rows their text. Nothing else may ever change those tables (see
     :mod:`derby.store.purge`)."""
     db.executescript(
         """
@@ -403,6 +403,12 @@ def m_purges(db: sqlite_utils.Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'entrant_imports is append-only'); END;
         CREATE TRIGGER entrant_imports_no_delete BEFORE DELETE ON entrant_imports
             BEGIN SELECT RAISE(ABORT, 'entrant_imports is append-only'); END;
+        DROP TRIGGER moderation_no_update;
+        CREATE TRIGGER moderation_no_update BEFORE UPDATE ON moderation
+            WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
+                      AND NEW.id = OLD.id AND NEW.media_id = OLD.media_id AND NEW.action = OLD.action
+                      AND NEW.by = OLD.by AND NEW.at = OLD.at)
+            BEGIN SELECT RAISE(ABORT, 'moderation is append-only'); END;
         DROP TRIGGER audit_log_no_update;
         CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
             WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
