@@ -347,14 +347,18 @@ def _standings(ctx: _Context, as_of: str | None):
               help="Seconds between refreshes of --live.")
 @click.option("--save", "save_to", type=click.Path(dir_okay=False), default=None, metavar="FILE.svg|FILE.html",
               help="Also write the board as a picture (SVG or HTML).")
+@click.option("--public", is_flag=True,
+              help="The venue screen: no operational warnings, flags or ids; entrants by name where known.")
 @_as_of_option
 @pass_ctx
 @friendly
 def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, live: bool,
-                    every: float, save_to: str | None, as_of: str | None) -> None:
+                    every: float, save_to: str | None, as_of: str | None, public: bool = False) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
+    if public and (show_all or fmt != "table"):
+        raise ConfigError("--public draws the ranked entries for a screen; drop --all and --format")
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
@@ -385,12 +389,12 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     if save_to:
         view = read(None)
-        drawing.save(view, lang or view.board.contest.language, Path(save_to))
+        drawing.save(view, lang or view.board.contest.language, Path(save_to), public=public)
     if live:
-        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every), every)
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every, public=public), every)
     else:
         view = read(None)
-        console.print(drawing.render(view, lang or view.board.contest.language, console))
+        console.print(drawing.render(view, lang or view.board.contest.language, console, public=public))
     if save_to:
         click.echo(f"saved the board to {save_to}", err=True)
 
