@@ -70,7 +70,8 @@ LABELS: dict[str, dict[str, str]] = {
         "no_timestamp": "sans date", "before_start": "avant le début", "after_end": "après la clôture",
         "no_caption": "sans légende", "missing_hashtag": "mot-clic absent", "disqualified": "disqualifiée",
         "missing_mention": "mention absente", "review": "à vérifier", "over_entrant_cap": "maximum atteint",
-        "neutral": "Participation n°\u00a0{rank}", "judge_flag": "⚑ à examiner",
+        "neutral": "Participation n°\u00a0{rank}", "flag_burst": "⚑ rafale", "flag_ratio": "⚑ ratio J'aime/comm.",
+        "flag_lockstep": "⚑ en phase",
     },
     "en": {
         "rank": "Rank", "move": "±", "entrant": "Entrant", "type": "Type", "likes": "Likes",
@@ -98,7 +99,8 @@ LABELS: dict[str, dict[str, str]] = {
         "no_timestamp": "no date", "before_start": "before start", "after_end": "after close",
         "no_caption": "no caption", "missing_hashtag": "no hashtag", "disqualified": "disqualified",
         "missing_mention": "no mention", "review": "to review", "over_entrant_cap": "entrant cap",
-        "neutral": "Entry no. {rank}", "judge_flag": "⚑ to examine",
+        "neutral": "Entry no. {rank}", "flag_burst": "⚑ burst", "flag_ratio": "⚑ like/comment ratio",
+        "flag_lockstep": "⚑ lock-step",
     },
 }
 
@@ -211,8 +213,7 @@ def _columns(view: BoardView, lang: str, public: bool = False) -> list[_Column]:
 
     def flags(row: BoardRow) -> Text:
         words = [labels.get(f, f) for f in row.flags]
-        if getattr(row, "judge_flags", None):
-            words.insert(0, labels["judge_flag"])
+        words[:0] = [labels.get(f"flag_{kind}", f"⚑ {kind}") for kind in row.judge_flags]
         if row.entry.rank is None:
             words.insert(0, labels.get(row.entry.status, row.entry.status))
         return Text(", ".join(words), style="yellow" if row.entry.rank is None else "")

@@ -967,5 +967,78 @@ def purge_cmd(ctx: _Context, by: str | None) -> None:
                "(the standings are unchanged; derby audit shows the purge)")
 
 
+
+# -- flags for judges ---------------------------------------------------------------------------
+
+@cli.group(name="flags", invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Also list flags a judge already cleared or acted on.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@friendly
+def flags_group(click_ctx: click.Context, show_all: bool, fmt: str) -> None:
+    """List the flags the polls raised (bursts, like/comment ratios, lock-step gains) for judges to look at."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from derby import clock
+    from derby.store import flags as flag_store
+
+    ctx = click_ctx.find_object(_Context)
+    db = ctx.open()
+    contest = _contest(db)
+    rows = flag_store.list_flags(db, include_decided=show_all)
+    if fmt == "json":
+        for row in rows:
+            row["detected_at"] = clock.iso_local(row["detected_at"], contest.tz)
+            row["decided_at"] = clock.iso_local(row["decided_at"], contest.tz)
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no flag to look at" if not show_all else "no flag raised")
+    for row in rows:
+        decided = f"  [{row['decision']} by {_safe(row['by'])}: {_safe(row['note'])}]" if row["decision"] else ""
+        click.echo(f"#{row['id']}  {clock.format_local(row['detected_at'], contest.tz, 'en')}  {row['media_id']}  "
+                   f"{row['kind']}: {_safe(row['detail'])}{decided}")
+    if rows and not show_all:
+        click.echo("a flag never disqualifies; look at the post, then: derby flags clear ID --note TEXT "
+                   "(or derby flags act ID --note TEXT after derby disqualify)")
+
+
+def _decide_flag(ctx: _Context, flag_id: int, decision: str, note: str, by: str | None) -> None:
+    from derby import clock
+    from derby.store import flags as flag_store
+
+    db = ctx.open()
+    _contest(db)
+    try:
+        flag = flag_store.decide(db, flag_id, decision, note, _judge(by), clock.utcnow())
+    except ValueError as exc:
+        raise DerbyError(str(exc)) from None
+    click.echo(f"flag #{flag_id} ({flag['kind']}, {flag['media_id']}) {'cleared' if decision == 'clear' else 'acted on'}")
+
+
+@flags_group.command(name="clear")
+@click.argument("flag_id", type=int)
+@click.option("--note", required=True, help="What the judge saw (kept in the audit log).")
+@_by_option
+@pass_ctx
+@friendly
+def flags_clear(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
+    """Clear a flag: the judge looked and found nothing wrong (recorded)."""
+    _decide_flag(ctx, flag_id, "clear", note, by)
+
+
+@flags_group.command(name="act")
+@click.argument("flag_id", type=int)
+@click.option("--note", required=True, help="What the judge did, e.g. disqualified (kept in the audit log).")
+@_by_option
+@pass_ctx
+@friendly
+def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
+    """Record that a judge acted on a flag (e.g. disqualified the entry)."""
+    _decide_flag(ctx, flag_id, "act", note, by)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -73,6 +73,7 @@ from derby.store.limits import (
     record_poll_outcome,
     start_cooldown,
 )
+from derby.store.flags import open_flags as open_judge_flags
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -157,4 +158,5 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "open_judge_flags",
 ]
