@@ -1040,5 +1040,37 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
     _decide_flag(ctx, flag_id, "act", note, by)
 
 
+
+@cli.command(name="check-winners")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Winners when no draw ran (default: the contest file's rank prizes, else 3).")
+@click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Alternates when no draw ran.")
+@_by_option
+@pass_ctx
+@friendly
+def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
+    """Re-check each winner and alternate before announcing; exit 1 when something needs a look."""
+    from derby import check, clock
+
+    db = ctx.open()
+    contest = _contest(db)
+    source, results = check.check_winners(db, contest, clock.utcnow(), _judge(by),
+                                          top=top or _rank_prizes(contest) or 3, alternates=alternates)
+    click.echo(f"winners and alternates from the {source}:")
+    for r in results:
+        click.echo(f"{r.place}. {r.role:<9} {r.media_id}  {_safe(r.permalink) or ''}".rstrip())
+        for line in r.lines:
+            click.echo(f"     {_safe(line)}")
+        for line in r.warnings:
+            click.echo(f"     warning: {_safe(line)}")
+    warnings = sum(len(r.warnings) for r in results)
+    unread = [r for r in results if not r.read]
+    if unread:
+        click.echo(f"{len(unread)} of {len(results)} could not be read: open their permalinks before announcing")
+    if warnings:
+        _fail(f"{warnings} warning{'s' if warnings > 1 else ''}: look at them before announcing", 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
