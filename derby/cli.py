@@ -500,9 +500,52 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         written = export.export_winners(out, board, top=3, alternates=2)
         for line in _unseen_warnings(db, board, 5):
             console.print(line, markup=False, highlight=False)
-        db.close()
         console.print(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
                       f"wrote {written} rows (3 winners, 2 alternates) to {out}", markup=False, highlight=False)
+        closed_at = clock.from_store(last["finished_at"]) if last else clock.utcnow()
+        _demo_draw_and_results(console, db, contest, closed_at, Path.cwd() / "derby-demo-results")
+        db.close()
+
+
+DEMO_BEACON = "drand quicknet round 9999999 (made up for the demo)"
+DEMO_BEACON_VALUE = "5d1e8a7c0b3f49e6a2c4d8f01b7e3a9c6d2f5e8b1a4c7d0e3f6a9b2c5d8e1f40"
+"""A made-up beacon value: a real draw uses the value the beacon publishes after the commit."""
+
+
+def _demo_draw_and_results(console, db, contest, closed_at, out_dir: Path) -> None:
+    """The end of the demo: commit to a draw, run it with a made-up beacon value, verify
+    its certificate offline, certify the results and verify them."""
+    from datetime import timedelta
+
+    from derby import draw, draws, results
+    from derby.store import draws as draw_store
+
+    say = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    if draw_store.any_draw_run(db) is not None:
+        say("a draw already ran in this database; the demo's draw is shown once (use a new --db)")
+        return
+    out_dir.mkdir(exist_ok=True)
+    planned = contest.terms.draw or {}
+    committed = draws.commit(db, contest, closed_at + timedelta(minutes=5), by="demo", pool=planned.get("pool", "eligible"),
+                             weighted=bool(planned.get("weighted")), beacon=DEMO_BEACON,
+                             winners=planned.get("winners", 1), alternates=planned.get("alternates", 2), as_of=None,
+                             out_dir=out_dir)
+    say(f"Draw among the {committed.pool['pool']} entries: commitment {committed.commitment} "
+        f"(published before the beacon: {DEMO_BEACON})")
+    drawn = draws.run(db, contest, closed_at + timedelta(minutes=10), by="demo", hex_value=DEMO_BEACON_VALUE,
+                      text_value=None, out_dir=out_dir, lang=contest.language)
+    say(f"Drawn with a MADE-UP beacon value {DEMO_BEACON_VALUE[:16]}… (a real draw waits for the published one): "
+        f"winners {', '.join(drawn.certificate['result']['winners'])}; certificate {drawn.html_path}")
+    report = draw.verify(draws.read_certificate(drawn.json_path), committed.commitment)
+    say(f"derby draw verify {drawn.json_path.name} --commitment {committed.commitment[:12]}…: "
+        + ("match" if report.ok else "NO MATCH"))
+    certified_at = closed_at + timedelta(minutes=15)
+    path = out_dir / "results.json"
+    _, digest = results.certify(db, certified_at, path, by="demo", top=planned.get("winners", 3),
+                                alternates=planned.get("alternates", 2))
+    check = results.verify(db, certified_at, path)
+    say(f"Results certified into {path} (SHA-256 {digest[:16]}…); derby results verify: "
+        + ("match" if check.ok else "differences found"))
 
 
 
@@ -705,13 +748,16 @@ def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
 
 
 @cli.command()
-@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import"]),
+@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
+                                            "draw_commit", "draw_commit_refused", "draw_run", "draw_run_refused",
+                                            "results_certify", "results_verify", "check_winners", "flag_clear",
+                                            "flag_act", "purge", "purge_refused"]),
               default=None, help="Only this kind of action.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_ctx
 @friendly
 def audit(ctx: _Context, action: str | None, fmt: str) -> None:
-    """Print the append-only audit log: rule changes, moderation and entrant imports."""
+    """Print the append-only audit log: rules, moderation, imports, draws, certifications, checks, flags, purges."""
     import json
 
     from derby import clock, store
