@@ -200,3 +200,24 @@ def test_verify_needs_no_database(tmp_path):
     path.write_text("<html>not json</html>", encoding="utf-8")
     broken = CliRunner().invoke(cli, ["draw", "verify", str(path)])
     assert broken.exit_code == 1 and "not JSON" in broken.stderr
+
+
+def test_the_standalone_check_in_the_docs_agrees_with_derby(tmp_path):
+    """docs/draw.md gives a few lines of Python that check a certificate without derby."""
+    import re
+    import subprocess
+    import sys
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "draw.md").read_text(encoding="utf-8")
+    script = tmp_path / "check.py"
+    script.write_text(re.search(r"```python\n(.*?)```", doc, re.S).group(1), encoding="utf-8")
+    for weighted in (False, True):
+        pool = _pool(weighted=weighted)
+        cert = draw.certificate(pool, draw.beacon_value(None, "07 12 23 31"), committed_at="x", ran_at="y")
+        path = tmp_path / f"c{weighted}.json"
+        path.write_text(json.dumps(cert), encoding="utf-8")
+        done = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True)
+        assert done.returncode == 0 and "match" in done.stdout and cert["commitment"] in done.stdout
+        cert["result"]["winners"] = cert["result"]["order"][1:2]
+        path.write_text(json.dumps(cert), encoding="utf-8")
+        assert subprocess.run([sys.executable, str(script), str(path)], capture_output=True).returncode == 1
