@@ -119,7 +119,11 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
     from derby import clock, poller, store
     from derby.config import format_duration, load_contest
 
-    contest = load_contest(contest_file)
+    try:
+        contest = load_contest(contest_file)
+    except ConfigError as exc:
+        _record_refused_contest_file(ctx, contest_file, exc)
+        raise
     db = ctx.open(create=True)
     stored = store.load_contest(db)
     posts = db["media"].count
@@ -146,6 +150,22 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
         needed = len([h for h in contest.hashtags if not budget.counts(h)])
         click.echo(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
                    f"{needed} more needed by this contest.")
+
+
+def _record_refused_contest_file(ctx: _Context, contest_file: str, exc: ConfigError) -> None:
+    """Put a refused contest file in the audit log of an existing contest database
+    (nothing else is stored; a missing database stays missing)."""
+    from derby import clock, store
+    from derby.store import draws as draw_store
+
+    if ctx.db_path == ":memory:" or not Path(ctx.db_path).exists():
+        return
+    try:
+        db = store.open_db(ctx.db_path, create=False)
+        draw_store.record_attempt(db, clock.utcnow(), _judge(None), "contest_file_refused",
+                                  f"refused: {contest_file}: {exc}")
+    except DerbyError:
+        return
 
 
 def _budget_account(contest) -> str | None:
@@ -751,7 +771,7 @@ def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
 @click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
                                             "draw_commit", "draw_commit_refused", "draw_run", "draw_run_refused",
                                             "results_certify", "results_verify", "check_winners", "flag_clear",
-                                            "flag_act", "purge", "purge_refused"]),
+                                            "flag_act", "purge", "purge_refused", "contest_file_refused"]),
               default=None, help="Only this kind of action.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_ctx
@@ -826,7 +846,7 @@ def draw_group() -> None:
 def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: str, winners: int | None,
                 alternates: int | None, out_dir: str, as_of: str | None, by: str | None) -> None:
     """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
-    from derby import clock, draws
+    from derby import clock, draws, store
 
     db = ctx.open()
     contest = _contest(db)
@@ -841,6 +861,9 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     done = draws.commit(db, contest, clock.utcnow(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
                         winners=winners, alternates=alternates, as_of=_moment(contest, as_of), out_dir=Path(out_dir))
     doc = done.pool
+    if as_of is None and store.contest_closed(db) is None:
+        click.echo("warning: the daemon has not recorded its final poll: a later poll that finds a late post changes "
+                   "the pool, and the run is then refused; commit after the final poll, or pass --as-of", err=True)
     click.echo(f"pool: {len(doc['entries'])} entries ({doc['pool']}{', weighted by score' if weighted else ''}), "
                f"{winners} winner{'s' if winners > 1 else ''} and {alternates} alternate{'s' if alternates != 1 else ''}; "
                f"written to {done.path}")

@@ -82,8 +82,9 @@ def commit(db: sqlite_utils.Database, contest: Contest, now: datetime, *, by: st
                 "won on the standings: no draw is held")
     done = draw_store.any_draw_run(db)
     if done is not None:
-        _refuse(db, now, by, action, f"the draw already ran at {done['ran_at']} (commitment "
-                f"{_commitment_of(db, done['commitment_id'])}); a draw is committed and run once")
+        _refuse(db, now, by, action, f"the draw already ran at "
+                f"{clock.format_local(clock.from_store(done['ran_at']), contest.tz, 'en')} (commitment "
+                f"{draw_store.commitment_of(db, done['commitment_id'])}); a draw is committed and run once")
     if as_of is None and now < contest.freeze:
         _refuse(db, now, by, action, "the pool is frozen once engagement stops counting, at "
                 f"{clock.format_local(contest.freeze, contest.tz, 'en')}; wait, or pass --as-of")
@@ -106,11 +107,6 @@ def commit(db: sqlite_utils.Database, contest: Contest, now: datetime, *, by: st
         path.unlink(missing_ok=True)
         _refuse(db, now, by, action, str(exc))
     return Committed(commitment=digest, pool=doc, path=path)
-
-
-def _commitment_of(db: sqlite_utils.Database, commitment_id: int) -> str:
-    row = db["draw_commitments"].get(commitment_id)
-    return row["commitment"]
 
 
 def pool_differences(committed: dict, now_pool: dict) -> list[str]:
@@ -145,7 +141,8 @@ def run(db: sqlite_utils.Database, contest: Contest, now: datetime, *, by: str, 
         _refuse(db, now, by, action, "nothing is committed yet; run: derby draw commit --beacon TEXT first")
     if latest["run"] is not None:
         _refuse(db, now, by, action, f"the draw of commitment {latest['commitment']} already ran at "
-                f"{latest['run']['ran_at']}; a draw is never run twice (its certificate is in draw_runs)")
+                f"{clock.format_local(clock.from_store(latest['run']['ran_at']), contest.tz, 'en')}; a draw is never "
+                "run twice (its certificate is in draw_runs)")
     try:
         value = draw.beacon_value(hex_value, text_value)
     except draw.DrawError as exc:

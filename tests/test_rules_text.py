@@ -96,3 +96,17 @@ def test_a_draw_needs_its_skill_testing_question(tmp_path):
 def test_amounts_and_dates_follow_french_typography():
     assert rules_text._money(1500, "fr") == f"1{NBSP}500{NBSP}$" and rules_text._money(1500, "en") == "$1,500"
     assert rules_text._number(2.5, "fr") == "2,50"
+
+
+def test_a_refused_contest_file_is_in_the_audit_log_and_changes_nothing(demo_db, tmp_path):
+    from derby import store
+
+    bad = _with(tmp_path, '\n[[prizes]]\nrank = 2\ndescription = "encore"\n')
+    db_path = tmp_path / "d.db"
+    before = store.open_db(db_path)["contest"].rows_where().__next__()["terms"]
+    result = demo_db("init", str(bad))
+    assert result.exit_code == 2 and "rank 2 is listed twice" in result.stderr
+    db = store.open_db(db_path)
+    assert next(db["contest"].rows_where())["terms"] == before
+    (row,) = store.audit_log(db, action="contest_file_refused")
+    assert "rank 2 is listed twice" in row["summary"]

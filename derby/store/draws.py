@@ -59,6 +59,11 @@ def any_draw_run(db: sqlite_utils.Database) -> dict | None:
     return next(db.query("SELECT * FROM draw_runs ORDER BY id LIMIT 1"), None)
 
 
+def commitment_of(db: sqlite_utils.Database, commitment_id: int) -> str:
+    """Return the commitment (hex) of draw commitment ``commitment_id``."""
+    return db["draw_commitments"].get(commitment_id)["commitment"]
+
+
 def save_commitment(db: sqlite_utils.Database, commitment: str, pool_bytes: bytes, as_of: datetime | None,
                     now: datetime, by: str, summary: str) -> int:
     """Store a commitment (and its audit entry) in one transaction; return its id.
