@@ -274,7 +274,7 @@ def verify(cert: object, expected_commitment: str | None = None) -> Verification
     except (DrawError, TypeError, KeyError, ValueError, AttributeError) as exc:
         checks.append(("result", False, f"cannot recompute the result: {exc}"))
         return Verification(False, checks)
-    claimed = cert.get("result") or {}
+    claimed = cert.get("result") if isinstance(cert.get("result"), dict) else {}
     same = all(drawn[k] == claimed.get(k) for k in ("order", "winners", "alternates"))
     detail = f"winners {', '.join(drawn['winners'])}; alternates {', '.join(drawn['alternates']) or 'none'}"
     if not same:

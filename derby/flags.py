@@ -183,7 +183,10 @@ def flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> list[Fla
     Returns the flags stored (new ones only)."""
     from derby.store import flags as flag_store
 
-    found = bursts(flag_store.poll_steps(db, run_id), now, flag_store.first_growth_rates(db, run_id))
+    steps = flag_store.poll_steps(db, run_id)
+    # the field's first-growth rates read every media's first snapshots: only when an entry needs them
+    starting = any(s["gain"] >= BURST_MIN_GAIN and s["past_gain"] <= 0 for s in steps)
+    found = bursts(steps, now, flag_store.first_growth_rates(db, run_id) if starting else None)
     found += ratios(flag_store.latest_readings(db, run_id), flag_store.flagged(db, "ratio"))
     top, runs = flag_store.top_gains(db, run_id, LOCKSTEP_TOP, LOCKSTEP_WINDOW)
     found += locksteps(top, run_id, runs)

@@ -221,3 +221,19 @@ def test_the_standalone_check_in_the_docs_agrees_with_derby(tmp_path):
         cert["result"]["winners"] = cert["result"]["order"][1:2]
         path.write_text(json.dumps(cert), encoding="utf-8")
         assert subprocess.run([sys.executable, str(script), str(path)], capture_output=True).returncode == 1
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda c: c.update(result=[1, 2]),
+    lambda c: c.update(value="zz"),
+    lambda c: c["pool"].update(entries="nope"),
+    lambda c: c["pool"].update(weighted=True),
+    lambda c: c.update(method=None),
+    lambda c: c.pop("commitment"),
+    lambda c: c["value"].update(value="0xZZ"),
+])
+def test_a_malformed_certificate_fails_cleanly(mangle):
+    cert = json.loads(json.dumps(_certificate()))
+    mangle(cert)
+    report = draw.verify(cert)
+    assert not report.ok and all(isinstance(d, str) for _, _, d in report.checks)

@@ -138,3 +138,19 @@ def test_the_bundled_replay_raises_the_documented_flags(tmp_path):
         poller.poll_once(db, contest, feed, when + timedelta(seconds=60))
     kinds = sorted(kind for _, kind in _kinds(db))
     assert kinds == ["burst", "ratio", "ratio"]
+
+
+def test_the_interval_runs_from_the_last_poll_that_saw_the_entry_not_its_last_change(polled):
+    """An entry that grew fast, then sat still for a day (no snapshot is stored while it
+    does not change), then jumps a minute after a poll: the jump is a minute's."""
+    db, poll = polled
+    start = utc(2017, 4, 2, 12)
+    for step in range(14):
+        counts = _field(step)
+        counts["555"] = (100 + 40 * min(step, 2), 10)  # +40 per 2 h, then still from step 2 on
+        poll(start + timedelta(hours=2 * step), counts)
+    counts = _field(13)
+    counts["555"] = (180 + 200, 10)
+    poll(start + timedelta(hours=26, minutes=1), counts)
+    bursts = [r for r in store.flags.list_flags(db) if r["kind"] == "burst"]
+    assert [r["media_id"] for r in bursts] == ["555"] and bursts[0]["data"]["minutes"] == 1.0
