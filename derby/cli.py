@@ -837,7 +837,7 @@ def draw_group() -> None:
 @click.option("--winners", type=click.IntRange(min=1), default=None, help="Number of winners (default: [draw], else 1).")
 @click.option("--alternates", type=click.IntRange(min=0), default=None,
               help="Number of alternates (default: [draw], else 2).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Folder for the pool file.")
 @_as_of_option
 @_by_option
@@ -876,7 +876,7 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
 @click.option("--value", "hex_value", default=None, metavar="HEX", help="The beacon's value in hex, as drand publishes it.")
 @click.option("--value-text", "text_value", default=None, metavar="TEXT",
               help="The beacon's value as text (numbers or words, e.g. a lottery draw), used as given.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Folder for the certificate files.")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="First language of the HTML certificate.")
 @_by_option

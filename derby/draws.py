@@ -163,15 +163,16 @@ def run(db: sqlite_utils.Database, contest: Contest, now: datetime, *, by: str, 
     cert = draw.certificate(committed, value, committed_at=clock.to_store(latest["committed_at"]),
                             ran_at=clock.to_store(now), permalinks=media)
     drawn = cert["result"]
-    draw_store.save_run(db, latest["id"], value.record(), cert, now, by,
-                        f"draw run with beacon value {value.value!r}: winners {', '.join(drawn['winners'])}; "
-                        f"alternates {', '.join(drawn['alternates']) or 'none'}")
     from derby.certificates import draw_html
 
+    # The files first: a run recorded without its certificate could never be run again.
     stem = out_dir / f"draw-certificate-{latest['commitment'][:12]}"
     json_path, html_path = stem.with_suffix(".json"), stem.with_suffix(".html")
     json_path.write_text(json.dumps(cert, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     html_path.write_text(draw_html(cert, contest, lang), encoding="utf-8")
+    draw_store.save_run(db, latest["id"], value.record(), cert, now, by,
+                        f"draw run with beacon value {value.value!r}: winners {', '.join(drawn['winners'])}; "
+                        f"alternates {', '.join(drawn['alternates']) or 'none'}")
     return Drawn(certificate=cert, json_path=json_path, html_path=html_path)
 
 
