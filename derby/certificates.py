@@ -16,12 +16,12 @@ _LABELS = {
         "title": "Certificat de tirage au sort", "contest": "Concours", "pool": "Bassin",
         "eligible": "toutes les participations admissibles", "top": "les {n} premières participations du classement",
         "weighted": "pondéré par le pointage (poids entier = pointage × 10⁶)", "unweighted": "chances égales",
-        "entries": "participations", "as_of": "Classement au", "beacon": "Source d'aléa publique (annoncée avant)",
+        "entries": "participations", "as_of": "Classement au", "beacon": "Source d’aléa publique (nommée avant)",
         "value": "Valeur publiée", "commitment": "Engagement SHA-256 (publié avant le tirage)",
         "committed": "Engagement pris le", "ran": "Tirage effectué le", "method": "Méthode",
         "winners": "Gagnant·es", "alternates": "Substituts", "rank": "Rang", "media": "Publication",
         "verify": "Vérifier soi-même, hors ligne", "none": "aucun",
-        "verify_text": "Avec le fichier JSON de ce certificat et la valeur d'engagement publiée :",
+        "verify_text": "Avec le fichier JSON de ce certificat et l’engagement publié avant le tirage\u00a0:",
     },
     "en": {
         "title": "Draw certificate", "contest": "Contest", "pool": "Pool",
@@ -34,6 +34,17 @@ _LABELS = {
         "verify": "Check it yourself, offline", "none": "none",
         "verify_text": "With this certificate's JSON file and the commitment published beforehand:",
     },
+}
+
+
+_METHOD_FR = {
+    "hmac-sha256-rank/1": "pour chaque participation, HMAC-SHA256 (clé\u00a0: octets de la valeur publiée, message\u00a0: "
+                          "identifiant de la publication en ASCII), lu comme un nombre gros-boutiste; la plus petite "
+                          "valeur l’emporte",
+    "hmac-sha256-weighted-sequential/1": "tirages successifs sans remise\u00a0: au tirage k, W = poids total restant "
+                                         "(ordre du bassin); x = HMAC-SHA256(clé, « draw {k} try {t} ») lu comme un "
+                                         "nombre, pour t = 0, 1, … jusqu’à x < 2^256 − (2^256 mod W); est tirée la "
+                                         "première participation dont la somme cumulée des poids dépasse x mod W",
 }
 
 
@@ -69,7 +80,8 @@ def _section(cert: dict, contest: Contest, lang: str) -> str:
         (labels["commitment"], cert["commitment"]),
         (labels["committed"], when(cert["committed_at"])),
         (labels["ran"], when(cert["ran_at"])),
-        (labels["method"], cert["method"]["description"]),
+        (labels["method"], _METHOD_FR.get(cert["method"]["name"], cert["method"]["description"]) if lang == "fr"
+         else cert["method"]["description"]),
     ]
     items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts)
     return (
