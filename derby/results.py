@@ -153,6 +153,15 @@ def differences(certified: dict, recomputed: dict) -> list[str]:
     return lines
 
 
+def _contest_tz(db: sqlite_utils.Database):
+    from derby import store
+
+    contest = store.load_contest(db)
+    if contest is None:
+        raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
+    return contest.tz
+
+
 def _time(text: object) -> datetime | None:
     try:
         return clock.from_store(text) if isinstance(text, str) else None
@@ -176,7 +185,8 @@ def verify(db: sqlite_utils.Database, now: datetime, path: Path) -> Report:
         raise DerbyError(f"{path} is not a derby results file ({RESULTS_FORMAT})")
     record = draw_store.certification(db, digest)
     file_ok = record is not None
-    note = (f"certified by {record['certified_by']} at {clock.to_store(record['certified_at'])}" if file_ok else
+    tz = _contest_tz(db)
+    note = (f"certified by {record['certified_by']} at {clock.iso_local(record['certified_at'], tz)}" if file_ok else
             "this database never certified a file with this SHA-256: the file was edited, or comes from elsewhere")
     moment = record["certified_at"] if file_ok else _time(certified.get("certified_at"))
     if moment is None:
