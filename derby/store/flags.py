@@ -17,8 +17,10 @@ _STEPS_SQL = """
 SELECT s.media_id, coalesce(s.like_count, 0) + coalesce(s.comments_count, 0) AS now_e,
        coalesce(p.like_count, 0) + coalesce(p.comments_count, 0) AS prev_e, p.observed_at AS prev_at,
        coalesce(f.like_count, 0) + coalesce(f.comments_count, 0) AS first_e, f.observed_at AS first_at,
-       (SELECT max(r.started_at) FROM sightings g JOIN poll_runs r ON r.id = g.poll_run_id
-        WHERE g.media_id = s.media_id AND g.poll_run_id < s.poll_run_id) AS seen_at
+       -- poll run ids grow with their start: the newest earlier run that saw the media
+       (SELECT r.started_at FROM poll_runs r WHERE r.id = (
+            SELECT max(g.poll_run_id) FROM sightings g WHERE g.media_id = s.media_id AND g.poll_run_id < s.poll_run_id))
+       AS seen_at
 FROM snapshots s
 JOIN snapshots p ON p.id = (SELECT id FROM snapshots WHERE media_id = s.media_id AND id < s.id
                             ORDER BY observed_at DESC, id DESC LIMIT 1)
