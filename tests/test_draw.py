@@ -237,3 +237,15 @@ def test_a_malformed_certificate_fails_cleanly(mangle):
     mangle(cert)
     report = draw.verify(cert)
     assert not report.ok and all(isinstance(d, str) for _, _, d in report.checks)
+
+
+def test_a_commit_before_any_run_is_superseded_by_the_next_and_both_are_recorded(derby, tmp_path):
+    first = derby("draw", "commit", "--beacon", BEACON, "--pool", "top:3", "--out", str(tmp_path)).output
+    second = derby("draw", "commit", "--beacon", BEACON, "--pool", "top:4", "--out", str(tmp_path)).output
+    c1, c2 = (o.split("commitment: ")[1].split()[0] for o in (first, second))
+    assert c1 != c2
+    derby("draw", "run", "--value", VALUE, "--out", str(tmp_path))
+    cert = next(tmp_path.glob(f"draw-certificate-{c2[:12]}.json"))
+    assert derby("draw", "verify", str(cert), "--commitment", c2).exit_code == 0
+    assert derby("draw", "verify", str(cert), "--commitment", c1, ok=False).exit_code == 1  # not the first one
+    assert [r["subject"] for r in _audit(derby.db, "draw_commit")] == [c1, c2]

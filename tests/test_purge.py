@@ -99,3 +99,10 @@ def test_a_contest_without_retention_cannot_be_purged(tmp_path, monkeypatch):
     assert CliRunner().invoke(cli, ["--db", str(db), "init", str(toml)]).exit_code == 0
     result = CliRunner().invoke(cli, ["--db", str(db), "purge"])
     assert result.exit_code == 2 and "retention_days" in result.stderr
+
+
+def test_a_second_purge_finds_nothing_left(contest_db):
+    contest_db.now[0] = utc(2017, 7, 10, 12)
+    contest_db("purge")
+    contest_db.now[0] = utc(2017, 7, 11, 12)
+    assert "0 entrants pseudonymised, 0 rows rewritten" in contest_db("purge").output
