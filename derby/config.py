@@ -120,6 +120,12 @@ class Contest:
         return "running" if now <= self.end else "closed"
 
 
+def contest_kind(contest: Contest) -> str:
+    """Return the contest's kind: ``hashtags`` (members of the public post with the
+    hashtag), or ``teams`` where the contest file says so."""
+    return getattr(contest, "kind", "hashtags") or "hashtags"
+
+
 def load_contest(path: str | Path) -> Contest:
     """Read and validate the contest file at ``path``.
 

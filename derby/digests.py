@@ -7,7 +7,7 @@ the same data always gives the same digest and any change to it gives another.
 from __future__ import annotations
 
 from derby import clock
-from derby.config import Contest
+from derby.config import Contest, contest_kind
 from derby.draw import canonical_bytes, sha256_hex
 
 
@@ -17,7 +17,7 @@ def contest_definition(contest: Contest) -> dict:
     return {
         "title": contest.title, "hashtags": list(contest.hashtags), "timezone": contest.timezone,
         "start": clock.to_store(contest.start), "end": clock.to_store(contest.end),
-        "freeze": clock.to_store(contest.freeze), "kind": getattr(contest, "kind", "hashtags"),
+        "freeze": clock.to_store(contest.freeze), "kind": contest_kind(contest),
     }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from derby import clock, draw, leaderboard
-from derby.config import Contest
+from derby.config import Contest, contest_kind
 from derby.digests import contest_digest
 from derby.errors import DerbyError
 from derby.store import draws as draw_store
@@ -67,7 +67,7 @@ def build_pool(db: sqlite_utils.Database, contest: Contest, now: datetime, *, po
 
 
 def _team_contest(contest: Contest) -> bool:
-    return getattr(contest, "kind", "hashtags") == "teams"
+    return contest_kind(contest) == "teams"
 
 
 def commit(db: sqlite_utils.Database, contest: Contest, now: datetime, *, by: str, pool: str, weighted: bool,

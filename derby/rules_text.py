@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from derby import clock
+from derby.config import contest_kind
 from derby.terms import Prize, text
 
 NBSP = "\u00a0"
@@ -155,7 +156,7 @@ def _eligibility(contest, lang: str, t) -> list[Block]:
 
 
 def _how_to_enter(contest, rules, lang: str, t) -> list[Block]:
-    if getattr(contest, "kind", "hashtags") == "teams":
+    if contest_kind(contest) == "teams":
         body = t("Les équipes inscrites par l’organisateur participent chacune avec le compte Instagram qui lui est "
                  "confié; aucune autre inscription n’est possible.",
                  "The teams registered by the organizer each take part with the Instagram account entrusted to them; "
