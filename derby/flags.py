@@ -9,7 +9,8 @@ Engagement is ``like_count + comments_count`` (hidden likes count as 0). Three k
   rate (per hour, over the time since the previous poll that saw it, however short)
   at least :data:`BURST_FACTOR` times the highest of its own past rate (since it was
   first seen), the field's rate and :data:`BURST_FLOOR_RATE`. The field's rate is the
-  median rate of the other entries that gained this poll; for an entry growing for the
+  median rate of the other entries that gained this poll (each gain over the time since
+  the previous poll); for an entry growing for the
   first time (no past rate) it is the :data:`FIRST_GROWTH_QUANTILE` quantile of the
   first-growth rates of the entries seen so far (how fast the quickest posts started),
   once :data:`FIRST_GROWTH_MIN_FIELD` are known. The interval is measured from the
@@ -40,6 +41,7 @@ amounts poll after poll are caught.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from dataclasses import dataclass
@@ -83,39 +85,62 @@ def engagement(likes: int | None, comments: int | None) -> int:
     return (likes or 0) + (comments or 0)
 
 
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+def _without(ordered: list[float], value: float | None) -> _Field:
+    return _Field(ordered, None if value is None else bisect.bisect_left(ordered, value))
 
 
-def bursts(steps: list[dict], now: datetime, first_rates: dict[str, float] | None = None) -> list[Flag]:
-    """Return burst flags from this poll's changed entries. Each step is a dict:
-    ``media_id, gain`` (engagement gained since the previous reading), ``since`` (aware
-    UTC: the previous poll that saw the entry, or its previous snapshot), ``past_gain``
-    and ``past_since`` (engagement gained from its first snapshot to ``since``, and that
-    first snapshot's time; ``past_since`` None when there is no past). ``first_rates``
-    are the entries' first-growth rates so far (per hour; see
+class _Field:
+    """A sorted list of rates seen without one of them (an entry is never its own field),
+    answering a quantile in O(1) instead of copying the list for every entry."""
+
+    def __init__(self, ordered: list[float], skip: int | None) -> None:
+        self.ordered, self.skip = ordered, skip if skip is not None and skip < len(ordered) else None
+
+    def __len__(self) -> int:
+        return len(self.ordered) - (self.skip is not None)
+
+    def _at(self, k: int) -> float:
+        return self.ordered[k + 1 if self.skip is not None and k >= self.skip else k]
+
+    def quantile(self, q: float) -> float:
+        n = len(self)
+        return self._at(min(int(q * n), n - 1)) if n else 0.0
+
+    def median(self) -> float:
+        n = len(self)
+        if not n:
+            return 0.0
+        return self._at(n // 2) if n % 2 else (self._at(n // 2 - 1) + self._at(n // 2)) / 2
+
+
+def bursts(steps: list[dict], now: datetime, field_rates: dict[str, float],
+           first_rates: dict[str, float] | None = None) -> list[Flag]:
+    """Return burst flags. ``steps`` are this poll's candidates (entries that gained at
+    least :data:`BURST_MIN_GAIN`), each a dict: ``media_id, gain`` (engagement gained
+    since the previous reading), ``since`` (aware UTC: the previous poll that saw the
+    entry, or its previous snapshot), ``past_gain`` and ``past_since`` (engagement
+    gained from its first snapshot to ``since``, and that first snapshot's time;
+    ``past_since`` None when there is no past). ``field_rates`` are the rates (per
+    hour) of every entry that changed this poll, over the interval since the previous
+    poll; ``first_rates`` the entries' first-growth rates so far (see
     :func:`derby.store.flags.first_growth_rates`): an entry growing for the first time is
     compared with how fast the field's quickest entries started."""
-    rates = {s["media_id"]: s["gain"] / _hours(s["since"], now) for s in steps}
-    positive = sorted((r, m) for m, r in rates.items() if r > 0)
+    positive = sorted(r for r in field_rates.values() if r > 0)
     first_rates = first_rates or {}
+    starts = sorted(first_rates.values())
     flags = []
     for s in steps:
-        media_id, gain, rate = s["media_id"], s["gain"], rates[s["media_id"]]
+        media_id, gain = s["media_id"], s["gain"]
+        rate = gain / _hours(s["since"], now)
         if gain < BURST_MIN_GAIN:
             continue
         own = s["past_gain"] / _hours(s["past_since"], s["since"]) if s["past_since"] is not None else 0.0
-        if own > 0:
-            others = [r for r, m in positive if m != media_id]
-            field, basis = (statistics.median(others) if others else 0.0), "the field's this poll"
-        else:
-            starts = [r for m, r in first_rates.items() if m != media_id]
-            if len(starts) >= FIRST_GROWTH_MIN_FIELD:
-                field, basis = _quantile(starts, FIRST_GROWTH_QUANTILE), "the field's fastest starts"
-            else:
-                others = [r for r, m in positive if m != media_id]
-                field, basis = (statistics.median(others) if others else 0.0), "the field's this poll"
+        mine = field_rates.get(media_id, 0.0)
+        field, basis = _without(positive, mine if mine > 0 else None).median(), "the field's this poll"
+        if own <= 0:
+            earlier = _without(starts, first_rates.get(media_id))
+            if len(earlier) >= FIRST_GROWTH_MIN_FIELD:
+                field, basis = earlier.quantile(FIRST_GROWTH_QUANTILE), "the field's fastest starts"
         baseline = max(own, field, BURST_FLOOR_RATE)
         if rate >= BURST_FACTOR * baseline:
             minutes = (now - s["since"]).total_seconds() / 60
@@ -183,10 +208,13 @@ def flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> list[Fla
     Returns the flags stored (new ones only)."""
     from derby.store import flags as flag_store
 
-    steps = flag_store.poll_steps(db, run_id)
+    gains, previous = flag_store.poll_gains(db, run_id)
+    interval = _hours(previous, now) if previous is not None else 1.0
+    field_rates = {m: g / interval for m, g in gains.items()}
+    steps = flag_store.poll_steps(db, run_id, [m for m, g in gains.items() if g >= BURST_MIN_GAIN])
     # the field's first-growth rates read every media's first snapshots: only when an entry needs them
-    starting = any(s["gain"] >= BURST_MIN_GAIN and s["past_gain"] <= 0 for s in steps)
-    found = bursts(steps, now, flag_store.first_growth_rates(db, run_id) if starting else None)
+    starting = any(s["past_gain"] <= 0 for s in steps)
+    found = bursts(steps, now, field_rates, flag_store.first_growth_rates(db, run_id) if starting else None)
     found += ratios(flag_store.latest_readings(db, run_id), flag_store.flagged(db, "ratio"))
     top, runs = flag_store.top_gains(db, run_id, LOCKSTEP_TOP, LOCKSTEP_WINDOW)
     found += locksteps(top, run_id, runs)

@@ -154,3 +154,12 @@ def test_the_interval_runs_from_the_last_poll_that_saw_the_entry_not_its_last_ch
     poll(start + timedelta(hours=26, minutes=1), counts)
     bursts = [r for r in store.flags.list_flags(db) if r["kind"] == "burst"]
     assert [r["media_id"] for r in bursts] == ["555"] and bursts[0]["data"]["minutes"] == 1.0
+
+
+def test_the_field_leaves_the_entry_itself_out():
+    from derby.flags import _without
+
+    ordered = [1.0, 2.0, 3.0, 10.0]
+    assert _without(ordered, 10.0).median() == 2.0 and _without(ordered, 1.0).median() == 3.0
+    assert _without(ordered, None).median() == 2.5 and _without([5.0], 5.0).median() == 0.0
+    assert _without(ordered, 2.0).quantile(0.95) == 10.0 and len(_without(ordered, 3.0)) == 3

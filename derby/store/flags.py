@@ -13,10 +13,18 @@ from derby import clock
 from derby.store.judging import record_audit
 from derby.store.schema import write
 
-_STEPS_SQL = """
-SELECT s.media_id, coalesce(s.like_count, 0) + coalesce(s.comments_count, 0) AS now_e,
-       coalesce(p.like_count, 0) + coalesce(p.comments_count, 0) AS prev_e, p.observed_at AS prev_at,
-       coalesce(f.like_count, 0) + coalesce(f.comments_count, 0) AS first_e, f.observed_at AS first_at,
+_E = "coalesce({t}.like_count, 0) + coalesce({t}.comments_count, 0)"
+
+_GAINS_SQL = f"""
+SELECT s.media_id, {_E.format(t="s")} - (
+    SELECT {_E.format(t="p")} FROM snapshots p WHERE p.media_id = s.media_id AND p.id < s.id
+    ORDER BY p.observed_at DESC, p.id DESC LIMIT 1) AS gain
+FROM snapshots s WHERE s.poll_run_id = ?
+"""
+
+_STEPS_SQL = f"""
+SELECT s.media_id, {_E.format(t="s")} AS now_e, {_E.format(t="p")} AS prev_e, p.observed_at AS prev_at,
+       {_E.format(t="f")} AS first_e, f.observed_at AS first_at,
        -- poll run ids grow with their start: the newest earlier run that saw the media
        (SELECT r.started_at FROM poll_runs r WHERE r.id = (
             SELECT max(g.poll_run_id) FROM sightings g WHERE g.media_id = s.media_id AND g.poll_run_id < s.poll_run_id))
@@ -25,20 +33,31 @@ FROM snapshots s
 JOIN snapshots p ON p.id = (SELECT id FROM snapshots WHERE media_id = s.media_id AND id < s.id
                             ORDER BY observed_at DESC, id DESC LIMIT 1)
 JOIN snapshots f ON f.id = (SELECT id FROM snapshots WHERE media_id = s.media_id ORDER BY observed_at, id LIMIT 1)
-WHERE s.poll_run_id = ?
+WHERE s.poll_run_id = ? AND s.media_id IN ({{}})
 """
 
 
-def poll_steps(db: sqlite_utils.Database, run_id: int) -> list[dict]:
-    """Return, for each media whose engagement changed in poll run ``run_id`` (and that
-    had a reading before), the step :func:`derby.flags.bursts` takes: ``media_id, gain,
-    since, past_gain, past_since``."""
+def poll_gains(db: sqlite_utils.Database, run_id: int) -> tuple[dict[str, int], datetime | None]:
+    """Return ``({media_id: engagement gained}, previous)``: the gain of each media whose
+    engagement changed in poll run ``run_id`` (and that had a reading before), and the
+    start of the poll run before it (None for the first)."""
+    gains = {m: g for m, g in db.conn.execute(_GAINS_SQL, [run_id]) if g is not None}
+    previous = db.conn.execute("SELECT max(started_at) FROM poll_runs WHERE id < ?", [run_id]).fetchone()[0]
+    return gains, clock.from_store(previous)
+
+
+def poll_steps(db: sqlite_utils.Database, run_id: int, media_ids: list[str]) -> list[dict]:
+    """Return, for these media (changed in poll run ``run_id``), the step
+    :func:`derby.flags.bursts` takes: ``media_id, gain, since, past_gain, past_since``."""
     steps = []
-    for media_id, now_e, prev_e, prev_at, first_e, first_at, seen_at in db.conn.execute(_STEPS_SQL, [run_id]):
-        since = max(clock.from_store(prev_at), clock.from_store(seen_at) or clock.from_store(prev_at))  # type: ignore[type-var]
-        first = clock.from_store(first_at)
-        steps.append({"media_id": media_id, "gain": now_e - prev_e, "since": since,
-                      "past_gain": prev_e - first_e, "past_since": first if first < since else None})  # type: ignore[operator]
+    for start in range(0, len(media_ids), 500):
+        chunk = media_ids[start:start + 500]
+        sql = _STEPS_SQL.format(", ".join("?" * len(chunk)))
+        for media_id, now_e, prev_e, prev_at, first_e, first_at, seen_at in db.conn.execute(sql, [run_id, *chunk]):
+            since = max(clock.from_store(prev_at), clock.from_store(seen_at) or clock.from_store(prev_at))  # type: ignore[type-var]
+            first = clock.from_store(first_at)
+            steps.append({"media_id": media_id, "gain": now_e - prev_e, "since": since,
+                          "past_gain": prev_e - first_e, "past_since": first if first < since else None})  # type: ignore[operator]
     return steps
 
 
@@ -67,9 +86,9 @@ def first_growth_rates(db: sqlite_utils.Database, run_id: int) -> dict[str, floa
 def latest_readings(db: sqlite_utils.Database, run_id: int) -> list[tuple[str, int | None, int | None]]:
     """Return ``(media_id, like_count, comments_count)`` of the latest snapshot of each
     media seen by poll run ``run_id``."""
-    return [tuple(r) for r in db.conn.execute(  # type: ignore[misc]
+    return db.conn.execute(
         "SELECT l.media_id, l.like_count, l.comments_count FROM latest_snapshots l "
-        "WHERE l.media_id IN (SELECT media_id FROM sightings WHERE poll_run_id = ?)", [run_id])]
+        "WHERE l.media_id IN (SELECT media_id FROM sightings WHERE poll_run_id = ?)", [run_id]).fetchall()
 
 
 def flagged(db: sqlite_utils.Database, kind: str) -> set[str]:
