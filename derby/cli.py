@@ -869,7 +869,8 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
                f"written to {done.path}")
     click.echo(f"beacon: {_safe(doc['beacon'])}")
     click.echo(f"commitment: {done.commitment}")
-    click.echo("Publish the commitment now, before the beacon's value exists; then: derby draw run --value HEX")
+    click.echo("Publish the commitment now, before the beacon's value exists; then: derby draw run --value HEX "
+               "(or --value-text TEXT)")
 
 
 @draw_group.command(name="run")
