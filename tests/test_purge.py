@@ -42,6 +42,11 @@ def contest_db(tmp_path, monkeypatch):
     run("entrants", "import", str(csv), "--by", "Marie")
     now[0] = utc(2017, 4, 11, 14)
     run("disqualify", board[1]["media_id"], "--reason", "compte de @jean_t acheté", "--by", "Marie")
+    database = store.open_db(db)
+    database.execute("INSERT INTO judge_flags (media_id, kind, detected_at, detail) VALUES (?, 'ratio', ?, 'x')",
+                     [board[0]["media_id"], "2017-04-11T12:05:00Z"])
+    database.conn.commit()
+    store.flags.decide(database, 1, "clear", "vérifié avec @marie.q", "Marie", utc(2017, 4, 11, 15))
     run.db, run.now, run.board = db, now, board
     return run
 
@@ -85,7 +90,8 @@ def test_outside_a_purge_the_history_stays_append_only(contest_db):
     contest_db("purge")
     db = store.open_db(contest_db.db)
     for sql in ("UPDATE entrant_links SET username = 'x'", "UPDATE audit_log SET summary = 'x'",
-                "UPDATE moderation SET reason = 'x'", "DELETE FROM entrant_links", "UPDATE entrant_imports SET by = 'x'",
+                "UPDATE moderation SET reason = 'x'", "DELETE FROM entrant_links",
+                "UPDATE flag_decisions SET note = 'x'", "UPDATE entrant_imports SET by = 'x'",
                 "UPDATE purges SET by = 'x'", "DELETE FROM purges"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute(sql)

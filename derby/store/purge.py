@@ -40,8 +40,8 @@ def _replacer(mapping: dict[str, str]):
 
 def purge_personal_data(db: sqlite_utils.Database, now: datetime, by: str) -> dict:
     """Replace every entrant's username by a pseudonym and drop display names and import
-    file names, in ``entrant_links``, ``entrant_imports``, moderation reasons and the
-    audit log (every mention of a known username or import file), in one transaction; record the purge
+    file names, in ``entrant_links``, ``entrant_imports``, moderation reasons, judges'
+    notes on flags and the audit log (every mention of a known username or import file), in one transaction; record the purge
     and its audit entry. Returns ``{"entrants", "rows"}``: entrants pseudonymised and
     rows rewritten."""
     with write(db):
@@ -59,7 +59,8 @@ def purge_personal_data(db: sqlite_utils.Database, now: datetime, by: str) -> di
                            [mapping.get(username, username), link_id])
                 rows += 1
         rows += db.execute("UPDATE entrant_imports SET source = NULL WHERE source IS NOT NULL").rowcount
-        for table, columns in (("moderation", ("reason",)), ("audit_log", ("summary", "data", "subject"))):
+        for table, columns in (("moderation", ("reason",)), ("flag_decisions", ("note",)),
+                               ("audit_log", ("summary", "data", "subject"))):
             for row in db.conn.execute(f"SELECT id, {', '.join(columns)} FROM {table}").fetchall():
                 new = [replace(v) for v in row[1:]]
                 if new != list(row[1:]):

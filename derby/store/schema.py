@@ -376,7 +376,7 @@ def m_purges(db: sqlite_utils.Database) -> None:
     """The purge of personal data: ``purges`` records each one; while a purge row is
     open (``finished_at`` NULL) and only then, the triggers let ``entrant_links`` and
     ``entrant_imports`` rows have their personal columns replaced, and ``moderation``
-    reasons and ``audit_log`` rows their text. Nothing else may ever change those tables (see
+    reasons, ``flag_decisions`` notes and ``audit_log`` rows their text. Nothing else may ever change those tables (see
     :mod:`derby.store.purge`)."""
     db.executescript(
         """
@@ -409,6 +409,12 @@ def m_purges(db: sqlite_utils.Database) -> None:
                       AND NEW.id = OLD.id AND NEW.media_id = OLD.media_id AND NEW.action = OLD.action
                       AND NEW.by = OLD.by AND NEW.at = OLD.at)
             BEGIN SELECT RAISE(ABORT, 'moderation is append-only'); END;
+        DROP TRIGGER flag_decisions_no_update;
+        CREATE TRIGGER flag_decisions_no_update BEFORE UPDATE ON flag_decisions
+            WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
+                      AND NEW.id = OLD.id AND NEW.flag_id = OLD.flag_id AND NEW.decision = OLD.decision
+                      AND NEW.by = OLD.by AND NEW.at = OLD.at)
+            BEGIN SELECT RAISE(ABORT, 'flag_decisions is append-only'); END;
         DROP TRIGGER audit_log_no_update;
         CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
             WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
