@@ -729,6 +729,12 @@ def explain(ctx: _Context, media: str, as_of: str | None) -> None:
     board = leaderboard.standings(db, clock.utcnow(), moment)
     for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment)):
         click.echo(line)
+    from derby.store import flags as flag_store
+
+    for flag in flag_store.list_flags(db, include_decided=True, media_id=row["media_id"]):
+        state = f"{flag['decision']} by {_safe(flag['by'])}: {_safe(flag['note'])}" if flag["decision"] else "open"
+        click.echo(f"Flag #{flag['id']} ({flag['kind']}, {clock.format_local(flag['detected_at'], contest.tz, 'en')}): "
+                   f"{_safe(flag['detail'])} [{state}]")
 
 
 def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:

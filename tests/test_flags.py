@@ -163,3 +163,25 @@ def test_the_field_leaves_the_entry_itself_out():
     assert _without(ordered, 10.0).median() == 2.0 and _without(ordered, 1.0).median() == 3.0
     assert _without(ordered, None).median() == 2.5 and _without([5.0], 5.0).median() == 0.0
     assert _without(ordered, 2.0).quantile(0.95) == 10.0 and len(_without(ordered, 3.0)) == 3
+
+
+def test_flags_and_explain_show_what_was_seen_through_the_cli(polled, tmp_path):
+    from click.testing import CliRunner
+
+    from derby.cli import cli
+
+    db, poll = polled
+    for step in range(3):
+        counts = _field(step + 10)
+        counts["777"] = (900 + step, 0)
+        poll(utc(2017, 4, 3, 2 * step), counts)
+    path = str(tmp_path / "d.db")
+    listed = CliRunner().invoke(cli, ["--db", path, "flags"])
+    assert listed.exit_code == 0 and "777  ratio: 900 likes for 0 comments" in listed.output
+    explained = CliRunner().invoke(cli, ["--db", path, "explain", "777"])
+    assert "Flag #1 (ratio" in explained.output and "[open]" in explained.output
+    acted = CliRunner().invoke(cli, ["--db", path, "flags", "act", "1", "--note", "disqualifiée", "--by", "Marie"])
+    assert acted.exit_code == 0 and "acted on" in acted.output
+    again = CliRunner().invoke(cli, ["--db", path, "flags", "clear", "1", "--note", "x"])
+    assert again.exit_code == 1 and "already decided" in again.stderr
+    assert "no flag to look at" in CliRunner().invoke(cli, ["--db", path, "flags"]).output

@@ -140,15 +140,16 @@ def save_flags(db: sqlite_utils.Database, run_id: int, now: datetime, flags: lis
     return stored
 
 
-def list_flags(db: sqlite_utils.Database, *, include_decided: bool = False) -> list[dict]:
-    """Return the flags, oldest first, each with its latest decision (``decision``,
-    ``note``, ``by``, ``decided_at`` or None): only undecided ones unless
-    ``include_decided``. Times aware UTC."""
+def list_flags(db: sqlite_utils.Database, *, include_decided: bool = False,
+               media_id: str | None = None) -> list[dict]:
+    """Return the flags (of one media when ``media_id`` is given), oldest first, each
+    with its latest decision (``decision``, ``note``, ``by``, ``decided_at`` or None):
+    only undecided ones unless ``include_decided``. Times aware UTC."""
     rows = []
     for row in db.query(
             "SELECT f.*, d.decision, d.note, d.by, d.at AS decided_at FROM judge_flags f "
             "LEFT JOIN flag_decisions d ON d.id = (SELECT max(id) FROM flag_decisions WHERE flag_id = f.id) "
-            "ORDER BY f.id"):
+            "WHERE :media IS NULL OR f.media_id = :media ORDER BY f.id", {"media": media_id}):
         if row["decision"] is not None and not include_decided:
             continue
         row["detected_at"] = clock.from_store(row["detected_at"])
