@@ -205,17 +205,19 @@ def locksteps(gains: dict[str, dict[int, int]], run_id: int, runs: list[int]) ->
 
 def flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> list[Flag]:
     """Find and store the flags of poll run ``run_id`` (observed at ``now``, aware UTC).
-    Returns the flags stored (new ones only)."""
+    Returns the flags stored (new ones only). The readings are read through a
+    read-only connection of their own (see :func:`derby.store.flags.reading`)."""
     from derby.store import flags as flag_store
 
-    gains, previous = flag_store.poll_gains(db, run_id)
-    interval = _hours(previous, now) if previous is not None else 1.0
-    field_rates = {m: g / interval for m, g in gains.items()}
-    steps = flag_store.poll_steps(db, run_id, [m for m, g in gains.items() if g >= BURST_MIN_GAIN])
-    # the field's first-growth rates read every media's first snapshots: only when an entry needs them
-    starting = any(s["past_gain"] <= 0 for s in steps)
-    found = bursts(steps, now, field_rates, flag_store.first_growth_rates(db, run_id) if starting else None)
-    found += ratios(flag_store.latest_readings(db, run_id), flag_store.flagged(db, "ratio"))
-    top, runs = flag_store.top_gains(db, run_id, LOCKSTEP_TOP, LOCKSTEP_WINDOW)
-    found += locksteps(top, run_id, runs)
+    with flag_store.reading(db) as reader:
+        gains, previous = flag_store.poll_gains(reader, run_id)
+        interval = _hours(previous, now) if previous is not None else 1.0
+        field_rates = {m: g / interval for m, g in gains.items()}
+        steps = flag_store.poll_steps(reader, run_id, [m for m, g in gains.items() if g >= BURST_MIN_GAIN])
+        # the field's first-growth rates read every media's first snapshots: only when an entry needs them
+        starting = any(s["past_gain"] <= 0 for s in steps)
+        found = bursts(steps, now, field_rates, flag_store.first_growth_rates(reader, run_id) if starting else None)
+        found += ratios(flag_store.latest_readings(reader, run_id), flag_store.flagged(reader, "ratio"))
+        top, runs = flag_store.top_gains(reader, run_id, LOCKSTEP_TOP, LOCKSTEP_WINDOW)
+        found += locksteps(top, run_id, runs)
     return flag_store.save_flags(db, run_id, now, found)

@@ -4,14 +4,33 @@ append-only, each with its audit entry)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 
 import sqlite_utils
 
 from derby import clock
 from derby.store.judging import record_audit
-from derby.store.schema import write
+from derby.store.schema import open_reader, write
+
+
+@contextlib.contextmanager
+def reading(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A read-only connection to ``db``'s file for the flags' reads (``db`` itself for
+    an in-memory database). The flags read every snapshot of the poll; through the
+    poller's own connection those pages would push out of its page cache the media and
+    latest-snapshot pages the next poll's writes need."""
+    path = next((row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not path:
+        yield db
+        return
+    reader = open_reader(path, timeout=15.0)
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 _E = "coalesce({t}.like_count, 0) + coalesce({t}.comments_count, 0)"
 
