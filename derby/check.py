@@ -20,10 +20,11 @@ from datetime import datetime
 
 import sqlite_utils
 
-from derby import clock, leaderboard, scoring, store
+from derby import clock, leaderboard, store
 from derby.config import Contest
 from derby.store import checks as check_store
 from derby.store import draws as draw_store
+from derby.text import caption_hashtags, caption_mentions
 
 
 class CannotRead(Exception):
@@ -129,12 +130,19 @@ def _online(result: WinnerCheck, fresh: dict | None, seen: datetime | None, last
 def _caption(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest, rules) -> None:
     caption = fresh.get("caption") if fresh and not fresh.get("gone") else state["caption"]
     when = "now" if fresh and not fresh.get("gone") else "as last stored"
-    status = scoring.eligibility({"caption": caption, "timestamp": state["timestamp"]}, contest.hashtags,
-                                 contest.start, contest.end, rules)
-    if status in ("no_caption", "missing_hashtag", "missing_mention"):
-        result.warnings.append(f"the caption ({when}) no longer passes: {scoring.REASONS[status]}")
+    # the words ranking reads of a stored caption (text.caption_words), here of the caption read now
+    tags = [t for t in caption_hashtags(caption) if t in contest.hashtags]
+    problems = []
+    if rules.require_hashtag_in_caption and not caption:
+        problems.append("no caption, so no contest hashtag in it")
+    elif rules.require_hashtag_in_caption and not tags:
+        problems.append("no contest hashtag in the caption")
+    if rules.require_mention and rules.require_mention not in caption_mentions(caption):
+        problems.append(f"the caption does not @mention @{rules.require_mention}")
+    if problems:
+        result.warnings.append(f"the caption ({when}) no longer passes: {'; '.join(problems)}")
     else:
-        needs = "hashtag and mention" if rules.get("require_mention") else "hashtag"
+        needs = "hashtag and mention" if rules.require_mention else "hashtag"
         result.lines.append(f"caption ({when}) still holds the contest {needs}")
     if caption != entry.caption:
         result.warnings.append(f"the caption ({when}) differs from the one scored at the close")

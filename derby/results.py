@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from derby import clock, draw, leaderboard
+from derby import clock, draw, leaderboard, store
 from derby.digests import contest_definition, contest_digest, reading_digest
 from derby.errors import DerbyError
 from derby.store import draws as draw_store
@@ -56,7 +56,7 @@ def official(db: sqlite_utils.Database, now: datetime, moment: datetime, *, top:
         "as_of": clock.to_store(moment), "selection": "draw" if drawn else "standings",
         "draw_commitment": drawn["commitment"] if drawn else None,
         "winners": role(winner_ids), "alternates": role(alternate_ids), "trophies": [],
-        "rules": board.rules, "rules_history": {"changes": changes, "digest": digest},
+        "rules": store.read_rules(db, moment), "rules_history": {"changes": changes, "digest": digest},
         "standings": ranked,
         "readings_digest": draw.sha256_hex(draw.canonical_bytes([[r["media_id"], r["reading"]] for r in ranked])),
     }
@@ -154,8 +154,6 @@ def differences(certified: dict, recomputed: dict) -> list[str]:
 
 
 def _contest_tz(db: sqlite_utils.Database):
-    from derby import store
-
     contest = store.load_contest(db)
     if contest is None:
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")

@@ -21,20 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench  # noqa: E402 - the benchmark contest lives there
 
-from derby import poller  # noqa: E402
+from derby import poll as polling  # noqa: E402
 
 
 def timed_ingest(n: int, flags: bool) -> float:
-    real = poller._flag_poll
+    real = polling._flag_poll
     if not flags:
-        poller._flag_poll = lambda *args: None
+        polling._flag_poll = lambda *args: None
     try:
         with tempfile.TemporaryDirectory(prefix="derby-bench-flags-") as tmp:
             start = time.perf_counter()
             bench.derby_ingest(Path(tmp) / "b.db", n)
             return time.perf_counter() - start
     finally:
-        poller._flag_poll = real
+        polling._flag_poll = real
 
 
 def main(argv: list[str] | None = None) -> int:

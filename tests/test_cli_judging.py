@@ -109,7 +109,7 @@ def test_entrants_import(derby, tmp_path):
                     "pas valide!;https://www.instagram.com/p/BSOMK02FNQn/;\n"
                     "jean;https://www.instagram.com/p/INCONNU/;\n", encoding="utf-8")
     result = derby("entrants", "import", str(path), "--by", "Léa")
-    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrants)\n"
+    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrant)\n"
     assert result.stderr.splitlines() == [
         "line 3: 'pas valide!' is not an Instagram username (letters, digits, . and _, at most 30)",
         "line 4: no stored entry has shortcode INCONNU"]
@@ -224,4 +224,4 @@ def test_entrants_file_errors_are_one_line(derby, tmp_path):
     assert missing.exit_code == 2 and "not found" in missing.stderr
     by_code = tmp_path / "codes.csv"
     by_code.write_text("username,shortcode\nana,BSV13mQ0BzK\n", encoding="utf-8")
-    assert derby("entrants", "import", str(by_code)).stdout == "1 of 1 rows linked to stored entries (1 entrants)\n"
+    assert derby("entrants", "import", str(by_code)).stdout == "1 of 1 row linked to stored entries (1 entrant)\n"

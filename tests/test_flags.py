@@ -24,8 +24,8 @@ class ScriptedFeed:
     def resolve_hashtag(self, name):
         return {"socialderby": "1", "snq17": "2"}[name]
 
-    def media_pages(self, hashtag_id, edge, now):
-        if hashtag_id == "1" and edge == "recent_media":
+    def read(self, source, now):
+        if source.hashtag_id == "1" and source.edge == "recent_media":
             yield page(*(media(m, like_count=likes, comments_count=comments)
                          for m, (likes, comments) in self.counts.items()))
 

@@ -8,20 +8,24 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.schema`: opening the database, migrations, write transactions;
 - :mod:`~derby.store.contest`: the contest, its rules and their history, hashtag ids;
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
+- :mod:`~derby.store.ranking`: running the ranking queries built by scoring;
+- :mod:`~derby.store.standings`: the live per-entry standings columns kept current;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
-- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
+- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.versions`: the data version the board caches on.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
 
 from derby.store.schema import (
     BUSY_TIMEOUT_MS,
-    m001_initial,
-    m_i3_platform_limits,
-    m_i4_rules_judging_audit,
-    m_i5_daemon,
-    m_i7_latest_snapshots,
+    RENAMED_MIGRATIONS,
+    m001_contest_polls_media,
+    m002_rules_judging_audit,
+    m003_platform_limits,
+    m004_daemon_state,
+    m005_latest_snapshots,
     migrations,
     open_db,
     open_reader,
@@ -32,6 +36,7 @@ from derby.store.contest import (
     hashtag_id,
     load_contest,
     read_rules,
+    rules_in_force,
     rule_history,
     save_contest,
     save_hashtag_id,
@@ -48,12 +53,18 @@ from derby.store.polls import (
     last_poll_run_until,
     last_seen,
     poll_run,
-    read_entries,
     record_warnings,
     save_page,
     snapshot_series,
     start_poll_run,
     successful_polls,
+)
+from derby.store.ranking import history_present, query_rows
+from derby.store.standings import (
+    STANDINGS_EVENTS,
+    entry_scores_current,
+    rebuild_entry_scores,
+    refresh_entry_scores,
 )
 from derby.store.judging import (
     EntrantImport,
@@ -73,6 +84,7 @@ from derby.store.limits import (
     record_poll_outcome,
     start_cooldown,
 )
+from derby.store.versions import data_version, database_file
 from derby.store.flags import open_flags as open_judge_flags
 from derby.store.daemon import (
     AlreadyRunning,
@@ -95,11 +107,12 @@ from derby.store.daemon import (
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
-    "m001_initial",
-    "m_i3_platform_limits",
-    "m_i4_rules_judging_audit",
-    "m_i5_daemon",
-    "m_i7_latest_snapshots",
+    "RENAMED_MIGRATIONS",
+    "m001_contest_polls_media",
+    "m002_rules_judging_audit",
+    "m003_platform_limits",
+    "m004_daemon_state",
+    "m005_latest_snapshots",
     "migrations",
     "open_db",
     "open_reader",
@@ -108,6 +121,7 @@ __all__ = [
     "hashtag_id",
     "load_contest",
     "read_rules",
+    "rules_in_force",
     "rule_history",
     "save_contest",
     "save_hashtag_id",
@@ -122,12 +136,17 @@ __all__ = [
     "last_poll_run_until",
     "last_seen",
     "poll_run",
-    "read_entries",
     "record_warnings",
     "save_page",
     "snapshot_series",
     "start_poll_run",
     "successful_polls",
+    "history_present",
+    "STANDINGS_EVENTS",
+    "entry_scores_current",
+    "rebuild_entry_scores",
+    "refresh_entry_scores",
+    "query_rows",
     "EntrantImport",
     "audit_log",
     "find_media",
@@ -158,5 +177,7 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "data_version",
+    "database_file",
     "open_judge_flags",
 ]

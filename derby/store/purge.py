@@ -23,6 +23,7 @@ import sqlite_utils
 from derby import clock
 from derby.store.judging import record_audit
 from derby.store.schema import write
+from derby.store.standings import refresh_entry_scores
 
 
 def _pseudonyms(usernames: list[str]) -> dict[str, str]:
@@ -52,11 +53,13 @@ def purge_personal_data(db: sqlite_utils.Database, now: datetime, by: str) -> di
         sources = [r[0] for r in db.conn.execute("SELECT DISTINCT source FROM entrant_imports WHERE source IS NOT NULL")]
         replace = _replacer({**{s.lower(): "registration file" for s in sources}, **mapping})
         rows = 0
-        for link_id, username, display in db.conn.execute(
-                "SELECT id, username, display_name FROM entrant_links").fetchall():
+        touched = set()
+        for link_id, media_id, username, display in db.conn.execute(
+                "SELECT id, media_id, username, display_name FROM entrant_links").fetchall():
             if username in mapping or display is not None:
                 db.execute("UPDATE entrant_links SET username = ?, display_name = NULL WHERE id = ?",
                            [mapping.get(username, username), link_id])
+                touched.add(media_id)
                 rows += 1
         rows += db.execute("UPDATE entrant_imports SET source = NULL WHERE source IS NOT NULL").rowcount
         for table, columns in (("moderation", ("reason",)), ("flag_decisions", ("note",)),
@@ -67,6 +70,8 @@ def purge_personal_data(db: sqlite_utils.Database, now: datetime, by: str) -> di
                     db.execute(f"UPDATE {table} SET {', '.join(c + ' = ?' for c in columns)} WHERE id = ?",
                                [*new, row[0]])
                     rows += 1
+        touched |= {r[0] for r in db.conn.execute("SELECT DISTINCT media_id FROM moderation")}
+        refresh_entry_scores(db, sorted(touched))  # the live standings keep names and judges' reasons too
         db.execute("UPDATE purges SET finished_at = ?, entrants = ?, rows = ? WHERE id = ?",
                    [clock.to_store(now), len(mapping), rows, purge_id])
         record_audit(db, now, by, "purge", None,
