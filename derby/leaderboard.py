@@ -472,63 +472,70 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
 
 # -- one entry explained --------------------------------------------------------------
 
-def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> list[str]:
-    """Return the explanation of one entry as plain lines for a terminal: the entry,
-    the snapshot used, each rule's contribution, the eligibility checks, the
-    moderation history (``store.moderation_history`` rows) and the final rank. User
-    text goes through :func:`derby.text.display_text`. Times in the contest zone.
+def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang: str = "en") -> list[str]:
+    """Return the explanation of one entry as plain lines for a terminal, in ``lang``
+    (``fr`` or ``en``): the entry, the snapshot used, each rule's contribution, the
+    eligibility checks, the moderation history (``store.moderation_history`` rows) and
+    the final rank. User text goes through :func:`derby.text.display_text`. Times in
+    the contest zone.
 
     Raises DerbyError when ``media_id`` is not in the standings (stored after
     ``board.as_of``).
     """
-    from derby.rules import TIE_BREAK_KEYS, format_value
+    from derby.explain_fr import FRAME, french
+    from derby.rules import format_value, tie_break_description
 
     entry = board.entry(media_id)
     contest = board.contest
     tz = contest.tz
     if entry is None:
         raise DerbyError(f"entry {media_id} was not stored yet at {clock.format_local(board.as_of, tz, 'en')}")
+    t = FRAME[lang]
+    say = french if lang == "fr" else (lambda text: text)
 
     def when(dt: datetime | None) -> str:
-        return clock.format_local(dt, tz, "en") or "unknown"
+        return clock.format_local(dt, tz, lang) or t["unknown"]
 
-    who = f"@{display_text(entry.username)}" if entry.username else "entrant unknown (no entrant import matched)"
+    who = f"@{display_text(entry.username)}" if entry.username else t["unknown_entrant"]
     if entry.display_name:
         who += f" ({display_text(entry.display_name)})"
     lines = [
-        f"Entry {entry.media_id}  {display_text(entry.permalink) or '(no permalink)'}",
+        t["entry"].format(id=entry.media_id, permalink=display_text(entry.permalink) or t["no_permalink"]),
         f"  {who}",
-        f"  posted {when(entry.timestamp)} · {display_text(entry.media_type) or 'unknown media type'}",
-        f"  caption: {shorten(display_text(entry.caption), 200) or '(none)'}",
-        f"Standings as of {when(board.as_of)}; engagement counts until {when(contest.freeze)}",
+        "  " + t["posted"].format(when=when(entry.timestamp), type=display_text(entry.media_type) or t["unknown_type"]),
+        "  " + t["caption"].format(caption=shorten(display_text(entry.caption), 200) or t["none"]),
+        t["as_of"].format(as_of=when(board.as_of), freeze=when(contest.freeze)),
     ]
     if entry.observed_at is None:
-        lines.append("Snapshot used: none yet (no engagement recorded)")
+        lines.append(t["no_snapshot"])
     else:
-        likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
-        late = ("  (observed late: first seen after engagement stopped counting, so its first snapshot is used)"
-                if "observed_late" in entry.flags else "")
-        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes}, "
-                     f"{plural(entry.comments_count or 0, 'comment')}{late}")
-    lines.append("Points:")
+        count = entry.comments_count or 0
+        late = t["late"] if "observed_late" in entry.flags else ""
+        if lang == "fr":
+            likes = "J'aime masqués" if entry.like_count is None else f"{entry.like_count} J'aime"
+            comments = f"{count} commentaire{'s' if count > 1 else ''}"
+        else:
+            likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
+            comments = plural(count, "comment")
+        lines.append(t["snapshot"].format(when=when(entry.observed_at), likes=likes, comments=comments, late=late))
+    lines.append(t["points"])
     width = max([len(c.rule) for c in entry.contributions] + [5])
     for c in entry.contributions:
-        lines.append(f"  {c.rule:<{width}}  {c.basis:<40}  {_number(c.points):>8}")
-    lines.append(f"  {'score':<{width}}  {'':<40}  {_number(entry.score):>8}")
-    lines.append("Eligibility:")
+        lines.append(f"  {c.rule:<{width}}  {say(c.basis):<40}  {_number(c.points):>8}")
+    lines.append(f"  {t['score']:<{width}}  {'':<40}  {_number(entry.score):>8}")
+    lines.append(t["eligibility"])
     for check, passed, note in entry.checks:
-        lines.append(f"  {'ok ' if passed else 'NO '} {check}: {display_text(note)}")
-    lines.append("Moderation:" if moderation else "Moderation: none")
+        lines.append(f"  {t['ok'] if passed else t['no']} {check}: {display_text(say(note))}")
+    lines.append(t["moderation"] if moderation else t["no_moderation"])
     for action in moderation:
-        lines.append(f"  {when(action['at'])}  {action['action']} by {display_text(action['by'])}: "
-                     f"{display_text(action['reason'])}")
+        lines.append("  " + t["action"].format(when=when(action["at"]), action=t.get(action["action"], action["action"]),
+                                               by=display_text(action["by"]), reason=display_text(action["reason"])))
     if entry.rank is not None:
-        standing = f"Rank: {entry.rank} of {board.counts()['eligible']}"
+        standing = t["rank"].format(rank=entry.rank, of=board.counts()["eligible"])
         if entry.tie_break:
-            standing += (f" (tied on score with a neighbour; separated by {entry.tie_break}: "
-                         f"{TIE_BREAK_KEYS[entry.tie_break]})")
+            standing += t["tied"].format(key=entry.tie_break, why=tie_break_description(entry.tie_break, lang))
         lines.append(standing)
     else:
-        lines.append(f"Rank: not ranked, {display_text(entry.reason)} [{entry.status}]")
-    lines.append(f"Tie-break order: {format_value(list(board.rules.tie_break))}")
+        lines.append(t["not_ranked"].format(reason=display_text(say(entry.reason)), status=entry.status))
+    lines.append(t["order"].format(order=format_value(list(board.rules.tie_break))))
     return lines

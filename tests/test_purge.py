@@ -39,7 +39,7 @@ def contest_db(tmp_path, monkeypatch):
                    f"jean_t,{board[1]['permalink']},Jean Tremblay\n"
                    f"jean_t,https://www.instagram.com/p/NOPE/,Jean Tremblay\n", encoding="utf-8")
     now[0] = utc(2017, 4, 11, 13)
-    run("entrants", "import", str(csv), "--by", "Marie")
+    assert run("entrants", "import", str(csv), "--by", "Marie", ok=False).exit_code == 1  # the NOPE row is refused
     now[0] = utc(2017, 4, 11, 14)
     run("disqualify", board[1]["media_id"], "--reason", "compte de @jean_t acheté", "--by", "Marie")
     database = store.open_db(db)

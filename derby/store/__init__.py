@@ -13,7 +13,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
-- :mod:`~derby.store.versions`: the data version the board caches on.
+- :mod:`~derby.store.versions`: the data version the board caches on;
+- :mod:`~derby.store.backup`: consistent copies of a live database.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
@@ -29,8 +30,10 @@ from derby.store.schema import (
     migrations,
     open_db,
     open_reader,
+    reading_notes,
     write,
 )
+from derby.store.backup import BackupResult, backup
 from derby.store.contest import (
     has_rule_history,
     hashtag_id,
@@ -46,7 +49,9 @@ from derby.store.contest import (
 from derby.store.polls import (
     PageResult,
     add_media_counts,
+    note_no_poller,
     counts,
+    dead_poll_runs,
     coverage_at,
     finish_poll_run,
     last_poll_run,
@@ -89,6 +94,7 @@ from derby.store.flags import open_flags as open_judge_flags
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
+    acknowledge_gaps,
     CoverageGap,
     LockHolder,
     acquire_lock,
@@ -116,7 +122,10 @@ __all__ = [
     "migrations",
     "open_db",
     "open_reader",
+    "reading_notes",
     "write",
+    "BackupResult",
+    "backup",
     "has_rule_history",
     "hashtag_id",
     "load_contest",
@@ -129,7 +138,9 @@ __all__ = [
     "stored_rule_names",
     "PageResult",
     "add_media_counts",
+    "note_no_poller",
     "counts",
+    "dead_poll_runs",
     "coverage_at",
     "finish_poll_run",
     "last_poll_run",
@@ -162,6 +173,7 @@ __all__ = [
     "record_poll_outcome",
     "start_cooldown",
     "AlreadyRunning",
+    "acknowledge_gaps",
     "COVERAGE_SPAN_SECONDS",
     "CoverageGap",
     "LockHolder",
