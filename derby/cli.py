@@ -819,8 +819,10 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
             raise ConfigError(f"{demo_db} holds the contest “{display_text(existing.title)}”; "
                               "the demo needs an empty or demo database")
 
+    quiet = _verbosity() < 0  # read here: the scheduler's thread that reports progress has no click context
+
     def say(text: str) -> None:
-        if _verbosity() >= 0:
+        if not quiet:
             messages.print(text, markup=False, highlight=False)
 
     with tempfile.TemporaryDirectory(prefix="derby-demo-") as tmp:
@@ -832,7 +834,9 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
             say(f"  {clock.format_local(summary.started_at, contest.tz, 'fr')}  {summary.line()}")
 
         outcome = run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
-        if outcome != "closed":
+        if outcome == "already_closed":  # a kept demo database run again: its results, not a second replay
+            say(f"{db_path} already holds the finished replay; its results:")
+        elif outcome != "closed":
             _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
         db = store.open_db(db_path)
         last = store.last_poll_run(db, successful=True)

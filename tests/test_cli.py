@@ -298,6 +298,24 @@ def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
     assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)
 
 
+def test_demo_quiet_prints_no_progress(runner, tmp_path):
+    result = runner.invoke(cli, ["demo", "-q", "--db", str(tmp_path / "demo.db"), "--interval", "0.1", "--top", "3"])
+    assert result.exit_code == 0, result.output
+    assert "poll #" not in result.output and "Replaying" not in result.output
+    assert "Pointage" in result.output and "warning: rank 1" in result.output
+
+
+def test_demo_again_on_its_kept_database_shows_the_results(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"]).exit_code == 0
+    (tmp_path / "winners.csv").unlink()
+    again = runner.invoke(cli, ["--db", str(db), "demo", "--interval", "0.1", "--top", "3"])
+    assert again.exit_code == 0, again.output
+    assert "already holds the finished replay" in again.output and "Pointage" in again.output
+    rows = list(csv.DictReader((tmp_path / "winners.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["role"] for r in rows] == ["winner"] * 3 + ["alternate"] * 2
+
+
 @pytest.mark.parametrize("as_of, message", [
     ("9999-12-31T23:00", "derby: --as-of '9999-12-31T23:00' is out of range; give a time during the contest"),
     ("9999-12-31", "derby: --as-of '9999-12-31' is in the future (now is "),
