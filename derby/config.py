@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from derby import clock, rules
+from derby import clock, rules, terms as contest_terms
 from derby.errors import ConfigError
 from derby.teams import Team, Trophy, parse_teams, parse_trophies
 from derby.text import normalize_hashtag
@@ -56,6 +56,8 @@ _ALLOWED = {
     "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
+    **contest_terms.TABLES,
+    "prizes": contest_terms.PRIZE_KEYS,
 }
 _ARRAYS = {"teams": parse_teams, "trophies": parse_trophies}  # arrays of tables
 
@@ -116,6 +118,7 @@ class Contest:
     kind: str = "hashtag"
     teams: tuple[Team, ...] = ()
     trophies: tuple[Trophy, ...] = ()
+    terms: contest_terms.Terms = field(default_factory=lambda: contest_terms.Terms())
 
     @property
     def freeze(self) -> datetime:
@@ -132,6 +135,12 @@ class Contest:
         if now < self.start:
             return "not_started"
         return "running" if now <= self.end else "closed"
+
+
+def contest_kind(contest: Contest) -> str:
+    """Return the contest's kind: ``hashtags`` (members of the public post with the
+    hashtag), or ``teams`` where the contest file says so."""
+    return getattr(contest, "kind", "hashtags") or "hashtags"
 
 
 def load_contest(path: str | Path) -> Contest:
@@ -164,7 +173,7 @@ def load_contest(path: str | Path) -> Contest:
 
 def _build(data: dict, path: Path) -> Contest:
     for table, value in data.items():
-        if table in _ARRAYS:
+        if table in _ARRAYS or table == "prizes":  # arrays of tables; [[prizes]]: checked by derby.terms
             continue
         if table not in _ALLOWED:
             allowed = [f"[{t}]" for t in _ALLOWED] + [f"[[{t}]]" for t in _ARRAYS]
@@ -230,6 +239,7 @@ def _build(data: dict, path: Path) -> Contest:
         kind=kind,
         teams=teams,
         trophies=parse_trophies(data.get("trophies")) if kind == "teams" else (),
+        terms=contest_terms.parse(data),
     )
 
 

@@ -153,6 +153,16 @@ def test_demo_runs_the_whole_job(runner, tmp_path):
     assert database["media"].count >= 150
     grown = next(database.query("SELECT max(n) AS n FROM (SELECT count(*) AS n FROM snapshots GROUP BY media_id)"))
     assert grown["n"] >= 3  # counts grew over several polls
+    # it ends with a committed, verified draw (a made-up beacon value, said so) and certified results
+    text = " ".join(result.output.split())
+    assert "MADE-UP beacon value" in text and "derby draw verify" in text
+    assert text.count(": match") == 2 and "Results certified into" in text
+    folder = tmp_path / "derby-demo-results"
+    cert = next(folder.glob("draw-certificate-*.json"))
+    verified = runner.invoke(cli, ["draw", "verify", str(cert)])
+    assert verified.exit_code == 0 and "match" in verified.output
+    checked = runner.invoke(cli, ["--db", str(db), "results", "verify", str(folder / "results.json")])
+    assert "ok   as certified" in checked.output
 
 
 def test_python_dash_m_works(tmp_path):

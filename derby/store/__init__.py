@@ -27,7 +27,7 @@ from derby.store.schema import (
     m003_platform_limits,
     m004_daemon_state,
     m005_latest_snapshots,
-    m009_team_contests,
+    m013_team_contests,
     migrations,
     open_db,
     open_reader,
@@ -108,6 +108,7 @@ from derby.store.teams import (
     team_reads,
 )
 from derby.store.versions import data_version, database_file
+from derby.store.flags import open_flags as open_judge_flags
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -136,7 +137,7 @@ __all__ = [
     "m003_platform_limits",
     "m004_daemon_state",
     "m005_latest_snapshots",
-    "m009_team_contests",
+    "m013_team_contests",
     "migrations",
     "open_db",
     "open_reader",
@@ -224,4 +225,5 @@ __all__ = [
     "save_schedule",
     "data_version",
     "database_file",
+    "open_judge_flags",
 ]

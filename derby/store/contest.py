@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from derby import clock, rules as rule_kinds
+from derby import clock, rules as rule_kinds, terms as contest_terms
 from derby.config import Contest, FeedConfig, Schedule
 from derby.store.daemon import load_schedule, save_schedule
 from derby.store.judging import record_audit
@@ -42,6 +42,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
             "kind": contest.kind,
             "trophies": json.dumps([{"name": t.name, "metric": t.metric, "count": t.count} for t in contest.trophies],
                                    ensure_ascii=False),
+            "terms": json.dumps(contest.terms.record(), ensure_ascii=False, sort_keys=True),
         }, pk="id")
         if contest.kind == "teams":
             save_teams(db, contest.teams, now, by)
@@ -79,6 +80,7 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         kind=row.get("kind") or "hashtag",
         teams=tuple(load_teams(db)) if row.get("kind") == "teams" else (),
         trophies=tuple(Trophy(**t) for t in json.loads(row.get("trophies") or "[]")),
+        terms=contest_terms.from_record(json.loads(row["terms"]) if row.get("terms") else None),
     )
 
 
