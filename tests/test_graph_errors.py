@@ -372,10 +372,11 @@ def test_repeating_cursor_stops_paging_with_a_note(httpserver, feed_for):
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_handler(handler)
-    feed = feed_for()
+    feed = feed_for(page_cap=4)
     pages = pages_of(feed)
-    assert len(pages) == 2 and afters == [None, "SAME"]
-    assert feed.notes == [f"#{TAG_ID} recent_media: cursor repeated after page 2; paging stopped"]
+    # the cursor repeats but every page brings a new post: followed, bounded by the page cap
+    assert len(pages) == 4 and afters == [None, "SAME", "SAME", "SAME"] and pages[-1].truncated
+    assert feed.notes == [f"#{TAG_ID} recent_media: page cap of 4 reached; older media of this poll were not read"]
 
 
 def test_page_cap_is_reported(httpserver, feed_for):

@@ -179,7 +179,7 @@ def test_repeated_cursor_stops_paging_with_a_note(httpserver, real_dir, outside)
     pages = list(feed.media_pages(HASHTAG_ID, "recent_media", NOW))
     assert len(pages) == 2
     assert [request.args.get("after") for request, _ in httpserver.log] == [None, cursor(p1)]
-    assert feed.notes == [f"#{HASHTAG_ID} recent_media: cursor repeated after page 2; paging stopped"]
+    assert feed.notes == [f"#{HASHTAG_ID} recent_media: cursor repeated after page 2 with nothing new; paging stopped"]
 
 
 def test_appsecret_proof_is_hmac_sha256_of_token_keyed_by_secret(httpserver, real_dir, outside):
