@@ -446,3 +446,15 @@ def test_real_error_bodies_over_loopback_are_bad_requests(httpserver, feed_for, 
     with pytest.raises(BadRequestError) as info:
         pages_of(feed_for())
     assert info.value.code == 100 and len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize("message, endpoint, hint", [
+    ("(#100) Invalid user id", "ig_hashtag_search", "check INSTAGRAM_USER_ID: it must be the id of the Instagram Business"),
+    ("(#100) Param user_id must be a valid id", f"{TAG_ID}/recent_media", "the hashtag id stored in the hashtags table"),
+    ("(#100) Pages Public Content Access requires either app secret proof or an app token", "ig_hashtag_search",
+     "set INSTAGRAM_APP_SECRET: this call needs appsecret_proof"),
+])
+def test_error_100_says_which_setting_is_likely_wrong(message, endpoint, hint):
+    exc = classify_error({"error": {"message": message, "type": "OAuthException", "code": 100, "fbtrace_id": "A"}},
+                         status=400, endpoint=endpoint)
+    assert isinstance(exc, BadRequestError) and hint in str(exc)
