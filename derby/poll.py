@@ -166,11 +166,19 @@ class _PollRun:
         first: FeedError | None = None
         for name in self.contest.hashtags:
             self.spend_budget(name)
+            pages, reached = self.summary.pages, True
             try:
                 self.read_hashtag(name)
             except (BadRequestError, TransientError) as exc:  # this hashtag only: the others are still read
+                reached = exc.reached or self.summary.pages > pages
                 first = first or exc
                 self.summary.notes.append(f"#{name} not fully read: {exc}")
+            except FeedError as exc:
+                reached = exc.reached or self.summary.pages > pages
+                raise
+            finally:  # a query counts once its connection was made, never one refused before
+                if reached:
+                    store.record_hashtag_query(self.db, self.account, name, self.now)
         if first is not None:
             self.note_error(first)
 
@@ -229,13 +237,13 @@ class _PollRun:
         raise _Stopped()
 
     def spend_budget(self, name: str) -> None:
-        """Count ``name`` in the account's hashtag budget, or raise BudgetError."""
+        """Raise BudgetError when ``name`` would pass the account's hashtag budget (it is
+        counted by :meth:`read_all` once a request for it reached the platform)."""
         budget = store.hashtag_budget(self.db, self.account, self.now)
         if budget.needed([name]) and budget.free == 0:
             raise BudgetError(f"#{name} would be hashtag {budget.used + 1} of account {self.account} this week; the "
                               f"platform allows {budget.limit}; the next slot frees "
                               f"{_when(budget.next_free, self.contest.tz)}")
-        store.record_hashtag_query(self.db, self.account, name, self.now)
 
     def refused(self, exc: FeedError) -> None:
         """The whole poll ended on ``exc``; throttling starts a cool-down of the account."""

@@ -397,8 +397,8 @@ def test_requests_errors_are_redacted_in_poll_output(graph_env, monkeypatch):
     db.close()
     result = poll(graph_env)
     assert result.exit_code == 3
-    assert "network error calling ig_hashtag_search: ConnectionError: " in result.output
-    assert FAKE_TOKEN not in result.output and "access_token=***" in result.output
+    assert "cannot reach 127.0.0.1 (connection refused) calling ig_hashtag_search; Meta was not reached" in result.output
+    assert FAKE_TOKEN not in result.output and "quote these when asking Meta" not in result.output
 
 
 def test_redact_removes_parameters_and_values():
@@ -479,3 +479,23 @@ def test_daemon_goes_on_after_a_bad_request(httpserver, tmp_path):
     outcome = poller.run(path, lambda: graph_feed(httpserver), lambda: NOW, interval=0.05, on_poll=on_poll, stop=stop)
     assert outcome == "stopped"
     assert seen == [("failed", 2), ("failed", 2)]
+
+
+def test_a_refused_connection_is_one_short_line_and_spends_no_hashtag_slot(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there now
+    settings = GraphSettings(access_token=FAKE_TOKEN, user_id=USER_ID, base_url=f"http://127.0.0.1:{port}/v24.0")
+    fake = FakeTime()
+    feed = GraphFeed(settings, timeout=5, deadline=60, max_attempts=2, sleep=fake.sleep, monotonic=fake.monotonic)
+    db = store.open_db(tmp_path / "d.db")
+    store.save_contest(db, contest(feed=FeedConfig(kind="graph")), NOW)
+    summary = poller.poll_once(db, contest(feed=FeedConfig(kind="graph")), feed, NOW)
+    assert summary.status == "failed"
+    assert store.hashtag_budget(db, USER_ID, NOW).used == 0  # Meta never saw these queries
+    first_note = summary.notes[0]
+    assert first_note.startswith(f"#socialderby not fully read: cannot reach 127.0.0.1 (connection refused) calling "
+                                 "ig_hashtag_search; Meta was not reached")
+    assert len(first_note) < 160 and "Max retries" not in first_note and FAKE_TOKEN not in first_note

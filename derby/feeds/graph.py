@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import requests
+from urllib.parse import urlsplit
 
 from derby.config import GraphSettings
 from derby.feeds.paging import paginate
@@ -133,6 +134,7 @@ class GraphFeed:
         TransientError with backoff inside the deadline."""
         path = request.path
         attempt = 0
+        reached = False  # whether any attempt connected to the platform
         while True:
             attempt += 1
             if self.usage and self.usage["max_pct"] >= STOP_PCT:
@@ -148,15 +150,15 @@ class GraphFeed:
             try:
                 return parse(self._get(request, min(self._timeout, remaining)), path)
             except TransientError as exc:
+                reached = reached or exc.reached
                 if attempt >= self._max_attempts:
                     if attempt == 1:
                         raise
-                    raise TransientError(f"{exc} (gave up after {attempt} attempts)", code=exc.code, subcode=exc.subcode,
-                                         fbtrace_id=exc.fbtrace_id, endpoint=path) from None
+                    raise _again(exc, f"{exc} (gave up after {attempt} attempts)", path, reached) from None
                 wait = self._rand() * self._backoff * 2 ** (attempt - 1)
                 if wait >= self._remaining():
-                    raise TransientError(f"{exc} (no time left for a retry within the poll's deadline of {self._deadline:g} s)",
-                                         code=exc.code, subcode=exc.subcode, fbtrace_id=exc.fbtrace_id, endpoint=path) from None
+                    raise _again(exc, f"{exc} (no time left for a retry within the poll's deadline of {self._deadline:g} s)",
+                                 path, reached) from None
                 log.warning("transient failure (attempt %d of %d), retrying in %.1f s: %s", attempt, self._max_attempts, wait, exc)
                 self.retries += 1
                 self._sleep(wait)
@@ -185,8 +187,7 @@ class GraphFeed:
         except requests.Timeout:
             failure = TransientError(f"timeout after {timeout:g} s calling {path}", endpoint=path)
         except requests.RequestException as exc:
-            failure = TransientError(f"network error calling {path}: {type(exc).__name__}: {self.redact(str(exc))}",
-                                     endpoint=path)
+            failure = _network_failure(exc, account.base_url, path)
         if failure is not None:
             # Raised outside the except block: requests' exception (whose text holds the
             # URL and so the token) must not ride along as __context__.
@@ -209,6 +210,41 @@ class GraphFeed:
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict) or status >= 400:
             raise classify_error(payload, status=status, endpoint=path, retry_after=retry_after)
         return payload
+
+
+def _again(exc: TransientError, text: str, path: str, reached: bool) -> TransientError:
+    """``exc`` with ``text``, its error ids, and whether any attempt reached the platform."""
+    again = TransientError(text, code=exc.code, subcode=exc.subcode, fbtrace_id=exc.fbtrace_id, endpoint=path)
+    again.reached = reached
+    return again
+
+
+_NEVER_REACHED = (("Connection refused", "connection refused"), ("Name or service not known", "the name does not resolve (DNS)"),
+                  ("Failed to resolve", "the name does not resolve (DNS)"), ("nodename nor servname", "the name does not resolve (DNS)"),
+                  ("No route to host", "no route to host"), ("Network is unreachable", "the network is unreachable"))
+
+
+def _network_failure(exc: Exception, base_url: str, path: str) -> TransientError:
+    """One short line for a request that failed below HTTP (urllib3's messages run to
+    300 characters and carry the URL): what failed, and whether Meta was reached.
+    ``reached`` is False when no connection was made (refused, DNS, no route): such a
+    request cannot have counted against any platform limit."""
+    host = urlsplit(base_url).hostname or base_url
+    text = str(exc)
+    for needle, why in _NEVER_REACHED:
+        if needle in text:
+            failure = TransientError(f"cannot reach {host} ({why}) calling {path}; Meta was not reached", endpoint=path)
+            failure.reached = False
+            return failure
+    if isinstance(exc, requests.exceptions.SSLError):
+        why = "TLS handshake failed"
+    elif "reset" in text.lower() or "aborted" in text.lower():
+        why = "connection reset"
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        why = "connection failed"
+    else:
+        why = type(exc).__name__
+    return TransientError(f"network error calling {path} on {host}: {why}", endpoint=path)
 
 
 def appsecret_proof(token: str, app_secret: str) -> str:

@@ -33,6 +33,9 @@ class FeedError(DerbyError):
 
     exit_code = 3
     kind = "error"
+    reached = True
+    """False when the request never reached the platform (refused, DNS): it counts
+    against no limit or budget."""
 
     def __init__(self, message: str, *, code: int | None = None, subcode: int | None = None,
                  fbtrace_id: str | None = None, endpoint: str | None = None) -> None:
