@@ -158,11 +158,15 @@ def test_regain_time_from_the_header_sets_the_cooldown(httpserver, db):
     httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json(
         error(80002, "There have been too many calls to this Instagram account."), status=400,
         headers={"X-Business-Use-Case-Usage": usage})
+    run = store.start_poll_run(db, "graph", NOW - timedelta(hours=1))  # both hashtags read in full an hour ago
+    for name in contest().hashtags:
+        store.record_coverage(db, run, name, NOW - timedelta(hours=1))
+    store.finish_poll_run(db, run, NOW - timedelta(hours=1), status="ok", requests=4)
     summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
     assert summary.cooldown_until == NOW + timedelta(minutes=90)
     cooldown = store.active_cooldown(db, USER_ID, NOW)
-    assert (cooldown["until"], cooldown["poll_run_id"]) == (NOW + timedelta(minutes=90), 1)
-    assert store.poll_run(db, 1)["usage_pct"] == 100.0
+    assert (cooldown["until"], cooldown["poll_run_id"]) == (NOW + timedelta(minutes=90), 2)
+    assert store.poll_run(db, 2)["usage_pct"] == 100.0
 
 
 def test_cooldown_belongs_to_one_account(db):
@@ -499,3 +503,35 @@ def test_a_refused_connection_is_one_short_line_and_spends_no_hashtag_slot(tmp_p
     assert first_note.startswith(f"#socialderby not fully read: cannot reach 127.0.0.1 (connection refused) calling "
                                  "ig_hashtag_search; Meta was not reached")
     assert len(first_note) < 160 and "Max retries" not in first_note and FAKE_TOKEN not in first_note
+
+
+def test_retry_after_a_day_is_capped_before_posts_leave_the_24_hours_and_said_loudly(httpserver, db):
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_data("", status=429, headers={"Retry-After": "86400"})
+    run = store.start_poll_run(db, "graph", NOW - timedelta(hours=2))
+    for name in contest().hashtags:
+        store.record_coverage(db, run, name, NOW - timedelta(hours=2))
+    store.finish_poll_run(db, run, NOW - timedelta(hours=2), status="ok", requests=4)
+    summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
+    # last full read 2 h ago: its newest unread posts leave the 24 h in 22 h; less one interval (30 min)
+    assert summary.cooldown_until == NOW + timedelta(hours=21, minutes=30)
+    assert any("the platform asked for no request until" in n and "may be lost" in n for n in summary.notes)
+
+
+def test_a_long_wait_is_never_cut_below_an_hour(httpserver, db):
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_data("", status=429, headers={"Retry-After": "86400"})
+    summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)  # never read: the cap is already due
+    assert summary.cooldown_until == NOW + timedelta(hours=1)
+
+
+def test_a_short_retry_after_is_waited_out_inside_the_poll(httpserver):
+    from email.utils import format_datetime
+
+    fake = FakeTime()
+    wall = NOW
+    httpserver.expect_oneshot_request("/v24.0/ig_hashtag_search").respond_with_data(
+        "", status=429, headers={"Retry-After": format_datetime(wall + timedelta(seconds=12), usegmt=True)})
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json({"data": [{"id": "42"}]})
+    settings = GraphSettings(access_token=FAKE_TOKEN, user_id=USER_ID, base_url=httpserver.url_for("/v24.0").rstrip("/"))
+    feed = GraphFeed(settings, sleep=fake.sleep, monotonic=fake.monotonic, rand=lambda: 1.0, wall=lambda: wall)
+    assert feed.resolve_hashtag("socialderby") == "42"
+    assert fake.sleeps == [12.0] and feed.retries == 1 and len(httpserver.log) == 2

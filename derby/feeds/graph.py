@@ -25,7 +25,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 import requests
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ from derby.feeds.paging import paginate
 from derby.feeds.parse import (
     BadRequestError,
     FeedError,
+    HashtagLimitError,
     MediaPage,
     ThrottledError,
     TransientError,
@@ -50,6 +52,12 @@ log = logging.getLogger("derby.feeds.graph")
 __all__ = ["MEDIA_FIELDS", "PAGE_LIMIT", "GraphFeed", "appsecret_proof", "read_usage"]
 SLOW_DOWN_PCT = 80.0
 STOP_PCT = 95.0
+
+
+SHORT_WAIT = 30.0
+"""Seconds: a throttling answer asking to wait at most this long (``Retry-After``,
+``estimated_time_to_regain_access``) is waited out inside the poll when its deadline
+allows, then the request is made again; a longer wait ends the poll with a cool-down."""
 
 
 class GraphFeed:
@@ -75,8 +83,9 @@ class GraphFeed:
                  deadline: float = 600.0, max_attempts: int = 4, backoff: float = 2.0,
                  slow_down_pause: float = 10.0, session: requests.Session | None = None,
                  sleep: Callable[[float], None] | None = None, monotonic: Callable[[], float] | None = None,
-                 rand: Callable[[], float] | None = None) -> None:
+                 rand: Callable[[], float] | None = None, wall: Callable[[], datetime] | None = None) -> None:
         self._settings = settings
+        self._wall = wall or (lambda: datetime.now(timezone.utc))  # for Retry-After given as an HTTP-date
         self._timeout = timeout
         self._page_cap = page_cap
         self._deadline = deadline
@@ -149,6 +158,15 @@ class GraphFeed:
                 raise TransientError(f"the poll's deadline of {self._deadline:g} s passed before calling {path}", endpoint=path)
             try:
                 return parse(self._get(request, min(self._timeout, remaining)), path)
+            except ThrottledError as exc:
+                wait = exc.retry_after
+                if (isinstance(exc, HashtagLimitError) or wait is None or wait > SHORT_WAIT
+                        or attempt >= self._max_attempts or wait >= self._remaining()):
+                    raise
+                log.warning("throttled; the platform asked to wait %.0f s, retrying then: %s", wait, exc)
+                self.retries += 1
+                self._sleep(wait)
+                continue
             except TransientError as exc:
                 reached = reached or exc.reached
                 if attempt >= self._max_attempts:
@@ -199,7 +217,7 @@ class GraphFeed:
         if 300 <= status < 400:
             raise BadRequestError(f"HTTP {status} redirect from {path} not followed (the token would go elsewhere); "
                                   "check DERBY_GRAPH_URL", endpoint=path)
-        retry_after = _retry_after(response.headers, reading)
+        retry_after = _retry_after(response.headers, reading, self._wall())
         try:
             payload = load_body(response.content, endpoint=path)
         except FeedError as exc:
@@ -297,12 +315,23 @@ def _json_header(value: str | None) -> object:
         return None
 
 
-def _retry_after(headers, reading: dict | None) -> float | None:
+def _retry_after(headers, reading: dict | None, now: datetime) -> float | None:
+    """Seconds the platform asked to wait: ``estimated_time_to_regain_access`` (minutes,
+    usage header), else ``Retry-After`` as seconds or as an HTTP-date (RFC 9110
+    10.2.3; a date already past is 0). None when it said nothing usable."""
     if reading is not None and reading["regain_minutes"]:
         return reading["regain_minutes"] * 60
-    value = headers.get("Retry-After")
-    if value and value.strip().isdigit():
-        return float(value.strip())
+    value = (headers.get("Retry-After") or "").strip()
+    if value.isdigit():
+        return float(value)
+    if value:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max((when - now).total_seconds(), 0.0)
     return None
 
 
