@@ -459,3 +459,59 @@ def test_error_100_says_which_setting_is_likely_wrong(message, endpoint, hint):
     exc = classify_error({"error": {"message": message, "type": "OAuthException", "code": 100, "fbtrace_id": "A"}},
                          status=400, endpoint=endpoint)
     assert isinstance(exc, BadRequestError) and hint in str(exc)
+
+
+class _TrickleServer:
+    """A loopback server that answers every request with headers at once, then its body
+    one byte every ``every`` seconds (as a failing proxy does)."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.every = every
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v24.0"
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn) -> None:
+        body = b'{"data": []}' + b" " * 200
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode())
+            for byte in body:
+                if self.stopping.wait(self.every):
+                    return
+                conn.sendall(bytes([byte]))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.listener.close()
+
+
+def test_a_trickling_answer_is_cut_at_the_polls_deadline():
+    server = _TrickleServer(every=0.2)  # one byte every 0.2 s: each wait is far below the timeout
+    feed = GraphFeed(settings(server.url), timeout=1.0, deadline=1.5, backoff=0.01, max_attempts=3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransientError) as info:
+            pages_of(feed)
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert elapsed < 1.5 + 1.0  # the deadline and slack for a busy machine; the body alone would take 43 s
+    assert "still arriving at the poll's deadline of 1.5 s" in str(info.value)

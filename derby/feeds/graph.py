@@ -23,12 +23,14 @@ import hmac
 import json
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import requests
+import urllib3
 from urllib.parse import urlsplit
 
 from derby.config import GraphSettings
@@ -181,6 +183,26 @@ class GraphFeed:
                 self.retries += 1
                 self._sleep(wait)
 
+    def _read_body(self, response: requests.Response, path: str) -> bytes:
+        """Read the whole body, a piece as it arrives, never past the poll's deadline:
+        the request timeout bounds each wait for data, not a body that trickles in."""
+        chunks: list[bytes] = []
+        try:
+            while True:
+                if self._remaining() <= 0:
+                    raise TransientError(f"the answer from {path} was still arriving at the poll's deadline of "
+                                         f"{self._deadline:g} s; gave up on it", endpoint=path)
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        except (urllib3.exceptions.ReadTimeoutError, socket.timeout):
+            raise requests.Timeout() from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.ConnectionError(type(exc).__name__) from None
+        finally:
+            response.close()
+
     def _pause(self, seconds: float, path: str, why: str) -> None:
         if seconds >= self._remaining():
             raise TransientError(f"{why}: no time left within the poll's deadline of {self._deadline:g} s before calling {path}",
@@ -201,11 +223,14 @@ class GraphFeed:
         self.requests_made += 1
         failure: TransientError | None = None
         try:
-            response = self._session.get(url, params=query, timeout=timeout, allow_redirects=False)
+            response = self._session.get(url, params=query, timeout=timeout, allow_redirects=False, stream=True)
+            body = self._read_body(response, path)
         except requests.Timeout:
             failure = TransientError(f"timeout after {timeout:g} s calling {path}", endpoint=path)
         except requests.RequestException as exc:
             failure = _network_failure(exc, account.base_url, path)
+        except TransientError as exc:
+            failure = exc
         if failure is not None:
             # Raised outside the except block: requests' exception (whose text holds the
             # URL and so the token) must not ride along as __context__.
@@ -219,7 +244,7 @@ class GraphFeed:
                                   "check DERBY_GRAPH_URL", endpoint=path)
         retry_after = _retry_after(response.headers, reading, self._wall())
         try:
-            payload = load_body(response.content, endpoint=path)
+            payload = load_body(body, endpoint=path)
         except FeedError as exc:
             if status == 429:
                 raise classify_error(None, status=status, endpoint=path, retry_after=retry_after) from None
