@@ -231,7 +231,7 @@ XLSX_HEADERS: dict[str, dict[str, str]] = {
            "display_name": "Nom", "status": "Statut", "reason": "Raison", "moderation": "Modération",
            "moderation_by": "Modération par", "moderation_at": "Modération le", "moderation_reason": "Motif",
            "score": "Pointage", "like_count": "J'aime", "comments_count": "Commentaires", "posted_at": "Publiée",
-           "observed_at": "Relevée", "media_type": "Type", "flags": "Notes", "tie_break": "Départage",
+           "observed_at": "Relevée", "media_type": "Type", "flags": "Notes", "tie_break": "Bris d'égalité",
            "caption": "Légende", "points": "Points : {rule}"},
     "en": {"rank": "Rank", "role": "Role", "media_id": "Media ID", "permalink": "Permalink", "username": "Username",
            "display_name": "Name", "status": "Status", "reason": "Reason", "moderation": "Moderation",

@@ -62,24 +62,26 @@ class Standings:
         query = _ranking(self._db, self.rules, terms, self._moment, top if top and not show_all else None)
         parse = _time_parser()
         count = 0
-        with _collector_paused():
-            for row in store.query_rows(self._db, query.sql, query.params):
-                if row["rank"] is None:
-                    if not show_all:
-                        return
-                elif top and count >= top:
-                    if not show_all:
-                        return
-                    continue
-                else:
-                    count += 1
-                yield scored_entry(row, self.rules, terms, parse)
+        # the collector stays on: a streaming reader keeps few objects alive, and the
+        # cycles a writer makes per entry (the json encoder's) must be freed as it goes
+        for row in store.query_rows(self._db, query.sql, query.params):
+            if row["rank"] is None:
+                if not show_all:
+                    return
+            elif top and count >= top:
+                if not show_all:
+                    return
+                continue
+            else:
+                count += 1
+            yield scored_entry(row, self.rules, terms, parse)
 
     @property
     def entries(self) -> list[ScoredEntry]:
         """Every entry, ranked first (read into a list once)."""
         if self._entries is None:
-            self._entries = list(self.rows(show_all=True))
+            with _collector_paused():
+                self._entries = list(self.rows(show_all=True))
         return self._entries
 
     @property
@@ -131,6 +133,9 @@ def _time_parser():
     def parse(text: str | None) -> datetime | None:
         found = cache.get(text, _UNSEEN)
         if found is _UNSEEN:
+            if len(cache) > 4096:  # post times are all different: keep the memory flat
+                cache.clear()
+                cache[None] = None
             found = cache[text] = clock.from_store(text)
         return found  # type: ignore[return-value]
     return parse
