@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from derby import clock, rules
+from derby import clock, rules, terms as contest_terms
 from derby.errors import ConfigError
 from derby.text import normalize_hashtag
 from derby.units import format_duration, parse_duration, plural  # noqa: F401 - part of the contest file's vocabulary
@@ -51,6 +51,8 @@ _ALLOWED = {
     "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
+    **contest_terms.TABLES,
+    "prizes": contest_terms.PRIZE_KEYS,
 }
 
 
@@ -104,6 +106,7 @@ class Contest:
     source: Path | None = None
     schedule: Schedule = field(default_factory=lambda: Schedule())
     count_engagement_until: datetime | None = None
+    terms: contest_terms.Terms = field(default_factory=lambda: contest_terms.Terms())
 
     @property
     def freeze(self) -> datetime:
@@ -120,6 +123,12 @@ class Contest:
         if now < self.start:
             return "not_started"
         return "running" if now <= self.end else "closed"
+
+
+def contest_kind(contest: Contest) -> str:
+    """Return the contest's kind: ``hashtags`` (members of the public post with the
+    hashtag), or ``teams`` where the contest file says so."""
+    return getattr(contest, "kind", "hashtags") or "hashtags"
 
 
 def load_contest(path: str | Path) -> Contest:
@@ -152,6 +161,8 @@ def load_contest(path: str | Path) -> Contest:
 
 def _build(data: dict, path: Path) -> Contest:
     for table, value in data.items():
+        if table == "prizes":  # [[prizes]]: an array of tables, checked by derby.terms
+            continue
         if table not in _ALLOWED:
             raise ValueError(f"unknown table [{table}]; allowed: {', '.join('[' + t + ']' for t in _ALLOWED)}")
         if not isinstance(value, dict):
@@ -205,6 +216,7 @@ def _build(data: dict, path: Path) -> Contest:
         source=path.resolve(),
         schedule=_schedule(data.get("schedule", {}), len(tags), feed),
         count_engagement_until=until,
+        terms=contest_terms.parse(data),
     )
 
 
