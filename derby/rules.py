@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from derby.text import USERNAME
 
 MEDIA_TYPES = ("IMAGE", "VIDEO", "CAROUSEL_ALBUM")
 HIDDEN_LIKES_POLICIES = ("zero", "comments_only", "review")
@@ -40,9 +41,6 @@ TIE_BREAK_KEYS: dict[str, str] = {
 }
 DEFAULT_TIE_BREAK = ("score", "timestamp", "media_id")
 
-# Instagram usernames: letters, digits, periods and underscores, at most 30 characters,
-# never ending with a period nor holding two periods in a row.
-_USERNAME = re.compile(r"^(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,30}$")
 
 
 def normalize_username(text: str) -> str:
@@ -51,7 +49,7 @@ def normalize_username(text: str) -> str:
     if not isinstance(text, str):
         raise ValueError(f"{text!r} is not an Instagram username")
     name = text.strip().removeprefix("@").lower()
-    if not _USERNAME.match(name):
+    if not USERNAME.match(name):
         raise ValueError(f"{text!r} is not an Instagram username (letters, digits, . and _, at most 30)")
     return name
 
@@ -171,7 +169,7 @@ RULE_KINDS: dict[str, RuleKind] = {
         RuleKind("require_hashtag_in_caption", "bool", True,
                  "an entry is eligible only when its caption holds a contest hashtag as a whole tag", _bool),
         RuleKind("require_mention", "username", None,
-                 "an account the caption must @mention to be eligible (none: no requirement)", _username),
+                 "an account the caption must mention, with or without @, to be eligible (none: no requirement)", _username),
         RuleKind("max_entries_per_entrant", "count", None,
                  "only the best N entries of one imported entrant are ranked (none: no limit)", _count(1)),
         RuleKind("hidden_likes", "choice", "zero",

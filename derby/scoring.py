@@ -21,7 +21,8 @@ after which their likes count as 0.
 
 Eligibility is checked in this order, the first failure giving the status:
 disqualified by a judge, no timestamp, before the start, after the end, no caption /
-no contest hashtag (``require_hashtag_in_caption``), no @mention (``require_mention``),
+no contest hashtag (``require_hashtag_in_caption``), no mention (``require_mention``, with or
+without the ``@``: see :func:`derby.text.caption_handles`),
 held for review (``hidden_likes = review``), over the entrant's cap
 (``max_entries_per_entrant``: only the best N entries of one entrant, in ranking
 order, are ranked). Ranking follows the ``tie_break`` chain.
@@ -29,14 +30,12 @@ order, are ranked). Ranking follows the ``tie_break`` chain.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from derby.rules import DEFAULT_TIE_BREAK, format_value
-from derby.text import caption_hashtags
+from derby.text import caption_hashtags, mentions
 
 ELIGIBLE = "eligible"
 REASONS = {
@@ -46,15 +45,11 @@ REASONS = {
     "after_end": "posted after the contest closed",
     "no_caption": "no caption, so no contest hashtag in it",
     "missing_hashtag": "no contest hashtag in the caption",
-    "missing_mention": "the caption does not @mention the required account",
+    "missing_mention": "the caption does not mention the required account (with or without @)",
     "review": "likes are hidden and the rules hold such entries for a judge",
     "over_entrant_cap": "the entrant already has the most ranked entries the rules allow",
 }
 NOT_RANKED = tuple(REASONS)
-
-# An @mention: @ not glued to a word or an e-mail address, then a username; a
-# trailing period ends the sentence, not the username.
-_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9._]{1,30})")
 
 
 @dataclass(frozen=True)
@@ -145,14 +140,6 @@ class ScoredEntry:
         return self.detail or REASONS.get(self.status)
 
 
-def caption_mentions(caption: str | None) -> list[str]:
-    """Return the @mentioned usernames of a caption, lower case, in order."""
-    if not caption:
-        return []
-    text = unicodedata.normalize("NFC", caption)
-    return [m.group(1).rstrip(".").lower() for m in _MENTION.finditer(text)]
-
-
 def eligibility(entry: Mapping, hashtags: Iterable[str], start: datetime, end: datetime,
                 rules: Mapping[str, object]) -> str:
     """Return ``eligible`` or the status key saying why ``entry`` is not, from the
@@ -193,7 +180,7 @@ def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
                   "missing_hashtag")
     mention = rules.get("require_mention")
     if mention:
-        present = mention in caption_mentions(caption)
+        present = mentions(caption, mention)
         check("require_mention", present, f"caption {'mentions' if present else 'does not mention'} @{mention}",
               "missing_mention")
     return status, checks
@@ -329,7 +316,7 @@ class _Rules:
             found = self.found_tags(caption)
             if not found:
                 return "missing_hashtag", found
-        if self.mention and self.mention not in caption_mentions(caption):
+        if self.mention and not mentions(caption, self.mention):
             return "missing_mention", found
         return ELIGIBLE, found
 
