@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 
@@ -67,26 +68,87 @@ def friendly(func):
 
 
 class _Context:
-    def __init__(self, db_path: str) -> None:
+    def __init__(self, db_path: str, now_text: str | None = None) -> None:
         self.db_path = db_path
+        self.now_text = now_text
+        self.tz = None  # the contest's zone, when a command knows it before the database does
+        self._clock = None
 
     def open(self, create: bool = False):
         from derby import store
 
         return store.open_db(self.db_path, create=create)
 
+    @property
+    def rehearsal(self) -> bool:
+        """True when --now / DERBY_NOW set a rehearsal clock."""
+        return self.now_text is not None
+
+    def clock(self):
+        """The command's clock: the system clock, or the rehearsal clock that started
+        at --now and runs on at real speed."""
+        from derby import clock
+
+        if self._clock is None:
+            if self.now_text is None:
+                self._clock = clock.utcnow
+            else:
+                start = datetime.fromisoformat(self.now_text.strip())
+                if start.tzinfo is None:
+                    start = start.replace(tzinfo=self._zone())
+                self._clock = clock.ScaledClock(start, 1.0)
+        return self._clock
+
+    def now(self):
+        """Now on the command's clock (aware UTC)."""
+        return self.clock()()
+
+    def _zone(self):
+        from derby import store
+
+        if self.tz is None and Path(self.db_path).exists():
+            contest = store.load_contest(store.open_db(self.db_path, create=False))
+            self.tz = contest.tz if contest is not None else None
+        if self.tz is None:
+            raise ConfigError(f"--now {self.now_text} has no UTC offset and no contest is loaded to give its time "
+                              "zone; write it with an offset, e.g. 2017-04-05T12:00-04:00")
+        return self.tz
+
 
 pass_ctx = click.make_pass_decorator(_Context)
+
+
+def _check_now(click_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2017-04-05T12:00 or "
+                                 "2017-04-05T12:00-04:00") from None
+    return value.strip()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="derby")
 @click.option("--db", "db_path", default=DEFAULT_DB, envvar="DERBY_DB", show_default=True,
               type=click.Path(dir_okay=False), help="SQLite database of the contest (env DERBY_DB).")
+@click.option("--now", "now_text", default=None, envvar="DERBY_NOW", metavar="TIME", callback=_check_now,
+              help="Rehearse: run as if it were TIME (ISO 8601; the contest's zone without an offset), the clock "
+                   "running on from there (env DERBY_NOW).")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str) -> None:
+def cli(ctx: click.Context, db_path: str, now_text: str | None) -> None:
     """Run an Instagram hashtag contest: poll, score, rank and export the winners."""
-    ctx.obj = _Context(db_path)
+    startup = ctx.obj if isinstance(ctx.obj, dict) else {}
+    if now_text is not None:
+        # First on stderr, never on stdout (JSON and CSV stay clean): nobody takes a rehearsal for the real thing.
+        zone = "" if datetime.fromisoformat(now_text.strip()).tzinfo else " in the contest's time zone"
+        click.echo(f"derby: REHEARSAL: the clock reads {now_text.strip()}{zone} (--now / DERBY_NOW) and runs on "
+                   "from there; these are not real times", err=True)
+    if startup.get("env_warning"):
+        click.echo(f"derby: {startup['env_warning']}", err=True)
+        startup["shown"] = True
+    ctx.obj = _Context(db_path, now_text)
 
 
 def main() -> None:
@@ -102,10 +164,14 @@ def main() -> None:
         _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
     except OSError as exc:
         _fail(f"cannot read {env_file}: {exc.strerror}", 2)
-    warning = env_file_warning(env_file)
-    if warning:
-        click.echo(f"derby: {warning}", err=True)
-    cli(prog_name="derby")
+    # printed by the group, after the rehearsal line that must come first (or at the
+    # end, when --help or --version answer before the group runs)
+    startup = {"env_warning": env_file_warning(env_file)}
+    try:
+        cli(prog_name="derby", obj=startup)
+    finally:
+        if startup["env_warning"] and not startup.get("shown"):
+            click.echo(f"derby: {startup['env_warning']}", err=True)
 
 
 @cli.command()
@@ -130,7 +196,8 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
                 f"the hashtag{'s' if len(dropped) > 1 else ''} #{', #'.join(dropped)}"
             raise ConfigError(f"{ctx.db_path} holds {posts} posts of a contest with {what}; loading "
                               f"{contest_file} would judge them by another contest. Use another --db, or --force")
-    now = clock.utcnow()
+    ctx.tz = contest.tz
+    now = ctx.now()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
     changes = store.save_contest(db, contest, now)
@@ -182,12 +249,13 @@ def _contest(db):
 @friendly
 def poll(ctx: _Context) -> None:
     """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
-    from derby import clock, poller
+    from derby import poller, store
     from derby.feeds.factory import make_feed
 
     db = ctx.open()
     contest = _contest(db)
-    summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), clock.utcnow())
+    store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
+    summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), ctx.now())
     click.echo(_redact(summary.line()))
     for note in summary.notes:
         click.echo(_redact(f"note: {note}"), err=True)
@@ -221,7 +289,7 @@ def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -
 
 
 def _run(ctx: _Context, every: str | None) -> None:
-    from derby import clock, poller
+    from derby import poller, store
     from derby.config import check_interval, parse_duration
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
@@ -236,12 +304,15 @@ def _run(ctx: _Context, every: str | None) -> None:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)
+    if not closed:
+        store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
     db.close()
     if closed:
         click.echo(closed)
         return
     make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
-    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), clock.utcnow, interval=interval)
+    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), ctx.clock(), interval=interval,
+                         wall_clock=ctx.clock())
     if outcome == "already_closed":
         db = ctx.open()
         click.echo(_closed_line(db, contest))
@@ -330,11 +401,11 @@ def _moment(contest, as_of: str | None):
 
 
 def _standings(ctx: _Context, as_of: str | None):
-    from derby import clock, leaderboard
+    from derby import leaderboard
 
     db = ctx.open()
     moment = _moment(_contest(db), as_of) if as_of else None
-    return leaderboard.standings(db, clock.utcnow(), moment)
+    return leaderboard.standings(db, ctx.now(), moment)
 
 
 @cli.command(name="leaderboard")
@@ -368,7 +439,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         return
     from rich.console import Console
 
-    from derby import board as drawing, clock, store
+    from derby import board as drawing, store
 
     db = ctx.open()  # creates or upgrades the schema once; every frame then reads read-only
     contest = _contest(db)
@@ -379,7 +450,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     def read(rows: int | None):
         reader = store.open_reader(ctx.db_path)
         try:
-            return leaderboard.board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
+            return leaderboard.board_view(reader, ctx.now(), moment, top=top, show_all=show_all, limit=rows)
         finally:
             reader.close()
 
@@ -387,7 +458,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         view = read(None)
         drawing.save(view, lang or view.board.contest.language, Path(save_to))
     if live:
-        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every), every)
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every, ctx.clock()), every)
     else:
         view = read(None)
         console.print(drawing.render(view, lang or view.board.contest.language, console))
@@ -577,13 +648,13 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
 @friendly
 def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str | None) -> None:
     """Change one rule from now on (recorded with who, when and why)."""
-    from derby import clock, rules as rule_kinds, store
+    from derby import rules as rule_kinds, store
 
     db = ctx.open()
     _contest(db)
     try:
         parsed = rule_kinds.parse_rule_value(name, value)
-        change = store.set_rule(db, name, parsed, clock.utcnow(), by=_judge(by), reason=reason)
+        change = store.set_rule(db, name, parsed, ctx.now(), by=_judge(by), reason=reason)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if change is None:
@@ -625,12 +696,12 @@ def entrants_group() -> None:
 @friendly
 def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
     """Attach usernames from a registration CSV (username, permalink or shortcode, display_name)."""
-    from derby import clock, entrants, store
+    from derby import entrants, store
 
     rows = entrants.read_csv(csv_file)
     db = ctx.open()
     _contest(db)
-    result = store.import_entrants(db, rows, clock.utcnow(), by=_judge(by), source=Path(csv_file).name)
+    result = store.import_entrants(db, rows, ctx.now(), by=_judge(by), source=Path(csv_file).name)
     click.echo(f"{len(result.matched)} of {result.rows} rows linked to stored entries "
                f"({len({u for _, u, _ in result.matched})} entrants)")
     for line, message in result.problems:
@@ -653,25 +724,25 @@ def _resolve(db, ref: str) -> dict:
 @friendly
 def explain(ctx: _Context, media: str, as_of: str | None) -> None:
     """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
-    from derby import clock, leaderboard, store
+    from derby import leaderboard, store
 
     db = ctx.open()
     contest = _contest(db)
     row = _resolve(db, media)
     moment = _moment(contest, as_of)
-    board = leaderboard.standings(db, clock.utcnow(), moment)
+    board = leaderboard.standings(db, ctx.now(), moment)
     for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment)):
         click.echo(line)
 
 
 def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:
-    from derby import clock, store
+    from derby import store
 
     db = ctx.open()
     _contest(db)
     row = _resolve(db, media)
     try:
-        done = store.moderate(db, row["media_id"], action, reason, _judge(by), clock.utcnow())
+        done = store.moderate(db, row["media_id"], action, reason, _judge(by), ctx.now())
     except ValueError as exc:
         raise DerbyError(str(exc)) from None
     verb = "disqualified" if action == "disqualify" else "reinstated"
@@ -733,13 +804,13 @@ def status(ctx: _Context, fmt: str) -> None:
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
-    from derby import clock, health
+    from derby import health
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
         raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
     db = ctx.open()
     contest = _contest(db)
-    data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))
+    data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest))
     db.close()
     if fmt == "json":
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))

@@ -160,7 +160,7 @@ def test_migration_fills_latest_snapshots_from_an_older_database(tmp_path):
     conn.commit()
     conn.close()
     db = store.open_db(path)
-    assert [m.name for m in store.migrations.applied(db)][-1] == "m_i7_latest_snapshots"
+    assert "m_i7_latest_snapshots" in [m.name for m in store.migrations.applied(db)]
     assert _kept_latest(db) == {"1": (2, "2017-04-04T01:00:00Z", 8, 1), "2": (3, "2017-04-03T13:00:00Z", None, 5)}
 
 

@@ -10,7 +10,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
-- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing.
+- :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.rehearsal`: which clock (real or rehearsal) the polls ran on.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
@@ -22,6 +23,7 @@ from derby.store.schema import (
     m_i4_rules_judging_audit,
     m_i5_daemon,
     m_i7_latest_snapshots,
+    m_i11_poll_clock,
     migrations,
     open_db,
     open_reader,
@@ -91,6 +93,7 @@ from derby.store.daemon import (
     release_lock,
     save_schedule,
 )
+from derby.store.rehearsal import CLOCK_KINDS, claim_poll_clock, poll_clock
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -99,6 +102,7 @@ __all__ = [
     "m_i4_rules_judging_audit",
     "m_i5_daemon",
     "m_i7_latest_snapshots",
+    "m_i11_poll_clock",
     "migrations",
     "open_db",
     "open_reader",
@@ -157,4 +161,7 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "CLOCK_KINDS",
+    "claim_poll_clock",
+    "poll_clock",
 ]

@@ -377,3 +377,17 @@ def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Datab
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read database {path}: {exc}") from None
     return sqlite_utils.Database(conn)
+
+
+@migrations()
+def m_i11_poll_clock(db: sqlite_utils.Database) -> None:
+    """Which clock the database's polls were made on: ``real`` or ``rehearsal``
+    (``derby --now``); see :mod:`derby.store.rehearsal`."""
+    db.executescript(
+        """
+        CREATE TABLE poll_clock (
+            kind TEXT PRIMARY KEY CHECK (kind IN ('real', 'rehearsal')),
+            first_at TEXT NOT NULL           -- UTC, on that clock
+        );
+        """
+    )
