@@ -101,6 +101,16 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
+FLAG_LABELS: dict[str, dict[str, str]] = {
+    "fr": {"stale": "figé", "gone": "disparue", "unseen": "absente", "edited": "modifiée",
+           "entrant_mismatch": "auteur·e différent·e"},
+    "en": {"stale": "stale", "gone": "gone", "unseen": "unseen", "edited": "edited",
+           "entrant_mismatch": "entrant mismatch"},
+}
+"""Labels of the engagement-freshness flags (see :mod:`derby.freshness`); their keys
+would clash with the header's labels."""
+
+
 def number(value: float | int, lang: str) -> str:
     """Return a count or score as shown: ``1 234`` and ``2,5`` in French, ``1,234``
     and ``2.5`` in English."""
@@ -200,7 +210,7 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
         return Text(number(row.entry.like_count, lang))
 
     def flags(row: BoardRow) -> Text:
-        words = [labels.get(f, f) for f in row.flags]
+        words = [FLAG_LABELS[lang].get(f) or labels.get(f, f) for f in row.flags]
         if row.entry.rank is None:
             words.insert(0, labels.get(row.entry.status, row.entry.status))
         return Text(", ".join(words), style="yellow" if row.entry.rank is None else "")

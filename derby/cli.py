@@ -433,7 +433,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         if fmt == "json":
             click.echo(export.leaderboard_json(board, top, show_all))
         else:
-            export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest)
+            export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest, board.freshness.get(e.media_id))
                                           for e in leaderboard.select(board, top, show_all)],
                              export.LEADERBOARD_COLUMNS)
         return

@@ -46,6 +46,7 @@ _ALLOWED = {
     "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
+    "refresh": {"mentions", "business_discovery", "every", "max_requests", "stale_after"},
 }
 
 
@@ -78,6 +79,23 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class RefreshConfig:
+    """How entries are read again by id once the hashtag edges stop returning them
+    (the contest file's ``[refresh]``): by mention of the organizer account
+    (``mentions``), by Business Discovery of a known entrant (``business_discovery``),
+    each refreshable entry at most once per ``every`` seconds, at most
+    ``max_requests`` refresh requests per poll. ``stale_after`` (seconds): an entry's
+    engagement is flagged stale when the reading used is older than this before the
+    freeze (or before now while the contest runs)."""
+
+    mentions: bool = True
+    business_discovery: bool = False
+    every: float = 6 * 3600.0
+    max_requests: int = 100
+    stale_after: float = 24 * 3600.0
+
+
+@dataclass(frozen=True)
 class Contest:
     """A validated contest.
 
@@ -99,6 +117,7 @@ class Contest:
     source: Path | None = None
     schedule: Schedule = field(default_factory=lambda: Schedule())
     count_engagement_until: datetime | None = None
+    refresh: RefreshConfig = field(default_factory=lambda: RefreshConfig())
 
     @property
     def freeze(self) -> datetime:
@@ -196,7 +215,25 @@ def _build(data: dict, path: Path) -> Contest:
         source=path.resolve(),
         schedule=_schedule(data.get("schedule", {}), len(tags), feed),
         count_engagement_until=until,
+        refresh=_refresh(data.get("refresh", {})),
     )
+
+
+def _refresh(section: dict) -> RefreshConfig:
+    defaults = RefreshConfig()
+    flags = {}
+    for key in ("mentions", "business_discovery"):
+        value = section.get(key, getattr(defaults, key))
+        if not isinstance(value, bool):
+            raise ValueError(f"refresh.{key} must be true or false")
+        flags[key] = value
+    every = parse_duration(section["every"], "refresh.every") if "every" in section else defaults.every
+    stale = parse_duration(section["stale_after"], "refresh.stale_after") if "stale_after" in section \
+        else defaults.stale_after
+    most = section.get("max_requests", defaults.max_requests)
+    if isinstance(most, bool) or not isinstance(most, int) or not 0 <= most <= 10_000:
+        raise ValueError("refresh.max_requests must be a whole number from 0 to 10000")
+    return RefreshConfig(every=every, max_requests=most, stale_after=stale, **flags)
 
 
 def _string(section: dict, key: str) -> str:

@@ -20,8 +20,8 @@ from derby.text import spreadsheet_safe
 WINNER_COLUMNS = ("rank", "role", "media_id", "permalink", "username", "score", "like_count",
                   "comments_count", "posted_at", "media_type", "flags")
 ENTRY_COLUMNS = ("rank", "media_id", "permalink", "username", "display_name", "status", "reason", "moderation",
-                 "score", "like_count", "comments_count", "posted_at", "observed_at", "media_type", "flags",
-                 "tie_break", "caption")
+                 "score", "like_count", "comments_count", "posted_at", "observed_at", "engagement_source", "media_type",
+                 "flags", "tie_break", "caption")
 """Columns of ``export --all`` (the jury's record); one ``points.<rule>`` column per
 scoring rule follows ``score`` (see :func:`entry_columns`)."""
 LEADERBOARD_COLUMNS = ("rank", "media_id", "permalink", "username", "score", "like_count", "comments_count",
@@ -33,7 +33,7 @@ def winners(board: Standings, top: int, alternates: int) -> list[dict]:
     ``alternates`` ranked (role ``alternate``), as records of :func:`entry_record`."""
     rows = []
     for position, entry in enumerate(board.ranked[: top + alternates]):
-        record = entry_record(entry, board.contest)
+        record = entry_record(entry, board.contest, board.freshness.get(entry.media_id))
         record["role"] = "winner" if position < top else "alternate"
         rows.append(record)
     return rows
@@ -78,7 +78,7 @@ def export_winners(path: Path, board: Standings, *, top: int, alternates: int, f
 
 def leaderboard_json(board: Standings, top: int | None, show_all: bool) -> str:
     """Return the leaderboard as JSON text ``{"contest": {...}, "entries": [...]}``."""
-    entries = [entry_record(e, board.contest) for e in select(board, top, show_all)]
+    entries = [entry_record(e, board.contest, board.freshness.get(e.media_id)) for e in select(board, top, show_all)]
     return json.dumps({"contest": contest_record(board), "entries": entries}, ensure_ascii=False, indent=2)
 
 
@@ -105,7 +105,7 @@ def entries(board: Standings) -> list[dict]:
     tz = board.contest.tz
     rows = []
     for entry in board.entries:
-        record = entry_record(entry, board.contest)
+        record = entry_record(entry, board.contest, board.freshness.get(entry.media_id))
         action = entry.moderation
         record["moderation"] = None if not action else {
             "action": action.get("action"), "by": action.get("by"),

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from derby import clock, store
+from derby import clock, freshness, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
@@ -33,6 +33,8 @@ class Standings:
     entries: list[ScoredEntry]
     as_of: datetime
     rules: dict[str, object]
+    freshness: dict[str, freshness.Freshness] = field(default_factory=dict)
+    """Each entry's engagement source, reading time and freshness flags, by media id."""
     # computed on first use; the entries are not changed once ranked
     _ranked: list[ScoredEntry] | None = field(default=None, repr=False, compare=False)
     _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
@@ -63,10 +65,21 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     with _collector_paused():
         entries = rank_entries(store.read_entries(db, as_of, contest.freeze), contest.hashtags, contest.start,
                                contest.end, rules)
+        fresh = _freshness(db, contest, entries, rules, now, as_of)
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
-    return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules)
+    return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules, freshness=fresh)
+
+
+def _freshness(db: sqlite_utils.Database, contest: Contest, entries: list[ScoredEntry], rules: dict,
+               now: datetime, as_of: datetime | None) -> dict[str, freshness.Freshness]:
+    """Where and when each entry's engagement was read, and its freshness flags
+    (appended to the entries' flags): see :mod:`derby.freshness`."""
+    return freshness.assess(
+        entries, store.read_readings(db, as_of, contest.freeze), store.read_outcomes(db, as_of),
+        store.previous_captions(db, as_of), tags=contest.hashtags, rules=rules, moment=as_of or now,
+        freeze=contest.freeze, stale_after=timedelta(seconds=contest.refresh.stale_after))
 
 
 @contextmanager
@@ -89,16 +102,20 @@ def select(board: Standings, top: int | None = None, show_all: bool = False) -> 
     return ranked + [e for e in board.entries if e.status != ELIGIBLE] if show_all else ranked
 
 
-def entry_record(entry: ScoredEntry, contest: Contest) -> dict:
+def entry_record(entry: ScoredEntry, contest: Contest, fresh: freshness.Freshness | None = None) -> dict:
     """Return an entry as a plain dict for JSON and CSV.
 
     Keys: rank, media_id, permalink, username, display_name, score, like_count (None
     when hidden), comments_count, posted_at (ISO 8601 in the contest zone, with offset),
-    media_type, status, reason, flags (list), tie_break (the key that separated a tied
-    entry, else None), points (rule -> points), observed_at (ISO 8601, contest zone),
-    caption (raw).
+    media_type, status, reason, flags (list: scoring's, then ``stale``, ``gone``,
+    ``unseen``, ``edited``), tie_break (the key that separated a tied entry, else
+    None), points (rule -> points), observed_at (ISO 8601, contest zone: when the
+    engagement used was read, by ``fresh``'s reading when given, else the snapshot's
+    time), engagement_source (``recent_media``, ``top_media``, ``mentioned_media``,
+    ``business_discovery``, or None when unknown), caption (raw).
     """
     tz = contest.tz
+    observed = fresh.read_at if fresh is not None and fresh.read_at is not None else entry.observed_at
     return {
         "rank": entry.rank, "media_id": entry.media_id, "permalink": entry.permalink,
         "username": entry.username, "score": _number(entry.score), "like_count": entry.like_count,
@@ -106,7 +123,8 @@ def entry_record(entry: ScoredEntry, contest: Contest) -> dict:
         "media_type": entry.media_type, "status": entry.status, "reason": entry.reason,
         "flags": list(entry.flags), "tie_break": entry.tie_break, "display_name": entry.display_name,
         "points": {rule: _number(points) for rule, points in entry.points.items()},
-        "observed_at": clock.iso_local(entry.observed_at, tz), "caption": entry.caption,
+        "observed_at": clock.iso_local(observed, tz),
+        "engagement_source": fresh.source if fresh is not None else None, "caption": entry.caption,
     }
 
 
@@ -297,6 +315,7 @@ def past_data_version(db: sqlite_utils.Database, moment: datetime) -> tuple:
     ids = conn.execute(
         "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
         "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
+        "(SELECT max(id) FROM media_outcomes), "
         "(SELECT count(*) FROM poll_runs WHERE finished_at <= :m), "
         "(SELECT max(id) FROM poll_runs WHERE finished_at <= :m)",
         {"m": clock.to_store(moment)}).fetchone()
@@ -324,7 +343,7 @@ def _board_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime |
         board = cached[1]
         if as_of is None and store.last_poll_run(db, successful=True) is None:
             board = Standings(contest=board.contest, entries=board.entries, as_of=now, rules=board.rules,
-                              _ranked=board._ranked, _counts=board._counts)
+                              freshness=board.freshness, _ranked=board._ranked, _counts=board._counts)
         return board
     board = standings(db, now, as_of)
     _LAST_BOARD[0] = (key, board)
@@ -339,7 +358,8 @@ def live_data_version(db: sqlite_utils.Database) -> tuple:
     ids = conn.execute(
         "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
         "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
-        "(SELECT max(id) FROM snapshots), (SELECT max(rowid) FROM media), (SELECT count(*) FROM poll_runs)").fetchone()
+        "(SELECT max(id) FROM snapshots), (SELECT max(rowid) FROM media), (SELECT count(*) FROM poll_runs), "
+        "(SELECT max(id) FROM media_outcomes)").fetchone()
     return (*ids, tuple(conn.execute("SELECT * FROM poll_runs ORDER BY id").fetchall()),
             tuple(conn.execute("SELECT * FROM contest").fetchall()),
             tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
@@ -441,6 +461,7 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
                 if "observed_late" in entry.flags else "")
         lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes} likes, "
                      f"{entry.comments_count if entry.comments_count is not None else 0} comments{late}")
+    lines.extend(_freshness_lines(board, entry, when))
     lines.append("Points:")
     width = max([len(c.rule) for c in entry.contributions] + [5])
     for c in entry.contributions:
@@ -462,4 +483,45 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
     else:
         lines.append(f"Rank: not ranked, {display_text(entry.reason)} [{entry.status}]")
     lines.append(f"Tie-break order: {format_value(list(board.rules.get('tie_break') or []))}")
+    return lines
+
+
+_SOURCE_NAMES = {
+    "recent_media": "the hashtag's recent_media edge",
+    "top_media": "the hashtag's top_media edge",
+    "mentioned_media": "a mention refresh (mentioned_media, read by id)",
+    "business_discovery": "a Business Discovery refresh of the entrant's account",
+}
+
+
+def _freshness_lines(board: Standings, entry: ScoredEntry, when) -> list[str]:
+    """Where and when the numbers were read, and what the freshness flags mean."""
+    fresh = board.freshness.get(entry.media_id)
+    if fresh is None:
+        return []
+    contest = board.contest
+    lines = []
+    if fresh.read_at is not None and fresh.source is None:
+        lines.append(f"Engagement read: {when(fresh.read_at)}"
+                     + (", its first reading (after the freeze)" if "observed_late" in entry.flags else ""))
+    elif fresh.read_at is not None:
+        text = f"Engagement read: {when(fresh.read_at)} by {_SOURCE_NAMES.get(fresh.source, fresh.source)}"
+        if fresh.final_sweep:
+            text += " in the final sweep after the freeze: it counts as the engagement at the freeze"
+        lines.append(text)
+    stale = timedelta(seconds=contest.refresh.stale_after)
+    notes = {
+        "stale": f"stale: that reading is more than {clock.format_duration(stale, 'en')} older than "
+                 f"{'the freeze' if board.as_of >= contest.freeze else 'these standings'}; the post may have "
+                 "gained likes and comments since",
+        "gone": "gone: a source reported the post deleted or hidden",
+        "unseen": "unseen: a source read since should have returned the post and did not (deleted, hidden or "
+                  "edited out?)",
+        "edited": "edited: a later reading changed the caption so that it no longer qualifies",
+    }
+    for flag in fresh.flags:
+        lines.append(f"  {notes[flag]}")
+    if fresh.previous_caption is not None:
+        lines.append(f"  caption before: {shorten(display_text(fresh.previous_caption), 200)}")
+        lines.append(f"  caption now:    {shorten(display_text(entry.caption), 200) or '(none)'}")
     return lines

@@ -185,6 +185,7 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
                         if stop is not None and stop.is_set():
                             raise _Stopped()
                     if edge == "recent_media" and complete:  # a cut-short read did not cover 24 hours
+                        store.record_missing(db, run_id, name, now)
                         gap = store.record_coverage(db, run_id, name, now, (contest.start, contest.end))
                         if gap is not None:
                             summary.gaps.append(gap)

@@ -127,7 +127,8 @@ def test_explain(derby):
     assert lines[0] == f"Entry 17851496082344044  https://www.instagram.com/p/{TOP}/"
     assert lines[1] == "  entrant unknown (no entrant import matched)"
     assert lines[5].startswith("Snapshot used: observed 2017-04-12 08:01 (UTC−4): 402 likes, 30 comments  (observed late")
-    assert lines[6:10] == [
+    assert lines[6] == "Engagement read: 2017-04-12 08:01 (UTC−4), its first reading (after the freeze)"
+    assert lines[7:11] == [
         "Points:",
         "  points_per_like     402 likes × 1                                  402",
         "  points_per_comment  30 comments × 3                                 90",

@@ -11,7 +11,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
-- :mod:`~derby.store.rehearsal`: which clock (real or rehearsal) the polls ran on.
+- :mod:`~derby.store.rehearsal`: which clock (real or rehearsal) the polls ran on;
+- :mod:`~derby.store.readings`: where and when engagement was read; what sources said.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
@@ -24,6 +25,7 @@ from derby.store.schema import (
     m_i5_daemon,
     m_i7_latest_snapshots,
     m_i11_poll_clock,
+    m_i11_engagement_readings,
     migrations,
     open_db,
     open_reader,
@@ -94,6 +96,15 @@ from derby.store.daemon import (
     save_schedule,
 )
 from derby.store.rehearsal import CLOCK_KINDS, claim_poll_clock, poll_clock
+from derby.store.readings import (
+    REFRESH_SOURCES,
+    Reading,
+    previous_captions,
+    read_outcomes,
+    read_readings,
+    record_missing,
+    record_outcomes,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -103,6 +114,7 @@ __all__ = [
     "m_i5_daemon",
     "m_i7_latest_snapshots",
     "m_i11_poll_clock",
+    "m_i11_engagement_readings",
     "migrations",
     "open_db",
     "open_reader",
@@ -164,4 +176,11 @@ __all__ = [
     "CLOCK_KINDS",
     "claim_poll_clock",
     "poll_clock",
+    "REFRESH_SOURCES",
+    "Reading",
+    "previous_captions",
+    "read_outcomes",
+    "read_readings",
+    "record_missing",
+    "record_outcomes",
 ]

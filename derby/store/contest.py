@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import sqlite_utils
 
 from derby import clock, rules as rule_kinds
-from derby.config import Contest, FeedConfig, Schedule
+from derby.config import Contest, FeedConfig, RefreshConfig, Schedule
 from derby.store.daemon import load_schedule, save_schedule
 from derby.store.judging import record_audit
 from derby.store.schema import write
@@ -36,6 +37,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
             "loaded_at": clock.to_store(now),
             "count_engagement_until": clock.to_store(contest.count_engagement_until)
             if contest.count_engagement_until else None,
+            "refresh": json.dumps(dataclasses.asdict(contest.refresh)),
         }, pk="id")
         source = contest.source.name if contest.source else "the contest file"
         if not has_rule_history(db):
@@ -67,6 +69,7 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         source=Path(row["source"]) if row["source"] else None,
         schedule=Schedule(*(load_schedule(db) or (Schedule().every, Schedule().grace))),
         count_engagement_until=clock.from_store(row.get("count_engagement_until")),
+        refresh=RefreshConfig(**json.loads(row["refresh"])) if row.get("refresh") else RefreshConfig(),
     )
 
 

@@ -102,7 +102,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             previous = latest.get(media_id)
             reading = (media.like_count, media.comments_count)
             if previous is None or previous[1:] != reading:
-                snapshot_rows.append((media_id, run_id, when, *reading))
+                snapshot_rows.append((media_id, run_id, when, *reading, edge))
                 if old is not None:
                     result.updated.add(media_id)
         db.conn.executemany(
@@ -119,10 +119,11 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             media_rows,
         )
         db.conn.executemany(
-            """INSERT INTO snapshots (media_id, poll_run_id, observed_at, like_count, comments_count)
-               VALUES (?, ?, ?, ?, ?)
+            """INSERT INTO snapshots (media_id, poll_run_id, observed_at, like_count, comments_count, source)
+               VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (media_id, poll_run_id) DO UPDATE SET
-                 like_count = excluded.like_count, comments_count = excluded.comments_count""",
+                 like_count = excluded.like_count, comments_count = excluded.comments_count,
+                 source = excluded.source""",
             snapshot_rows,
         )
         result.snapshots = len(snapshot_rows)
@@ -161,7 +162,7 @@ def _tuples_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[s
 
 _ENTRIES_SQL = """
 WITH visible_runs AS (
-    SELECT id, started_at FROM poll_runs
+    SELECT id, started_at, final_sweep FROM poll_runs
     WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
 ),
 chosen AS (
@@ -170,6 +171,11 @@ chosen AS (
             -- without as_of, the newest snapshot when it is not after the freeze
             (SELECT l.snapshot_id FROM latest_snapshots l
              WHERE :as_of IS NULL AND l.media_id = m.media_id AND l.observed_at <= :freeze),
+            -- a final sweep's refresh counts as the engagement at the freeze
+            (SELECT s.id FROM snapshots s
+             WHERE s.media_id = m.media_id AND s.source IN ('mentioned_media', 'business_discovery')
+               AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1)
+             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
             (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
              WHERE s.media_id = m.media_id AND s.observed_at <= :freeze
              ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
@@ -187,6 +193,8 @@ SELECT m.media_id, m.first_seen_at,
        CASE WHEN e.id IS NULL THEN m.permalink ELSE e.permalink END AS permalink,
        CASE WHEN e.id IS NULL THEN m.timestamp ELSE e.timestamp END AS timestamp,
        s.like_count, s.comments_count, s.observed_at,
+       s.source IN ('mentioned_media', 'business_discovery')
+           AND s.poll_run_id IN (SELECT id FROM poll_runs WHERE final_sweep = 1) AS swept,
        (SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
         ORDER BY linked_at DESC, id DESC LIMIT 1) AS username,
        (SELECT display_name FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
@@ -212,8 +220,10 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
     latest judge's action ``{"action", "reason", "by", "at"}``, or None).
 
     The snapshot used is the last one observed at or before ``freeze`` (the contest's
-    end plus any grace; no limit when None); a media first observed after ``freeze``
-    uses its first snapshot and is ``observed_late``.
+    end plus any grace; no limit when None), or a refresh of the final sweep (the
+    first poll after the freeze: the closest measurement of the engagement at the
+    freeze); a media first observed after ``freeze`` uses its first snapshot and is
+    ``observed_late``.
 
     With ``as_of`` (aware) the result is what the database held then: only poll runs
     finished at or before it (media, snapshots and caption edits they brought), and
@@ -230,12 +240,12 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
     judged = _any(db, "SELECT 1 FROM moderation WHERE at <= ? LIMIT 1", cutoff)
     rows = db.conn.execute(_entries_sql(_ENTRIES_SQL, links, judged), params).fetchall()
     actions = _rows_by_key(db, "SELECT id, action, reason, by, at FROM moderation WHERE id IN ({})",
-                           [r[11] for r in rows if r[11] is not None], "id") if judged else {}
+                           [r[12] for r in rows if r[12] is not None], "id") if judged else {}
     entries = []
     times: dict[str | None, datetime | None] = {None: None}  # poll times repeat across media
     parse = clock.from_store
     for (media_id, first_seen_at, caption, media_type, permalink, timestamp, like_count, comments_count,
-         observed_at, username, display_name, moderation_id) in rows:
+         observed_at, swept, username, display_name, moderation_id) in rows:
         observed = times.get(observed_at, _UNSEEN)
         if observed is _UNSEEN:
             observed = times[observed_at] = parse(observed_at)
@@ -248,7 +258,7 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
             "permalink": permalink, "timestamp": parse(timestamp), "like_count": like_count,
             "comments_count": comments_count, "observed_at": observed,
             "username": username, "display_name": display_name,
-            "observed_late": bool(freeze and observed and observed > freeze),
+            "observed_late": bool(freeze and observed and observed > freeze and not swept),
             "moderation": None if action is None else {
                 "action": action["action"], "reason": action["reason"], "by": action["by"],
                 "at": parse(action["at"])},

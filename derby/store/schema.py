@@ -391,3 +391,59 @@ def m_i11_poll_clock(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m_i11_engagement_readings(db: sqlite_utils.Database) -> None:
+    """Where and when each media's engagement was read (see :mod:`derby.store.readings`).
+
+    ``snapshots.source`` names the source of the reading that wrote a snapshot
+    (``recent_media``, ``top_media``, ``mentioned_media``, ``business_discovery``; NULL
+    before sources were recorded: a hashtag edge). ``poll_runs.final_sweep`` marks the
+    first poll after the freeze whose refresh readings count as the engagement at the
+    freeze. ``latest_readings`` holds each media's newest reading (a sighting by any
+    source), kept by a trigger on ``sightings``. ``media_outcomes`` (append-only)
+    records what a source said of a media besides its engagement: ``gone`` (reported
+    deleted or hidden), ``not_refreshable`` (the source refuses it: stop asking),
+    ``missing`` (a source read successfully should have returned it and did not).
+    """
+    db["contest"].add_column("refresh", str)             # JSON of the [refresh] settings
+    db["snapshots"].add_column("source", str)
+    db.execute("ALTER TABLE poll_runs ADD COLUMN final_sweep INTEGER NOT NULL DEFAULT 0")
+    db.executescript(
+        """
+        CREATE TABLE latest_readings (
+            media_id TEXT PRIMARY KEY REFERENCES media(media_id),
+            poll_run_id INTEGER NOT NULL,
+            read_at TEXT NOT NULL,           -- UTC, the poll run's start
+            source TEXT NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO latest_readings (media_id, poll_run_id, read_at, source)
+            SELECT media_id, poll_run_id, started_at, edge FROM (
+                SELECT s.media_id, s.poll_run_id, p.started_at, s.edge,
+                       row_number() OVER (PARTITION BY s.media_id ORDER BY p.started_at DESC, s.poll_run_id DESC) AS n
+                FROM sightings s JOIN poll_runs p ON p.id = s.poll_run_id) WHERE n = 1;
+        CREATE TRIGGER latest_readings_insert AFTER INSERT ON sightings BEGIN
+            INSERT INTO latest_readings (media_id, poll_run_id, read_at, source)
+                SELECT NEW.media_id, NEW.poll_run_id, p.started_at, NEW.edge FROM poll_runs p WHERE p.id = NEW.poll_run_id
+            ON CONFLICT (media_id) DO UPDATE SET
+                poll_run_id = excluded.poll_run_id, read_at = excluded.read_at, source = excluded.source
+            WHERE excluded.read_at > latest_readings.read_at
+               OR (excluded.read_at = latest_readings.read_at AND excluded.poll_run_id > latest_readings.poll_run_id);
+        END;
+        CREATE TABLE media_outcomes (
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            source TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('gone', 'not_refreshable', 'missing')),
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            at TEXT NOT NULL,                -- UTC
+            detail TEXT
+        );
+        CREATE INDEX media_outcomes_media ON media_outcomes (media_id, at);
+        CREATE TRIGGER media_outcomes_no_update BEFORE UPDATE ON media_outcomes
+            BEGIN SELECT RAISE(ABORT, 'media_outcomes is append-only'); END;
+        CREATE TRIGGER media_outcomes_no_delete BEFORE DELETE ON media_outcomes
+            BEGIN SELECT RAISE(ABORT, 'media_outcomes is append-only'); END;
+        """
+    )
