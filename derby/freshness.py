@@ -45,10 +45,11 @@ class Freshness:
     previous_caption: str | None = None
 
 
-def reference_time(moment: datetime, freeze: datetime) -> datetime:
+def reference_time(moment: datetime, freeze: datetime, window_end: datetime | None = None) -> datetime:
     """The time engagement freshness is judged against: ``moment`` while the contest
-    runs, the freeze once it has passed."""
-    return min(moment, freeze)
+    runs, the freeze once it has passed; with the rule ``engagement_window_hours``, the
+    end of the entry's window when earlier."""
+    return min(moment, freeze, window_end) if window_end is not None else min(moment, freeze)
 
 
 def engagement_flags(read_at: datetime | None, outcomes: Iterable[tuple[str, str, datetime]],
@@ -88,11 +89,11 @@ def qualifying_caption(status: str, previous: Iterable[str | None], tags: Iterab
 
 def assess(entries: Iterable, readings: Mapping, outcomes: Mapping, previous: Mapping, *, tags: Iterable[str],
            rules: Mapping[str, object], moment: datetime, freeze: datetime,
-           stale_after: timedelta) -> dict[str, Freshness]:
+           stale_after: timedelta, window: timedelta | None = None) -> dict[str, Freshness]:
     """Return ``{media_id: Freshness}`` for scored ``entries`` (each with ``media_id``,
     ``status``, ``observed_at``) from the store's ``readings`` (``{media_id:
     Reading}``), ``outcomes`` and ``previous`` captions, and append each entry's flags
-    to its ``flags``."""
+    to its ``flags``. ``window`` is the rule ``engagement_window_hours``, when set."""
     reference = reference_time(moment, freeze)
     tags = list(tags)
     mention = rules.get("require_mention")
@@ -108,7 +109,9 @@ def assess(entries: Iterable, readings: Mapping, outcomes: Mapping, previous: Ma
             read_at, source, sweep = entry.observed_at, None, False
         else:
             read_at, source, sweep = reading.read_at, reading.source, reading.final_sweep
-        flags = engagement_flags(read_at, outcomes.get(media_id, ()), reference, stale_after) \
+        ref = reference if window is None or entry.timestamp is None else \
+            reference_time(moment, freeze, entry.timestamp + window)
+        flags = engagement_flags(read_at, outcomes.get(media_id, ()), ref, stale_after) \
             if media_id in outcomes or read_at is not None else []
         if entry.status != "eligible":  # the ranking's freshness: an entry out of it keeps only "gone"
             flags = [f for f in flags if f == "gone"]

@@ -63,8 +63,9 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
         raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
     rules = store.read_rules(db, as_of)
     with _collector_paused():
-        entries = rank_entries(store.read_entries(db, as_of, contest.freeze), contest.hashtags, contest.start,
-                               contest.end, rules)
+        window = rules.get("engagement_window_hours")
+        entries = rank_entries(store.read_entries(db, as_of, contest.freeze, window),  # type: ignore[arg-type]
+                               contest.hashtags, contest.start, contest.end, rules)
         fresh = _freshness(db, contest, entries, rules, now, as_of)
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
@@ -76,10 +77,12 @@ def _freshness(db: sqlite_utils.Database, contest: Contest, entries: list[Scored
                now: datetime, as_of: datetime | None) -> dict[str, freshness.Freshness]:
     """Where and when each entry's engagement was read, and its freshness flags
     (appended to the entries' flags): see :mod:`derby.freshness`."""
+    window = rules.get("engagement_window_hours")
     return freshness.assess(
-        entries, store.read_readings(db, as_of, contest.freeze), store.read_outcomes(db, as_of),
+        entries, store.read_readings(db, as_of, contest.freeze, window), store.read_outcomes(db, as_of),  # type: ignore[arg-type]
         store.previous_captions(db, as_of), tags=contest.hashtags, rules=rules, moment=as_of or now,
-        freeze=contest.freeze, stale_after=timedelta(seconds=contest.refresh.stale_after))
+        freeze=contest.freeze, stale_after=timedelta(seconds=contest.refresh.stale_after),
+        window=timedelta(hours=window) if window else None)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -379,9 +382,12 @@ def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntr
     limit = min(t for t in (until, contest.freeze) if t is not None)
     series = store.snapshot_series(db, [e.media_id for e in entries], until)
     result: dict[str, list[float]] = {}
+    window = board.rules.get("engagement_window_hours")
     for entry in entries:
         snaps = series.get(entry.media_id, [])
-        usable = [s for s in snaps if s["observed_at"] <= limit] or snaps[:1]
+        end = limit if not window or entry.timestamp is None else \
+            min(limit, entry.timestamp + timedelta(hours=window))  # type: ignore[arg-type]
+        usable = [s for s in snaps if s["observed_at"] <= end] or snaps[:1]
         fields = {"caption": entry.caption, "media_type": entry.media_type, "timestamp": entry.timestamp}
         count_likes = "likes_not_counted" not in entry.flags
         result[entry.media_id] = [score_entry({**fields, **s}, board.rules, contest.hashtags, contest.start,
@@ -461,6 +467,12 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
                 if "observed_late" in entry.flags else "")
         lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes} likes, "
                      f"{entry.comments_count if entry.comments_count is not None else 0} comments{late}")
+    window = board.rules.get("engagement_window_hours")
+    if window and entry.timestamp is not None:
+        end = min(entry.timestamp + timedelta(hours=window), contest.freeze)  # type: ignore[arg-type]
+        lines.append(f"Engagement window: engagement_window_hours = {format_value(window)}: every entry is scored on "
+                     f"its engagement as of {format_value(window)} h after it was posted (never after the freeze), "
+                     f"here {when(end)}")
     lines.extend(_freshness_lines(board, entry, when))
     lines.append("Points:")
     width = max([len(c.rule) for c in entry.contributions] + [5])

@@ -14,6 +14,7 @@ Value shapes:
 - ``username``: an Instagram username (a leading ``@`` is dropped, compared in lower
   case), or ``None`` for "no requirement";
 - ``media_points``: a mapping of ``IMAGE``/``VIDEO``/``CAROUSEL_ALBUM`` to a number;
+- ``hours``: a number of hours > 0, or ``None``;
 - ``early``: ``{"hours": H, "points": P}`` (both numbers, hours > 0) or ``None``;
 - ``tie_break``: a list of tie-break keys, starting with ``score``, ending with
   ``media_id``, no key twice.
@@ -127,6 +128,15 @@ def _early(value: object) -> dict[str, float] | None:
     return {"hours": hours, "points": points}
 
 
+def _hours(value: object) -> float | None:
+    if value is None:
+        return None
+    hours = _number(value)
+    if hours == 0:
+        raise ValueError("must be more than 0 hours (or none)")
+    return hours
+
+
 def _tie_break(value: object) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"takes a list of keys such as [\"score\", \"timestamp\", \"media_id\"], not {value!r}")
@@ -175,6 +185,9 @@ RULE_KINDS: dict[str, RuleKind] = {
         RuleKind("hidden_likes", "choice", "zero",
                  "what a missing like_count means: zero, comments_only or review",
                  _choice(*HIDDEN_LIKES_POLICIES)),
+        RuleKind("engagement_window_hours", "hours", None,
+                 "score every entry on its engagement as of this many hours after it was posted, never after the "
+                 "freeze (none: the engagement at the freeze)", _hours),
         RuleKind("tie_break", "tie_break", list(DEFAULT_TIE_BREAK),
                  "the ranking order: keys compared in turn until two entries differ", _tie_break),
     )

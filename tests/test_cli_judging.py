@@ -84,9 +84,9 @@ def test_rules_set_history_and_effect(derby, fake_clock):
     assert derby("rules", "set", "points_per_comment", "0").stdout == "points_per_comment is already 0; nothing recorded\n"
     derby("rules", "set", "media_type_bonus", '{"VIDEO": 5}', "--by", "Marie")
     history = derby("rules", "history").stdout.splitlines()
-    assert len(history) == 14
-    assert history[12] == "2017-04-12 08:02 (UTC−4)  Marie  points_per_comment: 3 → 0  (décision du jury)"
-    assert history[13] == "2017-04-12 08:06 (UTC−4)  Marie  media_type_bonus: {} → VIDEO=5"
+    assert len(history) == 15
+    assert history[13] == "2017-04-12 08:02 (UTC−4)  Marie  points_per_comment: 3 → 0  (décision du jury)"
+    assert history[14] == "2017-04-12 08:06 (UTC−4)  Marie  media_type_bonus: {} → VIDEO=5"
     assert derby("rules", "history", "media_type_bonus").stdout.count("\n") == 2
 
 
@@ -196,7 +196,7 @@ def test_init_seeds_once_then_records_edits_of_the_file(tmp_path, fake_clock):
                                                             f'path = "{ROOT / "derby" / "demo" / "replay"}"')
     contest_file.write_text(text, encoding="utf-8")
     first = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
-    assert first.stdout.splitlines()[-1] == "12 rules seeded (derby rules lists them)."
+    assert first.stdout.splitlines()[-1] == "13 rules seeded (derby rules lists them)."
     fake_clock.at(13, 0)
     assert runner.invoke(cli, ["--db", str(db), "rules", "set", "cap_likes", "300", "--by", "Marie"]).exit_code == 0
     assert runner.invoke(cli, ["--db", str(db), "rules", "set", "points_per_like", "2", "--by", "Marie"]).exit_code == 0

@@ -144,3 +144,37 @@ def test_an_edit_that_keeps_the_hashtag_is_not_flagged(db):
     poll(db, utc(2017, 4, 3, 18), media("1", caption="#socialderby v2"))
     _, by_id = rows(db, utc(2017, 4, 3, 19))
     assert by_id["1"].flags == [] and by_id["1"].rank == 1
+
+
+# -- engagement_window_hours ----------------------------------------------------------
+
+def test_the_engagement_window_scores_each_entry_as_of_n_hours_after_its_post(db):
+    posted = utc(2017, 4, 2, 12)
+    late_post = utc(2017, 4, 9, 12)  # its window would end after the freeze
+    poll(db, utc(2017, 4, 3, 0), media("1", timestamp=posted, like_count=10, comments_count=0))
+    poll(db, utc(2017, 4, 4, 0), media("1", timestamp=posted, like_count=50, comments_count=0), edge="top_media")
+    poll(db, utc(2017, 4, 5, 0), media("1", timestamp=posted, like_count=90, comments_count=0), edge="top_media")
+    poll(db, utc(2017, 4, 9, 20), media("2", timestamp=late_post, like_count=30, comments_count=0))
+    poll(db, utc(2017, 4, 10, 12), media("2", timestamp=late_post, like_count=80, comments_count=0))
+    _, by_id = rows(db, utc(2017, 4, 11))
+    assert (by_id["1"].like_count, by_id["2"].like_count) == (90, 30)  # without the rule: as of the freeze
+    store.set_rule(db, "engagement_window_hours", 48, utc(2017, 4, 10, 13), by="Marie")
+    board, by_id = rows(db, utc(2017, 4, 11))
+    assert by_id["1"].like_count == 50 and by_id["1"].observed_at == utc(2017, 4, 4, 0)
+    assert "stale" not in by_id["1"].flags  # read 12 h before its window closed
+    assert board.freshness["1"].read_at == utc(2017, 4, 4, 0)
+    assert by_id["2"].like_count == 30 and "observed_late" not in by_id["2"].flags  # never after the freeze
+    lines = leaderboard.explain_lines(board, "1", [])
+    assert ("Engagement window: engagement_window_hours = 48: every entry is scored on its engagement as of 48 h "
+            "after it was posted (never after the freeze), here 2017-04-04 08:00 (UTC−4)") in lines
+    trend = leaderboard.trends(db, board, [by_id["1"]])["1"]
+    assert trend == [10.0, 50.0]  # 10 then 50 likes; the 90 came after its window
+
+
+def test_engagement_window_rule_values():
+    from derby.rules import parse_rule_value, validate_rule
+
+    assert validate_rule("engagement_window_hours", 48) == 48.0
+    assert parse_rule_value("engagement_window_hours", "none") is None
+    with pytest.raises(ValueError, match="more than 0 hours"):
+        validate_rule("engagement_window_hours", 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
@@ -174,7 +174,7 @@ chosen AS (
             -- a final sweep's refresh counts as the engagement at the freeze
             (SELECT s.id FROM snapshots s
              WHERE s.media_id = m.media_id AND s.source IN ('mentioned_media', 'business_discovery')
-               AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1)
+               AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1) AND :freeze >= :freeze
              ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
             (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
              WHERE s.media_id = m.media_id AND s.observed_at <= :freeze
@@ -210,7 +210,7 @@ ORDER BY m.media_id
 
 
 def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
-                 freeze: datetime | None = None) -> list[dict]:
+                 freeze: datetime | None = None, window_hours: float | None = None) -> list[dict]:
     """Return every stored media with the snapshot its score uses, as dicts.
 
     Keys: ``media_id, caption, media_type, permalink, timestamp`` (aware UTC or None),
@@ -238,7 +238,11 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
     # entrants, and moderation touches a handful of media).
     links = _any(db, "SELECT 1 FROM entrant_links WHERE linked_at <= ? LIMIT 1", cutoff)
     judged = _any(db, "SELECT 1 FROM moderation WHERE at <= ? LIMIT 1", cutoff)
-    rows = db.conn.execute(_entries_sql(_ENTRIES_SQL, links, judged), params).fetchall()
+    sql = _entries_sql(_ENTRIES_SQL, links, judged)
+    if window_hours is not None:
+        sql = window_limit_sql(sql, "m.timestamp")
+        params["window"] = f"+{int(round(window_hours * 3600))} seconds"
+    rows = db.conn.execute(sql, params).fetchall()
     actions = _rows_by_key(db, "SELECT id, action, reason, by, at FROM moderation WHERE id IN ({})",
                            [r[12] for r in rows if r[12] is not None], "id") if judged else {}
     entries = []
@@ -258,7 +262,7 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
             "permalink": permalink, "timestamp": parse(timestamp), "like_count": like_count,
             "comments_count": comments_count, "observed_at": observed,
             "username": username, "display_name": display_name,
-            "observed_late": bool(freeze and observed and observed > freeze and not swept),
+            "observed_late": bool(observed and not swept and _late(observed, freeze, timestamp, window_hours)),
             "moderation": None if action is None else {
                 "action": action["action"], "reason": action["reason"], "by": action["by"],
                 "at": parse(action["at"])},
@@ -267,6 +271,25 @@ def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
 
 
 _UNSEEN = object()
+
+
+def window_limit_sql(sql: str, timestamp: str) -> str:
+    """Return ``sql`` with each ``:freeze`` limit replaced by the per-media limit of the
+    rule ``engagement_window_hours``: the media's ``timestamp`` (a stored UTC text
+    column) plus ``:window`` (an SQLite modifier such as ``'+172800 seconds'``), when
+    that is earlier than ``:freeze``. A final sweep's readings count only for media
+    whose window reaches the freeze. A media without a timestamp keeps ``:freeze``."""
+    limit = (f"(CASE WHEN {timestamp} IS NULL THEN :freeze ELSE "
+             f"min(:freeze, strftime('%Y-%m-%dT%H:%M:%SZ', {timestamp}, :window)) END)")
+    return sql.replace(":freeze >= :freeze", f"{limit} >= :freeze").replace("<= :freeze", f"<= {limit}")
+
+
+def _late(observed: datetime, freeze: datetime | None, timestamp: str | None, window_hours: float | None) -> bool:
+    limit = freeze
+    if window_hours is not None and timestamp is not None:
+        end = clock.from_store(timestamp) + timedelta(hours=window_hours)  # type: ignore[operator]
+        limit = end if limit is None else min(limit, end)
+    return limit is not None and observed > limit
 
 def _entries_sql(sql: str, links: bool, judged: bool) -> str:
     if not links:

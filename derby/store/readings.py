@@ -51,14 +51,17 @@ GROUP BY s.media_id
 
 
 def read_readings(db: sqlite_utils.Database, as_of: datetime | None = None,
-                  freeze: datetime | None = None) -> dict[str, Reading]:
+                  freeze: datetime | None = None, window_hours: float | None = None) -> dict[str, Reading]:
     """Return ``{media_id: Reading}``: each media's newest reading at or before
     ``freeze`` and ``as_of`` (final-sweep refresh readings count though made after the
-    freeze), from the poll runs finished by ``as_of`` (all when None). Media never read
-    are left out."""
+    freeze), from the poll runs finished by ``as_of`` (all when None). With
+    ``window_hours`` (the rule ``engagement_window_hours``) a media's readings count
+    only up to its timestamp plus that many hours. Media never read are left out."""
     limit = min(t for t in (freeze, as_of) if t is not None) if (freeze or as_of) else None
     limit_text = clock.to_store(limit) if limit else "9999"
     params = {"as_of": clock.to_store(as_of) if as_of else None, "limit": limit_text}
+    if window_hours is not None:
+        return _windowed(db, params, window_hours)
     parse = clock.from_store
     times: dict[str, datetime] = {}
     result: dict[str, Reading] = {}
@@ -85,6 +88,19 @@ def read_readings(db: sqlite_utils.Database, as_of: datetime | None = None,
         sql = _SLOW_SQL.format(media=f"AND s.media_id IN ({', '.join(':' + n for n in names)})")
         for row in db.conn.execute(sql, {**params, **names}):
             add(*row)
+    return result
+
+
+def _windowed(db: sqlite_utils.Database, params: dict, window_hours: float) -> dict[str, Reading]:
+    sql = _SLOW_SQL.format(media="").replace(
+        "FROM sightings s JOIN visible_runs p ON p.id = s.poll_run_id",
+        "FROM sightings s JOIN visible_runs p ON p.id = s.poll_run_id JOIN media m ON m.media_id = s.media_id")
+    window = "strftime('%Y-%m-%dT%H:%M:%SZ', m.timestamp, :window)"
+    sql = sql.replace("(p.started_at <= :limit OR (p.final_sweep = 1",
+                      f"(p.started_at <= min(:limit, coalesce({window}, :limit)) OR ({window} >= :limit AND p.final_sweep = 1")
+    result = {}
+    for media_id, at, source, sweep in db.conn.execute(sql, {**params, "window": f"+{int(round(window_hours * 3600))} seconds"}):
+        result[media_id] = Reading(clock.from_store(at), source, bool(sweep))  # type: ignore[arg-type]
     return result
 
 
