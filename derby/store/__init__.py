@@ -12,7 +12,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
 - :mod:`~derby.store.rehearsal`: which clock (real or rehearsal) the polls ran on;
-- :mod:`~derby.store.readings`: where and when engagement was read; what sources said.
+- :mod:`~derby.store.readings`: where and when engagement was read; what sources said;
+- :mod:`~derby.store.refresh`: organizer account, refresh sources, authors, candidates.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
@@ -26,6 +27,7 @@ from derby.store.schema import (
     m_i7_latest_snapshots,
     m_i11_poll_clock,
     m_i11_engagement_readings,
+    m_i11_refresh_state,
     migrations,
     open_db,
     open_reader,
@@ -105,6 +107,21 @@ from derby.store.readings import (
     record_missing,
     record_outcomes,
 )
+from derby.store.refresh import (
+    RefreshCandidate,
+    disable_source,
+    disabled_sources,
+    enable_sources,
+    final_sweep_done,
+    mark_final_sweep,
+    organizer_username,
+    read_authors,
+    record_entrant_refusal,
+    refresh_candidates,
+    refused_entrants,
+    save_organizer,
+    save_refresh,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -115,6 +132,7 @@ __all__ = [
     "m_i7_latest_snapshots",
     "m_i11_poll_clock",
     "m_i11_engagement_readings",
+    "m_i11_refresh_state",
     "migrations",
     "open_db",
     "open_reader",
@@ -183,4 +201,17 @@ __all__ = [
     "read_readings",
     "record_missing",
     "record_outcomes",
+    "RefreshCandidate",
+    "disable_source",
+    "disabled_sources",
+    "enable_sources",
+    "final_sweep_done",
+    "mark_final_sweep",
+    "organizer_username",
+    "read_authors",
+    "record_entrant_refusal",
+    "refresh_candidates",
+    "refused_entrants",
+    "save_organizer",
+    "save_refresh",
 ]

@@ -65,14 +65,17 @@ _MEDIA_FIELDS = ("caption", "media_type", "permalink", "timestamp", "media_url",
 
 
 def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, page: MediaPage,
-              observed_at: datetime) -> PageResult:
+              observed_at: datetime, *, refresh: bool = False) -> PageResult:
     """Store one parsed page in one transaction: media, snapshots, sightings, warnings
     and the poll run's page count.
 
     Media are upserted by id; a field absent from this page never erases a stored
     value. A snapshot is appended when the engagement differs from the media's latest
     one (at most one per media per poll run), so re-polling unchanged data writes only
-    to the poll-run log.
+    to the poll-run log. ``edge`` is the source (a hashtag edge, or a refresh source
+    with ``hashtag`` ""). With ``refresh`` (a refresh by id) the snapshot is written
+    even when unchanged, replacing one this poll run's hashtag edges wrote, and the
+    page is not counted in the poll run's pages.
     """
     when = clock.to_store(observed_at)
     by_id = {m.media_id: m for m in page.media}  # duplicates within a page collapse
@@ -101,7 +104,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                 continue
             previous = latest.get(media_id)
             reading = (media.like_count, media.comments_count)
-            if previous is None or previous[1:] != reading:
+            if previous is None or previous[1:] != reading or refresh:
                 snapshot_rows.append((media_id, run_id, when, *reading, edge))
                 if old is not None:
                     result.updated.add(media_id)
@@ -133,8 +136,9 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
         db.conn.executemany("INSERT OR IGNORE INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, ?, ?)",
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
-                       [(run_id, when, f"#{hashtag} {edge}: {w}") for w in page.warnings])
-        db.execute("UPDATE poll_runs SET pages = pages + 1, media_seen = media_seen + ? WHERE id = ?", [len(ids), run_id])
+                       [(run_id, when, f"#{hashtag} {edge}: {w}" if hashtag else f"{edge}: {w}") for w in page.warnings])
+        db.execute("UPDATE poll_runs SET pages = pages + ?, media_seen = media_seen + ? WHERE id = ?",
+                   [0 if refresh else 1, len(ids), run_id])
     return result
 
 

@@ -447,3 +447,50 @@ def m_i11_engagement_readings(db: sqlite_utils.Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'media_outcomes is append-only'); END;
         """
     )
+
+
+@migrations()
+def m_i11_refresh_state(db: sqlite_utils.Database) -> None:
+    """What refreshes by id need to remember (see :mod:`derby.store.refresh`): the
+    organizer account's username (read once from the API), refresh sources turned off
+    by a permission refusal, the authors refreshes named (append-only), and entrants
+    Business Discovery cannot read (append-only)."""
+    db.executescript(
+        """
+        CREATE TABLE organizer_account (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            account TEXT NOT NULL,           -- the Instagram user id (feed name for fixtures)
+            username TEXT NOT NULL,          -- validated, lower case
+            read_at TEXT NOT NULL            -- UTC
+        );
+        CREATE TABLE refresh_sources (
+            source TEXT PRIMARY KEY,         -- mentioned_media | business_discovery
+            enabled INTEGER NOT NULL,
+            reason TEXT,
+            changed_at TEXT NOT NULL,        -- UTC
+            poll_run_id INTEGER REFERENCES poll_runs(id)
+        );
+        CREATE TABLE media_authors (
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            username TEXT NOT NULL,          -- validated, lower case
+            source TEXT NOT NULL,
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            at TEXT NOT NULL                 -- UTC
+        );
+        CREATE INDEX media_authors_media ON media_authors (media_id, at);
+        CREATE TABLE entrant_refusals (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            source TEXT NOT NULL,
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            at TEXT NOT NULL,                -- UTC
+            detail TEXT
+        );
+        CREATE INDEX entrant_refusals_username ON entrant_refusals (username, source);
+        """
+    )
+    for table in ("media_authors", "entrant_refusals"):
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
