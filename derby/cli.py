@@ -290,7 +290,7 @@ def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -
 
 def _run(ctx: _Context, every: str | None) -> None:
     from derby import poller, store
-    from derby.config import check_interval, parse_duration
+    from derby.config import check_interval, parse_duration, refresh_requests
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
@@ -300,7 +300,8 @@ def _run(ctx: _Context, every: str | None) -> None:
     if every is not None:
         try:
             interval = check_interval(parse_duration(every, "--every"), feed_kind=contest.feed.kind,
-                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every")
+                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every",
+                                      refresh_requests=refresh_requests(contest.refresh))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)

@@ -84,7 +84,8 @@ class RefreshConfig:
     (the contest file's ``[refresh]``): by mention of the organizer account
     (``mentions``), by Business Discovery of a known entrant (``business_discovery``),
     each refreshable entry at most once per ``every`` seconds, at most
-    ``max_requests`` refresh requests per poll. ``stale_after`` (seconds): an entry's
+    ``max_requests`` refresh requests per poll (default 100, or what the request
+    budget leaves; see :func:`default_refresh_requests`). ``stale_after`` (seconds): an entry's
     engagement is flagged stale when the reading used is older than this before the
     freeze (or before now while the contest runs)."""
 
@@ -203,6 +204,7 @@ def _build(data: dict, path: Path) -> Contest:
     if language not in LANGUAGES:
         raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")
     feed = _feed(data.get("feed", {}), path)
+    refresh = _refresh(data.get("refresh", {}), data.get("schedule", {}), len(tags), feed)
     return Contest(
         title=title,
         hashtags=tuple(tags),
@@ -213,13 +215,13 @@ def _build(data: dict, path: Path) -> Contest:
         language=language,
         rules=rules.validate_rules(data.get("rules", {})),
         source=path.resolve(),
-        schedule=_schedule(data.get("schedule", {}), len(tags), feed),
+        schedule=_schedule(data.get("schedule", {}), len(tags), feed, refresh),
         count_engagement_until=until,
-        refresh=_refresh(data.get("refresh", {})),
+        refresh=refresh,
     )
 
 
-def _refresh(section: dict) -> RefreshConfig:
+def _refresh(section: dict, schedule: dict, hashtags: int, feed: FeedConfig) -> RefreshConfig:
     defaults = RefreshConfig()
     flags = {}
     for key in ("mentions", "business_discovery"):
@@ -230,7 +232,9 @@ def _refresh(section: dict) -> RefreshConfig:
     every = parse_duration(section["every"], "refresh.every") if "every" in section else defaults.every
     stale = parse_duration(section["stale_after"], "refresh.stale_after") if "stale_after" in section \
         else defaults.stale_after
-    most = section.get("max_requests", defaults.max_requests)
+    most = section.get("max_requests", None)
+    if most is None:
+        most = default_refresh_requests(schedule, hashtags, feed)
     if isinstance(most, bool) or not isinstance(most, int) or not 0 <= most <= 10_000:
         raise ValueError("refresh.max_requests must be a whole number from 0 to 10000")
     return RefreshConfig(every=every, max_requests=most, stale_after=stale, **flags)
@@ -285,23 +289,29 @@ def parse_duration(text: object, key: str) -> float:
     return seconds
 
 
-def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every") -> float:
+def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every",
+                   refresh_requests: int = 0) -> float:
     """Return ``every`` (seconds) when a poller on that interval can keep up: at most
     :data:`MAX_EVERY`, and for the Graph feed at least :data:`MIN_EVERY_GRAPH` with a
-    worst case within :data:`REQUESTS_PER_HOUR_BUDGET`. Raises ValueError saying why."""
+    worst case (every page of both edges of every hashtag, plus ``refresh_requests``,
+    the most refresh requests of one poll) within :data:`REQUESTS_PER_HOUR_BUDGET`.
+    Raises ValueError saying why."""
     if every > MAX_EVERY:
         raise ValueError(f"{key} = {format_duration(every)} is too long: recent_media only reaches back 24 hours, "
                          f"so poll at least every {format_duration(MAX_EVERY)}")
     if feed_kind == "graph":
         if every < MIN_EVERY_GRAPH:
             raise ValueError(f"{key} = {format_duration(every)} is too short for the Graph API; use at least {format_duration(MIN_EVERY_GRAPH)}")
-        worst = hashtags * 2 * page_cap  # both edges, every page, every hashtag (+ one search each at most once)
+        # both edges, every page, every hashtag (+ one search each at most once), and the refreshes
+        worst = hashtags * 2 * page_cap + refresh_requests
         per_hour = worst * 3600 / every
         if per_hour > REQUESTS_PER_HOUR_BUDGET:
             shortest = worst * 3600 / REQUESTS_PER_HOUR_BUDGET
+            refreshes = f" + {refresh_requests} refresh requests" if refresh_requests else ""
+            lower = "feed.page_cap or refresh.max_requests" if refresh_requests else "feed.page_cap"
             raise ValueError(f"{key} = {format_duration(every)} could make {per_hour:.0f} requests an hour "
-                             f"({hashtags} hashtags × 2 edges × {page_cap} pages), over the budget of "
-                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower feed.page_cap")
+                             f"({hashtags} hashtags × 2 edges × {page_cap} pages{refreshes}), over the budget of "
+                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower {lower}")
     return every
 
 
@@ -314,12 +324,33 @@ def format_duration(seconds: float) -> str:
     return text or "0s"
 
 
-def _schedule(section: dict, hashtags: int, feed: FeedConfig) -> Schedule:
+def _schedule(section: dict, hashtags: int, feed: FeedConfig, refresh: RefreshConfig) -> Schedule:
     every = parse_duration(section.get("every", DEFAULT_EVERY), "schedule.every")
     grace = parse_duration(section["grace"], "schedule.grace") if "grace" in section else DEFAULT_GRACE
     if grace > 30 * 86400:
         raise ValueError("schedule.grace must be at most 30 days")
-    return Schedule(every=check_interval(every, feed_kind=feed.kind, hashtags=hashtags, page_cap=feed.page_cap), grace=grace)
+    return Schedule(every=check_interval(every, feed_kind=feed.kind, hashtags=hashtags, page_cap=feed.page_cap,
+                                         refresh_requests=refresh_requests(refresh)), grace=grace)
+
+
+def default_refresh_requests(schedule: dict, hashtags: int, feed: FeedConfig) -> int:
+    """``refresh.max_requests`` when the file does not give it: 100, or for the Graph
+    feed what the request budget leaves at the schedule's interval when that is less
+    (so a contest file without ``[refresh]`` stays within the budget)."""
+    default = RefreshConfig().max_requests
+    if feed.kind != "graph":
+        return default
+    try:
+        every = parse_duration(schedule.get("every", DEFAULT_EVERY), "schedule.every")
+    except ValueError:
+        return default  # the schedule's own check says what is wrong
+    left = int(REQUESTS_PER_HOUR_BUDGET * every / 3600) - hashtags * 2 * feed.page_cap
+    return max(0, min(default, left))
+
+
+def refresh_requests(refresh: RefreshConfig) -> int:
+    """The most refresh requests one poll may make (0 when no refresh source is on)."""
+    return refresh.max_requests if refresh.mentions or refresh.business_discovery else 0
 
 
 def _feed(section: dict, path: Path) -> FeedConfig:
