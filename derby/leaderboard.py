@@ -64,13 +64,36 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     rules = store.read_rules(db, as_of)
     with _collector_paused():
         window = rules.get("engagement_window_hours")
-        entries = rank_entries(store.read_entries(db, as_of, contest.freeze, window),  # type: ignore[arg-type]
-                               contest.hashtags, contest.start, contest.end, rules)
+        rows = store.read_entries(db, as_of, contest.freeze, window)  # type: ignore[arg-type]
+        mismatched = attribute(rows, store.read_authors(db, as_of))
+        entries = rank_entries(rows, contest.hashtags, contest.start, contest.end, rules)
+        for entry in entries:
+            if entry.media_id in mismatched:
+                entry.flags.append("entrant_mismatch")
         fresh = _freshness(db, contest, entries, rules, now, as_of)
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
     return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules, freshness=fresh)
+
+
+def attribute(rows: list[dict], authors: dict[str, str]) -> set[str]:
+    """Fill in each stored entry's ``username`` from the author a refresh named
+    (``authors``: ``{media_id: username}``) when no entrant list names one; return the
+    media ids whose entrant list names someone else (the list's name is kept, the entry
+    is flagged ``entrant_mismatch``)."""
+    mismatched = set()
+    if not authors:
+        return mismatched
+    for row in rows:
+        author = authors.get(row["media_id"])
+        if author is None:
+            continue
+        if row.get("username") is None:
+            row["username"] = author
+        elif row["username"] != author:
+            mismatched.add(row["media_id"])
+    return mismatched
 
 
 def _freshness(db: sqlite_utils.Database, contest: Contest, entries: list[ScoredEntry], rules: dict,
