@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -35,6 +34,7 @@ from derby import clock
 from derby.errors import ConfigError, DerbyError
 from derby.leaderboard import BoardRow, BoardView
 from derby.text import shortcode, terminal_text
+from derby.units import word
 
 SPARK = "▁▂▃▄▅▆▇█"
 TREND_WIDTH = 8
@@ -54,15 +54,15 @@ LABELS: dict[str, dict[str, str]] = {
         "last_poll": "Dernière relève réussie : {when}, {rel}", "no_poll": "Aucune relève réussie pour l'instant",
         "stale": "⚠ données périmées : aucune relève réussie depuis {age}",
         "gap": "⚠ trou de couverture{tag} : publications du {start} au {end} peut-être manquées ({length})",
-        "more_gaps": " et {n} autre(s)",
+        "more_gaps": " et {n} {other_w}",
         "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
         "skipped": "sautée (pause imposée par la plateforme)",
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
         "unreadable": "⚠ lecture impossible ({error}) : classement lu {rel}",
-        "counts": "{entries} participations · {eligible} admissibles · {disqualified} disqualifiées · "
+        "counts": "{entries} {entries_w} · {eligible} {eligible_w} · {disqualified} {disqualified_w} · "
                   "J'aime masqués : {hidden_likes}",
         "hidden": "masqué", "new": "nouv.", "none": "Aucune participation classée pour l'instant.",
-        "more": "… et {n} autres (--top, ou --format csv pour tout voir)",
+        "more": "… et {n} {other_w} (--top, ou --format csv pour tout voir)",
         "waiting": "En attente de la base de données…",
         "IMAGE": "photo", "VIDEO": "vidéo", "CAROUSEL_ALBUM": "carrousel", "REELS": "réel",
         "tied": "égalité", "observed_late": "tardive", "hidden_likes": "J'aime masqués",
@@ -86,7 +86,7 @@ LABELS: dict[str, dict[str, str]] = {
         "skipped": "skipped (platform cool-down)",
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
         "unreadable": "⚠ cannot read ({error}): board read {rel}",
-        "counts": "{entries} entries · {eligible} eligible · {disqualified} disqualified · "
+        "counts": "{entries} {entries_w} · {eligible} eligible · {disqualified} disqualified · "
                   "hidden likes: {hidden_likes}",
         "hidden": "hidden", "new": "new", "none": "No ranked entry yet.",
         "more": "… and {n} more (--top, or --format csv to see them all)",
@@ -100,12 +100,26 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
+WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    "fr": {"entries": ("participation", "participations"), "eligible": ("admissible", "admissibles"),
+           "disqualified": ("disqualifiée", "disqualifiées"), "other": ("autre", "autres")},
+    "en": {"entries": ("entry", "entries"), "other": ("more", "more")},
+}
+"""Words of the board that agree with a count: (singular, plural) by language."""
+
+
+def _word(count: int, key: str, lang: str) -> str:
+    one, many = WORDS[lang][key]
+    return word(count, one, many, lang)
+
 
 FLAG_LABELS: dict[str, dict[str, str]] = {
     "fr": {"stale": "figé", "gone": "disparue", "unseen": "absente", "edited": "modifiée",
-           "entrant_mismatch": "auteur·e différent·e"},
+           "entrant_mismatch": "auteur·e différent·e",
+           "refresh_off": "⚠ relevés {source} désactivés : permission manquante (voir derby status)"},
     "en": {"stale": "stale", "gone": "gone", "unseen": "unseen", "edited": "edited",
-           "entrant_mismatch": "entrant mismatch"},
+           "entrant_mismatch": "entrant mismatch",
+           "refresh_off": "⚠ {source} refreshes off: a permission is missing (see derby status)"},
 }
 """Labels of the engagement-freshness flags (see :mod:`derby.freshness`); their keys
 would clash with the header's labels."""
@@ -167,12 +181,16 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -
         text = labels["gap"].format(tag=f" #{tag}" if tag else "", start=clock.format_short(start, tz, lang),
                                     end=clock.format_short(end, tz, lang), length=clock.format_duration(end - start, lang))
         if len(health.gaps) > 1:
-            text += labels["more_gaps"].format(n=len(health.gaps) - 1)
+            more = len(health.gaps) - 1
+            text += labels["more_gaps"].format(n=more, other_w=_word(more, "other", lang))
         lines.append(_line(text, width, "bold yellow"))
+    for source in view.refresh_off:
+        lines.append(_line(FLAG_LABELS[lang]["refresh_off"].format(source=source), width, "bold yellow"))
     if busy:
         lines.append(_line(busy, width, "bold yellow"))
     counts = {k: number(v, lang) for k, v in view.counts.items()}
-    lines.append(_line(labels["counts"].format(**counts), width, "dim"))
+    words = {f"{k}_w": _word(v, k, lang) for k, v in view.counts.items() if k in WORDS[lang]}
+    lines.append(_line(labels["counts"].format(**counts, **words), width, "dim"))
     return lines
 
 
@@ -312,27 +330,24 @@ def render(view: BoardView, lang: str, console: Console, *, width: int | None = 
         rows = rows[:room]
     parts: list[RenderableType] = [*lines, fit_table(view, rows, lang, console, width)]
     if hidden > 0:
-        parts.append(_line(labels["more"].format(n=number(hidden, lang)), width, "dim"))
+        parts.append(_line(labels["more"].format(n=number(hidden, lang), other_w=_word(hidden, "other", lang)), width, "dim"))
     return Group(*parts)
 
 
-def save(view: BoardView, lang: str, path: Path, *, width: int = 132) -> None:
-    """Write the board as a picture: SVG for ``.svg``, HTML for ``.html``/``.htm``.
-
-    Raises DerbyError for another suffix, OSError when the file cannot be written.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in (".svg", ".html", ".htm"):
-        raise ConfigError(f"--save {path}: give a file ending in .svg or .html")
+def picture(view: BoardView, lang: str, kind: str, *, width: int = 132) -> str:
+    """Return the board as an SVG (``kind`` ``svg``) or HTML (``html``, ``htm``)
+    document, ``width`` columns wide. Raises ConfigError for another kind."""
+    if kind not in ("svg", "html", "htm"):
+        raise ConfigError(f"--save: give a file ending in .svg or .html (not .{kind})" if kind else
+                          "--save: give a file ending in .svg or .html")
     import io
 
     console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor",
                       legacy_windows=False)
     console.print(render(view, lang, console))
-    if suffix == ".svg":
-        console.save_svg(str(path), title=terminal_text(view.board.contest.title))
-    else:
-        console.save_html(str(path))
+    if kind == "svg":
+        return console.export_svg(title=terminal_text(view.board.contest.title))
+    return console.export_html()
 
 
 class LiveBoard:

@@ -10,6 +10,7 @@ no secret reaches any output.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import sys
@@ -27,7 +28,7 @@ DEFAULT_DB = "derby.db"
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"derby: {message}", err=True)
+    click.echo(f"{'<3>' if _stderr_is_journal() else ''}derby: {message}", err=True)  # <3>: an error, for journald
     sys.exit(code)
 
 
@@ -68,8 +69,9 @@ def friendly(func):
 
 
 class _Context:
-    def __init__(self, db_path: str, now_text: str | None = None) -> None:
+    def __init__(self, db_path: str, db_given: bool = False, now_text: str | None = None) -> None:
         self.db_path = db_path
+        self.db_given = db_given  # --db on the command line (not DERBY_DB, not the default)
         self.now_text = now_text
         self.tz = None  # the contest's zone, when a command knows it before the database does
         self._clock = None
@@ -77,7 +79,7 @@ class _Context:
     def open(self, create: bool = False):
         from derby import store
 
-        return store.open_db(self.db_path, create=create)
+        return store.open_db(self.db_path, create=create, progress=lambda line: click.echo(line, err=True))
 
     @property
     def rehearsal(self) -> bool:
@@ -129,13 +131,104 @@ def _check_now(click_ctx: click.Context, param: click.Parameter, value: str | No
     return value.strip()
 
 
+def _verbosity() -> int:
+    """-1 with -q, 1 with -v, else 0 (given on the group or on the command)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("derby.verbosity", 0) if ctx else 0
+
+
+def _info(text: str, *, err: bool = False) -> None:
+    """Print an informational line (stdout, or stderr with ``err``) unless -q."""
+    if _verbosity() >= 0:
+        click.echo(text, err=err)
+
+
+def _set_verbosity(click_ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:  # meta is shared by the group's and the command's contexts
+        click_ctx.meta["derby.verbosity"] = 1 if param.name == "verbose" else -1
+
+
+_VERBOSITY_HELP = {"verbose": "Say more as it goes (each page and retry of a poll, debug lines of run).",
+                   "quiet": "Print only results, warnings and errors."}
+
+
+def _verbosity_params() -> list[click.Option]:
+    """-v/--verbose and -q/--quiet, the same on the group and on every command."""
+    return [click.Option([f"--{name}", f"-{name[0]}"], is_flag=True, expose_value=False, callback=_set_verbosity,
+                         help=text) for name, text in _VERBOSITY_HELP.items()]
+
+
+class _Format(click.Choice):
+    """One vocabulary of output formats for every command that prints data:
+    ``table|json|ndjson|csv`` (``text`` is accepted as ``table``)."""
+
+    def __init__(self, *choices: str) -> None:
+        super().__init__(list(choices))
+
+    def convert(self, value, param, ctx):
+        if value == "text" and "table" in self.choices:
+            return "table"
+        return super().convert(value, param, ctx)
+
+
+def _format_option(*choices: str, default: str | None = "table", help: str | None = None):
+    return click.option("--format", "fmt", type=_Format(*choices), default=default, show_default=default is not None,
+                        help=help)
+
+
+class _Duration(click.ParamType):
+    """A duration as the contest file takes it (``90s``, ``10m``, ``6h``, ``2d``, a bare
+    number of seconds); converted to seconds (float)."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        from derby.units import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value, param.opts[0] if param else "duration")
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = _Duration()
+
+
+def _terminal_width(stream=None) -> int | None:
+    """The width for rich output on ``stream`` (default stdout): the terminal's, else
+    ``COLUMNS``, else 120 (never the 80 columns rich gives a pipe)."""
+    if (stream or sys.stdout).isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 120
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(width=_terminal_width(sys.stderr if stderr else sys.stdout), stderr=stderr)
+
+
+def _stdout_bytes():
+    """Standard output as a binary stream (text written before it is flushed first)."""
+    sys.stdout.flush()
+    return sys.stdout.buffer
+
+
+def _version_message() -> str:
+    return f"%(prog)s %(version)s (SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]})"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="derby")
-@click.option("--db", "db_path", default=DEFAULT_DB, envvar="DERBY_DB", show_default=True,
-              type=click.Path(dir_okay=False), help="SQLite database of the contest (env DERBY_DB).")
-@click.option("--now", "now_text", default=None, envvar="DERBY_NOW", metavar="TIME", callback=_check_now,
+@click.version_option(__version__, prog_name="derby", message=_version_message())
+@click.option("--db", "db_path", default=DEFAULT_DB, envvar="DERBY_DB", show_default=True, show_envvar=True,
+              type=click.Path(dir_okay=False), help="SQLite database of the contest.")
+@click.option("--now", "now_text", default=None, envvar="DERBY_NOW", show_envvar=True, metavar="TIME",
+              callback=_check_now,
               help="Rehearse: run as if it were TIME (ISO 8601; the contest's zone without an offset), the clock "
-                   "running on from there (env DERBY_NOW).")
+                   "running on from there.")
 @click.pass_context
 def cli(ctx: click.Context, db_path: str, now_text: str | None) -> None:
     """Run an Instagram hashtag contest: poll, score, rank and export the winners."""
@@ -148,7 +241,30 @@ def cli(ctx: click.Context, db_path: str, now_text: str | None) -> None:
     if startup.get("env_warning"):
         click.echo(f"derby: {startup['env_warning']}", err=True)
         startup["shown"] = True
-    ctx.obj = _Context(db_path, now_text)
+    from click.core import ParameterSource
+
+    ctx.obj = _Context(db_path, db_given=ctx.get_parameter_source("db_path") == ParameterSource.COMMANDLINE,
+                       now_text=now_text)
+
+
+_ENV_SOURCES: list = []
+"""[the environment before ``.env`` was read, the ``.env`` path], while :func:`main` runs."""
+
+
+def _environment() -> dict[str, str]:
+    """The settings as they are now: ``.env`` read again, the process environment (as
+    it was before ``.env`` was first read) winning over it, as at the start. Without
+    :func:`main` (or when the file cannot be read now): ``os.environ``."""
+    if not _ENV_SOURCES:
+        return dict(os.environ)
+    from dotenv import dotenv_values
+
+    base, env_file = _ENV_SOURCES
+    try:
+        values = dotenv_values(env_file, encoding="utf-8") if env_file.is_file() else {}
+    except (OSError, UnicodeDecodeError):
+        return dict(os.environ)
+    return {**{k: v for k, v in values.items() if v is not None}, **base}
 
 
 def main() -> None:
@@ -158,10 +274,11 @@ def main() -> None:
     from derby.secrets import env_file_warning
 
     env_file = Path.cwd() / ".env"
+    _ENV_SOURCES[:] = [dict(os.environ), env_file]
     try:
         load_dotenv(env_file, override=False, encoding="utf-8")
     except UnicodeDecodeError:
-        _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (see config/.env.example)", 2)
+        _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (derby init --example-env writes an example)", 2)
     except OSError as exc:
         _fail(f"cannot read {env_file}: {exc.strerror}", 2)
     # printed by the group, after the rehearsal line that must come first (or at the
@@ -170,20 +287,68 @@ def main() -> None:
     try:
         cli(prog_name="derby", obj=startup)
     finally:
+        _ENV_SOURCES.clear()
         if startup["env_warning"] and not startup.get("shown"):
             click.echo(f"derby: {startup['env_warning']}", err=True)
 
 
+EXAMPLE_KINDS = ("hashtag", "teams")
+
+
 @cli.command()
-@click.argument("contest_file", type=click.Path(dir_okay=False))
+@click.argument("contest_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--example", "example", is_flag=False, flag_value="hashtag", default=None, metavar="[teams]",
+              help="Write a commented example contest to CONTEST_FILE (default: stdout) instead of loading one.")
+@click.option("--example-env", "example_env", is_flag=True,
+              help="Write an example .env (the settings' keys) to CONTEST_FILE (default: stdout).")
 @click.option("--force", is_flag=True,
-              help="Load it even though the database holds posts of a contest with another title or fewer hashtags.")
+              help="Load it even though the database holds posts of a contest with another title or fewer hashtags; "
+                   "with --example, replace an existing file.")
 @pass_ctx
 @friendly
-def init(ctx: _Context, contest_file: str, force: bool) -> None:
-    """Create or upgrade the database and load the contest and its rules."""
+def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool) -> None:
+    """Create or upgrade the database and load the contest and its rules (--example: write one to start from)."""
+    if example is not None or example_env:
+        _write_example(example, example_env, contest_file, force)
+        return
+    if contest_file is None:
+        raise ConfigError("give the contest file to load: derby init contest.toml; to start from an example: "
+                          "derby init --example contest.toml (and derby init --example-env .env)")
+    _load_contest_file(ctx, contest_file, force)
+
+
+def _write_example(example: str | None, example_env: bool, target: str | None, force: bool) -> None:
+    """Copy a bundled example (contest file or .env) to ``target`` (stdout for None or ``-``)."""
+    from importlib.resources import files as resources
+
+    from derby import files
+
+    if example is not None and example not in EXAMPLE_KINDS:  # --example FILE: the value is the file
+        if target is not None:
+            raise ConfigError(f"--example takes no kind {example!r}; kinds: {', '.join(EXAMPLE_KINDS)}")
+        example, target = "hashtag", example
+    if example == "teams":
+        raise ConfigError("this version of derby has no team contests yet, so no team example; "
+                          "derby init --example writes the hashtag contest")
+    if example is not None and example_env:
+        raise ConfigError("give --example or --example-env, one at a time")
+    name = "env.example" if example_env else "contest.toml"
+    data = resources("derby.examples").joinpath(name).read_bytes()
+    target = target or files.STDOUT
+    if not files.is_stdout(target) and Path(target).exists() and not force:
+        raise ConfigError(f"{target} already exists; choose another name, or --force to replace it")
+    with files.atomic_binary(target, _stdout_bytes(), mode=0o600 if example_env else None) as fh:
+        fh.write(data)
+    if not files.is_stdout(target):
+        then = ("fill in the token and the user id, then keep it private (it is written 0600)" if example_env else
+                f"edit it, then load it: derby init {target}")
+        _info(f"wrote the example {'settings' if example_env else 'contest'} to {target}; {then}", err=True)
+
+
+def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     from derby import clock, poller, store
-    from derby.config import format_duration, load_contest
+    from derby.config import load_contest
+    from derby.units import format_duration, plural, word
 
     contest = load_contest(contest_file)
     db = ctx.open(create=True)
@@ -193,45 +358,44 @@ def init(ctx: _Context, contest_file: str, force: bool) -> None:
         dropped = [h for h in stored.hashtags if h not in contest.hashtags]
         if stored.title != contest.title or dropped:
             what = f"the title “{display_text(stored.title)}”" if stored.title != contest.title else \
-                f"the hashtag{'s' if len(dropped) > 1 else ''} #{', #'.join(dropped)}"
-            raise ConfigError(f"{ctx.db_path} holds {posts} posts of a contest with {what}; loading "
+                f"the {word(len(dropped), 'hashtag')} #{', #'.join(dropped)}"
+            raise ConfigError(f"{ctx.db_path} holds {plural(posts, 'post')} of a contest with {what}; loading "
                               f"{contest_file} would judge them by another contest. Use another --db, or --force")
     ctx.tz = contest.tz
     now = ctx.now()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
     changes = store.save_contest(db, contest, now)
+    store.enable_sources(db, ("mentioned_media", "business_discovery"), now)  # a permission granted since
     tz = contest.tz
-    click.echo(f"Contest “{display_text(contest.title)}” loaded into {ctx.db_path}: "
-               f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
-               f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
-               f"polled every {format_duration(contest.schedule.every)}.")
+    _info(f"Contest “{display_text(contest.title)}” loaded into {ctx.db_path}: "
+          f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
+          f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
+          f"polled every {format_duration(contest.schedule.every)}.")
     if contest.count_engagement_until:
-        click.echo(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
+        _info(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
     _report_rule_changes(changes, seeded)
     if budget is not None and contest.feed.kind == "graph":  # a replay's budget is only simulated
-        needed = len([h for h in contest.hashtags if not budget.counts(h)])
-        click.echo(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
-                   f"{needed} more needed by this contest.")
+        needed = len(budget.needed(contest.hashtags))
+        _info(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
+              f"{needed} more needed by this contest.")
 
 
 def _budget_account(contest) -> str | None:
-    """The account whose hashtag budget a contest uses: the Instagram user id for the
-    Graph feed (None while it is not configured), the feed kind for fixtures."""
-    if contest.feed.kind != "graph":
-        return contest.feed.kind
-    user_id = os.environ.get("INSTAGRAM_USER_ID", "").strip()
-    return user_id if user_id.isdigit() else None
+    from derby.feeds.factory import budget_account
+
+    return budget_account(contest.feed, os.environ)
 
 
 def _report_rule_changes(changes: list[dict], seeded: bool) -> None:
     from derby import rules as rule_kinds
+    from derby.units import plural
 
     if seeded:
-        click.echo(f"{len(changes)} rules seeded (derby rules lists them).")
+        _info(f"{plural(len(changes), 'rule')} seeded (derby rules lists them).")
         return
     for change in changes:
-        click.echo(f"rule {change['name']}: {rule_kinds.format_value(rule_kinds.decode(change['old_value']))} → "
+        _info(f"rule {change['name']}: {rule_kinds.format_value(rule_kinds.decode(change['old_value']))} → "
                    f"{rule_kinds.format_value(rule_kinds.decode(change['new_value']))} (recorded)")
 
 
@@ -240,23 +404,38 @@ def _contest(db):
 
     contest = store.load_contest(db)
     if contest is None:
-        raise ConfigError("this database has no contest yet; run: derby init config/socialderby.toml")
+        raise ConfigError("this database has no contest yet; load one: derby init contest.toml "
+                          "(derby init --example contest.toml writes one to start from)")
     return contest
 
 
 @cli.command()
+@click.option("--force", is_flag=True,
+              help="Poll even while a derby run holds this database (both then spend the same rate budget).")
 @pass_ctx
 @friendly
-def poll(ctx: _Context) -> None:
+def poll(ctx: _Context, force: bool) -> None:
     """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
-    from derby import poller, store
+    from derby import lock, poller, store
     from derby.feeds.factory import make_feed
 
-    db = ctx.open()
-    contest = _contest(db)
-    store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
-    summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), ctx.now())
-    click.echo(_redact(summary.line()))
+    restore = _setup_logging(None, {-1: "ERROR", 0: "WARNING", 1: "DEBUG"}[_verbosity()])
+    file_lock = lock.FileLock(ctx.db_path)
+    try:
+        db = ctx.open()
+        contest = _contest(db)
+        if not file_lock.acquire():
+            if not force:
+                raise lock.busy_error(store.lock_holder(db), poll=True)
+            click.echo("warning: polling while another derby process holds this database (--force)", err=True)
+        else:  # no live process polls: poll runs left running are a dead process's
+            poller.close_dead_runs(db, ctx.now())
+        store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
+        summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), ctx.now())
+    finally:
+        file_lock.release()
+        restore()
+    _info(_redact(summary.line()))
     for note in summary.notes:
         click.echo(_redact(f"note: {note}"), err=True)
     warnings = [r["message"] for r in db.query(
@@ -272,25 +451,24 @@ def poll(ctx: _Context) -> None:
 
 
 @cli.command()
-@click.option("--every", "every", default=None, metavar="DURATION",
+@click.option("--every", "every", default=None, type=DURATION,
               help="Override the contest file's [schedule] every, e.g. 30m, 2h, 90s.")
 @click.option("--log-file", "log_file", default=None, type=click.Path(dir_okay=False),
               help="Also log to this file, rotated at 10 MB (5 kept).")
-@click.option("--verbose", "-v", is_flag=True, help="Log debug lines too.")
 @pass_ctx
 @friendly
-def run(ctx: _Context, every: str | None, log_file: str | None, verbose: bool) -> None:
+def run(ctx: _Context, every: float | None, log_file: str | None) -> None:
     """Poll on the contest's schedule until the final poll, or SIGINT/SIGTERM."""
-    restore = _setup_logging(log_file, verbose)
+    restore = _setup_logging(log_file, {-1: "WARNING", 0: "INFO", 1: "DEBUG"}[_verbosity()])
     try:
         _run(ctx, every)
     finally:
         restore()
 
 
-def _run(ctx: _Context, every: str | None) -> None:
+def _run(ctx: _Context, every: float | None) -> None:
     from derby import poller, store
-    from derby.config import check_interval, parse_duration, refresh_requests
+    from derby.config import check_interval, refresh_requests
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
@@ -299,7 +477,7 @@ def _run(ctx: _Context, every: str | None) -> None:
     interval = None
     if every is not None:
         try:
-            interval = check_interval(parse_duration(every, "--every"), feed_kind=contest.feed.kind,
+            interval = check_interval(every, feed_kind=contest.feed.kind,
                                       hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every",
                                       refresh_requests=refresh_requests(contest.refresh))
         except ValueError as exc:
@@ -309,14 +487,14 @@ def _run(ctx: _Context, every: str | None) -> None:
         store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
     db.close()
     if closed:
-        click.echo(closed)
+        _info(closed)
         return
     make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
-    outcome = poller.run(ctx.db_path, lambda: make_feed(contest.feed, os.environ), ctx.clock(), interval=interval,
+    outcome = poller.run(ctx.db_path, lambda: _feed_now(ctx, contest), ctx.clock(), interval=interval,
                          wall_clock=ctx.clock())
     if outcome == "already_closed":
         db = ctx.open()
-        click.echo(_closed_line(db, contest))
+        _info(_closed_line(db, contest))
         return
     failures = {
         "auth": ("stopped: the token or its permissions need a person (see the last poll above); fix them, then run again", 4),
@@ -325,17 +503,29 @@ def _run(ctx: _Context, every: str | None) -> None:
     }
     if outcome in failures:
         _fail(*failures[outcome])
-    click.echo("derby run: " + {"closed": "final poll done: the contest is closed",
-                                "abandoned": "stopped (a request in flight was abandoned; nothing half-stored)"}
-               .get(outcome, "stopped"))
+    _info("derby run: " + {"closed": "final poll done: the contest is closed",
+                           "abandoned": "stopped (a request in flight was abandoned; nothing half-stored)"}
+          .get(outcome, "stopped"))
     if outcome == "abandoned":
         # The worker thread is stuck in a request; waiting for it would break the 10 s promise.
         sys.stdout.flush()
         sys.stderr.flush()
-        import logging
-
         logging.shutdown()
         os._exit(0)
+
+
+def _feed_now(ctx: _Context, started_with):
+    """The feed as the settings are now: the stored ``[feed]`` (a ``derby init`` while
+    running takes effect at the next poll) and the environment with ``.env`` read again."""
+    from derby import store
+    from derby.feeds.factory import make_feed
+
+    db = ctx.open()
+    try:
+        contest = store.load_contest(db) or started_with
+    finally:
+        db.close()
+    return make_feed(contest.feed, _environment())
 
 
 def _closed_line(db, contest) -> str | None:
@@ -348,11 +538,40 @@ def _closed_line(db, contest) -> str | None:
             f"{clock.format_local(closed['closed_at'], contest.tz, 'en')}; nothing left to poll")
 
 
-def _setup_logging(log_file: str | None, verbose: bool):
-    """Log lines to stderr (and ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO
-    derby.poller: ...``: UTC timestamps and levels, one line each (journald keeps them).
-    Returns a function that undoes it."""
-    import logging
+def _stderr_is_journal() -> bool:
+    """Whether stderr is journald's stream: systemd sets ``JOURNAL_STREAM`` to the
+    ``device:inode`` of the stream it connected (systemd.exec(5), "Environment variables
+    in spawned processes"); a child whose stderr was redirected no longer matches."""
+    dev, _, ino = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stderr
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
+class _JournalFormatter(logging.Formatter):
+    """``<4>derby.poller: message``: each line starts with its syslog priority (which
+    journald reads and strips, sd-daemon(3)) and has no timestamp (journald adds one)."""
+
+    PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for level, p in self.PRIORITIES if record.levelno >= level), 7)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines() or [""])
+
+
+def _setup_logging(log_file: str | None, level: str):
+    """Log lines of ``level`` (a logging level name) and above to stderr (and
+    ``log_file``, rotated) as ``2017-04-03T14:05:09Z INFO derby.poller: ...``: UTC
+    timestamps and levels, one line each. When stderr is the journal (systemd), its lines
+    are ``<6>derby.poller: ...`` instead (:class:`_JournalFormatter`), so ``journalctl
+    -p warning`` finds the warnings. Returns a function that undoes it."""
     import logging.handlers
     import time
 
@@ -361,19 +580,22 @@ def _setup_logging(log_file: str | None, verbose: bool):
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    formatters = [_JournalFormatter() if _stderr_is_journal() else formatter]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=5, encoding="utf-8"))
+        formatters.append(formatter)
     root = logging.getLogger()
     quiet = [logging.getLogger(name) for name in ("apscheduler", "urllib3")]
     levels = [root.level] + [logger.level for logger in quiet]
-    for handler in handlers:
-        handler.setFormatter(formatter)
+    for handler, handler_formatter in zip(handlers, formatters):
+        handler.setFormatter(handler_formatter)
+        handler.setLevel(level)  # a library that sets its own logger's level stays within ours
         root.addHandler(handler)
     install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(level)
     for logger in quiet:  # their INFO lines (every job run, every request) are noise
-        logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        logger.setLevel(logging.DEBUG if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level)))
 
     def restore() -> None:
         for handler in handlers:
@@ -412,13 +634,13 @@ def _standings(ctx: _Context, as_of: str | None):
 @cli.command(name="leaderboard")
 @click.option("--top", type=click.IntRange(min=1), default=None, help="Show only the first N ranked entries.")
 @click.option("--all", "show_all", is_flag=True, help="Also list stored posts that are not ranked, with the reason.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@_format_option("table", "json", "ndjson", "csv")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Labels' language (default: the contest's).")
 @click.option("--live", is_flag=True, help="Keep the board on screen, refreshed (one frame when not a terminal).")
-@click.option("--every", type=click.FloatRange(min=1), default=10.0, show_default=True,
-              help="Seconds between refreshes of --live.")
-@click.option("--save", "save_to", type=click.Path(dir_okay=False), default=None, metavar="FILE.svg|FILE.html",
-              help="Also write the board as a picture (SVG or HTML).")
+@click.option("--every", type=DURATION, default=10.0, show_default="10s",
+              help="Time between refreshes of --live (at least 1s), e.g. 10s, 1m.")
+@click.option("--save", "save_to", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              metavar="FILE.svg|FILE.html", help="Also write the board as a picture (SVG or HTML).")
 @_as_of_option
 @pass_ctx
 @friendly
@@ -427,18 +649,22 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
+    if every < 1:
+        raise ConfigError("--every must be at least 1s")
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
         board = _standings(ctx, as_of)
-        if fmt == "json":
-            click.echo(export.leaderboard_json(board, top, show_all))
+        records = (leaderboard.entry_record(e, board.contest, board.freshness.get(e.media_id))
+                   for e in board.rows(top, show_all))
+        if fmt == "json":  # streamed: one entry at a time, whatever the contest's size
+            export.write_json(sys.stdout, leaderboard.contest_record(board), records)
+            click.echo()
+        elif fmt == "ndjson":
+            export.write_ndjson(sys.stdout, records)
         else:
-            export.write_csv(sys.stdout, [leaderboard.entry_record(e, board.contest, board.freshness.get(e.media_id))
-                                          for e in leaderboard.select(board, top, show_all)],
-                             export.LEADERBOARD_COLUMNS)
+            export.write_csv(sys.stdout, records, export.LEADERBOARD_COLUMNS)
         return
-    from rich.console import Console
 
     from derby import board as drawing, store
 
@@ -446,7 +672,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     contest = _contest(db)
     moment = _moment(contest, as_of) if as_of else None
     db.close()
-    console = Console()
+    console = _console()
 
     def read(rows: int | None):
         reader = store.open_reader(ctx.db_path)
@@ -457,45 +683,69 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     if save_to:
         view = read(None)
-        drawing.save(view, lang or view.board.contest.language, Path(save_to))
+        _save_board(drawing, view, lang or view.board.contest.language, save_to)
     if live:
         drawing.run_live(console, drawing.LiveBoard(read, console, lang, every, ctx.clock()), every)
     else:
         view = read(None)
         console.print(drawing.render(view, lang or view.board.contest.language, console))
-    if save_to:
-        click.echo(f"saved the board to {save_to}", err=True)
+    if save_to and save_to != "-":
+        _info(f"saved the board to {save_to}", err=True)
+
+
+def _save_board(drawing, view, lang: str, target: str) -> None:
+    """Write the board picture to ``target`` atomically (``-``: stdout, as SVG)."""
+    from derby import files
+
+    kind = "svg" if target == "-" else Path(target).suffix.lower().lstrip(".")
+    picture = drawing.picture(view, lang, kind)
+    with files.atomic_binary(target, _stdout_bytes()) as fh:
+        fh.write(picture.encode("utf-8"))
+
+
+_EXPORT_SUFFIXES = {".csv": "csv", ".txt": "csv", "": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson",
+                    ".xlsx": "xlsx"}
 
 
 @cli.command(name="export")
-@click.argument("output", type=click.Path(dir_okay=False, writable=True))
+@click.argument("output", type=click.Path(dir_okay=False, writable=True, allow_dash=True))
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Number of winners.")
 @click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates after the winners.")
 @click.option("--all", "every_entry", is_flag=True,
               help="Write every stored post instead: status, reason, moderation and each rule's points.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None, help="Default: from the file's extension.")
+@_format_option("csv", "json", "ndjson", "xlsx", default=None,
+                help="Default: from the file's extension (.csv, .json, .ndjson, .xlsx); csv for -.")
 @click.option("--encoding", type=click.Choice(["utf-8-sig", "utf-8"]), default="utf-8-sig", show_default=True,
-              help="utf-8-sig adds a BOM so Excel reads accents right.")
+              help="CSV only: utf-8-sig adds a BOM so Excel reads accents right.")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
+              help="Language of the .xlsx headers (default: the contest's); CSV keeps its column names.")
 @_as_of_option
 @pass_ctx
 @friendly
 def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entry: bool, fmt: str | None, encoding: str,
-               as_of: str | None) -> None:
-    """Write the winners and alternates (or, with --all, every stored post) to a CSV or JSON file."""
-    from derby import export
+               lang: str | None, as_of: str | None) -> None:
+    """Write the winners and alternates (or, with --all, every stored post) to a CSV, JSON or XLSX file (- for stdout)."""
+    from derby import export, files
+    from derby.units import plural
 
-    suffix = Path(output).suffix.lower()
-    if fmt is None and suffix not in (".csv", ".json", ".txt", ""):
-        raise ConfigError(f"{output}: derby writes CSV or JSON; name the file .csv or .json (or pass --format)")
+    suffix = "" if files.is_stdout(output) else Path(output).suffix.lower()
+    if fmt is None and suffix not in _EXPORT_SUFFIXES:
+        raise ConfigError(f"{output}: derby writes CSV, JSON or XLSX; name the file .csv, .json, .ndjson or .xlsx "
+                          "(or pass --format)")
+    fmt = fmt or _EXPORT_SUFFIXES[suffix]
     board = _standings(ctx, as_of)
-    fmt = fmt or ("json" if suffix == ".json" else "csv")
+    stdout = _stdout_bytes()
+    where = "stdout" if files.is_stdout(output) else output
     if every_entry:
-        written = export.export_entries(Path(output), board, fmt=fmt, encoding=encoding)
-        click.echo(f"wrote {written} entries ({len(board.ranked)} ranked) to {output}")
+        written = export.export_entries(output, board, fmt=fmt, encoding=encoding, lang=lang, stdout=stdout)
+        _info(f"wrote {plural(written, 'entry', 'entries')} ({board.counts()['eligible']} ranked) to {where}", err=True)
         return
-    written = export.export_winners(Path(output), board, top=top, alternates=alternates, fmt=fmt, encoding=encoding)
-    ranked = len(board.ranked)
-    click.echo(f"wrote {written} rows ({min(top, ranked)} winners, {max(min(alternates, ranked - top), 0)} alternates) to {output}")
+    written = export.export_winners(output, board, top=top, alternates=alternates, fmt=fmt, encoding=encoding, lang=lang,
+                                    stdout=stdout)
+    ranked = board.counts()["eligible"]
+    winners, alternates_written = min(top, ranked), max(min(alternates, ranked - top), 0)
+    _info(f"wrote {plural(written, 'row')} ({plural(winners, 'winner')}, {plural(alternates_written, 'alternate')}) "
+          f"to {where}", err=True)
     if not ranked:
         click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
     for line in _unseen_warnings(ctx.open(), board, top + alternates):
@@ -513,7 +763,7 @@ def _unseen_warnings(db, board, count: int) -> list[str]:
     if last is None:
         return []
     latest = clock.from_store(last["started_at"])
-    entries = board.ranked[:count]
+    entries = list(board.rows(count))
     seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
     tz = board.contest.tz
     return [f"warning: rank {e.rank} ({shortcode(e.permalink) or e.media_id}) was last seen by the feed "
@@ -524,36 +774,43 @@ def _unseen_warnings(db, board, count: int) -> list[str]:
 
 @cli.command()
 @click.option("--db", "demo_db", default=None, type=click.Path(dir_okay=False),
-              help="Keep the demo database here (default: a temporary one). Never the contest's DERBY_DB.")
-@click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(min=0.05),
-              help="Wall-clock seconds between polls (each poll is 12 h of contest time).")
+              help="Keep the demo database here (also: derby --db FILE demo; default: a temporary one). Never DERBY_DB.")
+@click.option("--interval", default=0.5, show_default="0.5s", type=DURATION,
+              help="Wall-clock time between polls (each poll is 12 h of contest time), at least 0.05s.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Rows of the final leaderboard.")
+@pass_ctx
 @friendly
-def demo(demo_db: str | None, interval: float, top: int) -> None:
+def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
     """Run the whole job on the bundled demo contest; nothing to configure."""
     import tempfile
 
-    from rich.console import Console
-
     from derby import board as drawing, clock, export, leaderboard, store
     from derby.demo.runner import demo_contest, run_demo
+    from derby.units import plural
 
-    console = Console()
+    if interval < 0.05:
+        raise ConfigError("--interval must be at least 0.05s")
+    if demo_db is None and ctx.db_given:  # derby --db FILE demo; never the DERBY_DB of a real contest
+        demo_db = ctx.db_path
+    console, messages = _console(), _console(stderr=True)
     contest = demo_contest()
     if demo_db and Path(demo_db).exists():
         existing = store.load_contest(store.open_db(demo_db, create=False))
         if existing is not None and existing.source != contest.source:
             raise ConfigError(f"{demo_db} holds the contest “{display_text(existing.title)}”; "
                               "the demo needs an empty or demo database")
+
+    def say(text: str) -> None:
+        if _verbosity() >= 0:
+            messages.print(text, markup=False, highlight=False)
+
     with tempfile.TemporaryDirectory(prefix="derby-demo-") as tmp:
         db_path = Path(demo_db) if demo_db else Path(tmp) / "demo.db"
         where = db_path if demo_db else "a temporary database (keep it with --db demo.db)"
-        console.print(f"Replaying “{contest.title}” from the bundled recorded polls into {where} …",
-                      markup=False, highlight=False)
+        say(f"Replaying “{contest.title}” from the bundled recorded polls into {where} …")
 
         def progress(summary) -> None:
-            console.print(f"  {clock.format_local(summary.started_at, contest.tz, 'fr')}  {summary.line()}",
-                          markup=False, highlight=False)
+            say(f"  {clock.format_local(summary.started_at, contest.tz, 'fr')}  {summary.line()}")
 
         outcome = run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
         if outcome != "closed":
@@ -567,11 +824,11 @@ def demo(demo_db: str | None, interval: float, top: int) -> None:
         out = Path.cwd() / "winners.csv"
         written = export.export_winners(out, board, top=3, alternates=2)
         for line in _unseen_warnings(db, board, 5):
-            console.print(line, markup=False, highlight=False)
+            messages.print(line, markup=False, highlight=False)
+        counts = board.counts()
         db.close()
-        console.print(f"{len(board.ranked)} entries ranked of {len(board.entries)} stored; "
-                      f"wrote {written} rows (3 winners, 2 alternates) to {out}", markup=False, highlight=False)
-
+        say(f"{plural(counts['eligible'], 'entry', 'entries')} ranked of {counts['entries']} stored; "
+            f"wrote {plural(written, 'row')} (3 winners, 2 alternates) to {out}")
 
 
 # -- rules, entrants, explain, moderation and audit ------------------------------------------
@@ -593,8 +850,8 @@ def _judge(by: str | None) -> str:
 
 
 def _by_option(func):
-    return click.option("--by", "by", default=None, metavar="NAME",
-                        help="Who does this (default: env DERBY_JUDGE, else the OS user).")(func)
+    return click.option("--by", "by", default=None, metavar="NAME", envvar="DERBY_JUDGE", show_envvar=True,
+                        help="Who does this (default: the OS user).")(func)
 
 
 def _safe(text: object) -> str:
@@ -610,7 +867,7 @@ def _tie_chain_text(chain) -> str:
 
 
 @cli.group(name="rules", invoke_without_command=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_format_option("table", "json", "ndjson", "csv")
 @_as_of_option
 @click.pass_context
 @friendly
@@ -630,6 +887,17 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
     recorded = store.stored_rule_names(db)
     if fmt == "json":
         click.echo(json.dumps({"rules": values, "tie_break": values["tie_break"]}, ensure_ascii=False, indent=2))
+        return
+    if fmt in ("ndjson", "csv"):
+        from derby import export
+
+        records = [{"name": name, "value": value, "default": name not in recorded,
+                    "description": rule_kinds.RULE_KINDS[name].description} for name, value in values.items()]
+        if fmt == "ndjson":
+            export.write_ndjson(sys.stdout, records)
+        else:  # the value as JSON text, as `derby rules set` takes it
+            export.write_csv(sys.stdout, [{**r, "value": json.dumps(r["value"], ensure_ascii=False)} for r in records],
+                             ("name", "value", "default", "description"))
         return
     width = max(len(name) for name in values)
     for name, value in values.items():
@@ -659,11 +927,11 @@ def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str 
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if change is None:
-        click.echo(f"{name} is already {rule_kinds.format_value(parsed)}; nothing recorded")
+        _info(f"{name} is already {rule_kinds.format_value(parsed)}; nothing recorded")
         return
     old = rule_kinds.decode(change["old_value"]) if change["old_value"] is not None else None
-    click.echo(f"{name}: {rule_kinds.format_value(old)} → {rule_kinds.format_value(parsed)} "
-               f"(by {_safe(change['changed_by'])})")
+    _info(f"{name}: {rule_kinds.format_value(old)} → {rule_kinds.format_value(parsed)} "
+          f"(by {_safe(change['changed_by'])})")
 
 
 @rules_group.command(name="history")
@@ -703,8 +971,10 @@ def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
     db = ctx.open()
     _contest(db)
     result = store.import_entrants(db, rows, ctx.now(), by=_judge(by), source=Path(csv_file).name)
-    click.echo(f"{len(result.matched)} of {result.rows} rows linked to stored entries "
-               f"({len({u for _, u, _ in result.matched})} entrants)")
+    from derby.units import plural
+
+    _info(f"{len(result.matched)} of {plural(result.rows, 'row')} linked to stored entries "
+          f"({plural(len({u for _, u, _ in result.matched}), 'entrant')})")
     for line, message in result.problems:
         click.echo(f"line {line}: {_safe(message)}", err=True)
 
@@ -747,7 +1017,7 @@ def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | Non
     except ValueError as exc:
         raise DerbyError(str(exc)) from None
     verb = "disqualified" if action == "disqualify" else "reinstated"
-    click.echo(f"{row['media_id']} {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
+    _info(f"{row['media_id']} {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
 
 
 @cli.command()
@@ -775,22 +1045,28 @@ def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
 @cli.command()
 @click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import"]),
               default=None, help="Only this kind of action.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_format_option("table", "json", "ndjson", "csv")
 @pass_ctx
 @friendly
 def audit(ctx: _Context, action: str | None, fmt: str) -> None:
     """Print the append-only audit log: rule changes, moderation and entrant imports."""
     import json
 
-    from derby import clock, store
+    from derby import clock, export, store
 
     db = ctx.open()
     contest = _contest(db)
     rows = store.audit_log(db, action=action)
-    if fmt == "json":
+    if fmt != "table":
         for row in rows:
             row["at"] = clock.iso_local(row["at"], contest.tz)
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        if fmt == "json":
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        elif fmt == "ndjson":
+            export.write_ndjson(sys.stdout, rows)
+        else:
+            export.write_csv(sys.stdout, [{**r, "data": json.dumps(r["data"], ensure_ascii=False)} for r in rows],
+                             ("id", "at", "actor", "action", "subject", "summary", "data"))
         return
     for row in rows:
         click.echo(f"{clock.format_local(row['at'], contest.tz, 'en')}  {_safe(row['actor'])}  {row['action']}  "
@@ -798,7 +1074,7 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_format_option("table", "json", "ndjson", help="ndjson: the same object as json, on one line.")
 @pass_ctx
 @friendly
 def status(ctx: _Context, fmt: str) -> None:
@@ -813,12 +1089,22 @@ def status(ctx: _Context, fmt: str) -> None:
     contest = _contest(db)
     data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest))
     db.close()
-    if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    if fmt in ("json", "ndjson"):
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2 if fmt == "json" else None))
     else:
         for line in health.render_text(data):
             click.echo(line)
     sys.exit(data["exit_code"])
+
+
+def _add_verbosity(command: click.Command) -> None:
+    command.params.extend(_verbosity_params())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_verbosity(sub)
+
+
+_add_verbosity(cli)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,6 @@ passes ``os.environ`` after loading ``.env``); this module never reads the envir
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 from derby import clock, rules
 from derby.errors import ConfigError
 from derby.text import normalize_hashtag
+from derby.units import format_duration, parse_duration, plural  # noqa: F401 - part of the contest file's vocabulary
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v24.0"
 FEED_KINDS = ("graph", "fixture")
@@ -154,7 +154,7 @@ def load_contest(path: str | Path) -> Contest:
     except IsADirectoryError:
         raise ConfigError(f"{path} is a folder; pass the contest TOML file inside it") from None
     except FileNotFoundError:
-        raise ConfigError(f"contest file {path} not found; pass the path of a contest TOML file such as config/socialderby.toml") from None
+        raise ConfigError(f"contest file {path} not found; pass the path of a contest TOML file (derby init --example contest.toml writes one to start from)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read contest file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -266,29 +266,6 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     return clock.parse_local(value, tz)
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
-
-
-def parse_duration(text: object, key: str) -> float:
-    """Return the seconds of a duration such as ``"30m"``, ``"1h30m"``, ``"90s"`` or a
-    bare number of seconds (``1800`` or ``"1800"``). Raises ValueError naming ``key``."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        seconds = float(text)
-    elif isinstance(text, str) and re.fullmatch(r"\d+(?:\.\d+)?", text.strip()):
-        seconds = float(text)  # a bare number: seconds
-    elif isinstance(text, str) and text.strip():
-        compact = text.strip().lower().replace(" ", "")
-        parts = _DURATION.findall(compact)
-        if not parts or "".join(n + u for n, u in parts) != compact:
-            raise ValueError(f"{key} = {text!r} is not a duration such as \"30m\", \"2h\" or \"1h30m\"")
-        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-    else:
-        raise ValueError(f"{key} must be a duration such as \"30m\", \"2h\" or \"1h30m\"")
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
-        raise ValueError(f"{key} must be longer than zero")
-    return seconds
-
-
 def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every",
                    refresh_requests: int = 0) -> float:
     """Return ``every`` (seconds) when a poller on that interval can keep up: at most
@@ -310,18 +287,10 @@ def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int
             refreshes = f" + {refresh_requests} refresh requests" if refresh_requests else ""
             lower = "feed.page_cap or refresh.max_requests" if refresh_requests else "feed.page_cap"
             raise ValueError(f"{key} = {format_duration(every)} could make {per_hour:.0f} requests an hour "
-                             f"({hashtags} hashtags × 2 edges × {page_cap} pages{refreshes}), over the budget of "
-                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower {lower}")
+                             f"({plural(hashtags, 'hashtag')} × 2 edges × {plural(page_cap, 'page')}{refreshes}), "
+                             f"over the budget of {REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or "
+                             f"more, or lower {lower}")
     return every
-
-
-def format_duration(seconds: float) -> str:
-    """Return seconds as ``1h30m``, ``12m`` or ``1m30s`` (rounded to whole seconds)."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return text or "0s"
 
 
 def _schedule(section: dict, hashtags: int, feed: FeedConfig, refresh: RefreshConfig) -> Schedule:
@@ -398,7 +367,7 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
     token = env.get("INSTAGRAM_ACCESS_TOKEN", "").strip()
     user_id = env.get("INSTAGRAM_USER_ID", "").strip()
     if not token:
-        raise ConfigError("INSTAGRAM_ACCESS_TOKEN is not set; put it in .env (see config/.env.example)")
+        raise ConfigError("INSTAGRAM_ACCESS_TOKEN is not set; put it in .env (derby init --example-env writes an example)")
     if not user_id.isdigit():
         raise ConfigError("INSTAGRAM_USER_ID must be the numeric id of the Instagram business account; put it in .env")
     base = env.get("DERBY_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL

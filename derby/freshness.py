@@ -14,7 +14,9 @@ must know about it:
   reading and did not (``recent_media`` within the post's first 24 hours, a mention
   refresh);
 - ``edited``: a later reading removed the contest hashtag or the required mention from
-  a caption that had them, so the entry left the ranking.
+  a caption that had them, so the entry left the ranking;
+- ``entrant_mismatch``: a refresh named another author than the entrant list (the
+  list's name is kept).
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from derby.scoring import contest_tags
-from derby.text import mentions
+from derby.text import caption_hashtags, mentions
 
-FLAGS = ("stale", "gone", "unseen", "edited")
+FLAGS = ("stale", "gone", "unseen", "edited", "entrant_mismatch")
 EDITABLE_OUT = ("no_caption", "missing_hashtag", "missing_mention")
 """Statuses an edit of the caption can give an entry that was eligible before."""
 
@@ -79,7 +80,7 @@ def qualifying_caption(status: str, previous: Iterable[str | None], tags: Iterab
     for caption in reversed(list(previous)):
         if not caption:
             continue
-        if require_hashtag and not contest_tags(caption, tag_set):
+        if require_hashtag and not any(tag in tag_set for tag in caption_hashtags(caption)):
             continue
         if mention and not mentions(caption, mention):
             continue
@@ -87,41 +88,50 @@ def qualifying_caption(status: str, previous: Iterable[str | None], tags: Iterab
     return None
 
 
-def assess(entries: Iterable, readings: Mapping, outcomes: Mapping, previous: Mapping, *, tags: Iterable[str],
-           rules: Mapping[str, object], moment: datetime, freeze: datetime,
-           stale_after: timedelta, window: timedelta | None = None) -> dict[str, Freshness]:
-    """Return ``{media_id: Freshness}`` for scored ``entries`` (each with ``media_id``,
-    ``status``, ``observed_at``) from the store's ``readings`` (``{media_id:
-    Reading}``), ``outcomes`` and ``previous`` captions, and append each entry's flags
-    to its ``flags``. ``window`` is the rule ``engagement_window_hours``, when set."""
-    reference = reference_time(moment, freeze)
-    tags = list(tags)
-    mention = rules.get("require_mention")
-    require_hashtag = bool(rules.get("require_hashtag_in_caption", True))
-    result = {}
-    for entry in entries:
+class Assessor:
+    """Judges entries' freshness one at a time, as the standings stream them.
+
+    ``readings`` (``{media_id: Reading}``), ``outcomes``, ``previous`` captions and
+    ``authors`` (``{media_id: username}`` named by refreshes) come from the store;
+    ``window`` is the rule ``engagement_window_hours``, when set. Calling it with a
+    scored entry (``media_id``, ``status``, ``observed_at``, ``timestamp``,
+    ``username``, ``flags``) appends the entry's flags (and ``entrant_mismatch`` when
+    a refresh named another author than the entrant list) and returns its
+    :class:`Freshness`."""
+
+    def __init__(self, readings: Mapping, outcomes: Mapping, previous: Mapping, authors: Mapping, *,
+                 tags: Iterable[str], mention: str | None, require_hashtag: bool, moment: datetime,
+                 freeze: datetime, stale_after: timedelta, window: timedelta | None = None) -> None:
+        self.readings, self.outcomes, self.previous, self.authors = readings, outcomes, previous, authors
+        self.tags, self.mention, self.require_hashtag = list(tags), mention, require_hashtag
+        self.moment, self.freeze, self.stale_after, self.window = moment, freeze, stale_after, window
+        self.reference = reference_time(moment, freeze)
+
+    def __call__(self, entry) -> Freshness:
         media_id = entry.media_id
-        reading = readings.get(media_id)
+        reading = self.readings.get(media_id)
         if entry.observed_at is None:
-            read_at = source = None
-            sweep = False
+            read_at, source, sweep = None, None, False
         elif reading is None or reading.read_at < entry.observed_at:
             read_at, source, sweep = entry.observed_at, None, False
         else:
             read_at, source, sweep = reading.read_at, reading.source, reading.final_sweep
-        ref = reference if window is None or entry.timestamp is None else \
-            reference_time(moment, freeze, entry.timestamp + window)
-        flags = engagement_flags(read_at, outcomes.get(media_id, ()), ref, stale_after) \
-            if media_id in outcomes or read_at is not None else []
+        ref = self.reference if self.window is None or entry.timestamp is None else \
+            reference_time(self.moment, self.freeze, entry.timestamp + self.window)
+        flags = engagement_flags(read_at, self.outcomes.get(media_id, ()), ref, self.stale_after) \
+            if media_id in self.outcomes or read_at is not None else []
         if entry.status != "eligible":  # the ranking's freshness: an entry out of it keeps only "gone"
             flags = [f for f in flags if f == "gone"]
         earlier = None
-        if media_id in previous:
-            earlier = qualifying_caption(entry.status, previous[media_id], tags, mention, require_hashtag)
+        if media_id in self.previous:
+            earlier = qualifying_caption(entry.status, self.previous[media_id], self.tags, self.mention,
+                                         self.require_hashtag)
             if earlier is not None:
                 flags.append("edited")
+        author = self.authors.get(media_id)
+        if author is not None and entry.username is not None and entry.username != author:
+            flags.append("entrant_mismatch")
         for flag in flags:
             if flag not in entry.flags:
                 entry.flags.append(flag)
-        result[media_id] = Freshness(source, read_at, sweep, tuple(flags), earlier)
-    return result
+        return Freshness(source, read_at, sweep, tuple(flags), earlier)

@@ -11,6 +11,7 @@ No rich, no HTTP; the CLI prints and exits.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,29 +19,138 @@ import sqlite_utils
 
 from derby import clock, store
 from derby.config import Contest
-from derby.poller import COVERAGE_WARNING, final_poll_at, holder_alive
+from derby.lock import is_held, lock_path
 from derby.text import display_text
+from derby.timeline import final_poll_at, phase, stale_coverage
+from derby.units import plural
 
 EXIT_CODES = {"ok": 0, "degraded": 1, "action_needed": 2}
+
+__all__ = ["EXIT_CODES", "Facts", "gather", "judge", "phase", "render_text", "report"]
 
 
 def _iso(dt: datetime | None) -> str | None:
     return clock.to_store(dt) if dt else None
 
 
-def phase(contest: Contest, now: datetime, closed: bool) -> str:
-    """Return ``not_started``, ``running``, ``grace`` (after the end, still polling for
-    late-found posts and engagement), ``final_poll_due`` (final poll not done yet) or
-    ``closed``."""
-    if closed:
-        return "closed"
-    if now < contest.start:
-        return "not_started"
-    if now <= contest.end:
-        return "running"
-    if now < final_poll_at(contest):
-        return "grace"
-    return "final_poll_due"
+@dataclass
+class Facts:
+    """What the store says about a contest database at ``now``, read once: the basis
+    of a health report. Times are aware UTC."""
+
+    contest: Contest
+    now: datetime
+    closed: dict | None
+    holder: store.LockHolder | None
+    running: bool  # the lock row's process holds the lock file (derby.lock's one liveness rule)
+    last: dict | None
+    last_ok: dict | None
+    active_cooldown: dict | None
+    coverage: dict[str, datetime]
+    gaps: list[store.CoverageGap]
+    budget: store.HashtagBudget | None
+    db_path: str | Path | None
+    size: int
+    counts: dict[str, int]
+    lock_held: bool | None = False  # a process holds the file lock (None: this user cannot open the lock file)
+    refresh_off: dict[str, tuple[str, datetime]] | None = None  # refresh sources a permission refusal turned off
+
+    @property
+    def phase(self) -> str:
+        return phase(self.contest, self.now, self.closed is not None)
+
+
+def gather(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: str | Path | None = None,
+           account: str | None = None) -> Facts:
+    """Read what a health report needs from the store (and the database file's size)."""
+    holder = store.lock_holder(db)
+    held = is_held(db_path) if db_path is not None else False
+    return Facts(
+        contest=contest, now=now, closed=store.contest_closed(db), holder=holder,
+        running=holder is not None and held is True, lock_held=held,
+        last=store.last_poll_run(db), last_ok=store.last_poll_run(db, successful=True),
+        active_cooldown=store.active_cooldown(db, account, now) if account else None,
+        coverage=store.last_coverage(db), gaps=store.coverage_gaps(db),
+        budget=store.hashtag_budget(db, account, now) if account else None,
+        db_path=db_path, size=_file_size(db_path), counts=store.counts(db), refresh_off=store.disabled_sources(db))
+
+
+def _file_size(db_path: str | Path | None) -> int:
+    """Bytes of the database file with its WAL and shared-memory files (0 in memory)."""
+    size = 0
+    if db_path is not None and str(db_path) != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                size += os.path.getsize(f"{db_path}{suffix}")
+            except OSError:
+                pass
+    return size
+
+
+def cooldown_until(facts: Facts) -> datetime | None:
+    """The latest cool-down end still ahead: the daemon's, the last poll's or the account's."""
+    f, last, until = facts, facts.last, None
+    for candidate in (f.holder.resume_at if f.holder and f.running else None,
+                      clock.from_store(last["cooldown_until"]) if last and last.get("cooldown_until") else None,
+                      f.active_cooldown["until"] if f.active_cooldown else None):
+        if candidate is not None and candidate > f.now:
+            until = max(until or candidate, candidate)
+    return until
+
+
+def auth_action(facts: Facts) -> str | None:
+    """What a person must fix when the last poll's token or permission was refused."""
+    last = facts.last
+    return last["error"] if last and last.get("error_kind") == "auth" else None
+
+
+def judge(facts: Facts) -> list[dict]:
+    """Return the problems ``facts`` show, each ``{"level", "message"}``; level
+    ``degraded`` or ``action_needed``."""
+    f, problems = facts, []
+
+    def problem(level: str, message: str) -> None:
+        problems.append({"level": level, "message": message})
+
+    if f.lock_held is None:
+        problem("degraded", f"cannot tell whether derby run is polling: {lock_path(f.db_path)} cannot be opened by "
+                            "this user; run derby status as the daemon's user (sudo -u derby …)")
+    elif f.phase in ("running", "grace", "final_poll_due") and not f.running:
+        problem("degraded", "no derby run is polling this database during the contest: start it (systemctl start derby)")
+    last = f.last
+    if last is not None and last["status"] == "running" and f.lock_held is False:
+        problem("degraded", f"poll #{last['id']} was left running by a process that ended; its stored pages are kept, "
+                            "and the next derby run or derby poll marks it interrupted")
+    if last is not None and last["status"] not in ("ok", "running"):
+        problem("degraded", f"the last poll (#{last['id']}) ended {last['status']}: {last['error'] or 'no error text'}")
+    cooldown = cooldown_until(f)
+    if cooldown is not None:
+        problem("degraded", f"the feed asked to cool down: no poll before {_iso(cooldown)}")
+    action = auth_action(f)
+    if action:
+        problem("action_needed", action)
+    for message in _coverage_problems(f):
+        problem("degraded", message)
+    for source, (reason, since) in sorted((f.refresh_off or {}).items()):
+        problem("degraded", f"{source} refreshes are off since {_iso(since)}: {reason}")
+    return problems
+
+
+def _coverage_problems(f: Facts) -> list[str]:
+    messages = []
+    if f.closed is None:
+        for stale in stale_coverage(f.contest, f.coverage, f.now):
+            if stale.lost_at > f.now:
+                messages.append(f"no successful poll of #{stale.hashtag} since {_iso(stale.since)}: posts are lost for "
+                                f"good unless a poll succeeds before {_iso(stale.lost_at)}")
+            else:
+                messages.append(f"no successful poll of #{stale.hashtag} since {_iso(stale.since)}: posts published "
+                                f"between then and {_iso(f.now - timedelta(hours=24))} are out of recent_media's "
+                                "24-hour reach; only top_media may still show some")
+    for gap in f.gaps:
+        messages.append(f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
+                        f"({gap.hours:.1f} h) may be lost")
+    return messages
 
 
 def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: str | Path | None = None,
@@ -59,72 +169,20 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
     full read), ``coverage_gaps`` (hashtag, from, to, hours), ``database`` (path,
     bytes: the file with its WAL, counts).
     """
-    problems: list[dict] = []
+    facts = gather(db, contest, now, db_path, account)
+    return as_dict(facts, judge(facts))
 
-    def problem(level: str, message: str) -> None:
-        problems.append({"level": level, "message": message})
 
-    closed = store.contest_closed(db)
-    current = phase(contest, now, closed is not None)
-    closes_at = final_poll_at(contest)
+def as_dict(f: Facts, problems: list[dict]) -> dict:
+    """The report of :func:`report` from gathered facts and judged problems."""
+    contest, now, closed, holder, budget = f.contest, f.now, f.closed, f.holder, f.budget
+    current, closes_at = f.phase, final_poll_at(f.contest)
     target = {"not_started": contest.start, "running": contest.end, "grace": closes_at}.get(current)
-    during = current in ("running", "grace", "final_poll_due")
-
-    holder = store.lock_holder(db)
-    running = holder is not None and holder_alive(holder, now)
-    daemon = {"running": running, "pid": None, "host": None, "since": None, "heartbeat_at": None, "next_poll_at": None}
-    if holder is not None and running:
+    daemon = {"running": f.running, "pid": None, "host": None, "since": None, "heartbeat_at": None, "next_poll_at": None}
+    if holder is not None and f.running:
         daemon.update(pid=holder.pid, host=holder.host, since=_iso(holder.since), heartbeat_at=_iso(holder.heartbeat_at),
                       next_poll_at=_iso(holder.next_poll_at))
-    if during and not running:
-        problem("degraded", "no derby run is polling this database during the contest: start it (systemctl start derby)")
-
-    last = store.last_poll_run(db)
-    last_ok = store.last_poll_run(db, successful=True)
-    if last is not None and last["status"] not in ("ok", "running"):
-        problem("degraded", f"the last poll (#{last['id']}) ended {last['status']}: {last['error'] or 'no error text'}")
-
-    cooldown = None
-    active = store.active_cooldown(db, account, now) if account else None
-    for candidate in (holder.resume_at if holder and running else None,
-                      clock.from_store(last["cooldown_until"]) if last and last.get("cooldown_until") else None,
-                      active["until"] if active else None):
-        if candidate is not None and candidate > now:
-            cooldown = max(cooldown or candidate, candidate)
-    if cooldown is not None:
-        problem("degraded", f"the feed asked to cool down: no poll before {_iso(cooldown)}")
-
-    action = last["error"] if last and last.get("error_kind") == "auth" else None
-    if action:
-        problem("action_needed", action)
-    token = "action_needed" if action else ("ok" if last_ok else "unknown")
-
-    coverage = store.last_coverage(db)
-    if current in ("running", "grace", "final_poll_due") and now >= contest.start:
-        for name in contest.hashtags:
-            since = coverage.get(name) or contest.start
-            if min(now, contest.end) - since >= COVERAGE_WARNING:
-                deadline = since + timedelta(hours=24)
-                if deadline > now:
-                    problem("degraded", f"no successful poll of #{name} since {_iso(since)}: posts are lost for good "
-                                        f"unless a poll succeeds before {_iso(deadline)}")
-                else:
-                    problem("degraded", f"no successful poll of #{name} since {_iso(since)}: posts published between "
-                                        f"then and {_iso(now - timedelta(hours=24))} are out of recent_media's "
-                                        "24-hour reach; only top_media may still show some")
-    gaps = store.coverage_gaps(db)
-    for gap in gaps:
-        problem("degraded", f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
-                            f"({gap.hours:.1f} h) may be lost")
-
-    budget = store.hashtag_budget(db, account, now) if account else None
-    size = 0
-    if db_path is not None and str(db_path) != ":memory:":
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                size += os.path.getsize(f"{db_path}{suffix}")
-            except OSError:
-                pass
+    action = auth_action(f)
     health = ("action_needed" if any(p["level"] == "action_needed" for p in problems)
               else "degraded" if problems else "ok")
     return {
@@ -139,18 +197,18 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
             "seconds_left": int((target - now).total_seconds()) if target else None,
         },
         "daemon": daemon,
-        "last_poll": _poll(last),
-        "last_successful_poll": _poll(last_ok),
-        "cooldown_until": _iso(cooldown),
-        "token": token,
+        "last_poll": _poll(f.last),
+        "last_successful_poll": _poll(f.last_ok),
+        "cooldown_until": _iso(cooldown_until(f)),
+        "token": "action_needed" if action else ("ok" if f.last_ok else "unknown"),
         "action": action,
         "hashtag_budget": None if budget is None else {
             "account": budget.account, "used": budget.used, "limit": budget.limit, "hashtags": list(budget.hashtags),
             "next_free": _iso(budget.next_free)},
-        "coverage": {name: _iso(coverage.get(name)) for name in contest.hashtags},
+        "coverage": {name: _iso(f.coverage.get(name)) for name in contest.hashtags},
         "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2)}
-                          for g in gaps],
-        "database": {"path": str(db_path) if db_path else None, "bytes": size, "counts": store.counts(db)},
+                          for g in f.gaps],
+        "database": {"path": str(f.db_path) if f.db_path else None, "bytes": f.size, "counts": f.counts},
     }
 
 
@@ -205,8 +263,8 @@ def render_text(data: dict) -> list[str]:
         f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h)" for g in gaps)))
     db = data["database"]
     counts = db["counts"]
-    lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, {counts['snapshots']} snapshots, "
-                 f"{counts['poll_runs']} poll runs")
+    lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, "
+                 f"{plural(counts['snapshots'], 'snapshot')}, {plural(counts['poll_runs'], 'poll run')}")
     for p in data["problems"]:
         lines.append(f"{'ACTION' if p['level'] == 'action_needed' else 'warning'}: {p['message']}")
     lines.append(f"health: {data['health']}")

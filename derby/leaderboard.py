@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
+from itertools import islice
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,92 +22,181 @@ import sqlite_utils
 from derby import clock, freshness, store
 from derby.config import Contest
 from derby.errors import DerbyError
-from derby.scoring import ELIGIBLE, ScoredEntry, rank_entries, score_entry
+from derby.rules import Rules
+from derby.scoring import (ELIGIBLE, ContestTerms, Query, ScoredEntry, live_counts_query, live_ranking_query,
+                           ranking_query, scored_entry, trend_query)
 from derby.text import display_text, shorten
+from derby.units import plural
 
 
 @dataclass
 class Standings:
-    """A computed leaderboard: ``entries`` eligible first in rank order, then the rest;
-    ``as_of`` is the moment it describes (aware UTC), ``rules`` the rules used."""
+    """The leaderboard of the stored contest at ``as_of`` (aware UTC), under ``rules``.
+
+    Rows are read from the database when asked for, never all held at once by the
+    read path: :meth:`rows` streams them (ranked first in rank order, then the rest by
+    media id), :meth:`counts` counts them in SQL. ``entries`` and ``ranked`` read
+    every row into a list (for small uses and tests). Read it before the database is
+    closed.
+    """
 
     contest: Contest
-    entries: list[ScoredEntry]
     as_of: datetime
-    rules: dict[str, object]
-    freshness: dict[str, freshness.Freshness] = field(default_factory=dict)
-    """Each entry's engagement source, reading time and freshness flags, by media id."""
-    # computed on first use; the entries are not changed once ranked
-    _ranked: list[ScoredEntry] | None = field(default=None, repr=False, compare=False)
+    rules: Rules
+    _db: sqlite_utils.Database | None = field(default=None, repr=False, compare=False)
+    _moment: datetime | None = field(default=None, repr=False, compare=False)
+    _entries: list[ScoredEntry] | None = field(default=None, repr=False, compare=False)
     _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _now: datetime | None = field(default=None, repr=False, compare=False)
+    _assessor: freshness.Assessor | None = field(default=None, repr=False, compare=False)
+    freshness: dict[str, freshness.Freshness] = field(default_factory=dict, repr=False, compare=False)
+    """Each entry read so far: its engagement source, reading time and freshness flags
+    (see :mod:`derby.freshness`), by media id."""
+
+    def rows(self, top: int | None = None, show_all: bool = False) -> Iterator[ScoredEntry]:
+        """Yield the first ``top`` ranked entries (all when None), then, when
+        ``show_all``, every entry that is not ranked."""
+        if self._entries is not None:
+            ranked = [e for e in self._entries if e.status == ELIGIBLE]
+            yield from ranked[:top] if top else ranked
+            if show_all:
+                yield from (e for e in self._entries if e.status != ELIGIBLE)
+            return
+        assert self._db is not None, "standings without a database"
+        terms = contest_terms(self.contest)
+        query = _ranking(self._db, self.rules, terms, self._moment, top if top and not show_all else None)
+        parse = _time_parser()
+        count = 0
+        with _collector_paused():
+            for row in store.query_rows(self._db, query.sql, query.params):
+                if row["rank"] is None:
+                    if not show_all:
+                        return
+                elif top and count >= top:
+                    if not show_all:
+                        return
+                    continue
+                else:
+                    count += 1
+                entry = scored_entry(row, self.rules, terms, parse)
+                self.freshness[entry.media_id] = self._assess()(entry)
+                yield entry
+
+    def _assess(self) -> freshness.Assessor:
+        """The freshness judge of these standings (what it needs is read once)."""
+        if self._assessor is None:
+            db, contest, rules, moment = self._db, self.contest, self.rules, self._moment
+            window = rules.engagement_window_hours
+            self._assessor = freshness.Assessor(
+                store.read_readings(db, moment, contest.freeze, window), store.read_outcomes(db, moment),  # type: ignore[arg-type]
+                store.previous_captions(db, moment), store.read_authors(db, moment),  # type: ignore[arg-type]
+                tags=contest.hashtags, mention=rules.require_mention, require_hashtag=rules.require_hashtag_in_caption,
+                moment=moment or self._now or self.as_of, freeze=contest.freeze,
+                stale_after=timedelta(seconds=contest.refresh.stale_after),
+                window=timedelta(hours=window) if window else None)
+        return self._assessor
+
+    @property
+    def entries(self) -> list[ScoredEntry]:
+        """Every entry, ranked first (read into a list once)."""
+        if self._entries is None:
+            self._entries = list(self.rows(show_all=True))
+        return self._entries
 
     @property
     def ranked(self) -> list[ScoredEntry]:
-        if self._ranked is None:
-            self._ranked = [e for e in self.entries if e.status == ELIGIBLE]
-        return self._ranked
+        """The ranked entries in rank order (read into a list)."""
+        return [e for e in self.entries if e.status == ELIGIBLE] if self._entries is not None else list(self.rows())
+
+    def entry(self, media_id: str) -> ScoredEntry | None:
+        """Return one entry by media id, or None when it is not in the standings."""
+        return next((e for e in self.rows(show_all=True) if e.media_id == media_id), None)
+
+    def counts(self) -> dict[str, int]:
+        """Return ``entries`` (stored posts), ``eligible`` (ranked), ``disqualified``
+        (by a judge) and ``hidden_likes`` (posts whose owner hides likes)."""
+        if self._counts is None:
+            by_status = {status: (count, hidden) for status, count, hidden in self._status_counts()}
+            self._counts = {
+                "entries": sum(c for c, _ in by_status.values()),
+                "eligible": by_status.get(ELIGIBLE, (0, 0))[0],
+                "disqualified": by_status.get(DISQUALIFIED, (0, 0))[0],
+                "hidden_likes": sum(h or 0 for _, h in by_status.values()),
+            }
+        return dict(self._counts)
+
+    def _status_counts(self) -> Iterator[tuple[str, int, int]]:
+        if self._entries is not None:
+            found: dict[str, list[int]] = {}
+            for e in self._entries:
+                slot = found.setdefault(e.status, [0, 0])
+                slot[0] += 1
+                slot[1] += int(e.like_count is None and e.observed_at is not None)
+            yield from ((k, c, h) for k, (c, h) in found.items())
+            return
+        assert self._db is not None
+        terms = contest_terms(self.contest)
+        if self._moment is None and store.entry_scores_current(self._db, self.rules, terms):
+            query = live_counts_query(self.rules)
+        else:
+            links, judged = store.history_present(self._db, self._moment)
+            base = ranking_query(self.rules, terms, as_of=self._moment, links=links, judged=judged)
+            query = Query(f"SELECT status, count(*), sum(hidden) FROM ({base.sql}) GROUP BY status", base.params)
+        yield from (tuple(row) for row in store.query_rows(self._db, query.sql, query.params))
+
+
+def _time_parser():
+    # poll times repeat across media: parse each distinct text once
+    cache: dict[str | None, datetime | None] = {None: None}
+
+    def parse(text: str | None) -> datetime | None:
+        found = cache.get(text, _UNSEEN)
+        if found is _UNSEEN:
+            found = cache[text] = clock.from_store(text)
+        return found  # type: ignore[return-value]
+    return parse
+
+
+_UNSEEN = object()
 
 
 def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None) -> Standings:
-    """Compute the standings of the stored contest at ``as_of``.
+    """Return the standings of the stored contest at ``as_of``, read from ``db`` when
+    their rows are asked for.
 
-    Scores use the snapshot frozen at the deadline (``contest.freeze``; see
-    :func:`derby.store.read_entries`). With ``as_of`` (aware) the rules, moderation,
-    entrants and poll data that existed at that moment are used, so data recorded
-    later never changes the result. Without ``as_of`` everything stored is used and the
-    standings describe the time of the last successful poll (``now`` when there was
-    none).
+    Scores use the snapshot frozen at the deadline (``contest.freeze``; see the entry
+    stage of :func:`derby.scoring.entry_sql`). With ``as_of`` (aware) the rules,
+    moderation, entrants and poll data that existed at that moment are used, so data
+    recorded later never changes the result. Without ``as_of`` everything stored is
+    used (the per-entry columns the store keeps current) and the standings describe
+    the time of the last successful poll (``now`` when there was none).
 
     Raises DerbyError when the database has no contest (run ``derby init`` first).
     """
     contest = store.load_contest(db)
     if contest is None:
-        raise DerbyError("this database has no contest yet; run: derby init config/socialderby.toml")
-    rules = store.read_rules(db, as_of)
-    with _collector_paused():
-        window = rules.get("engagement_window_hours")
-        rows = store.read_entries(db, as_of, contest.freeze, window)  # type: ignore[arg-type]
-        mismatched = attribute(rows, store.read_authors(db, as_of))
-        entries = rank_entries(rows, contest.hashtags, contest.start, contest.end, rules)
-        for entry in entries:
-            if entry.media_id in mismatched:
-                entry.flags.append("entrant_mismatch")
-        fresh = _freshness(db, contest, entries, rules, now, as_of)
+        raise DerbyError("this database has no contest yet; load one: derby init contest.toml (derby init --example contest.toml writes one to start from)")
+    rules = store.rules_in_force(db, as_of)
+    moment = as_of
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
-    return Standings(contest=contest, entries=entries, as_of=as_of, rules=rules, freshness=fresh)
+    return Standings(contest=contest, as_of=as_of, rules=rules, _db=db, _moment=moment, _now=now)  # type: ignore[arg-type]
 
 
-def attribute(rows: list[dict], authors: dict[str, str]) -> set[str]:
-    """Fill in each stored entry's ``username`` from the author a refresh named
-    (``authors``: ``{media_id: username}``) when no entrant list names one; return the
-    media ids whose entrant list names someone else (the list's name is kept, the entry
-    is flagged ``entrant_mismatch``)."""
-    mismatched = set()
-    if not authors:
-        return mismatched
-    for row in rows:
-        author = authors.get(row["media_id"])
-        if author is None:
-            continue
-        if row.get("username") is None:
-            row["username"] = author
-        elif row["username"] != author:
-            mismatched.add(row["media_id"])
-    return mismatched
+def _ranking(db: sqlite_utils.Database, rules: Rules, terms: ContestTerms, as_of: datetime | None,
+             top: int | None = None) -> Query:
+    # live: the per-entry columns the store keeps current; as of a moment (or when they
+    # were computed for other rules, and this reader cannot rebuild them): from the media
+    if as_of is None and store.entry_scores_current(db, rules, terms):
+        return live_ranking_query(rules, top=top)
+    links, judged = store.history_present(db, as_of)
+    return ranking_query(rules, terms, as_of=as_of, links=links, judged=judged)
 
 
-def _freshness(db: sqlite_utils.Database, contest: Contest, entries: list[ScoredEntry], rules: dict,
-               now: datetime, as_of: datetime | None) -> dict[str, freshness.Freshness]:
-    """Where and when each entry's engagement was read, and its freshness flags
-    (appended to the entries' flags): see :mod:`derby.freshness`."""
-    window = rules.get("engagement_window_hours")
-    return freshness.assess(
-        entries, store.read_readings(db, as_of, contest.freeze, window), store.read_outcomes(db, as_of),  # type: ignore[arg-type]
-        store.previous_captions(db, as_of), tags=contest.hashtags, rules=rules, moment=as_of or now,
-        freeze=contest.freeze, stale_after=timedelta(seconds=contest.refresh.stale_after),
-        window=timedelta(hours=window) if window else None)  # type: ignore[arg-type]
+def contest_terms(contest: Contest) -> ContestTerms:
+    """Return what the ranking needs of ``contest``."""
+    return ContestTerms(hashtags=tuple(contest.hashtags), start=contest.start, end=contest.end, freeze=contest.freeze)
 
 
 @contextmanager
@@ -122,10 +213,9 @@ def _collector_paused():
 
 
 def select(board: Standings, top: int | None = None, show_all: bool = False) -> list[ScoredEntry]:
-    """Return the entries to show: the top ``top`` ranked, plus every other stored
-    entry when ``show_all``."""
-    ranked = board.ranked[:top] if top else board.ranked
-    return ranked + [e for e in board.entries if e.status != ELIGIBLE] if show_all else ranked
+    """Return the entries to show as a list: the top ``top`` ranked, plus every other
+    stored entry when ``show_all`` (see :meth:`Standings.rows` to stream them)."""
+    return list(board.rows(top, show_all))
 
 
 def entry_record(entry: ScoredEntry, contest: Contest, fresh: freshness.Freshness | None = None) -> dict:
@@ -162,8 +252,9 @@ def contest_record(board: Standings) -> dict:
         "start": clock.iso_local(c.start, c.tz), "end": clock.iso_local(c.end, c.tz),
         "as_of": clock.iso_local(board.as_of, c.tz), "phase": c.phase(board.as_of),
         "engagement_counted_until": clock.iso_local(c.freeze, c.tz),
-        "tie_break": list(board.rules.get("tie_break") or []),
-        "rules": board.rules, "entries_stored": len(board.entries), "entries_ranked": len(board.ranked),
+        "tie_break": list(board.rules.tie_break),
+        "rules": board.rules.values(), "entries_stored": board.counts()["entries"],
+        "entries_ranked": board.counts()["eligible"],
     }
 
 
@@ -231,6 +322,8 @@ class BoardView:
     rows: list[BoardRow]
     total_rows: int
     previous_poll: datetime | None
+    refresh_off: tuple[str, ...] = ()
+    """Refresh sources a permission refusal turned off (``mentioned_media``, ...)."""
 
 
 def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> PollHealth:
@@ -296,7 +389,7 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
     if previous is not None:
         # as of the moment that poll finished: its snapshots are the newest then
         before = previous_ranks(db, now, polls[-2][1])
-    chosen = board.ranked if entries is None else [e for e in entries if e.status == ELIGIBLE]
+    chosen = list(board.rows()) if entries is None else [e for e in entries if e.status == ELIGIBLE]
     return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
             for e in chosen}, previous
 
@@ -319,14 +412,14 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
     finishing, a rule change or a judge's action recomputes the ranks; a refresh while
     the daemon stores a new poll reuses them.
     """
-    path = _database_file(db)
+    path = store.database_file(db)
     if not path:  # an in-memory database: nothing outlives the connection to key on
-        return {e.media_id: e.rank for e in standings(db, now, moment).ranked}  # type: ignore[misc]
-    key = (path, clock.to_store(moment), *past_data_version(db, moment))
+        return _ranks(standings(db, now, moment))
+    key = (path, clock.to_store(moment), *store.data_version(db, moment))
     with _CACHE_LOCK:
         ranks = _PAST_RANKS.pop(key, None)
     if ranks is None:
-        ranks = {e.media_id: e.rank for e in standings(db, now, moment).ranked}  # type: ignore[misc]
+        ranks = _ranks(standings(db, now, moment))
     with _CACHE_LOCK:
         _PAST_RANKS[key] = ranks
         while len(_PAST_RANKS) > _PAST_RANKS_KEPT:
@@ -334,100 +427,46 @@ def previous_ranks(db: sqlite_utils.Database, now: datetime, moment: datetime) -
     return ranks
 
 
-def past_data_version(db: sqlite_utils.Database, moment: datetime) -> tuple:
-    """Return a value that changes whenever anything the standings as of ``moment``
-    read may have changed (see :func:`previous_ranks`)."""
-    conn = db.conn
-    ids = conn.execute(
-        "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
-        "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
-        "(SELECT max(id) FROM media_outcomes), "
-        "(SELECT count(*) FROM poll_runs WHERE finished_at <= :m), "
-        "(SELECT max(id) FROM poll_runs WHERE finished_at <= :m)",
-        {"m": clock.to_store(moment)}).fetchone()
-    # whole rows: a database made again at the same path differs at least in its times
-    runs = conn.execute("SELECT * FROM poll_runs WHERE finished_at <= ? ORDER BY id", [clock.to_store(moment)])
-    return (*ids, tuple(runs.fetchall()), tuple(conn.execute("SELECT * FROM contest").fetchall()),
-            tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
-
-
-# The board's last standings: (key, Standings) or None.
-_LAST_BOARD: list = [None]
-
-
-def _board_standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None) -> Standings:
-    # A refresh when nothing was stored since the last one reuses its standings. The key
-    # covers everything standings read: every save_page bumps its poll run's counters,
-    # every finished poll its status, and the history tables only grow.
-    path = _database_file(db)
-    if not path:
-        return standings(db, now, as_of)
-    key = (path, as_of and clock.to_store(as_of),
-           *(past_data_version(db, as_of) if as_of else live_data_version(db)))
-    cached = _LAST_BOARD[0]
-    if cached is not None and cached[0] == key:
-        board = cached[1]
-        if as_of is None and store.last_poll_run(db, successful=True) is None:
-            board = Standings(contest=board.contest, entries=board.entries, as_of=now, rules=board.rules,
-                              freshness=board.freshness, _ranked=board._ranked, _counts=board._counts)
-        return board
-    board = standings(db, now, as_of)
-    _LAST_BOARD[0] = (key, board)
-    return board
-
-
-def live_data_version(db: sqlite_utils.Database) -> tuple:
-    """Return a value that changes whenever anything the live standings read may have
-    changed: every poll run row (stored pages bump their run's counters), the newest
-    snapshot, media and history rows, the contest and the rules."""
-    conn = db.conn
-    ids = conn.execute(
-        "SELECT (SELECT max(id) FROM rule_changes), (SELECT max(id) FROM moderation), "
-        "(SELECT max(id) FROM entrant_links), (SELECT max(id) FROM media_edits), "
-        "(SELECT max(id) FROM snapshots), (SELECT max(rowid) FROM media), (SELECT count(*) FROM poll_runs), "
-        "(SELECT max(id) FROM media_outcomes)").fetchone()
-    return (*ids, tuple(conn.execute("SELECT * FROM poll_runs ORDER BY id").fetchall()),
-            tuple(conn.execute("SELECT * FROM contest").fetchall()),
-            tuple(conn.execute("SELECT name, value, updated_at FROM rules ORDER BY name").fetchall()))
-
-
-def _database_file(db: sqlite_utils.Database) -> str:
-    return next((row[2] for row in db.conn.execute("PRAGMA database_list") if row[1] == "main"), "") or ""
+def _ranks(board: Standings) -> dict[str, int]:
+    return {e.media_id: e.rank for e in board.rows() if e.rank is not None}
 
 
 def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntry],
            until: datetime | None = None) -> dict[str, list[float]]:
     """Return each entry's score at each snapshot its score could use, oldest first:
     snapshots observed at or before ``until`` and the contest's freeze (only the first
-    one for an entry first observed after the freeze), scored under the board's rules.
+    one for an entry first observed after the freeze), scored under the board's rules
+    by the ranking's own formula.
     """
     contest = board.contest
-    limit = min(t for t in (until, contest.freeze) if t is not None)
-    series = store.snapshot_series(db, [e.media_id for e in entries], until)
-    result: dict[str, list[float]] = {}
-    window = board.rules.get("engagement_window_hours")
-    for entry in entries:
-        snaps = series.get(entry.media_id, [])
-        end = limit if not window or entry.timestamp is None else \
-            min(limit, entry.timestamp + timedelta(hours=window))  # type: ignore[arg-type]
-        usable = [s for s in snaps if s["observed_at"] <= end] or snaps[:1]
-        fields = {"caption": entry.caption, "media_type": entry.media_type, "timestamp": entry.timestamp}
-        count_likes = "likes_not_counted" not in entry.flags
-        result[entry.media_id] = [score_entry({**fields, **s}, board.rules, contest.hashtags, contest.start,
-                                              count_likes=count_likes)[0] for s in usable]
+    limit = clock.to_store(min(t for t in (until, contest.freeze) if t is not None))
+    result: dict[str, list[float]] = {e.media_id: [] for e in entries}
+    first: dict[str, float] = {}
+    window = board.rules.engagement_window_hours
+    ends = {e.media_id: clock.to_store(min(clock.from_store(limit), e.timestamp + timedelta(hours=window)))  # type: ignore[type-var]
+            for e in entries if window and e.timestamp is not None}
+    for chunk in _chunks([e.media_id for e in entries]):
+        query = trend_query(board.rules, contest_terms(contest), as_of=until, media_ids=chunk,
+                            count_likes=not any("likes_not_counted" in e.flags for e in entries))
+        for media_id, observed_at, score in store.query_rows(db, query.sql, query.params):
+            first.setdefault(media_id, score)
+            if observed_at <= ends.get(media_id, limit):
+                result[media_id].append(score)
+    for media_id, scores in result.items():
+        if not scores and media_id in first:
+            scores.append(first[media_id])
     return result
+
+
+def _chunks(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def board_counts(board: Standings) -> dict[str, int]:
     """Return ``entries`` (stored posts), ``eligible`` (ranked), ``disqualified`` (by a
     judge) and ``hidden_likes`` (posts whose owner hides likes)."""
-    if board._counts is None:
-        board._counts = {
-            "entries": len(board.entries), "eligible": len(board.ranked),
-            "disqualified": sum(1 for e in board.entries if e.status == DISQUALIFIED),
-            "hidden_likes": sum(1 for e in board.entries if e.like_count is None and e.observed_at is not None),
-        }
-    return dict(board._counts)
+    return board.counts()
 
 
 def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None, *, top: int | None = None,
@@ -439,15 +478,25 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
     when it stays locked past the connection's busy timeout.
     """
     moment = as_of or now
-    board = _board_standings(db, moment, as_of)
-    selected = select(board, top, show_all)
-    shown = selected if limit is None else selected[:max(limit, 0)]
+    board = standings(db, moment, as_of)
+    counts = board.counts()
+    # only the rows shown are read: the live standings give the top rows without
+    # ranking every stored media again
+    if limit is not None and limit <= 0:
+        shown: list[ScoredEntry] = []
+    elif show_all or limit is None:
+        shown = list(islice(board.rows(top, show_all), limit))
+    else:
+        shown = list(board.rows(min(top, limit) if top else limit))
+    ranked = min(top, counts["eligible"]) if top else counts["eligible"]
+    total = ranked + (counts["entries"] - counts["eligible"] if show_all else 0)
     moved, previous = movements(db, board, moment, as_of, shown)
     series = trends(db, board, shown, as_of)
     rows = [BoardRow(entry=entry, movement=moved.get(entry.media_id), trend=series.get(entry.media_id, []),
                      flags=list(entry.flags)) for entry in shown]
-    return BoardView(board=board, now=moment, health=poll_health(db, board.contest, moment), counts=board_counts(board),
-                     rows=rows, total_rows=len(selected), previous_poll=previous)
+    return BoardView(board=board, now=moment, health=poll_health(db, board.contest, moment), counts=counts,
+                     rows=rows, total_rows=total, previous_poll=previous,
+                     refresh_off=tuple(sorted(store.disabled_sources(db))))
 
 
 # -- one entry explained --------------------------------------------------------------
@@ -463,7 +512,7 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
     """
     from derby.rules import TIE_BREAK_KEYS, format_value
 
-    entry = next((e for e in board.entries if e.media_id == media_id), None)
+    entry = board.entry(media_id)
     contest = board.contest
     tz = contest.tz
     if entry is None:
@@ -485,14 +534,14 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
     if entry.observed_at is None:
         lines.append("Snapshot used: none yet (no engagement recorded)")
     else:
-        likes = "hidden" if entry.like_count is None else str(entry.like_count)
+        likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
         late = ("  (observed late: first seen after engagement stopped counting, so its first snapshot is used)"
                 if "observed_late" in entry.flags else "")
-        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes} likes, "
-                     f"{entry.comments_count if entry.comments_count is not None else 0} comments{late}")
-    window = board.rules.get("engagement_window_hours")
+        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes}, "
+                     f"{plural(entry.comments_count or 0, 'comment')}{late}")
+    window = board.rules.engagement_window_hours
     if window and entry.timestamp is not None:
-        end = min(entry.timestamp + timedelta(hours=window), contest.freeze)  # type: ignore[arg-type]
+        end = min(entry.timestamp + timedelta(hours=window), contest.freeze)
         lines.append(f"Engagement window: engagement_window_hours = {format_value(window)}: every entry is scored on "
                      f"its engagement as of {format_value(window)} h after it was posted (never after the freeze), "
                      f"here {when(end)}")
@@ -510,14 +559,14 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> li
         lines.append(f"  {when(action['at'])}  {action['action']} by {display_text(action['by'])}: "
                      f"{display_text(action['reason'])}")
     if entry.rank is not None:
-        standing = f"Rank: {entry.rank} of {len(board.ranked)}"
+        standing = f"Rank: {entry.rank} of {board.counts()['eligible']}"
         if entry.tie_break:
             standing += (f" (tied on score with a neighbour; separated by {entry.tie_break}: "
                          f"{TIE_BREAK_KEYS[entry.tie_break]})")
         lines.append(standing)
     else:
         lines.append(f"Rank: not ranked, {display_text(entry.reason)} [{entry.status}]")
-    lines.append(f"Tie-break order: {format_value(list(board.rules.get('tie_break') or []))}")
+    lines.append(f"Tie-break order: {format_value(list(board.rules.tie_break))}")
     return lines
 
 

@@ -273,3 +273,90 @@ def encode(value: object) -> str:
 def decode(text: str | None) -> object:
     """Return the rule value stored as JSON ``text`` (None stays None)."""
     return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True)
+class EarlyBonus:
+    """``early_entry_bonus``: ``points`` for a post published within the first
+    ``hours`` (> 0) of the contest."""
+
+    hours: float
+    points: float
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The rules in force, one typed and validated value per rule kind (see
+    :data:`RULE_KINDS` for each one's meaning). Build it with :meth:`from_values`.
+
+    ``media_type_bonus`` is a tuple of ``(media_type, points)`` pairs in
+    :data:`MEDIA_TYPES` order; ``tie_break`` the chain of :data:`TIE_BREAK_KEYS`.
+    """
+
+    points_per_like: float = 1.0
+    points_per_comment: float = 3.0
+    cap_likes: int | None = None
+    cap_comments: int | None = None
+    media_type_bonus: tuple[tuple[str, float], ...] = ()
+    extra_hashtag_bonus: float = 0.0
+    early_entry_bonus: EarlyBonus | None = None
+    require_hashtag_in_caption: bool = True
+    require_mention: str | None = None
+    max_entries_per_entrant: int | None = None
+    hidden_likes: str = "zero"
+    tie_break: tuple[str, ...] = DEFAULT_TIE_BREAK
+    engagement_window_hours: float | None = None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> Rules:
+        """Return the rules from stored values (``{name: value}``; a missing kind takes
+        its default). Raises ValueError naming the first invalid rule; unknown names
+        are ignored (a rule kind a newer derby wrote)."""
+        checked = {name: validate_rule(name, values.get(name, kind.default)) for name, kind in RULE_KINDS.items()}
+        bonus = checked["media_type_bonus"]
+        early = checked["early_entry_bonus"]
+        return cls(
+            points_per_like=_as_float(checked["points_per_like"]),
+            points_per_comment=_as_float(checked["points_per_comment"]),
+            cap_likes=_as_count(checked["cap_likes"]),
+            cap_comments=_as_count(checked["cap_comments"]),
+            media_type_bonus=tuple((k, _as_float(v)) for k, v in bonus.items())
+            if isinstance(bonus, dict) else (),
+            extra_hashtag_bonus=_as_float(checked["extra_hashtag_bonus"]),
+            early_entry_bonus=EarlyBonus(_as_float(early["hours"]), _as_float(early["points"]))
+            if isinstance(early, dict) else None,
+            require_hashtag_in_caption=checked["require_hashtag_in_caption"] is True,
+            require_mention=_as_text(checked["require_mention"]),
+            max_entries_per_entrant=_as_count(checked["max_entries_per_entrant"]),
+            hidden_likes=str(checked["hidden_likes"]),
+            tie_break=tuple(str(k) for k in checked["tie_break"]) if isinstance(checked["tie_break"], list)
+            else DEFAULT_TIE_BREAK,
+            engagement_window_hours=None if checked["engagement_window_hours"] is None
+            else _as_float(checked["engagement_window_hours"]),
+        )
+
+    def values(self) -> dict[str, object]:
+        """Return the rules as ``{name: value}`` in the stored shapes (JSON-ready)."""
+        early = self.early_entry_bonus
+        return {
+            "points_per_like": self.points_per_like, "points_per_comment": self.points_per_comment,
+            "cap_likes": self.cap_likes, "cap_comments": self.cap_comments,
+            "media_type_bonus": dict(self.media_type_bonus), "extra_hashtag_bonus": self.extra_hashtag_bonus,
+            "early_entry_bonus": None if early is None else {"hours": early.hours, "points": early.points},
+            "require_hashtag_in_caption": self.require_hashtag_in_caption,
+            "require_mention": self.require_mention, "max_entries_per_entrant": self.max_entries_per_entrant,
+            "hidden_likes": self.hidden_likes, "tie_break": list(self.tie_break),
+            "engagement_window_hours": self.engagement_window_hours,
+        }
+
+
+def _as_float(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _as_count(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def _as_text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

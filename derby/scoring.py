@@ -1,9 +1,9 @@
-"""Scoring: pure functions from stored entries and rules to scores, explanations and a
-ranking. Standard library only. Nothing here reads the database or the clock: the
-store hands over each entry with the snapshot to use (already frozen at the deadline),
-its entrant and its latest moderation action.
+"""Scoring: the ranking formula as SQL built from the typed rules, and the explanation
+of its columns. Standard library only; nothing here executes SQL (``store`` does) or
+reads the clock.
 
-The score of an entry (every term is listed, with its basis, in ``contributions``)::
+The score of an entry (each term is a column of the ranking query, and a line of
+``contributions``)::
 
     likes    = min(like_count, cap_likes)          (hidden likes: see hidden_likes)
     comments = min(comments_count, cap_comments)
@@ -21,21 +21,22 @@ after which their likes count as 0.
 
 Eligibility is checked in this order, the first failure giving the status:
 disqualified by a judge, no timestamp, before the start, after the end, no caption /
-no contest hashtag (``require_hashtag_in_caption``), no mention (``require_mention``, with or
-without the ``@``: see :func:`derby.text.caption_handles`),
+no contest hashtag (``require_hashtag_in_caption``), no @mention (``require_mention``),
 held for review (``hidden_likes = review``), over the entrant's cap
 (``max_entries_per_entrant``: only the best N entries of one entrant, in ranking
-order, are ranked). Ranking follows the ``tie_break`` chain.
+order, are ranked). Ranking follows the ``tie_break`` chain. A caption's hashtags and
+mentions are normalized once, when it is stored (:func:`derby.text.caption_words`);
+whether they hold a contest hashtag or the required account is decided in SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from derby.rules import DEFAULT_TIE_BREAK, format_value
-from derby.text import caption_hashtags, mentions
+from derby.rules import Rules, format_value
+from derby.units import plural
 
 ELIGIBLE = "eligible"
 REASONS = {
@@ -45,7 +46,7 @@ REASONS = {
     "after_end": "posted after the contest closed",
     "no_caption": "no caption, so no contest hashtag in it",
     "missing_hashtag": "no contest hashtag in the caption",
-    "missing_mention": "the caption does not mention the required account (with or without @)",
+    "missing_mention": "the caption does not @mention the required account",
     "review": "likes are hidden and the rules hold such entries for a judge",
     "over_entrant_cap": "the entrant already has the most ranked entries the rules allow",
 }
@@ -64,15 +65,16 @@ class Contribution:
 
 @dataclass
 class ScoredEntry:
-    """One media with its score and standing.
+    """One media with its score and standing, decoded from a row of the ranking query.
 
     ``status`` is ``eligible`` or a key of :data:`REASONS`; ``rank`` is None unless
     eligible; ``flags`` holds ``hidden_likes``, ``likes_not_counted``,
     ``observed_late``, ``no_snapshot``, ``capped`` and ``tied``; ``tie_break`` is the
     chain key that separated a tied entry from its neighbour (None when not tied);
     ``points`` maps each rule to its points; ``contributions`` explains them;
-    ``checks`` lists the eligibility checks made as (check, passed, note). Times are
-    aware UTC.
+    ``checks`` lists the eligibility checks made as (check, passed, note); both are
+    built from the row's per-rule columns. ``moderation`` is the judges' latest action
+    ``{"action", "reason", "by", "at"}`` or None. Times are aware UTC.
     """
 
     media_id: str
@@ -95,22 +97,17 @@ class ScoredEntry:
     detail: str | None = None
     likes_counted: float = 0
     comments_counted: float = 0
-    # What the explanation is rebuilt from, on first use: the stored entry, the
-    # ranking's _Rules, and the checks ranking added after the entry's own.
-    _source: Mapping | None = field(default=None, repr=False, compare=False)
-    _rules: _Rules | None = field(default=None, repr=False, compare=False)
-    _later_checks: list | None = field(default=None, repr=False, compare=False)
-    _contributions: list | None = field(default=None, repr=False, compare=False)
-    _check_list: list | None = field(default=None, repr=False, compare=False)
+    # the ranking row, its rules and contest, for the explanation
+    _row: Mapping | None = field(default=None, repr=False, compare=False)
+    _rules: Rules | None = field(default=None, repr=False, compare=False)
+    _terms: ContestTerms | None = field(default=None, repr=False, compare=False)
 
     @property
     def contributions(self) -> list[Contribution]:
-        """Each term of the score with its basis, in rule order (built on first use)."""
-        if self._contributions is None:
-            r = self._rules
-            self._contributions = [] if r is None or self._source is None else \
-                _score(self._source, r.rules, r.tags, r.start, r.count_likes)[1]
-        return self._contributions
+        """Each term of the score with its basis, in rule order."""
+        if self._row is None or self._rules is None:
+            return []
+        return contributions(self._row, self._rules)
 
     @property
     def points(self) -> dict[str, float]:
@@ -119,18 +116,10 @@ class ScoredEntry:
 
     @property
     def checks(self) -> list[tuple[str, bool, str]]:
-        """The eligibility checks made, as (check, passed, note), in the order made
-        (built on first use)."""
-        if self._check_list is None:
-            checks: list[tuple[str, bool, str]] = []
-            r = self._rules
-            if r is not None and self._source is not None:
-                if self.status == "disqualified" and self.moderation is not None:
-                    checks.append(("moderation", False, self.detail or ""))
-                checks.extend(_checks(self._source, r.tags, r.start, r.end, r.rules)[1])
-            checks.extend(self._later_checks or ())
-            self._check_list = checks
-        return self._check_list
+        """The eligibility checks made, as (check, passed, note), in the order made."""
+        if self._row is None or self._rules is None or self._terms is None:
+            return []
+        return checks(self._row, self._rules, self._terms, self.moderation, self.detail)
 
     @property
     def reason(self) -> str | None:
@@ -140,340 +129,601 @@ class ScoredEntry:
         return self.detail or REASONS.get(self.status)
 
 
-def eligibility(entry: Mapping, hashtags: Iterable[str], start: datetime, end: datetime,
-                rules: Mapping[str, object]) -> str:
-    """Return ``eligible`` or the status key saying why ``entry`` is not, from the
-    entry alone (judges' moderation, the review hold and the entrant cap are applied
-    by :func:`rank_entries`). The window is [start, end], inclusive, on the post's
-    own ``timestamp``."""
-    return _checks(entry, list(hashtags), start, end, rules)[0]
+def scored_entry(row: Mapping, rules: Rules, terms: ContestTerms, parse: Callable) -> ScoredEntry:
+    """Return the :class:`ScoredEntry` of one row of :func:`ranking_query` (a mapping
+    of its columns); ``parse`` turns stored time text into aware UTC."""
+    status = row["status"]
+    moderation = None if row["action"] is None else {
+        "action": row["action"], "reason": row["moderation_reason"], "by": row["moderation_by"],
+        "at": parse(row["moderation_at"])}
+    detail = None
+    if status == "disqualified" and moderation is not None:
+        detail = f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"
+    elif status == "over_entrant_cap":
+        cap = rules.max_entries_per_entrant
+        detail = f"@{row['username']} already has {cap} better-ranked entr{'y' if cap == 1 else 'ies'}"
+    return ScoredEntry(
+        row["media_id"], row["permalink"], row["caption"], row["media_type"], parse(row["timestamp"]),
+        row["like_count"], row["comments_count"], parse(row["observed_at"]), row["username"],
+        row["display_name"], parse(row["first_seen_at"]), row["score"], status, row["rank"],
+        row["flags_text"].split(), row["tie_break"], moderation, detail, row["likes_eff"], row["comments_counted"],
+        row, rules, terms)
 
 
-def _checks(entry: Mapping, tags: list[str], start: datetime, end: datetime,
-            rules: Mapping[str, object]) -> tuple[str, list[tuple[str, bool, str]]]:
-    checks: list[tuple[str, bool, str]] = []
-    status = ELIGIBLE
-
-    def check(name: str, passed: bool, note: str, failure: str) -> None:
-        nonlocal status
-        checks.append((name, passed, note))
-        if not passed and status == ELIGIBLE:
-            status = failure
-
-    timestamp = entry.get("timestamp")
-    if timestamp is None:
-        check("window", False, "the feed gave no timestamp", "no_timestamp")
-    elif timestamp < start:
-        check("window", False, "posted before the start", "before_start")
-    elif timestamp > end:
-        check("window", False, "posted after the end", "after_end")
-    else:
-        check("window", True, "posted between the start and the end", ELIGIBLE)
-    caption = entry.get("caption")
-    if rules.get("require_hashtag_in_caption", True):
-        found = contest_tags(caption, tags)
-        if not caption:
-            check("require_hashtag_in_caption", False, "no caption", "no_caption")
-        else:
-            check("require_hashtag_in_caption", bool(found),
-                  f"caption holds #{', #'.join(found)}" if found else "no contest hashtag in the caption",
-                  "missing_hashtag")
-    mention = rules.get("require_mention")
-    if mention:
-        present = mentions(caption, mention)
-        check("require_mention", present, f"caption {'mentions' if present else 'does not mention'} @{mention}",
-              "missing_mention")
-    return status, checks
-
-
-def score_entry(entry: Mapping, rules: Mapping[str, object], hashtags: Iterable[str] = (),
-                start: datetime | None = None, *,
-                count_likes: bool = True) -> tuple[float, dict[str, float], list[str]]:
-    """Return (score, points per rule, flags) of one entry's snapshot.
-
-    ``hashtags`` and ``start`` are needed only by the hashtag and early-entry bonuses.
-    ``count_likes`` False drops the likes term (``hidden_likes = comments_only``).
-    """
-    score, contributions, flags, _, _ = _score(entry, rules, list(hashtags), start, count_likes)
-    return score, {c.rule: c.points for c in contributions}, flags
-
-
-def _score(entry: Mapping, rules: Mapping[str, object], tags: list[str], start: datetime | None,
-           count_likes: bool) -> tuple[float, list[Contribution], list[str], float, float]:
-    flags: list[str] = []
-    contributions: list[Contribution] = []
-    if entry.get("observed_at") is None:
-        flags.append("no_snapshot")
-    elif entry.get("observed_late"):
-        flags.append("observed_late")
-    likes = entry.get("like_count")
-    comments = entry.get("comments_count") or 0
-    per_like = float(rules["points_per_like"])  # type: ignore[arg-type]
-    per_comment = float(rules["points_per_comment"])  # type: ignore[arg-type]
-    if likes is None and entry.get("observed_at") is not None:
-        flags.append("hidden_likes")
-    likes_counted: float = 0
-    if not count_likes:
-        flags.append("likes_not_counted")
-        contributions.append(Contribution("points_per_like", "likes not counted: some entries hide theirs "
-                                          "(hidden_likes = comments_only)", 0.0))
+def contributions(row: Mapping, rules: Rules) -> list[Contribution]:
+    """Return the terms of a ranking row's score, each with its basis, in rule order."""
+    terms: list[Contribution] = []
+    per_like, per_comment = format_value(rules.points_per_like), format_value(rules.points_per_comment)
+    likes, comments = row["like_count"], row["comments_count"] or 0
+    if not row["count_likes"]:
+        terms.append(Contribution("points_per_like", "likes not counted: some entries hide theirs "
+                                  "(hidden_likes = comments_only)", 0.0))
     elif likes is None:
-        contributions.append(Contribution("points_per_like", "likes hidden: counted as 0 likes", 0.0))
+        terms.append(Contribution("points_per_like", "likes hidden: counted as 0 likes", 0.0))
     else:
-        likes_counted, basis = _capped(likes, rules.get("cap_likes"), "likes")
-        if likes_counted != likes:
-            flags.append("capped")
-        contributions.append(Contribution("points_per_like", f"{basis} × {format_value(per_like)}",
-                                          per_like * likes_counted))
-    comments_counted, basis = _capped(comments, rules.get("cap_comments"), "comments")
-    if comments_counted != comments and "capped" not in flags:
-        flags.append("capped")
-    contributions.append(Contribution("points_per_comment", f"{basis} × {format_value(per_comment)}",
-                                      per_comment * comments_counted))
-    bonus = rules.get("media_type_bonus") or {}
-    media_type = entry.get("media_type")
-    if bonus and media_type in bonus:  # type: ignore[operator]
-        contributions.append(Contribution("media_type_bonus", f"media type {media_type}",
-                                          float(bonus[media_type])))  # type: ignore[index]
-    per_tag = float(rules.get("extra_hashtag_bonus") or 0)  # type: ignore[arg-type]
-    if per_tag:
-        found = contest_tags(entry.get("caption"), tags)
-        extra = max(len(found) - 1, 0)
-        contributions.append(Contribution("extra_hashtag_bonus",
-                                          f"{extra} extra contest hashtag{'s' if extra != 1 else ''} × "
-                                          f"{format_value(per_tag)}", per_tag * extra))
-    early = rules.get("early_entry_bonus")
-    timestamp = entry.get("timestamp")
-    if early and start is not None and timestamp is not None:
-        limit = start + timedelta(hours=early["hours"])  # type: ignore[index]
-        within = start <= timestamp < limit
-        contributions.append(Contribution(
-            "early_entry_bonus",
-            f"posted {'within' if within else 'after'} the first {format_value(early['hours'])} h",  # type: ignore[index]
-            float(early["points"]) if within else 0.0))  # type: ignore[index]
-    score = round(sum(c.points for c in contributions), 6) + 0.0
-    return score, contributions, flags, likes_counted, comments_counted
+        capped = f", capped at {rules.cap_likes}" if row["capped_likes"] else ""
+        terms.append(Contribution("points_per_like", f"{plural(likes, 'like', 'likes')}{capped} × {per_like}",
+                                  row["pts_like"]))
+    capped = f", capped at {rules.cap_comments}" if row["capped_comments"] else ""
+    terms.append(Contribution("points_per_comment", f"{plural(comments, 'comment', 'comments')}{capped} × "
+                              f"{per_comment}", row["pts_comment"]))
+    if row["pts_media_type"] is not None:
+        terms.append(Contribution("media_type_bonus", f"media type {row['media_type']}", row["pts_media_type"]))
+    if row["pts_extra"] is not None:
+        extra = row["extra_tags"]
+        terms.append(Contribution("extra_hashtag_bonus", f"{extra} extra contest hashtag{'s' if extra != 1 else ''} "
+                                  f"× {format_value(rules.extra_hashtag_bonus)}", row["pts_extra"]))
+    early = rules.early_entry_bonus
+    if row["pts_early"] is not None and early is not None:
+        terms.append(Contribution("early_entry_bonus", f"posted {'within' if row['early_within'] else 'after'} "
+                                  f"the first {format_value(early.hours)} h", row["pts_early"]))
+    return terms
 
 
-def _capped(count: int, cap: object, noun: str) -> tuple[int, str]:
-    if cap is not None and count > cap:  # type: ignore[operator]
-        return cap, f"{count} {noun}, capped at {cap}"  # type: ignore[return-value]
-    return count, f"{count} {noun}"
-
-
-def contest_tags(caption: str | None, tags) -> list[str]:
-    """Return the contest hashtags (``tags``: normalized, any container) a caption
-    holds as whole tags, each once, in caption order."""
-    return [t for t in dict.fromkeys(caption_hashtags(caption)) if t in tags]
-
-
-def _media_order(media_id: str) -> tuple:
-    return (0, int(media_id), media_id) if media_id.isascii() and media_id.isdigit() else (1, 0, media_id)
-
-
-class _Rules:
-    """Rule-derived constants of one ranking, computed once instead of per entry."""
-
-    __slots__ = ("rules", "tags", "tag_set", "start", "end", "count_likes", "per_like", "per_comment",
-                 "cap_likes", "cap_comments", "bonus", "per_tag", "early", "early_limit", "early_points",
-                 "require_hashtag", "mention", "policy")
-
-    def __init__(self, rules: Mapping[str, object], tags: list[str], start: datetime, end: datetime) -> None:
-        self.rules, self.tags, self.tag_set, self.start, self.end = rules, tags, set(tags), start, end
-        self.count_likes = True
-        self.per_like = float(rules["points_per_like"])  # type: ignore[arg-type]
-        self.per_comment = float(rules["points_per_comment"])  # type: ignore[arg-type]
-        self.cap_likes = rules.get("cap_likes")
-        self.cap_comments = rules.get("cap_comments")
-        self.bonus = rules.get("media_type_bonus") or {}
-        self.per_tag = float(rules.get("extra_hashtag_bonus") or 0)  # type: ignore[arg-type]
-        early = rules.get("early_entry_bonus")
-        self.early = bool(early) and start is not None
-        self.early_limit = start + timedelta(hours=early["hours"]) if self.early else None  # type: ignore[index]
-        self.early_points = float(early["points"]) if self.early else 0.0  # type: ignore[index]
-        self.require_hashtag = bool(rules.get("require_hashtag_in_caption", True))
-        self.mention = rules.get("require_mention")
-        self.policy = rules.get("hidden_likes", "zero")
-
-    def found_tags(self, caption: str | None) -> list[str]:
-        return contest_tags(caption, self.tag_set)
-
-    def status(self, entry: Mapping) -> tuple[str, list[str] | None]:
-        """The status :func:`_checks` gives (its first failure), and the contest
-        hashtags found in the caption when they were looked for."""
-        timestamp = entry.get("timestamp")
-        if timestamp is None:
-            return "no_timestamp", None
-        if timestamp < self.start:
-            return "before_start", None
-        if timestamp > self.end:
-            return "after_end", None
-        caption = entry.get("caption")
-        found = None
-        if self.require_hashtag:
-            if not caption:
-                return "no_caption", None
-            found = self.found_tags(caption)
-            if not found:
-                return "missing_hashtag", found
-        if self.mention and not mentions(caption, self.mention):
-            return "missing_mention", found
-        return ELIGIBLE, found
-
-    def score(self, entry: Mapping, found: list[str] | None) -> tuple[float, list[str], float, float]:
-        """(score, flags, likes counted, comments counted), exactly as :func:`_score`
-        computes them, without building its explanation."""
-        flags: list[str] = []
-        observed = entry.get("observed_at")
-        if observed is None:
-            flags.append("no_snapshot")
-        elif entry.get("observed_late"):
-            flags.append("observed_late")
-        likes = entry.get("like_count")
-        comments = entry.get("comments_count") or 0
-        if likes is None and observed is not None:
-            flags.append("hidden_likes")
-        likes_counted: float = 0
-        if not self.count_likes:
-            flags.append("likes_not_counted")
-            points = [0.0]
-        elif likes is None:
-            points = [0.0]
+def checks(row: Mapping, rules: Rules, terms: ContestTerms, moderation: Mapping | None,
+           detail: str | None) -> list[tuple[str, bool, str]]:
+    """Return the eligibility checks of a ranking row as (check, passed, note), in the
+    order they are made."""
+    made: list[tuple[str, bool, str]] = []
+    if row["status"] == "disqualified" and moderation is not None:
+        made.append(("moderation", False, detail or ""))
+    window = row["st_window"]
+    notes = {"no_timestamp": "the feed gave no timestamp", "before_start": "posted before the start",
+             "after_end": "posted after the end"}
+    made.append(("window", window is None, notes.get(window, "posted between the start and the end")))
+    if rules.require_hashtag_in_caption:
+        if row["caption_empty"]:
+            made.append(("require_hashtag_in_caption", False, "no caption"))
         else:
-            cap = self.cap_likes
-            if cap is not None and likes > cap:  # type: ignore[operator]
-                likes_counted = cap  # type: ignore[assignment]
-                flags.append("capped")
-            else:
-                likes_counted = likes
-            points = [self.per_like * likes_counted]
-        cap = self.cap_comments
-        comments_counted = comments
-        if cap is not None and comments > cap:  # type: ignore[operator]
-            comments_counted = cap
-            if "capped" not in flags:
-                flags.append("capped")
-        points.append(self.per_comment * comments_counted)
-        bonus = self.bonus
-        if bonus:
-            media_type = entry.get("media_type")
-            if media_type in bonus:  # type: ignore[operator]
-                points.append(float(bonus[media_type]))  # type: ignore[index]
-        if self.per_tag:
-            if found is None:
-                found = self.found_tags(entry.get("caption"))
-            points.append(self.per_tag * max(len(found) - 1, 0))
-        if self.early:
-            timestamp = entry.get("timestamp")
-            if timestamp is not None:
-                points.append(self.early_points if self.start <= timestamp < self.early_limit else 0.0)
-        return round(sum(points), 6) + 0.0, flags, likes_counted, comments_counted
+            found = [t for t in (row["caption_hashtags"] or "").split() if t in terms.hashtags]
+            made.append(("require_hashtag_in_caption", bool(found),
+                         f"caption holds #{', #'.join(found)}" if found else "no contest hashtag in the caption"))
+    if rules.require_mention:
+        present = bool(row["mention_ok"])
+        made.append(("require_mention", present,
+                     f"caption {'mentions' if present else 'does not mention'} @{rules.require_mention}"))
+    if row["review_check"]:
+        if row["reinstated"]:
+            made.append(("hidden_likes", True, f"likes hidden; cleared by {(moderation or {}).get('by')}"))
+        else:
+            made.append(("hidden_likes", False, "likes hidden: held for a judge (hidden_likes = review)"))
+    if row["entrant_n"] is not None:
+        cap = rules.max_entries_per_entrant
+        if row["status"] == "over_entrant_cap":
+            made.append(("max_entries_per_entrant", False, detail or ""))
+        else:
+            made.append(("max_entries_per_entrant", True, f"entry {row['entrant_n']} of at most {cap} "
+                         f"for @{row['username']}"))
+    return made
+# -- the ranking, in SQL ---------------------------------------------------------------
+#
+# The ranking is one SQL query built here from the typed rules: rule values are bound
+# parameters, and the SQL text depends only on which rule kinds are in use. It runs
+# in three stages, each a named relation:
+#
+#   entry   one row per media: the caption version, the snapshot and the entrant and
+#           moderation to use (live, or as of a moment);
+#   scored  per-entry columns: each rule's status check and points, the score with and
+#           without the likes term (see entry_columns; team rankings aggregate these);
+#   ranked  what depends on other entries: hidden_likes = comments_only, the review
+#           hold, the entrant cap, rank, ties and the tie-break key (see rank_columns).
+#
+# The explanation (ScoredEntry.contributions and .checks) is built from the scored
+# columns of the same row, so the ranking and its explanation cannot disagree.
+
+@dataclass(frozen=True)
+class Query:
+    """SQL text and its named parameters, for the store to execute."""
+
+    sql: str
+    params: dict[str, object]
 
 
-def _sort_key(chain: list[str]):
-    def getter(key: str):
-        if key == "score":
-            return lambda e: -e.score
-        if key == "comments":
-            return lambda e: -e.comments_counted
-        if key == "likes":
-            return lambda e: -e.likes_counted
-        if key == "timestamp":
-            return lambda e: e.timestamp.timestamp() if e.timestamp else float("inf")
-        if key == "first_seen":
-            return lambda e: e.first_seen_at.timestamp() if e.first_seen_at else float("inf")
-        return lambda e: _media_order(e.media_id)
-    getters = [getter(k) for k in chain]
-    if len(getters) == 3:
-        a, b, c = getters
-        return lambda e: (a(e), b(e), c(e))
-    return lambda e: tuple([g(e) for g in getters])
+@dataclass(frozen=True)
+class ContestTerms:
+    """What the ranking needs of the contest: normalized ``hashtags``, the window
+    ``start``..``end`` and ``freeze`` (when engagement stops counting), aware UTC."""
+
+    hashtags: tuple[str, ...]
+    start: datetime
+    end: datetime
+    freeze: datetime
 
 
-def rank_entries(entries: Iterable[Mapping], hashtags: Iterable[str], start: datetime, end: datetime,
-                 rules: Mapping[str, object]) -> list[ScoredEntry]:
-    """Score, judge and rank ``entries`` (dicts as given by ``store.read_entries``:
-    media fields, the snapshot to use with ``observed_late``, ``username``,
-    ``display_name``, ``first_seen_at`` and ``moderation``, the latest judge's action
-    as ``{"action", "reason", "by", "at"}`` or None).
+STORED_COLUMNS = (
+    "media_id", "first_seen_at", "media_type", "timestamp", "caption_hashtags", "caption_empty", "like_count",
+    "comments_count", "observed_at", "observed_late", "username", "display_name", "moderation_id", "action",
+    "moderation_reason", "moderation_by", "moderation_at", "st_window",
+    "found_tags", "mention_ok", "base_status", "hidden", "reinstated", "likes_counted", "capped_likes",
+    "comments_counted", "capped_comments", "pts_like", "pts_comment", "pts_media_type", "extra_tags", "pts_extra",
+    "pts_early", "early_within", "score_likes", "score_no_likes", "media_key",
+)
+"""The per-entry columns (the ``scored`` stage) kept in ``entry_scores`` for the live
+board, in table order."""
 
-    Returns every entry: ranked ones first in rank order, then the others ordered by
-    media id. Consecutive ranked entries with equal scores are flagged ``tied`` and
-    carry the tie-break key that separated them. Each entry's ``contributions`` and
-    ``checks`` are built when first read (the ranking needs only the numbers).
+
+def _store_time(moment: datetime) -> str:
+    from derby.clock import to_store
+
+    return to_store(moment)
+
+
+def entry_sql(*, as_of: datetime | None, freeze: datetime, links: bool, judged: bool,
+              only_ids: bool = False, window_hours: float | None = None) -> tuple[str, dict[str, object]]:
+    """Return the ``entry`` stage: SQL text of CTEs ending in ``entry`` and its
+    parameters. Live (``as_of`` None) every stored row counts; with ``as_of`` only poll
+    runs finished by then, caption versions, entrant links and moderation recorded by
+    then. The snapshot used is the last one observed at or before ``freeze`` (and
+    ``as_of``), else the first one (the entry is then ``observed_late``). ``links`` /
+    ``judged`` False skip the entrant / moderation searches (none recorded);
+    ``only_ids`` restricts to the media ids of the JSON list ``:ids``. The entrant is
+    the entrant list's, else the author a refresh named. A refresh of the final sweep
+    (the first poll after the freeze) counts as the engagement at the freeze; with
+    ``window_hours`` (the rule ``engagement_window_hours``) each media's limit is its
+    timestamp plus that many hours when earlier (see :func:`window_limit`)."""
+    limit = min(freeze, as_of) if as_of is not None else freeze
+    params: dict[str, object] = {"as_of": _store_time(as_of) if as_of else None,
+                                 "cutoff": _store_time(as_of) if as_of else "9999",
+                                 "limit": _store_time(limit), "freeze": _store_time(freeze)}
+    restrict = "AND m.media_id IN (SELECT value FROM json_each(:ids))" if only_ids else ""
+    username = ("coalesce((SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff "
+                "ORDER BY linked_at DESC, id DESC LIMIT 1), (SELECT username FROM media_authors "
+                "WHERE media_id = m.media_id AND at <= :cutoff ORDER BY at DESC, id DESC LIMIT 1))") if links else "NULL"
+    display = ("(SELECT display_name FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff "
+               "ORDER BY linked_at DESC, id DESC LIMIT 1)") if links else "NULL"
+    moderation = ("(SELECT id FROM moderation WHERE media_id = m.media_id AND at <= :cutoff "
+                  "ORDER BY at DESC, id DESC LIMIT 1)") if judged else "NULL"
+    sql = f"""
+visible_runs AS (
+    SELECT id, final_sweep FROM poll_runs WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
+),
+chosen AS (
+    SELECT m.media_id,
+        coalesce(
+            (SELECT l.snapshot_id FROM latest_snapshots l
+             WHERE :as_of IS NULL AND l.media_id = m.media_id AND l.observed_at <= :limit),
+            -- a final sweep's refresh counts as the engagement at the freeze
+            (SELECT s.id FROM snapshots s
+             WHERE s.media_id = m.media_id AND s.source IN ('mentioned_media', 'business_discovery')
+               AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1) AND :freeze >= :freeze
+             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
+            (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
+             WHERE s.media_id = m.media_id AND s.observed_at <= :limit
+             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
+            (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
+             WHERE s.media_id = m.media_id ORDER BY s.observed_at, s.id LIMIT 1)) AS snapshot_id,
+        CASE WHEN :as_of IS NOT NULL THEN (SELECT e.id FROM media_edits e
+             WHERE e.media_id = m.media_id AND e.poll_run_id NOT IN (SELECT id FROM visible_runs)
+             ORDER BY e.id LIMIT 1) END AS edit_id,
+        {username} AS username, {display} AS display_name, {moderation} AS moderation_id
+    FROM media m
+    WHERE (m.first_poll_run_id IS NULL OR m.first_poll_run_id IN (SELECT id FROM visible_runs)) {restrict}
+),
+entry AS (
+    SELECT m.media_id, m.first_seen_at,
+        CASE WHEN e.id IS NULL THEN m.caption ELSE e.caption END AS caption,
+        CASE WHEN e.id IS NULL THEN m.caption_hashtags ELSE e.caption_hashtags END AS caption_hashtags,
+        CASE WHEN e.id IS NULL THEN m.caption_mentions ELSE e.caption_mentions END AS caption_mentions,
+        CASE WHEN e.id IS NULL THEN m.media_type ELSE e.media_type END AS media_type,
+        CASE WHEN e.id IS NULL THEN m.permalink ELSE e.permalink END AS permalink,
+        CASE WHEN e.id IS NULL THEN m.timestamp ELSE e.timestamp END AS timestamp,
+        s.like_count, s.comments_count, s.observed_at,
+        coalesce(s.observed_at > :freeze AND NOT (s.source IN ('mentioned_media', 'business_discovery')
+            AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1)), 0) AS observed_late,
+        c.username, c.display_name, c.moderation_id, mo.action,
+        mo.reason AS moderation_reason, mo.by AS moderation_by, mo.at AS moderation_at
+    FROM chosen c
+    JOIN media m ON m.media_id = c.media_id
+    LEFT JOIN snapshots s ON s.id = c.snapshot_id
+    LEFT JOIN media_edits e ON e.id = c.edit_id
+    LEFT JOIN moderation mo ON mo.id = c.moderation_id
+)"""
+    if window_hours is not None:
+        sql = window_limit(sql, "m.timestamp")
+        params["window"] = f"+{int(round(window_hours * 3600))} seconds"
+    return sql, params
+
+
+def window_limit(sql: str, timestamp: str) -> str:
+    """Return the ``entry`` stage ``sql`` under the rule ``engagement_window_hours``:
+    each limit (``:limit``, ``:freeze``) becomes the media's own, its ``timestamp`` (a
+    stored UTC text column) plus ``:window`` (an SQLite modifier such as ``'+172800
+    seconds'``) when that is earlier; a final sweep's readings count only for media whose
+    window reaches the freeze. A media without a timestamp keeps the limits as they are."""
+    def own(limit: str) -> str:
+        return (f"(CASE WHEN {timestamp} IS NULL THEN {limit} ELSE "
+                f"min({limit}, strftime('%Y-%m-%dT%H:%M:%SZ', {timestamp}, :window)) END)")
+    return (sql.replace(":freeze >= :freeze", f"{own(':freeze')} >= :freeze")
+               .replace("<= :limit", f"<= {own(':limit')}")
+               .replace("s.observed_at > :freeze", f"s.observed_at > {own(':freeze')}"))
+
+
+# Per-entry columns, one function per rule kind (or group of kinds that share a
+# column). Each returns ([(column, SQL expression)], parameters); expressions read the
+# columns of the stage before (``entry``, then ``checked``).
+
+Columns = tuple[list[tuple[str, str]], dict[str, object]]
+
+
+def _window_status(terms: ContestTerms) -> Columns:
+    return ([("st_window", "CASE WHEN timestamp IS NULL THEN 'no_timestamp' WHEN timestamp < :start "
+                           "THEN 'before_start' WHEN timestamp > :end THEN 'after_end' END")],
+            {"start": _store_time(terms.start), "end": _store_time(terms.end)})
+
+
+def _contest_hashtags(terms: ContestTerms) -> Columns:
+    # the number of distinct contest hashtags the caption holds as whole tags
+    tags = list(dict.fromkeys(terms.hashtags))
+    params = {f"tag{i}": f" {tag} " for i, tag in enumerate(tags)}
+    count = " + ".join(f"(instr(coalesce(caption_hashtags, ''), :tag{i}) > 0)" for i in range(len(tags))) or "0"
+    return [("found_tags", count), ("caption_empty", "coalesce(caption, '') = ''")], params
+
+
+def _require_hashtag(rules: Rules) -> Columns:
+    if not rules.require_hashtag_in_caption:
+        return [("st_hashtag", "NULL")], {}
+    return [("st_hashtag", "CASE WHEN caption_empty THEN 'no_caption' WHEN found_tags = 0 "
+                           "THEN 'missing_hashtag' END")], {}
+
+
+def _require_mention(rules: Rules) -> Columns:
+    if rules.require_mention is None:
+        return [("mention_ok", "NULL"), ("st_mention", "NULL")], {}
+    return ([("mention_ok", "instr(coalesce(caption_mentions, ''), :mention) > 0"),
+             ("st_mention", "CASE WHEN instr(coalesce(caption_mentions, ''), :mention) = 0 "
+                            "THEN 'missing_mention' END")],
+            {"mention": f" {rules.require_mention} "})
+
+
+def _likes(rules: Rules) -> Columns:
+    if rules.cap_likes is None:
+        counted, capped = "coalesce(like_count, 0)", "0"
+    else:
+        counted = "CASE WHEN like_count > :cap_likes THEN :cap_likes ELSE coalesce(like_count, 0) END"
+        capped = "coalesce(like_count > :cap_likes, 0)"
+    return ([("hidden", "like_count IS NULL AND observed_at IS NOT NULL"), ("likes_counted", counted),
+             ("capped_likes", capped), ("pts_like", f":per_like * ({counted})")],
+            {"per_like": rules.points_per_like, "cap_likes": rules.cap_likes})
+
+
+def _comments(rules: Rules) -> Columns:
+    if rules.cap_comments is None:
+        counted, capped = "coalesce(comments_count, 0)", "0"
+    else:
+        counted = ("CASE WHEN coalesce(comments_count, 0) > :cap_comments THEN :cap_comments "
+                   "ELSE coalesce(comments_count, 0) END")
+        capped = "coalesce(comments_count, 0) > :cap_comments"
+    return ([("comments_counted", counted), ("capped_comments", capped),
+             ("pts_comment", f":per_comment * ({counted})")],
+            {"per_comment": rules.points_per_comment, "cap_comments": rules.cap_comments})
+
+
+def _media_type_bonus(rules: Rules) -> Columns:
+    if not rules.media_type_bonus:
+        return [("pts_media_type", "NULL")], {}
+    cases = " ".join(f"WHEN :bonus_type{i} THEN :bonus_points{i}" for i in range(len(rules.media_type_bonus)))
+    params: dict[str, object] = {}
+    for i, (kind, points) in enumerate(rules.media_type_bonus):
+        params[f"bonus_type{i}"], params[f"bonus_points{i}"] = kind, points
+    return [("pts_media_type", f"CASE media_type {cases} END")], params
+
+
+def _extra_hashtag_bonus(rules: Rules) -> Columns:
+    extra = "max(found_tags - 1, 0)"
+    if not rules.extra_hashtag_bonus:
+        return [("extra_tags", extra), ("pts_extra", "NULL")], {}
+    return [("extra_tags", extra), ("pts_extra", f":per_tag * {extra}")], {"per_tag": rules.extra_hashtag_bonus}
+
+
+def _early_entry_bonus(rules: Rules, terms: ContestTerms) -> Columns:
+    early = rules.early_entry_bonus
+    if early is None:
+        return [("early_within", "NULL"), ("pts_early", "NULL")], {}
+    within = "timestamp >= :start AND timestamp < :early_until"
+    return ([("early_within", f"CASE WHEN timestamp IS NOT NULL THEN {within} END"),
+             ("pts_early", f"CASE WHEN timestamp IS NULL THEN NULL WHEN {within} THEN :early_points ELSE 0.0 END")],
+            {"early_until": _store_time(terms.start + timedelta(hours=early.hours)), "early_points": early.points,
+             "start": _store_time(terms.start)})
+
+
+def _moderation() -> Columns:
+    return [("reinstated", "coalesce(action = 'reinstate', 0)")], {}
+
+
+def _media_key() -> Columns:
+    # one text that sorts as the media id order: all-digit ids first, numerically
+    # (length of the number without leading zeros, then its digits), then the id
+    digits = "media_id <> '' AND media_id NOT GLOB '*[^0-9]*'"
+    return [("media_key", f"CASE WHEN {digits} THEN '0' || substr('00000' || length(ltrim(media_id, '0')), -5) "
+                          f"|| ltrim(media_id, '0') || ' ' || media_id ELSE '1' || media_id END")], {}
+
+
+def _merge(parts: Iterable[Columns]) -> Columns:
+    columns: list[tuple[str, str]] = []
+    params: dict[str, object] = {}
+    for cols, values in parts:
+        columns.extend(cols)
+        params.update(values)
+    return columns, params
+
+
+def entry_columns(rules: Rules, terms: ContestTerms, source: str = "entry") -> tuple[str, dict[str, object]]:
+    """Return CTEs ``checked`` and ``scored`` (over ``source``, a relation with the
+    columns of the ``entry`` stage) and their parameters:
+    the per-entry columns of :data:`STORED_COLUMNS` (each rule's status check and
+    points, ``base_status`` before the rules that compare entries, ``score_likes`` and
+    ``score_no_likes`` rounded to 6 decimals)."""
+    first, params = _merge([_window_status(terms), _contest_hashtags(terms), _likes(rules), _comments(rules),
+                            _media_type_bonus(rules), _early_entry_bonus(rules, terms), _moderation(),
+                            _media_key()])
+    second, more = _merge([_require_hashtag(rules), _require_mention(rules), _extra_hashtag_bonus(rules)])
+    params.update(more)
+    bonuses = "coalesce(pts_media_type, 0.0) + coalesce(pts_extra, 0.0) + coalesce(pts_early, 0.0)"
+    status = ("CASE WHEN action = 'disqualify' THEN 'disqualified' "
+              "ELSE coalesce(st_window, st_hashtag, st_mention, 'eligible') END")
+    sql = f"""
+checked AS (
+    SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in first)} FROM {source}
+),
+checked2 AS (
+    SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in second)} FROM checked
+),
+scored AS MATERIALIZED (
+    SELECT *, {status} AS base_status,
+        round(pts_like + pts_comment + {bonuses}, 6) + 0.0 AS score_likes,
+        round(0.0 + pts_comment + {bonuses}, 6) + 0.0 AS score_no_likes
+    FROM checked2
+)"""
+    return sql, params
+
+
+_TIE_KEY_COLUMNS = {"score": "score", "comments": "comments_counted", "likes": "likes_eff",
+                    "timestamp": "timestamp", "first_seen": "first_seen_at"}
+
+
+def _order_by(chain: tuple[str, ...]) -> str:
+    terms = []
+    for key in chain:
+        if key == "media_id":
+            terms.append("media_key")
+        elif key in ("score", "comments", "likes"):
+            terms.append(f"{_TIE_KEY_COLUMNS[key]} DESC")
+        else:
+            terms.append(_TIE_KEY_COLUMNS[key])
+    return ", ".join(terms)
+
+
+def _tie_key(chain: tuple[str, ...], other: str) -> str:
+    # the first chain key after score whose values differ from the neighbour's
+    cases = " ".join(f"WHEN {_TIE_KEY_COLUMNS[k]} IS NOT {other}_{k} THEN '{k}'" for k in chain[1:-1])
+    return f"CASE {cases} ELSE '{chain[-1]}' END" if cases else f"'{chain[-1]}'"
+
+
+def _carried(source: str) -> tuple[str, str]:
+    """(the columns the windows sort, the select of ``ranked``). A table is joined
+    back by its primary key after the windows; a relation of the same query (no index
+    to join on) is carried whole through them instead."""
+    narrow = source == "entry_scores"
+    a, b = ("sc.", "t.") if narrow else ("", "")
+    flags = " || ".join([
+        f"CASE WHEN {a}observed_at IS NULL THEN ' no_snapshot' WHEN {a}observed_late THEN ' observed_late' ELSE '' END",
+        f"CASE WHEN {a}hidden THEN ' hidden_likes' ELSE '' END",
+        f"CASE WHEN {b}count_likes THEN '' ELSE ' likes_not_counted' END",
+        f"CASE WHEN ({b}count_likes AND {a}capped_likes) OR {a}capped_comments THEN ' capped' ELSE '' END",
+        f"CASE WHEN {b}tie_break IS NOT NULL THEN ' tied' ELSE '' END",
+    ])
+    if not narrow:
+        return "sc.*", f"*, ltrim({flags}) AS flags_text FROM tied"
+    return ("sc.media_id, sc.media_key, sc.comments_counted, sc.timestamp, sc.first_seen_at, sc.username, sc.hidden",
+            f"sc.*, t.count_likes, t.score, t.likes_eff, t.review_check, t.entrant_n, t.status, t.rank, "
+            f"t.tie_break, ltrim({flags}) AS flags_text FROM tied t JOIN {source} AS sc ON sc.media_id = t.media_id")
+
+
+def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str = ":cap",
+                 top: int | None = None) -> tuple[str, dict[str, object]]:
+    """Return the CTEs of the ``ranked`` stage over the per-entry relation ``source``
+    (``scored`` or the ``entry_scores`` table), and their parameters. ``policy`` and
+    ``cap`` are the SQL giving ``hidden_likes`` and ``max_entries_per_entrant`` (bound
+    parameters, or a read of the rules table for the ``standings`` view). ``ranked``
+    holds ``source``'s columns plus ``count_likes``, ``score``, ``likes_eff``,
+    ``review_check``, ``entrant_n``, ``status``, ``rank``, ``tie_break`` and
+    ``flags_text`` (space-separated flags). The windows sort narrow rows (the keys
+    only); the full rows are joined back at the end. With ``top`` only the first
+    ``top`` ranked entries are given (none of the others)."""
+    chain = rules.tie_break
+    order = _order_by(chain)
+    keys = list(chain[1:-1])
+    neighbours = "".join(f", lag({_TIE_KEY_COLUMNS[k]}) OVER w AS prev_{k}, lead({_TIE_KEY_COLUMNS[k]}) OVER w AS next_{k}"
+                         for k in keys)
+    if rules.max_entries_per_entrant is None:
+        entrant = "NULL"
+    else:
+        entrant = (f"CASE WHEN held_status = 'eligible' AND username IS NOT NULL AND entrant_cap IS NOT NULL "
+                   f"THEN row_number() OVER (PARTITION BY held_status = 'eligible' AND username IS NOT NULL, username "
+                   f"ORDER BY {order}) END")
+    if top is None:
+        head, ranked_from = "", "placed"
+    else:
+        # the first top + 1 ranked rows only (the last one says whether the top-th is
+        # tied): no sort of every entry, a scan keeping the best rows
+        head = f"head AS (SELECT * FROM placed WHERE status = 'eligible' ORDER BY {order} LIMIT :top_rows),"
+        ranked_from = "head"
+    carried, ranked_select = _carried(source)
+    sql = f"""
+policy AS (
+    SELECT {policy} AS hidden_likes, {cap} AS entrant_cap,
+        {policy} <> 'comments_only'
+        OR NOT EXISTS (SELECT 1 FROM {source} WHERE base_status = 'eligible' AND hidden) AS count_likes
+),
+keyed AS (
+    SELECT {carried}, p.count_likes, p.entrant_cap,
+        CASE WHEN p.count_likes THEN sc.score_likes ELSE sc.score_no_likes END AS score,
+        CASE WHEN p.count_likes THEN sc.likes_counted ELSE 0 END AS likes_eff,
+        CASE WHEN p.hidden_likes = 'review' AND sc.hidden AND NOT sc.reinstated AND sc.base_status = 'eligible'
+             THEN 'review' ELSE sc.base_status END AS held_status,
+        p.hidden_likes = 'review' AND sc.hidden AS review_check
+    FROM {source} AS sc, policy p
+),
+capped AS (
+    SELECT *, {entrant} AS entrant_n FROM keyed
+),
+placed AS (
+    SELECT *, CASE WHEN entrant_n > entrant_cap THEN 'over_entrant_cap' ELSE held_status END AS status FROM capped
+),
+{head}
+neighbours AS (
+    SELECT *, CASE WHEN status = 'eligible' THEN row_number() OVER w END AS rank,
+        lag(score) OVER w AS prev_score, lead(score) OVER w AS next_score{neighbours}
+    FROM {ranked_from} WINDOW w AS (PARTITION BY status = 'eligible' ORDER BY {order})
+),
+tied AS (
+    SELECT *, CASE WHEN status <> 'eligible' THEN NULL
+        WHEN score = next_score THEN {_tie_key(chain, 'next')}
+        WHEN score = prev_score THEN {_tie_key(chain, 'prev')} END AS tie_break
+    FROM neighbours
+),
+ranked AS (
+    SELECT {ranked_select}
+)"""
+    params: dict[str, object] = {"policy": rules.hidden_likes, "cap": rules.max_entries_per_entrant}
+    if top is not None:
+        params["top_rows"], params["top"] = top + 1, top
+        sql += ",\ntop_ranked AS (SELECT * FROM ranked WHERE rank <= :top)"
+    return sql, params
+
+
+def ranking_order() -> str:
+    """ORDER BY of a ranking's rows: ranked ones by rank, then the others by media id."""
+    return "rank IS NULL, rank, media_key"
+
+
+def ranking_query(rules: Rules, terms: ContestTerms, *, as_of: datetime | None, links: bool = True,
+                  judged: bool = True) -> Query:
+    """Return the whole ranking as one query: every entry (ranked ones first in rank
+    order, then the others by media id) with the columns of the ``ranked`` stage and
+    ``caption``, ``permalink``. See :func:`entry_sql` for ``as_of``, ``links`` and
+    ``judged``."""
+    base, params = entry_sql(as_of=as_of, freeze=terms.freeze, links=links, judged=judged,
+                             window_hours=rules.engagement_window_hours)
+    scored, more = entry_columns(rules, terms)
+    ranked, rank_params = rank_columns(rules, "scored")
+    sql = f"WITH {base},{scored},{ranked}\nSELECT * FROM ranked ORDER BY {ranking_order()}"
+    return Query(sql, {**params, **more, **rank_params})
+
+
+def trend_query(rules: Rules, terms: ContestTerms, *, as_of: datetime | None, media_ids: list[str],
+                count_likes: bool) -> Query:
+    """Return the score of each of ``media_ids``' snapshots under ``rules``, as rows
+    ``(media_id, observed_at, score)`` ordered by media and observation; the entry's
+    caption version as of ``as_of`` (live when None), and only the snapshots of poll
+    runs finished by then. ``count_likes`` False drops the likes term
+    (``hidden_likes = comments_only`` in force). ``:ids`` is bound to the JSON list
+    of ids by the caller's params."""
+    import json
+
+    base, params = entry_sql(as_of=as_of, freeze=terms.freeze, links=False, judged=False, only_ids=True)
+    scored, more = entry_columns(rules, terms, source="series")
+    series = """
+series AS (
+    SELECT e.media_id, e.first_seen_at, e.caption, e.caption_hashtags, e.caption_mentions, e.media_type,
+        e.permalink, e.timestamp, s.like_count, s.comments_count, s.observed_at, s.id AS snapshot_id,
+        0 AS observed_late, NULL AS username, NULL AS display_name, NULL AS moderation_id, NULL AS action,
+        NULL AS moderation_reason, NULL AS moderation_by, NULL AS moderation_at
+    FROM entry e JOIN snapshots s ON s.media_id = e.media_id JOIN visible_runs r ON r.id = s.poll_run_id
+    WHERE s.observed_at <= :cutoff
+)"""
+    score = "score_likes" if count_likes else "score_no_likes"
+    sql = (f"WITH {base},{series},{scored}\nSELECT media_id, observed_at, {score} AS score FROM scored "
+           "ORDER BY media_id, observed_at, snapshot_id")
+    return Query(sql, {**params, **more, "ids": json.dumps(media_ids)})
+
+
+def scores_version(rules: Rules, terms: ContestTerms) -> str:
+    """Return the text saying which rules and contest the stored per-entry columns
+    (``entry_scores``) were computed for: a new value means they must be rebuilt."""
+    import json
+
+    return json.dumps({"rules": rules.values(), "hashtags": list(terms.hashtags), "start": _store_time(terms.start),
+                       "end": _store_time(terms.end), "freeze": _store_time(terms.freeze)}, sort_keys=True)
+
+
+def entry_scores_upsert(rules: Rules, terms: ContestTerms, *, only_ids: bool) -> Query:
+    """Return the statement that stores the live per-entry columns
+    (:data:`STORED_COLUMNS`) in ``entry_scores``: of every media, or with ``only_ids``
+    of the media ids in the JSON list ``:ids`` (bound by the caller)."""
+    base, params = entry_sql(as_of=None, freeze=terms.freeze, links=True, judged=True, only_ids=only_ids,
+                             window_hours=rules.engagement_window_hours)
+    scored, more = entry_columns(rules, terms)
+    columns = ", ".join(STORED_COLUMNS)
+    return Query(f"INSERT OR REPLACE INTO entry_scores ({columns})\nWITH {base},{scored}\n"
+                 f"SELECT {columns} FROM scored", {**params, **more})
+
+
+def live_ranking_query(rules: Rules, *, top: int | None = None) -> Query:
+    """Return the live ranking over the stored per-entry columns (``entry_scores``,
+    kept current by the store), with each media's ``caption`` and ``permalink``:
+    every entry, ranked ones first (see :func:`ranking_order`), or with ``top`` the
+    first ``top`` ranked ones only."""
+    ranked, params = rank_columns(rules, "entry_scores", top=top)
+    source = "ranked" if top is None else "top_ranked"
+    return Query(f"WITH {ranked}\nSELECT r.*, m.caption, m.permalink FROM {source} r "
+                 f"JOIN media m ON m.media_id = r.media_id ORDER BY {ranking_order()}", params)
+
+
+def live_counts_query(rules: Rules) -> Query:
+    """Return ``(status, entries, hidden)`` rows: how many live entries have each
+    status, and how many of them hide their likes."""
+    ranked, params = rank_columns(rules, "entry_scores")
+    if rules.max_entries_per_entrant is None:
+        # no entrant cap: a status needs no window over the entries
+        return Query(f"WITH {ranked}\nSELECT held_status, count(*), sum(hidden) FROM keyed GROUP BY held_status",
+                     params)
+    return Query(f"WITH {ranked}\nSELECT status, count(*), sum(hidden) FROM ranked GROUP BY status", params)
+
+
+_VIEW_COLUMNS = {"points_per_like": "pts_like", "points_per_comment": "pts_comment",
+                 "media_type_bonus": "pts_media_type", "extra_hashtag_bonus": "pts_extra",
+                 "early_entry_bonus": "pts_early"}
+
+
+def standings_view(rules: Rules) -> str:
+    """Return the ``CREATE VIEW standings`` statement: the live standings for anyone
+    opening the database (Datasette, the sqlite3 shell): rank, media_id, permalink,
+    score, status, tie_break, flags and each rule's points (NULL where the rule gave
+    none), ranked first. It reads the stored per-entry columns and the current
+    ``hidden_likes`` and ``max_entries_per_entrant`` from the rules table; its tie-break
+    order is that of ``rules`` (the store makes the view again whenever rules change).
     """
-    r = _Rules(rules, list(hashtags), start, end)
-    chain = list(rules.get("tie_break") or DEFAULT_TIE_BREAK)  # type: ignore[call-overload]
-    policy = r.policy
-    judged = []
-    for entry in entries:
-        status, found = r.status(entry)
-        moderation = entry.get("moderation")
-        if moderation and moderation.get("action") == "disqualify":
-            status = "disqualified"
-        judged.append((entry, status, found, moderation))
-    if policy == "comments_only":
-        r.count_likes = not any(e.get("like_count") is None and e.get("observed_at") is not None
-                                for e, status, _, _ in judged if status == ELIGIBLE)
-    review = policy == "review"
-    scored = []
-    append = scored.append
-    for entry, status, found, moderation in judged:
-        score, flags, likes_counted, comments_counted = r.score(entry, found)
-        later = None
-        if review and "hidden_likes" in flags:
-            if bool(moderation) and moderation.get("action") == "reinstate":  # type: ignore[union-attr]
-                later = [("hidden_likes", True, f"likes hidden; cleared by {moderation.get('by')}")]  # type: ignore[union-attr]
-            else:
-                later = [("hidden_likes", False, "likes hidden: held for a judge (hidden_likes = review)")]
-                if status == ELIGIBLE:
-                    status = "review"
-        detail = None
-        if status == "disqualified":
-            detail = f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"  # type: ignore[union-attr]
-        get = entry.get
-        append(ScoredEntry(
-            entry["media_id"], get("permalink"), get("caption"), get("media_type"), get("timestamp"),
-            get("like_count"), get("comments_count"), get("observed_at"), get("username"),
-            get("display_name"), get("first_seen_at"), score, status, None, flags, None, moderation, detail,
-            likes_counted, comments_counted, entry, r, later,
-        ))
-    sort_key = _sort_key(chain)
-    # (key, input position, entry): positions are distinct, so entries are never
-    # compared and equal keys keep the input order, as a stable sort would
-    keyed = sorted([(sort_key(e), i, e) for i, e in enumerate(scored) if e.status == ELIGIBLE])
-    cap = rules.get("max_entries_per_entrant")
-    ranked: list[ScoredEntry] = []
-    keys: list[tuple] = []
-    per_entrant: dict[str, int] = {}
-    for key, _, entry in keyed:
-        if cap is not None and entry.username:
-            per_entrant[entry.username] = per_entrant.get(entry.username, 0) + 1
-            if entry._later_checks is None:
-                entry._later_checks = []
-            if per_entrant[entry.username] > cap:  # type: ignore[operator]
-                entry.status = "over_entrant_cap"
-                entry.detail = f"@{entry.username} already has {cap} better-ranked entr{'y' if cap == 1 else 'ies'}"
-                entry._later_checks.append(("max_entries_per_entrant", False, entry.detail))
-                continue
-            entry._later_checks.append(("max_entries_per_entrant", True,
-                                        f"entry {per_entrant[entry.username]} of at most {cap} for @{entry.username}"))
-        ranked.append(entry)
-        keys.append(key)
-    for position, entry in enumerate(ranked, start=1):
-        entry.rank = position
-    last = len(chain) - 1
-    for i in range(1, len(ranked)):
-        before, after = ranked[i - 1], ranked[i]
-        if before.score == after.score:
-            # the key tuples hold each chain key's sort value, in chain order
-            a, b = keys[i - 1], keys[i]
-            key = next((chain[j] for j in range(1, len(chain)) if a[j] != b[j]), chain[last])
-            for e in (before, after):
-                if "tied" not in e.flags:
-                    e.flags.append("tied")
-            before.tie_break = key
-            if after.tie_break is None:
-                after.tie_break = key
-    others = sorted([e for e in scored if e.status != ELIGIBLE], key=lambda e: _media_order(e.media_id))
-    return ranked + others
+    from derby.rules import RULE_KINDS
+
+    def rule(name: str) -> str:
+        default = RULE_KINDS[name].default
+        fallback = "NULL" if default is None else f"'{default}'"
+        return f"coalesce((SELECT json_extract(value, '$') FROM rules WHERE name = '{name}'), {fallback})"
+
+    ranked, _ = rank_columns(rules, "entry_scores", policy=rule("hidden_likes"), cap=rule("max_entries_per_entrant"))
+    points = ", ".join(f"r.{column} AS {name}" for name, column in _VIEW_COLUMNS.items())
+    return (f"CREATE VIEW standings AS WITH {ranked}\n"
+            f"SELECT r.rank, r.media_id, m.permalink, r.username, r.score, r.status, r.tie_break, "
+            f"r.flags_text AS flags, r.like_count, r.comments_count, r.observed_at, {points} "
+            f"FROM ranked r JOIN media m ON m.media_id = r.media_id ORDER BY {ranking_order()}")

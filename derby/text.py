@@ -11,7 +11,7 @@ Captions are hostile input. Three different dangers need three different cures:
   run as a formula (OWASP "CSV injection" advice);
 - hashtag matching: :func:`normalize_hashtag` and :func:`caption_hashtags` compare tags
   after Unicode NFC and case folding;
-- mention matching: :func:`caption_handles` and :func:`mentions` find an account in a
+- mention matching: :func:`caption_mentions` and :func:`mentions` find an account in a
   caption as the platform writes it (with or without the ``@``).
 """
 
@@ -39,13 +39,17 @@ _HANDLE = re.compile(r"(?<![\w.@#/])@?([\w.]+)(?![\w.@])")
 
 # ESC [ ... final byte, and other ESC sequences (OSC ... BEL/ST).
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-_BIDI_AND_INVISIBLE = {
-    *range(0x202A, 0x202F),  # LRE RLE PDF LRO RLO
-    *range(0x2066, 0x206A),  # LRI RLI FSI PDI
-    0x200E, 0x200F, 0x061C,  # LRM RLM ALM
-    0x200B, 0x2060, 0xFEFF,  # zero width space, word joiner, BOM
+# Format characters (category Cf: bidi marks, embeddings, overrides and isolates, zero
+# width space, word joiner, BOM, soft hyphen, invisible operators...) are removed by
+# category, except these, which visible text needs:
+_KEPT_FORMAT = {
+    0x200C, 0x200D,  # ZWNJ, ZWJ: emoji ZWJ sequences, Persian and Indic spelling
+    *range(0xE0020, 0xE0080),  # tag characters: emoji tag sequences (the flags of Scotland, Wales...)
+    *range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, 0x110BD, 0x110CD,  # prepended
+    # concatenation marks: visible signs spanning the digits after them (Arabic number sign...)
 }
-# Keep ZWJ (U+200D) and variation selectors: emoji sequences need them.
+# Outside Cf: control characters (Cc) are removed, line and paragraph separators (Zl,
+# Zp) become spaces. Variation selectors (Mn) stay: emoji presentation needs them.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Joiners (ZWJ, ZWNJ), variation selectors, skin-tone modifiers and tag characters: terminals
 # disagree on how wide the sequences they build are (see :func:`terminal_text`).
@@ -73,9 +77,10 @@ def caption_hashtags(caption: str | None) -> list[str]:
     return [m.group(1).casefold() for m in _CAPTION_TAG.finditer(text)]
 
 
-def caption_handles(caption: str | None) -> set[str]:
-    """Return every account a caption may mention, lower case: each whole word that is
-    an Instagram username, with or without a leading ``@``.
+def caption_mentions(caption: str | None) -> list[str]:
+    """Return every account a caption may mention, lower case, each once, in caption
+    order: each whole word that is an Instagram username, with or without a leading
+    ``@``.
 
     Meta strips the ``@`` of mentions from captions read by anyone but the media's
     creator (Graph API IG Media reference; seen in the recorded ``#love`` pages:
@@ -85,43 +90,59 @@ def caption_handles(caption: str | None) -> set[str]:
     sentence is not part of the handle. Text is compared after NFC.
     """
     if not caption:
-        return set()
+        return []
     text = _ADDRESS.sub(" ", unicodedata.normalize("NFC", caption))
-    found = set()
+    found: dict[str, None] = {}
     for match in _HANDLE.finditer(text):
         name = match.group(1).rstrip(".").lower()
         if name.isascii() and USERNAME.match(name):
-            found.add(name)
-    return found
+            found[name] = None
+    return list(found)
 
 
 def mentions(caption: str | None, username: str) -> bool:
     """True when ``caption`` mentions the account ``username`` (normalized: lower case,
-    no ``@``), as :func:`caption_handles` finds mentions."""
-    return username in caption_handles(caption)
+    no ``@``), as :func:`caption_mentions` finds mentions."""
+    return username in caption_mentions(caption)
+
+
+def caption_words(caption: str | None) -> tuple[str | None, str | None]:
+    """Return what ranking needs of a caption, computed once when it is stored:
+    ``(hashtags, mentions)``, each the distinct normalized hashtags (as
+    :func:`caption_hashtags`) or mentioned usernames (as :func:`caption_mentions`) in
+    caption order, joined by single spaces with a space before and after
+    (``" love snq17 "``; ``" "`` when there is none), so that ``instr(text, ' tag ')``
+    in SQL finds a whole tag. ``(None, None)`` for no caption. Neither a hashtag nor a
+    username can hold a space."""
+    if caption is None:
+        return None, None
+    tags = dict.fromkeys(caption_hashtags(caption))
+    mentions = dict.fromkeys(caption_mentions(caption))
+    return f" {' '.join(tags)} ".replace("  ", " "), f" {' '.join(mentions)} ".replace("  ", " ")
 
 
 def display_text(value: str | None, *, single_line: bool = True) -> str:
     """Return ``value`` made safe to print in a terminal.
 
-    Removes ANSI/OSC escape sequences, C0/C1 control characters (newlines and tabs
-    become spaces when ``single_line``), bidi embedding/override/isolate marks and
-    zero-width characters. Emoji ZWJ sequences are kept. ``None`` becomes "".
+    Removes ANSI/OSC escape sequences, control characters (category Cc; newlines and
+    tabs become spaces when ``single_line``) and format characters (category Cf: bidi
+    embedding/override/isolate marks, zero-width characters...) except those named in
+    ``_KEPT_FORMAT`` (ZWJ and ZWNJ, emoji tag characters, prepended concatenation
+    marks); line and paragraph separators become spaces. Emoji ZWJ sequences are kept.
+    ``None`` becomes "".
     """
     if not value:
         return ""
     text = _ANSI.sub("", value)
     out = []
     for ch in text:
-        code = ord(ch)
-        if code in _BIDI_AND_INVISIBLE:
-            continue
         if ch in "\n\t\r":
             out.append(" " if single_line else ch)
             continue
-        if code < 0x20 or 0x7F <= code < 0xA0:
+        category = unicodedata.category(ch)
+        if category == "Cc" or (category == "Cf" and ord(ch) not in _KEPT_FORMAT):
             continue
-        if unicodedata.category(ch) in ("Zl", "Zp"):
+        if category in ("Zl", "Zp"):
             out.append(" ")
             continue
         out.append(ch)

@@ -68,7 +68,7 @@ def test_header_before_any_poll_and_before_the_start(db):
         "Test Derby",
         "Classement au 30 mars 2017, 0 h 00 (UTC−4) · à venir, début dans 2 j",
         "Aucune relève réussie pour l'instant",
-        "0 participations · 0 admissibles · 0 disqualifiées · J'aime masqués : 0",
+        "0 participation · 0 admissible · 0 disqualifiée · J'aime masqués : 0",
         "",
         "Aucune participation classée pour l'instant.",
     ]
@@ -87,7 +87,7 @@ def test_header_running_and_fresh(db):
         "Test Derby",
         "Classement au 1 avril 2017, 9 h 05 (UTC−4) · en cours, clôture dans 8 j 14 h",
         "Dernière relève réussie : 1 avril 2017, 9 h 00 (UTC−4), il y a 5 min",
-        "2 participations · 2 admissibles · 0 disqualifiées · J'aime masqués : 1",
+        "2 participations · 2 admissibles · 0 disqualifiée · J'aime masqués : 1",
     ]
     assert lines_of(view, "en")[1:3] == [
         "Leaderboard as of 2017-04-01 09:05 (UTC−4) · running, closes in 8 d 14 h",
@@ -166,7 +166,7 @@ def test_header_after_the_close_with_a_final_poll_is_not_stale(db):
     assert lines_of(view)[1:4] == [
         "Classement au 20 avril 2017, 8 h 00 (UTC−4) · terminé, clôture il y a 10 j 8 h",
         "Dernière relève réussie : 10 avril 2017, 16 h 00 (UTC−4), il y a 9 j 16 h",
-        "1 participations · 1 admissibles · 0 disqualifiées · J'aime masqués : 0",
+        "1 participation · 1 admissible · 0 disqualifiée · J'aime masqués : 0",
     ]
 
 
@@ -184,7 +184,7 @@ def test_counts_and_flags(db):
     store.moderate(db, "4", "disqualify", "compte en double", "Hélène", utc(2017, 4, 10, 12, 30))
     judged = leaderboard.board_view(db, utc(2017, 4, 10, 13), show_all=True)
     assert judged.counts == {"entries": 5, "eligible": 3, "disqualified": 1, "hidden_likes": 1}
-    assert lines_of(judged)[4] == "5 participations · 3 admissibles · 1 disqualifiées · J'aime masqués : 1"
+    assert lines_of(judged)[4] == "5 participations · 3 admissibles · 1 disqualifiée · J'aime masqués : 1"
     assert column(lines_of(judged), 7)[-2:] == ["mot-clic absent", "disqualifiée"]  # unranked: by media id
     table = lines_of(view, "en", width=160)
     row = next(line for line in table if "C1" in line)
@@ -303,19 +303,16 @@ def test_without_height_every_selected_row_is_drawn(crowded):
 
 # -- saving pictures ---------------------------------------------------------------------
 
-def test_save_svg_and_html(crowded, tmp_path):
+def test_picture_svg_and_html(crowded):
     view = leaderboard.board_view(crowded, utc(2017, 4, 1, 12), top=5)
-    svg = tmp_path / "board.svg"
-    drawing.save(view, "fr", svg)
-    text = svg.read_text(encoding="utf-8")
+    text = drawing.picture(view, "fr", "svg")
     assert text.startswith("<svg") and "Test&#160;Derby" in text and "Pointage" in text
-    html = tmp_path / "board.html"
-    drawing.save(view, "en", html)
-    assert "<!DOCTYPE html>" in html.read_text(encoding="utf-8") and "Score" in html.read_text(encoding="utf-8")
+    html = drawing.picture(view, "en", "html")
+    assert "<!DOCTYPE html>" in html and "Score" in html
     from derby.errors import DerbyError
 
     with pytest.raises(DerbyError, match="ending in .svg or .html"):
-        drawing.save(view, "fr", tmp_path / "board.png")
+        drawing.picture(view, "fr", "png")
 
 
 # -- hostile text ------------------------------------------------------------------------

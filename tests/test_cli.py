@@ -201,7 +201,7 @@ def test_a_dotenv_that_is_not_utf8_is_one_line(tmp_path):
     (tmp_path / ".env").write_bytes(b"\xff\xfeI\x00N\x00")
     result = subprocess.run([sys.executable, "-m", "derby", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"derby: {tmp_path / '.env'} is not UTF-8 text; save it as UTF-8 (see config/.env.example)"
+    assert result.stderr.strip() == f"derby: {tmp_path / '.env'} is not UTF-8 text; save it as UTF-8 (derby init --example-env writes an example)"
 
 
 def test_poll_prints_the_runs_warnings(runner, tmp_path):
@@ -240,10 +240,10 @@ def test_init_refuses_to_mix_two_contests_in_one_database(runner, polled, tmp_pa
     assert runner.invoke(cli, ["--db", str(polled), "init", str(REPLAY_TOML)]).exit_code == 2  # now the title differs
 
 
-def test_export_refuses_a_spreadsheet_name_it_would_not_write(runner, polled, tmp_path):
-    result = runner.invoke(cli, ["--db", str(polled), "export", str(tmp_path / "w.xlsx")])
-    assert result.exit_code == 2 and "name the file .csv or .json" in result.output
-    assert not (tmp_path / "w.xlsx").exists()
+def test_export_refuses_a_file_name_it_would_not_write(runner, polled, tmp_path):
+    result = runner.invoke(cli, ["--db", str(polled), "export", str(tmp_path / "w.ods")])
+    assert result.exit_code == 2 and "name the file .csv, .json, .ndjson or .xlsx" in result.output
+    assert not (tmp_path / "w.ods").exists()
 
 
 def test_a_read_only_database_is_read_and_a_write_says_so(runner, polled, monkeypatch):
@@ -281,5 +281,5 @@ def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
     db_path = tmp_path / "demo.db"
     assert run_demo(db_path, interval=0.1, contest=contest) == "closed"
     midway = leaderboard.standings(store.open_db(db_path), clock.utcnow(), utc(2017, 4, 5, 12))
-    assert midway.rules["points_per_like"] == 0.0
+    assert midway.rules.points_per_like == 0.0
     assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)

@@ -134,7 +134,7 @@ def test_refresh_settings_and_their_requests_count_in_the_budget(tmp_path):
     assert load_contest(path).refresh.max_requests == 100
     path.write_text(base + '[schedule]\nevery = "30m"\n[refresh]\nmax_requests = 100\nevery = "3h"\n'
                     'stale_after = "12h"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"240 requests an hour \(1 hashtags × 2 edges × 10 pages \+ 100 refresh "
+    with pytest.raises(ConfigError, match=r"240 requests an hour \(1 hashtag × 2 edges × 10 pages \+ 100 refresh "
                                           r"requests\).*or lower feed.page_cap or refresh.max_requests"):
         load_contest(path)
     path.write_text(base + '[schedule]\nevery = "6h"\n[refresh]\nmentions = false\nbusiness_discovery = true\n'

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
 
 import pytest
 from rich.console import Console
@@ -104,8 +103,8 @@ def test_a_post_missing_from_a_full_recent_media_read_is_unseen_until_it_comes_b
         def resolve_hashtag(self, name):
             return "1784"
 
-        def media_pages(self, hashtag_id, edge, now):
-            yield MediaPage(media=list(self.items if edge == "recent_media" else []), warnings=[])
+        def read(self, source, now):
+            yield MediaPage(media=list(self.items if source.edge == "recent_media" else []), warnings=[])
 
     one = media("1", timestamp=utc(2017, 4, 3, 10), like_count=20)
     two = media("2", timestamp=utc(2017, 4, 3, 11))

@@ -459,3 +459,36 @@ def test_timeout_raises_feed_error_mentioning_timeout(httpserver, real_dir, outs
         release.set()
     assert str(info.value) == "timeout after 0.2 s calling ig_hashtag_search"
     assert_token_free(info.value)
+
+
+# -- sources -------------------------------------------------------------------------------
+
+def test_a_request_with_its_own_account_goes_to_its_base_url_with_its_token(httpserver, outside):
+    """Owner-level accounts: each request may carry its own token, user id and base URL;
+    the feed's one call path adds them and redacts that token too."""
+    from derby.feeds.sources import Request
+
+    other_token = "EAAOTHERTOKEN0123456789"
+    httpserver.expect_request("/v99.0/4242/media").respond_with_json(
+        {"error": {"message": f"bad token {other_token}", "type": "OAuthException", "code": 100}}, status=400)
+
+    class OwnerMedia:
+        label = "owner 4242 media"
+
+        def request(self, after):
+            account = GraphSettings(access_token=other_token, user_id="4242",
+                                    base_url=httpserver.url_for("/v99.0").rstrip("/"))
+            return Request("4242/media", {"fields": MEDIA_FIELDS}, account)
+
+        def parse(self, payload, endpoint):  # pragma: no cover - the server refuses
+            raise AssertionError("not reached")
+
+    feed = make_feed(base(httpserver), outside)
+    with pytest.raises(FeedError) as info:
+        list(feed.read(OwnerMedia(), NOW))
+    # an earlier test's abandoned request may still land in the shared server's log
+    (request, _), = [(r, s) for r, s in httpserver.log if r.path.endswith("/media")]
+    assert request.path == "/v99.0/4242/media"
+    assert request.args.to_dict() == {"user_id": "4242", "fields": MEDIA_FIELDS, "access_token": other_token}
+    assert other_token not in str(info.value) and FAKE_TOKEN not in feed.redact(f"{FAKE_TOKEN} {other_token}")
+    assert other_token not in feed.redact(other_token)

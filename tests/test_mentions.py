@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from derby.text import caption_handles, mentions
+from derby.text import caption_mentions, mentions
 
 
 @pytest.mark.parametrize("caption", [
@@ -29,9 +29,9 @@ def test_not_a_mention(caption):
     assert not mentions(caption, "snq_officiel")
 
 
-def test_handles_are_lower_case_usernames_only():
-    assert caption_handles("Bravo @Ami.Bis et TOI! #tag 日本 a..b trop_long_" + "x" * 30) == {"bravo", "ami.bis", "et",
-                                                                                              "toi"}
+def test_handles_are_lower_case_usernames_only_each_once_in_caption_order():
+    caption = "Bravo @Ami.Bis et TOI! #tag 日本 a..b trop_long_" + "x" * 30 + " toi"
+    assert caption_mentions(caption) == ["bravo", "ami.bis", "et", "toi"]
 
 
 @pytest.mark.parametrize("page, media_id, handle", [

@@ -315,7 +315,7 @@ def test_poll_exit_2_when_the_token_is_not_configured(graph_env, monkeypatch):
     monkeypatch.delenv("INSTAGRAM_ACCESS_TOKEN")
     result = poll(graph_env)
     assert result.exit_code == 2
-    assert result.output == "derby: INSTAGRAM_ACCESS_TOKEN is not set; put it in .env (see config/.env.example)\n"
+    assert result.output == "derby: INSTAGRAM_ACCESS_TOKEN is not set; put it in .env (derby init --example-env writes an example)\n"
 
 
 def test_init_refuses_a_contest_beyond_the_free_budget(graph_env, tmp_path):

@@ -1,16 +1,18 @@
-"""Eligibility, scores, explanations and ordering (pure functions)."""
+"""Eligibility, scores, explanations and ordering: the SQL ranking on small stored
+contests."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from derby import rules as rule_kinds
-from derby.scoring import eligibility, rank_entries, score_entry
-from derby.text import caption_hashtags, normalize_hashtag
-from helpers import utc
+from derby import leaderboard, rules as rule_kinds, store
+from derby.text import caption_hashtags, caption_mentions, normalize_hashtag
+from helpers import contest, media, page, utc
 
 START, END = utc(2017, 4, 1, 4), utc(2017, 4, 10, 3, 59, 59)
-RULES = rule_kinds.effective_rules({})
+RULES = rule_kinds.Rules()
 TAGS = ("love", "snq17")
 SEEN = utc(2017, 4, 9, 12)
 
@@ -23,11 +25,47 @@ def entry(media_id="1", caption="#love", ts=utc(2017, 4, 3), likes=10, comments=
 
 
 def rules(**overrides):
-    return {**RULES, **overrides}
+    return rule_kinds.Rules.from_values(overrides)
+
+
+def ranked_in_sql(entries, tags, rule_set):
+    """Store ``entries`` (as :func:`entry` makes them) in a new database and rank them."""
+    db = store.open_db(":memory:")
+    store.save_contest(db, contest(hashtags=tuple(tags), start=START, end=END), START - timedelta(days=1))
+    for name, value in rule_set.values().items():
+        store.set_rule(db, name, value, START - timedelta(hours=1), by="test")
+    for e in entries:
+        when = e.get("first_seen_at") or (END + timedelta(hours=1) if e.get("observed_late") else e["observed_at"]) \
+            or SEEN
+        run = store.start_poll_run(db, "fixture", when)
+        hidden_snapshot = e["observed_at"] is None
+        item = media(e["media_id"], caption=e["caption"], timestamp=e["timestamp"], media_type=e["media_type"],
+                     like_count=None if hidden_snapshot else e["like_count"],
+                     comments_count=None if hidden_snapshot else e["comments_count"])
+        store.save_page(db, run, tags[0], "recent_media", page(item), when)
+        store.finish_poll_run(db, run, when, status="ok", requests=1)
+        if e.get("username"):
+            store.import_entrants(db, [{"line": 2, "username": e["username"], "shortcode": f"C{e['media_id']}"}],
+                                  when, by="test")
+        if e.get("moderation"):
+            action = e["moderation"]
+            store.moderate(db, e["media_id"], action["action"], action["reason"], action["by"], when)
+    return leaderboard.standings(db, END + timedelta(days=1)).entries
+
+
+def eligibility(one, tags, start, end, rule_set):
+    assert (start, end) == (START, END)
+    [scored] = ranked_in_sql([one], tags, rule_set)
+    return scored.status
+
+
+def score_entry(one, rule_set, tags=TAGS, start=START):
+    [scored] = ranked_in_sql([one], tags or TAGS, rule_set)
+    return scored.score, scored.points, scored.flags
 
 
 def rank(entries, **overrides):
-    return rank_entries(entries, TAGS, START, END, rules(**overrides))
+    return ranked_in_sql(entries, TAGS, rules(**overrides))
 
 
 @pytest.mark.parametrize("caption, eligible", [
@@ -203,7 +241,7 @@ def test_explanation_lists_every_rule_and_check():
                     media_type_bonus={"VIDEO": 5.0}, extra_hashtag_bonus=1, require_mention="snq",
                     early_entry_bonus={"hours": 2, "points": 3})
     assert [(c.rule, c.basis, c.points) for c in scored.contributions] == [
-        ("points_per_like", "4 likes × 1", 4.0), ("points_per_comment", "1 comments × 3", 3.0),
+        ("points_per_like", "4 likes × 1", 4.0), ("points_per_comment", "1 comment × 3", 3.0),
         ("media_type_bonus", "media type VIDEO", 5.0), ("extra_hashtag_bonus", "1 extra contest hashtag × 1", 1.0),
         ("early_entry_bonus", "posted within the first 2 h", 3.0)]
     assert scored.score == 16.0

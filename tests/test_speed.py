@@ -71,19 +71,45 @@ def _read_entries_plan(db, as_of=None):
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)
     try:
-        store.read_entries(db, as_of, utc(2017, 4, 11, 4))
+        leaderboard.standings(db, NOW, as_of).entries
     finally:
         db.conn.set_trace_callback(None)
     (sql,) = [s for s in statements if "visible_runs" in s]
     return _plan(db, sql, [])
 
 
-def test_live_read_takes_the_latest_snapshot_table_and_never_scans_snapshots(db):
-    plan = _read_entries_plan(db)
+def _statements(db, action):
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        action()
+    finally:
+        db.conn.set_trace_callback(None)
+    return statements
+
+
+def _no_snapshot_scan(plan):
     # snapshots is aliased s: a full scan would show as "SCAN s"
-    assert not [step for step in plan if step.startswith(("SCAN s", "SCAN snapshots"))]
+    return not [step for step in plan if step in ("SCAN s", "SCAN snapshots")
+                or step.startswith(("SCAN s ", "SCAN snapshots "))]
+
+
+def test_a_stored_page_scores_its_media_from_the_latest_snapshot_table(db):
+    _poll(db, utc(2017, 4, 3, 13), [media("1")])
+    statements = _statements(db, lambda: _poll(db, utc(2017, 4, 4, 1), [media("1", like_count=11), media("2")]))
+    (sql,) = [s for s in statements if s.lstrip().startswith("INSERT OR REPLACE INTO entry_scores")]
+    plan = _plan(db, sql, [])
+    assert _no_snapshot_scan(plan)
     assert "SEARCH l USING PRIMARY KEY (media_id=?)" in plan
     assert "SEARCH s USING INDEX snapshots_media_observed (media_id=? AND observed_at<?)" in plan
+    assert "SEARCH m USING INDEX sqlite_autoindex_media_1 (media_id=?)" in plan  # only the page's media
+
+
+def test_the_live_read_reads_the_kept_standings_not_the_snapshots(db):
+    _poll(db, utc(2017, 4, 3, 13), [media("1"), media("2")])
+    statements = _statements(db, lambda: leaderboard.standings(db, NOW).entries)
+    (sql,) = [s for s in statements if "WITH" in s and "entry_scores" in s]
+    assert "snapshots" not in sql and "visible_runs" not in sql
 
 
 def test_live_read_uses_the_latest_snapshot_only_up_to_the_freeze(db):
@@ -92,8 +118,8 @@ def test_live_read_uses_the_latest_snapshot_only_up_to_the_freeze(db):
     _poll(db, early, [media("1", like_count=5), media("2", like_count=9)])
     _poll(db, before, [media("1", like_count=50), media("2", like_count=9)])
     _poll(db, after, [media("1", like_count=500), media("3", like_count=7)])
-    rows = {e["media_id"]: (e["like_count"], e["observed_at"], e["observed_late"])
-            for e in store.read_entries(db, None, freeze)}
+    rows = {e.media_id: (e.like_count, e.observed_at, "observed_late" in e.flags)
+            for e in leaderboard.standings(db, NOW).entries}
     assert rows == {"1": (50, before, False), "2": (9, early, False), "3": (7, after, True)}
     # the latest snapshot table holds the newest reading, after the freeze
     assert _kept_latest(db)["1"][2] == 500
@@ -110,15 +136,19 @@ def test_save_page_lookups_are_primary_key_searches(db):
     finally:
         db.conn.set_trace_callback(None)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 2
     plans = [_plan(db, sql, []) for sql in selects]
-    assert plans == [["SEARCH media USING INDEX sqlite_autoindex_media_1 (media_id=?)"],
-                     ["SEARCH latest_snapshots USING PRIMARY KEY (media_id=?)"]]
+    assert plans[:2] == [["SEARCH media USING INDEX sqlite_autoindex_media_1 (media_id=?)"],
+                         ["SEARCH latest_snapshots USING PRIMARY KEY (media_id=?)"]]
+    # then the contest, the rules in force and the kept standings' version, to score
+    # the page's media: nothing that grows with the contest
+    assert len(selects) == 5
+    assert not [step for plan in plans[2:] for step in plan
+                if step.startswith(("SCAN media", "SCAN snapshots", "SCAN entry_scores"))]
 
 
 def test_as_of_searches_the_snapshot_index_per_media_instead_of_scanning(db):
     plan = _read_entries_plan(db, utc(2017, 4, 5))
-    assert not [step for step in plan if step.startswith(("SCAN s", "SCAN snapshots"))]
+    assert not [step for step in plan if step in ("SCAN s", "SCAN snapshots") or step.startswith(("SCAN s ", "SCAN snapshots "))]
     assert "SEARCH s USING INDEX snapshots_media_observed (media_id=? AND observed_at<?)" in plan
 
 
@@ -148,8 +178,8 @@ def test_latest_snapshots_follows_inserts_updates_and_deletes(db):
 def test_migration_fills_latest_snapshots_from_an_older_database(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(str(path))
-    before_issue7 = Migrations("derby")  # the migrations of a database made before issue 7
-    before_issue7()(store.m001_initial)
+    before_issue7 = Migrations("derby")  # the migrations of a database made before latest_snapshots
+    before_issue7()(store.m001_contest_polls_media)
     before_issue7.apply(sqlite_utils.Database(conn))
     conn.execute("INSERT INTO poll_runs (id, started_at, feed) VALUES (1, '2017-04-03T13:00:00Z', 'f'), (2, '2017-04-04T01:00:00Z', 'f')")
     conn.execute("INSERT INTO media (media_id, first_seen_at) VALUES ('1', '2017-04-03T13:00:00Z'), ('2', '2017-04-03T13:00:00Z')")
@@ -160,7 +190,7 @@ def test_migration_fills_latest_snapshots_from_an_older_database(tmp_path):
     conn.commit()
     conn.close()
     db = store.open_db(path)
-    assert "m_i7_latest_snapshots" in [m.name for m in store.migrations.applied(db)]
+    assert "m005_latest_snapshots" in [m.name for m in store.migrations.applied(db)]
     assert _kept_latest(db) == {"1": (2, "2017-04-04T01:00:00Z", 8, 1), "2": (3, "2017-04-03T13:00:00Z", None, 5)}
 
 

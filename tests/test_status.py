@@ -32,7 +32,8 @@ class OneMediaFeed:
         self.requests_made += 1
         return {"socialderby": "1", "snq17": "2"}[name]
 
-    def media_pages(self, hashtag_id, edge, now):
+    def read(self, source, now):
+        hashtag_id, edge = source.hashtag_id, source.edge
         self.requests_made += 1
         yield page(media(f"{hashtag_id}{edge[0]}", timestamp=now - timedelta(hours=1)))
 
@@ -55,7 +56,12 @@ def live(tmp_path, monkeypatch):
     poller.poll_once(db, contest, OneMediaFeed(), now)
     store.heartbeat(db, holder.instance, now, next_poll_at=now + timedelta(minutes=30), set_next=True)
     db.close()
-    return path, contest, holder, now
+    from derby.lock import FileLock
+
+    held = FileLock(path)  # as derby run holds it
+    assert held.acquire()
+    yield path, contest, holder, now
+    held.release()
 
 
 def status(path, *args):

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from derby import store
+from derby import leaderboard, store
 from derby.errors import StoreError
 from helpers import contest, media, page, utc
 
@@ -29,7 +29,7 @@ def test_open_is_idempotent_and_uses_wal(tmp_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"media", "snapshots", "poll_runs", "hashtags", "rules", "sightings", "contest"} <= set(db.table_names())
     names = [m.name for m in store.migrations.applied(db)]
-    assert names[:3] == ["m001_initial", "m_i4_rules_judging_audit", "m_i3_platform_limits"] and "m_i5_daemon" in names
+    assert names[:3] == ["m001_contest_polls_media", "m002_rules_judging_audit", "m003_platform_limits"] and "m004_daemon_state" in names
     assert len(names) == len(set(names))
 
 
@@ -117,7 +117,7 @@ def test_page_warnings_are_recorded(db):
     assert [r["message"] for r in db["poll_warnings"].rows] == ["#snq17 recent_media: item 3: no media id; skipped"]
 
 
-def test_read_entries_as_of_uses_only_what_existed(db):
+def test_standings_as_of_use_only_what_existed(db):
     run = _run(db, utc(2017, 4, 3, 13))
     store.save_page(db, run, "socialderby", "recent_media", page(media("1")), utc(2017, 4, 3, 13))
     store.finish_poll_run(db, run, utc(2017, 4, 3, 13, 1), status="ok", requests=1)
@@ -125,9 +125,9 @@ def test_read_entries_as_of_uses_only_what_existed(db):
     store.save_page(db, later, "socialderby", "recent_media", page(media("1", like_count=50), media("2")),
                     utc(2017, 4, 4, 13))
     store.finish_poll_run(db, later, utc(2017, 4, 4, 13, 1), status="ok", requests=1)
-    earlier = store.read_entries(db, utc(2017, 4, 3, 20))
-    assert [(e["media_id"], e["like_count"]) for e in earlier] == [("1", 10)]
-    now = sorted((e["media_id"], e["like_count"]) for e in store.read_entries(db))
+    earlier = leaderboard.standings(db, utc(2017, 4, 5), utc(2017, 4, 3, 20)).entries
+    assert [(e.media_id, e.like_count) for e in earlier] == [("1", 10)]
+    now = sorted((e.media_id, e.like_count) for e in leaderboard.standings(db, utc(2017, 4, 5)).entries)
     assert now == [("1", 50), ("2", 10)]
 
 

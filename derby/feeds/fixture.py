@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from derby.feeds.paging import paginate
-from derby.feeds.parse import FeedError, MediaPage, load_body, parse_hashtag_search, parse_media_page
+from derby.feeds.parse import FeedError, MediaPage, load_body, parse_hashtag_search
+from derby.feeds.sources import HashtagEdge, Source
 
 _FOLDER_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -53,28 +54,36 @@ class FixtureFeed:
         """Return the hashtag id recorded in ``hashtags/<name>.json``."""
         return parse_hashtag_search(self._read(Path("hashtags") / f"{name}.json"), name)
 
-    def media_pages(self, hashtag_id: str, edge: str, now: datetime) -> Iterator[MediaPage]:
-        """Yield the pages recorded for ``edge`` at the latest poll not after ``now``.
+    def read(self, source: Source, now: datetime) -> Iterator[MediaPage]:
+        """Yield the pages recorded for ``source`` at the latest poll not after ``now``:
+        page n of a request for ``<path>`` is ``polls/<time>/<path>-<n>.json``.
 
         Nothing is yielded before the first recorded poll.
         """
         current = [t for t in self.poll_times() if t <= now]
         if not current:
             return
-        base = Path("polls") / current[-1].strftime(_FOLDER_FORMAT) / hashtag_id
+        base = Path("polls") / current[-1].strftime(_FOLDER_FORMAT)
         number = 0
 
         def fetch(after: str | None) -> MediaPage:
             nonlocal number
             number += 1
-            relative = base / f"{edge}-{number}.json"
+            # a read of one known media names its own file: its request's path is the account's
+            name = getattr(source, "fixture_path", None) or source.request(after).path
+            relative = base / f"{name}-{number}.json"
             if not (self.folder / relative).exists():
                 if number == 1:
                     return MediaPage(media=[])
                 raise FeedError(f"fixture page {relative} is missing (the previous page has paging.next)")
-            return parse_media_page(self._read(relative), endpoint=str(relative))
+            return source.parse(self._read(relative), str(relative))
 
-        yield from paginate(fetch, self._page_cap, self.notes, f"#{hashtag_id} {edge}")
+        yield from paginate(fetch, self._page_cap, self.notes, source.label)
+
+    def media_pages(self, hashtag_id: str, edge: str, now: datetime) -> Iterator[MediaPage]:
+        """Yield the pages recorded for ``edge`` of ``hashtag_id``: :meth:`read` of a
+        :class:`~derby.feeds.sources.HashtagEdge`."""
+        return self.read(HashtagEdge(hashtag_id, edge), now)
 
     def _read(self, relative: Path) -> object:
         path = self.folder / relative

@@ -40,14 +40,13 @@ from derby.feeds.parse import (
     classify_error,
     load_body,
     parse_hashtag_search,
-    parse_media_page,
 )
+from derby.feeds.sources import MEDIA_FIELDS, PAGE_LIMIT, HashtagEdge, Request, Source, hashtag_search
 from derby.secrets import install_log_redaction, redact
 
 log = logging.getLogger("derby.feeds.graph")
 
-MEDIA_FIELDS = "id,caption,media_type,permalink,timestamp,like_count,comments_count,children{id,media_type}"
-PAGE_LIMIT = 50  # the most the hashtag edges accept per page (Graph API reference)
+__all__ = ["MEDIA_FIELDS", "PAGE_LIMIT", "GraphFeed", "appsecret_proof", "read_usage"]
 SLOW_DOWN_PCT = 80.0
 STOP_PCT = 95.0
 
@@ -93,6 +92,7 @@ class GraphFeed:
         self.retries = 0
         self.notes: list[str] = []
         self.usage: dict | None = None
+        self._secrets: list[str | None] = [settings.access_token, settings.app_secret]
         install_log_redaction(settings.access_token, settings.app_secret)
 
     @property
@@ -101,26 +101,25 @@ class GraphFeed:
         return self._settings.user_id
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with the access token, app secret and proof removed."""
-        return redact(text, self._settings.access_token, self._settings.app_secret)
+        """Return ``text`` with the access tokens, app secrets and proofs removed (the
+        feed's own and those of every account a request was made with)."""
+        return redact(text, *self._secrets)
 
     def resolve_hashtag(self, name: str) -> str:
         """Return the id of hashtag ``name`` via ``ig_hashtag_search`` (counts toward
         the 30-hashtags-a-week limit). Raises FeedError."""
-        return self._call("ig_hashtag_search", {"q": name}, lambda payload: parse_hashtag_search(payload, name))
+        return self._call(hashtag_search(name), lambda payload, endpoint: parse_hashtag_search(payload, name))
+
+    def read(self, source: Source, now: datetime | None = None) -> Iterator[MediaPage]:
+        """Yield the parsed pages of ``source`` (``now`` is unused: the API answers for
+        the present). Raises FeedError."""
+        yield from paginate(lambda after: self._call(source.request(after), source.parse), self._page_cap, self.notes,
+                            source.label)
 
     def media_pages(self, hashtag_id: str, edge: str, now: datetime | None = None) -> Iterator[MediaPage]:
-        """Yield parsed pages of ``edge`` for ``hashtag_id`` (``now`` is unused: the API
-        answers for the present). Raises FeedError."""
-        path = f"{hashtag_id}/{edge}"
-
-        def fetch(after: str | None) -> MediaPage:
-            params: dict[str, object] = {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT}
-            if after:
-                params["after"] = after
-            return self._call(path, params, lambda payload: parse_media_page(payload, endpoint=path))
-
-        yield from paginate(fetch, self._page_cap, self.notes, f"#{hashtag_id} {edge}")
+        """Yield parsed pages of ``edge`` for ``hashtag_id``: :meth:`read` of a
+        :class:`~derby.feeds.sources.HashtagEdge`. Raises FeedError."""
+        return self.read(HashtagEdge(hashtag_id, edge), now)
 
     # -- one call, with retries ---------------------------------------------------------
 
@@ -129,8 +128,10 @@ class GraphFeed:
             self._ends_at = self._monotonic() + self._deadline
         return self._ends_at - self._monotonic()
 
-    def _call(self, path: str, params: dict[str, object], parse: Callable[[object], object]):
-        """GET ``path`` and parse it, retrying TransientError with backoff inside the deadline."""
+    def _call(self, request: Request, parse: Callable[[object, str], object]):
+        """GET ``request`` and parse it (``parse(payload, endpoint)``), retrying
+        TransientError with backoff inside the deadline."""
+        path = request.path
         attempt = 0
         while True:
             attempt += 1
@@ -145,7 +146,7 @@ class GraphFeed:
             if remaining <= 0:
                 raise TransientError(f"the poll's deadline of {self._deadline:g} s passed before calling {path}", endpoint=path)
             try:
-                return parse(self._get(path, params, min(self._timeout, remaining)))
+                return parse(self._get(request, min(self._timeout, remaining)), path)
             except TransientError as exc:
                 if attempt >= self._max_attempts:
                     if attempt == 1:
@@ -167,11 +168,16 @@ class GraphFeed:
         log.info("%s: pausing %.1f s before calling %s", why, seconds, path)
         self._sleep(seconds)
 
-    def _get(self, path: str, params: dict[str, object], timeout: float) -> object:
-        query = {"user_id": self._settings.user_id, **params, "access_token": self._settings.access_token}
-        if self._settings.app_secret:
-            query["appsecret_proof"] = appsecret_proof(self._settings.access_token, self._settings.app_secret)
-        url = f"{self._settings.base_url}/{path}"
+    def _get(self, request: Request, timeout: float) -> object:
+        account = request.account or self._settings
+        if account is not self._settings and account.access_token not in self._secrets:
+            self._secrets += [account.access_token, account.app_secret]
+            install_log_redaction(account.access_token, account.app_secret)
+        path = request.path
+        query = {"user_id": account.user_id, **request.params, "access_token": account.access_token}
+        if account.app_secret:
+            query["appsecret_proof"] = appsecret_proof(account.access_token, account.app_secret)
+        url = f"{account.base_url}/{path}"
         self.requests_made += 1
         failure: TransientError | None = None
         try:

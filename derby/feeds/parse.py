@@ -195,13 +195,16 @@ class Media:
 class MediaPage:
     """One parsed page: its media, its ``after`` cursor, whether a next page exists,
     warnings about records that were skipped or fields that were unusable, and
-    ``truncated`` when paging stopped after it although the feed had more."""
+    ``truncated`` when paging stopped after it although the feed had more; ``authors``
+    the usernames a source named (refreshes by id: ``{media_id: username}``; the
+    organizer account's read: ``{account id: username}``), validated."""
 
     media: list[Media]
     after: str | None = None
     has_next: bool = False
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False
+    authors: dict[str, str] = field(default_factory=dict)
 
 
 def load_body(body: bytes | str, *, endpoint: str = "") -> object:

@@ -29,10 +29,12 @@ from derby.feeds.parse import (
     BadRequestError,
     FeedError,
     Media,
+    MediaPage,
     TransientError,
     parse_media,
     raise_for_error,
 )
+from derby.feeds.sources import Request
 from derby.text import USERNAME
 
 MENTION_FIELDS = "id,caption,like_count,comments_count,media_type,timestamp,username"
@@ -145,3 +147,72 @@ def refusal(exc: FeedError) -> str | None:
     if isinstance(exc, BadRequestError):
         return "gone" if exc.code == 100 and exc.subcode == 33 else "not_refreshable"
     return None
+
+
+# -- sources (see derby.feeds.sources and docs/sources.md) --------------------------------
+
+@dataclass(frozen=True)
+class MentionRefresh:
+    """``GET /{user-id}?fields=mentioned_media.media_id({media-id}){...}``: one known
+    media that mentions the account, at any age. One request, no paging; the page holds
+    the media (none when the answer did not) and its author in ``authors``."""
+
+    user_id: str
+    media_id: str
+
+    @property
+    def label(self) -> str:
+        return f"mentioned_media {self.media_id}"
+
+    @property
+    def fixture_path(self) -> str:
+        return f"mentioned_media/{self.media_id}"
+
+    def request(self, after: str | None) -> Request:
+        return Request(self.user_id, {"fields": mention_fields(self.media_id)})
+
+    def parse(self, payload: object, endpoint: str) -> MediaPage:
+        reading = parse_mentioned_media(payload, self.media_id, endpoint=endpoint)
+        media = [reading.media] if reading.media is not None else []
+        authors = {self.media_id: reading.username} if reading.username and media else {}
+        return MediaPage(media=media, warnings=reading.warnings, authors=authors)
+
+
+@dataclass(frozen=True)
+class DiscoveryRefresh:
+    """``GET /{user-id}?fields=business_discovery.username({name}){media.limit(50){...}}``:
+    the latest 50 media of a Business or Creator account (``username`` validated)."""
+
+    user_id: str
+    username: str
+
+    @property
+    def label(self) -> str:
+        return f"business_discovery @{self.username}"
+
+    @property
+    def fixture_path(self) -> str:
+        return f"business_discovery/{self.username}"
+
+    def request(self, after: str | None) -> Request:
+        return Request(self.user_id, {"fields": discovery_fields(self.username)})
+
+    def parse(self, payload: object, endpoint: str) -> MediaPage:
+        media, warnings = parse_business_discovery(payload, endpoint=endpoint)
+        return MediaPage(media=media, warnings=warnings, authors={m.media_id: self.username for m in media})
+
+
+@dataclass(frozen=True)
+class AccountUsername:
+    """``GET /{user-id}?fields=username``: the organizer account's username, read once
+    (the page holds no media; ``authors`` maps the account id to the username)."""
+
+    user_id: str
+    label: str = "account username"
+    fixture_path: str = "account"
+
+    def request(self, after: str | None) -> Request:
+        return Request(self.user_id, {"fields": "username"})
+
+    def parse(self, payload: object, endpoint: str) -> MediaPage:
+        return MediaPage(media=[], authors={self.user_id: parse_account_username(payload, endpoint=endpoint)})

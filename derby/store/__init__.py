@@ -8,26 +8,27 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.schema`: opening the database, migrations, write transactions;
 - :mod:`~derby.store.contest`: the contest, its rules and their history, hashtag ids;
 - :mod:`~derby.store.polls`: poll runs, media, snapshots, sightings, and their reads;
+- :mod:`~derby.store.ranking`: running the ranking queries built by scoring;
+- :mod:`~derby.store.standings`: the live per-entry standings columns kept current;
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
 - :mod:`~derby.store.rehearsal`: which clock (real or rehearsal) the polls ran on;
 - :mod:`~derby.store.readings`: where and when engagement was read; what sources said;
-- :mod:`~derby.store.refresh`: organizer account, refresh sources, authors, candidates.
+- :mod:`~derby.store.refresh`: organizer account, refresh sources, authors, candidates;
+- :mod:`~derby.store.versions`: the data version the board caches on.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
 
 from derby.store.schema import (
     BUSY_TIMEOUT_MS,
-    m001_initial,
-    m_i3_platform_limits,
-    m_i4_rules_judging_audit,
-    m_i5_daemon,
-    m_i7_latest_snapshots,
-    m_i11_poll_clock,
-    m_i11_engagement_readings,
-    m_i11_refresh_state,
+    RENAMED_MIGRATIONS,
+    m001_contest_polls_media,
+    m002_rules_judging_audit,
+    m003_platform_limits,
+    m004_daemon_state,
+    m005_latest_snapshots,
     migrations,
     open_db,
     open_reader,
@@ -38,6 +39,7 @@ from derby.store.contest import (
     hashtag_id,
     load_contest,
     read_rules,
+    rules_in_force,
     rule_history,
     save_contest,
     save_hashtag_id,
@@ -54,12 +56,18 @@ from derby.store.polls import (
     last_poll_run_until,
     last_seen,
     poll_run,
-    read_entries,
     record_warnings,
     save_page,
     snapshot_series,
     start_poll_run,
     successful_polls,
+)
+from derby.store.ranking import history_present, query_rows
+from derby.store.standings import (
+    STANDINGS_EVENTS,
+    entry_scores_current,
+    rebuild_entry_scores,
+    refresh_entry_scores,
 )
 from derby.store.judging import (
     EntrantImport,
@@ -79,6 +87,7 @@ from derby.store.limits import (
     record_poll_outcome,
     start_cooldown,
 )
+from derby.store.versions import data_version, database_file
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -125,14 +134,12 @@ from derby.store.refresh import (
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
-    "m001_initial",
-    "m_i3_platform_limits",
-    "m_i4_rules_judging_audit",
-    "m_i5_daemon",
-    "m_i7_latest_snapshots",
-    "m_i11_poll_clock",
-    "m_i11_engagement_readings",
-    "m_i11_refresh_state",
+    "RENAMED_MIGRATIONS",
+    "m001_contest_polls_media",
+    "m002_rules_judging_audit",
+    "m003_platform_limits",
+    "m004_daemon_state",
+    "m005_latest_snapshots",
     "migrations",
     "open_db",
     "open_reader",
@@ -141,6 +148,7 @@ __all__ = [
     "hashtag_id",
     "load_contest",
     "read_rules",
+    "rules_in_force",
     "rule_history",
     "save_contest",
     "save_hashtag_id",
@@ -155,12 +163,17 @@ __all__ = [
     "last_poll_run_until",
     "last_seen",
     "poll_run",
-    "read_entries",
     "record_warnings",
     "save_page",
     "snapshot_series",
     "start_poll_run",
     "successful_polls",
+    "history_present",
+    "STANDINGS_EVENTS",
+    "entry_scores_current",
+    "rebuild_entry_scores",
+    "refresh_entry_scores",
+    "query_rows",
     "EntrantImport",
     "audit_log",
     "find_media",
@@ -214,4 +227,6 @@ __all__ = [
     "refused_entrants",
     "save_organizer",
     "save_refresh",
+    "data_version",
+    "database_file",
 ]

@@ -14,6 +14,7 @@ from derby.config import Contest, FeedConfig, RefreshConfig, Schedule
 from derby.store.daemon import load_schedule, save_schedule
 from derby.store.judging import record_audit
 from derby.store.schema import write
+from derby.store.standings import rebuild_entry_scores
 
 
 def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file") -> list[dict]:
@@ -50,6 +51,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
                        if name not in applied
                        or rule_kinds.encode(applied[name]) != rule_kinds.encode(rule_kinds.validate_rule(name, value))]
         save_schedule(db, contest.schedule.every, contest.schedule.grace)
+        rebuild_entry_scores(db)
     return [c for c in changes if c is not None]
 
 
@@ -96,6 +98,7 @@ def set_rule(db: sqlite_utils.Database, name: str, value: object, now: datetime,
         record_audit(db, now, by, action, name,
                f"{name}: {was} → {rule_kinds.format_value(value)}" + (f" ({reason})" if reason else ""),
                {"old": None if old is _MISSING else old, "new": value, "reason": reason})
+        rebuild_entry_scores(db)
     return change
 
 
@@ -127,6 +130,12 @@ def read_rules(db: sqlite_utils.Database, as_of: datetime | None = None) -> dict
     """Return every rule in force (at ``as_of``, aware, when given): recorded values,
     the kind's default for the others."""
     return rule_kinds.effective_rules(_rules_at(db, as_of))
+
+
+def rules_in_force(db: sqlite_utils.Database, as_of: datetime | None = None) -> rule_kinds.Rules:
+    """Return the rules in force (at ``as_of``, aware, when given) as one typed value.
+    Raises ValueError when a stored value is not valid for its kind."""
+    return rule_kinds.Rules.from_values(_rules_at(db, as_of))
 
 
 def stored_rule_names(db: sqlite_utils.Database) -> set[str]:

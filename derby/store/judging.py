@@ -11,7 +11,9 @@ import sqlite_utils
 
 from derby import clock, rules as rule_kinds
 from derby.text import shortcode
+from derby.units import plural
 from derby.store.schema import write
+from derby.store.standings import refresh_entry_scores
 
 
 def record_audit(db: sqlite_utils.Database, now: datetime, actor: str, action: str, subject: str | None,
@@ -82,6 +84,7 @@ def moderate(db: sqlite_utils.Database, media_id: str, action: str, reason: str,
             raise ValueError(f"media {media_id} is already reinstated")
         db["moderation"].insert(row)
         record_audit(db, now, by, action, media_id, f"{action} {media_id}: {reason}", {"reason": reason})
+        refresh_entry_scores(db, [media_id])
     return row
 
 
@@ -158,7 +161,8 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
         db.conn.executemany("INSERT INTO entrant_links (media_id, username, display_name, import_id, linked_at)"
                             " VALUES (?, ?, ?, ?, ?)", [(*link, import_id, when) for link in links])
         record_audit(db, now, by, "entrants_import", source,
-               f"imported {source or 'entrants'}: {result.rows} rows, {len(links)} linked, "
+               f"imported {source or 'entrants'}: {plural(result.rows, 'row')}, {len(links)} linked, "
                f"{len(result.problems)} refused",
                {"rows": result.rows, "linked": len(links), "problems": [list(p) for p in result.problems]})
+        refresh_entry_scores(db, [link[0] for link in links])
     return result

@@ -39,6 +39,10 @@ class HashtagBudget:
         """Whether querying ``hashtag`` now costs nothing more (already counted)."""
         return hashtag in self.hashtags
 
+    def needed(self, hashtags) -> list[str]:
+        """The hashtags of ``hashtags`` that would each take a new slot if queried now."""
+        return [h for h in hashtags if not self.counts(h)]
+
 
 def hashtag_budget(db: sqlite_utils.Database, account: str, now: datetime) -> HashtagBudget:
     """Return the hashtag budget of ``account`` at ``now`` (aware): every hashtag whose

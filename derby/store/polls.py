@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlite_utils
 
 from derby import clock
 from derby.feeds.parse import MediaPage
 from derby.store.schema import write
+from derby.store.standings import refresh_entry_scores
+from derby.text import caption_words
 
 
 def start_poll_run(db: sqlite_utils.Database, feed: str, now: datetime) -> int:
@@ -64,6 +66,12 @@ class PageResult:
 _MEDIA_FIELDS = ("caption", "media_type", "permalink", "timestamp", "media_url", "children")
 
 
+_SNAPSHOT_UPSERT = """INSERT INTO snapshots (media_id, poll_run_id, observed_at, like_count, comments_count, source)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (media_id, poll_run_id) DO UPDATE SET
+      like_count = excluded.like_count, comments_count = excluded.comments_count, source = excluded.source"""
+
+
 def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, page: MediaPage,
               observed_at: datetime, *, refresh: bool = False) -> PageResult:
     """Store one parsed page in one transaction: media, snapshots, sightings, warnings
@@ -94,11 +102,11 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             old = existing.get(media_id)
             if old is None:
                 result.new.add(media_id)
-                media_rows.append((media_id, *values.values(), when, run_id))
+                media_rows.append((media_id, *values.values(), when, run_id, *caption_words(media.caption)))
             elif any(v is not None and v != stored for v, stored in zip(values.values(), old[1:])):
                 result.updated.add(media_id)
-                edit_rows.append((media_id, run_id, when, *old[1:]))
-                media_rows.append((media_id, *values.values(), when, run_id))
+                edit_rows.append((media_id, run_id, when, *old[1:], *caption_words(old[1])))
+                media_rows.append((media_id, *values.values(), when, run_id, *caption_words(media.caption)))
             # else: the upsert would leave the row as it is, so it is skipped.
             if media.like_count is None and media.comments_count is None:
                 continue
@@ -110,9 +118,13 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                     result.updated.add(media_id)
         db.conn.executemany(
             """INSERT INTO media (media_id, caption, media_type, permalink, timestamp, media_url, children,
-                                  first_seen_at, first_poll_run_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  first_seen_at, first_poll_run_id, caption_hashtags, caption_mentions)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (media_id) DO UPDATE SET
+                 caption_hashtags = CASE WHEN excluded.caption IS NULL THEN caption_hashtags
+                                         ELSE excluded.caption_hashtags END,
+                 caption_mentions = CASE WHEN excluded.caption IS NULL THEN caption_mentions
+                                         ELSE excluded.caption_mentions END,
                  caption = coalesce(excluded.caption, caption),
                  media_type = coalesce(excluded.media_type, media_type),
                  permalink = coalesce(excluded.permalink, permalink),
@@ -121,24 +133,19 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                  children = coalesce(excluded.children, children)""",
             media_rows,
         )
-        db.conn.executemany(
-            """INSERT INTO snapshots (media_id, poll_run_id, observed_at, like_count, comments_count, source)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (media_id, poll_run_id) DO UPDATE SET
-                 like_count = excluded.like_count, comments_count = excluded.comments_count,
-                 source = excluded.source""",
-            snapshot_rows,
-        )
+        db.conn.executemany(_SNAPSHOT_UPSERT, snapshot_rows)
         result.snapshots = len(snapshot_rows)
         db.conn.executemany(
-            f"""INSERT INTO media_edits (media_id, poll_run_id, changed_at, {', '.join(_MEDIA_FIELDS)})
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""", edit_rows)
+            f"""INSERT INTO media_edits (media_id, poll_run_id, changed_at, {', '.join(_MEDIA_FIELDS)},
+                                         caption_hashtags, caption_mentions)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", edit_rows)
         db.conn.executemany("INSERT OR IGNORE INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, ?, ?)",
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
                        [(run_id, when, f"#{hashtag} {edge}: {w}" if hashtag else f"{edge}: {w}") for w in page.warnings])
         db.execute("UPDATE poll_runs SET pages = pages + ?, media_seen = media_seen + ? WHERE id = ?",
                    [0 if refresh else 1, len(ids), run_id])
+        refresh_entry_scores(db, ids)
     return result
 
 
@@ -161,161 +168,6 @@ def _tuples_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[s
     for chunk in _chunks(ids):
         for row in db.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk):
             rows[row[0]] = row
-    return rows
-
-
-_ENTRIES_SQL = """
-WITH visible_runs AS (
-    SELECT id, started_at, final_sweep FROM poll_runs
-    WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
-),
-chosen AS (
-    SELECT m.media_id,
-        coalesce(
-            -- without as_of, the newest snapshot when it is not after the freeze
-            (SELECT l.snapshot_id FROM latest_snapshots l
-             WHERE :as_of IS NULL AND l.media_id = m.media_id AND l.observed_at <= :freeze),
-            -- a final sweep's refresh counts as the engagement at the freeze
-            (SELECT s.id FROM snapshots s
-             WHERE s.media_id = m.media_id AND s.source IN ('mentioned_media', 'business_discovery')
-               AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1) AND :freeze >= :freeze
-             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
-            (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
-             WHERE s.media_id = m.media_id AND s.observed_at <= :freeze
-             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
-            (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
-             WHERE s.media_id = m.media_id ORDER BY s.observed_at, s.id LIMIT 1)) AS snapshot_id,
-        (SELECT e.id FROM media_edits e
-         WHERE e.media_id = m.media_id AND e.poll_run_id NOT IN (SELECT id FROM visible_runs)
-         ORDER BY e.id LIMIT 1) AS edit_id
-    FROM media m
-    WHERE m.first_poll_run_id IS NULL OR m.first_poll_run_id IN (SELECT id FROM visible_runs)
-)
-SELECT m.media_id, m.first_seen_at,
-       CASE WHEN e.id IS NULL THEN m.caption ELSE e.caption END AS caption,
-       CASE WHEN e.id IS NULL THEN m.media_type ELSE e.media_type END AS media_type,
-       CASE WHEN e.id IS NULL THEN m.permalink ELSE e.permalink END AS permalink,
-       CASE WHEN e.id IS NULL THEN m.timestamp ELSE e.timestamp END AS timestamp,
-       s.like_count, s.comments_count, s.observed_at,
-       s.source IN ('mentioned_media', 'business_discovery')
-           AND s.poll_run_id IN (SELECT id FROM poll_runs WHERE final_sweep = 1) AS swept,
-       (SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
-        ORDER BY linked_at DESC, id DESC LIMIT 1) AS username,
-       (SELECT display_name FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff
-        ORDER BY linked_at DESC, id DESC LIMIT 1) AS display_name,
-       (SELECT id FROM moderation WHERE media_id = m.media_id AND at <= :cutoff
-        ORDER BY at DESC, id DESC LIMIT 1) AS moderation_id
-FROM chosen c
-JOIN media m ON m.media_id = c.media_id
-LEFT JOIN snapshots s ON s.id = c.snapshot_id
-LEFT JOIN media_edits e ON e.id = c.edit_id
-ORDER BY m.media_id
-"""
-
-
-def read_entries(db: sqlite_utils.Database, as_of: datetime | None = None,
-                 freeze: datetime | None = None, window_hours: float | None = None) -> list[dict]:
-    """Return every stored media with the snapshot its score uses, as dicts.
-
-    Keys: ``media_id, caption, media_type, permalink, timestamp`` (aware UTC or None),
-    ``like_count, comments_count, observed_at`` (of the snapshot used; None when the
-    media has none), ``observed_late`` (bool), ``first_seen_at``, ``username`` and
-    ``display_name`` (of the imported entrant, else None) and ``moderation`` (the
-    latest judge's action ``{"action", "reason", "by", "at"}``, or None).
-
-    The snapshot used is the last one observed at or before ``freeze`` (the contest's
-    end plus any grace; no limit when None), or a refresh of the final sweep (the
-    first poll after the freeze: the closest measurement of the engagement at the
-    freeze); a media first observed after ``freeze`` uses its first snapshot and is
-    ``observed_late``.
-
-    With ``as_of`` (aware) the result is what the database held then: only poll runs
-    finished at or before it (media, snapshots and caption edits they brought), and
-    entrant links and moderation recorded at or before it. A poll run that never
-    finished (a crash) counts only when ``as_of`` is None.
-    """
-    cutoff = clock.to_store(as_of) if as_of else "9999"
-    limit = min(t for t in (freeze, as_of) if t is not None) if (freeze or as_of) else None
-    params = {"as_of": clock.to_store(as_of) if as_of else None, "cutoff": cutoff,
-              "freeze": clock.to_store(limit) if limit else "9999"}
-    # An empty history table needs no search per media (most contests import no
-    # entrants, and moderation touches a handful of media).
-    links = _any(db, "SELECT 1 FROM entrant_links WHERE linked_at <= ? LIMIT 1", cutoff)
-    judged = _any(db, "SELECT 1 FROM moderation WHERE at <= ? LIMIT 1", cutoff)
-    sql = _entries_sql(_ENTRIES_SQL, links, judged)
-    if window_hours is not None:
-        sql = window_limit_sql(sql, "m.timestamp")
-        params["window"] = f"+{int(round(window_hours * 3600))} seconds"
-    rows = db.conn.execute(sql, params).fetchall()
-    actions = _rows_by_key(db, "SELECT id, action, reason, by, at FROM moderation WHERE id IN ({})",
-                           [r[12] for r in rows if r[12] is not None], "id") if judged else {}
-    entries = []
-    times: dict[str | None, datetime | None] = {None: None}  # poll times repeat across media
-    parse = clock.from_store
-    for (media_id, first_seen_at, caption, media_type, permalink, timestamp, like_count, comments_count,
-         observed_at, swept, username, display_name, moderation_id) in rows:
-        observed = times.get(observed_at, _UNSEEN)
-        if observed is _UNSEEN:
-            observed = times[observed_at] = parse(observed_at)
-        first_seen = times.get(first_seen_at, _UNSEEN)
-        if first_seen is _UNSEEN:
-            first_seen = times[first_seen_at] = parse(first_seen_at)
-        action = actions.get(moderation_id) if moderation_id is not None else None
-        entries.append({
-            "media_id": media_id, "first_seen_at": first_seen, "caption": caption, "media_type": media_type,
-            "permalink": permalink, "timestamp": parse(timestamp), "like_count": like_count,
-            "comments_count": comments_count, "observed_at": observed,
-            "username": username, "display_name": display_name,
-            "observed_late": bool(observed and not swept and _late(observed, freeze, timestamp, window_hours)),
-            "moderation": None if action is None else {
-                "action": action["action"], "reason": action["reason"], "by": action["by"],
-                "at": parse(action["at"])},
-        })
-    return entries
-
-
-_UNSEEN = object()
-
-
-def window_limit_sql(sql: str, timestamp: str) -> str:
-    """Return ``sql`` with each ``:freeze`` limit replaced by the per-media limit of the
-    rule ``engagement_window_hours``: the media's ``timestamp`` (a stored UTC text
-    column) plus ``:window`` (an SQLite modifier such as ``'+172800 seconds'``), when
-    that is earlier than ``:freeze``. A final sweep's readings count only for media
-    whose window reaches the freeze. A media without a timestamp keeps ``:freeze``."""
-    limit = (f"(CASE WHEN {timestamp} IS NULL THEN :freeze ELSE "
-             f"min(:freeze, strftime('%Y-%m-%dT%H:%M:%SZ', {timestamp}, :window)) END)")
-    return sql.replace(":freeze >= :freeze", f"{limit} >= :freeze").replace("<= :freeze", f"<= {limit}")
-
-
-def _late(observed: datetime, freeze: datetime | None, timestamp: str | None, window_hours: float | None) -> bool:
-    limit = freeze
-    if window_hours is not None and timestamp is not None:
-        end = clock.from_store(timestamp) + timedelta(hours=window_hours)  # type: ignore[operator]
-        limit = end if limit is None else min(limit, end)
-    return limit is not None and observed > limit
-
-def _entries_sql(sql: str, links: bool, judged: bool) -> str:
-    if not links:
-        start = sql.index("(SELECT username FROM entrant_links")
-        end = sql.index("AS display_name")
-        sql = sql[:start] + "NULL AS username,\n       NULL " + sql[end:]
-    if not judged:
-        start = sql.index("(SELECT id FROM moderation")
-        end = sql.index("AS moderation_id")
-        sql = sql[:start] + "NULL " + sql[end:]
-    return sql
-
-
-def _any(db: sqlite_utils.Database, sql: str, *params: object) -> bool:
-    return db.conn.execute(sql, params).fetchone() is not None
-
-
-def _rows_by_key(db: sqlite_utils.Database, sql: str, keys: list, key: str) -> dict:
-    rows: dict = {}
-    for chunk in _chunks(keys):
-        for row in db.query(sql.format(", ".join("?" * len(chunk))), chunk):
-            rows[row[key]] = row
     return rows
 
 
@@ -363,7 +215,7 @@ def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
     """Return each media's snapshots, oldest first, as
     ``{media_id: [{"observed_at": aware UTC, "like_count", "comments_count"}, ...]}``.
     With ``until`` only snapshots of poll runs finished at or before it are given, as
-    :func:`read_entries` does for ``as_of``."""
+    the ranking does for ``as_of``."""
     ids = list(media_ids)
     cutoff = clock.to_store(until) if until else "9999"
     series: dict[str, list[dict]] = {media_id: [] for media_id in ids}

@@ -61,11 +61,12 @@ def save_refresh(db: sqlite_utils.Database, run_id: int, source: str, items: lis
     caption edits kept), but every reading writes its snapshot, and the authors named
     are appended to ``media_authors``."""
     with write(db):
-        result = save_page(db, run_id, "", source, MediaPage(media=[m for m, _ in items], warnings=warnings), now,
-                           refresh=True)
+        # authors first: storing the page scores its media again, entrant included
         rows = [(m.media_id, name, source, run_id, clock.to_store(now)) for m, name in items if name]
         db.conn.executemany("INSERT INTO media_authors (media_id, username, source, poll_run_id, at) "
                             "VALUES (?, ?, ?, ?, ?)", rows)
+        result = save_page(db, run_id, "", source, MediaPage(media=[m for m, _ in items], warnings=warnings), now,
+                           refresh=True)
     return result
 
 

@@ -1,29 +1,47 @@
 """The database: opening it (WAL, busy timeout, migrations) and write transactions.
 
 Every table is created here, by sqlite-utils migrations applied in order on each open;
-a migration, once released, is never edited: changes come as new migrations.
+a migration, once released, is never edited: changes come as new migrations at the end of
+the list, each named for what it holds (``m006_…``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from derby.errors import ConfigError, StoreError
+from derby.text import caption_words
 
 
 BUSY_TIMEOUT_MS = 15_000
 
 migrations = Migrations("derby")
 
+RENAMED_MIGRATIONS = {
+    "m001_initial": "m001_contest_polls_media",
+    "m_i4_rules_judging_audit": "m002_rules_judging_audit",
+    "m_i3_platform_limits": "m003_platform_limits",
+    "m_i5_daemon": "m004_daemon_state",
+    "m_i7_latest_snapshots": "m005_latest_snapshots",
+}
+"""Old migration name -> the name it has now. sqlite-utils records applied migrations
+by name, so a database made before the rename has its records renamed before the
+migrations are applied (see :func:`_rename_applied`), and nothing runs twice."""
+
 
 @migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
+def m001_contest_polls_media(db: sqlite_utils.Database) -> None:
+    """The contest, hashtag ids, poll runs, media, snapshots, sightings, poll warnings
+    and rules."""
     db.executescript(
         """
         CREATE TABLE contest (
@@ -104,7 +122,7 @@ _APPEND_ONLY = ("rule_changes", "moderation", "entrant_links", "audit_log", "med
 
 
 @migrations()
-def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
+def m002_rules_judging_audit(db: sqlite_utils.Database) -> None:
     """Rule history, moderation, entrants, media edits, the audit log and the
     engagement grace. History tables are append-only (triggers refuse UPDATE/DELETE)."""
     db.executescript(
@@ -175,7 +193,7 @@ def m_i4_rules_judging_audit(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
+def m003_platform_limits(db: sqlite_utils.Database) -> None:
     """Why a poll run failed, its retries and usage reading; cool-downs; the
     hashtag budget (unique hashtags queried per account)."""
     for column, kind in (("error_kind", str), ("error_code", int), ("error_subcode", int), ("fbtrace_id", str),
@@ -205,9 +223,10 @@ def m_i3_platform_limits(db: sqlite_utils.Database) -> None:
 
 
 
-# The tables of derby.store.daemon (its docstring says what each holds).
 @migrations()
-def m_i5_daemon(db: sqlite_utils.Database) -> None:
+def m004_daemon_state(db: sqlite_utils.Database) -> None:
+    """The tables of :mod:`derby.store.daemon` (its docstring says what each holds):
+    schedule, daemon lock, coverage, coverage gaps, contest state."""
     db.executescript(
         """
         CREATE TABLE schedule (
@@ -253,7 +272,7 @@ def m_i5_daemon(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
+def m005_latest_snapshots(db: sqlite_utils.Database) -> None:
     """The latest snapshot of each media, kept by triggers on ``snapshots``.
 
     The live leaderboard and ``save_page`` read one row per media here instead of
@@ -300,87 +319,75 @@ def m_i7_latest_snapshots(db: sqlite_utils.Database) -> None:
     )
 
 
-def open_db(path: str | Path, *, create: bool = True) -> sqlite_utils.Database:
-    """Open the derby database at ``path`` and migrate it.
+CAPTION_BATCH = 20_000
+PROGRESS_FROM = 10_000
+"""Captions the caption-words migration fills per statement, and the number of
+captions from which it reports its progress."""
 
-    With ``create`` a missing file (not a missing folder) is created; without it a
-    missing file is an error, so read-only commands never leave an empty database
-    behind. Raises StoreError when the file is missing (without ``create``), is not a
-    SQLite database, cannot be opened, or stays locked past the busy timeout (15 s)
-    during the upgrade.
-    """
-    memory = str(path) == ":memory:"
-    if not memory:
-        folder = Path(path).parent
-        if not folder.is_dir():
-            raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
-        if not create and not Path(path).exists():
-            raise ConfigError(f"no database at {path}; run: derby init config/socialderby.toml (or pass --db)")
-    try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-        db = sqlite_utils.Database(conn)
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if str(path) != ":memory:":
-            db.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL never corrupts the database; a power cut may lose the
-            # last pages stored, which the next poll reads again. FULL would fsync
-            # every page's transaction.
-            db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
-        db.execute("PRAGMA foreign_keys = ON")
-        migrations.apply(db)
-    except sqlite3.OperationalError as exc:
-        raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot use database {path}: {exc} (is it a derby database? pass another --db)") from None
-    except OSError as exc:
-        raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
-    return db
-
-
-@contextlib.contextmanager
-def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """A write transaction that takes SQLite's write lock at once (``BEGIN IMMEDIATE``).
-
-    A deferred transaction that reads and then writes fails at once with "database is
-    locked" when another process wrote meanwhile; an immediate one waits for the busy
-    timeout instead. Nested use becomes a savepoint. Rolls back on any exception.
-    """
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.conn.rollback()
-        raise
-    db.conn.execute("COMMIT")
-
-
-def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Database:
-    """Open the derby database at ``path`` read-only, for a board that must never block
-    the poller: no migration, no write lock (in WAL mode readers and the writer never
-    wait for each other). ``timeout`` is the busy timeout in seconds.
-
-    Raises StoreError when the file is missing or is not a SQLite database; a read on
-    a busy database raises ``sqlite3.OperationalError`` ("database is locked") later.
-    """
-    if str(path) == ":memory:" or not Path(path).is_file():
-        raise StoreError(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
-                               check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        conn.execute("PRAGMA query_only = ON")
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read database {path}: {exc}") from None
-    return sqlite_utils.Database(conn)
+_progress: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("progress", default=None)
 
 
 @migrations()
-def m_i11_poll_clock(db: sqlite_utils.Database) -> None:
+def m006_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
+    """Each caption version's normalized hashtags and @mentions (see
+    :func:`derby.text.caption_words`), on ``media`` (the current caption) and
+    ``media_edits`` (the captions a poll replaced), filled here for stored media.
+    Ranking decides in SQL from these whether a caption carries a contest hashtag or
+    the required mention."""
+    for table in ("media", "media_edits"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_hashtags TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_mentions TEXT")
+    report = _progress.get()
+    total = sum(db.execute(f"SELECT count(*) FROM {t} WHERE caption IS NOT NULL").fetchone()[0]
+                for t in ("media", "media_edits"))
+    loud = report is not None and total >= PROGRESS_FROM
+    began, done = time.monotonic(), 0
+    if loud:
+        report(f"upgrading the database: hashtags and mentions of {total:,} stored captions")
+    db.execute("DROP TRIGGER media_edits_no_update")
+    for table in ("media", "media_edits"):
+        last = -1
+        while True:
+            rows = db.execute(f"SELECT rowid, caption FROM {table} WHERE rowid > ? AND caption IS NOT NULL "
+                              f"ORDER BY rowid LIMIT {CAPTION_BATCH}", [last]).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            db.conn.executemany(f"UPDATE {table} SET caption_hashtags = ?, caption_mentions = ? WHERE rowid = ?",
+                                [(*caption_words(caption), rowid) for rowid, caption in rows])
+            done += len(rows)
+            if loud:
+                report(f"  {done:,} of {total:,} captions ({done / total:.0%}, {time.monotonic() - began:.0f} s)")
+    db.execute("CREATE TRIGGER media_edits_no_update BEFORE UPDATE ON media_edits "
+               "BEGIN SELECT RAISE(ABORT, 'media_edits is append-only'); END")
+    if loud:
+        report(f"upgraded {total:,} captions in {time.monotonic() - began:.1f} s")
+
+
+@migrations()
+def m007_entry_scores(db: sqlite_utils.Database) -> None:
+    """The live per-entry standings columns (``entry_scores``, see
+    :mod:`derby.store.standings`), which rules they were computed for, and the
+    ``standings`` view; filled by the first write after the upgrade."""
+    db.executescript(
+        """
+        CREATE TABLE entry_scores (
+            media_id TEXT PRIMARY KEY REFERENCES media(media_id),
+            first_seen_at, media_type, timestamp, caption_hashtags, caption_empty, like_count, comments_count,
+            observed_at, observed_late, username, display_name, moderation_id, action, moderation_reason,
+            moderation_by, moderation_at, st_window, found_tags, mention_ok, base_status, hidden, reinstated,
+            likes_counted, capped_likes, comments_counted, capped_comments, pts_like, pts_comment, pts_media_type,
+            extra_tags, pts_extra, pts_early, early_within, score_likes, score_no_likes, media_key
+        ) WITHOUT ROWID;
+        CREATE TABLE entry_scores_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version TEXT NOT NULL            -- JSON: the rules and contest the columns were computed for
+        );
+        """
+    )
+
+@migrations()
+def m008_poll_clock(db: sqlite_utils.Database) -> None:
     """Which clock the database's polls were made on: ``real`` or ``rehearsal``
     (``derby --now``); see :mod:`derby.store.rehearsal`."""
     db.executescript(
@@ -394,7 +401,7 @@ def m_i11_poll_clock(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i11_engagement_readings(db: sqlite_utils.Database) -> None:
+def m009_engagement_readings(db: sqlite_utils.Database) -> None:
     """Where and when each media's engagement was read (see :mod:`derby.store.readings`).
 
     ``snapshots.source`` names the source of the reading that wrote a snapshot
@@ -450,7 +457,7 @@ def m_i11_engagement_readings(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_i11_refresh_state(db: sqlite_utils.Database) -> None:
+def m010_refresh_state(db: sqlite_utils.Database) -> None:
     """What refreshes by id need to remember (see :mod:`derby.store.refresh`): the
     organizer account's username (read once from the API), refresh sources turned off
     by a permission refusal, the authors refreshes named (append-only), and entrants
@@ -494,3 +501,161 @@ def m_i11_refresh_state(db: sqlite_utils.Database) -> None:
         for verb in ("UPDATE", "DELETE"):
             db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+
+
+@migrations()
+def m011_bare_mentions(db: sqlite_utils.Database) -> None:
+    """Stored captions' mentions again, now with the bare handle as a whole word (the
+    hashtag feed strips the ``@``; see :func:`derby.text.caption_mentions`); the live
+    standings are scored again by the next write."""
+    db.execute("DROP TRIGGER media_edits_no_update")
+    for table in ("media", "media_edits"):
+        last = -1
+        while True:
+            rows = db.execute(f"SELECT rowid, caption FROM {table} WHERE rowid > ? AND caption IS NOT NULL "
+                              f"ORDER BY rowid LIMIT {CAPTION_BATCH}", [last]).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            db.conn.executemany(f"UPDATE {table} SET caption_mentions = ? WHERE rowid = ?",
+                                [(caption_words(caption)[1], rowid) for rowid, caption in rows])
+    db.execute("CREATE TRIGGER media_edits_no_update BEFORE UPDATE ON media_edits "
+               "BEGIN SELECT RAISE(ABORT, 'media_edits is append-only'); END")
+    db.execute("DELETE FROM entry_scores_state")
+
+
+def open_db(path: str | Path, *, create: bool = True,
+            progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
+    """Open the derby database at ``path`` and migrate it.
+
+    ``progress`` receives one line at a time from a long upgrade (a migration over
+    many stored media says how far it got and how long it took).
+
+    With ``create`` a missing file (not a missing folder) is created; without it a
+    missing file is an error, so read-only commands never leave an empty database
+    behind. Raises StoreError when the file is missing (without ``create``), is not a
+    SQLite database, cannot be opened, or stays locked past the busy timeout (15 s)
+    during the upgrade.
+    """
+    memory = str(path) == ":memory:"
+    if not memory:
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise StoreError(f"cannot open database {path}: folder {folder} does not exist")
+        if not create and not Path(path).exists():
+            raise ConfigError(f"no database at {path}; run: derby init contest.toml (or pass --db; derby init --example contest.toml writes one)")
+    pending: list[str] = []
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        db = sqlite_utils.Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if str(path) != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL never corrupts the database; a power cut may lose the
+            # last pages stored, which the next poll reads again. FULL would fsync
+            # every page's transaction.
+            db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA cache_size = -65536")  # 64 MiB instead of 2 MiB: 100k+ media per contest
+        db.execute("PRAGMA foreign_keys = ON")
+        pending = _pending(db)
+        if pending and not memory and not os.access(path, os.W_OK):
+            raise StoreError(_OLD_READ_ONLY.format(path=path))
+        _rename_applied(db)
+        token = _progress.set(progress)
+        try:
+            migrations.apply(db)
+            if "m007_entry_scores" in pending:
+                from derby.store.standings import rebuild_entry_scores
+
+                rebuild_entry_scores(db)
+        finally:
+            _progress.reset(token)
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) and pending:
+            raise StoreError(_OLD_READ_ONLY.format(path=path)) from None
+        raise StoreError(f"cannot use database {path}: {exc} (is the file or its folder read-only, or locked by another program?)") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot use database {path}: {exc} (is it a derby database? pass another --db)") from None
+    except OSError as exc:
+        raise StoreError(f"cannot open database {path}: {exc.strerror}") from None
+    return db
+
+
+_OLD_READ_ONLY = ("database {path} was made by an older derby and must be upgraded, which writes to it, "
+                  "but it is read-only: copy it to writable storage and open the copy")
+
+
+def _pending(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations not applied yet (records under an old name count as
+    applied), without writing."""
+    if not db[Migrations.migrations_table].exists():
+        return [m.name for m in migrations.pending(db)]
+    applied = {RENAMED_MIGRATIONS.get(m.name, m.name) for m in migrations.applied(db)}
+    return [m.name for m in migrations.pending(db) if m.name not in applied]
+
+
+def _rename_applied(db: sqlite_utils.Database) -> None:
+    """Rename the applied-migration records of a database made before the migrations
+    got the names of what they hold (:data:`RENAMED_MIGRATIONS`)."""
+    table = db[Migrations.migrations_table]
+    if not table.exists():
+        return
+    applied = {m.name for m in migrations.applied(db)}
+    old = [name for name in RENAMED_MIGRATIONS if name in applied]
+    if not old:
+        return
+    with write(db):
+        for name in old:
+            db.execute(f"UPDATE [{Migrations.migrations_table}] SET name = ? WHERE migration_set = ? AND name = ?",
+                       [RENAMED_MIGRATIONS[name], migrations.name, name])
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes SQLite's write lock at once (``BEGIN IMMEDIATE``).
+
+    A deferred transaction that reads and then writes fails at once with "database is
+    locked" when another process wrote meanwhile; an immediate one waits for the busy
+    timeout instead. Nested use becomes a savepoint. Rolls back on any exception.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.execute("COMMIT")
+
+
+def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Database:
+    """Open the derby database at ``path`` read-only, for a board that must never block
+    the poller: no migration, no write lock (in WAL mode readers and the writer never
+    wait for each other). ``timeout`` is the busy timeout in seconds.
+
+    Raises StoreError when the file is missing or is not a SQLite database; a read on
+    a busy database raises ``sqlite3.OperationalError`` ("database is locked") later.
+    """
+    if str(path) == ":memory:" or not Path(path).is_file():
+        raise StoreError(f"database {path} not found; pass --db or run: derby init contest.toml")
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    db = sqlite_utils.Database(conn)
+    try:
+        old = db["_sqlite_migrations"].exists() and bool(_pending(db))
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    if old:
+        raise StoreError(f"database {path} was made by an older derby and must be upgraded first: "
+                         "run any derby command on it that writes (for example derby status)")
+    return db

@@ -1,0 +1,306 @@
+"""One poll run (``poll_once``): read the feed, store each page, account for the
+platform's limits, close the run.
+
+Every contest hashtag's ``recent_media`` and ``top_media`` are read from a feed and each
+page is stored in its own transaction, so a crash mid-poll leaves a consistent database
+that the next poll continues. Each job is a method of :class:`_PollRun`, testable
+through :func:`poll_once`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+
+import sqlite_utils
+
+from derby import clock, refresher, store
+from derby.config import Contest
+from derby.errors import ConfigError
+from derby.feeds import EDGES, Feed, FeedError, HashtagEdge
+from derby.feeds.parse import BadRequestError, BudgetError, HashtagLimitError, ThrottledError, TransientError
+from derby.units import plural
+
+log = logging.getLogger("derby.poller")
+
+DEFAULT_COOLDOWN = timedelta(hours=1)
+"""How long to stop calling after throttling when the platform gives no estimate: the
+platform's rate limits count calls over a rolling hour (Meta's "Rate Limiting" page)."""
+
+
+@dataclass
+class PollSummary:
+    """The outcome of one poll run. ``status`` is ``ok``, ``partial`` (stopped or
+    failed after storing some pages), ``failed`` or ``skipped`` (a cool-down was in
+    force: no request made); times are aware UTC. ``exit_code`` is what ``derby poll``
+    exits with: 0 done, 3 refused for now, 4 token or permissions, 2 configuration.
+    ``budget`` is the account's hashtag budget after the poll; ``usage`` the latest
+    usage reading of the platform (None: no header seen, which is not zero)."""
+
+    run_id: int
+    started_at: datetime
+    status: str = "ok"
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    new_media: int = 0
+    updated_media: int = 0
+    snapshots: int = 0
+    warnings: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    details: str = ""
+    exit_code: int = 0
+    cooldown_until: datetime | None = None
+    budget: store.HashtagBudget | None = None
+    usage: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    tz: tzinfo = timezone.utc
+    refreshes: int = 0
+    """Refresh reads by id this poll made (see :mod:`derby.refresher`)."""
+    gaps: list[store.CoverageGap] = field(default_factory=list)
+    """Coverage gaps this poll found (see :func:`derby.store.record_coverage`)."""
+
+    def line(self) -> str:
+        """One line for a person: what this poll did."""
+        text = (f"poll #{self.run_id} {self.status}: {plural(self.pages, 'page')}, {plural(self.requests, 'request')}, "
+                f"{self.new_media} new and {self.updated_media} updated media, {plural(self.snapshots, 'snapshot')}")
+        if self.refreshes:
+            text += f", {plural(self.refreshes, 'refresh', 'refreshes')}"
+        if self.warnings:
+            text += f", {plural(self.warnings, 'warning')}"
+        if self.retries:
+            text += f", {plural(self.retries, 'retry', 'retries')}"
+        if self.usage is not None:
+            text += f", API usage {self.usage['max_pct']:g} %"
+        if self.budget is not None:
+            text += f"; hashtags {self.budget.used}/{self.budget.limit} this week"
+            if self.budget.next_free is not None:
+                text += f", next slot frees {_when(self.budget.next_free, self.tz)}"
+        if self.error:
+            text += f"; error: {self.error}"
+        return text
+
+
+def _when(moment: datetime, tz: tzinfo) -> str:
+    """``2017-04-03 13:00 (UTC−4)``: a moment in the contest's zone, with its offset."""
+    return clock.format_local(moment, tz, "en")  # type: ignore[arg-type]
+
+
+def feed_account(feed: Feed) -> str:
+    """The account whose limits a feed's calls count against (the Instagram user id for
+    the Graph feed; the feed's name for others)."""
+    return str(getattr(feed, "account", None) or feed.name)
+
+
+def check_contest_budget(db: sqlite_utils.Database, contest: Contest, account: str | None, now: datetime) -> store.HashtagBudget | None:
+    """Refuse (ConfigError) a contest whose hashtags need more free slots than the
+    account has now: 30 unique hashtags per rolling 7 days, counted in the database.
+    With ``account`` None (not known yet) only the contest's own count is checked.
+    Returns the budget checked, or None."""
+    if account is None:
+        if len(contest.hashtags) > store.HASHTAG_LIMIT:
+            raise ConfigError(f"the contest lists {plural(len(contest.hashtags), 'hashtag')}; an Instagram account may query only "
+                              f"{store.HASHTAG_LIMIT} unique hashtags in 7 days")
+        return None
+    budget = store.hashtag_budget(db, account, now)
+    needed = budget.needed(contest.hashtags)
+    if len(needed) > budget.free:
+        when = f"; the next slot frees {_when(budget.next_free, contest.tz)}" if budget.next_free else ""
+        raise ConfigError(f"the contest needs {len(needed)} new hashtag{'s' if len(needed) > 1 else ''} but account {account} has {budget.free} of "
+                          f"{budget.limit} free this week ({budget.used} used in the last 7 days){when}; "
+                          "drop hashtags or wait")
+    return budget
+
+
+def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: datetime,
+              stop: threading.Event | None = None) -> PollSummary:
+    """Run one poll of every contest hashtag on both edges and store what comes back.
+
+    No request is made while a cool-down of the feed's account is in force (status
+    ``skipped``). Hashtag ids are resolved once and stored; every hashtag polled counts
+    in the account's hashtag budget, and a hashtag beyond the 30th of the week is
+    refused. A bad request or a transient failure that outlasted its retries ends only
+    that hashtag's part of the poll: the other hashtags are still read. Throttling, an
+    auth refusal and the budget end the whole poll. Either way the poll is ``failed``,
+    or ``partial`` when pages were stored, and the (first) error is recorded in the poll
+    run with its kind, code and fbtrace_id, not raised; throttling also records a
+    cool-down. ``stop`` is checked between pages. All the poll run's closing writes
+    go in one transaction. Returns the summary.
+    """
+    run = _PollRun(db, contest, feed, now, stop)
+    try:
+        run.read_all()
+    except _Stopped:
+        run.stopped()
+    except FeedError as exc:
+        run.refused(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad record or a busy database must not end the daemon
+        run.crashed(exc)
+    return run.close()
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _PollRun:
+    """The state of one poll run while it reads: its summary and what it saw."""
+
+    def __init__(self, db: sqlite_utils.Database, contest: Contest, feed: Feed, now: datetime,
+                 stop: threading.Event | None) -> None:
+        self.db, self.contest, self.feed, self.now, self.stop = db, contest, feed, now, stop
+        self.run_id = store.start_poll_run(db, feed.name, now)
+        self.summary = PollSummary(run_id=self.run_id, started_at=now, tz=contest.tz)
+        self.account = feed_account(feed)
+        self.new: set[str] = set()
+        self.updated: set[str] = set()
+        self.requests_before = feed.requests_made
+        self.retries_before = getattr(feed, "retries", 0)
+        self.error_ids: dict[str, object] = {}
+
+    # -- read the feed -------------------------------------------------------------------
+
+    def read_all(self) -> None:
+        """Read every hashtag, unless the account cools down; a hashtag's own failure
+        is noted and the others are still read."""
+        self.check_cooldown()
+        first: FeedError | None = None
+        for name in self.contest.hashtags:
+            self.spend_budget(name)
+            try:
+                self.read_hashtag(name)
+            except (BadRequestError, TransientError) as exc:  # this hashtag only: the others are still read
+                first = first or exc
+                self.summary.notes.append(f"#{name} not fully read: {exc}")
+        if first is not None:
+            self.note_error(first)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read entries again by id, inside the refresh budget (see :mod:`derby.refresher`)."""
+        outcome = refresher.refresh_entries(self.db, self.contest, self.feed, self.account, self.run_id, self.now)
+        self.summary.refreshes = outcome.reads
+        self.summary.snapshots += outcome.snapshots
+        self.summary.notes.extend(outcome.notes)
+
+    def read_hashtag(self, name: str) -> None:
+        """Resolve ``name`` (once, then stored) and read both its edges."""
+        graph_id = store.hashtag_id(self.db, name)
+        if graph_id is None:
+            graph_id = self.feed.resolve_hashtag(name)
+            store.save_hashtag_id(self.db, name, graph_id, self.now)
+        for edge in EDGES:
+            complete = self.read_source(HashtagEdge(graph_id, edge, name))
+            if edge == "recent_media" and complete:  # a cut-short read did not cover 24 hours
+                store.record_missing(self.db, self.run_id, name, self.now)
+                self.record_coverage(name)
+
+    def read_source(self, source: HashtagEdge) -> bool:
+        """Store every page of ``source``; return whether it was read to its end."""
+        complete = True
+        for number, page in enumerate(self.feed.read(source, self.now), start=1):
+            self.store_page(source, page, number)
+            complete = complete and not page.truncated
+            if self.stop is not None and self.stop.is_set():
+                raise _Stopped()
+        return complete
+
+    # -- store a page ----------------------------------------------------------------------
+
+    def store_page(self, source: HashtagEdge, page, number: int = 1) -> None:
+        result = store.save_page(self.db, self.run_id, source.hashtag, source.edge, page, self.now)
+        log.debug("poll #%d: #%s %s page %d stored: %s, %d new, %d updated", self.run_id, source.hashtag, source.edge,
+                  number, f"{len(page.media)} media", len(result.new), len(result.updated))
+        self.summary.pages += 1
+        self.summary.snapshots += result.snapshots
+        self.summary.warnings += len(page.warnings)
+        self.new |= result.new
+        self.updated |= result.updated
+
+    def record_coverage(self, name: str) -> None:
+        gap = store.record_coverage(self.db, self.run_id, name, self.now, (self.contest.start, self.contest.end))
+        if gap is not None:
+            self.summary.gaps.append(gap)
+            self.summary.notes.append(
+                f"coverage gap on #{name}: posts published from {clock.to_store(gap.gap_from)} to "
+                f"{clock.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
+
+    # -- account for limits ----------------------------------------------------------------
+
+    def check_cooldown(self) -> None:
+        """End the poll before any request while the account's cool-down is in force."""
+        cooldown = store.active_cooldown(self.db, self.account, self.now)
+        if cooldown is None:
+            return
+        s = self.summary
+        s.status, s.exit_code = "skipped", 3
+        s.error_kind, s.cooldown_until = "cooldown", cooldown["until"]
+        s.error = f"cooling down until {_when(cooldown['until'], self.contest.tz)} ({cooldown['reason']}); no request made"
+        raise _Stopped()
+
+    def spend_budget(self, name: str) -> None:
+        """Count ``name`` in the account's hashtag budget, or raise BudgetError."""
+        budget = store.hashtag_budget(self.db, self.account, self.now)
+        if budget.needed([name]) and budget.free == 0:
+            raise BudgetError(f"#{name} would be hashtag {budget.used + 1} of account {self.account} this week; the "
+                              f"platform allows {budget.limit}; the next slot frees "
+                              f"{_when(budget.next_free, self.contest.tz)}")
+        store.record_hashtag_query(self.db, self.account, name, self.now)
+
+    def refused(self, exc: FeedError) -> None:
+        """The whole poll ended on ``exc``; throttling starts a cool-down of the account."""
+        s = self.summary
+        if isinstance(exc, ThrottledError) and not isinstance(exc, HashtagLimitError):
+            wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
+            s.cooldown_until = self.now + max(wait, timedelta(minutes=1))
+            store.start_cooldown(self.db, self.account, self.now, s.cooldown_until, str(exc), self.run_id)
+        self.note_error(exc)
+        if s.cooldown_until is not None:
+            s.error += f"; no request until {_when(s.cooldown_until, self.contest.tz)}"
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def note_error(self, exc: FeedError) -> None:
+        s = self.summary
+        s.status = "partial" if s.pages else "failed"
+        s.error, s.error_kind, s.exit_code = str(exc), exc.kind, exc.exit_code
+        s.details = exc.details()
+        self.error_ids = {"error_code": exc.code, "error_subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id,
+                          "error_endpoint": exc.endpoint}
+        log.warning("poll #%d %s: %s%s", self.run_id, s.status, s.error, f" [{s.details}]" if s.details else "")
+
+    def stopped(self) -> None:
+        s = self.summary
+        if s.status != "skipped":
+            s.status, s.error, s.exit_code = "partial", "stopped before the end of the poll", 3
+
+    def crashed(self, exc: Exception) -> None:
+        s = self.summary
+        text = getattr(self.feed, "redact", str)(f"{type(exc).__name__}: {exc}")
+        log.error("poll #%s: unexpected error: %s", self.run_id, text)
+        s.status = "partial" if s.pages else "failed"
+        s.error, s.error_kind, s.exit_code = f"unexpected error: {text}", "error", 1
+
+    # -- close the run -----------------------------------------------------------------------
+
+    def close(self) -> PollSummary:
+        """Finish the summary from the feed's counters and write the poll run's closing
+        record in one transaction."""
+        s, feed = self.summary, self.feed
+        notes = getattr(feed, "notes", [])
+        s.notes, notes[:] = s.notes + list(notes), []
+        s.requests = feed.requests_made - self.requests_before
+        s.retries = getattr(feed, "retries", 0) - self.retries_before
+        s.usage = getattr(feed, "usage", None)
+        s.budget = store.hashtag_budget(self.db, self.account, self.now)
+        s.new_media, s.updated_media = len(self.new), len(self.updated - self.new)
+        with store.write(self.db):  # the poll run's closing record, whole or not at all
+            store.record_warnings(self.db, self.run_id, s.notes, self.now)
+            store.add_media_counts(self.db, self.run_id, s.new_media, s.updated_media)
+            store.finish_poll_run(self.db, self.run_id, self.now, status=s.status, requests=s.requests, error=s.error)
+            store.record_poll_outcome(self.db, self.run_id, error_kind=s.error_kind, retries=s.retries, usage=s.usage,
+                                      cooldown_until=s.cooldown_until, **self.error_ids)  # type: ignore[arg-type]
+        return s

@@ -1,0 +1,35 @@
+"""Running the ranking queries that :mod:`derby.scoring` builds."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+
+import sqlite_utils
+
+from derby import clock
+
+
+def history_present(db: sqlite_utils.Database, as_of: datetime | None = None) -> tuple[bool, bool]:
+    """Return (any entrant link or author named by a refresh, any moderation) recorded
+    at or before ``as_of`` (ever
+    when None): without them the ranking skips one search per media."""
+    cutoff = clock.to_store(as_of) if as_of else "9999"
+    conn = db.conn
+    links = conn.execute("SELECT 1 FROM entrant_links WHERE linked_at <= ? UNION ALL "
+                         "SELECT 1 FROM media_authors WHERE at <= ? LIMIT 1", [cutoff, cutoff]).fetchone()
+    judged = conn.execute("SELECT 1 FROM moderation WHERE at <= ? LIMIT 1", [cutoff]).fetchone()
+    return links is not None, judged is not None
+
+
+def query_rows(db: sqlite_utils.Database, sql: str, params: dict[str, object]) -> Iterator[sqlite3.Row]:
+    """Run one query built by :mod:`derby.scoring` and yield its rows as they come
+    (``sqlite3.Row``: by name or position), never all at once."""
+    cursor = db.conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    cursor.execute(sql, params)
+    try:
+        yield from cursor
+    finally:
+        cursor.close()
