@@ -18,6 +18,7 @@ the last good board on screen while the database is busy.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from derby import clock
-from derby.errors import ConfigError, DerbyError
+from derby.errors import ConfigError, DatabaseMissing, DerbyError, NotADerbyDatabase
 from derby.leaderboard import BoardRow, BoardView
 from derby.text import shortcode, terminal_text
 from derby.units import word
@@ -56,9 +57,11 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ trou de couverture{tag} : publications du {start} au {end} peut-être manquées ({length})",
         "more_gaps": " et {n} {other_w}",
         "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
-        "skipped": "sautée (pause imposée par la plateforme)",
+        "skipped": "sautée (pause imposée par la plateforme)", "interrupted": "interrompue",
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
         "unreadable": "⚠ lecture impossible ({error}) : classement lu {rel}",
+        "db_missing": "base de données introuvable : vérifiez --db", "not_derby": "ce fichier n'est pas une base derby",
+        "db_error": "base de données inutilisable : lancez la commande hors du tableau pour le détail",
         "counts": "{entries} {entries_w} · {eligible} {eligible_w} · {disqualified} {disqualified_w} · "
                   "J'aime masqués : {hidden_likes}",
         "hidden": "masqué", "new": "nouv.", "none": "Aucune participation classée pour l'instant.",
@@ -83,9 +86,11 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ coverage gap{tag}: posts from {start} to {end} may be missing ({length})",
         "more_gaps": " and {n} more",
         "last_failed": "⚠ last poll {status}", "failed": "failed", "partial": "partial",
-        "skipped": "skipped (platform cool-down)",
+        "skipped": "skipped (platform cool-down)", "interrupted": "interrupted",
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
         "unreadable": "⚠ cannot read ({error}): board read {rel}",
+        "db_missing": "database not found: check --db", "not_derby": "this file is not a derby database",
+        "db_error": "database unusable: run the command outside the board for details",
         "counts": "{entries} {entries_w} · {eligible} eligible · {disqualified} disqualified · "
                   "hidden likes: {hidden_likes}",
         "hidden": "hidden", "new": "new", "none": "No ranked entry yet.",
@@ -174,7 +179,7 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -
                            width))
     if health.stale and health.age is not None:
         lines.append(_line(labels["stale"].format(age=clock.format_duration(health.age, lang)), width, "bold red"))
-    if health.last_status in ("failed", "partial", "skipped"):
+    if health.last_status in ("failed", "partial", "skipped", "interrupted"):
         lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
     if health.gaps:
         tag, start, end = health.gaps[-1]
@@ -379,18 +384,32 @@ class LiveBoard:
             if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
                 busy = labels["busy"].format(rel=when, every=number(self.every, lang))
             else:
-                busy = labels["unreadable"].format(error=terminal_text(str(exc))[:80], rel=when)
+                busy = labels["unreadable"].format(error=_why_unreadable(exc, labels), rel=when)
             if self.last is None:
                 return Group(Text(labels["waiting"]), _line(busy, self.console.width, "bold yellow"))
         lang = self.lang or self.last.board.contest.language
         return render(self.last, lang, self.console, height=height, busy=busy)
 
 
+def _why_unreadable(exc: Exception, labels: dict[str, str]) -> str:
+    """Why the database could not be read, in the board's language: derby's own
+    reasons are translated; SQLite's text is quoted as it came."""
+    if isinstance(exc, DatabaseMissing):
+        return labels["db_missing"]
+    if isinstance(exc, NotADerbyDatabase):
+        return labels["not_derby"]
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"SQLite : « {terminal_text(str(exc))[:80]} »" if labels is LABELS["fr"] else \
+            f"SQLite: “{terminal_text(str(exc))[:80]}”"
+    return labels["db_error"]
+
+
 def run_live(console: Console, frame: Callable[[], RenderableType], every: float, *,
              stop: threading.Event | None = None, frames: int | None = None) -> int:
     """Show ``frame()`` in a rich Live view, rebuilt every ``every`` seconds, until
-    ``stop`` is set, ``frames`` frames were shown, or Ctrl-C (which ends it cleanly,
-    the terminal restored). Returns the number of frames shown.
+    ``stop`` is set, ``frames`` frames were shown, or Ctrl-C, SIGTERM or SIGHUP (each
+    ends it cleanly, the terminal restored: cursor shown again). Returns the number of
+    frames shown.
 
     On a console that is not a terminal one frame is printed, plain, and it returns.
     """
@@ -401,6 +420,7 @@ def run_live(console: Console, frame: Callable[[], RenderableType], every: float
 
     stop = stop or threading.Event()
     shown = 0
+    previous = _interrupt_on_signals()
     try:
         with Live(console=console, auto_refresh=False, screen=False, transient=False,
                   vertical_overflow="crop") as live:
@@ -411,4 +431,24 @@ def run_live(console: Console, frame: Callable[[], RenderableType], every: float
                 shown += 1
     except KeyboardInterrupt:
         pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return shown
+
+
+def _interrupt_on_signals() -> dict:
+    """Make SIGTERM and SIGHUP end the live view as Ctrl-C does (so rich restores the
+    terminal), when called from the main thread; returns the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, interrupt)
+    return previous

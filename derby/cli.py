@@ -71,15 +71,48 @@ def friendly(func):
 class _Context:
     def __init__(self, db_path: str, db_given: bool = False, now_text: str | None = None) -> None:
         self.db_path = db_path
+        self.noted = False
         self.db_given = db_given  # --db on the command line (not DERBY_DB, not the default)
         self.now_text = now_text
         self.tz = None  # the contest's zone, when a command knows it before the database does
         self._clock = None
 
     def open(self, create: bool = False):
+        """Open the database for a writing command (created or upgraded as needed);
+        when no process polls it (its file lock is free), poll runs left running are a
+        dead process's and are closed as interrupted."""
+        from derby import clock, lock, poller, store
+
+        db = store.open_db(self.db_path, create=create, progress=lambda line: click.echo(line, err=True))
+        probe = lock.FileLock(self.db_path)
+        try:
+            free = probe.acquire()
+        except OSError:  # a read-only folder: nobody can tell, so nothing is closed
+            free = False
+        if free:
+            try:
+                poller.close_dead_runs(db, self.now())
+            finally:
+                probe.release()
+        return db
+
+    def read(self):
+        """Open the database for a reading command: never migrated nor written (see
+        ``store.open_reader``); what it noticed is printed once on stderr."""
         from derby import store
 
-        return store.open_db(self.db_path, create=create, progress=lambda line: click.echo(line, err=True))
+        if not Path(self.db_path).is_file():
+            raise ConfigError(f"no database at {self.db_path}; run: derby init config/socialderby.toml (or pass --db)")
+        from derby import lock
+
+        db = store.open_reader(self.db_path, timeout=store.BUSY_TIMEOUT_MS / 1000)
+        if lock.is_held(self.db_path) is False:  # nobody polls: a run left running is a dead process's
+            store.note_no_poller(db)
+        if not self.noted:
+            for note in store.reading_notes(db):
+                click.echo(f"note: {note}", err=True)
+            self.noted = True
+        return db
 
     @property
     def rehearsal(self) -> bool:
@@ -252,31 +285,52 @@ _ENV_SOURCES: list = []
 
 
 def _environment() -> dict[str, str]:
-    """The settings as they are now: ``.env`` read again, the process environment (as
-    it was before ``.env`` was first read) winning over it, as at the start. Without
-    :func:`main` (or when the file cannot be read now): ``os.environ``."""
+    """The settings as they are now: ``.env`` read again (literally: no ``${VAR}``
+    expansion), the process environment (as it was before ``.env`` was first read)
+    winning over it, as at the start. Without :func:`main` (or when the file cannot be
+    read now): ``os.environ``."""
     if not _ENV_SOURCES:
         return dict(os.environ)
     from dotenv import dotenv_values
 
     base, env_file = _ENV_SOURCES
     try:
-        values = dotenv_values(env_file, encoding="utf-8") if env_file.is_file() else {}
+        values = dotenv_values(env_file, encoding="utf-8", interpolate=False) if env_file.is_file() else {}
     except (OSError, UnicodeDecodeError):
         return dict(os.environ)
     return {**{k: v for k, v in values.items() if v is not None}, **base}
 
 
-def main() -> None:
-    """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
+def _load_env(env_file: Path) -> None:
+    """Load ``env_file`` into the environment (a variable already set wins), values read
+    literally: ``${HOME}`` in a token stays ``${HOME}``; remember what was set before,
+    for :func:`_environment` and :func:`_token_source_note`. Raises UnicodeDecodeError
+    or OSError from reading the file."""
     from dotenv import load_dotenv
 
+    _ENV_SOURCES[:] = [dict(os.environ), env_file]
+    load_dotenv(env_file, override=False, encoding="utf-8", interpolate=False)
+
+
+def _token_source_note(name: str = "INSTAGRAM_ACCESS_TOKEN") -> str:
+    """One line saying where the refused ``name`` came from, so a stale value set in the
+    shell is not mistaken for the one in ``.env``."""
+    base = _ENV_SOURCES[0] if _ENV_SOURCES else os.environ
+    if base.get(name, "").strip():
+        return (f"the refused {name} came from the environment (a value set in the shell wins over .env; "
+                f"run: unset {name}, to use the one in .env)")
+    if _ENV_SOURCES and _environment().get(name, "").strip():
+        return f"the refused {name} came from {_ENV_SOURCES[1]}"
+    return f"{name} is not set"
+
+
+def main() -> None:
+    """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from derby.secrets import env_file_warning
 
     env_file = Path.cwd() / ".env"
-    _ENV_SOURCES[:] = [dict(os.environ), env_file]
     try:
-        load_dotenv(env_file, override=False, encoding="utf-8")
+        _load_env(env_file)
     except UnicodeDecodeError:
         _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (derby init --example-env writes an example)", 2)
     except OSError as exc:
@@ -351,6 +405,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     from derby.units import format_duration, plural, word
 
     contest = load_contest(contest_file)
+    ctx.tz = contest.tz  # a --now without offset is read in this contest's zone
     db = ctx.open(create=True)
     stored = store.load_contest(db)
     posts = db["media"].count
@@ -447,6 +502,8 @@ def poll(ctx: _Context, force: bool) -> None:
         click.echo(f"warning: … and {summary.warnings - 10} more in the poll_warnings table of {ctx.db_path}", err=True)
     if summary.details:
         click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
+    if summary.error_kind == "auth":
+        click.echo(f"note: {_token_source_note()}", err=True)
     sys.exit(summary.exit_code)
 
 
@@ -501,6 +558,8 @@ def _run(ctx: _Context, every: float | None) -> None:
         "lost_lock": ("stopped: another derby run took over this database", 1),
         "failing": ("stopped: polls keep failing (see the log above)", 1),
     }
+    if outcome == "auth":
+        click.echo(f"note: {_token_source_note()}", err=True)
     if outcome in failures:
         _fail(*failures[outcome])
     _info("derby run: " + {"closed": "final poll done: the contest is closed",
@@ -618,15 +677,22 @@ def _moment(contest, as_of: str | None):
     if not as_of:
         return None
     try:
-        return clock.parse_local(as_of, contest.tz)
+        moment = clock.parse_local(as_of, contest.tz)
     except ValueError:
         raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+    except OverflowError:  # the UTC time falls outside years 1-9999
+        raise ConfigError(f"--as-of {as_of!r} is out of range; give a time during the contest such as 2017-04-05T12:00") from None
+    now = clock.utcnow()
+    if moment > now:
+        raise ConfigError(f"--as-of {as_of!r} is in the future (now is {clock.format_local(now, contest.tz, 'en')}); "
+                          "standings are known only up to now: drop --as-of for the current ones")
+    return moment
 
 
 def _standings(ctx: _Context, as_of: str | None):
     from derby import leaderboard
 
-    db = ctx.open()
+    db = ctx.read()
     moment = _moment(_contest(db), as_of) if as_of else None
     return leaderboard.standings(db, ctx.now(), moment)
 
@@ -668,14 +734,18 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     from derby import board as drawing, store
 
-    db = ctx.open()  # creates or upgrades the schema once; every frame then reads read-only
+    db = ctx.read()
     contest = _contest(db)
     moment = _moment(contest, as_of) if as_of else None
     db.close()
     console = _console()
 
     def read(rows: int | None):
+        from derby import lock
+
         reader = store.open_reader(ctx.db_path)
+        if lock.is_held(ctx.db_path) is False:  # nobody polls: a run left running is a dead process's
+            store.note_no_poller(reader)
         try:
             return leaderboard.board_view(reader, ctx.now(), moment, top=top, show_all=show_all, limit=rows)
         finally:
@@ -748,7 +818,7 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
           f"to {where}", err=True)
     if not ranked:
         click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
-    for line in _unseen_warnings(ctx.open(), board, top + alternates):
+    for line in _unseen_warnings(ctx.read(), board, top + alternates):
         click.echo(line, err=True)
 
 
@@ -860,18 +930,19 @@ def _safe(text: object) -> str:
     return display_text(None if text is None else str(text))
 
 
-def _tie_chain_text(chain) -> str:
-    from derby.rules import TIE_BREAK_KEYS
+def _tie_chain_text(chain, lang: str = "en") -> str:
+    from derby.rules import tie_break_description
 
-    return " → ".join(f"{key} ({TIE_BREAK_KEYS[key]})" for key in chain)
+    return " → ".join(f"{key} ({tie_break_description(key, lang)})" for key in chain)
 
 
 @cli.group(name="rules", invoke_without_command=True)
 @_format_option("table", "json", "ndjson", "csv")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the listing (default: the contest's).")
 @_as_of_option
 @click.pass_context
 @friendly
-def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
+def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None, lang: str | None) -> None:
     """List the rules in force, with the declared tie-break order."""
     if click_ctx.invoked_subcommand is not None:
         return
@@ -880,7 +951,7 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
     from derby import rules as rule_kinds, store
 
     ctx = click_ctx.find_object(_Context)
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     moment = _moment(contest, as_of)
     values = store.read_rules(db, moment)
@@ -888,11 +959,12 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
     if fmt == "json":
         click.echo(json.dumps({"rules": values, "tie_break": values["tie_break"]}, ensure_ascii=False, indent=2))
         return
+    lang = lang or contest.language
     if fmt in ("ndjson", "csv"):
         from derby import export
 
         records = [{"name": name, "value": value, "default": name not in recorded,
-                    "description": rule_kinds.RULE_KINDS[name].description} for name, value in values.items()]
+                    "description": rule_kinds.description(name, lang)} for name, value in values.items()]
         if fmt == "ndjson":
             export.write_ndjson(sys.stdout, records)
         else:  # the value as JSON text, as `derby rules set` takes it
@@ -901,11 +973,10 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None) -> None:
         return
     width = max(len(name) for name in values)
     for name, value in values.items():
-        kind = rule_kinds.RULE_KINDS[name]
-        marker = "" if name in recorded else "  (default)"
+        marker = "" if name in recorded else ("  (par défaut)" if lang == "fr" else "  (default)")
         click.echo(f"{name:<{width}}  {rule_kinds.format_value(value)}{marker}")
-        click.echo(f"{'':<{width}}  {kind.description}")
-    click.echo(f"Tie-break: {_tie_chain_text(values['tie_break'])}")
+        click.echo(f"{'':<{width}}  {rule_kinds.description(name, lang)}")
+    click.echo(f"{'Départage :' if lang == 'fr' else 'Tie-break:'} {_tie_chain_text(values['tie_break'], lang)}")
 
 
 @rules_group.command(name="set", context_settings={"ignore_unknown_options": True})
@@ -942,7 +1013,7 @@ def rules_history(ctx: _Context, name: str | None) -> None:
     """Show every rule change: when, who, old and new value, why."""
     from derby import clock, rules as rule_kinds, store
 
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     if name and name not in rule_kinds.RULE_KINDS:
         raise DerbyError(f"unknown rule {name!r}; known rules: {', '.join(sorted(rule_kinds.RULE_KINDS))}")
@@ -964,7 +1035,7 @@ def entrants_group() -> None:
 @pass_ctx
 @friendly
 def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
-    """Attach usernames from a registration CSV (username, permalink or shortcode, display_name)."""
+    """Attach usernames from a registration CSV (username, permalink or shortcode, display_name); exit 1 if a row is refused."""
     from derby import entrants, store
 
     rows = entrants.read_csv(csv_file)
@@ -974,9 +1045,23 @@ def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
     from derby.units import plural
 
     _info(f"{len(result.matched)} of {plural(result.rows, 'row')} linked to stored entries "
-          f"({plural(len({u for _, u, _ in result.matched}), 'entrant')})")
+          f"({plural(len({u for _, u, _ in result.matched}), 'entrant')})"
+          + (f"; {len(result.problems)} refused (below)" if result.problems else ""))
+    by_line = {row["line"]: row for row in rows}
     for line, message in result.problems:
-        click.echo(f"line {line}: {_safe(message)}", err=True)
+        click.echo(f"line {line} ({_row_text(by_line.get(line))}): {_safe(message)}", err=True)
+    for line, message in result.notes:
+        click.echo(f"note: line {line}: {_safe(message)}", err=True)
+    if result.problems:
+        sys.exit(1)
+
+
+def _row_text(row: dict | None) -> str:
+    """What a registration row held, for a message: ``jean, https://…/p/X/``."""
+    if row is None:
+        return "?"
+    where = row.get("permalink") or row.get("shortcode") or "no permalink"
+    return _safe(f"{row.get('username') or 'no username'}, {where}")[:120]
 
 
 def _resolve(db, ref: str) -> dict:
@@ -990,19 +1075,21 @@ def _resolve(db, ref: str) -> dict:
 
 @cli.command()
 @click.argument("media")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language (default: the contest's).")
 @_as_of_option
 @pass_ctx
 @friendly
-def explain(ctx: _Context, media: str, as_of: str | None) -> None:
+def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> None:
     """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
     from derby import leaderboard, store
 
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     row = _resolve(db, media)
     moment = _moment(contest, as_of)
     board = leaderboard.standings(db, ctx.now(), moment)
-    for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment)):
+    for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment),
+                                          lang or contest.language):
         click.echo(line)
 
 
@@ -1043,7 +1130,8 @@ def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
 
 
 @cli.command()
-@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import"]),
+@click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
+                                           "ack_gaps"]),
               default=None, help="Only this kind of action.")
 @_format_option("table", "json", "ndjson", "csv")
 @pass_ctx
@@ -1054,7 +1142,7 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
 
     from derby import clock, export, store
 
-    db = ctx.open()
+    db = ctx.read()
     contest = _contest(db)
     rows = store.audit_log(db, action=action)
     if fmt != "table":
@@ -1075,17 +1163,33 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
 
 @cli.command()
 @_format_option("table", "json", "ndjson", help="ndjson: the same object as json, on one line.")
+@click.option("--ack-gaps", "ack_gaps", is_flag=True,
+              help="Acknowledge the coverage gaps known now (with --reason; audited): only new gaps alert again.")
+@click.option("--reason", default=None, help="Why the gaps are acceptable (with --ack-gaps; kept in the audit log).")
+@_by_option
 @pass_ctx
 @friendly
-def status(ctx: _Context, fmt: str) -> None:
+def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str | None) -> None:
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
-    from derby import health
+    from derby import clock, health, store
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
         raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
-    db = ctx.open()
+    if reason is not None and not ack_gaps:
+        raise ConfigError("--reason goes with --ack-gaps")
+    if ack_gaps:
+        writer = ctx.open()
+        _contest(writer)
+        try:
+            count = store.acknowledge_gaps(writer, ctx.now(), by=_judge(by), reason=reason or "")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        writer.close()
+        click.echo(f"acknowledged {count} coverage gap{'s' if count != 1 else ''} (recorded in the audit log); "
+                   "gaps found later alert again" if count else "no coverage gap to acknowledge", err=True)
+    db = ctx.read()
     contest = _contest(db)
     data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest))
     db.close()
@@ -1095,6 +1199,25 @@ def status(ctx: _Context, fmt: str) -> None:
         for line in health.render_text(data):
             click.echo(line)
     sys.exit(data["exit_code"])
+
+
+@cli.command()
+@click.argument("target", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace TARGET when it exists.")
+@pass_ctx
+@friendly
+def backup(ctx: _Context, target: str, force: bool) -> None:
+    """Copy the database to TARGET while the daemon may run, and check the copy."""
+    import time
+
+    from derby import store
+
+    if not Path(ctx.db_path).is_file():
+        raise ConfigError(f"no database at {ctx.db_path}; pass --db or set DERBY_DB")
+    started = time.monotonic()
+    done = store.backup(ctx.db_path, target, overwrite=force)
+    _info(f"backed up {ctx.db_path} to {done.path} ({done.size / 1e6:.1f} MB, {done.pages} pages, "
+               f"integrity check ok) in {time.monotonic() - started:.1f} s")
 
 
 def _add_verbosity(command: click.Command) -> None:

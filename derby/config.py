@@ -8,10 +8,11 @@ passes ``os.environ`` after loading ``.env``); this module never reads the envir
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -40,6 +41,10 @@ REQUESTS_PER_HOUR_BUDGET = 200
 access token is 200 calls per user per hour (Meta, Graph API "Rate Limiting",
 platform rate limits). A schedule whose worst case (every page of every edge of every
 hashtag) would exceed it is refused."""
+
+HASHTAG_LIMIT = 30
+"""Unique hashtags one Instagram account may query in a rolling 7 days (Graph API
+reference, IG Hashtag Search)."""
 
 _ALLOWED = {
     "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
@@ -200,6 +205,10 @@ def _build(data: dict, path: Path) -> Contest:
         tag = normalize_hashtag(raw)
         if tag not in tags:
             tags.append(tag)
+    if len(tags) > HASHTAG_LIMIT:  # before the schedule check: its advice would not help
+        raise ValueError(f"contest.hashtags lists {len(tags)} hashtags; an Instagram account may query only "
+                         f"{HASHTAG_LIMIT} unique hashtags in 7 days (Graph API IG Hashtag Search), so keep at most "
+                         f"{HASHTAG_LIMIT}")
     language = section.get("language", "fr")
     if language not in LANGUAGES:
         raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")
@@ -247,10 +256,20 @@ def _string(section: dict, key: str) -> str:
     return value.strip()
 
 
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY_ENDS = ("end", "count_engagement_until")
+"""Keys whose date without a time means the end of that day (23:59:59 local), so the
+last day is not cut; a start date means the start of its day."""
+
+
 def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     value = section[key]
     if isinstance(value, datetime):  # a TOML datetime literal rather than a string
         value = value.isoformat()
+    elif isinstance(value, date):  # a TOML date literal: 2017-04-09
+        value = value.isoformat()
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        value = value.strip() + ("T23:59:59" if key in _DAY_ENDS else "T00:00:00")
     if not isinstance(value, str):
         raise ValueError(f"contest.{key} must be a time such as \"2017-04-01T00:00:00\"")
     try:

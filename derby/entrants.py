@@ -10,7 +10,9 @@ semicolons (French Excel) as separators.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from derby.errors import DerbyError
 from derby.text import shortcode
@@ -27,7 +29,9 @@ def read_csv(path: str | Path) -> list[dict]:
 
     Returns one dict per data row: ``line`` (1-based line number in the file),
     ``username`` (as written), ``shortcode`` (from the ``shortcode`` column or the
-    ``permalink``; None when neither gives one), ``display_name`` (or None).
+    ``permalink``, which may also hold a bare shortcode; None when neither gives one),
+    ``display_name`` (or None), ``permalink`` (as written, or None) and ``problem``
+    (why the permalink gives no shortcode, e.g. a link on another host; else None).
     Username validity and matching are left to ``store.import_entrants``, which reports
     every row it refuses. Raises EntrantsFileError for a missing or unreadable file, a
     file that is not UTF-8, or a header without ``username`` and one of ``permalink`` /
@@ -64,9 +68,28 @@ def read_csv(path: str | Path) -> list[dict]:
             value = record[index].strip() if index is not None and index < len(record) else ""
             return value or None
 
-        code = cell("shortcode")
+        code, problem = cell("shortcode"), None
         if code is None and cell("permalink"):
-            code = shortcode(cell("permalink"))
+            code, problem = _permalink_code(cell("permalink"))  # type: ignore[arg-type]
         rows.append({"line": line, "username": cell("username") or "", "shortcode": code,
-                     "display_name": cell("display_name")})
+                     "display_name": cell("display_name"), "permalink": cell("permalink"), "problem": problem})
     return rows
+
+
+_BARE_SHORTCODE = re.compile(r"[A-Za-z0-9_-]{5,40}")
+_INSTAGRAM_HOSTS = ("instagram.com", "www.instagram.com", "m.instagram.com", "instagr.am", "www.instagr.am")
+
+
+def _permalink_code(value: str) -> tuple[str | None, str | None]:
+    """Return ``(shortcode, None)`` for a permalink or a bare shortcode written in the
+    permalink column, else ``(None, why)``."""
+    if _BARE_SHORTCODE.fullmatch(value):
+        return value, None
+    parts = urlsplit(value if "//" in value else "https://" + value)
+    host = (parts.hostname or "").lower()
+    if host not in _INSTAGRAM_HOSTS:
+        return None, f"{value!r} is a link on {host or 'no host'}, not an Instagram permalink (https://www.instagram.com/p/…)"
+    code = shortcode("https://www.instagram.com" + parts.path)
+    if code is None:
+        return None, f"{value!r} is not a link to a post (…/p/SHORTCODE/, …/reel/SHORTCODE/)"
+    return code, None

@@ -24,3 +24,11 @@ class StoreError(DerbyError):
     """The database cannot be opened or is not a derby database."""
 
     exit_code = 1
+
+
+class DatabaseMissing(StoreError):
+    """The database file does not exist."""
+
+
+class NotADerbyDatabase(StoreError):
+    """The file is SQLite but not a derby database (empty, or another program's)."""

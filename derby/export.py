@@ -26,7 +26,9 @@ from derby.leaderboard import Standings, contest_record, entry_record
 from derby.text import spreadsheet_safe
 
 WINNER_COLUMNS = ("rank", "role", "media_id", "permalink", "username", "score", "like_count",
-                  "comments_count", "posted_at", "media_type", "flags")
+                  "comments_count", "posted_at", "media_type", "flags", "tie_break")
+"""Columns of the winners file; ``tie_break`` is the tie-break key that decided a tied
+entry's place (empty when its score was not tied)."""
 ENTRY_COLUMNS = ("rank", "media_id", "permalink", "username", "display_name", "status", "reason", "moderation",
                  "score", "like_count", "comments_count", "posted_at", "observed_at", "engagement_source", "media_type",
                  "flags", "tie_break", "caption")
@@ -47,20 +49,26 @@ def winners(board: Standings, top: int, alternates: int) -> list[dict]:
     return rows
 
 
+OWN_TEXT_COLUMNS = frozenset({"role", "status", "reason", "flags", "tie_break", "tie_break_key", "moderation"})
+"""Columns holding derby's own sentences (built from checked usernames), which need no
+apostrophe for a leading ``@username`` (see :func:`derby.text.spreadsheet_safe`)."""
+
+
 def write_csv(fh: IO[str], records: Iterable[dict], columns: Sequence[str]) -> int:
     """Write ``records`` as CSV with ``columns`` to the text stream ``fh`` (opened with
     ``newline=''``), one at a time; return the number written. Lists become
     ``;``-joined text; None becomes an empty cell."""
     writer = csv.writer(fh)
     writer.writerow(columns)
+    own = [c in OWN_TEXT_COLUMNS for c in columns]
     count = 0
     for record in records:
-        writer.writerow([_cell(record.get(c)) for c in columns])
+        writer.writerow([_cell(record.get(c), mine) for c, mine in zip(columns, own)])
         count += 1
     return count
 
 
-def _cell(value: object) -> object:
+def _cell(value: object, own_text: bool = False) -> object:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -69,7 +77,7 @@ def _cell(value: object) -> object:
         return value
     if isinstance(value, list):
         value = ";".join(str(v) for v in value)
-    return spreadsheet_safe(str(value))
+    return spreadsheet_safe(str(value), own_text=own_text)
 
 
 def export_winners(target: str | Path, board: Standings, *, top: int, alternates: int, fmt: str = "csv",
@@ -223,7 +231,7 @@ XLSX_HEADERS: dict[str, dict[str, str]] = {
            "display_name": "Nom", "status": "Statut", "reason": "Raison", "moderation": "Modération",
            "moderation_by": "Modération par", "moderation_at": "Modération le", "moderation_reason": "Motif",
            "score": "Pointage", "like_count": "J'aime", "comments_count": "Commentaires", "posted_at": "Publiée",
-           "observed_at": "Relevée", "engagement_source": "Source du relevé", "media_type": "Type", "flags": "Notes", "tie_break": "Départage",
+           "observed_at": "Relevée", "engagement_source": "Source du relevé", "media_type": "Type", "flags": "Notes", "tie_break": "Bris d'égalité",
            "caption": "Légende", "points": "Points : {rule}"},
     "en": {"rank": "Rank", "role": "Role", "media_id": "Media ID", "permalink": "Permalink", "username": "Username",
            "display_name": "Name", "status": "Status", "reason": "Reason", "moderation": "Moderation",

@@ -118,10 +118,11 @@ def judge(facts: Facts) -> list[dict]:
     elif f.phase in ("running", "grace", "final_poll_due") and not f.running:
         problem("degraded", "no derby run is polling this database during the contest: start it (systemctl start derby)")
     last = f.last
-    if last is not None and last["status"] == "running" and f.lock_held is False:
+    left = last is not None and (last.get("left_running") or (last["status"] == "running" and f.lock_held is False))
+    if left:
         problem("degraded", f"poll #{last['id']} was left running by a process that ended; its stored pages are kept, "
-                            "and the next derby run or derby poll marks it interrupted")
-    if last is not None and last["status"] not in ("ok", "running"):
+                            "and the next command that writes marks it interrupted")
+    elif last is not None and last["status"] not in ("ok", "running"):
         problem("degraded", f"the last poll (#{last['id']}) ended {last['status']}: {last['error'] or 'no error text'}")
     cooldown = cooldown_until(f)
     if cooldown is not None:
@@ -147,7 +148,7 @@ def _coverage_problems(f: Facts) -> list[str]:
                 messages.append(f"no successful poll of #{stale.hashtag} since {_iso(stale.since)}: posts published "
                                 f"between then and {_iso(f.now - timedelta(hours=24))} are out of recent_media's "
                                 "24-hour reach; only top_media may still show some")
-    for gap in f.gaps:
+    for gap in (g for g in f.gaps if not g.acknowledged):  # acknowledged gaps are known: no alert
         messages.append(f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
                         f"({gap.hours:.1f} h) may be lost")
     return messages
@@ -206,8 +207,8 @@ def as_dict(f: Facts, problems: list[dict]) -> dict:
             "account": budget.account, "used": budget.used, "limit": budget.limit, "hashtags": list(budget.hashtags),
             "next_free": _iso(budget.next_free)},
         "coverage": {name: _iso(f.coverage.get(name)) for name in contest.hashtags},
-        "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2)}
-                          for g in f.gaps],
+        "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2),
+                           "acknowledged": g.acknowledged} for g in f.gaps],
         "database": {"path": str(f.db_path) if f.db_path else None, "bytes": f.size, "counts": f.counts},
     }
 
@@ -260,7 +261,8 @@ def render_text(data: dict) -> list[str]:
     lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
     gaps = data["coverage_gaps"]
     lines.append("coverage gaps: " + ("none" if not gaps else "; ".join(
-        f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h)" for g in gaps)))
+        f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h"
+        f"{', acknowledged' if g.get('acknowledged') else ''})" for g in gaps)))
     db = data["database"]
     counts = db["counts"]
     lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, "

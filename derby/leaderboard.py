@@ -67,20 +67,21 @@ class Standings:
         query = _ranking(self._db, self.rules, terms, self._moment, top if top and not show_all else None)
         parse = _time_parser()
         count = 0
-        with _collector_paused():
-            for row in store.query_rows(self._db, query.sql, query.params):
-                if row["rank"] is None:
-                    if not show_all:
-                        return
-                elif top and count >= top:
-                    if not show_all:
-                        return
-                    continue
-                else:
-                    count += 1
-                entry = scored_entry(row, self.rules, terms, parse)
-                self.freshness[entry.media_id] = self._assess()(entry)
-                yield entry
+        # the collector stays on: a streaming reader keeps few objects alive, and the
+        # cycles a writer makes per entry (the json encoder's) must be freed as it goes
+        for row in store.query_rows(self._db, query.sql, query.params):
+            if row["rank"] is None:
+                if not show_all:
+                    return
+            elif top and count >= top:
+                if not show_all:
+                    return
+                continue
+            else:
+                count += 1
+            entry = scored_entry(row, self.rules, terms, parse)
+            self.freshness[entry.media_id] = self._assess()(entry)
+            yield entry
 
     def _assess(self) -> freshness.Assessor:
         """The freshness judge of these standings (what it needs is read once)."""
@@ -100,7 +101,8 @@ class Standings:
     def entries(self) -> list[ScoredEntry]:
         """Every entry, ranked first (read into a list once)."""
         if self._entries is None:
-            self._entries = list(self.rows(show_all=True))
+            with _collector_paused():
+                self._entries = list(self.rows(show_all=True))
         return self._entries
 
     @property
@@ -152,6 +154,9 @@ def _time_parser():
     def parse(text: str | None) -> datetime | None:
         found = cache.get(text, _UNSEEN)
         if found is _UNSEEN:
+            if len(cache) > 4096:  # post times are all different: keep the memory flat
+                cache.clear()
+                cache[None] = None
             found = cache[text] = clock.from_store(text)
         return found  # type: ignore[return-value]
     return parse
@@ -501,111 +506,136 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
 
 # -- one entry explained --------------------------------------------------------------
 
-def explain_lines(board: Standings, media_id: str, moderation: list[dict]) -> list[str]:
-    """Return the explanation of one entry as plain lines for a terminal: the entry,
-    the snapshot used, each rule's contribution, the eligibility checks, the
-    moderation history (``store.moderation_history`` rows) and the final rank. User
-    text goes through :func:`derby.text.display_text`. Times in the contest zone.
+def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang: str = "en") -> list[str]:
+    """Return the explanation of one entry as plain lines for a terminal, in ``lang``
+    (``fr`` or ``en``): the entry, the snapshot used, each rule's contribution, the
+    eligibility checks, the moderation history (``store.moderation_history`` rows) and
+    the final rank. User text goes through :func:`derby.text.display_text`. Times in
+    the contest zone.
 
     Raises DerbyError when ``media_id`` is not in the standings (stored after
     ``board.as_of``).
     """
-    from derby.rules import TIE_BREAK_KEYS, format_value
+    from derby.explain_fr import FRAME, french
+    from derby.rules import format_value, tie_break_description
 
     entry = board.entry(media_id)
     contest = board.contest
     tz = contest.tz
     if entry is None:
         raise DerbyError(f"entry {media_id} was not stored yet at {clock.format_local(board.as_of, tz, 'en')}")
+    t = FRAME[lang]
+    say = french if lang == "fr" else (lambda text: text)
 
     def when(dt: datetime | None) -> str:
-        return clock.format_local(dt, tz, "en") or "unknown"
+        return clock.format_local(dt, tz, lang) or t["unknown"]
 
-    who = f"@{display_text(entry.username)}" if entry.username else "entrant unknown (no entrant import matched)"
+    who = f"@{display_text(entry.username)}" if entry.username else t["unknown_entrant"]
     if entry.display_name:
         who += f" ({display_text(entry.display_name)})"
     lines = [
-        f"Entry {entry.media_id}  {display_text(entry.permalink) or '(no permalink)'}",
+        t["entry"].format(id=entry.media_id, permalink=display_text(entry.permalink) or t["no_permalink"]),
         f"  {who}",
-        f"  posted {when(entry.timestamp)} · {display_text(entry.media_type) or 'unknown media type'}",
-        f"  caption: {shorten(display_text(entry.caption), 200) or '(none)'}",
-        f"Standings as of {when(board.as_of)}; engagement counts until {when(contest.freeze)}",
+        "  " + t["posted"].format(when=when(entry.timestamp), type=display_text(entry.media_type) or t["unknown_type"]),
+        "  " + t["caption"].format(caption=shorten(display_text(entry.caption), 200) or t["none"]),
+        t["as_of"].format(as_of=when(board.as_of), freeze=when(contest.freeze)),
     ]
     if entry.observed_at is None:
-        lines.append("Snapshot used: none yet (no engagement recorded)")
+        lines.append(t["no_snapshot"])
     else:
-        likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
-        late = ("  (observed late: first seen after engagement stopped counting, so its first snapshot is used)"
-                if "observed_late" in entry.flags else "")
-        lines.append(f"Snapshot used: observed {when(entry.observed_at)}: {likes}, "
-                     f"{plural(entry.comments_count or 0, 'comment')}{late}")
+        count = entry.comments_count or 0
+        late = t["late"] if "observed_late" in entry.flags else ""
+        if lang == "fr":
+            likes = "J'aime masqués" if entry.like_count is None else f"{entry.like_count} J'aime"
+            comments = f"{count} commentaire{'s' if count > 1 else ''}"
+        else:
+            likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
+            comments = plural(count, "comment")
+        lines.append(t["snapshot"].format(when=when(entry.observed_at), likes=likes, comments=comments, late=late))
     window = board.rules.engagement_window_hours
     if window and entry.timestamp is not None:
         end = min(entry.timestamp + timedelta(hours=window), contest.freeze)
         lines.append(f"Engagement window: engagement_window_hours = {format_value(window)}: every entry is scored on "
                      f"its engagement as of {format_value(window)} h after it was posted (never after the freeze), "
                      f"here {when(end)}")
-    lines.extend(_freshness_lines(board, entry, when))
-    lines.append("Points:")
+    lines.extend(_freshness_lines(board, entry, when, lang))
+    lines.append(t["points"])
     width = max([len(c.rule) for c in entry.contributions] + [5])
     for c in entry.contributions:
-        lines.append(f"  {c.rule:<{width}}  {c.basis:<40}  {_number(c.points):>8}")
-    lines.append(f"  {'score':<{width}}  {'':<40}  {_number(entry.score):>8}")
-    lines.append("Eligibility:")
+        lines.append(f"  {c.rule:<{width}}  {say(c.basis):<40}  {_number(c.points):>8}")
+    lines.append(f"  {t['score']:<{width}}  {'':<40}  {_number(entry.score):>8}")
+    lines.append(t["eligibility"])
     for check, passed, note in entry.checks:
-        lines.append(f"  {'ok ' if passed else 'NO '} {check}: {display_text(note)}")
-    lines.append("Moderation:" if moderation else "Moderation: none")
+        lines.append(f"  {t['ok'] if passed else t['no']} {check}: {display_text(say(note))}")
+    lines.append(t["moderation"] if moderation else t["no_moderation"])
     for action in moderation:
-        lines.append(f"  {when(action['at'])}  {action['action']} by {display_text(action['by'])}: "
-                     f"{display_text(action['reason'])}")
+        lines.append("  " + t["action"].format(when=when(action["at"]), action=t.get(action["action"], action["action"]),
+                                               by=display_text(action["by"]), reason=display_text(action["reason"])))
     if entry.rank is not None:
-        standing = f"Rank: {entry.rank} of {board.counts()['eligible']}"
+        standing = t["rank"].format(rank=entry.rank, of=board.counts()["eligible"])
         if entry.tie_break:
-            standing += (f" (tied on score with a neighbour; separated by {entry.tie_break}: "
-                         f"{TIE_BREAK_KEYS[entry.tie_break]})")
+            standing += t["tied"].format(key=entry.tie_break, why=tie_break_description(entry.tie_break, lang))
         lines.append(standing)
     else:
-        lines.append(f"Rank: not ranked, {display_text(entry.reason)} [{entry.status}]")
-    lines.append(f"Tie-break order: {format_value(list(board.rules.tie_break))}")
+        lines.append(t["not_ranked"].format(reason=display_text(say(entry.reason)), status=entry.status))
+    lines.append(t["order"].format(order=format_value(list(board.rules.tie_break))))
     return lines
 
 
-_SOURCE_NAMES = {
-    "recent_media": "the hashtag's recent_media edge",
-    "top_media": "the hashtag's top_media edge",
-    "mentioned_media": "a mention refresh (mentioned_media, read by id)",
-    "business_discovery": "a Business Discovery refresh of the entrant's account",
+
+_FRESH_TEXT = {
+    "en": {"read": "Engagement read: {when}", "by": " by {source}", "first": ", its first reading (after the freeze)",
+           "sweep": " in the final sweep after the freeze: it counts as the engagement at the freeze",
+           "stale": "stale: that reading is more than {age} older than {ref}; the post may have gained likes and "
+                    "comments since", "freeze": "the freeze", "standings": "these standings",
+           "gone": "gone: a source reported the post deleted or hidden",
+           "unseen": "unseen: a source read since should have returned the post and did not (deleted, hidden or "
+                     "edited out?)",
+           "edited": "edited: a later reading changed the caption so that it no longer qualifies",
+           "entrant_mismatch": "entrant mismatch: a refresh named another author than the entrant list (the list's "
+                               "name is kept)",
+           "before": "caption before: {text}", "now": "caption now:    {text}", "none": "(none)",
+           "recent_media": "the hashtag's recent_media edge", "top_media": "the hashtag's top_media edge",
+           "mentioned_media": "a mention refresh (mentioned_media, read by id)",
+           "business_discovery": "a Business Discovery refresh of the entrant's account"},
+    "fr": {"read": "Engagement relevé : {when}", "by": " par {source}", "first": ", son premier relevé (après le gel)",
+           "sweep": " lors du balayage final après le gel : il compte comme l'engagement au gel",
+           "stale": "figé : ce relevé a plus de {age} de plus que {ref} ; la publication a pu gagner des J'aime et "
+                    "des commentaires depuis", "freeze": "le gel", "standings": "ce classement",
+           "gone": "disparue : une source a signalé la publication supprimée ou masquée",
+           "unseen": "absente : une source lue depuis aurait dû la rendre et ne l'a pas rendue (supprimée, masquée "
+                     "ou modifiée ?)",
+           "edited": "modifiée : un relevé plus récent a changé la légende, qui ne remplit plus les conditions",
+           "entrant_mismatch": "auteur·e différent·e : un relevé nomme un autre compte que la liste d'inscription "
+                               "(le nom de la liste est gardé)",
+           "before": "légende avant : {text}", "now": "légende après : {text}", "none": "(aucune)",
+           "recent_media": "l'arête recent_media du mot-clic", "top_media": "l'arête top_media du mot-clic",
+           "mentioned_media": "un relevé par mention (mentioned_media, lu par son id)",
+           "business_discovery": "un relevé Business Discovery du compte du participant·e"},
 }
 
 
-def _freshness_lines(board: Standings, entry: ScoredEntry, when) -> list[str]:
+def _freshness_lines(board: Standings, entry: ScoredEntry, when, lang: str = "en") -> list[str]:
     """Where and when the numbers were read, and what the freshness flags mean."""
     fresh = board.freshness.get(entry.media_id)
     if fresh is None:
         return []
+    t = _FRESH_TEXT["fr" if lang == "fr" else "en"]
     contest = board.contest
     lines = []
-    if fresh.read_at is not None and fresh.source is None:
-        lines.append(f"Engagement read: {when(fresh.read_at)}"
-                     + (", its first reading (after the freeze)" if "observed_late" in entry.flags else ""))
-    elif fresh.read_at is not None:
-        text = f"Engagement read: {when(fresh.read_at)} by {_SOURCE_NAMES.get(fresh.source, fresh.source)}"
-        if fresh.final_sweep:
-            text += " in the final sweep after the freeze: it counts as the engagement at the freeze"
+    if fresh.read_at is not None:
+        text = t["read"].format(when=when(fresh.read_at))
+        if fresh.source is None:
+            text += t["first"] if "observed_late" in entry.flags else ""
+        else:
+            text += t["by"].format(source=t.get(fresh.source, fresh.source))
+            text += t["sweep"] if fresh.final_sweep else ""
         lines.append(text)
-    stale = timedelta(seconds=contest.refresh.stale_after)
-    notes = {
-        "stale": f"stale: that reading is more than {clock.format_duration(stale, 'en')} older than "
-                 f"{'the freeze' if board.as_of >= contest.freeze else 'these standings'}; the post may have "
-                 "gained likes and comments since",
-        "gone": "gone: a source reported the post deleted or hidden",
-        "unseen": "unseen: a source read since should have returned the post and did not (deleted, hidden or "
-                  "edited out?)",
-        "edited": "edited: a later reading changed the caption so that it no longer qualifies",
-    }
+    age = clock.format_duration(timedelta(seconds=contest.refresh.stale_after), "fr" if lang == "fr" else "en")
+    ref = t["freeze"] if board.as_of >= contest.freeze else t["standings"]
     for flag in fresh.flags:
-        lines.append(f"  {notes[flag]}")
+        lines.append("  " + t[flag].format(age=age, ref=ref))
     if fresh.previous_caption is not None:
-        lines.append(f"  caption before: {shorten(display_text(fresh.previous_caption), 200)}")
-        lines.append(f"  caption now:    {shorten(display_text(entry.caption), 200) or '(none)'}")
+        lines.append("  " + t["before"].format(text=shorten(display_text(fresh.previous_caption), 200)))
+        lines.append("  " + t["now"].format(text=shorten(display_text(entry.caption), 200) or t["none"]))
     return lines

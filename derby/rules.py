@@ -194,6 +194,47 @@ RULE_KINDS: dict[str, RuleKind] = {
 }
 
 
+DESCRIPTIONS_FR: dict[str, str] = {
+    "points_per_like": "points pour chaque J'aime compté",
+    "points_per_comment": "points pour chaque commentaire compté",
+    "cap_likes": "nombre maximal de J'aime comptés pour une participation (none : pas de plafond)",
+    "cap_comments": "nombre maximal de commentaires comptés pour une participation (none : pas de plafond)",
+    "media_type_bonus": "points en prime selon le media_type (IMAGE, VIDEO, CAROUSEL_ALBUM)",
+    "extra_hashtag_bonus": "points pour chaque mot-clic distinct du concours dans la légende au-delà du premier",
+    "early_entry_bonus": "points pour une publication faite dans les N premières heures du concours (none : aucune prime)",
+    "require_hashtag_in_caption": "une participation n'est admissible que si sa légende porte un mot-clic du concours, "
+                                  "comme mot-clic entier",
+    "require_mention": "un compte que la légende doit mentionner, avec ou sans @, pour être admissible "
+                       "(none : aucune exigence)",
+    "max_entries_per_entrant": "seules les N meilleures participations d'un·e participant·e importé·e sont classées "
+                               "(none : pas de limite)",
+    "hidden_likes": "ce que veut dire un like_count absent : zero, comments_only ou review",
+    "tie_break": "l'ordre du classement : clés comparées tour à tour jusqu'à ce que deux participations diffèrent",
+    "engagement_window_hours": "chaque participation est notée sur son engagement N heures après sa publication, "
+                               "jamais après le gel (none : l'engagement au gel)",
+}
+"""French text of each rule kind's ``description`` (the contest's language by default)."""
+
+TIE_BREAK_KEYS_FR: dict[str, str] = {
+    "score": "pointage le plus élevé d'abord",
+    "comments": "plus de commentaires comptés d'abord",
+    "likes": "plus de J'aime comptés d'abord (J'aime masqués : 0)",
+    "timestamp": "publication la plus ancienne d'abord",
+    "first_seen": "vue la première par une relève d'abord",
+    "media_id": "plus petit identifiant de média d'abord, numériquement quand les deux sont des nombres",
+}
+
+
+def description(name: str, lang: str = "en") -> str:
+    """Return what rule ``name`` does, in ``lang`` (``fr`` or ``en``)."""
+    return DESCRIPTIONS_FR[name] if lang == "fr" else RULE_KINDS[name].description
+
+
+def tie_break_description(key: str, lang: str = "en") -> str:
+    """Return what tie-break ``key`` compares, in ``lang`` (``fr`` or ``en``)."""
+    return TIE_BREAK_KEYS_FR[key] if lang == "fr" else TIE_BREAK_KEYS[key]
+
+
 def validate_rule(name: str, value: object) -> object:
     """Return ``value`` checked and converted to the kind's stored shape.
 

@@ -284,7 +284,8 @@ def entry_sql(*, as_of: datetime | None, freeze: datetime, links: bool, judged: 
     limit = min(freeze, as_of) if as_of is not None else freeze
     params: dict[str, object] = {"as_of": _store_time(as_of) if as_of else None,
                                  "cutoff": _store_time(as_of) if as_of else "9999",
-                                 "limit": _store_time(limit), "freeze": _store_time(freeze)}
+                                 "limit": _store_time(limit), "freeze": _store_time(freeze),
+                                 "dead": "{}"}  # poll runs whose process died: {id: end}, filled by the store
     restrict = "AND m.media_id IN (SELECT value FROM json_each(:ids))" if only_ids else ""
     username = ("coalesce((SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff "
                 "ORDER BY linked_at DESC, id DESC LIMIT 1), (SELECT username FROM media_authors "
@@ -296,6 +297,7 @@ def entry_sql(*, as_of: datetime | None, freeze: datetime, links: bool, judged: 
     sql = f"""
 visible_runs AS (
     SELECT id, final_sweep FROM poll_runs WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
+        OR id IN (SELECT key FROM json_each(:dead) WHERE value <= :as_of)
 ),
 chosen AS (
     SELECT m.media_id,

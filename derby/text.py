@@ -175,15 +175,29 @@ def terminal_text(value: str | None) -> str:
     return "".join(out)
 
 
-def spreadsheet_safe(value: str | None) -> str:
+_OWN_MENTION = re.compile(r"@[a-z0-9._]{1,30} [a-z]")
+
+
+def spreadsheet_safe(value: str | None, *, own_text: bool = False) -> str:
     """Return text that a spreadsheet shows as text, never runs as a formula.
 
-    A cell starting with = + - @ tab or carriage return gets a leading apostrophe
-    (OWASP CSV injection advice). ``None`` becomes "".
+    A cell gets a leading apostrophe (OWASP CSV injection advice) when it starts with
+    = + - @ tab, carriage return or line feed, also once leading spaces and line breaks
+    are skipped (`` =1+1``, ``\n=1+1``) and full-width or small forms folded
+    (``＝1+1``). With ``own_text`` (derby's own sentences, such as a reason) a start of
+    ``@username `` and a word is left as it is: a checked username cannot make a
+    formula. ``None`` becomes "".
     """
     if value is None:
         return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    if value.startswith(("\t", "\r", "\n")):
+        return "'" + value
+    probe = unicodedata.normalize("NFKC", value[:64]).lstrip()
+    if not probe.startswith(_FORMULA_START):
+        return value
+    if own_text and _OWN_MENTION.match(probe):
+        return value
+    return "'" + value
 
 
 def shorten(value: str, width: int) -> str:

@@ -21,6 +21,9 @@ def clean_env(monkeypatch, tmp_path):
         if name.startswith(("DERBY_", "INSTAGRAM_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    from derby import cli
+
+    monkeypatch.setattr(cli, "_ENV_SOURCES", [])  # a .env that cli.main() read in another test never leaks
 
 
 @pytest.fixture

@@ -496,6 +496,33 @@ def test_a_real_lock_is_reported_not_raised(tmp_path):
     assert out.count("Test Derby") == 2  # the last good board stays on screen
 
 
+def test_a_french_board_says_why_it_cannot_read_in_french(tmp_path):
+    path = tmp_path / "gone.db"
+    database = store.open_db(path)
+    store.save_contest(database, contest(), START)
+    poll(database, utc(2017, 4, 2, 12), media("1"))
+    database.close()
+    console = Console(file=io.StringIO(), width=120, height=20, color_system=None)
+
+    def read(rows):
+        reader = store.open_reader(path)
+        try:
+            return leaderboard.board_view(reader, utc(2017, 4, 2, 12, 5), limit=rows)
+        finally:
+            reader.close()
+
+    frame = drawing.LiveBoard(read, console, "fr", 10, now=lambda: utc(2017, 4, 2, 12, 6))
+    console.print(frame())
+    path.rename(tmp_path / "moved.db")  # the file went away (a USB key pulled out)
+    console.print(frame())
+    (tmp_path / "gone.db").write_bytes(b"")  # an empty file in its place
+    console.print(frame())
+    out = console.file.getvalue()
+    assert "⚠ lecture impossible (base de données introuvable : vérifiez --db) : classement lu à l'instant" in out
+    assert "⚠ lecture impossible (ce fichier n'est pas une base derby) : classement lu à l'instant" in out
+    assert "derby init" not in out and "not found" not in out and "pass --db" not in out
+
+
 def test_reader_never_writes(db, tmp_path):
     poll(db, utc(2017, 4, 2, 12), media("1"))
     reader = store.open_reader(tmp_path / "b.db")

@@ -120,7 +120,10 @@ def test_export_winners_csv(runner, polled, tmp_path):
 
 def test_export_json_and_as_of(runner, polled, tmp_path):
     out = tmp_path / "w.json"
-    assert runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "2030-01-01T00:00"]).exit_code == 0
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    assert runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", now]).exit_code == 0
     assert [w["role"] for w in json.loads(out.read_text())["winners"]] == ["winner"] * 3 + ["alternate"] * 2
     bad = runner.invoke(cli, ["--db", str(polled), "export", str(out), "--as-of", "yesterday"])
     assert bad.exit_code == 2 and "ISO 8601" in bad.output
@@ -283,3 +286,15 @@ def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
     midway = leaderboard.standings(store.open_db(db_path), clock.utcnow(), utc(2017, 4, 5, 12))
     assert midway.rules.points_per_like == 0.0
     assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)
+
+
+@pytest.mark.parametrize("as_of, message", [
+    ("9999-12-31T23:00", "derby: --as-of '9999-12-31T23:00' is out of range; give a time during the contest"),
+    ("9999-12-31", "derby: --as-of '9999-12-31' is in the future (now is "),
+    ("2099-01-01T00:00", "derby: --as-of '2099-01-01T00:00' is in the future (now is "),
+])
+def test_as_of_out_of_range_or_in_the_future_is_one_clear_line(runner, polled, as_of, message):
+    for command in (["leaderboard", "--format", "json"], ["export", "w.csv"], ["rules"]):
+        result = runner.invoke(cli, ["--db", str(polled), *command, "--as-of", as_of])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(message) and result.output.count("\n") == 1

@@ -63,8 +63,17 @@ def board(derby, *args):
     return json.loads(derby("leaderboard", "--format", "json", *args).stdout)
 
 
+def test_rules_listing_follows_the_contests_language_or_lang(derby):
+    out = derby("rules").stdout.splitlines()  # the replay contest is in French
+    assert out[1].strip() == "points pour chaque J'aime compté"
+    assert out[-1] == ("Départage : score (pointage le plus élevé d'abord) → timestamp (publication la plus ancienne "
+                       "d'abord) → media_id (plus petit identifiant de média d'abord, numériquement quand les deux "
+                       "sont des nombres)")
+    assert not any("(default)" in line or "points for" in line for line in out)
+
+
 def test_rules_lists_every_rule_and_the_tie_break(derby):
-    out = derby("rules").stdout.splitlines()
+    out = derby("rules", "--lang", "en").stdout.splitlines()
     assert out[0].split() == ["points_per_like", "1"]
     assert "hidden_likes                zero" in out
     assert out[-1] == ("Tie-break: score (higher score first) → timestamp (earlier post first) → "
@@ -108,11 +117,13 @@ def test_entrants_import(derby, tmp_path):
                     f"@Marie.Q;https://www.instagram.com/p/{TOP}/;Marie Quintal\n"
                     "pas valide!;https://www.instagram.com/p/BSOMK02FNQn/;\n"
                     "jean;https://www.instagram.com/p/INCONNU/;\n", encoding="utf-8")
-    result = derby("entrants", "import", str(path), "--by", "Léa")
-    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrant)\n"
+    result = derby("entrants", "import", str(path), "--by", "Léa", ok=False)
+    assert result.exit_code == 1  # a row was refused
+    assert result.stdout == "1 of 3 rows linked to stored entries (1 entrant); 2 refused (below)\n"
     assert result.stderr.splitlines() == [
-        "line 3: 'pas valide!' is not an Instagram username (letters, digits, . and _, at most 30)",
-        "line 4: no stored entry has shortcode INCONNU"]
+        "line 3 (pas valide!, https://www.instagram.com/p/BSOMK02FNQn/): 'pas valide!' is not an Instagram username "
+        "(letters, digits, . and _, at most 30)",
+        "line 4 (jean, https://www.instagram.com/p/INCONNU/): no stored entry has shortcode INCONNU"]
     entry = next(e for e in board(derby)["entries"] if e["media_id"] == "17851496082344044")
     assert (entry["username"], entry["display_name"]) == ("marie.q", "Marie Quintal")
     assert "imported inscriptions.csv: 3 rows, 1 linked, 2 refused" in derby("audit").stdout
@@ -122,8 +133,29 @@ def test_entrants_import(derby, tmp_path):
     assert refused.exit_code == 2 and "must name username and permalink or shortcode" in refused.stderr
 
 
+def test_entrants_import_reads_bare_shortcodes_names_conflicts_and_says_what_each_bad_row_was(derby, tmp_path):
+    path = tmp_path / "inscriptions.csv"
+    path.write_text("username,permalink\n"
+                    f"marie,{TOP}\n"                                   # a bare shortcode in the permalink column
+                    f"paul,https://www.instagram.com/p/{TOP}/\n"       # claims Marie's entry
+                    f"marie,instagram.com/p/{TOP}\n"                   # the same entry again for Marie
+                    "zoe,https://exemple.com/p/BSOMK02FNQn/\n", encoding="utf-8")
+    result = derby("entrants", "import", str(path), ok=False)
+    assert result.exit_code == 1
+    assert result.stdout == "1 of 4 rows linked to stored entries (1 entrant); 2 refused (below)\n"
+    assert result.stderr.splitlines() == [
+        f"line 3 (paul, https://www.instagram.com/p/{TOP}/): conflict: entry {TOP} is claimed by @paul here and by "
+        "@marie on line 2; kept @marie (line 2): fix the file and import it again",
+        "line 5 (zoe, https://exemple.com/p/BSOMK02FNQn/): 'https://exemple.com/p/BSOMK02FNQn/' is a link on "
+        "exemple.com, not an Instagram permalink (https://www.instagram.com/p/…)",
+        f"note: line 4: entry {TOP} is listed twice for @marie (line 2); kept once"]
+    clean = tmp_path / "ok.csv"
+    clean.write_text(f"username,shortcode\nmarie,{TOP}\n", encoding="utf-8")
+    assert derby("entrants", "import", str(clean)).exit_code == 0
+
+
 def test_explain(derby):
-    lines = derby("explain", TOP).stdout.splitlines()
+    lines = derby("explain", TOP, "--lang", "en").stdout.splitlines()
     assert lines[0] == f"Entry 17851496082344044  https://www.instagram.com/p/{TOP}/"
     assert lines[1] == "  entrant unknown (no entrant import matched)"
     assert lines[5].startswith("Snapshot used: observed 2017-04-12 08:01 (UTC−4): 402 likes, 30 comments  (observed late")
@@ -143,6 +175,26 @@ def test_explain(derby):
     assert missing.exit_code == 1 and "no stored entry matches 'nothing-like-this'" in missing.stderr
 
 
+def test_explain_follows_the_contests_language(derby):
+    lines = derby("explain", TOP).stdout.splitlines()
+    assert lines[0] == f"Participation 17851496082344044  https://www.instagram.com/p/{TOP}/"
+    assert lines[1] == "  participant·e inconnu·e (aucune inscription importée ne correspond)"
+    assert lines[5].startswith("Relevé utilisé : relevé le 12 avril 2017, 8 h 01 (UTC−4) : 402 J'aime, 30 commentaires")
+    assert lines[6] == "Engagement relevé : 12 avril 2017, 8 h 01 (UTC−4), son premier relevé (après le gel)"
+    assert lines[7:11] == [
+        "Points :",
+        "  points_per_like     402 J'aime × 1                                 402",
+        "  points_per_comment  30 commentaires × 3                             90",
+        "  pointage                                                           492",
+    ]
+    assert "  oui window: publiée entre le début et la clôture" in lines
+    assert "Modération : aucune" in lines
+    assert lines[-2:] == ["Rang : 1 sur 16", "Ordre de départage : score > timestamp > media_id"]
+    english = "\n".join(lines)
+    for word in ("Entry", "Snapshot", "likes", "posted", "Rank", "Moderation", "Eligibility"):
+        assert word not in english, word
+
+
 def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake_clock):
     monkeypatch.setenv("DERBY_JUDGE", "Jury SNQ")
     hostile = "photo volée \x1b[31m\u202eABC"
@@ -157,8 +209,10 @@ def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake
     assert (dq["rank"], dq["status"], dq["reason"]) == (None, "disqualified", f"disqualified by Jury SNQ: {hostile}")
     table = derby("leaderboard", "--all", "--lang", "fr").stdout
     assert "disqualifiée" in table and "\x1b[31m" not in table
-    explained = derby("explain", TOP).stdout
+    explained = derby("explain", TOP, "--lang", "en").stdout
     assert "Rank: not ranked, disqualified by Jury SNQ: photo volée ABC [disqualified]" in explained
+    french = derby("explain", TOP).stdout  # the contest's language
+    assert "Rang : non classée, disqualifiée par Jury SNQ : photo volée ABC [disqualified]" in french
     fake_clock.at(12, 10)
     derby("reinstate", TOP, "--reason", "auteur confirmé", "--by", "Marie")
     assert board(derby, "--top", "1")["entries"][0]["media_id"] == "17851496082344044"

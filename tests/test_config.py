@@ -119,6 +119,25 @@ tie_break = ["score", "comments", "timestamp", "media_id"]
         "tie_break": ["score", "comments", "timestamp", "media_id"]}
 
 
+@pytest.mark.parametrize("end", ['"2017-04-09"', "2017-04-09"])
+def test_an_end_date_without_a_time_is_the_end_of_that_day(tmp_path, end):
+    text = GOOD.replace('end = "2017-04-09T23:59:59"', f"end = {end}").replace(
+        'start = "2017-04-01T00:00:00"', "start = 2017-04-01")
+    contest = load_contest(write(tmp_path, text))
+    assert contest.end == utc(2017, 4, 10, 3, 59, 59)  # 23:59:59 in Toronto (UTC−4)
+    assert contest.start == utc(2017, 4, 1, 4)
+
+
+def test_forty_hashtags_are_refused_for_the_30_tag_limit_before_any_schedule_advice(tmp_path):
+    tags = ", ".join(f'"tag{i}"' for i in range(40))
+    text = GOOD.replace('hashtags = ["#SocialDerby", "snq17", "socialderby"]', f"hashtags = [{tags}]")
+    with pytest.raises(ConfigError) as info:
+        load_contest(write(tmp_path, text))
+    message = str(info.value)
+    assert "contest.hashtags lists 40 hashtags; an Instagram account may query only 30 unique hashtags in 7 days" in message
+    assert "poll every" not in message
+
+
 def test_refresh_settings_and_their_requests_count_in_the_budget(tmp_path):
     from derby.config import load_contest
 

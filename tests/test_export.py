@@ -126,6 +126,17 @@ def test_entries_json_every_field(db_path, tmp_path):
     assert {e["caption"] for e in data["entries"]} >= {f"{t} #socialderby" for t in FORMULAS.values()}
 
 
+def test_winners_csv_gives_the_key_that_decided_a_tie(db_path, tmp_path):
+    out = tmp_path / "winners.csv"
+    assert CliRunner().invoke(cli, ["--db", str(db_path), "export", str(out), "--top", "3",
+                                    "--alternates", "5"]).exit_code == 0
+    rows = read_csv(out)
+    assert [(r["media_id"], r["flags"], r["tie_break"]) for r in rows[:2]] == [("10", "stale", ""),
+                                                                            ("11", "hidden_likes;stale", "")]
+    tied = rows[2:]  # the six formula posts: same score and same time, so the media id decides
+    assert len(tied) == 6 and all("tied" in r["flags"] and r["tie_break"] == "media_id" for r in tied)
+
+
 def test_winners_csv_keeps_its_columns(db_path, tmp_path):
     out = tmp_path / "winners.csv"
     assert CliRunner().invoke(cli, ["--db", str(db_path), "export", str(out), "--top", "1", "--alternates", "1"]).exit_code == 0
@@ -144,6 +155,25 @@ def test_winners_csv_keeps_its_columns(db_path, tmp_path):
 ])
 def test_spreadsheet_safe(text, safe):
     assert spreadsheet_safe(text) == safe
+
+
+@pytest.mark.parametrize("text", ["＝1+1", "﹦1+1", "＋33", "－5", "＠SUM(A1)", " =1+1", "  +1", "\n=1+1",
+                                  "\r\n=HYPERLINK(\"x\")", "\u3000=1+1", "\n"])
+def test_spreadsheet_safe_sees_through_full_width_forms_and_leading_blanks(text):
+    assert spreadsheet_safe(text) == "'" + text
+
+
+def test_derbys_own_reason_starting_with_a_username_gets_no_apostrophe():
+    import io
+
+    from derby.export import write_csv
+
+    out = io.StringIO()
+    write_csv(out, [{"reason": "@alice already has 1 better-ranked entry", "caption": "@alice already has 1"},
+                    {"reason": "@=1+1 x", "caption": "x"}], ["reason", "caption"])
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[1] == ["@alice already has 1 better-ranked entry", "'@alice already has 1"]
+    assert rows[2][0] == "'@=1+1 x"  # not a checked username: neutralised even in derby's own column
 
 
 # -- the board through the command line --------------------------------------------------

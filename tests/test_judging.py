@@ -120,7 +120,8 @@ def test_import_entrants_links_and_reports(db):
     assert result.problems == [
         (4, "'bad name' is not an Instagram username (letters, digits, . and _, at most 30)"),
         (5, "no stored entry has shortcode ZZZ"), (6, "no permalink or shortcode"),
-        (7, "entry C1 is already given to @ana.b in this file")]
+        (7, "conflict: entry C1 is claimed by @bo here and by @ana.b on line 2; kept @ana.b (line 2): fix the file "
+            "and import it again")]
     entries = {e.media_id: e for e in leaderboard.standings(db, utc(2017, 4, 5)).entries}
     assert [(entries[m].username, entries[m].display_name) for m in "123"] == [
         ("ana.b", "Ana B"), ("ana.b", None), (None, None)]

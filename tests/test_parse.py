@@ -135,7 +135,7 @@ def test_like_count_zero_stays_zero():
     assert warnings == []
 
 
-@pytest.mark.parametrize("value", [-1, "12", True, False, 3.0, [1], 2**63])
+@pytest.mark.parametrize("value", [-1, "12a", "-1", "1.5", "", "١٢", True, False, 3.0, [1], 2**63])
 def test_bad_like_count_becomes_none_with_a_warning_and_record_kept(value):
     media, warnings = one({"id": "7", "like_count": value, "comments_count": 2})
     assert media[0].media_id == "7"
@@ -144,11 +144,18 @@ def test_bad_like_count_becomes_none_with_a_warning_and_record_kept(value):
     assert warnings == [f"media 7: like_count={value!r} is not a count; ignored"]
 
 
-@pytest.mark.parametrize("value", [-3, "0", True])
+@pytest.mark.parametrize("value", [-3, "zero", True])
 def test_bad_comments_count_becomes_none_with_a_warning(value):
     media, warnings = one({"id": "7", "like_count": 5, "comments_count": value})
     assert (media[0].like_count, media[0].comments_count) == (5, None)
     assert warnings == [f"media 7: comments_count={value!r} is not a count; ignored"]
+
+
+@pytest.mark.parametrize("value, count", [("9", 9), (" 12 ", 12), ("0", 0)])
+def test_a_count_sent_as_a_whole_number_in_text_is_the_count(value, count):
+    media, warnings = one({"id": "7", "like_count": value, "comments_count": value})
+    assert (media[0].like_count, media[0].comments_count) == (count, count)
+    assert warnings == []
 
 
 # -- timestamps -------------------------------------------------------------------------

@@ -248,3 +248,20 @@ def test_explanation_lists_every_rule_and_check():
     assert scored.checks == [("window", True, "posted between the start and the end"),
                              ("require_hashtag_in_caption", True, "caption holds #love, #snq17"),
                              ("require_mention", True, "caption mentions @snq")]
+
+
+def test_every_reason_and_check_note_has_its_french():
+    from derby.explain_fr import french
+    from derby.scoring import REASONS
+
+    sentences = list(REASONS.values()) + [
+        "the feed gave no timestamp", "posted before the start", "posted after the end",
+        "posted between the start and the end", "no caption", "caption holds #a, #b",
+        "no contest hashtag in the caption", "caption mentions @x", "caption does not mention @x",
+        "likes hidden; cleared by Marie", "likes hidden: held for a judge (hidden_likes = review)",
+        "@ana already has 2 better-ranked entries", "entry 1 of at most 2 for @ana", "disqualified by M: r",
+        "likes not counted: some entries hide theirs (hidden_likes = comments_only)",
+        "likes hidden: counted as 0 likes", "12 likes, capped at 10 × 1", "12 likes × 1", "3 comments × 3",
+        "30 comments, capped at 5 × 0.5", "media type VIDEO", "1 extra contest hashtag × 2",
+        "posted within the first 24 h", "posted after the first 24 h"]
+    assert [s for s in sentences if french(s) == s] == []

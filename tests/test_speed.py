@@ -241,3 +241,32 @@ def test_heavy_libraries_are_imported_only_when_used(module, absent):
             "print(sorted(a for a in absent if a in sys.modules or any(m.startswith(a + '.') for m in sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_streaming_the_standings_takes_no_more_memory_for_more_entries(db):
+    import io
+
+    from derby import export
+
+    when = utc(2017, 4, 3, 13)
+    run = store.start_poll_run(db, "fixture", when)
+    for start in range(0, 2000, 50):
+        store.save_page(db, run, "socialderby", "recent_media",
+                        page(*[media(str(1000 + i), like_count=i % 97) for i in range(start, start + 50)]), when)
+    board = leaderboard.standings(db, NOW)
+
+    class Null(io.TextIOBase):
+        def write(self, text):
+            return len(text)
+
+    def peak(top):
+        records = (leaderboard.entry_record(e, board.contest) for e in board.rows(top))
+        tracemalloc.start()
+        try:
+            export.write_json(Null(), leaderboard.contest_record(board), records)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, everything = peak(200), peak(None)
+    assert everything < 2 * small, (small, everything)

@@ -124,9 +124,40 @@ def test_a_coverage_gap_is_degraded_exit_1(live):
     assert data["health"] == "degraded"
     gap_from, gap_to = now - timedelta(hours=30), now - timedelta(hours=24)
     assert data["coverage_gaps"] == [{"hashtag": "snq17", "from": clock.to_store(gap_from), "to": clock.to_store(gap_to),
-                                      "hours": 6.0}]
+                                      "hours": 6.0, "acknowledged": False}]
     assert {"level": "degraded", "message": f"coverage gap on #snq17: posts from {clock.to_store(gap_from)} to "
                                             f"{clock.to_store(gap_to)} (6.0 h) may be lost"} in data["problems"]
+
+
+def test_acknowledged_gaps_no_longer_alert_and_new_ones_do(live):
+    path, contest, holder, now = live
+    db = store.open_db(path)
+    run_id = store.start_poll_run(db, "graph", now)
+    store.finish_poll_run(db, run_id, now, status="ok", requests=0)
+    db.execute("DELETE FROM coverage WHERE hashtag = 'snq17'")
+    store.record_coverage(db, 1, "snq17", now - timedelta(hours=30))
+    store.record_coverage(db, run_id, "snq17", now, (now - timedelta(days=3), contest.end))
+    db.close()
+    assert status(path).exit_code == 1
+    refused = status(path, "--ack-gaps")
+    assert refused.exit_code == 2 and "--reason is required" in refused.output
+    acked = status(path, "--ack-gaps", "--reason", "panne Meta du 2 avril, connue", "--by", "Marie")
+    assert acked.exit_code == 0, acked.output
+    assert "acknowledged 1 coverage gap (recorded in the audit log); gaps found later alert again" in acked.output
+    assert "(6.0 h, acknowledged)" in acked.output and "health: ok" in acked.output
+    assert status(path).exit_code == 0
+    audit = CliRunner().invoke(cli, ["--db", str(path), "audit", "--action", "ack_gaps"])
+    assert "Marie  ack_gaps  acknowledged 1 coverage gap (6.0 h): panne Meta du 2 avril, connue" in audit.output
+    db = store.open_db(path)  # a new gap, found later, alerts again
+    later = store.start_poll_run(db, "graph", now)
+    store.finish_poll_run(db, later, now, status="ok", requests=0)
+    db.execute("DELETE FROM coverage WHERE hashtag = 'socialderby'")
+    store.record_coverage(db, 1, "socialderby", now - timedelta(hours=28))
+    store.record_coverage(db, later, "socialderby", now, (now - timedelta(days=3), contest.end))
+    db.close()
+    data = json.loads(status(path, "--format", "json").output)
+    assert [g["acknowledged"] for g in data["coverage_gaps"]][-1] is False
+    assert data["exit_code"] == 1 and data["health"] == "degraded"
 
 
 def test_a_stale_poll_and_a_stopped_daemon_are_degraded_exit_1(live):

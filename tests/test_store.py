@@ -87,6 +87,25 @@ def test_a_missing_field_never_erases_a_stored_value(db):
     assert snaps == [{"like_count": 10, "comments_count": 2}, {"like_count": None, "comments_count": 5}]
 
 
+def test_a_reading_without_comments_count_keeps_the_last_known_one(db):
+    run = _run(db, utc(2017, 4, 3, 13))
+    store.save_page(db, run, "socialderby", "recent_media", page(media("1", like_count=5, comments_count=5)),
+                    utc(2017, 4, 3, 13))
+    later = _run(db, utc(2017, 4, 3, 14))
+    store.save_page(db, later, "socialderby", "recent_media", page(media("1", like_count=6, comments_count=None)),
+                    utc(2017, 4, 3, 14))
+    hidden = _run(db, utc(2017, 4, 3, 15))
+    store.save_page(db, hidden, "socialderby", "recent_media", page(media("1", like_count=None, comments_count=None)),
+                    utc(2017, 4, 3, 15))
+    snaps = list(db.query("SELECT like_count, comments_count FROM snapshots ORDER BY id"))
+    # the comments are kept; a missing like_count still means hidden likes (no reading at all writes nothing)
+    assert snaps == [{"like_count": 5, "comments_count": 5}, {"like_count": 6, "comments_count": 5}]
+    from derby import leaderboard
+
+    entry = leaderboard.standings(db, utc(2017, 4, 4)).entry("1")
+    assert (entry.like_count, entry.comments_count, entry.score) == (6, 5, 6 * 1 + 5 * 3)
+
+
 def test_growth_appends_a_snapshot_and_counts_as_updated(db):
     run = _run(db, utc(2017, 4, 3, 13))
     store.save_page(db, run, "socialderby", "recent_media", page(media("1")), utc(2017, 4, 3, 13))

@@ -301,6 +301,8 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         value = item.get(key)
         if value is None:
             return None
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value.strip())  # "9": a whole number sent as text is still the count
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
             warnings.append(f"media {media_id}: {key}={value!r} is not a count; ignored")
             return None

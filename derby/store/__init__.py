@@ -16,7 +16,8 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.rehearsal`: which clock (real or rehearsal) the polls ran on;
 - :mod:`~derby.store.readings`: where and when engagement was read; what sources said;
 - :mod:`~derby.store.refresh`: organizer account, refresh sources, authors, candidates;
-- :mod:`~derby.store.versions`: the data version the board caches on.
+- :mod:`~derby.store.versions`: the data version the board caches on;
+- :mod:`~derby.store.backup`: consistent copies of a live database.
 
 Callers use ``from derby import store`` and ``store.<function>``.
 """
@@ -32,8 +33,10 @@ from derby.store.schema import (
     migrations,
     open_db,
     open_reader,
+    reading_notes,
     write,
 )
+from derby.store.backup import BackupResult, backup
 from derby.store.contest import (
     has_rule_history,
     hashtag_id,
@@ -49,7 +52,9 @@ from derby.store.contest import (
 from derby.store.polls import (
     PageResult,
     add_media_counts,
+    note_no_poller,
     counts,
+    dead_poll_runs,
     coverage_at,
     finish_poll_run,
     last_poll_run,
@@ -91,6 +96,7 @@ from derby.store.versions import data_version, database_file
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
+    acknowledge_gaps,
     CoverageGap,
     LockHolder,
     acquire_lock,
@@ -143,7 +149,10 @@ __all__ = [
     "migrations",
     "open_db",
     "open_reader",
+    "reading_notes",
     "write",
+    "BackupResult",
+    "backup",
     "has_rule_history",
     "hashtag_id",
     "load_contest",
@@ -156,7 +165,9 @@ __all__ = [
     "stored_rule_names",
     "PageResult",
     "add_media_counts",
+    "note_no_poller",
     "counts",
+    "dead_poll_runs",
     "coverage_at",
     "finish_poll_run",
     "last_poll_run",
@@ -189,6 +200,7 @@ __all__ = [
     "record_poll_outcome",
     "start_cooldown",
     "AlreadyRunning",
+    "acknowledge_gaps",
     "COVERAGE_SPAN_SECONDS",
     "CoverageGap",
     "LockHolder",

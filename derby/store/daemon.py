@@ -108,11 +108,15 @@ def release_lock(db: sqlite_utils.Database, instance: str) -> None:
 
 def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]:
     """Close poll runs still marked ``running`` (their process died: kill -9, power
-    loss) as ``interrupted``; pages they stored are kept. Call only while holding the
-    daemon lock. Returns their ids."""
+    loss, or ``derby run`` abandoned it) as ``interrupted``, ending at their last stored
+    page (their start when they stored none): what they stored was complete then, so
+    ``--as-of`` answers the same before and after the closing. Pages they stored are
+    kept. Call only while holding the daemon lock. Returns their ids. (``now`` is kept
+    for callers; the end is never later than it.)"""
     with write(db):
         ids = [row["id"] for row in db.query("SELECT id FROM poll_runs WHERE status = 'running' ORDER BY id")]
-        db.execute("""UPDATE poll_runs SET status = 'interrupted', finished_at = ?,
+        db.execute("""UPDATE poll_runs SET status = 'interrupted',
+                      finished_at = min(coalesce(progress_at, started_at), ?),
                       error = coalesce(error, 'the process ended during this poll; stored pages are kept')
                       WHERE status = 'running'""", [clock.to_store(now)])
     return ids
@@ -120,11 +124,13 @@ def mark_interrupted_runs(db: sqlite_utils.Database, now: datetime) -> list[int]
 
 @dataclass
 class CoverageGap:
-    """A span of post times (aware UTC) that no poll of ``hashtag`` could reach."""
+    """A span of post times (aware UTC) that no poll of ``hashtag`` could reach;
+    ``acknowledged`` once a person said it is known (see :func:`acknowledge_gaps`)."""
 
     hashtag: str
     gap_from: datetime
     gap_to: datetime
+    acknowledged: bool = False
 
     @property
     def hours(self) -> float:
@@ -161,9 +167,41 @@ def record_coverage(db: sqlite_utils.Database, run_id: int, hashtag: str, now: d
 
 
 def coverage_gaps(db: sqlite_utils.Database) -> list[CoverageGap]:
-    """Return every recorded coverage gap, oldest first."""
-    return [CoverageGap(r["hashtag"], clock.from_store(r["gap_from"]), clock.from_store(r["gap_to"]))  # type: ignore[arg-type]
-            for r in db.query("SELECT hashtag, gap_from, gap_to FROM coverage_gaps ORDER BY gap_from, hashtag")]
+    """Return every recorded coverage gap, oldest first, each marked ``acknowledged``
+    when an acknowledgement covers it."""
+    known = _acknowledged_up_to(db)
+    return [CoverageGap(r["hashtag"], clock.from_store(r["gap_from"]), clock.from_store(r["gap_to"]),  # type: ignore[arg-type]
+                        acknowledged=r["id"] <= known)
+            for r in db.query("SELECT id, hashtag, gap_from, gap_to FROM coverage_gaps ORDER BY gap_from, hashtag")]
+
+
+def acknowledge_gaps(db: sqlite_utils.Database, now: datetime, *, by: str, reason: str) -> int:
+    """Record, in the audit log (action ``ack_gaps``), that ``by`` knows of every
+    coverage gap recorded so far, and why; gaps recorded later are not covered. Returns
+    how many gaps it newly acknowledged (0 records nothing). Raises ValueError for an
+    empty reason."""
+    from derby.store.judging import record_audit
+
+    if not reason or not reason.strip():
+        raise ValueError("--reason is required: say why the gaps are acceptable (kept in the audit log)")
+    with write(db):
+        known = _acknowledged_up_to(db)
+        rows = list(db.query("SELECT id, hashtag, gap_from, gap_to FROM coverage_gaps WHERE id > ? ORDER BY id", [known]))
+        if not rows:
+            return 0
+        hours = sum((clock.from_store(r["gap_to"]) - clock.from_store(r["gap_from"])).total_seconds()  # type: ignore[operator]
+                    for r in rows) / 3600
+        record_audit(db, now, by, "ack_gaps", None,
+                     f"acknowledged {len(rows)} coverage gap{'s' if len(rows) > 1 else ''} ({hours:.1f} h): {reason.strip()}",
+                     {"up_to_gap_id": rows[-1]["id"], "gaps": [[r["hashtag"], r["gap_from"], r["gap_to"]] for r in rows],
+                      "reason": reason.strip()})
+    return len(rows)
+
+
+def _acknowledged_up_to(db: sqlite_utils.Database) -> int:
+    row = next(db.query("SELECT max(json_extract(data, '$.up_to_gap_id')) AS up_to FROM audit_log "
+                        "WHERE action = 'ack_gaps'"), None)
+    return int(row["up_to"]) if row and row["up_to"] is not None else 0
 
 
 def last_coverage(db: sqlite_utils.Database) -> dict[str, datetime]:

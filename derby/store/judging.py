@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlite_utils
@@ -107,6 +107,8 @@ class EntrantImport:
     rows: int
     matched: list[tuple[int, str, str]]
     problems: list[tuple[int, str]]
+    notes: list[tuple[int, str]] = field(default_factory=list)
+    """Rows not refused but worth a word (an entry listed twice for one entrant)."""
 
 
 def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: datetime, *, by: str,
@@ -126,7 +128,7 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
         if code:
             by_code.setdefault(code, row["media_id"])
     result = EntrantImport(rows=0, matched=[], problems=[])
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, int]] = {}
     links = []
     for row in rows:
         result.rows += 1
@@ -138,19 +140,22 @@ def import_entrants(db: sqlite_utils.Database, rows: Iterable[dict], now: dateti
             continue
         code = row.get("shortcode")
         if not code:
-            result.problems.append((line, "no permalink or shortcode"))
+            result.problems.append((line, row.get("problem") or "no permalink or shortcode"))
             continue
         media_id = by_code.get(code)
         if media_id is None:
             result.problems.append((line, f"no stored entry has shortcode {code}"))
             continue
-        if media_id in seen and seen[media_id] != username:
-            result.problems.append((line, f"entry {code} is already given to @{seen[media_id]} in this file"))
+        if media_id in seen and seen[media_id][0] != username:
+            first, first_line = seen[media_id]
+            result.problems.append((line, f"conflict: entry {code} is claimed by @{username} here and by @{first} on "
+                                          f"line {first_line}; kept @{first} (line {first_line}): fix the file and "
+                                          "import it again"))
             continue
         if media_id in seen:
-            result.problems.append((line, f"entry {code} is listed twice for @{username}; kept once"))
+            result.notes.append((line, f"entry {code} is listed twice for @{username} (line {seen[media_id][1]}); kept once"))
             continue
-        seen[media_id] = username
+        seen[media_id] = (username, line)
         display = (row.get("display_name") or "").strip() or None
         links.append((media_id, username, display))
         result.matched.append((line, username, media_id))

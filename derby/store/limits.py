@@ -9,12 +9,9 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from derby import clock
+from derby.config import HASHTAG_LIMIT  # noqa: F401 - part of this module's interface
 from derby.store.schema import write
 
-
-HASHTAG_LIMIT = 30
-"""Unique hashtags an Instagram account may query in a rolling 7 days (Graph API, "IG
-Hashtag Search" reference)."""
 HASHTAG_WINDOW = timedelta(days=7)
 
 

@@ -3,9 +3,11 @@ that scoring and the board make of them."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
@@ -16,20 +18,60 @@ from derby.store.standings import refresh_entry_scores
 from derby.text import caption_words
 
 
+_STARTED: dict[tuple[int, int], tuple[datetime, float]] = {}
+"""Poll runs started by this process: (connection id, run id) -> (started_at, monotonic
+seconds then), to tell how long a run took on the clock it was started with."""
+
+
 def start_poll_run(db: sqlite_utils.Database, feed: str, now: datetime) -> int:
-    """Record the start of a poll run and return its id."""
+    """Record the start of a poll run at ``now`` (aware; the contest clock) and return its id."""
     with write(db):
         cursor = db.execute("INSERT INTO poll_runs (started_at, feed) VALUES (?, ?)", [clock.to_store(now), feed])
-    return int(cursor.lastrowid)  # type: ignore[arg-type]
+    run_id = int(cursor.lastrowid)  # type: ignore[arg-type]
+    _STARTED[(id(db.conn), run_id)] = (now, time.monotonic())
+    return run_id
+
+
+def _elapsed_since_start(db: sqlite_utils.Database, run_id: int, now: datetime) -> datetime:
+    """``now``, or the run's start plus the wall seconds since this process started it
+    when that is later: a poll handed its start time as ``now`` still records when it
+    really ended."""
+    started = _STARTED.get((id(db.conn), run_id))
+    if started is None:
+        return now
+    return max(now, started[0] + timedelta(seconds=time.monotonic() - started[1]))
 
 
 def finish_poll_run(db: sqlite_utils.Database, run_id: int, now: datetime, *, status: str,
                     requests: int, error: str | None = None) -> None:
     """Record the end of poll run ``run_id``: status (ok, partial, failed), request
-    count and error text; page and media counts are already kept by :func:`save_page`."""
+    count and error text; page and media counts are already kept by :func:`save_page`.
+
+    ``finished_at`` is ``now`` or, when later, the run's start plus the wall time it
+    took in this process (so a poll given its start time as ``now`` records its end)."""
+    finished = _elapsed_since_start(db, run_id, now)
     with write(db):
         db.execute("UPDATE poll_runs SET finished_at = ?, status = ?, requests = ?, error = ? WHERE id = ?",
-                   [clock.to_store(now), status, requests, error, run_id])
+                   [clock.to_store(finished), status, requests, error, run_id])
+    _STARTED.pop((id(db.conn), run_id), None)
+
+
+def note_no_poller(db: sqlite_utils.Database) -> None:
+    """Record, on this connection, that no process polls its database (its file lock
+    is free, see :mod:`derby.lock`): poll runs still marked ``running`` are then a dead
+    process's (see :func:`dead_poll_runs`)."""
+    db.derby_no_poller = True  # type: ignore[attr-defined]
+
+
+def dead_poll_runs(db: sqlite_utils.Database) -> dict[int, str]:
+    """Return the poll runs still marked ``running`` although no process polls (as
+    recorded by :func:`note_no_poller`), as ``{id: end}`` where ``end`` is the storage
+    text of the last moment it stored a page (else its start). Empty when a poller may
+    be alive or nobody could tell."""
+    if not getattr(db, "derby_no_poller", False):
+        return {}
+    return {row["id"]: row["progress_at"] or row["started_at"]
+            for row in db.query("SELECT id, started_at, progress_at FROM poll_runs WHERE status = 'running'")}
 
 
 def record_warnings(db: sqlite_utils.Database, run_id: int | None, messages: Iterable[str], now: datetime) -> None:
@@ -46,9 +88,22 @@ def poll_run(db: sqlite_utils.Database, run_id: int) -> dict:
 
 
 def last_poll_run(db: sqlite_utils.Database, *, successful: bool = False) -> dict | None:
-    """Return the newest poll run (only ``ok`` ones when ``successful``), or None."""
+    """Return the newest poll run (only ``ok`` ones when ``successful``), or None. A
+    run whose process is gone is shown ``interrupted``, never in progress."""
     where = "WHERE status = 'ok'" if successful else ""
-    return next(db.query(f"SELECT * FROM poll_runs {where} ORDER BY id DESC LIMIT 1"), None)
+    return _as_ended(db, next(db.query(f"SELECT * FROM poll_runs {where} ORDER BY id DESC LIMIT 1"), None))
+
+
+def _as_ended(db: sqlite_utils.Database, row: dict | None) -> dict | None:
+    """The poll run ``row`` as readers must see it: ``interrupted`` (ended at its last
+    stored page) when it is marked running but its process is gone."""
+    if row is None or row["status"] != "running":
+        return row
+    end = dead_poll_runs(db).get(row["id"])
+    if end is not None:
+        row = {**row, "status": "interrupted", "finished_at": end, "left_running": True,
+               "error": row["error"] or "the process ended during this poll; stored pages are kept"}
+    return row
 
 
 # -- media and snapshots ---------------------------------------------------------------
@@ -78,7 +133,8 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     and the poll run's page count.
 
     Media are upserted by id; a field absent from this page never erases a stored
-    value. A snapshot is appended when the engagement differs from the media's latest
+    value, and a reading without ``comments_count`` keeps the media's last known one (a
+    missing ``like_count`` stays NULL: hidden likes). A snapshot is appended when the engagement differs from the media's latest
     one (at most one per media per poll run), so re-polling unchanged data writes only
     to the poll-run log. ``edge`` is the source (a hashtag edge, or a refresh source
     with ``hashtag`` ""). With ``refresh`` (a refresh by id) the snapshot is written
@@ -111,7 +167,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
             if media.like_count is None and media.comments_count is None:
                 continue
             previous = latest.get(media_id)
-            reading = (media.like_count, media.comments_count)
+            reading = _reading(media, previous)
             if previous is None or previous[1:] != reading or refresh:
                 snapshot_rows.append((media_id, run_id, when, *reading, edge))
                 if old is not None:
@@ -143,10 +199,19 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
                        [(run_id, when, f"#{hashtag} {edge}: {w}" if hashtag else f"{edge}: {w}") for w in page.warnings])
-        db.execute("UPDATE poll_runs SET pages = pages + ?, media_seen = media_seen + ? WHERE id = ?",
-                   [0 if refresh else 1, len(ids), run_id])
+        db.execute("UPDATE poll_runs SET pages = pages + ?, media_seen = media_seen + ?, progress_at = ? WHERE id = ?",
+                   [0 if refresh else 1, len(ids), clock.to_store(_elapsed_since_start(db, run_id, observed_at)), run_id])
         refresh_entry_scores(db, ids)
     return result
+
+
+def _reading(media, previous: tuple | None) -> tuple:
+    """(like_count, comments_count) to store: a reading without ``comments_count``
+    keeps the last known count (``previous``: media id, likes, comments)."""
+    comments = media.comments_count
+    if comments is None and previous is not None:
+        comments = previous[2]
+    return media.like_count, comments
 
 
 def add_media_counts(db: sqlite_utils.Database, run_id: int, new: int, updated: int) -> None:
@@ -204,10 +269,11 @@ def last_seen(db: sqlite_utils.Database, media_ids: Iterable[str], until: dateti
 
 
 def last_poll_run_until(db: sqlite_utils.Database, until: datetime | None = None) -> dict | None:
-    """Return the newest poll run (any status) started at or before ``until``, or None."""
+    """Return the newest poll run (any status) started at or before ``until``, or None;
+    a run whose process is gone is shown ``interrupted``."""
     cutoff = clock.to_store(until) if until else "9999"
-    return next(db.query("SELECT * FROM poll_runs WHERE started_at <= ? ORDER BY started_at DESC, id DESC LIMIT 1",
-                         [cutoff]), None)
+    return _as_ended(db, next(db.query("SELECT * FROM poll_runs WHERE started_at <= ? "
+                                       "ORDER BY started_at DESC, id DESC LIMIT 1", [cutoff]), None))
 
 
 def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
@@ -219,12 +285,16 @@ def snapshot_series(db: sqlite_utils.Database, media_ids: Iterable[str],
     ids = list(media_ids)
     cutoff = clock.to_store(until) if until else "9999"
     series: dict[str, list[dict]] = {media_id: [] for media_id in ids}
+    dead = json.dumps(dead_poll_runs(db) if until is not None else {})
     for chunk in _chunks(ids):
-        visible = "" if until is None else "AND poll_run_id IN (SELECT id FROM poll_runs WHERE finished_at <= :cutoff)"
+        visible = "" if until is None else (
+            "AND (poll_run_id IN (SELECT id FROM poll_runs WHERE finished_at <= :cutoff) "
+            "OR poll_run_id IN (SELECT key FROM json_each(:dead) WHERE value <= :cutoff))")
         sql = (f"SELECT media_id, observed_at, like_count, comments_count FROM snapshots "
                f"WHERE observed_at <= ? {visible} AND media_id IN ({', '.join('?' * len(chunk))}) "
                f"ORDER BY observed_at, id")
-        for row in db.query(sql.replace(":cutoff", "?"), [cutoff, *([cutoff] if until else []), *chunk]):
+        extra = [cutoff, dead, cutoff] if until else []
+        for row in db.query(sql.replace(":cutoff", "?").replace(":dead", "?"), [cutoff, *extra, *chunk]):
             row["observed_at"] = clock.from_store(row["observed_at"])
             series[row.pop("media_id")].append(row)
     return series

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,6 +27,11 @@ def history_present(db: sqlite_utils.Database, as_of: datetime | None = None) ->
 def query_rows(db: sqlite_utils.Database, sql: str, params: dict[str, object]) -> Iterator[sqlite3.Row]:
     """Run one query built by :mod:`derby.scoring` and yield its rows as they come
     (``sqlite3.Row``: by name or position), never all at once."""
+    if params.get("as_of") is not None and "dead" in params:
+        # runs whose process died count as ended at their last stored page
+        from derby.store.polls import dead_poll_runs
+
+        params = {**params, "dead": json.dumps(dead_poll_runs(db))}
     cursor = db.conn.cursor()
     cursor.row_factory = sqlite3.Row
     cursor.execute(sql, params)

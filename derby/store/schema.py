@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from derby.errors import ConfigError, StoreError
+from derby.errors import ConfigError, DatabaseMissing, NotADerbyDatabase, StoreError
 from derby.text import caption_words
 
 
@@ -386,8 +386,16 @@ def m007_entry_scores(db: sqlite_utils.Database) -> None:
         """
     )
 
+
 @migrations()
-def m008_poll_clock(db: sqlite_utils.Database) -> None:
+def m008_poll_run_progress(db: sqlite_utils.Database) -> None:
+    """``progress_at``: when each poll run last stored a page (UTC); a run whose process
+    died ends there."""
+    db["poll_runs"].add_column("progress_at", str)
+
+
+@migrations()
+def m009_poll_clock(db: sqlite_utils.Database) -> None:
     """Which clock the database's polls were made on: ``real`` or ``rehearsal``
     (``derby --now``); see :mod:`derby.store.rehearsal`."""
     db.executescript(
@@ -401,7 +409,7 @@ def m008_poll_clock(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m009_engagement_readings(db: sqlite_utils.Database) -> None:
+def m010_engagement_readings(db: sqlite_utils.Database) -> None:
     """Where and when each media's engagement was read (see :mod:`derby.store.readings`).
 
     ``snapshots.source`` names the source of the reading that wrote a snapshot
@@ -457,7 +465,7 @@ def m009_engagement_readings(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m010_refresh_state(db: sqlite_utils.Database) -> None:
+def m011_refresh_state(db: sqlite_utils.Database) -> None:
     """What refreshes by id need to remember (see :mod:`derby.store.refresh`): the
     organizer account's username (read once from the API), refresh sources turned off
     by a permission refusal, the authors refreshes named (append-only), and entrants
@@ -504,7 +512,7 @@ def m010_refresh_state(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m011_bare_mentions(db: sqlite_utils.Database) -> None:
+def m012_bare_mentions(db: sqlite_utils.Database) -> None:
     """Stored captions' mentions again, now with the bare handle as a whole word (the
     hashtag feed strips the ``@``; see :func:`derby.text.caption_mentions`); the live
     standings are scored again by the next write."""
@@ -533,9 +541,10 @@ def open_db(path: str | Path, *, create: bool = True,
 
     With ``create`` a missing file (not a missing folder) is created; without it a
     missing file is an error, so read-only commands never leave an empty database
-    behind. Raises StoreError when the file is missing (without ``create``), is not a
-    SQLite database, cannot be opened, or stays locked past the busy timeout (15 s)
-    during the upgrade.
+    behind. A file that is not a derby database (another program's tables; an empty
+    one unless ``create``) is refused untouched. Raises StoreError when the file is
+    missing (without ``create``), is not a (derby) SQLite database, cannot be opened,
+    or stays locked past the busy timeout (15 s) during the upgrade.
     """
     memory = str(path) == ":memory:"
     if not memory:
@@ -549,7 +558,8 @@ def open_db(path: str | Path, *, create: bool = True,
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = sqlite_utils.Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if str(path) != ":memory:":
+        if not memory:
+            _check_derby(db, path, empty_ok=create)  # before anything writes to the file
             db.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL never corrupts the database; a power cut may lose the
             # last pages stored, which the next poll reads again. FULL would fsync
@@ -632,30 +642,89 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 
 def open_reader(path: str | Path, *, timeout: float = 2.0) -> sqlite_utils.Database:
-    """Open the derby database at ``path`` read-only, for a board that must never block
-    the poller: no migration, no write lock (in WAL mode readers and the writer never
-    wait for each other). ``timeout`` is the busy timeout in seconds.
+    """Open the derby database at ``path`` for reading only: no migration, no write, no
+    write lock (in WAL mode readers and the writer never wait for each other), so it
+    works on a read-only medium and never changes the file. ``timeout`` is the busy
+    timeout in seconds.
 
-    Raises StoreError when the file is missing or is not a SQLite database; a read on
-    a busy database raises ``sqlite3.OperationalError`` ("database is locked") later.
+    A database whose folder cannot be written and that lacks its ``-shm`` file (a WAL
+    database on a USB key or CD, or copied without its ``-wal``/``-shm`` files) is opened
+    as immutable. A database made by an older derby is read through an upgraded copy in
+    memory; the file is left as it is. What the reader should know of either is in
+    :func:`reading_notes`.
+
+    Raises StoreError when the file is missing, is not a SQLite database or is not a
+    derby database (an empty file, another program's database); a
+    read on a busy database raises ``sqlite3.OperationalError`` ("database is locked")
+    later.
     """
     if str(path) == ":memory:" or not Path(path).is_file():
-        raise StoreError(f"database {path} not found; pass --db or run: derby init contest.toml")
+        raise DatabaseMissing(f"database {path} not found; pass --db or run: derby init config/socialderby.toml")
+    uri = Path(path).resolve().as_uri()
+    notes: list[str] = []
     try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
-                               check_same_thread=False)
+        try:
+            conn = _connect_read_only(f"{uri}?mode=ro", timeout)
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc):
+                raise
+            conn = _connect_read_only(f"{uri}?immutable=1", timeout)
+            notes.append(f"{path} is on a read-only medium without its -shm file: read as a fixed copy "
+                         "(changes made elsewhere meanwhile are not seen)")
+        db = sqlite_utils.Database(conn)
+        _check_derby(db, path)
+        pending = _pending(db)
+        if pending:
+            memory = sqlite3.connect(":memory:", check_same_thread=False)
+            conn.backup(memory)
+            conn.close()
+            db = sqlite_utils.Database(memory)
+            _rename_applied(db)
+            migrations.apply(db)
+            if "m007_entry_scores" in pending:
+                from derby.store.standings import rebuild_entry_scores
+
+                rebuild_entry_scores(db)
+            notes.append(f"{path} was made by an older derby (its schema lacks {pending[0]}); read through an "
+                         "upgraded copy in memory, the file is unchanged (derby init on a writable copy upgrades it)")
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise  # busy: the caller may wait and read again
+        raise StoreError(f"cannot read database {path}: {exc} (is it a derby database? pass another --db)") from None
+    db.derby_notes = notes  # type: ignore[attr-defined]
+    return db
+
+
+def reading_notes(db: sqlite_utils.Database) -> list[str]:
+    """Return what :func:`open_reader` noticed of how it opened ``db`` (read as an
+    immutable copy, older schema), one line each; empty for a plain read."""
+    return list(getattr(db, "derby_notes", []))
+
+
+def _connect_read_only(uri: str, timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+    try:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         conn.execute("PRAGMA query_only = ON")
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read database {path}: {exc}") from None
-    db = sqlite_utils.Database(conn)
-    try:
-        old = db["_sqlite_migrations"].exists() and bool(_pending(db))
-    except sqlite3.OperationalError:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opening is lazy: read once now
+    except BaseException:
+        conn.close()
         raise
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read database {path}: {exc}") from None
-    if old:
-        raise StoreError(f"database {path} was made by an older derby and must be upgraded first: "
-                         "run any derby command on it that writes (for example derby status)")
-    return db
+    return conn
+
+
+def _check_derby(db: sqlite_utils.Database, path: str | Path, *, empty_ok: bool = False) -> None:
+    """Raise StoreError unless ``db`` is a derby database (or an empty SQLite file
+    when ``empty_ok``: ``derby init`` may fill it)."""
+    tables = [r[0] for r in db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    applied = migrations.applied(db) if Migrations.migrations_table in tables else []
+    if applied:
+        return
+    if not tables:
+        if empty_ok:
+            return
+        raise NotADerbyDatabase(f"{path} is an empty database, not a derby one; run: derby init config/socialderby.toml "
+                         f"--db {path}, or pass the contest's --db")
+    shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+    raise NotADerbyDatabase(f"{path} is not a derby database (it holds the tables {shown}); pass the contest's --db")
