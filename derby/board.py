@@ -73,6 +73,8 @@ LABELS: dict[str, dict[str, str]] = {
         "no_timestamp": "sans date", "before_start": "avant le début", "after_end": "après la clôture",
         "no_caption": "sans légende", "missing_hashtag": "mot-clic absent", "disqualified": "disqualifiée",
         "missing_mention": "mention absente", "review": "à vérifier", "over_entrant_cap": "maximum atteint",
+        "neutral": "Participation n°\u00a0{rank}", "flag_burst": "⚑ rafale", "flag_ratio": "⚑ ratio J'aime/comm.",
+        "flag_lockstep": "⚑ en phase",
     },
     "en": {
         "rank": "Rank", "move": "±", "entrant": "Entrant", "type": "Type", "likes": "Likes",
@@ -102,6 +104,8 @@ LABELS: dict[str, dict[str, str]] = {
         "no_timestamp": "no date", "before_start": "before start", "after_end": "after close",
         "no_caption": "no caption", "missing_hashtag": "no hashtag", "disqualified": "disqualified",
         "missing_mention": "no mention", "review": "to review", "over_entrant_cap": "entrant cap",
+        "neutral": "Entry no. {rank}", "flag_burst": "⚑ burst", "flag_ratio": "⚑ like/comment ratio",
+        "flag_lockstep": "⚑ lock-step",
     },
 }
 
@@ -160,8 +164,10 @@ def _line(text: str, width: int, style: str = "") -> Text:
     return line
 
 
-def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -> list[Text]:
-    """Return the header lines of the board, each cut to ``width`` cells."""
+def header(view: BoardView, lang: str, width: int, *, busy: str | None = None, public: bool = False) -> list[Text]:
+    """Return the header lines of the board, each cut to ``width`` cells. The
+    ``public`` board (the venue screen) has only the title and the phase line: no
+    polling health, warnings or counts."""
     labels = LABELS[lang]
     contest, now, health = view.board.contest, view.now, view.health
     tz = contest.tz
@@ -171,6 +177,8 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None) -
             "closed": ("closed_since", contest.end)}[phase]
     lines.append(_line(f"{labels['as_of'].format(when=clock.format_local(now, tz, lang))} · {labels[phase]}, "
                        f"{labels[when[0]].format(rel=clock.format_relative(when[1], now, lang))}", width))
+    if public:
+        return lines
     if health.last_success is None:
         lines.append(_line(labels["no_poll"], width, "bold yellow"))
     else:
@@ -207,7 +215,7 @@ class _Column:
     justify: str = "left"
 
 
-def _columns(view: BoardView, lang: str) -> list[_Column]:
+def _columns(view: BoardView, lang: str, public: bool = False) -> list[_Column]:
     labels = LABELS[lang]
     tz = view.board.contest.tz
 
@@ -224,6 +232,10 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
 
     def entrant(row: BoardRow) -> Text:
         e = row.entry
+        if public:  # a name or username where known, never an id
+            known = terminal_text(e.display_name) if e.display_name else ("@" + terminal_text(e.username)
+                                                                          if e.username else "")
+            return _line(known or labels["neutral"].format(rank=e.rank), ENTRANT_WIDTH)
         name = terminal_text(e.username) if e.username else (shortcode(e.permalink) or e.media_id)
         return _line(("@" if e.username else "") + name, ENTRANT_WIDTH)
 
@@ -234,6 +246,7 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
 
     def flags(row: BoardRow) -> Text:
         words = [FLAG_LABELS[lang].get(f) or labels.get(f, f) for f in row.flags]
+        words[:0] = [labels.get(f"flag_{kind}", f"⚑ {kind}") for kind in row.judge_flags]
         if row.entry.rank is None:
             words.insert(0, labels.get(row.entry.status, row.entry.status))
         return Text(", ".join(words), style="yellow" if row.entry.rank is None else "")
@@ -244,7 +257,7 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
 
     # With unranked rows, the flags column carries why they are not ranked: it goes last.
     flags_priority = 0.5 if any(r.entry.rank is None for r in view.rows) else 4
-    return [
+    columns = [
         _Column("rank", 0, lambda r: Text(str(r.entry.rank) if r.entry.rank else "—", style="bold"), "right"),
         _Column("entrant", 0, entrant),
         _Column("score", 0, lambda r: Text(number(r.entry.score, lang), style="bold"), "right"),
@@ -257,6 +270,7 @@ def _columns(view: BoardView, lang: str) -> list[_Column]:
         _Column("posted", 6, lambda r: Text(clock.format_short(r.entry.timestamp, tz, lang))),
         _Column("type", 7, media_type),
     ]
+    return [c for c in columns if c.key != "flags"] if public else columns
 
 
 def _table(columns: list[_Column], rows: list[BoardRow], view: BoardView, lang: str,
@@ -296,11 +310,12 @@ def _width_of(console: Console, table: Table) -> int:
     return Measurement.get(console, console.options.update_width(10_000), table).maximum
 
 
-def fit_table(view: BoardView, rows: list[BoardRow], lang: str, console: Console, width: int) -> Table:
+def fit_table(view: BoardView, rows: list[BoardRow], lang: str, console: Console, width: int,
+              public: bool = False) -> Table:
     """Return the table of ``rows`` at most ``width`` cells wide: columns dropped by
     priority (type, posted at, trend, flags, comments, likes, movement) until it fits,
     then a caption column in the room left (at least 12 cells), cut with an ellipsis."""
-    columns = _columns(view, lang)
+    columns = _columns(view, lang, public)
     while True:
         table = _table(columns, rows, view, lang)
         used = _width_of(console, table)
@@ -315,12 +330,13 @@ def fit_table(view: BoardView, rows: list[BoardRow], lang: str, console: Console
 
 
 def render(view: BoardView, lang: str, console: Console, *, width: int | None = None, height: int | None = None,
-           busy: str | None = None) -> RenderableType:
+           busy: str | None = None, public: bool = False) -> RenderableType:
     """Return the whole board as one renderable, ``width`` cells wide at most (default:
     the console's) and, when ``height`` is given, never more lines than that: rows that
-    do not fit are counted in a last line."""
+    do not fit are counted in a last line. The ``public`` board shows no operational
+    warning, no flag and no id: entrants by name or username, else a neutral label."""
     width = width or console.width
-    lines = header(view, lang, width, busy=busy)
+    lines = header(view, lang, width, busy=None if public else busy, public=public)
     labels = LABELS[lang]
     if not view.rows:
         return Group(*lines, Text(""), _line(labels["none"], width))
@@ -333,13 +349,13 @@ def render(view: BoardView, lang: str, console: Console, *, width: int | None = 
         room = max(room, 1)
         hidden += max(len(rows) - room, 0)
         rows = rows[:room]
-    parts: list[RenderableType] = [*lines, fit_table(view, rows, lang, console, width)]
-    if hidden > 0:
+    parts: list[RenderableType] = [*lines, fit_table(view, rows, lang, console, width, public)]
+    if hidden > 0 and not public:
         parts.append(_line(labels["more"].format(n=number(hidden, lang), other_w=_word(hidden, "other", lang)), width, "dim"))
     return Group(*parts)
 
 
-def picture(view: BoardView, lang: str, kind: str, *, width: int = 132) -> str:
+def picture(view: BoardView, lang: str, kind: str, *, width: int = 132, public: bool = False) -> str:
     """Return the board as an SVG (``kind`` ``svg``) or HTML (``html``, ``htm``)
     document, ``width`` columns wide. Raises ConfigError for another kind."""
     if kind not in ("svg", "html", "htm"):
@@ -349,7 +365,7 @@ def picture(view: BoardView, lang: str, kind: str, *, width: int = 132) -> str:
 
     console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor",
                       legacy_windows=False)
-    console.print(render(view, lang, console))
+    console.print(render(view, lang, console, public=public))
     if kind == "svg":
         return console.export_svg(title=terminal_text(view.board.contest.title))
     return console.export_html()
@@ -366,8 +382,9 @@ class LiveBoard:
     """
 
     def __init__(self, read: Callable[[int | None], BoardView], console: Console, lang: str | None, every: float,
-                 now: Callable[[], datetime] = clock.utcnow) -> None:
+                 now: Callable[[], datetime] = clock.utcnow, public: bool = False) -> None:
         self.read, self.console, self.lang, self.every, self.now = read, console, lang, every, now
+        self.public = public
         self.last: BoardView | None = None
         self.read_at: datetime | None = None
 
@@ -386,9 +403,11 @@ class LiveBoard:
             else:
                 busy = labels["unreadable"].format(error=_why_unreadable(exc, labels), rel=when)
             if self.last is None:
+                if self.public:
+                    return Group(Text(labels["waiting"]))
                 return Group(Text(labels["waiting"]), _line(busy, self.console.width, "bold yellow"))
         lang = self.lang or self.last.board.contest.language
-        return render(self.last, lang, self.console, height=height, busy=busy)
+        return render(self.last, lang, self.console, height=height, busy=busy, public=self.public)
 
 
 def _why_unreadable(exc: Exception, labels: dict[str, str]) -> str:

@@ -81,7 +81,7 @@ class _Context:
         """Open the database for a writing command (created or upgraded as needed);
         when no process polls it (its file lock is free), poll runs left running are a
         dead process's and are closed as interrupted."""
-        from derby import clock, lock, poller, store
+        from derby import lock, poller, store
 
         db = store.open_db(self.db_path, create=create, progress=lambda line: click.echo(line, err=True))
         probe = lock.FileLock(self.db_path)
@@ -404,7 +404,11 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     from derby.config import load_contest
     from derby.units import format_duration, plural, word
 
-    contest = load_contest(contest_file)
+    try:
+        contest = load_contest(contest_file)
+    except ConfigError as exc:
+        _record_refused_contest_file(ctx, contest_file, exc)
+        raise
     ctx.tz = contest.tz  # a --now without offset is read in this contest's zone
     db = ctx.open(create=True)
     stored = store.load_contest(db)
@@ -434,6 +438,22 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         needed = len(budget.needed(contest.hashtags))
         _info(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
               f"{needed} more needed by this contest.")
+
+
+def _record_refused_contest_file(ctx: _Context, contest_file: str, exc: ConfigError) -> None:
+    """Put a refused contest file in the audit log of an existing contest database
+    (nothing else is stored; a missing database stays missing)."""
+    from derby import store
+    from derby.store import draws as draw_store
+
+    if ctx.db_path == ":memory:" or not Path(ctx.db_path).exists():
+        return
+    try:
+        db = store.open_db(ctx.db_path, create=False)
+        draw_store.record_attempt(db, ctx.now(), _judge(None), "contest_file_refused",
+                                  f"refused: {contest_file}: {exc}")
+    except DerbyError:
+        return
 
 
 def _budget_account(contest) -> str | None:
@@ -707,14 +727,18 @@ def _standings(ctx: _Context, as_of: str | None):
               help="Time between refreshes of --live (at least 1s), e.g. 10s, 1m.")
 @click.option("--save", "save_to", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               metavar="FILE.svg|FILE.html", help="Also write the board as a picture (SVG or HTML).")
+@click.option("--public", is_flag=True,
+              help="The venue screen: no operational warnings, flags or ids; entrants by name where known.")
 @_as_of_option
 @pass_ctx
 @friendly
 def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, live: bool,
-                    every: float, save_to: str | None, as_of: str | None) -> None:
+                    every: float, save_to: str | None, as_of: str | None, public: bool = False) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
+    if public and (show_all or fmt != "table"):
+        raise ConfigError("--public draws the ranked entries for a screen; drop --all and --format")
     if every < 1:
         raise ConfigError("--every must be at least 1s")
     if fmt != "table":
@@ -753,22 +777,22 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     if save_to:
         view = read(None)
-        _save_board(drawing, view, lang or view.board.contest.language, save_to)
+        _save_board(drawing, view, lang or view.board.contest.language, save_to, public)
     if live:
-        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every, ctx.clock()), every)
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every, ctx.clock(), public=public), every)
     else:
         view = read(None)
-        console.print(drawing.render(view, lang or view.board.contest.language, console))
+        console.print(drawing.render(view, lang or view.board.contest.language, console, public=public))
     if save_to and save_to != "-":
         _info(f"saved the board to {save_to}", err=True)
 
 
-def _save_board(drawing, view, lang: str, target: str) -> None:
+def _save_board(drawing, view, lang: str, target: str, public: bool = False) -> None:
     """Write the board picture to ``target`` atomically (``-``: stdout, as SVG)."""
     from derby import files
 
     kind = "svg" if target == "-" else Path(target).suffix.lower().lstrip(".")
-    picture = drawing.picture(view, lang, kind)
+    picture = drawing.picture(view, lang, kind, public=public)
     with files.atomic_binary(target, _stdout_bytes()) as fh:
         fh.write(picture.encode("utf-8"))
 
@@ -870,8 +894,10 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
             raise ConfigError(f"{demo_db} holds the contest “{display_text(existing.title)}”; "
                               "the demo needs an empty or demo database")
 
+    quiet = _verbosity() < 0  # read here: the scheduler's thread that reports progress has no click context
+
     def say(text: str) -> None:
-        if _verbosity() >= 0:
+        if not quiet:
             messages.print(text, markup=False, highlight=False)
 
     with tempfile.TemporaryDirectory(prefix="derby-demo-") as tmp:
@@ -883,7 +909,9 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
             say(f"  {clock.format_local(summary.started_at, contest.tz, 'fr')}  {summary.line()}")
 
         outcome = run_demo(db_path, interval=interval, on_poll=progress, contest=contest)
-        if outcome != "closed":
+        if outcome == "already_closed":  # a kept demo database run again: its results, not a second replay
+            say(f"{db_path} already holds the finished replay; its results:")
+        elif outcome != "closed":
             _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
         db = store.open_db(db_path)
         last = store.last_poll_run(db, successful=True)
@@ -896,9 +924,51 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
         for line in _unseen_warnings(db, board, 5):
             messages.print(line, markup=False, highlight=False)
         counts = board.counts()
-        db.close()
         say(f"{plural(counts['eligible'], 'entry', 'entries')} ranked of {counts['entries']} stored; "
             f"wrote {plural(written, 'row')} (3 winners, 2 alternates) to {out}")
+        closed_at = clock.from_store(last["finished_at"]) if last else clock.utcnow()
+        _demo_draw_and_results(say, db, contest, closed_at, Path.cwd() / "derby-demo-results")
+        db.close()
+
+
+DEMO_BEACON = "drand quicknet round 9999999 (made up for the demo)"
+DEMO_BEACON_VALUE = "5d1e8a7c0b3f49e6a2c4d8f01b7e3a9c6d2f5e8b1a4c7d0e3f6a9b2c5d8e1f40"
+"""A made-up beacon value: a real draw uses the value the beacon publishes after the commit."""
+
+
+def _demo_draw_and_results(say, db, contest, closed_at, out_dir: Path) -> None:
+    """The end of the demo: commit to a draw, run it with a made-up beacon value, verify
+    its certificate offline, certify the results and verify them."""
+    from datetime import timedelta
+
+    from derby import draw, draws, results
+    from derby.store import draws as draw_store
+
+    if draw_store.any_draw_run(db) is not None:
+        say("a draw already ran in this database; the demo's draw is shown once (use a new --db)")
+        return
+    out_dir.mkdir(exist_ok=True)
+    planned = contest.terms.draw or {}
+    committed = draws.commit(db, contest, closed_at + timedelta(minutes=5), by="demo", pool=planned.get("pool", "eligible"),
+                             weighted=bool(planned.get("weighted")), beacon=DEMO_BEACON,
+                             winners=planned.get("winners", 1), alternates=planned.get("alternates", 2), as_of=None,
+                             out_dir=out_dir)
+    say(f"Draw among the {committed.pool['pool']} entries: commitment {committed.commitment} "
+        f"(published before the beacon: {DEMO_BEACON})")
+    drawn = draws.run(db, contest, closed_at + timedelta(minutes=10), by="demo", hex_value=DEMO_BEACON_VALUE,
+                      text_value=None, out_dir=out_dir, lang=contest.language)
+    say(f"Drawn with a MADE-UP beacon value {DEMO_BEACON_VALUE[:16]}… (a real draw waits for the published one): "
+        f"winners {', '.join(drawn.certificate['result']['winners'])}; certificate {drawn.html_path}")
+    report = draw.verify(draws.read_certificate(drawn.json_path), committed.commitment)
+    say(f"derby draw verify {drawn.json_path.name} --commitment {committed.commitment[:12]}…: "
+        + ("match" if report.ok else "NO MATCH"))
+    certified_at = closed_at + timedelta(minutes=15)
+    path = out_dir / "results.json"
+    _, digest = results.certify(db, certified_at, path, by="demo", top=planned.get("winners", 3),
+                                alternates=planned.get("alternates", 2))
+    check = results.verify(db, certified_at, path)
+    say(f"Results certified into {path} (SHA-256 {digest[:16]}…); derby results verify: "
+        + ("match" if check.ok else "differences found"))
 
 
 # -- rules, entrants, explain, moderation and audit ------------------------------------------
@@ -1081,7 +1151,7 @@ def _resolve(db, ref: str) -> dict:
 @friendly
 def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> None:
     """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
-    from derby import leaderboard, store
+    from derby import clock, leaderboard, store
 
     db = ctx.read()
     contest = _contest(db)
@@ -1091,6 +1161,12 @@ def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> N
     for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment),
                                           lang or contest.language):
         click.echo(line)
+    from derby.store import flags as flag_store
+
+    for flag in flag_store.list_flags(db, include_decided=True, media_id=row["media_id"]):
+        state = f"{flag['decision']} by {_safe(flag['by'])}: {_safe(flag['note'])}" if flag["decision"] else "open"
+        click.echo(f"Flag #{flag['id']} ({flag['kind']}, {clock.format_local(flag['detected_at'], contest.tz, 'en')}): "
+                   f"{_safe(flag['detail'])} [{state}]")
 
 
 def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:
@@ -1131,13 +1207,15 @@ def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
 
 @cli.command()
 @click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
-                                           "ack_gaps"]),
+                                            "ack_gaps", "draw_commit", "draw_commit_refused", "draw_run",
+                                            "draw_run_refused", "results_certify", "results_verify", "check_winners",
+                                            "flag_clear", "flag_act", "purge", "purge_refused", "contest_file_refused"]),
               default=None, help="Only this kind of action.")
 @_format_option("table", "json", "ndjson", "csv")
 @pass_ctx
 @friendly
 def audit(ctx: _Context, action: str | None, fmt: str) -> None:
-    """Print the append-only audit log: rule changes, moderation and entrant imports."""
+    """Print the append-only audit log: rules, moderation, imports, draws, certifications, checks, flags, purges."""
     import json
 
     from derby import clock, export, store
@@ -1173,7 +1251,7 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
-    from derby import clock, health, store
+    from derby import health, store
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
         raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
@@ -1218,6 +1296,335 @@ def backup(ctx: _Context, target: str, force: bool) -> None:
     done = store.backup(ctx.db_path, target, overwrite=force)
     _info(f"backed up {ctx.db_path} to {done.path} ({done.size / 1e6:.1f} MB, {done.pages} pages, "
                f"integrity check ok) in {time.monotonic() - started:.1f} s")
+
+
+
+# -- draws: commit, run, verify ---------------------------------------------------------------
+
+@cli.group(name="draw")
+def draw_group() -> None:
+    """A random draw anyone can re-check: commit to the pool, run it with a public beacon, verify."""
+
+
+@draw_group.command(name="commit")
+@click.option("--pool", "pool", default=None, metavar="eligible|top:N",
+              help="Draw among every eligible entry, or among the first N (default: the contest file's [draw], else eligible).")
+@click.option("--weighted/--unweighted", "weighted", default=None,
+              help="Weight each entry by its score (integer weight = score × 10⁶); default: the contest file's [draw].")
+@click.option("--beacon", required=True, metavar="TEXT",
+              help="The future public random value that will decide, e.g. \"drand quicknet round 12345678\".")
+@click.option("--winners", type=click.IntRange(min=1), default=None, help="Number of winners (default: [draw], else 1).")
+@click.option("--alternates", type=click.IntRange(min=0), default=None,
+              help="Number of alternates (default: [draw], else 2).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
+              help="Folder for the pool file.")
+@_as_of_option
+@_by_option
+@pass_ctx
+@friendly
+def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: str, winners: int | None,
+                alternates: int | None, out_dir: str, as_of: str | None, by: str | None) -> None:
+    """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
+    from derby import draws, store
+
+    db = ctx.open()
+    contest = _contest(db)
+    planned = contest.terms.draw or {}
+    pool = pool or planned.get("pool") or "eligible"
+    weighted = bool(planned.get("weighted")) if weighted is None else weighted
+    winners = winners or planned.get("winners") or 1
+    alternates = planned.get("alternates", 2) if alternates is None else alternates
+    if not planned:
+        click.echo("warning: the contest file has no [draw] question: a random draw comes with a skill-testing "
+                   "question that the rules must state (derby rules-text)", err=True)
+    try:
+        moment = _moment(contest, as_of)
+    except ConfigError as exc:  # a refused draw is in the audit log, whatever refused it
+        from derby.store import draws as draw_store
+
+        draw_store.record_attempt(db, ctx.now(), _judge(by), "draw_commit_refused", f"refused: {exc}")
+        raise
+    done = draws.commit(db, contest, ctx.now(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
+                        winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir))
+    doc = done.pool
+    if as_of is None and store.contest_closed(db) is None:
+        click.echo("warning: the daemon has not recorded its final poll: a later poll that finds a late post changes "
+                   "the pool, and the run is then refused; commit after the final poll, or pass --as-of", err=True)
+    click.echo(f"pool: {len(doc['entries'])} entries ({doc['pool']}{', weighted by score' if weighted else ''}), "
+               f"{winners} winner{'s' if winners > 1 else ''} and {alternates} alternate{'s' if alternates != 1 else ''}; "
+               f"written to {done.path}")
+    click.echo(f"beacon: {_safe(doc['beacon'])}")
+    click.echo(f"commitment: {done.commitment}")
+    click.echo("Publish the commitment now, before the beacon's value exists; then: derby draw run --value HEX "
+               "(or --value-text TEXT)")
+
+
+@draw_group.command(name="run")
+@click.option("--value", "hex_value", default=None, metavar="HEX", help="The beacon's value in hex, as drand publishes it.")
+@click.option("--value-text", "text_value", default=None, metavar="TEXT",
+              help="The beacon's value as text (numbers or words, e.g. a lottery draw), used as given.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
+              help="Folder for the certificate files.")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="First language of the HTML certificate.")
+@_by_option
+@pass_ctx
+@friendly
+def draw_run(ctx: _Context, hex_value: str | None, text_value: str | None, out_dir: str, lang: str | None,
+             by: str | None) -> None:
+    """Rank the committed pool with the beacon's value; record winners and alternates; write the certificate."""
+    from derby import draws
+
+    db = ctx.open()
+    contest = _contest(db)
+    done = draws.run(db, contest, ctx.now(), by=_judge(by), hex_value=hex_value, text_value=text_value,
+                     out_dir=Path(out_dir), lang=lang or contest.language)
+    result = done.certificate["result"]
+    links = done.certificate["permalinks"]
+    for n, media_id in enumerate(result["winners"] + result["alternates"], start=1):
+        role = "winner" if n <= len(result["winners"]) else "alternate"
+        click.echo(f"{n}. {role:<9} {media_id}  {_safe(links.get(media_id)) or ''}".rstrip())
+    click.echo(f"certificate: {done.json_path} and {done.html_path}")
+    click.echo(f"anyone can check it: derby draw verify {done.json_path.name} --commitment "
+               f"{done.certificate['commitment']}")
+
+
+@draw_group.command(name="verify")
+@click.argument("certificate", type=click.Path(dir_okay=False))
+@click.option("--commitment", "expected", default=None, metavar="HEX",
+              help="The commitment published before the draw; the certificate must carry it.")
+@friendly
+def draw_verify(certificate: str, expected: str | None) -> None:
+    """Recompute a draw's commitment and result from its certificate alone, offline; exit 0 on a match."""
+    from derby import draw, draws
+
+    report = draw.verify(draws.read_certificate(Path(certificate)), expected)
+    for what, passed, detail in report.checks:
+        click.echo(f"{'ok  ' if passed else 'FAIL'} {what}: {_safe(detail)}")
+    if not report.ok:
+        _fail(f"{certificate} does not match: the draw cannot be trusted as certified", 1)
+    click.echo("match: the certificate's result follows from its pool and the beacon's value")
+
+
+
+# -- certified results -------------------------------------------------------------------------
+
+@cli.group(name="results")
+def results_group() -> None:
+    """Certified results: freeze the official standings into a file, and check it later."""
+
+
+@results_group.command(name="certify")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Number of winners (default: the contest file's rank prizes, else 3).")
+@click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates.")
+@click.option("--out", "output", type=click.Path(dir_okay=False), default=None,
+              help="The results file (default: results-<time>.json in the working folder).")
+@_by_option
+@pass_ctx
+@friendly
+def results_certify(ctx: _Context, top: int | None, alternates: int, output: str | None, by: str | None) -> None:
+    """Freeze winners, alternates, rules and readings into a results file; print and record its SHA-256."""
+    from derby import clock, results
+
+    db = ctx.open()
+    contest = _contest(db)
+    now = ctx.now()
+    path = Path(output or f"results-{now.strftime('%Y%m%dT%H%M%SZ')}.json")
+    document, digest = results.certify(db, now, path, by=_judge(by), top=top or _rank_prizes(contest) or 3,
+                                       alternates=alternates)
+    for role in ("winners", "alternates"):
+        for row in document[role]:
+            click.echo(f"{role[:-1]:<9} rank {row['rank']}  {row['media_id']}  {_safe(row['permalink']) or ''}".rstrip())
+    click.echo(f"certified {len(document['standings'])} ranked entries as of "
+               f"{clock.format_local(now, contest.tz, 'en')} into {path}")
+    click.echo(f"SHA-256: {digest}")
+
+
+def _rank_prizes(contest) -> int:
+    terms = getattr(contest, "terms", None)
+    return len([p for p in (terms.prizes if terms else ()) if p.rank is not None])
+
+
+@results_group.command(name="verify")
+@click.argument("results_file", type=click.Path(dir_okay=False))
+@pass_ctx
+@friendly
+def results_verify(ctx: _Context, results_file: str) -> None:
+    """Recompute certified results as of their certification and as of now; exit 1 when today's differ."""
+    from derby import results
+    from derby.store import draws as draw_store
+
+    db = ctx.open()
+    _contest(db)
+    now = ctx.now()
+    report = results.verify(db, now, Path(results_file))
+    click.echo(f"{'ok  ' if report.file_ok else 'FAIL'} file: SHA-256 {report.sha256}: {_safe(report.file_note)}")
+    click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
+               + ("the stored data no longer reproduces the certified results (tampering?)" if report.at_certification
+                  else "the stored data reproduces them"))
+    for line in report.at_certification:
+        click.echo(f"       {_safe(line)}")
+    click.echo(f"{'DIFF' if report.since else 'ok  '} today: " + (f"{len(report.since)} differences since"
+                                                               if report.since else "the same standings"))
+    for line in report.since:
+        click.echo(f"       {_safe(line)}")
+    summary = "match" if report.ok else (f"file {'ok' if report.file_ok else 'not certified'}, "
+                                         f"{len(report.at_certification)} differences as certified, "
+                                         f"{len(report.since)} since")
+    draw_store.record_attempt(db, now, _judge(None), "results_verify", f"results {report.sha256[:12]}: {summary}",
+                              {"sha256": report.sha256, "file_ok": report.file_ok,
+                               "at_certification": report.at_certification, "since": report.since})
+    if not report.ok:
+        _fail(f"{results_file} does not match the results of this database today", 1)
+    click.echo("match: the certified results still stand")
+
+
+
+# -- the contest rules, written ----------------------------------------------------------------
+
+@cli.command(name="rules-text")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True,
+              help="Language of the rules (in Québec the French text is required).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--out", "output", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
+@pass_ctx
+@friendly
+def rules_text_cmd(ctx: _Context, lang: str, fmt: str, output: str | None) -> None:
+    """Write the contest rules from the contest file and the rules in force (Markdown or HTML)."""
+    from derby import rules_text, store
+
+    db = ctx.open()
+    contest = _contest(db)
+    try:
+        blocks = rules_text.build(contest, store.read_rules(db), lang)
+    except rules_text.RulesTextError as exc:
+        raise ConfigError(str(exc)) from None
+    body = rules_text.markdown(blocks) if fmt == "md" else rules_text.html(blocks, lang)
+    if output:
+        Path(output).write_text(body, encoding="utf-8")
+        click.echo(f"wrote the rules ({lang}, {fmt}) to {output}", err=True)
+    else:
+        click.echo(body, nl=False)
+
+
+
+@cli.command(name="purge")
+@_by_option
+@pass_ctx
+@friendly
+def purge_cmd(ctx: _Context, by: str | None) -> None:
+    """Replace usernames, display names and registration rows by pseudonyms once the retention period has passed."""
+    from derby import privacy
+
+    db = ctx.open()
+    contest = _contest(db)
+    done = privacy.purge(db, contest, ctx.now(), _judge(by))
+    click.echo(f"purged: {done['entrants']} entrants pseudonymised, {done['rows']} rows rewritten "
+               "(the standings are unchanged; derby audit shows the purge)")
+
+
+
+# -- flags for judges ---------------------------------------------------------------------------
+
+@cli.group(name="flags", invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Also list flags a judge already cleared or acted on.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@friendly
+def flags_group(click_ctx: click.Context, show_all: bool, fmt: str) -> None:
+    """List the flags the polls raised (bursts, like/comment ratios, lock-step gains) for judges to look at."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from derby import clock
+    from derby.store import flags as flag_store
+
+    ctx = click_ctx.find_object(_Context)
+    db = ctx.open()
+    contest = _contest(db)
+    rows = flag_store.list_flags(db, include_decided=show_all)
+    if fmt == "json":
+        for row in rows:
+            row["detected_at"] = clock.iso_local(row["detected_at"], contest.tz)
+            row["decided_at"] = clock.iso_local(row["decided_at"], contest.tz)
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no flag to look at" if not show_all else "no flag raised")
+    for row in rows:
+        decided = f"  [{row['decision']} by {_safe(row['by'])}: {_safe(row['note'])}]" if row["decision"] else ""
+        click.echo(f"#{row['id']}  {clock.format_local(row['detected_at'], contest.tz, 'en')}  {row['media_id']}  "
+                   f"{row['kind']}: {_safe(row['detail'])}{decided}")
+    if rows and not show_all:
+        click.echo("a flag never disqualifies; look at the post, then: derby flags clear ID --note TEXT "
+                   "(or derby flags act ID --note TEXT after derby disqualify)")
+
+
+def _decide_flag(ctx: _Context, flag_id: int, decision: str, note: str, by: str | None) -> None:
+    from derby.store import flags as flag_store
+
+    db = ctx.open()
+    _contest(db)
+    try:
+        flag = flag_store.decide(db, flag_id, decision, note, _judge(by), ctx.now())
+    except ValueError as exc:
+        raise DerbyError(str(exc)) from None
+    click.echo(f"flag #{flag_id} ({flag['kind']}, {flag['media_id']}) {'cleared' if decision == 'clear' else 'acted on'}")
+
+
+@flags_group.command(name="clear")
+@click.argument("flag_id", type=int)
+@click.option("--note", required=True, help="What the judge saw (kept in the audit log).")
+@_by_option
+@pass_ctx
+@friendly
+def flags_clear(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
+    """Clear a flag: the judge looked and found nothing wrong (recorded)."""
+    _decide_flag(ctx, flag_id, "clear", note, by)
+
+
+@flags_group.command(name="act")
+@click.argument("flag_id", type=int)
+@click.option("--note", required=True, help="What the judge did, e.g. disqualified (kept in the audit log).")
+@_by_option
+@pass_ctx
+@friendly
+def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
+    """Record that a judge acted on a flag (e.g. disqualified the entry)."""
+    _decide_flag(ctx, flag_id, "act", note, by)
+
+
+
+@cli.command(name="check-winners")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Winners when no draw ran (default: the contest file's rank prizes, else 3).")
+@click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Alternates when no draw ran.")
+@_by_option
+@pass_ctx
+@friendly
+def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
+    """Re-check each winner and alternate before announcing; exit 1 when something needs a look."""
+    from derby import check
+
+    db = ctx.open()
+    contest = _contest(db)
+    source, results = check.check_winners(db, contest, ctx.now(), _judge(by),
+                                          top=top or _rank_prizes(contest) or 3, alternates=alternates)
+    click.echo(f"winners and alternates from the {source}:")
+    for r in results:
+        click.echo(f"{r.place}. {r.role:<9} {r.media_id}  {_safe(r.permalink) or ''}".rstrip())
+        for line in r.lines:
+            click.echo(f"     {_safe(line)}")
+        for line in r.warnings:
+            click.echo(f"     warning: {_safe(line)}")
+    warnings = sum(len(r.warnings) for r in results)
+    unread = [r for r in results if not r.read]
+    if unread:
+        click.echo(f"{len(unread)} of {len(results)} could not be read: open their permalinks before announcing")
+    if warnings:
+        _fail(f"{warnings} warning{'s' if warnings > 1 else ''}: look at them before announcing", 1)
 
 
 def _add_verbosity(command: click.Command) -> None:

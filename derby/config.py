@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from derby import clock, rules
+from derby import clock, rules, terms as contest_terms
 from derby.errors import ConfigError
 from derby.text import normalize_hashtag
 from derby.units import format_duration, parse_duration, plural  # noqa: F401 - part of the contest file's vocabulary
@@ -52,6 +52,8 @@ _ALLOWED = {
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
     "refresh": {"mentions", "business_discovery", "every", "max_requests", "stale_after"},
+    **contest_terms.TABLES,
+    "prizes": contest_terms.PRIZE_KEYS,
 }
 
 
@@ -124,6 +126,7 @@ class Contest:
     schedule: Schedule = field(default_factory=lambda: Schedule())
     count_engagement_until: datetime | None = None
     refresh: RefreshConfig = field(default_factory=lambda: RefreshConfig())
+    terms: contest_terms.Terms = field(default_factory=lambda: contest_terms.Terms())
 
     @property
     def freeze(self) -> datetime:
@@ -140,6 +143,12 @@ class Contest:
         if now < self.start:
             return "not_started"
         return "running" if now <= self.end else "closed"
+
+
+def contest_kind(contest: Contest) -> str:
+    """Return the contest's kind: ``hashtags`` (members of the public post with the
+    hashtag), or ``teams`` where the contest file says so."""
+    return getattr(contest, "kind", "hashtags") or "hashtags"
 
 
 def load_contest(path: str | Path) -> Contest:
@@ -172,6 +181,8 @@ def load_contest(path: str | Path) -> Contest:
 
 def _build(data: dict, path: Path) -> Contest:
     for table, value in data.items():
+        if table == "prizes":  # [[prizes]]: an array of tables, checked by derby.terms
+            continue
         if table not in _ALLOWED:
             raise ValueError(f"unknown table [{table}]; allowed: {', '.join('[' + t + ']' for t in _ALLOWED)}")
         if not isinstance(value, dict):
@@ -227,6 +238,7 @@ def _build(data: dict, path: Path) -> Contest:
         schedule=_schedule(data.get("schedule", {}), len(tags), feed, refresh),
         count_engagement_until=until,
         refresh=refresh,
+        terms=contest_terms.parse(data),
     )
 
 

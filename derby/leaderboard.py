@@ -307,12 +307,14 @@ class BoardRow:
     (new) or is not ranked now; ``trend`` is the entry's score at each of its snapshots,
     oldest first (the snapshots the score may use: none after the freeze); ``flags`` are
     the entry's flags (``observed_late`` is the board's "late": first seen after
-    engagement stopped counting)."""
+    engagement stopped counting); ``judge_flags`` the kinds of its undecided judge flags
+    (``burst``, ``ratio``, ``lockstep``: see :mod:`derby.flags`), as stored by the polls."""
 
     entry: ScoredEntry
     movement: int | None
     trend: list[float]
     flags: list[str]
+    judge_flags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -497,8 +499,9 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
     total = ranked + (counts["entries"] - counts["eligible"] if show_all else 0)
     moved, previous = movements(db, board, moment, as_of, shown)
     series = trends(db, board, shown, as_of)
+    marks = store.open_judge_flags(db, [e.media_id for e in shown])
     rows = [BoardRow(entry=entry, movement=moved.get(entry.media_id), trend=series.get(entry.media_id, []),
-                     flags=list(entry.flags)) for entry in shown]
+                     flags=list(entry.flags), judge_flags=marks.get(entry.media_id, [])) for entry in shown]
     return BoardView(board=board, now=moment, health=poll_health(db, board.contest, moment), counts=counts,
                      rows=rows, total_rows=total, previous_poll=previous,
                      refresh_off=tuple(sorted(store.disabled_sources(db))))

@@ -139,7 +139,25 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
         run.refused(exc)
     except Exception as exc:  # noqa: BLE001 - one bad record or a busy database must not end the daemon
         run.crashed(exc)
-    return run.close()
+    summary = run.close()
+    if summary.pages:
+        _flag_poll(db, summary.run_id, now)
+    return summary
+
+
+def _flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> None:
+    """Compute and store the judges' flags of this poll; a failure is a warning of the
+    poll run, never the end of the poll."""
+    from derby import flags
+
+    try:
+        found = flags.flag_poll(db, run_id, now)
+    except Exception as exc:  # noqa: BLE001 - flags must never stop polling
+        log.error("poll #%s: flags not computed: %s: %s", run_id, type(exc).__name__, exc)
+        store.record_warnings(db, run_id, [f"flags not computed: {type(exc).__name__}: {exc}"], now)
+        return
+    if found:
+        log.info("poll #%s: %d new flag%s for the judges (derby flags)", run_id, len(found), "s" if len(found) > 1 else "")
 
 
 class _Stopped(Exception):

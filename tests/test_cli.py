@@ -153,6 +153,16 @@ def test_demo_runs_the_whole_job(runner, tmp_path):
     assert database["media"].count >= 150
     grown = next(database.query("SELECT max(n) AS n FROM (SELECT count(*) AS n FROM snapshots GROUP BY media_id)"))
     assert grown["n"] >= 3  # counts grew over several polls
+    # it ends with a committed, verified draw (a made-up beacon value, said so) and certified results
+    text = " ".join(result.output.split())
+    assert "MADE-UP beacon value" in text and "derby draw verify" in text
+    assert text.count(": match") == 2 and "Results certified into" in text
+    folder = tmp_path / "derby-demo-results"
+    cert = next(folder.glob("draw-certificate-*.json"))
+    verified = runner.invoke(cli, ["draw", "verify", str(cert)])
+    assert verified.exit_code == 0 and "match" in verified.output
+    checked = runner.invoke(cli, ["--db", str(db), "results", "verify", str(folder / "results.json")])
+    assert "ok   as certified" in checked.output
 
 
 def test_python_dash_m_works(tmp_path):
@@ -286,6 +296,24 @@ def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
     midway = leaderboard.standings(store.open_db(db_path), clock.utcnow(), utc(2017, 4, 5, 12))
     assert midway.rules.points_per_like == 0.0
     assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)
+
+
+def test_demo_quiet_prints_no_progress(runner, tmp_path):
+    result = runner.invoke(cli, ["demo", "-q", "--db", str(tmp_path / "demo.db"), "--interval", "0.1", "--top", "3"])
+    assert result.exit_code == 0, result.output
+    assert "poll #" not in result.output and "Replaying" not in result.output
+    assert "Pointage" in result.output and "warning: rank 1" in result.output
+
+
+def test_demo_again_on_its_kept_database_shows_the_results(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"]).exit_code == 0
+    (tmp_path / "winners.csv").unlink()
+    again = runner.invoke(cli, ["--db", str(db), "demo", "--interval", "0.1", "--top", "3"])
+    assert again.exit_code == 0, again.output
+    assert "already holds the finished replay" in again.output and "Pointage" in again.output
+    rows = list(csv.DictReader((tmp_path / "winners.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["role"] for r in rows] == ["winner"] * 3 + ["alternate"] * 2
 
 
 @pytest.mark.parametrize("as_of, message", [

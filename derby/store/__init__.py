@@ -93,6 +93,7 @@ from derby.store.limits import (
     start_cooldown,
 )
 from derby.store.versions import data_version, database_file
+from derby.store.flags import open_flags as open_judge_flags
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -241,4 +242,5 @@ __all__ = [
     "save_refresh",
     "data_version",
     "database_file",
+    "open_judge_flags",
 ]

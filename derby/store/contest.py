@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from derby import clock, rules as rule_kinds
+from derby import clock, rules as rule_kinds, terms as contest_terms
 from derby.config import Contest, FeedConfig, RefreshConfig, Schedule
 from derby.store.daemon import load_schedule, save_schedule
 from derby.store.judging import record_audit
@@ -39,6 +39,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
             "count_engagement_until": clock.to_store(contest.count_engagement_until)
             if contest.count_engagement_until else None,
             "refresh": json.dumps(dataclasses.asdict(contest.refresh)),
+            "terms": json.dumps(contest.terms.record(), ensure_ascii=False, sort_keys=True),
         }, pk="id")
         source = contest.source.name if contest.source else "the contest file"
         if not has_rule_history(db):
@@ -72,6 +73,7 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         schedule=Schedule(*(load_schedule(db) or (Schedule().every, Schedule().grace))),
         count_engagement_until=clock.from_store(row.get("count_engagement_until")),
         refresh=RefreshConfig(**json.loads(row["refresh"])) if row.get("refresh") else RefreshConfig(),
+        terms=contest_terms.from_record(json.loads(row["terms"]) if row.get("terms") else None),
     )
 
 

@@ -395,7 +395,138 @@ def m008_poll_run_progress(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m009_poll_clock(db: sqlite_utils.Database) -> None:
+def m009_draws_and_certified_results(db: sqlite_utils.Database) -> None:
+    """Draw commitments and runs, and results certifications (all append-only): see
+    :mod:`derby.store.draws`."""
+    db.executescript(
+        """
+        CREATE TABLE draw_commitments (
+            id INTEGER PRIMARY KEY,
+            commitment TEXT NOT NULL,        -- SHA-256 hex of the canonical pool
+            pool TEXT NOT NULL,              -- the canonical pool document (exact bytes hashed)
+            as_of TEXT,                      -- UTC: standings as of then; NULL: the live standings
+            committed_at TEXT NOT NULL,      -- UTC
+            committed_by TEXT NOT NULL
+        );
+        CREATE TABLE draw_runs (
+            id INTEGER PRIMARY KEY,
+            commitment_id INTEGER NOT NULL UNIQUE REFERENCES draw_commitments(id),
+            value_kind TEXT NOT NULL CHECK (value_kind IN ('hex', 'text')),
+            value TEXT NOT NULL,
+            certificate TEXT NOT NULL,       -- JSON, as written to the certificate file
+            ran_at TEXT NOT NULL,            -- UTC
+            ran_by TEXT NOT NULL
+        );
+        CREATE TABLE results_certifications (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL,            -- of the results file's bytes
+            certified_at TEXT NOT NULL,      -- UTC
+            certified_by TEXT NOT NULL,
+            path TEXT
+        );
+        """
+    )
+    for table in ("draw_commitments", "draw_runs", "results_certifications"):
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+
+
+@migrations()
+def m010_judge_flags(db: sqlite_utils.Database) -> None:
+    """Flags computed at the end of each poll (see :mod:`derby.store.flags`) and the
+    judges' decisions on them (append-only)."""
+    db.executescript(
+        """
+        CREATE TABLE judge_flags (
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            kind TEXT NOT NULL,              -- burst | ratio | lockstep
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            detected_at TEXT NOT NULL,       -- UTC, the poll's observation time
+            detail TEXT NOT NULL,            -- what was seen, with numbers
+            data TEXT,                       -- JSON numbers behind the detail
+            UNIQUE (media_id, kind, poll_run_id)
+        );
+        CREATE INDEX judge_flags_media ON judge_flags (media_id);
+        CREATE TABLE flag_decisions (
+            id INTEGER PRIMARY KEY,
+            flag_id INTEGER NOT NULL REFERENCES judge_flags(id),
+            decision TEXT NOT NULL CHECK (decision IN ('clear', 'act')),
+            note TEXT NOT NULL,
+            by TEXT NOT NULL,
+            at TEXT NOT NULL                 -- UTC
+        );
+        CREATE INDEX flag_decisions_flag ON flag_decisions (flag_id, id);
+        """
+    )
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER flag_decisions_no_{verb.lower()} BEFORE {verb} ON flag_decisions "
+                   "BEGIN SELECT RAISE(ABORT, 'flag_decisions is append-only'); END")
+
+
+@migrations()
+def m011_purges(db: sqlite_utils.Database) -> None:
+    """The purge of personal data: ``purges`` records each one; while a purge row is
+    open (``finished_at`` NULL) and only then, the triggers let ``entrant_links`` and
+    ``entrant_imports`` rows have their personal columns replaced, and ``moderation``
+    reasons, ``flag_decisions`` notes and ``audit_log`` rows their text. Nothing else may ever change those tables (see
+    :mod:`derby.store.purge`)."""
+    db.executescript(
+        """
+        CREATE TABLE purges (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,        -- UTC
+            finished_at TEXT,
+            by TEXT NOT NULL,
+            entrants INTEGER,
+            rows INTEGER
+        );
+        CREATE TRIGGER purges_no_delete BEFORE DELETE ON purges BEGIN SELECT RAISE(ABORT, 'purges is append-only'); END;
+        CREATE TRIGGER purges_close_once BEFORE UPDATE ON purges WHEN OLD.finished_at IS NOT NULL
+            BEGIN SELECT RAISE(ABORT, 'purges is append-only'); END;
+        DROP TRIGGER entrant_links_no_update;
+        CREATE TRIGGER entrant_links_no_update BEFORE UPDATE ON entrant_links
+            WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
+                      AND NEW.id = OLD.id AND NEW.media_id = OLD.media_id AND NEW.import_id = OLD.import_id
+                      AND NEW.linked_at = OLD.linked_at)
+            BEGIN SELECT RAISE(ABORT, 'entrant_links is append-only'); END;
+        CREATE TRIGGER entrant_imports_no_update BEFORE UPDATE ON entrant_imports
+            WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
+                      AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.rows = OLD.rows AND NEW.matched = OLD.matched)
+            BEGIN SELECT RAISE(ABORT, 'entrant_imports is append-only'); END;
+        CREATE TRIGGER entrant_imports_no_delete BEFORE DELETE ON entrant_imports
+            BEGIN SELECT RAISE(ABORT, 'entrant_imports is append-only'); END;
+        DROP TRIGGER moderation_no_update;
+        CREATE TRIGGER moderation_no_update BEFORE UPDATE ON moderation
+            WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
+                      AND NEW.id = OLD.id AND NEW.media_id = OLD.media_id AND NEW.action = OLD.action
+                      AND NEW.by = OLD.by AND NEW.at = OLD.at)
+            BEGIN SELECT RAISE(ABORT, 'moderation is append-only'); END;
+        DROP TRIGGER flag_decisions_no_update;
+        CREATE TRIGGER flag_decisions_no_update BEFORE UPDATE ON flag_decisions
+            WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
+                      AND NEW.id = OLD.id AND NEW.flag_id = OLD.flag_id AND NEW.decision = OLD.decision
+                      AND NEW.by = OLD.by AND NEW.at = OLD.at)
+            BEGIN SELECT RAISE(ABORT, 'flag_decisions is append-only'); END;
+        DROP TRIGGER audit_log_no_update;
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            WHEN NOT (EXISTS (SELECT 1 FROM purges WHERE finished_at IS NULL)
+                      AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action)
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """
+    )
+
+
+@migrations()
+def m012_contest_terms(db: sqlite_utils.Database) -> None:
+    """The contest's terms (organizer, eligibility, prizes, draw, winners, privacy) as
+    JSON: see :mod:`derby.terms`."""
+    db.execute("ALTER TABLE contest ADD COLUMN terms TEXT")
+
+
+@migrations()
+def m013_poll_clock(db: sqlite_utils.Database) -> None:
     """Which clock the database's polls were made on: ``real`` or ``rehearsal``
     (``derby --now``); see :mod:`derby.store.rehearsal`."""
     db.executescript(
@@ -409,7 +540,7 @@ def m009_poll_clock(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m010_engagement_readings(db: sqlite_utils.Database) -> None:
+def m014_engagement_readings(db: sqlite_utils.Database) -> None:
     """Where and when each media's engagement was read (see :mod:`derby.store.readings`).
 
     ``snapshots.source`` names the source of the reading that wrote a snapshot
@@ -465,7 +596,7 @@ def m010_engagement_readings(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m011_refresh_state(db: sqlite_utils.Database) -> None:
+def m015_refresh_state(db: sqlite_utils.Database) -> None:
     """What refreshes by id need to remember (see :mod:`derby.store.refresh`): the
     organizer account's username (read once from the API), refresh sources turned off
     by a permission refusal, the authors refreshes named (append-only), and entrants
@@ -512,7 +643,7 @@ def m011_refresh_state(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m012_bare_mentions(db: sqlite_utils.Database) -> None:
+def m016_bare_mentions(db: sqlite_utils.Database) -> None:
     """Stored captions' mentions again, now with the bare handle as a whole word (the
     hashtag feed strips the ``@``; see :func:`derby.text.caption_mentions`); the live
     standings are scored again by the next write."""

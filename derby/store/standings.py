@@ -26,6 +26,8 @@ STANDINGS_EVENTS: dict[str, str] = {
     "contest loaded or changed (init: hashtags, window, grace)": "save_contest: every entry is scored again",
     "moderation (disqualify, reinstate)": "moderate: that media is scored again",
     "entrant import": "import_entrants: the linked media are scored again",
+    "purge (personal data pseudonymised)": "purge_personal_data: the media whose entrant or judge's reason was "
+                                           "rewritten are scored again",
     "the freeze passing": "nothing to do: the snapshot used is chosen by the stored freeze, not the clock, "
                           "so a page stored after it keeps the last snapshot before it",
     "a hidden-likes policy that flips (comments_only: the first eligible entry hiding its likes)":

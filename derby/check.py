@@ -1,0 +1,188 @@
+"""Check the winners before announcing them: for each winner and alternate, is the post
+still online, does its caption still hold the contest hashtag (and the required
+mention), did its engagement drop since the close, is it still the same entrant?
+
+A post is re-read where the platform allows it, through the ``read`` function the
+caller passes (``read(media_row) -> dict | None``: the post's current ``caption``,
+``like_count``, ``comments_count``, ``username`` and ``permalink``, or None when it is
+gone; raising :class:`CannotRead` when no read path can reach it). The hashtag feed
+cannot read a stranger's post by id, so where no read path exists derby says so,
+prints the permalink for a person to open, and reports what the store last saw.
+Results go to the audit log (``check_winners``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlite_utils
+
+from derby import clock, leaderboard, store
+from derby.config import Contest
+from derby.store import checks as check_store
+from derby.store import draws as draw_store
+from derby.text import caption_hashtags, caption_mentions
+
+
+class CannotRead(Exception):
+    """No read path reaches this post (the message says why)."""
+
+
+NO_READ_PATH = ("derby has no way to read this post by id (the hashtag feed cannot read a stranger's post, and no "
+                "refresh of known media is configured)")
+
+
+@dataclass
+class WinnerCheck:
+    """The check of one winner or alternate: ``role`` (``winner``/``alternate``),
+    ``place`` (1, 2, … in the announcement order), ``lines`` (what was found, for a
+    person) and ``warnings`` (what must be looked at before announcing)."""
+
+    role: str
+    place: int
+    media_id: str
+    permalink: str | None
+    read: bool
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def chosen(db: sqlite_utils.Database, now: datetime, top: int, alternates: int) -> tuple[str, list[tuple[str, str]]]:
+    """Return ``(source, [(role, media_id), ...])``: the draw's winners and alternates
+    when a draw ran, else the first ``top`` of the standings and the next ``alternates``."""
+    run = draw_store.any_draw_run(db)
+    if run is not None:
+        result = json.loads(run["certificate"])["result"]
+        return "draw", [("winner", m) for m in result["winners"]] + [("alternate", m) for m in result["alternates"]]
+    ranked = leaderboard.standings(db, now).ranked
+    return "standings", ([("winner", e.media_id) for e in ranked[:top]]
+                         + [("alternate", e.media_id) for e in ranked[top:top + alternates]])
+
+
+def check_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str, *, top: int, alternates: int,
+                  read: Callable[[dict], dict | None] | None = None) -> tuple[str, list[WinnerCheck]]:
+    """Check each winner and alternate (see the module docstring) and record the
+    results in the audit log. Returns ``(source, checks)``."""
+    source, picks = chosen(db, now, top, alternates)
+    board = leaderboard.standings(db, now)
+    at_close = {e.media_id: e for e in board.entries}
+    last_poll = store.last_poll_run(db, successful=True)
+    last_poll_at = clock.from_store(last_poll["started_at"]) if last_poll else None
+    seen = store.last_seen(db, [m for _, m in picks])
+    results = []
+    for place, (role, media_id) in enumerate(picks, start=1):
+        state = check_store.stored_state(db, media_id)
+        entry = at_close.get(media_id)
+        result = WinnerCheck(role, place, media_id, state["permalink"] if state else None, False)
+        if state is None or entry is None:
+            result.warnings.append("not a stored entry of this contest")
+            results.append(result)
+            continue
+        fresh = _read(read, state, result)
+        _online(result, fresh, seen.get(media_id), last_poll_at, contest)
+        _caption(result, fresh, state, entry, contest, board.rules)
+        _engagement(result, fresh, state, entry, contest)
+        _entrant(result, fresh, state, contest)
+        results.append(result)
+    draw_store.record_attempt(db, now, by, "check_winners",
+                              f"checked {len(results)} winners and alternates ({source}): "
+                              f"{sum(len(r.warnings) for r in results)} warnings, "
+                              f"{sum(1 for r in results if not r.read)} not readable",
+                              [{"media_id": r.media_id, "role": r.role, "read": r.read, "warnings": r.warnings}
+                               for r in results])
+    return source, results
+
+
+def _read(read, state: dict, result: WinnerCheck) -> dict | None:
+    if read is None:
+        result.lines.append(f"cannot be read: {NO_READ_PATH}; open {state['permalink'] or 'its permalink'} to check it")
+        return None
+    try:
+        fresh = read(state)
+    except CannotRead as exc:
+        result.lines.append(f"cannot be read: {exc}; open {state['permalink'] or 'its permalink'} to check it")
+        return None
+    result.read = True
+    return fresh if fresh is not None else {"gone": True}
+
+
+def _online(result: WinnerCheck, fresh: dict | None, seen: datetime | None, last_poll: datetime | None,
+            contest: Contest) -> None:
+    tz = contest.tz
+    if fresh is not None:
+        if fresh.get("gone"):
+            result.warnings.append("the post is no longer online (deleted, hidden or made private)")
+        else:
+            result.lines.append("still online (read now)")
+        return
+    if seen is None:
+        result.warnings.append("never seen by the feed")
+    elif last_poll is not None and seen < last_poll:
+        result.warnings.append(f"the feed last saw it {clock.format_local(seen, tz, 'en')}, not in the last poll "
+                               f"({clock.format_local(last_poll, tz, 'en')}): it may have been deleted or hidden")
+    else:
+        result.lines.append(f"seen by the last poll ({clock.format_local(seen, tz, 'en')})")
+
+
+def _caption(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest, rules) -> None:
+    caption = fresh.get("caption") if fresh and not fresh.get("gone") else state["caption"]
+    when = "now" if fresh and not fresh.get("gone") else "as last stored"
+    # the words ranking reads of a stored caption (text.caption_words), here of the caption read now
+    tags = [t for t in caption_hashtags(caption) if t in contest.hashtags]
+    problems = []
+    if rules.require_hashtag_in_caption and not caption:
+        problems.append("no caption, so no contest hashtag in it")
+    elif rules.require_hashtag_in_caption and not tags:
+        problems.append("no contest hashtag in the caption")
+    if rules.require_mention and rules.require_mention not in caption_mentions(caption):
+        problems.append(f"the caption does not @mention @{rules.require_mention}")
+    if problems:
+        result.warnings.append(f"the caption ({when}) no longer passes: {'; '.join(problems)}")
+    else:
+        needs = "hashtag and mention" if rules.require_mention else "hashtag"
+        result.lines.append(f"caption ({when}) still holds the contest {needs}")
+    if caption != entry.caption:
+        result.warnings.append(f"the caption ({when}) differs from the one scored at the close")
+
+
+def _engagement(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest) -> None:
+    if fresh and not fresh.get("gone"):
+        likes, comments, when = fresh.get("like_count"), fresh.get("comments_count"), "now"
+    elif state["latest"]:
+        latest = state["latest"]
+        likes, comments = latest["like_count"], latest["comments_count"]
+        when = f"as last read {clock.format_local(latest['observed_at'], contest.tz, 'en')}"
+    else:
+        return
+    text = (f"engagement since the close ({when}): likes {_n(entry.like_count)} → {_n(likes)}, "
+            f"comments {_n(entry.comments_count)} → {_n(comments)}")
+    dropped = [n for n, a, b in (("likes", entry.like_count, likes), ("comments", entry.comments_count, comments))
+               if a is not None and b is not None and b < a]
+    if dropped:
+        result.warnings.append(text + f": {' and '.join(dropped)} dropped (bought engagement removed?)")
+    else:
+        result.lines.append(text)
+
+
+def _n(value: int | None) -> str:
+    return "hidden" if value is None else str(value)
+
+
+def _entrant(result: WinnerCheck, fresh: dict | None, state: dict, contest: Contest) -> None:
+    links = state["links"]
+    registered = links[-1]["username"] if links else None
+    owner = fresh.get("username") if fresh and not fresh.get("gone") else None
+    if owner and registered and owner.lower() != registered:
+        result.warnings.append(f"the post is now by @{owner}, registered to @{registered}")
+    elif registered:
+        later = [link for link in links if link["linked_at"] > contest.freeze]
+        if len({link["username"] for link in links}) > 1 and later:
+            result.warnings.append(f"the entrant changed after the close: now @{registered}")
+        else:
+            result.lines.append(f"entrant @{registered}" + (" (confirmed by the read)" if owner else " (registered)"))
+    else:
+        result.lines.append("entrant unknown (no registration matched this post)"
+                            + (f"; the post is by @{owner}" if owner else ""))

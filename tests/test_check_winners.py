@@ -1,0 +1,77 @@
+"""derby check-winners: each winner and alternate re-read where a read path exists, or
+said to be unreadable with its permalink; drops, lost hashtags, gone posts and another
+entrant are warnings; every check is in the audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from derby import check, store
+from contest_db import derby, fake_clock  # noqa: F401 - fixtures
+from helpers import utc
+
+
+def test_without_a_read_path_each_winner_says_so_with_its_permalink(derby):
+    result = derby("check-winners", "--top", "2", "--alternates", "1", ok=False)
+    out = result.output
+    assert out.count("cannot be read:") == 3 and "open https://www.instagram.com/p/" in out
+    assert "3 of 3 could not be read" in out
+    assert "1. winner" in out and "3. alternate" in out
+    (row,) = store.audit_log(store.open_db(derby.db), action="check_winners")
+    assert [r["read"] for r in row["data"]] == [False, False, False]
+
+
+def test_a_dropped_engagement_is_a_warning(derby):
+    db = store.open_db(derby.db)
+    contest = store.load_contest(db)
+    _, (first, *_) = check.chosen(db, utc(2017, 4, 12, 13), 1, 0)
+    db.execute("INSERT INTO poll_runs (started_at, finished_at, feed, status) VALUES "
+               "('2017-04-12T12:30:00Z', '2017-04-12T12:31:00Z', 'fixture', 'ok')")
+    run = db.execute("SELECT max(id) FROM poll_runs").fetchone()[0]
+    db.execute("INSERT INTO snapshots (media_id, poll_run_id, observed_at, like_count, comments_count) "
+               "VALUES (?, ?, '2017-04-12T12:30:00Z', 3, 0)", [first[1], run])
+    db.conn.commit()
+    _, results = check.check_winners(db, contest, utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)
+    assert any("likes and comments dropped" in w or "likes dropped" in w for w in results[0].warnings)
+
+
+@pytest.fixture
+def checked(derby):
+    db = store.open_db(derby.db)
+    contest = store.load_contest(db)
+
+    def run(read):
+        return check.check_winners(db, contest, utc(2017, 4, 12, 13), "Marie", top=2, alternates=1, read=read)[1]
+
+    return run
+
+
+def test_a_read_path_reports_gone_posts_lost_hashtags_and_another_entrant(checked):
+    def read(state):
+        if state["media_id"].endswith(("4", "5")) and not hasattr(read, "done"):
+            read.done = True
+            return None  # gone
+        return {"caption": "plus de mot-clic ici", "like_count": 1, "comments_count": 0, "username": "someone_else"}
+
+    results = checked(read)
+    assert all(r.read for r in results)
+    warnings = " | ".join(w for r in results for w in r.warnings)
+    assert "no longer passes: no contest hashtag in the caption" in warnings
+    assert "dropped" in warnings
+
+
+def test_a_read_path_that_cannot_reach_a_post_says_so(checked):
+    def read(state):
+        raise check.CannotRead("Business Discovery needs the owner's username")
+
+    results = checked(read)
+    assert all(not r.read for r in results)
+    assert "Business Discovery needs the owner's username" in results[0].lines[0]
+
+
+def test_after_a_draw_the_draw_winners_are_checked(derby, tmp_path):
+    derby("draw", "commit", "--beacon", "loto", "--pool", "top:5", "--winners", "1", "--alternates", "1",
+          "--out", str(tmp_path))
+    derby("draw", "run", "--value-text", "07 12 23", "--out", str(tmp_path))
+    out = derby("check-winners", ok=False).output
+    assert "from the draw" in out and "1. winner" in out and "2. alternate" in out and "3." not in out
