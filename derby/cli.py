@@ -521,7 +521,8 @@ def poll(ctx: _Context, force: bool) -> None:
     if summary.warnings > 10:
         click.echo(f"warning: … and {summary.warnings - 10} more in the poll_warnings table of {ctx.db_path}", err=True)
     if summary.details:
-        click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
+        if "code " in summary.details or "fbtrace_id" in summary.details:  # only what Meta itself answered
+            click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
     if summary.error_kind == "auth":
         click.echo(f"note: {_token_source_note()}", err=True)
     sys.exit(summary.exit_code)

@@ -26,6 +26,8 @@ from derby.units import plural
 log = logging.getLogger("derby.poller")
 
 DEFAULT_COOLDOWN = timedelta(hours=1)
+MIN_COOLDOWN_CAP = timedelta(hours=1)
+"""A platform's wait is never cut below this (see :meth:`cooldown_cap`)."""
 """How long to stop calling after throttling when the platform gives no estimate: the
 platform's rate limits count calls over a rolling hour (Meta's "Rate Limiting" page)."""
 
@@ -188,11 +190,19 @@ class _PollRun:
         first: FeedError | None = None
         for name in self.contest.hashtags:
             self.spend_budget(name)
+            pages, reached = self.summary.pages, True
             try:
                 self.read_hashtag(name)
             except (BadRequestError, TransientError) as exc:  # this hashtag only: the others are still read
+                reached = exc.reached or self.summary.pages > pages
                 first = first or exc
                 self.summary.notes.append(f"#{name} not fully read: {exc}")
+            except FeedError as exc:
+                reached = exc.reached or self.summary.pages > pages
+                raise
+            finally:  # a query counts once its connection was made, never one refused before
+                if reached:
+                    store.record_hashtag_query(self.db, self.account, name, self.now)
         if first is not None:
             self.note_error(first)
         self.refresh()
@@ -260,24 +270,41 @@ class _PollRun:
         raise _Stopped()
 
     def spend_budget(self, name: str) -> None:
-        """Count ``name`` in the account's hashtag budget, or raise BudgetError."""
+        """Raise BudgetError when ``name`` would pass the account's hashtag budget (it is
+        counted by :meth:`read_all` once a request for it reached the platform)."""
         budget = store.hashtag_budget(self.db, self.account, self.now)
         if budget.needed([name]) and budget.free == 0:
             raise BudgetError(f"#{name} would be hashtag {budget.used + 1} of account {self.account} this week; the "
                               f"platform allows {budget.limit}; the next slot frees "
                               f"{_when(budget.next_free, self.contest.tz)}")
-        store.record_hashtag_query(self.db, self.account, name, self.now)
 
     def refused(self, exc: FeedError) -> None:
         """The whole poll ended on ``exc``; throttling starts a cool-down of the account."""
         s = self.summary
         if isinstance(exc, ThrottledError) and not isinstance(exc, HashtagLimitError):
             wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
-            s.cooldown_until = self.now + max(wait, timedelta(minutes=1))
+            asked = self.now + max(wait, timedelta(minutes=1))
+            s.cooldown_until = min(asked, self.cooldown_cap())
+            if s.cooldown_until < asked:
+                s.notes.append(f"the platform asked for no request until {_when(asked, self.contest.tz)}; derby asks "
+                               f"again at {_when(s.cooldown_until, self.contest.tz)}, before posts not read again leave "
+                               "recent_media's 24 hours (if it refuses again, those posts may be lost)")
+                log.warning("%s", s.notes[-1])
             store.start_cooldown(self.db, self.account, self.now, s.cooldown_until, str(exc), self.run_id)
         self.note_error(exc)
         if s.cooldown_until is not None:
             s.error += f"; no request until {_when(s.cooldown_until, self.contest.tz)}"
+
+    def cooldown_cap(self) -> datetime:
+        """The latest end of a hashtag cool-down: before the oldest post not read again
+        (published just after a hashtag's last full read, or the contest's start) leaves
+        ``recent_media``'s 24 hours, less one poll interval; never within an hour."""
+        last = store.last_coverage(self.db)
+        since = min((last.get(name) or self.contest.start for name in self.contest.hashtags),
+                    default=self.contest.start)
+        reach = timedelta(seconds=store.COVERAGE_SPAN_SECONDS)
+        cap = max(since, self.now - reach) + reach - timedelta(seconds=self.contest.schedule.every)
+        return max(cap, self.now + MIN_COOLDOWN_CAP)
 
     # -- errors ------------------------------------------------------------------------------
 

@@ -158,11 +158,15 @@ def test_regain_time_from_the_header_sets_the_cooldown(httpserver, db):
     httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json(
         error(80002, "There have been too many calls to this Instagram account."), status=400,
         headers={"X-Business-Use-Case-Usage": usage})
+    run = store.start_poll_run(db, "graph", NOW - timedelta(hours=1))  # both hashtags read in full an hour ago
+    for name in contest().hashtags:
+        store.record_coverage(db, run, name, NOW - timedelta(hours=1))
+    store.finish_poll_run(db, run, NOW - timedelta(hours=1), status="ok", requests=4)
     summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
     assert summary.cooldown_until == NOW + timedelta(minutes=90)
     cooldown = store.active_cooldown(db, USER_ID, NOW)
-    assert (cooldown["until"], cooldown["poll_run_id"]) == (NOW + timedelta(minutes=90), 1)
-    assert store.poll_run(db, 1)["usage_pct"] == 100.0
+    assert (cooldown["until"], cooldown["poll_run_id"]) == (NOW + timedelta(minutes=90), 2)
+    assert store.poll_run(db, 2)["usage_pct"] == 100.0
 
 
 def test_cooldown_belongs_to_one_account(db):
@@ -397,8 +401,8 @@ def test_requests_errors_are_redacted_in_poll_output(graph_env, monkeypatch):
     db.close()
     result = poll(graph_env)
     assert result.exit_code == 3
-    assert "network error calling ig_hashtag_search: ConnectionError: " in result.output
-    assert FAKE_TOKEN not in result.output and "access_token=***" in result.output
+    assert "cannot reach 127.0.0.1 (connection refused) calling ig_hashtag_search; Meta was not reached" in result.output
+    assert FAKE_TOKEN not in result.output and "quote these when asking Meta" not in result.output
 
 
 def test_redact_removes_parameters_and_values():
@@ -479,3 +483,55 @@ def test_daemon_goes_on_after_a_bad_request(httpserver, tmp_path):
     outcome = poller.run(path, lambda: graph_feed(httpserver), lambda: NOW, interval=0.05, on_poll=on_poll, stop=stop)
     assert outcome == "stopped"
     assert seen == [("failed", 2), ("failed", 2)]
+
+
+def test_a_refused_connection_is_one_short_line_and_spends_no_hashtag_slot(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there now
+    settings = GraphSettings(access_token=FAKE_TOKEN, user_id=USER_ID, base_url=f"http://127.0.0.1:{port}/v24.0")
+    fake = FakeTime()
+    feed = GraphFeed(settings, timeout=5, deadline=60, max_attempts=2, sleep=fake.sleep, monotonic=fake.monotonic)
+    db = store.open_db(tmp_path / "d.db")
+    store.save_contest(db, contest(feed=FeedConfig(kind="graph")), NOW)
+    summary = poller.poll_once(db, contest(feed=FeedConfig(kind="graph")), feed, NOW)
+    assert summary.status == "failed"
+    assert store.hashtag_budget(db, USER_ID, NOW).used == 0  # Meta never saw these queries
+    first_note = summary.notes[0]
+    assert first_note.startswith(f"#socialderby not fully read: cannot reach 127.0.0.1 (connection refused) calling "
+                                 "ig_hashtag_search; Meta was not reached")
+    assert len(first_note) < 160 and "Max retries" not in first_note and FAKE_TOKEN not in first_note
+
+
+def test_retry_after_a_day_is_capped_before_posts_leave_the_24_hours_and_said_loudly(httpserver, db):
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_data("", status=429, headers={"Retry-After": "86400"})
+    run = store.start_poll_run(db, "graph", NOW - timedelta(hours=2))
+    for name in contest().hashtags:
+        store.record_coverage(db, run, name, NOW - timedelta(hours=2))
+    store.finish_poll_run(db, run, NOW - timedelta(hours=2), status="ok", requests=4)
+    summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)
+    # last full read 2 h ago: its newest unread posts leave the 24 h in 22 h; less one interval (30 min)
+    assert summary.cooldown_until == NOW + timedelta(hours=21, minutes=30)
+    assert any("the platform asked for no request until" in n and "may be lost" in n for n in summary.notes)
+
+
+def test_a_long_wait_is_never_cut_below_an_hour(httpserver, db):
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_data("", status=429, headers={"Retry-After": "86400"})
+    summary = poller.poll_once(db, contest(), graph_feed(httpserver), NOW)  # never read: the cap is already due
+    assert summary.cooldown_until == NOW + timedelta(hours=1)
+
+
+def test_a_short_retry_after_is_waited_out_inside_the_poll(httpserver):
+    from email.utils import format_datetime
+
+    fake = FakeTime()
+    wall = NOW
+    httpserver.expect_oneshot_request("/v24.0/ig_hashtag_search").respond_with_data(
+        "", status=429, headers={"Retry-After": format_datetime(wall + timedelta(seconds=12), usegmt=True)})
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json({"data": [{"id": "42"}]})
+    settings = GraphSettings(access_token=FAKE_TOKEN, user_id=USER_ID, base_url=httpserver.url_for("/v24.0").rstrip("/"))
+    feed = GraphFeed(settings, sleep=fake.sleep, monotonic=fake.monotonic, rand=lambda: 1.0, wall=lambda: wall)
+    assert feed.resolve_hashtag("socialderby") == "42"
+    assert fake.sleeps == [12.0] and feed.retries == 1 and len(httpserver.log) == 2

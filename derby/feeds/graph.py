@@ -23,17 +23,22 @@ import hmac
 import json
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 import requests
+import urllib3
+from urllib.parse import urlsplit
 
 from derby.config import GraphSettings
 from derby.feeds.paging import paginate
 from derby.feeds.parse import (
     BadRequestError,
     FeedError,
+    HashtagLimitError,
     MediaPage,
     ThrottledError,
     TransientError,
@@ -49,6 +54,12 @@ log = logging.getLogger("derby.feeds.graph")
 __all__ = ["MEDIA_FIELDS", "PAGE_LIMIT", "GraphFeed", "appsecret_proof", "read_usage"]
 SLOW_DOWN_PCT = 80.0
 STOP_PCT = 95.0
+
+
+SHORT_WAIT = 30.0
+"""Seconds: a throttling answer asking to wait at most this long (``Retry-After``,
+``estimated_time_to_regain_access``) is waited out inside the poll when its deadline
+allows, then the request is made again; a longer wait ends the poll with a cool-down."""
 
 
 class GraphFeed:
@@ -74,8 +85,9 @@ class GraphFeed:
                  deadline: float = 600.0, max_attempts: int = 4, backoff: float = 2.0,
                  slow_down_pause: float = 10.0, session: requests.Session | None = None,
                  sleep: Callable[[float], None] | None = None, monotonic: Callable[[], float] | None = None,
-                 rand: Callable[[], float] | None = None) -> None:
+                 rand: Callable[[], float] | None = None, wall: Callable[[], datetime] | None = None) -> None:
         self._settings = settings
+        self._wall = wall or (lambda: datetime.now(timezone.utc))  # for Retry-After given as an HTTP-date
         self._timeout = timeout
         self._page_cap = page_cap
         self._deadline = deadline
@@ -133,6 +145,7 @@ class GraphFeed:
         TransientError with backoff inside the deadline."""
         path = request.path
         attempt = 0
+        reached = False  # whether any attempt connected to the platform
         while True:
             attempt += 1
             if self.usage and self.usage["max_pct"] >= STOP_PCT:
@@ -147,19 +160,48 @@ class GraphFeed:
                 raise TransientError(f"the poll's deadline of {self._deadline:g} s passed before calling {path}", endpoint=path)
             try:
                 return parse(self._get(request, min(self._timeout, remaining)), path)
+            except ThrottledError as exc:
+                wait = exc.retry_after
+                if (isinstance(exc, HashtagLimitError) or wait is None or wait > SHORT_WAIT
+                        or attempt >= self._max_attempts or wait >= self._remaining()):
+                    raise
+                log.warning("throttled; the platform asked to wait %.0f s, retrying then: %s", wait, exc)
+                self.retries += 1
+                self._sleep(wait)
+                continue
             except TransientError as exc:
+                reached = reached or exc.reached
                 if attempt >= self._max_attempts:
                     if attempt == 1:
                         raise
-                    raise TransientError(f"{exc} (gave up after {attempt} attempts)", code=exc.code, subcode=exc.subcode,
-                                         fbtrace_id=exc.fbtrace_id, endpoint=path) from None
+                    raise _again(exc, f"{exc} (gave up after {attempt} attempts)", path, reached) from None
                 wait = self._rand() * self._backoff * 2 ** (attempt - 1)
                 if wait >= self._remaining():
-                    raise TransientError(f"{exc} (no time left for a retry within the poll's deadline of {self._deadline:g} s)",
-                                         code=exc.code, subcode=exc.subcode, fbtrace_id=exc.fbtrace_id, endpoint=path) from None
+                    raise _again(exc, f"{exc} (no time left for a retry within the poll's deadline of {self._deadline:g} s)",
+                                 path, reached) from None
                 log.warning("transient failure (attempt %d of %d), retrying in %.1f s: %s", attempt, self._max_attempts, wait, exc)
                 self.retries += 1
                 self._sleep(wait)
+
+    def _read_body(self, response: requests.Response, path: str) -> bytes:
+        """Read the whole body, a piece as it arrives, never past the poll's deadline:
+        the request timeout bounds each wait for data, not a body that trickles in."""
+        chunks: list[bytes] = []
+        try:
+            while True:
+                if self._remaining() <= 0:
+                    raise TransientError(f"the answer from {path} was still arriving at the poll's deadline of "
+                                         f"{self._deadline:g} s; gave up on it", endpoint=path)
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        except (urllib3.exceptions.ReadTimeoutError, socket.timeout):
+            raise requests.Timeout() from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.ConnectionError(type(exc).__name__) from None
+        finally:
+            response.close()
 
     def _pause(self, seconds: float, path: str, why: str) -> None:
         if seconds >= self._remaining():
@@ -181,12 +223,14 @@ class GraphFeed:
         self.requests_made += 1
         failure: TransientError | None = None
         try:
-            response = self._session.get(url, params=query, timeout=timeout, allow_redirects=False)
+            response = self._session.get(url, params=query, timeout=timeout, allow_redirects=False, stream=True)
+            body = self._read_body(response, path)
         except requests.Timeout:
             failure = TransientError(f"timeout after {timeout:g} s calling {path}", endpoint=path)
         except requests.RequestException as exc:
-            failure = TransientError(f"network error calling {path}: {type(exc).__name__}: {self.redact(str(exc))}",
-                                     endpoint=path)
+            failure = _network_failure(exc, account.base_url, path)
+        except TransientError as exc:
+            failure = exc
         if failure is not None:
             # Raised outside the except block: requests' exception (whose text holds the
             # URL and so the token) must not ride along as __context__.
@@ -198,9 +242,9 @@ class GraphFeed:
         if 300 <= status < 400:
             raise BadRequestError(f"HTTP {status} redirect from {path} not followed (the token would go elsewhere); "
                                   "check DERBY_GRAPH_URL", endpoint=path)
-        retry_after = _retry_after(response.headers, reading)
+        retry_after = _retry_after(response.headers, reading, self._wall())
         try:
-            payload = load_body(response.content, endpoint=path)
+            payload = load_body(body, endpoint=path)
         except FeedError as exc:
             if status == 429:
                 raise classify_error(None, status=status, endpoint=path, retry_after=retry_after) from None
@@ -209,6 +253,41 @@ class GraphFeed:
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict) or status >= 400:
             raise classify_error(payload, status=status, endpoint=path, retry_after=retry_after)
         return payload
+
+
+def _again(exc: TransientError, text: str, path: str, reached: bool) -> TransientError:
+    """``exc`` with ``text``, its error ids, and whether any attempt reached the platform."""
+    again = TransientError(text, code=exc.code, subcode=exc.subcode, fbtrace_id=exc.fbtrace_id, endpoint=path)
+    again.reached = reached
+    return again
+
+
+_NEVER_REACHED = (("Connection refused", "connection refused"), ("Name or service not known", "the name does not resolve (DNS)"),
+                  ("Failed to resolve", "the name does not resolve (DNS)"), ("nodename nor servname", "the name does not resolve (DNS)"),
+                  ("No route to host", "no route to host"), ("Network is unreachable", "the network is unreachable"))
+
+
+def _network_failure(exc: Exception, base_url: str, path: str) -> TransientError:
+    """One short line for a request that failed below HTTP (urllib3's messages run to
+    300 characters and carry the URL): what failed, and whether Meta was reached.
+    ``reached`` is False when no connection was made (refused, DNS, no route): such a
+    request cannot have counted against any platform limit."""
+    host = urlsplit(base_url).hostname or base_url
+    text = str(exc)
+    for needle, why in _NEVER_REACHED:
+        if needle in text:
+            failure = TransientError(f"cannot reach {host} ({why}) calling {path}; Meta was not reached", endpoint=path)
+            failure.reached = False
+            return failure
+    if isinstance(exc, requests.exceptions.SSLError):
+        why = "TLS handshake failed"
+    elif "reset" in text.lower() or "aborted" in text.lower():
+        why = "connection reset"
+    elif isinstance(exc, requests.exceptions.ConnectionError):
+        why = "connection failed"
+    else:
+        why = type(exc).__name__
+    return TransientError(f"network error calling {path} on {host}: {why}", endpoint=path)
 
 
 def appsecret_proof(token: str, app_secret: str) -> str:
@@ -261,12 +340,23 @@ def _json_header(value: str | None) -> object:
         return None
 
 
-def _retry_after(headers, reading: dict | None) -> float | None:
+def _retry_after(headers, reading: dict | None, now: datetime) -> float | None:
+    """Seconds the platform asked to wait: ``estimated_time_to_regain_access`` (minutes,
+    usage header), else ``Retry-After`` as seconds or as an HTTP-date (RFC 9110
+    10.2.3; a date already past is 0). None when it said nothing usable."""
     if reading is not None and reading["regain_minutes"]:
         return reading["regain_minutes"] * 60
-    value = headers.get("Retry-After")
-    if value and value.strip().isdigit():
-        return float(value.strip())
+    value = (headers.get("Retry-After") or "").strip()
+    if value.isdigit():
+        return float(value)
+    if value:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max((when - now).total_seconds(), 0.0)
     return None
 
 

@@ -11,18 +11,25 @@ def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: lis
     """Yield pages from ``fetch(after_cursor)``, starting with ``fetch(None)``.
 
     ``recent_media`` is not in time order and its cursor can repeat (Graph API docs),
-    so paging never stops at the first known media. It stops when a page has no next
-    page, when a page is empty, when a cursor repeats, or after ``page_cap`` pages;
-    the last two are reported in ``notes`` (prefixed with ``label``) and mark the last
-    page yielded ``truncated``: media older than it were not read.
+    so paging follows the platform faithfully: it never stops at the first known
+    media, an empty page that still has a next page is followed, and a repeated
+    cursor is followed again while its page brought media not seen in this read. It
+    stops when a page has no next page, when a cursor repeats on a page with nothing
+    new, or after ``page_cap`` pages; the last two are reported in ``notes`` (prefixed
+    with ``label``) and mark the last page yielded ``truncated``: media older than it
+    were not read, so the read must not count as full coverage.
     """
-    seen: set[str] = set()
+    cursors: set[str] = set()
+    media: set[str] = set()
     after: str | None = None
     for number in range(1, page_cap + 1):
         page = fetch(after)
-        more = page.has_next and bool(page.media)
-        if more and page.after in seen:
-            notes.append(f"{label}: cursor repeated after page {number}; paging stopped")
+        ids = {m.media_id for m in page.media}
+        brought_new = bool(ids - media)
+        media |= ids
+        more = page.has_next
+        if more and page.after in cursors and not brought_new:
+            notes.append(f"{label}: cursor repeated after page {number} with nothing new; paging stopped")
             page.truncated = True
         elif more and number == page_cap:
             notes.append(f"{label}: page cap of {page_cap} reached; older media of this poll were not read")
@@ -30,5 +37,5 @@ def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: lis
         yield page
         if not more or page.truncated:
             return
-        seen.add(page.after)  # type: ignore[arg-type]
+        cursors.add(page.after)  # type: ignore[arg-type]
         after = page.after

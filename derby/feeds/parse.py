@@ -33,6 +33,9 @@ class FeedError(DerbyError):
 
     exit_code = 3
     kind = "error"
+    reached = True
+    """False when the request never reached the platform (refused, DNS): it counts
+    against no limit or budget."""
 
     def __init__(self, message: str, *, code: int | None = None, subcode: int | None = None,
                  fbtrace_id: str | None = None, endpoint: str | None = None) -> None:
@@ -167,9 +170,24 @@ def classify_error(payload: object, *, status: int | None = None, endpoint: str 
         return TransientError(text, **ids)
     if code == 100 and sub == 33:
         return BadRequestError(f"{text} (the object is gone or hidden)", **ids)
+    if code == 100:
+        return BadRequestError(f"{text} ({_hint_100(message, endpoint)})", **ids)
     if code != 100 and status is not None and status >= 500:
         return TransientError(text, **ids)
     return BadRequestError(text, **ids)
+
+
+def _hint_100(message: str, endpoint: str) -> str:
+    """Which setting an error 100 (invalid parameter) most likely points at."""
+    if "app secret proof" in message.lower() or "appsecret_proof" in message.lower():
+        return "set INSTAGRAM_APP_SECRET: this call needs appsecret_proof"
+    if "ig_hashtag_search" in endpoint:
+        return ("check INSTAGRAM_USER_ID: it must be the id of the Instagram Business or Creator account the token "
+                "manages; also check the hashtag itself")
+    if endpoint.endswith(("recent_media", "top_media")):
+        return ("check INSTAGRAM_USER_ID (the account the token manages) and the hashtag id stored in the hashtags "
+                "table; delete that row so the next poll looks the hashtag up again")
+    return "check INSTAGRAM_USER_ID and DERBY_GRAPH_URL"
 
 
 @dataclass(frozen=True)
