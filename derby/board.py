@@ -140,6 +140,18 @@ def _word(count: int, key: str, lang: str) -> str:
     return word(count, one, many, lang)
 
 
+FLAG_LABELS: dict[str, dict[str, str]] = {
+    "fr": {"stale": "figé", "gone": "disparue", "unseen": "absente", "edited": "modifiée",
+           "entrant_mismatch": "auteur·e différent·e",
+           "refresh_off": "⚠ relevés {source} désactivés : permission manquante (voir derby status)"},
+    "en": {"stale": "stale", "gone": "gone", "unseen": "unseen", "edited": "edited",
+           "entrant_mismatch": "entrant mismatch",
+           "refresh_off": "⚠ {source} refreshes off: a permission is missing (see derby status)"},
+}
+"""Labels of the engagement-freshness flags (see :mod:`derby.freshness`); their keys
+would clash with the header's labels."""
+
+
 def number(value: float | int, lang: str) -> str:
     """Return a count or score as shown: ``1 234`` and ``2,5`` in French, ``1,234``
     and ``2.5`` in English."""
@@ -203,6 +215,8 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None, p
             more = len(health.gaps) - 1
             text += labels["more_gaps"].format(n=more, other_w=_word(more, "other", lang))
         lines.append(_line(text, width, "bold yellow"))
+    for source in view.refresh_off:
+        lines.append(_line(FLAG_LABELS[lang]["refresh_off"].format(source=source), width, "bold yellow"))
     if busy:
         lines.append(_line(busy, width, "bold yellow"))
     counts = {k: number(v, lang) for k, v in view.counts.items()}
@@ -250,7 +264,7 @@ def _columns(view: BoardView, lang: str, public: bool = False) -> list[_Column]:
         return Text(number(row.entry.like_count, lang))
 
     def flags(row: BoardRow) -> Text:
-        words = [labels.get(f, f) for f in row.flags]
+        words = [FLAG_LABELS[lang].get(f) or labels.get(f, f) for f in row.flags]
         words[:0] = [labels.get(f"flag_{kind}", f"⚑ {kind}") for kind in row.judge_flags]
         if row.entry.rank is None:
             words.insert(0, labels.get(row.entry.status, row.entry.status))

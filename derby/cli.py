@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import sys
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 
@@ -76,16 +77,19 @@ def friendly(func):
 
 
 class _Context:
-    def __init__(self, db_path: str, db_given: bool = False) -> None:
+    def __init__(self, db_path: str, db_given: bool = False, now_text: str | None = None) -> None:
         self.db_path = db_path
         self.noted = False
         self.db_given = db_given  # --db on the command line (not DERBY_DB, not the default)
+        self.now_text = now_text
+        self.tz = None  # the contest's zone, when a command knows it before the database does
+        self._clock = None
 
     def open(self, create: bool = False):
         """Open the database for a writing command (created or upgraded as needed);
         when no process polls it (its file lock is free), poll runs left running are a
         dead process's and are closed as interrupted."""
-        from derby import clock, lock, poller, store
+        from derby import lock, poller, store
 
         db = store.open_db(self.db_path, create=create, progress=lambda line: click.echo(line, err=True))
         probe = lock.FileLock(self.db_path)
@@ -95,7 +99,7 @@ class _Context:
             free = False
         if free:
             try:
-                poller.close_dead_runs(db, clock.utcnow())
+                poller.close_dead_runs(db, self.now())
             finally:
                 probe.release()
         return db
@@ -118,8 +122,54 @@ class _Context:
             self.noted = True
         return db
 
+    @property
+    def rehearsal(self) -> bool:
+        """True when --now / DERBY_NOW set a rehearsal clock."""
+        return self.now_text is not None
+
+    def clock(self):
+        """The command's clock: the system clock, or the rehearsal clock that started
+        at --now and runs on at real speed."""
+        from derby import clock
+
+        if self._clock is None:
+            if self.now_text is None:
+                self._clock = clock.utcnow
+            else:
+                start = datetime.fromisoformat(self.now_text.strip())
+                if start.tzinfo is None:
+                    start = start.replace(tzinfo=self._zone())
+                self._clock = clock.ScaledClock(start, 1.0)
+        return self._clock
+
+    def now(self):
+        """Now on the command's clock (aware UTC)."""
+        return self.clock()()
+
+    def _zone(self):
+        from derby import store
+
+        if self.tz is None and Path(self.db_path).exists():
+            contest = store.load_contest(store.open_db(self.db_path, create=False))
+            self.tz = contest.tz if contest is not None else None
+        if self.tz is None:
+            raise ConfigError(f"--now {self.now_text} has no UTC offset and no contest is loaded to give its time "
+                              "zone; write it with an offset, e.g. 2017-04-05T12:00-04:00")
+        return self.tz
+
 
 pass_ctx = click.make_pass_decorator(_Context)
+
+
+def _check_now(click_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2017-04-05T12:00 or "
+                                 "2017-04-05T12:00-04:00") from None
+    return value.strip()
 
 
 def _verbosity() -> int:
@@ -216,12 +266,26 @@ def _version_message() -> str:
 @click.version_option(__version__, prog_name="derby", message=_version_message())
 @click.option("--db", "db_path", default=DEFAULT_DB, envvar="DERBY_DB", show_default=True, show_envvar=True,
               type=click.Path(dir_okay=False), help="SQLite database of the contest.")
+@click.option("--now", "now_text", default=None, envvar="DERBY_NOW", show_envvar=True, metavar="TIME",
+              callback=_check_now,
+              help="Rehearse: run as if it were TIME (ISO 8601; the contest's zone without an offset), the clock "
+                   "running on from there.")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str) -> None:
+def cli(ctx: click.Context, db_path: str, now_text: str | None) -> None:
     """Run an Instagram hashtag contest: poll, score, rank and export the winners."""
+    startup = ctx.obj if isinstance(ctx.obj, dict) else {}
+    if now_text is not None:
+        # First on stderr, never on stdout (JSON and CSV stay clean): nobody takes a rehearsal for the real thing.
+        zone = "" if datetime.fromisoformat(now_text.strip()).tzinfo else " in the contest's time zone"
+        click.echo(f"derby: REHEARSAL: the clock reads {now_text.strip()}{zone} (--now / DERBY_NOW) and runs on "
+                   "from there; these are not real times", err=True)
+    if startup.get("env_warning"):
+        click.echo(f"derby: {startup['env_warning']}", err=True)
+        startup["shown"] = True
     from click.core import ParameterSource
 
-    ctx.obj = _Context(db_path, db_given=ctx.get_parameter_source("db_path") == ParameterSource.COMMANDLINE)
+    ctx.obj = _Context(db_path, db_given=ctx.get_parameter_source("db_path") == ParameterSource.COMMANDLINE,
+                       now_text=now_text)
 
 
 _ENV_SOURCES: list = []
@@ -279,13 +343,15 @@ def main() -> None:
         _fail(f"{env_file} is not UTF-8 text; save it as UTF-8 (derby init --example-env writes an example)", 2)
     except OSError as exc:
         _fail(f"cannot read {env_file}: {exc.strerror}", 2)
-    warning = env_file_warning(env_file)
-    if warning:
-        click.echo(f"derby: {warning}", err=True)
+    # printed by the group, after the rehearsal line that must come first (or at the
+    # end, when --help or --version answer before the group runs)
+    startup = {"env_warning": env_file_warning(env_file)}
     try:
-        cli(prog_name="derby")
+        cli(prog_name="derby", obj=startup)
     finally:
         _ENV_SOURCES.clear()
+        if startup["env_warning"] and not startup.get("shown"):
+            click.echo(f"derby: {startup['env_warning']}", err=True)
 
 
 EXAMPLE_KINDS = ("hashtag", "teams")
@@ -349,6 +415,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     except ConfigError as exc:
         _record_refused_contest_file(ctx, contest_file, exc)
         raise
+    ctx.tz = contest.tz  # a --now without offset is read in this contest's zone
     db = ctx.open(create=True)
     stored = store.load_contest(db)
     posts = db["media"].count
@@ -364,10 +431,12 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
                           f"{contest.kind} contest. Use another --db, or --force")
     if contest.kind == "teams":
         _check_teams(db, contest, force)
-    now = clock.utcnow()
+    ctx.tz = contest.tz
+    now = ctx.now()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
     changes = store.save_contest(db, contest, now)
+    store.enable_sources(db, ("mentioned_media", "business_discovery"), now)  # a permission granted since
     tz = contest.tz
     what = (plural(len(contest.teams), "team") + (f" (#{', #'.join(contest.hashtags)})" if contest.hashtags else "")
             if contest.kind == "teams" else f"#{', #'.join(contest.hashtags)}")
@@ -403,14 +472,14 @@ def _check_teams(db, contest, force: bool) -> None:
 def _record_refused_contest_file(ctx: _Context, contest_file: str, exc: ConfigError) -> None:
     """Put a refused contest file in the audit log of an existing contest database
     (nothing else is stored; a missing database stays missing)."""
-    from derby import clock, store
+    from derby import store
     from derby.store import draws as draw_store
 
     if ctx.db_path == ":memory:" or not Path(ctx.db_path).exists():
         return
     try:
         db = store.open_db(ctx.db_path, create=False)
-        draw_store.record_attempt(db, clock.utcnow(), _judge(None), "contest_file_refused",
+        draw_store.record_attempt(db, ctx.now(), _judge(None), "contest_file_refused",
                                   f"refused: {contest_file}: {exc}")
     except DerbyError:
         return
@@ -451,7 +520,7 @@ def _contest(db):
 @friendly
 def poll(ctx: _Context, force: bool) -> None:
     """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
-    from derby import clock, lock, poller, store
+    from derby import lock, poller, store
     from derby.feeds.factory import make_feed
 
     restore = _setup_logging(None, {-1: "ERROR", 0: "WARNING", 1: "DEBUG"}[_verbosity()])
@@ -464,8 +533,9 @@ def poll(ctx: _Context, force: bool) -> None:
                 raise lock.busy_error(store.lock_holder(db), poll=True)
             click.echo("warning: polling while another derby process holds this database (--force)", err=True)
         else:  # no live process polls: poll runs left running are a dead process's
-            poller.close_dead_runs(db, clock.utcnow())
-        summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), clock.utcnow())
+            poller.close_dead_runs(db, ctx.now())
+        store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
+        summary = poller.poll_once(db, contest, make_feed(contest.feed, os.environ), ctx.now())
     finally:
         file_lock.release()
         restore()
@@ -504,8 +574,8 @@ def run(ctx: _Context, every: float | None, log_file: str | None) -> None:
 
 
 def _run(ctx: _Context, every: float | None) -> None:
-    from derby import clock, poller
-    from derby.config import check_interval
+    from derby import poller, store
+    from derby.config import check_interval, refresh_requests
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
@@ -516,16 +586,20 @@ def _run(ctx: _Context, every: float | None) -> None:
         try:
             interval = check_interval(every, feed_kind=contest.feed.kind,
                                       hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every",
-                                      teams=len(contest.teams) if contest.kind == "teams" else None)
+                                      teams=len(contest.teams) if contest.kind == "teams" else None,
+                                      refresh_requests=refresh_requests(contest.refresh))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)
+    if not closed:
+        store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
     db.close()
     if closed:
         _info(closed)
         return
     make_feed(contest.feed, os.environ)  # fail now, not inside the scheduler, on bad settings
-    outcome = poller.run(ctx.db_path, lambda: _feed_now(ctx, contest), clock.utcnow, interval=interval)
+    outcome = poller.run(ctx.db_path, lambda: _feed_now(ctx, contest), ctx.clock(), interval=interval,
+                         wall_clock=ctx.clock())
     if outcome == "already_closed":
         db = ctx.open()
         _info(_closed_line(db, contest))
@@ -667,11 +741,11 @@ def _moment(contest, as_of: str | None):
 
 
 def _standings(ctx: _Context, as_of: str | None):
-    from derby import clock, leaderboard
+    from derby import leaderboard
 
     db = ctx.read()
     moment = _moment(_contest(db), as_of) if as_of else None
-    return leaderboard.standings(db, clock.utcnow(), moment)
+    return leaderboard.standings(db, ctx.now(), moment)
 
 
 @cli.command(name="leaderboard")
@@ -711,7 +785,8 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
         board = _standings(ctx, as_of)
-        records = (leaderboard.entry_record(e, board.contest) for e in board.rows(top, show_all))
+        records = (leaderboard.entry_record(e, board.contest, board.freshness.get(e.media_id))
+                   for e in board.rows(top, show_all))
         if fmt == "json":  # streamed: one entry at a time, whatever the contest's size
             export.write_json(sys.stdout, leaderboard.contest_record(board), records)
             click.echo()
@@ -721,7 +796,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
             export.write_csv(sys.stdout, records, export.LEADERBOARD_COLUMNS)
         return
 
-    from derby import board as drawing, clock, store
+    from derby import board as drawing, store
 
     db = ctx.read()
     contest = _contest(db)
@@ -736,7 +811,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         if lock.is_held(ctx.db_path) is False:  # nobody polls: a run left running is a dead process's
             store.note_no_poller(reader)
         try:
-            return leaderboard.board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
+            return leaderboard.board_view(reader, ctx.now(), moment, top=top, show_all=show_all, limit=rows)
         finally:
             reader.close()
 
@@ -744,7 +819,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         view = read(None)
         _save_board(drawing, view, lang or view.board.contest.language, save_to, public)
     if live:
-        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every, public=public), every)
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every, ctx.clock(), public=public), every)
     else:
         view = read(None)
         console.print(drawing.render(view, lang or view.board.contest.language, console, public=public))
@@ -1055,14 +1130,14 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None, lang: str
 @friendly
 def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str | None) -> None:
     """Change one rule from now on (recorded with who, when and why)."""
-    from derby import clock, rules as rule_kinds, store
+    from derby import rules as rule_kinds, store
 
     db = ctx.open()
     _contest(db)
     try:
         parsed = rule_kinds.parse_rule_value(name, value)
         _check_rule_kind(_contest(db).kind, name, parsed)
-        change = store.set_rule(db, name, parsed, clock.utcnow(), by=_judge(by), reason=reason)
+        change = store.set_rule(db, name, parsed, ctx.now(), by=_judge(by), reason=reason)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if change is None:
@@ -1104,12 +1179,12 @@ def entrants_group() -> None:
 @friendly
 def entrants_import(ctx: _Context, csv_file: str, by: str | None) -> None:
     """Attach usernames from a registration CSV (username, permalink or shortcode, display_name); exit 1 if a row is refused."""
-    from derby import clock, entrants, store
+    from derby import entrants, store
 
     rows = entrants.read_csv(csv_file)
     db = ctx.open()
     _contest(db)
-    result = store.import_entrants(db, rows, clock.utcnow(), by=_judge(by), source=Path(csv_file).name)
+    result = store.import_entrants(db, rows, ctx.now(), by=_judge(by), source=Path(csv_file).name)
     from derby.units import plural
 
     _info(f"{len(result.matched)} of {plural(result.rows, 'row')} linked to stored entries "
@@ -1158,7 +1233,7 @@ def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> N
         return
     row = _resolve(db, media)
     moment = _moment(contest, as_of)
-    board = leaderboard.standings(db, clock.utcnow(), moment)
+    board = leaderboard.standings(db, ctx.now(), moment)
     for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment),
                                           lang or contest.language):
         click.echo(line)
@@ -1171,13 +1246,13 @@ def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> N
 
 
 def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:
-    from derby import clock, store
+    from derby import store
 
     db = ctx.open()
     _contest(db)
     row = _resolve(db, media)
     try:
-        done = store.moderate(db, row["media_id"], action, reason, _judge(by), clock.utcnow())
+        done = store.moderate(db, row["media_id"], action, reason, _judge(by), ctx.now())
     except ValueError as exc:
         raise DerbyError(str(exc)) from None
     verb = "disqualified" if action == "disqualify" else "reinstated"
@@ -1265,7 +1340,7 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
-    from derby import clock, health, store
+    from derby import health, store
 
     if ctx.db_path != ":memory:" and not Path(ctx.db_path).exists():
         raise ConfigError(f"database {ctx.db_path} not found; pass --db or set DERBY_DB")
@@ -1275,7 +1350,7 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
         writer = ctx.open()
         _contest(writer)
         try:
-            count = store.acknowledge_gaps(writer, clock.utcnow(), by=_judge(by), reason=reason or "")
+            count = store.acknowledge_gaps(writer, ctx.now(), by=_judge(by), reason=reason or "")
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         writer.close()
@@ -1283,7 +1358,7 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
                    "gaps found later alert again" if count else "no coverage gap to acknowledge", err=True)
     db = ctx.read()
     contest = _contest(db)
-    data = health.report(db, contest, clock.utcnow(), ctx.db_path, _budget_account(contest))
+    data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest))
     db.close()
     if fmt in ("json", "ndjson"):
         click.echo(json.dumps(data, ensure_ascii=False, indent=2 if fmt == "json" else None))
@@ -1322,7 +1397,7 @@ def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, s
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
-        board = teams.team_standings(db, clock.utcnow(), moment)
+        board = teams.team_standings(db, ctx.now(), moment)
         if posts:
             chosen = board.posts.ranked[:top] if top else board.posts.ranked
             if show_all:
@@ -1358,8 +1433,8 @@ def _draw_team_board(ctx: _Context, *, top, show_all, lang, live, every, save_to
         reader = store.open_reader(ctx.db_path)
         try:
             if posts:
-                return teams.posts_board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
-            return teams.team_board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows,
+                return teams.posts_board_view(reader, ctx.now(), moment, top=top, show_all=show_all, limit=rows)
+            return teams.team_board_view(reader, ctx.now(), moment, top=top, show_all=show_all, limit=rows,
                                          trophy=trophy)
         finally:
             reader.close()
@@ -1380,7 +1455,7 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
     from derby.units import plural
 
     db = ctx.read()
-    board = teams.team_standings(db, clock.utcnow(), _moment(_contest(db), as_of) if as_of else None)
+    board = teams.team_standings(db, ctx.now(), _moment(_contest(db), as_of) if as_of else None)
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
     if every_entry:
@@ -1432,11 +1507,11 @@ def _moderate_team(ctx: _Context, ref: str, action: str, reason: str, by: str | 
     contest = _contest(db)
     if contest.kind != "teams":
         raise ConfigError("--team is for a team contest; this database holds a hashtag contest")
-    found = teams.resolve_team(teams.team_standings(db, clock.utcnow()), ref)
+    found = teams.resolve_team(teams.team_standings(db, ctx.now()), ref)
     if found is None:
         raise DerbyError(f"no team matches {ref!r}; teams: {', '.join(f'“{_safe(t.name)}”' for t in contest.teams)}")
     try:
-        done = store.moderate_team(db, found.account_id, action, reason, _judge(by), clock.utcnow())
+        done = store.moderate_team(db, found.account_id, action, reason, _judge(by), ctx.now())
     except ValueError as exc:
         raise DerbyError(f"team “{_safe(found.name)}”: {exc}") from None
     verb = "disqualified" if action == "disqualify" else "reinstated"
@@ -1489,7 +1564,7 @@ def draw_group() -> None:
 def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: str, winners: int | None,
                 alternates: int | None, out_dir: str, as_of: str | None, by: str | None) -> None:
     """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
-    from derby import clock, draws, store
+    from derby import draws, store
 
     db = ctx.open()
     contest = _contest(db)
@@ -1506,9 +1581,9 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     except ConfigError as exc:  # a refused draw is in the audit log, whatever refused it
         from derby.store import draws as draw_store
 
-        draw_store.record_attempt(db, clock.utcnow(), _judge(by), "draw_commit_refused", f"refused: {exc}")
+        draw_store.record_attempt(db, ctx.now(), _judge(by), "draw_commit_refused", f"refused: {exc}")
         raise
-    done = draws.commit(db, contest, clock.utcnow(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
+    done = draws.commit(db, contest, ctx.now(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
                         winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir))
     doc = done.pool
     if as_of is None and store.contest_closed(db) is None:
@@ -1536,11 +1611,11 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
 def draw_run(ctx: _Context, hex_value: str | None, text_value: str | None, out_dir: str, lang: str | None,
              by: str | None) -> None:
     """Rank the committed pool with the beacon's value; record winners and alternates; write the certificate."""
-    from derby import clock, draws
+    from derby import draws
 
     db = ctx.open()
     contest = _contest(db)
-    done = draws.run(db, contest, clock.utcnow(), by=_judge(by), hex_value=hex_value, text_value=text_value,
+    done = draws.run(db, contest, ctx.now(), by=_judge(by), hex_value=hex_value, text_value=text_value,
                      out_dir=Path(out_dir), lang=lang or contest.language)
     result = done.certificate["result"]
     links = done.certificate["permalinks"]
@@ -1592,7 +1667,7 @@ def results_certify(ctx: _Context, top: int | None, alternates: int, output: str
 
     db = ctx.open()
     contest = _contest(db)
-    now = clock.utcnow()
+    now = ctx.now()
     path = Path(output or f"results-{now.strftime('%Y%m%dT%H%M%SZ')}.json")
     document, digest = results.certify(db, now, path, by=_judge(by), top=top or _rank_prizes(contest) or 3,
                                        alternates=alternates)
@@ -1615,12 +1690,12 @@ def _rank_prizes(contest) -> int:
 @friendly
 def results_verify(ctx: _Context, results_file: str) -> None:
     """Recompute certified results as of their certification and as of now; exit 1 when today's differ."""
-    from derby import clock, results
+    from derby import results
     from derby.store import draws as draw_store
 
     db = ctx.open()
     _contest(db)
-    now = clock.utcnow()
+    now = ctx.now()
     report = results.verify(db, now, Path(results_file))
     click.echo(f"{'ok  ' if report.file_ok else 'FAIL'} file: SHA-256 {report.sha256}: {_safe(report.file_note)}")
     click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
@@ -1678,11 +1753,11 @@ def rules_text_cmd(ctx: _Context, lang: str, fmt: str, output: str | None) -> No
 @friendly
 def purge_cmd(ctx: _Context, by: str | None) -> None:
     """Replace usernames, display names and registration rows by pseudonyms once the retention period has passed."""
-    from derby import clock, privacy
+    from derby import privacy
 
     db = ctx.open()
     contest = _contest(db)
-    done = privacy.purge(db, contest, clock.utcnow(), _judge(by))
+    done = privacy.purge(db, contest, ctx.now(), _judge(by))
     click.echo(f"purged: {done['entrants']} entrants pseudonymised, {done['rows']} rows rewritten "
                "(the standings are unchanged; derby audit shows the purge)")
 
@@ -1726,13 +1801,12 @@ def flags_group(click_ctx: click.Context, show_all: bool, fmt: str) -> None:
 
 
 def _decide_flag(ctx: _Context, flag_id: int, decision: str, note: str, by: str | None) -> None:
-    from derby import clock
     from derby.store import flags as flag_store
 
     db = ctx.open()
     _contest(db)
     try:
-        flag = flag_store.decide(db, flag_id, decision, note, _judge(by), clock.utcnow())
+        flag = flag_store.decide(db, flag_id, decision, note, _judge(by), ctx.now())
     except ValueError as exc:
         raise DerbyError(str(exc)) from None
     click.echo(f"flag #{flag_id} ({flag['kind']}, {flag['media_id']}) {'cleared' if decision == 'clear' else 'acted on'}")
@@ -1771,11 +1845,11 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
 @friendly
 def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
     """Re-check each winner and alternate before announcing; exit 1 when something needs a look."""
-    from derby import check, clock
+    from derby import check
 
     db = ctx.open()
     contest = _contest(db)
-    source, results = check.check_winners(db, contest, clock.utcnow(), _judge(by),
+    source, results = check.check_winners(db, contest, ctx.now(), _judge(by),
                                           top=top or _rank_prizes(contest) or 3, alternates=alternates)
     click.echo(f"winners and alternates from the {source}:")
     for r in results:

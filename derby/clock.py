@@ -7,6 +7,7 @@ or a ``Clock`` callable; only :func:`utcnow` reads the system clock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,34 @@ _FR_MONTHS = (
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, in UTC, whole seconds."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class ScaledClock:
+    """Time that starts at ``start`` (aware) and runs ``speed`` times as fast as the
+    wall clock: the demo's fast replay (``speed`` > 1) and the rehearsal clock of
+    ``derby --now`` (``speed`` 1). Calls return aware UTC datetimes, whole seconds."""
+
+    def __init__(self, start: datetime, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if start.tzinfo is None:
+            raise ValueError("naive datetime: a clock starts at a timezone-aware time")
+        self._start = start.astimezone(UTC)
+        self._speed = speed
+        self._monotonic = monotonic
+        self._origin = monotonic()
+
+    @property
+    def speed(self) -> float:
+        """Clock seconds per wall-clock second."""
+        return self._speed
+
+    @property
+    def start(self) -> datetime:
+        """The time the clock started at (aware UTC)."""
+        return self._start
+
+    def __call__(self) -> datetime:
+        elapsed = (self._monotonic() - self._origin) * self._speed
+        return (self._start + timedelta(seconds=elapsed)).replace(microsecond=0)
 
 
 def to_store(dt: datetime) -> str:

@@ -56,6 +56,7 @@ _ALLOWED = {
     "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
+    "refresh": {"mentions", "business_discovery", "every", "max_requests", "stale_after"},
     **contest_terms.TABLES,
     "prizes": contest_terms.PRIZE_KEYS,
 }
@@ -92,6 +93,24 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class RefreshConfig:
+    """How entries are read again by id once the hashtag edges stop returning them
+    (the contest file's ``[refresh]``): by mention of the organizer account
+    (``mentions``), by Business Discovery of a known entrant (``business_discovery``),
+    each refreshable entry at most once per ``every`` seconds, at most
+    ``max_requests`` refresh requests per poll (default 100, or what the request
+    budget leaves; see :func:`default_refresh_requests`). ``stale_after`` (seconds): an entry's
+    engagement is flagged stale when the reading used is older than this before the
+    freeze (or before now while the contest runs)."""
+
+    mentions: bool = True
+    business_discovery: bool = False
+    every: float = 6 * 3600.0
+    max_requests: int = 100
+    stale_after: float = 24 * 3600.0
+
+
+@dataclass(frozen=True)
 class Contest:
     """A validated contest.
 
@@ -118,6 +137,7 @@ class Contest:
     kind: str = "hashtag"
     teams: tuple[Team, ...] = ()
     trophies: tuple[Trophy, ...] = ()
+    refresh: RefreshConfig = field(default_factory=lambda: RefreshConfig())
     terms: contest_terms.Terms = field(default_factory=lambda: contest_terms.Terms())
 
     @property
@@ -224,6 +244,7 @@ def _build(data: dict, path: Path) -> Contest:
     feed = _feed(data.get("feed", {}), path, kind)
     teams = parse_teams(data.get("teams")) if kind == "teams" else ()
     stated_rules = _rules(data.get("rules", {}), kind)
+    refresh = _refresh(data.get("refresh", {}), data.get("schedule", {}), len(tags), feed)
     return Contest(
         title=title,
         hashtags=tuple(tags),
@@ -234,11 +255,13 @@ def _build(data: dict, path: Path) -> Contest:
         language=language,
         rules=stated_rules,
         source=path.resolve(),
-        schedule=_schedule(data.get("schedule", {}), len(teams) if kind == "teams" else len(tags), feed, kind),
+        schedule=_schedule(data.get("schedule", {}), len(teams) if kind == "teams" else len(tags), feed, refresh,
+                           kind),
         count_engagement_until=until,
         kind=kind,
         teams=teams,
         trophies=parse_trophies(data.get("trophies")) if kind == "teams" else (),
+        refresh=refresh,
         terms=contest_terms.parse(data),
     )
 
@@ -253,6 +276,25 @@ def _rules(section: dict, kind: str) -> dict[str, object]:
     if misplaced:
         raise ValueError(f"rule {misplaced[0]} is for a team contest (kind = \"teams\")")
     return stated
+
+
+def _refresh(section: dict, schedule: dict, hashtags: int, feed: FeedConfig) -> RefreshConfig:
+    defaults = RefreshConfig()
+    flags = {}
+    for key in ("mentions", "business_discovery"):
+        value = section.get(key, getattr(defaults, key))
+        if not isinstance(value, bool):
+            raise ValueError(f"refresh.{key} must be true or false")
+        flags[key] = value
+    every = parse_duration(section["every"], "refresh.every") if "every" in section else defaults.every
+    stale = parse_duration(section["stale_after"], "refresh.stale_after") if "stale_after" in section \
+        else defaults.stale_after
+    most = section.get("max_requests", None)
+    if most is None:
+        most = default_refresh_requests(schedule, hashtags, feed)
+    if isinstance(most, bool) or not isinstance(most, int) or not 0 <= most <= 10_000:
+        raise ValueError("refresh.max_requests must be a whole number from 0 to 10000")
+    return RefreshConfig(every=every, max_requests=most, stale_after=stale, **flags)
 
 
 def _string(section: dict, key: str) -> str:
@@ -292,10 +334,12 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
 
 
 def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every",
-                   teams: int | None = None) -> float:
+                   teams: int | None = None, refresh_requests: int = 0) -> float:
     """Return ``every`` (seconds) when a poller on that interval can keep up: at most
     :data:`MAX_EVERY`, and for the Graph feed at least :data:`MIN_EVERY_GRAPH` with a
-    worst case within :data:`REQUESTS_PER_HOUR_BUDGET`. Raises ValueError saying why.
+    worst case (every page of both edges of every hashtag, plus ``refresh_requests``,
+    the most refresh requests of one poll) within :data:`REQUESTS_PER_HOUR_BUDGET`.
+    Raises ValueError saying why.
 
     A team contest (``teams``: its number of teams) may poll up to
     :data:`MAX_EVERY_TEAMS` apart; its worst case per poll is teams × (1 + page_cap)
@@ -308,13 +352,17 @@ def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int
     if feed_kind == "graph":
         if every < MIN_EVERY_GRAPH:
             raise ValueError(f"{key} = {format_duration(every)} is too short for the Graph API; use at least {format_duration(MIN_EVERY_GRAPH)}")
-        worst = hashtags * 2 * page_cap  # both edges, every page, every hashtag (+ one search each at most once)
+        # both edges, every page, every hashtag (+ one search each at most once), and the refreshes
+        worst = hashtags * 2 * page_cap + refresh_requests
         per_hour = worst * 3600 / every
         if per_hour > REQUESTS_PER_HOUR_BUDGET:
             shortest = worst * 3600 / REQUESTS_PER_HOUR_BUDGET
+            refreshes = f" + {refresh_requests} refresh requests" if refresh_requests else ""
+            lower = "feed.page_cap or refresh.max_requests" if refresh_requests else "feed.page_cap"
             raise ValueError(f"{key} = {format_duration(every)} could make {per_hour:.0f} requests an hour "
-                             f"({plural(hashtags, 'hashtag')} × 2 edges × {plural(page_cap, 'page')}), over the budget of "
-                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower feed.page_cap")
+                             f"({plural(hashtags, 'hashtag')} × 2 edges × {plural(page_cap, 'page')}{refreshes}), "
+                             f"over the budget of {REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or "
+                             f"more, or lower {lower}")
     return every
 
 
@@ -334,13 +382,35 @@ def _check_team_interval(every: float, feed_kind: str, teams: int, page_cap: int
     return every
 
 
-def _schedule(section: dict, hashtags: int, feed: FeedConfig, kind: str = "hashtag") -> Schedule:
+def _schedule(section: dict, hashtags: int, feed: FeedConfig, refresh: RefreshConfig,
+              kind: str = "hashtag") -> Schedule:
     every = parse_duration(section.get("every", DEFAULT_EVERY), "schedule.every")
     grace = parse_duration(section["grace"], "schedule.grace") if "grace" in section else DEFAULT_GRACE
     if grace > 30 * 86400:
         raise ValueError("schedule.grace must be at most 30 days")
     return Schedule(every=check_interval(every, feed_kind=feed.kind, hashtags=hashtags, page_cap=feed.page_cap,
-                                         teams=hashtags if kind == "teams" else None), grace=grace)
+                                         teams=hashtags if kind == "teams" else None,
+                                         refresh_requests=refresh_requests(refresh)), grace=grace)
+
+
+def default_refresh_requests(schedule: dict, hashtags: int, feed: FeedConfig) -> int:
+    """``refresh.max_requests`` when the file does not give it: 100, or for the Graph
+    feed what the request budget leaves at the schedule's interval when that is less
+    (so a contest file without ``[refresh]`` stays within the budget)."""
+    default = RefreshConfig().max_requests
+    if feed.kind != "graph":
+        return default
+    try:
+        every = parse_duration(schedule.get("every", DEFAULT_EVERY), "schedule.every")
+    except ValueError:
+        return default  # the schedule's own check says what is wrong
+    left = int(REQUESTS_PER_HOUR_BUDGET * every / 3600) - hashtags * 2 * feed.page_cap
+    return max(0, min(default, left))
+
+
+def refresh_requests(refresh: RefreshConfig) -> int:
+    """The most refresh requests one poll may make (0 when no refresh source is on)."""
+    return refresh.max_requests if refresh.mentions or refresh.business_discovery else 0
 
 
 def _feed(section: dict, path: Path, contest_kind: str = "hashtag") -> FeedConfig:

@@ -32,8 +32,8 @@ WINNER_COLUMNS = ("rank", "role", "media_id", "permalink", "username", "score", 
 """Columns of the winners file; ``tie_break`` is the tie-break key that decided a tied
 entry's place (empty when its score was not tied)."""
 ENTRY_COLUMNS = ("rank", "media_id", "permalink", "username", "display_name", "status", "reason", "moderation",
-                 "score", "like_count", "comments_count", "posted_at", "observed_at", "media_type", "flags",
-                 "tie_break", "caption")
+                 "score", "like_count", "comments_count", "posted_at", "observed_at", "engagement_source", "media_type",
+                 "flags", "tie_break", "caption")
 """Columns of ``export --all`` (the jury's record); one ``points.<rule>`` column per
 scoring rule follows ``score`` (see :func:`entry_columns`)."""
 LEADERBOARD_COLUMNS = ("rank", "media_id", "permalink", "username", "score", "like_count", "comments_count",
@@ -45,7 +45,7 @@ def winners(board: Standings, top: int, alternates: int) -> list[dict]:
     ``alternates`` ranked (role ``alternate``), as records of :func:`entry_record`."""
     rows = []
     for position, entry in enumerate(board.rows(top + alternates)):
-        record = entry_record(entry, board.contest)
+        record = entry_record(entry, board.contest, board.freshness.get(entry.media_id))
         record["role"] = "winner" if position < top else "alternate"
         rows.append(record)
     return rows
@@ -119,7 +119,7 @@ def write_ndjson(fh: IO[str], records: Iterable[dict]) -> int:
 def leaderboard_json(board: Standings, top: int | None, show_all: bool) -> str:
     """Return the leaderboard as JSON text ``{"contest": {...}, "entries": [...]}``."""
     out = io.StringIO()
-    write_json(out, contest_record(board), (entry_record(e, board.contest) for e in board.rows(top, show_all)))
+    write_json(out, contest_record(board), (entry_record(e, board.contest, board.freshness.get(e.media_id)) for e in board.rows(top, show_all)))
     return out.getvalue()
 
 
@@ -161,7 +161,7 @@ def entries(board: Standings) -> Iterator[dict]:
     contest zone), "reason"}``, or None when there is none; one at a time."""
     tz = board.contest.tz
     for entry in board.rows(show_all=True):
-        record = entry_record(entry, board.contest)
+        record = entry_record(entry, board.contest, board.freshness.get(entry.media_id))
         action = entry.moderation
         record["moderation"] = None if not action else {
             "action": action.get("action"), "by": action.get("by"),
@@ -233,13 +233,13 @@ XLSX_HEADERS: dict[str, dict[str, str]] = {
            "display_name": "Nom", "status": "Statut", "reason": "Raison", "moderation": "Modération",
            "moderation_by": "Modération par", "moderation_at": "Modération le", "moderation_reason": "Motif",
            "score": "Pointage", "like_count": "J'aime", "comments_count": "Commentaires", "posted_at": "Publiée",
-           "observed_at": "Relevée", "media_type": "Type", "flags": "Notes", "tie_break": "Bris d'égalité",
+           "observed_at": "Relevée", "engagement_source": "Source du relevé", "media_type": "Type", "flags": "Notes", "tie_break": "Bris d'égalité",
            "caption": "Légende", "points": "Points : {rule}"},
     "en": {"rank": "Rank", "role": "Role", "media_id": "Media ID", "permalink": "Permalink", "username": "Username",
            "display_name": "Name", "status": "Status", "reason": "Reason", "moderation": "Moderation",
            "moderation_by": "Moderated by", "moderation_at": "Moderated at", "moderation_reason": "Moderation reason",
            "score": "Score", "like_count": "Likes", "comments_count": "Comments", "posted_at": "Posted",
-           "observed_at": "Observed", "media_type": "Type", "flags": "Flags", "tie_break": "Tie-break",
+           "observed_at": "Observed", "engagement_source": "Engagement source", "media_type": "Type", "flags": "Flags", "tie_break": "Tie-break",
            "caption": "Caption", "points": "Points: {rule}"},
 }
 _NUMBER_COLUMNS = {"rank", "score", "like_count", "comments_count"}

@@ -32,9 +32,10 @@ How the thresholds were chosen: on the bundled replay (180 posts, polls 12 hours
 apart) an established entry's step rate stays under 3× its own past rate, this poll's
 field median is 0.4–3/h, and the quickest starts run at 15–23 engagement per hour; the
 factor 5 sits above that spread, and the minimum gain of 50 keeps a small account's
-few likes at once out. On the whole replay they raise three flags: one burst (the
+few likes at once out. On the whole replay they raise four flags: one burst (the
 first post to take off, 7× faster than any start before it: a judge looks and clears
-it) and two ratios (posts with hundreds of likes and no comment). The tests check a
+it) and three ratios (posts with hundreds of likes and no comment; the third is seen
+once mention refreshes read posts past their first 24 hours). The tests check a
 burst of 500 likes inside a one-minute poll interval and two entries gaining the same
 amounts poll after poll are caught.
 """

@@ -54,6 +54,7 @@ class Facts:
     counts: dict[str, int]
     lock_held: bool | None = False  # a process holds the file lock (None: this user cannot open the lock file)
     teams: dict | None = None  # a team contest's per-team reads (see team_health)
+    refresh_off: dict[str, tuple[str, datetime]] | None = None  # refresh sources a permission refusal turned off
 
     @property
     def phase(self) -> str:
@@ -72,7 +73,8 @@ def gather(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         active_cooldown=store.active_cooldown(db, account, now) if account else None,
         coverage=store.last_coverage(db), gaps=store.coverage_gaps(db),
         budget=store.hashtag_budget(db, account, now) if account and contest.kind != "teams" else None,
-        db_path=db_path, size=_file_size(db_path), counts=store.counts(db), teams=team_health(db, contest))
+        db_path=db_path, size=_file_size(db_path), counts=store.counts(db), teams=team_health(db, contest),
+        refresh_off=store.disabled_sources(db))
 
 
 def _file_size(db_path: str | Path | None) -> int:
@@ -134,6 +136,8 @@ def judge(facts: Facts) -> list[dict]:
         problem("degraded", message)
     for line in (f.teams or {}).get("problems", []):
         problem(line["level"], line["message"])
+    for source, (reason, since) in sorted((f.refresh_off or {}).items()):
+        problem("degraded", f"{source} refreshes are off since {_iso(since)}: {reason}")
     return problems
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from derby import clock, store
+from derby import clock, freshness, store
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.rules import Rules
@@ -47,6 +47,11 @@ class Standings:
     _moment: datetime | None = field(default=None, repr=False, compare=False)
     _entries: list[ScoredEntry] | None = field(default=None, repr=False, compare=False)
     _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _now: datetime | None = field(default=None, repr=False, compare=False)
+    _assessor: freshness.Assessor | None = field(default=None, repr=False, compare=False)
+    freshness: dict[str, freshness.Freshness] = field(default_factory=dict, repr=False, compare=False)
+    """Each entry read so far: its engagement source, reading time and freshness flags
+    (see :mod:`derby.freshness`), by media id."""
 
     def rows(self, top: int | None = None, show_all: bool = False) -> Iterator[ScoredEntry]:
         """Yield the first ``top`` ranked entries (all when None), then, when
@@ -74,7 +79,23 @@ class Standings:
                 continue
             else:
                 count += 1
-            yield scored_entry(row, self.rules, terms, parse)
+            entry = scored_entry(row, self.rules, terms, parse)
+            self.freshness[entry.media_id] = self._assess()(entry)
+            yield entry
+
+    def _assess(self) -> freshness.Assessor:
+        """The freshness judge of these standings (what it needs is read once)."""
+        if self._assessor is None:
+            db, contest, rules, moment = self._db, self.contest, self.rules, self._moment
+            window = rules.engagement_window_hours
+            self._assessor = freshness.Assessor(
+                store.read_readings(db, moment, contest.freeze, window), store.read_outcomes(db, moment),  # type: ignore[arg-type]
+                store.previous_captions(db, moment), store.read_authors(db, moment),  # type: ignore[arg-type]
+                tags=contest.hashtags, mention=rules.require_mention, require_hashtag=rules.require_hashtag_in_caption,
+                moment=moment or self._now or self.as_of, freeze=contest.freeze,
+                stale_after=timedelta(seconds=contest.refresh.stale_after),
+                window=timedelta(hours=window) if window else None)
+        return self._assessor
 
     @property
     def entries(self) -> list[ScoredEntry]:
@@ -165,7 +186,7 @@ def standings(db: sqlite_utils.Database, now: datetime, as_of: datetime | None =
     if as_of is None:
         last = store.last_poll_run(db, successful=True)
         as_of = clock.from_store(last["started_at"]) if last else now
-    return Standings(contest=contest, as_of=as_of, rules=rules, _db=db, _moment=moment)  # type: ignore[arg-type]
+    return Standings(contest=contest, as_of=as_of, rules=rules, _db=db, _moment=moment, _now=now)  # type: ignore[arg-type]
 
 
 def _ranking(db: sqlite_utils.Database, rules: Rules, terms: ContestTerms, as_of: datetime | None,
@@ -202,16 +223,20 @@ def select(board: Standings, top: int | None = None, show_all: bool = False) -> 
     return list(board.rows(top, show_all))
 
 
-def entry_record(entry: ScoredEntry, contest: Contest) -> dict:
+def entry_record(entry: ScoredEntry, contest: Contest, fresh: freshness.Freshness | None = None) -> dict:
     """Return an entry as a plain dict for JSON and CSV.
 
     Keys: rank, media_id, permalink, username, display_name, score, like_count (None
     when hidden), comments_count, posted_at (ISO 8601 in the contest zone, with offset),
-    media_type, status, reason, flags (list), tie_break (the key that separated a tied
-    entry, else None), points (rule -> points), observed_at (ISO 8601, contest zone),
-    caption (raw).
+    media_type, status, reason, flags (list: scoring's, then ``stale``, ``gone``,
+    ``unseen``, ``edited``), tie_break (the key that separated a tied entry, else
+    None), points (rule -> points), observed_at (ISO 8601, contest zone: when the
+    engagement used was read, by ``fresh``'s reading when given, else the snapshot's
+    time), engagement_source (``recent_media``, ``top_media``, ``mentioned_media``,
+    ``business_discovery``, or None when unknown), caption (raw).
     """
     tz = contest.tz
+    observed = fresh.read_at if fresh is not None and fresh.read_at is not None else entry.observed_at
     return {
         "rank": entry.rank, "media_id": entry.media_id, "permalink": entry.permalink,
         "username": entry.username, "score": _number(entry.score), "like_count": entry.like_count,
@@ -219,7 +244,8 @@ def entry_record(entry: ScoredEntry, contest: Contest) -> dict:
         "media_type": entry.media_type, "status": entry.status, "reason": entry.reason,
         "flags": list(entry.flags), "tie_break": entry.tie_break, "display_name": entry.display_name,
         "points": {rule: _number(points) for rule, points in entry.points.items()},
-        "observed_at": clock.iso_local(entry.observed_at, tz), "caption": entry.caption,
+        "observed_at": clock.iso_local(observed, tz),
+        "engagement_source": fresh.source if fresh is not None else None, "caption": entry.caption,
     }
 
 
@@ -303,6 +329,8 @@ class BoardView:
     rows: list[BoardRow]
     total_rows: int
     previous_poll: datetime | None
+    refresh_off: tuple[str, ...] = ()
+    """Refresh sources a permission refusal turned off (``mentioned_media``, ...)."""
 
 
 def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> PollHealth:
@@ -421,12 +449,15 @@ def trends(db: sqlite_utils.Database, board: Standings, entries: list[ScoredEntr
     limit = clock.to_store(min(t for t in (until, contest.freeze) if t is not None))
     result: dict[str, list[float]] = {e.media_id: [] for e in entries}
     first: dict[str, float] = {}
+    window = board.rules.engagement_window_hours
+    ends = {e.media_id: clock.to_store(min(clock.from_store(limit), e.timestamp + timedelta(hours=window)))  # type: ignore[type-var]
+            for e in entries if window and e.timestamp is not None}
     for chunk in _chunks([e.media_id for e in entries]):
         query = trend_query(board.rules, contest_terms(contest), as_of=until, media_ids=chunk,
                             count_likes=not any("likes_not_counted" in e.flags for e in entries))
         for media_id, observed_at, score in store.query_rows(db, query.sql, query.params):
             first.setdefault(media_id, score)
-            if observed_at <= limit:
+            if observed_at <= ends.get(media_id, limit):
                 result[media_id].append(score)
     for media_id, scores in result.items():
         if not scores and media_id in first:
@@ -472,7 +503,8 @@ def board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None 
     rows = [BoardRow(entry=entry, movement=moved.get(entry.media_id), trend=series.get(entry.media_id, []),
                      flags=list(entry.flags), judge_flags=marks.get(entry.media_id, [])) for entry in shown]
     return BoardView(board=board, now=moment, health=poll_health(db, board.contest, moment), counts=counts,
-                     rows=rows, total_rows=total, previous_poll=previous)
+                     rows=rows, total_rows=total, previous_poll=previous,
+                     refresh_off=tuple(sorted(store.disabled_sources(db))))
 
 
 # -- one entry explained --------------------------------------------------------------
@@ -523,6 +555,13 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
             likes = "hidden likes" if entry.like_count is None else plural(entry.like_count, "like")
             comments = plural(count, "comment")
         lines.append(t["snapshot"].format(when=when(entry.observed_at), likes=likes, comments=comments, late=late))
+    window = board.rules.engagement_window_hours
+    if window and entry.timestamp is not None:
+        end = min(entry.timestamp + timedelta(hours=window), contest.freeze)
+        lines.append(f"Engagement window: engagement_window_hours = {format_value(window)}: every entry is scored on "
+                     f"its engagement as of {format_value(window)} h after it was posted (never after the freeze), "
+                     f"here {when(end)}")
+    lines.extend(_freshness_lines(board, entry, when, lang))
     lines.append(t["points"])
     width = max([len(c.rule) for c in entry.contributions] + [5])
     for c in entry.contributions:
@@ -543,4 +582,63 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
     else:
         lines.append(t["not_ranked"].format(reason=display_text(say(entry.reason)), status=entry.status))
     lines.append(t["order"].format(order=format_value(list(board.rules.tie_break))))
+    return lines
+
+
+
+_FRESH_TEXT = {
+    "en": {"read": "Engagement read: {when}", "by": " by {source}", "first": ", its first reading (after the freeze)",
+           "sweep": " in the final sweep after the freeze: it counts as the engagement at the freeze",
+           "stale": "stale: that reading is more than {age} older than {ref}; the post may have gained likes and "
+                    "comments since", "freeze": "the freeze", "standings": "these standings",
+           "gone": "gone: a source reported the post deleted or hidden",
+           "unseen": "unseen: a source read since should have returned the post and did not (deleted, hidden or "
+                     "edited out?)",
+           "edited": "edited: a later reading changed the caption so that it no longer qualifies",
+           "entrant_mismatch": "entrant mismatch: a refresh named another author than the entrant list (the list's "
+                               "name is kept)",
+           "before": "caption before: {text}", "now": "caption now:    {text}", "none": "(none)",
+           "recent_media": "the hashtag's recent_media edge", "top_media": "the hashtag's top_media edge",
+           "mentioned_media": "a mention refresh (mentioned_media, read by id)",
+           "business_discovery": "a Business Discovery refresh of the entrant's account"},
+    "fr": {"read": "Engagement relevé : {when}", "by": " par {source}", "first": ", son premier relevé (après le gel)",
+           "sweep": " lors du balayage final après le gel : il compte comme l'engagement au gel",
+           "stale": "figé : ce relevé a plus de {age} de plus que {ref} ; la publication a pu gagner des J'aime et "
+                    "des commentaires depuis", "freeze": "le gel", "standings": "ce classement",
+           "gone": "disparue : une source a signalé la publication supprimée ou masquée",
+           "unseen": "absente : une source lue depuis aurait dû la rendre et ne l'a pas rendue (supprimée, masquée "
+                     "ou modifiée ?)",
+           "edited": "modifiée : un relevé plus récent a changé la légende, qui ne remplit plus les conditions",
+           "entrant_mismatch": "auteur·e différent·e : un relevé nomme un autre compte que la liste d'inscription "
+                               "(le nom de la liste est gardé)",
+           "before": "légende avant : {text}", "now": "légende après : {text}", "none": "(aucune)",
+           "recent_media": "l'arête recent_media du mot-clic", "top_media": "l'arête top_media du mot-clic",
+           "mentioned_media": "un relevé par mention (mentioned_media, lu par son id)",
+           "business_discovery": "un relevé Business Discovery du compte du participant·e"},
+}
+
+
+def _freshness_lines(board: Standings, entry: ScoredEntry, when, lang: str = "en") -> list[str]:
+    """Where and when the numbers were read, and what the freshness flags mean."""
+    fresh = board.freshness.get(entry.media_id)
+    if fresh is None:
+        return []
+    t = _FRESH_TEXT["fr" if lang == "fr" else "en"]
+    contest = board.contest
+    lines = []
+    if fresh.read_at is not None:
+        text = t["read"].format(when=when(fresh.read_at))
+        if fresh.source is None:
+            text += t["first"] if "observed_late" in entry.flags else ""
+        else:
+            text += t["by"].format(source=t.get(fresh.source, fresh.source))
+            text += t["sweep"] if fresh.final_sweep else ""
+        lines.append(text)
+    age = clock.format_duration(timedelta(seconds=contest.refresh.stale_after), "fr" if lang == "fr" else "en")
+    ref = t["freeze"] if board.as_of >= contest.freeze else t["standings"]
+    for flag in fresh.flags:
+        lines.append("  " + t[flag].format(age=age, ref=ref))
+    if fresh.previous_caption is not None:
+        lines.append("  " + t["before"].format(text=shorten(display_text(fresh.previous_caption), 200)))
+        lines.append("  " + t["now"].format(text=shorten(display_text(entry.caption), 200) or t["none"]))
     return lines

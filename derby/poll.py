@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 import sqlite_utils
 
-from derby import clock, store
+from derby import clock, refresher, store
 from derby.config import Contest
 from derby.errors import ConfigError
 from derby.feeds import EDGES, Feed, FeedError, HashtagEdge
@@ -60,6 +60,8 @@ class PollSummary:
     usage: dict | None = None
     notes: list[str] = field(default_factory=list)
     tz: tzinfo = timezone.utc
+    refreshes: int = 0
+    """Refresh reads by id this poll made (see :mod:`derby.refresher`)."""
     gaps: list[store.CoverageGap] = field(default_factory=list)
     """Coverage gaps this poll found (see :func:`derby.store.record_coverage`)."""
 
@@ -67,6 +69,8 @@ class PollSummary:
         """One line for a person: what this poll did."""
         text = (f"poll #{self.run_id} {self.status}: {plural(self.pages, 'page')}, {plural(self.requests, 'request')}, "
                 f"{self.new_media} new and {self.updated_media} updated media, {plural(self.snapshots, 'snapshot')}")
+        if self.refreshes:
+            text += f", {plural(self.refreshes, 'refresh', 'refreshes')}"
         if self.warnings:
             text += f", {plural(self.warnings, 'warning')}"
         if self.retries:
@@ -207,6 +211,14 @@ class _PollRun:
                     store.record_hashtag_query(self.db, self.account, name, self.now)
         if first is not None:
             self.note_error(first)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read entries again by id, inside the refresh budget (see :mod:`derby.refresher`)."""
+        outcome = refresher.refresh_entries(self.db, self.contest, self.feed, self.account, self.run_id, self.now)
+        self.summary.refreshes = outcome.reads
+        self.summary.snapshots += outcome.snapshots
+        self.summary.notes.extend(outcome.notes)
 
     def read_hashtag(self, name: str) -> None:
         """Resolve ``name`` (once, then stored) and read both its edges."""
@@ -217,6 +229,7 @@ class _PollRun:
         for edge in EDGES:
             complete = self.read_source(HashtagEdge(graph_id, edge, name))
             if edge == "recent_media" and complete:  # a cut-short read did not cover 24 hours
+                store.record_missing(self.db, self.run_id, name, self.now)
                 self.record_coverage(name)
 
     def read_source(self, source: HashtagEdge) -> bool:

@@ -14,6 +14,7 @@ Value shapes:
 - ``username``: an Instagram username (a leading ``@`` is dropped, compared in lower
   case), or ``None`` for "no requirement";
 - ``media_points``: a mapping of ``IMAGE``/``VIDEO``/``CAROUSEL_ALBUM`` to a number;
+- ``hours``: a number of hours > 0, or ``None``;
 - ``early``: ``{"hours": H, "points": P}`` (both numbers, hours > 0) or ``None``;
 - ``tie_break``: a list of tie-break keys, starting with ``score``, no key twice;
   in a hashtag contest the keys of :data:`TIE_BREAK_KEYS`, ending with ``media_id``;
@@ -26,9 +27,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from derby.text import USERNAME
 
 MEDIA_TYPES = ("IMAGE", "VIDEO", "CAROUSEL_ALBUM")
 HIDDEN_LIKES_POLICIES = ("zero", "comments_only", "review")
@@ -54,9 +56,6 @@ DEFAULT_TEAM_TIE_BREAK = ("score", "followers_gained", "likes", "name")
 TEAM_RULES = ("points_per_follower", "points_per_post", "cap_posts_per_day")
 CONTEST_KINDS = ("hashtag", "teams")
 
-# Instagram usernames: letters, digits, periods and underscores, at most 30 characters,
-# never ending with a period nor holding two periods in a row.
-_USERNAME = re.compile(r"^(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,30}$")
 
 
 def normalize_username(text: str) -> str:
@@ -65,7 +64,7 @@ def normalize_username(text: str) -> str:
     if not isinstance(text, str):
         raise ValueError(f"{text!r} is not an Instagram username")
     name = text.strip().removeprefix("@").lower()
-    if not _USERNAME.match(name):
+    if not USERNAME.match(name):
         raise ValueError(f"{text!r} is not an Instagram username (letters, digits, . and _, at most 30)")
     return name
 
@@ -143,6 +142,15 @@ def _early(value: object) -> dict[str, float] | None:
     return {"hours": hours, "points": points}
 
 
+def _hours(value: object) -> float | None:
+    if value is None:
+        return None
+    hours = _number(value)
+    if hours == 0:
+        raise ValueError("must be more than 0 hours (or none)")
+    return hours
+
+
 def _tie_break(value: object) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"takes a list of keys such as [\"score\", \"timestamp\", \"media_id\"], not {value!r}")
@@ -197,12 +205,15 @@ RULE_KINDS: dict[str, RuleKind] = {
         RuleKind("require_hashtag_in_caption", "bool", True,
                  "an entry is eligible only when its caption holds a contest hashtag as a whole tag", _bool),
         RuleKind("require_mention", "username", None,
-                 "an account the caption must @mention to be eligible (none: no requirement)", _username),
+                 "an account the caption must mention, with or without @, to be eligible (none: no requirement)", _username),
         RuleKind("max_entries_per_entrant", "count", None,
                  "only the best N entries of one imported entrant are ranked (none: no limit)", _count(1)),
         RuleKind("hidden_likes", "choice", "zero",
                  "what a missing like_count means: zero, comments_only or review",
                  _choice(*HIDDEN_LIKES_POLICIES)),
+        RuleKind("engagement_window_hours", "hours", None,
+                 "score every entry on its engagement as of this many hours after it was posted, never after the "
+                 "freeze (none: the engagement at the freeze)", _hours),
         RuleKind("tie_break", "tie_break", list(DEFAULT_TIE_BREAK),
                  "the ranking order: keys compared in turn until two entries differ", _tie_break),
         RuleKind("points_per_follower", "number", 1.0,
@@ -225,7 +236,8 @@ DESCRIPTIONS_FR: dict[str, str] = {
     "early_entry_bonus": "points pour une publication faite dans les N premières heures du concours (none : aucune prime)",
     "require_hashtag_in_caption": "une participation n'est admissible que si sa légende porte un mot-clic du concours, "
                                   "comme mot-clic entier",
-    "require_mention": "un compte que la légende doit @mentionner pour être admissible (none : aucune exigence)",
+    "require_mention": "un compte que la légende doit mentionner, avec ou sans @, pour être admissible "
+                       "(none : aucune exigence)",
     "max_entries_per_entrant": "seules les N meilleures participations d'un·e participant·e importé·e sont classées "
                                "(none : pas de limite)",
     "hidden_likes": "ce que veut dire un like_count absent : zero, comments_only ou review",
@@ -234,6 +246,8 @@ DESCRIPTIONS_FR: dict[str, str] = {
     "points_per_post": "concours d'équipes : points pour chaque publication faite pendant le concours",
     "cap_posts_per_day": "concours d'équipes : publications d'une équipe comptées par jour au plus, "
                          "fuseau du concours (none : pas de plafond)",
+    "engagement_window_hours": "chaque participation est notée sur son engagement N heures après sa publication, "
+                               "jamais après le gel (none : l'engagement au gel)",
 }
 """French text of each rule kind's ``description`` (the contest's language by default)."""
 
@@ -400,6 +414,7 @@ class Rules:
     max_entries_per_entrant: int | None = None
     hidden_likes: str = "zero"
     tie_break: tuple[str, ...] = DEFAULT_TIE_BREAK
+    engagement_window_hours: float | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, object]) -> Rules:
@@ -425,6 +440,8 @@ class Rules:
             hidden_likes=str(checked["hidden_likes"]),
             tie_break=tuple(str(k) for k in checked["tie_break"]) if isinstance(checked["tie_break"], list)
             else DEFAULT_TIE_BREAK,
+            engagement_window_hours=None if checked["engagement_window_hours"] is None
+            else _as_float(checked["engagement_window_hours"]),
         )
 
     def values(self) -> dict[str, object]:
@@ -438,6 +455,7 @@ class Rules:
             "require_hashtag_in_caption": self.require_hashtag_in_caption,
             "require_mention": self.require_mention, "max_entries_per_entrant": self.max_entries_per_entrant,
             "hidden_likes": self.hidden_likes, "tie_break": list(self.tie_break),
+            "engagement_window_hours": self.engagement_window_hours,
         }
 
 

@@ -269,29 +269,34 @@ def _store_time(moment: datetime) -> str:
 
 
 def entry_sql(*, as_of: datetime | None, freeze: datetime, links: bool, judged: bool,
-              only_ids: bool = False) -> tuple[str, dict[str, object]]:
+              only_ids: bool = False, window_hours: float | None = None) -> tuple[str, dict[str, object]]:
     """Return the ``entry`` stage: SQL text of CTEs ending in ``entry`` and its
     parameters. Live (``as_of`` None) every stored row counts; with ``as_of`` only poll
     runs finished by then, caption versions, entrant links and moderation recorded by
     then. The snapshot used is the last one observed at or before ``freeze`` (and
     ``as_of``), else the first one (the entry is then ``observed_late``). ``links`` /
     ``judged`` False skip the entrant / moderation searches (none recorded);
-    ``only_ids`` restricts to the media ids of the JSON list ``:ids``."""
+    ``only_ids`` restricts to the media ids of the JSON list ``:ids``. The entrant is
+    the entrant list's, else the author a refresh named. A refresh of the final sweep
+    (the first poll after the freeze) counts as the engagement at the freeze; with
+    ``window_hours`` (the rule ``engagement_window_hours``) each media's limit is its
+    timestamp plus that many hours when earlier (see :func:`window_limit`)."""
     limit = min(freeze, as_of) if as_of is not None else freeze
     params: dict[str, object] = {"as_of": _store_time(as_of) if as_of else None,
                                  "cutoff": _store_time(as_of) if as_of else "9999",
                                  "limit": _store_time(limit), "freeze": _store_time(freeze),
                                  "dead": "{}"}  # poll runs whose process died: {id: end}, filled by the store
     restrict = "AND m.media_id IN (SELECT value FROM json_each(:ids))" if only_ids else ""
-    username = ("(SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff "
-                "ORDER BY linked_at DESC, id DESC LIMIT 1)") if links else "NULL"
+    username = ("coalesce((SELECT username FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff "
+                "ORDER BY linked_at DESC, id DESC LIMIT 1), (SELECT username FROM media_authors "
+                "WHERE media_id = m.media_id AND at <= :cutoff ORDER BY at DESC, id DESC LIMIT 1))") if links else "NULL"
     display = ("(SELECT display_name FROM entrant_links WHERE media_id = m.media_id AND linked_at <= :cutoff "
                "ORDER BY linked_at DESC, id DESC LIMIT 1)") if links else "NULL"
     moderation = ("(SELECT id FROM moderation WHERE media_id = m.media_id AND at <= :cutoff "
                   "ORDER BY at DESC, id DESC LIMIT 1)") if judged else "NULL"
     sql = f"""
 visible_runs AS (
-    SELECT id FROM poll_runs WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
+    SELECT id, final_sweep FROM poll_runs WHERE :as_of IS NULL OR (finished_at IS NOT NULL AND finished_at <= :as_of)
         OR id IN (SELECT key FROM json_each(:dead) WHERE value <= :as_of)
 ),
 chosen AS (
@@ -299,6 +304,11 @@ chosen AS (
         coalesce(
             (SELECT l.snapshot_id FROM latest_snapshots l
              WHERE :as_of IS NULL AND l.media_id = m.media_id AND l.observed_at <= :limit),
+            -- a final sweep's refresh counts as the engagement at the freeze
+            (SELECT s.id FROM snapshots s
+             WHERE s.media_id = m.media_id AND s.source IN ('mentioned_media', 'business_discovery')
+               AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1) AND :freeze >= :freeze
+             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
             (SELECT s.id FROM snapshots s JOIN visible_runs r ON r.id = s.poll_run_id
              WHERE s.media_id = m.media_id AND s.observed_at <= :limit
              ORDER BY s.observed_at DESC, s.id DESC LIMIT 1),
@@ -320,7 +330,8 @@ entry AS (
         CASE WHEN e.id IS NULL THEN m.permalink ELSE e.permalink END AS permalink,
         CASE WHEN e.id IS NULL THEN m.timestamp ELSE e.timestamp END AS timestamp,
         s.like_count, s.comments_count, s.observed_at,
-        coalesce(s.observed_at > :freeze, 0) AS observed_late,
+        coalesce(s.observed_at > :freeze AND NOT (s.source IN ('mentioned_media', 'business_discovery')
+            AND s.poll_run_id IN (SELECT id FROM visible_runs WHERE final_sweep = 1)), 0) AS observed_late,
         c.username, c.display_name, c.moderation_id, mo.action,
         mo.reason AS moderation_reason, mo.by AS moderation_by, mo.at AS moderation_at
     FROM chosen c
@@ -329,7 +340,24 @@ entry AS (
     LEFT JOIN media_edits e ON e.id = c.edit_id
     LEFT JOIN moderation mo ON mo.id = c.moderation_id
 )"""
+    if window_hours is not None:
+        sql = window_limit(sql, "m.timestamp")
+        params["window"] = f"+{int(round(window_hours * 3600))} seconds"
     return sql, params
+
+
+def window_limit(sql: str, timestamp: str) -> str:
+    """Return the ``entry`` stage ``sql`` under the rule ``engagement_window_hours``:
+    each limit (``:limit``, ``:freeze``) becomes the media's own, its ``timestamp`` (a
+    stored UTC text column) plus ``:window`` (an SQLite modifier such as ``'+172800
+    seconds'``) when that is earlier; a final sweep's readings count only for media whose
+    window reaches the freeze. A media without a timestamp keeps the limits as they are."""
+    def own(limit: str) -> str:
+        return (f"(CASE WHEN {timestamp} IS NULL THEN {limit} ELSE "
+                f"min({limit}, strftime('%Y-%m-%dT%H:%M:%SZ', {timestamp}, :window)) END)")
+    return (sql.replace(":freeze >= :freeze", f"{own(':freeze')} >= :freeze")
+               .replace("<= :limit", f"<= {own(':limit')}")
+               .replace("s.observed_at > :freeze", f"s.observed_at > {own(':freeze')}"))
 
 
 # Per-entry columns, one function per rule kind (or group of kinds that share a
@@ -597,7 +625,8 @@ def ranking_query(rules: Rules, terms: ContestTerms, *, as_of: datetime | None, 
     order, then the others by media id) with the columns of the ``ranked`` stage and
     ``caption``, ``permalink``. See :func:`entry_sql` for ``as_of``, ``links`` and
     ``judged``."""
-    base, params = entry_sql(as_of=as_of, freeze=terms.freeze, links=links, judged=judged)
+    base, params = entry_sql(as_of=as_of, freeze=terms.freeze, links=links, judged=judged,
+                             window_hours=rules.engagement_window_hours)
     scored, more = entry_columns(rules, terms)
     ranked, rank_params = rank_columns(rules, "scored")
     sql = f"WITH {base},{scored},{ranked}\nSELECT * FROM ranked ORDER BY {ranking_order()}"
@@ -644,7 +673,8 @@ def entry_scores_upsert(rules: Rules, terms: ContestTerms, *, only_ids: bool) ->
     """Return the statement that stores the live per-entry columns
     (:data:`STORED_COLUMNS`) in ``entry_scores``: of every media, or with ``only_ids``
     of the media ids in the JSON list ``:ids`` (bound by the caller)."""
-    base, params = entry_sql(as_of=None, freeze=terms.freeze, links=True, judged=True, only_ids=only_ids)
+    base, params = entry_sql(as_of=None, freeze=terms.freeze, links=True, judged=True, only_ids=only_ids,
+                             window_hours=rules.engagement_window_hours)
     scored, more = entry_columns(rules, terms)
     columns = ", ".join(STORED_COLUMNS)
     return Query(f"INSERT OR REPLACE INTO entry_scores ({columns})\nWITH {base},{scored}\n"

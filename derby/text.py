@@ -10,7 +10,9 @@ Captions are hostile input. Three different dangers need three different cures:
 - spreadsheets: :func:`spreadsheet_safe` neutralises cells that a spreadsheet would
   run as a formula (OWASP "CSV injection" advice);
 - hashtag matching: :func:`normalize_hashtag` and :func:`caption_hashtags` compare tags
-  after Unicode NFC and case folding.
+  after Unicode NFC and case folding;
+- mention matching: :func:`caption_mentions` and :func:`mentions` find an account in a
+  caption as the platform writes it (with or without the ``@``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ _TAG_NAME = re.compile(r"^\w+$")
 # A tag in a caption runs until a character that cannot be part of a tag, so glued tags
 # (#a#b) are two tags and #lovequotes is not #love.
 _CAPTION_TAG = re.compile(r"#(\w+)")
-# An @mention: @ not glued to a word or an e-mail address, then a username; a
-# trailing period ends the sentence, not the username.
-_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9._]{1,30})")
+
+# Instagram usernames: ASCII letters, digits, periods and underscores, at most 30
+# characters, never ending with a period nor holding two periods in a row.
+USERNAME = re.compile(r"^(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,30}$")
+# Web addresses and e-mail addresses are blanked before handles are looked for: a name
+# inside them is not a mention.
+_ADDRESS = re.compile(r"\S*(?:://|www\.|\.[A-Za-z]{2,}/)\S*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+# A handle: a run of word characters and periods not glued to a word, a period, a
+# hashtag's # or another @ before it, nor to an @ after it (an e-mail's local part).
+_HANDLE = re.compile(r"(?<![\w.@#/])@?([\w.]+)(?![\w.@])")
 
 # ESC [ ... final byte, and other ESC sequences (OSC ... BEL/ST).
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -69,11 +78,32 @@ def caption_hashtags(caption: str | None) -> list[str]:
 
 
 def caption_mentions(caption: str | None) -> list[str]:
-    """Return the @mentioned usernames of a caption, lower case, in order."""
+    """Return every account a caption may mention, lower case, each once, in caption
+    order: each whole word that is an Instagram username, with or without a leading
+    ``@``.
+
+    Meta strips the ``@`` of mentions from captions read by anyone but the media's
+    creator (Graph API IG Media reference; seen in the recorded ``#love`` pages:
+    "Follow shortlinesz"), so a bare handle counts. Not a mention: a word inside a
+    longer name (``snq_officiel2``, ``ésnq``), a ``#hashtag``, an e-mail address
+    (``moi@snq.com``), a web address (``instagram.com/snq``). A period that ends the
+    sentence is not part of the handle. Text is compared after NFC.
+    """
     if not caption:
         return []
-    text = unicodedata.normalize("NFC", caption)
-    return [m.group(1).rstrip(".").lower() for m in _MENTION.finditer(text)]
+    text = _ADDRESS.sub(" ", unicodedata.normalize("NFC", caption))
+    found: dict[str, None] = {}
+    for match in _HANDLE.finditer(text):
+        name = match.group(1).rstrip(".").lower()
+        if name.isascii() and USERNAME.match(name):
+            found[name] = None
+    return list(found)
+
+
+def mentions(caption: str | None, username: str) -> bool:
+    """True when ``caption`` mentions the account ``username`` (normalized: lower case,
+    no ``@``), as :func:`caption_mentions` finds mentions."""
+    return username in caption_mentions(caption)
 
 
 def caption_words(caption: str | None) -> tuple[str | None, str | None]:

@@ -6,6 +6,14 @@ recorded every 12 hours. Layout written under ``--out`` (default ``derby/demo/re
 
     hashtags/<name>.json                             {"data": [{"id": "<hashtag id>"}]}
     polls/<YYYYMMDDTHHMMSSZ>/<hashtag-id>/<edge>-<n>.json
+    polls/<YYYYMMDDTHHMMSSZ>/account-1.json                the organizer account's username
+    polls/<YYYYMMDDTHHMMSSZ>/mentioned_media/<id>-1.json   a mention refresh of post <id> then
+
+Captions mention the organizer account (``semainenumeriqueqc``) without the ``@``, as
+Meta's hashtag feed writes other people's captions. Every post that mentions it can be
+refreshed by id at every poll after it was published (``mentioned_media``, with its
+author's username), past the 24 hours of ``recent_media``; the deleted post answers
+error 100, subcode 33 from its deletion on.
 
 ``edge`` is ``recent_media`` or ``top_media``; page ``n`` carries ``paging`` (cursors.after
 and next) exactly when page ``n+1`` exists. Standard library only; byte-identical output
@@ -25,6 +33,8 @@ from pathlib import Path
 UTC = timezone.utc
 HASHTAGS = {"socialderby": "17843815927740216", "snq17": "17841563201587473"}
 USER_ID = "17841400000000000"
+ORGANIZER = "semainenumeriqueqc"
+MENTION = f" Merci {ORGANIZER}!"  # the hashtag feed strips the @ of other people's mentions
 FIELDS = "id%2Ccaption%2Cmedia_type%2Cpermalink%2Ctimestamp%2Clike_count%2Ccomments_count"
 FIRST_POLL = datetime(2017, 3, 31, 16, tzinfo=UTC)
 LAST_POLL = datetime(2017, 4, 11, 4, tzinfo=UTC)
@@ -135,7 +145,7 @@ def render_caption(rng: random.Random, tags: list[str], show_tags: bool, decoy: 
     parts = rng.sample(SENTENCES, rng.choice([1, 1, 2]))
     text = " ".join(parts) + " " + "".join(rng.sample(EMOJI, 2))
     if rng.random() < 0.25:
-        text += " Merci @semainenumeriqueqc!"
+        text += MENTION
     hashtags = [rng.choice(TAG_STYLES[t]) for t in tags] if show_tags else []
     hashtags += rng.sample(EXTRA_TAGS, rng.randint(0, 3))
     if decoy:
@@ -195,6 +205,10 @@ def make_post(rng: random.Random, idx: int, stamp: datetime, post_id: str,
         likes, comments = rng.randint(180, 420), rng.randint(12, 40)
     if "deleted" in role:
         likes, comments = 612, 38
+    if caption is not None and ("deleted" in role or "popular" in role or "like_drop" in role) \
+            and ORGANIZER not in caption:
+        first_tag = caption.find("#")
+        caption = caption + MENTION if first_tag < 0 else caption[:first_tag] + MENTION.strip() + " " + caption[first_tag:]
     return {"id": post_id, "caption": caption, "media_type": media_type,
             "permalink": f"https://www.instagram.com/p/{shortcode(rng, codes)}/", "ts": stamp,
             "final_likes": likes, "final_comments": comments, "hidden": "hidden_likes" in role,
@@ -303,6 +317,23 @@ def write_json(path: Path, body: dict) -> None:
         fh.write("\n")
 
 
+def mentions_organizer(post: dict) -> bool:
+    return post["caption"] is not None and ORGANIZER in post["caption"]
+
+
+def mention_body(post: dict, t: datetime, idx: int) -> dict:
+    """What ``GET /{user-id}?fields=mentioned_media.media_id(<id>){...}`` answers at t:
+    the media with its author, or error 100/33 once it is deleted."""
+    if post["deleted_at"] is not None and t >= post["deleted_at"]:
+        return {"error": {"message": "Unsupported get request. Object with ID '%s' does not exist, cannot be loaded "
+                          "due to missing permissions, or does not support this operation" % post["id"],
+                          "type": "GraphMethodException", "code": 100, "error_subcode": 33,
+                          "fbtrace_id": f"Ademo{idx:04d}"}}
+    media = public_media(post, t)
+    media["username"] = f"participant_{idx:03d}"
+    return {"mentioned_media": media, "id": USER_ID}
+
+
 def build_posts(rng: random.Random, polls: list[datetime]) -> tuple[list[dict], dict[str, list[int]]]:
     """All posts in time order, and the role -> indices map of special posts."""
     stamps = make_timestamps(rng)
@@ -329,7 +360,7 @@ def main() -> None:
     posts, roles = build_posts(rng, polls)
     for name, tag_id in HASHTAGS.items():
         write_json(out / "hashtags" / f"{name}.json", {"data": [{"id": tag_id}]})
-    pages = 0
+    pages = mentions = 0
     for t in polls:
         stamp = t.strftime("%Y%m%dT%H%M%SZ")
         for name, tag_id in HASHTAGS.items():
@@ -338,10 +369,16 @@ def main() -> None:
                 for n, body in enumerate(page_bodies(rng, split_pages(rng, items, edge), tag_id, edge, t), 1):
                     write_json(out / "polls" / stamp / tag_id / f"{edge}-{n}.json", body)
                     pages += 1
+        write_json(out / "polls" / stamp / "account-1.json", {"username": ORGANIZER, "id": USER_ID})
+        for idx, post in enumerate(posts):
+            if mentions_organizer(post) and post["ts"] <= t:
+                write_json(out / "polls" / stamp / "mentioned_media" / f"{post['id']}-1.json", mention_body(post, t, idx))
+                mentions += 1
     if args.roles:
         for role, idxs in roles.items():
             print(role, " ".join(f"{posts[i]['id']}@{iso(posts[i]['ts'])}" for i in idxs))
-    print(f"derby demo replay: {len(posts)} posts, {len(polls)} polls, {pages} pages written to {out}")
+    print(f"derby demo replay: {len(posts)} posts, {len(polls)} polls, {pages} pages and {mentions} mention "
+          f"answers written to {out}")
 
 
 if __name__ == "__main__":

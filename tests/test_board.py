@@ -178,7 +178,9 @@ def test_counts_and_flags(db):
     view = leaderboard.board_view(db, utc(2017, 4, 10, 13), show_all=True)
     assert view.counts == {"entries": 5, "eligible": 4, "disqualified": 0, "hidden_likes": 1}
     assert {r.entry.media_id: r.flags for r in view.rows} == {
-        "5": ["observed_late"], "1": ["hidden_likes", "tied"], "2": ["tied"], "4": [], "3": []}
+        # 1 to 4 were last read on the 3rd, over 24 hours before engagement stopped counting
+        "5": ["observed_late"], "1": ["hidden_likes", "tied", "stale"], "2": ["tied", "stale"], "4": ["stale"],
+        "3": []}
     store.moderate(db, "4", "disqualify", "compte en double", "Hélène", utc(2017, 4, 10, 12, 30))
     judged = leaderboard.board_view(db, utc(2017, 4, 10, 13), show_all=True)
     assert judged.counts == {"entries": 5, "eligible": 3, "disqualified": 1, "hidden_likes": 1}

@@ -17,8 +17,11 @@ from helpers import contest, media, page, utc
 
 
 def test_caption_words_are_whole_distinct_and_normalized():
-    assert caption_words("Bravo #SocialDerby #snq17#socialderby @SNQ. moi@x.ca") == (" socialderby snq17 ", " snq ")
-    assert caption_words("rien") == (" ", " ")
+    # a mention with or without its @ (the hashtag feed strips it): every whole word that is a username
+    assert caption_words("Bravo #SocialDerby #snq17#socialderby @SNQ. moi@x.ca") == (" socialderby snq17 ",
+                                                                                     " bravo snq ")
+    assert caption_words("rien") == (" ", " rien ")
+    assert caption_words("👍 !") == (" ", " ")
     assert caption_words(None) == (None, None)
 
 
@@ -56,7 +59,7 @@ def test_the_upgrade_fills_stored_captions_and_reports_its_progress(tmp_path, mo
     lines: list[str] = []
     db = store.open_db(path, progress=lines.append)
     rows = db.execute("SELECT caption, caption_hashtags, caption_mentions FROM media ORDER BY rowid").fetchall()
-    assert rows[:3] == [("#SNQ17 bravo @Ana", " snq17 ", " ana "), (None, None, None), ("rien", " ", " ")]
+    assert rows[:3] == [("#SNQ17 bravo @Ana", " snq17 ", " bravo ana "), (None, None, None), ("rien", " ", " rien ")]
     assert all(r == rows[i % 3] for i, r in enumerate(rows))
     assert db.execute("SELECT caption_hashtags, caption_mentions FROM media_edits").fetchall() == [(" avant ", " bo ")]
     assert lines[0] == "upgrading the database: hashtags and mentions of 21 stored captions"

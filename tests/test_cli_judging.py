@@ -93,9 +93,9 @@ def test_rules_set_history_and_effect(derby, fake_clock):
     assert derby("rules", "set", "points_per_comment", "0").stdout == "points_per_comment is already 0; nothing recorded\n"
     derby("rules", "set", "media_type_bonus", '{"VIDEO": 5}', "--by", "Marie")
     history = derby("rules", "history").stdout.splitlines()
-    assert len(history) == 14
-    assert history[12] == "2017-04-12 08:02 (UTC−4)  Marie  points_per_comment: 3 → 0  (décision du jury)"
-    assert history[13] == "2017-04-12 08:06 (UTC−4)  Marie  media_type_bonus: {} → VIDEO=5"
+    assert len(history) == 15
+    assert history[13] == "2017-04-12 08:02 (UTC−4)  Marie  points_per_comment: 3 → 0  (décision du jury)"
+    assert history[14] == "2017-04-12 08:06 (UTC−4)  Marie  media_type_bonus: {} → VIDEO=5"
     assert derby("rules", "history", "media_type_bonus").stdout.count("\n") == 2
 
 
@@ -159,7 +159,8 @@ def test_explain(derby):
     assert lines[0] == f"Entry 17851496082344044  https://www.instagram.com/p/{TOP}/"
     assert lines[1] == "  entrant unknown (no entrant import matched)"
     assert lines[5].startswith("Snapshot used: observed 2017-04-12 08:01 (UTC−4): 402 likes, 30 comments  (observed late")
-    assert lines[6:10] == [
+    assert lines[6] == "Engagement read: 2017-04-12 08:01 (UTC−4), its first reading (after the freeze)"
+    assert lines[7:11] == [
         "Points:",
         "  points_per_like     402 likes × 1                                  402",
         "  points_per_comment  30 comments × 3                                 90",
@@ -179,7 +180,8 @@ def test_explain_follows_the_contests_language(derby):
     assert lines[0] == f"Participation 17851496082344044  https://www.instagram.com/p/{TOP}/"
     assert lines[1] == "  participant·e inconnu·e (aucune inscription importée ne correspond)"
     assert lines[5].startswith("Relevé utilisé : relevé le 12 avril 2017, 8 h 01 (UTC−4) : 402 J'aime, 30 commentaires")
-    assert lines[6:10] == [
+    assert lines[6] == "Engagement relevé : 12 avril 2017, 8 h 01 (UTC−4), son premier relevé (après le gel)"
+    assert lines[7:11] == [
         "Points :",
         "  points_per_like     402 J'aime × 1                                 402",
         "  points_per_comment  30 commentaires × 3                             90",
@@ -236,8 +238,12 @@ def test_demo_freezes_engagement_at_the_deadline(tmp_path):
     data = json.loads(runner.invoke(cli, ["--db", str(db), "leaderboard", "--format", "json", "--all"]).stdout)
     end = data["contest"]["engagement_counted_until"]
     assert end == "2017-04-09T23:59:59-04:00"
-    observed = {e["observed_at"] for e in data["entries"] if e["rank"] and "observed_late" not in e["flags"]}
-    assert observed and max(observed) <= end
+    used = [e for e in data["entries"] if e["rank"] and "observed_late" not in e["flags"]]
+    # every reading used is from before the freeze, but the final sweep's mention refreshes
+    # (the first poll after it), which count as the engagement at the freeze
+    late = [e for e in used if e["observed_at"] > end]
+    assert used and len(late) < len(used) and all(e["engagement_source"] == "mentioned_media" for e in late)
+    assert len({e["observed_at"] for e in late}) <= 1
 
 
 def test_init_seeds_once_then_records_edits_of_the_file(tmp_path, fake_clock):
@@ -248,7 +254,7 @@ def test_init_seeds_once_then_records_edits_of_the_file(tmp_path, fake_clock):
                                                             f'path = "{ROOT / "derby" / "demo" / "replay"}"')
     contest_file.write_text(text, encoding="utf-8")
     first = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
-    assert first.stdout.splitlines()[-1] == "12 rules seeded (derby rules lists them)."
+    assert first.stdout.splitlines()[-1] == "13 rules seeded (derby rules lists them)."
     fake_clock.at(13, 0)
     assert runner.invoke(cli, ["--db", str(db), "rules", "set", "cap_likes", "300", "--by", "Marie"]).exit_code == 0
     assert runner.invoke(cli, ["--db", str(db), "rules", "set", "points_per_like", "2", "--by", "Marie"]).exit_code == 0

@@ -136,3 +136,31 @@ def test_forty_hashtags_are_refused_for_the_30_tag_limit_before_any_schedule_adv
     message = str(info.value)
     assert "contest.hashtags lists 40 hashtags; an Instagram account may query only 30 unique hashtags in 7 days" in message
     assert "poll every" not in message
+
+
+def test_refresh_settings_and_their_requests_count_in_the_budget(tmp_path):
+    from derby.config import load_contest
+
+    base = ('[contest]\ntitle = "x"\nhashtags = ["a"]\ntimezone = "America/Toronto"\n'
+            'start = "2017-04-01T00:00:00"\nend = "2017-04-09T23:59:59"\n[feed]\nkind = "graph"\n')
+    path = tmp_path / "c.toml"
+    path.write_text(base + '[schedule]\nevery = "30m"\n', encoding="utf-8")
+    # without [refresh]: what the budget leaves (100 an hour at 30 min, less 20 hashtag requests)
+    refresh = load_contest(path).refresh
+    assert (refresh.mentions, refresh.business_discovery, refresh.every, refresh.max_requests, refresh.stale_after) == \
+        (True, False, 6 * 3600.0, 80, 24 * 3600.0)
+    path.write_text(base + '[schedule]\nevery = "6h"\n', encoding="utf-8")
+    assert load_contest(path).refresh.max_requests == 100
+    path.write_text(base + '[schedule]\nevery = "30m"\n[refresh]\nmax_requests = 100\nevery = "3h"\n'
+                    'stale_after = "12h"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"240 requests an hour \(1 hashtag × 2 edges × 10 pages \+ 100 refresh "
+                                          r"requests\).*or lower feed.page_cap or refresh.max_requests"):
+        load_contest(path)
+    path.write_text(base + '[schedule]\nevery = "6h"\n[refresh]\nmentions = false\nbusiness_discovery = true\n'
+                    'every = "3h"\nstale_after = "12h"\nmax_requests = 10\n', encoding="utf-8")
+    refresh = load_contest(path).refresh
+    assert (refresh.mentions, refresh.business_discovery, refresh.every, refresh.max_requests, refresh.stale_after) == \
+        (False, True, 3 * 3600.0, 10, 12 * 3600.0)
+    path.write_text(base + '[refresh]\nmentions = "oui"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="refresh.mentions must be true or false"):
+        load_contest(path)

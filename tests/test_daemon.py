@@ -460,8 +460,10 @@ def test_run_every_override_is_checked_like_the_file(tmp_path):
     init_db(path, feed=FeedConfig(kind="graph"))
     result = CliRunner().invoke(cli, ["--db", str(path), "run", "--every", "5m"])
     assert result.exit_code == 2
-    assert result.output == ("derby: --every = 5m could make 480 requests an hour (2 hashtags × 2 edges × 10 pages), "
-                             "over the budget of 200; poll every 12m or more, or lower feed.page_cap\n")
+    # the refreshes count too: up to refresh.max_requests (100) more per poll
+    assert result.output == ("derby: --every = 5m could make 1680 requests an hour (2 hashtags × 2 edges × 10 pages + "
+                             "100 refresh requests), over the budget of 200; poll every 42m or more, or lower "
+                             "feed.page_cap or refresh.max_requests\n")
 
 
 def test_run_logs_carry_timestamps_and_never_the_token(tmp_path, monkeypatch):

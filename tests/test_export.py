@@ -59,21 +59,24 @@ def test_entries_csv_every_field(db_path, tmp_path):
     rows = read_csv(out)
     assert list(rows[0]) == ["rank", "media_id", "permalink", "username", "display_name", "status", "reason",
                              "moderation", "score", "points.points_per_like", "points.points_per_comment", "like_count",
-                             "comments_count", "posted_at", "observed_at", "media_type", "flags", "tie_break", "caption"]
+                             "comments_count", "posted_at", "observed_at", "engagement_source", "media_type", "flags",
+                             "tie_break", "caption"]
     by_id = {r["media_id"]: r for r in rows}
     assert by_id["10"] == {
         "rank": "1", "media_id": "10", "permalink": "https://www.instagram.com/p/C10/", "username": "",
         "display_name": "", "status": "eligible", "reason": "", "moderation": "", "score": "62",
         "points.points_per_like": "50", "points.points_per_comment": "12", "like_count": "50", "comments_count": "4",
-        "posted_at": "2017-04-02T10:05:09-04:00", "observed_at": "2017-04-06T08:00:00-04:00", "media_type": "IMAGE",
-        "flags": "", "tie_break": "", "caption": f"{ACCENTS} #socialderby",
+        "posted_at": "2017-04-02T10:05:09-04:00", "observed_at": "2017-04-06T08:00:00-04:00",
+        "engagement_source": "recent_media", "media_type": "IMAGE",
+        # read on the 6th, more than 24 hours before engagement stopped counting on the 10th
+        "flags": "stale", "tie_break": "", "caption": f"{ACCENTS} #socialderby",
     }
     assert by_id["11"] == {
         "rank": "2", "media_id": "11", "permalink": "https://www.instagram.com/p/C11/", "username": "",
         "display_name": "", "status": "eligible", "reason": "", "moderation": "", "score": "21",
         "points.points_per_like": "0", "points.points_per_comment": "21", "like_count": "", "comments_count": "7",
-        "posted_at": "2017-04-03T05:00:00-04:00", "observed_at": "2017-04-06T08:00:00-04:00", "media_type": "VIDEO",
-        "flags": "hidden_likes", "tie_break": "", "caption": "ligne 1\r\nligne 2, \"citée\"\n#socialderby",
+        "posted_at": "2017-04-03T05:00:00-04:00", "observed_at": "2017-04-06T08:00:00-04:00",
+        "engagement_source": "recent_media", "media_type": "VIDEO", "flags": "hidden_likes;stale", "tie_break": "", "caption": "ligne 1\r\nligne 2, \"citée\"\n#socialderby",
     }
     assert (by_id["12"]["status"], by_id["12"]["rank"]) == ("disqualified", "")
     assert by_id["12"]["reason"] == "disqualified by Hélène: photo reprise d'un autre compte, « sans droits »"
@@ -83,7 +86,7 @@ def test_entries_csv_every_field(db_path, tmp_path):
            ("before_start", "posted before the contest started", "11")
     for key, text in FORMULAS.items():
         assert by_id[key]["caption"] == "'" + text + " #socialderby", key
-        assert by_id[key]["score"] == "1" and by_id[key]["flags"] == "tied"
+        assert by_id[key]["score"] == "1" and by_id[key]["flags"] == "tied;stale"
     assert [by_id[key]["tie_break"] for key in FORMULAS] == ["media_id"] * 6
     assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7", "8", "", ""]
 
@@ -110,7 +113,8 @@ def test_entries_json_every_field(db_path, tmp_path):
     assert first == {
         "rank": 1, "media_id": "10", "permalink": "https://www.instagram.com/p/C10/", "username": None, "score": 62,
         "like_count": 50, "comments_count": 4, "posted_at": "2017-04-02T10:05:09-04:00", "media_type": "IMAGE",
-        "status": "eligible", "reason": None, "flags": [], "observed_at": "2017-04-06T08:00:00-04:00",
+        "status": "eligible", "reason": None, "flags": ["stale"], "observed_at": "2017-04-06T08:00:00-04:00",
+        "engagement_source": "recent_media",
         "caption": f"{ACCENTS} #socialderby", "points": {"points_per_like": 50, "points_per_comment": 12},
         "moderation": None, "display_name": None, "tie_break": None,
     }
@@ -127,7 +131,8 @@ def test_winners_csv_gives_the_key_that_decided_a_tie(db_path, tmp_path):
     assert CliRunner().invoke(cli, ["--db", str(db_path), "export", str(out), "--top", "3",
                                     "--alternates", "5"]).exit_code == 0
     rows = read_csv(out)
-    assert [(r["media_id"], r["flags"], r["tie_break"]) for r in rows[:2]] == [("10", "", ""), ("11", "hidden_likes", "")]
+    assert [(r["media_id"], r["flags"], r["tie_break"]) for r in rows[:2]] == [("10", "stale", ""),
+                                                                            ("11", "hidden_likes;stale", "")]
     tied = rows[2:]  # the six formula posts: same score and same time, so the media id decides
     assert len(tied) == 6 and all("tied" in r["flags"] and r["tie_break"] == "media_id" for r in tied)
 
@@ -138,7 +143,7 @@ def test_winners_csv_keeps_its_columns(db_path, tmp_path):
     rows = read_csv(out)
     assert tuple(rows[0]) == WINNER_COLUMNS
     assert [(r["rank"], r["role"], r["media_id"], r["score"], r["like_count"], r["flags"]) for r in rows] == [
-        ("1", "winner", "10", "62", "50", ""), ("2", "alternate", "11", "21", "", "hidden_likes")]
+        ("1", "winner", "10", "62", "50", "stale"), ("2", "alternate", "11", "21", "", "hidden_likes;stale")]
     out_json = tmp_path / "winners.json"
     assert CliRunner().invoke(cli, ["--db", str(db_path), "export", str(out_json), "--top", "1", "--alternates", "0"]).exit_code == 0
     assert json.loads(out_json.read_text(encoding="utf-8"))["contest"]["title"] == "Derby d'été"

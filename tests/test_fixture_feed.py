@@ -130,7 +130,7 @@ def test_folder_without_polls_raises(tmp_path):
 
 # -- the bundled demo replay -------------------------------------------------------------------
 
-DEMO_PAGES = sorted((DEMO_REPLAY / "polls").rglob("*.json"))
+DEMO_PAGES = sorted(p for p in (DEMO_REPLAY / "polls").rglob("*.json") if p.name.startswith(EDGES))
 
 
 def test_demo_replay_has_pages():
@@ -142,6 +142,27 @@ def test_demo_page_parses_without_warnings(path):
     page = parse_media_page(load_body(path.read_bytes(), endpoint=path.name), endpoint=path.name)
     assert page.warnings == []
     assert all(m.timestamp is not None and m.comments_count is not None for m in page.media)
+
+
+def test_demo_mention_answers_parse_and_the_deleted_post_answers_gone():
+    from derby.feeds.parse import BadRequestError
+    from derby.feeds.refresh import parse_mentioned_media, refusal
+
+    gone, read, authors = set(), 0, set()
+    for path in sorted((DEMO_REPLAY / "polls").glob("*/mentioned_media/*-1.json")):
+        media_id = path.name.removesuffix("-1.json")
+        body = load_body(path.read_bytes(), endpoint=path.name)
+        try:
+            reading = parse_mentioned_media(body, media_id, endpoint=path.name)
+        except BadRequestError as exc:
+            assert refusal(exc) == "gone"
+            gone.add(media_id)
+            continue
+        assert reading.warnings == [] and reading.media is not None and reading.username
+        assert "@" not in (reading.media.caption or "")  # mentions written as the hashtag feed writes them
+        read += 1
+        authors.add(reading.username)
+    assert read > 100 and len(authors) > 20 and len(gone) == 1
 
 
 def test_demo_hashtags_resolve_to_ids_recorded_in_every_poll():

@@ -127,7 +127,7 @@ def test_a_failure_in_the_flags_never_stops_the_poll(polled, monkeypatch):
 
 def test_the_bundled_replay_raises_the_documented_flags(tmp_path):
     """The module docstring says what the thresholds raise on the replay: one burst and
-    two ratios."""
+    three ratios."""
     from derby.demo.runner import demo_contest
 
     db = store.open_db(tmp_path / "d.db")
@@ -137,7 +137,7 @@ def test_the_bundled_replay_raises_the_documented_flags(tmp_path):
     for when in feed.poll_times():
         poller.poll_once(db, contest, feed, when + timedelta(seconds=60))
     kinds = sorted(kind for _, kind in _kinds(db))
-    assert kinds == ["burst", "ratio", "ratio"]
+    assert kinds == ["burst", "ratio", "ratio", "ratio"]
 
 
 def test_the_interval_runs_from_the_last_poll_that_saw_the_entry_not_its_last_change(polled):

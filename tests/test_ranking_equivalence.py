@@ -10,6 +10,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from derby import leaderboard, store
+from derby.freshness import FLAGS as FRESHNESS_FLAGS
 import oracle_ranking as oracle
 from helpers import contest, media, page, utc
 
@@ -79,7 +80,9 @@ def apply(db, operation, when):
 
 
 def described(entries):
-    return [(e.media_id, e.rank, e.status, e.score, tuple(e.flags), e.tie_break, e.likes_counted,
+    # the freshness flags (stale, gone, unseen, edited...) are judged beside the ranking, not by its formula
+    return [(e.media_id, e.rank, e.status, e.score, tuple(f for f in e.flags if f not in FRESHNESS_FLAGS),
+             e.tie_break, e.likes_counted,
              e.comments_counted, e.username, e.like_count, e.observed_at, e.caption, e.reason,
              tuple((c.rule, c.basis, c.points) for c in e.contributions), tuple(e.checks)) for e in entries]
 

@@ -141,10 +141,12 @@ def test_early_entry_bonus():
 
 def test_require_mention():
     mention = rules(require_mention="snq_officiel")
-    assert caption_mentions("Merci @SNQ_Officiel. et @ami, mail a@snq_officiel.com") == ["snq_officiel", "ami"]
     assert eligibility(entry(caption="#love @SNQ_officiel"), TAGS, START, END, mention) == "eligible"
     assert eligibility(entry(caption="#love @snq_officiel2"), TAGS, START, END, mention) == "missing_mention"
     assert eligibility(entry(caption="#love moi@snq_officiel"), TAGS, START, END, mention) == "missing_mention"
+    # the hashtag feed strips the @ from other people's captions
+    assert eligibility(entry(caption="#love merci snq_officiel!"), TAGS, START, END, mention) == "eligible"
+    assert eligibility(entry(caption="#love #snq_officiel"), TAGS, START, END, mention) == "missing_mention"
 
 
 def test_hidden_likes_zero():

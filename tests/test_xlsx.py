@@ -69,7 +69,7 @@ def test_winners_xlsx_has_typed_cells_and_a_frozen_french_header(db_path, tmp_pa
     assert header == ["Rang", "Rôle", "ID du média", "Lien", "Compte", "Pointage", "J'aime", "Commentaires",
                       "Publiée (UTC−4)", "Type", "Notes", "Bris d'égalité"]
     assert first == [1, "winner", LONG_ID, f"https://www.instagram.com/p/C{LONG_ID}/", None, 251.5, 250, 3,
-                     datetime(2017, 4, 2, 10, 5, 9), "IMAGE", None, None]
+                     datetime(2017, 4, 2, 10, 5, 9), "IMAGE", "stale", None]  # read 4 days before the freeze
     assert sheet["C2"].data_type == "s" and sheet["F2"].data_type == "n" and sheet["I2"].is_date
     assert sheet.column_dimensions["D"].width > 30 and sheet.column_dimensions["A"].width < 10
     contest_rows = dict(rows(book["contest"]))

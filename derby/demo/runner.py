@@ -1,19 +1,19 @@
 """The demo: the whole job of ``derby run`` on the bundled Social Derby replay.
 
-A :class:`ScaledClock` moves contest time fast (12 hours of contest per half second of
+A :class:`~derby.clock.ScaledClock` moves contest time fast (12 hours of contest per half second of
 wall time by default) so the real scheduler path of ``derby run`` replays nine days of
 polls in seconds: posts appear, counts grow, the contest closes, the final poll runs.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
 from derby import poller, store
+from derby.clock import ScaledClock
 from derby.config import Contest, load_contest
 from derby.feeds.fixture import FixtureFeed
 
@@ -29,25 +29,6 @@ def team_demo_contest() -> Contest:
     return load_contest(Path(str(resources.files("derby.demo") / "teams" / "contest.toml")))
 
 
-class ScaledClock:
-    """Contest time that runs ``speed`` times faster than wall time from ``start``."""
-
-    def __init__(self, start: datetime, speed: float, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._start = start
-        self._speed = speed
-        self._monotonic = monotonic
-        self._origin = monotonic()
-
-    @property
-    def speed(self) -> float:
-        """Contest seconds per wall-clock second."""
-        return self._speed
-
-    def __call__(self) -> datetime:
-        elapsed = (self._monotonic() - self._origin) * self._speed
-        return (self._start + timedelta(seconds=elapsed)).replace(microsecond=0)
-
-
 def run_demo(db_path: Path, *, interval: float = 0.5, on_poll: Callable[[poller.PollSummary], None] | None = None,
              contest: Contest | None = None) -> str:
     """Initialise ``db_path`` with the demo contest and run the scheduler over the
@@ -60,6 +41,8 @@ def run_demo(db_path: Path, *, interval: float = 0.5, on_poll: Callable[[poller.
         # Loaded "before" the replayed polls, in replay time: standings as of any replayed
         # moment (movement, --as-of) then find the contest's rules in force.
         store.save_contest(db, contest, min(times[0], contest.start) - timedelta(days=1))
+        # replayed polls run on a made-up clock, like a rehearsal's
+        store.claim_poll_clock(db, "rehearsal", times[0])
     finally:
         db.close()
     step = (times[1] - times[0]).total_seconds() if len(times) > 1 else 43200.0

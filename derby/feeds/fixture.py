@@ -75,7 +75,9 @@ class FixtureFeed:
         def fetch(after: str | None) -> MediaPage:
             nonlocal number
             number += 1
-            relative = base / f"{source.request(after).path}-{number}.json"
+            # a read of one known media names its own file: its request's path is the account's
+            name = getattr(source, "fixture_path", None) or source.request(after).path
+            relative = base / f"{name}-{number}.json"
             if not (self.folder / relative).exists():
                 if number == 1:
                     return MediaPage(media=[])

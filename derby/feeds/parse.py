@@ -217,8 +217,10 @@ class Media:
 class MediaPage:
     """One parsed page: its media, its ``after`` cursor, whether a next page exists,
     warnings about records that were skipped or fields that were unusable, and
-    ``truncated`` when paging stopped after it although the feed had more. A read of a
-    team account's own counts gives a page without media whose ``reading`` holds them."""
+    ``truncated`` when paging stopped after it although the feed had more; ``authors``
+    the usernames a source named (refreshes by id: ``{media_id: username}``; the
+    organizer account's read: ``{account id: username}``), validated. A read of a team
+    account's own counts gives a page without media whose ``reading`` holds them."""
 
     media: list[Media]
     after: str | None = None
@@ -226,6 +228,7 @@ class MediaPage:
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False
     reading: AccountReading | None = None
+    authors: dict[str, str] = field(default_factory=dict)
 
 
 def load_body(body: bytes | str, *, endpoint: str = "") -> object:

@@ -13,6 +13,9 @@ the database first (``save_page(db, ...)``). Times are stored as UTC text (see
 - :mod:`~derby.store.judging`: moderation, entrants and the audit log;
 - :mod:`~derby.store.limits`: cool-downs, usage readings, the hashtag budget;
 - :mod:`~derby.store.daemon`: schedule, single-instance lock, coverage, closing;
+- :mod:`~derby.store.rehearsal`: which clock (real or rehearsal) the polls ran on;
+- :mod:`~derby.store.readings`: where and when engagement was read; what sources said;
+- :mod:`~derby.store.refresh`: organizer account, refresh sources, authors, candidates;
 - :mod:`~derby.store.versions`: the data version the board caches on;
 - :mod:`~derby.store.backup`: consistent copies of a live database.
 
@@ -128,6 +131,31 @@ from derby.store.daemon import (
     release_lock,
     save_schedule,
 )
+from derby.store.rehearsal import CLOCK_KINDS, claim_poll_clock, poll_clock
+from derby.store.readings import (
+    REFRESH_SOURCES,
+    Reading,
+    previous_captions,
+    read_outcomes,
+    read_readings,
+    record_missing,
+    record_outcomes,
+)
+from derby.store.refresh import (
+    RefreshCandidate,
+    disable_source,
+    disabled_sources,
+    enable_sources,
+    final_sweep_done,
+    mark_final_sweep,
+    organizer_username,
+    read_authors,
+    record_entrant_refusal,
+    refresh_candidates,
+    refused_entrants,
+    save_organizer,
+    save_refresh,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -223,6 +251,29 @@ __all__ = [
     "record_coverage",
     "release_lock",
     "save_schedule",
+    "CLOCK_KINDS",
+    "claim_poll_clock",
+    "poll_clock",
+    "REFRESH_SOURCES",
+    "Reading",
+    "previous_captions",
+    "read_outcomes",
+    "read_readings",
+    "record_missing",
+    "record_outcomes",
+    "RefreshCandidate",
+    "disable_source",
+    "disabled_sources",
+    "enable_sources",
+    "final_sweep_done",
+    "mark_final_sweep",
+    "organizer_username",
+    "read_authors",
+    "record_entrant_refusal",
+    "refresh_candidates",
+    "refused_entrants",
+    "save_organizer",
+    "save_refresh",
     "data_version",
     "database_file",
     "open_judge_flags",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import sqlite_utils
 
 from derby import clock, rules as rule_kinds, terms as contest_terms
-from derby.config import Contest, FeedConfig, Schedule
+from derby.config import Contest, FeedConfig, RefreshConfig, Schedule
 from derby.store.daemon import load_schedule, save_schedule
 from derby.store.judging import record_audit
 from derby.store.schema import write
@@ -42,6 +43,7 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
             "kind": contest.kind,
             "trophies": json.dumps([{"name": t.name, "metric": t.metric, "count": t.count} for t in contest.trophies],
                                    ensure_ascii=False),
+            "refresh": json.dumps(dataclasses.asdict(contest.refresh)),
             "terms": json.dumps(contest.terms.record(), ensure_ascii=False, sort_keys=True),
         }, pk="id")
         if contest.kind == "teams":
@@ -80,6 +82,7 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         kind=row.get("kind") or "hashtag",
         teams=tuple(load_teams(db)) if row.get("kind") == "teams" else (),
         trophies=tuple(Trophy(**t) for t in json.loads(row.get("trophies") or "[]")),
+        refresh=RefreshConfig(**json.loads(row["refresh"])) if row.get("refresh") else RefreshConfig(),
         terms=contest_terms.from_record(json.loads(row["terms"]) if row.get("terms") else None),
     )
 

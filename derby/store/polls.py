@@ -121,8 +121,14 @@ class PageResult:
 _MEDIA_FIELDS = ("caption", "media_type", "permalink", "timestamp", "media_url", "children")
 
 
+_SNAPSHOT_UPSERT = """INSERT INTO snapshots (media_id, poll_run_id, observed_at, like_count, comments_count, source)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (media_id, poll_run_id) DO UPDATE SET
+      like_count = excluded.like_count, comments_count = excluded.comments_count, source = excluded.source"""
+
+
 def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, page: MediaPage,
-              observed_at: datetime, *, label: str | None = None) -> PageResult:
+              observed_at: datetime, *, label: str | None = None, refresh: bool = False) -> PageResult:
     """Store one parsed page in one transaction: media, snapshots, sightings, warnings
     and the poll run's page count.
 
@@ -131,6 +137,10 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     missing ``like_count`` stays NULL: hidden likes). A snapshot is appended when the engagement differs from the media's latest
     one (at most one per media per poll run), so re-polling unchanged data writes only
     to the poll-run log. ``label`` prefixes its warnings (default ``#hashtag edge``).
+    ``edge`` is the source (a hashtag edge, or a refresh source
+    with ``hashtag`` ""). With ``refresh`` (a refresh by id) the snapshot is written
+    even when unchanged, replacing one this poll run's hashtag edges wrote, and the
+    page is not counted in the poll run's pages.
     """
     when = clock.to_store(observed_at)
     by_id = {m.media_id: m for m in page.media}  # duplicates within a page collapse
@@ -159,8 +169,8 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                 continue
             previous = latest.get(media_id)
             reading = _reading(media, previous)
-            if previous is None or previous[1:] != reading:
-                snapshot_rows.append((media_id, run_id, when, *reading))
+            if previous is None or previous[1:] != reading or refresh:
+                snapshot_rows.append((media_id, run_id, when, *reading, edge))
                 if old is not None:
                     result.updated.add(media_id)
         db.conn.executemany(
@@ -180,13 +190,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                  children = coalesce(excluded.children, children)""",
             media_rows,
         )
-        db.conn.executemany(
-            """INSERT INTO snapshots (media_id, poll_run_id, observed_at, like_count, comments_count)
-               VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (media_id, poll_run_id) DO UPDATE SET
-                 like_count = excluded.like_count, comments_count = excluded.comments_count""",
-            snapshot_rows,
-        )
+        db.conn.executemany(_SNAPSHOT_UPSERT, snapshot_rows)
         result.snapshots = len(snapshot_rows)
         db.conn.executemany(
             f"""INSERT INTO media_edits (media_id, poll_run_id, changed_at, {', '.join(_MEDIA_FIELDS)},
@@ -195,9 +199,9 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
         db.conn.executemany("INSERT OR IGNORE INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, ?, ?)",
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
-                       [(run_id, when, f"{label or f'#{hashtag} {edge}'}: {w}") for w in page.warnings])
-        db.execute("UPDATE poll_runs SET pages = pages + 1, media_seen = media_seen + ?, progress_at = ? WHERE id = ?",
-                   [len(ids), clock.to_store(_elapsed_since_start(db, run_id, observed_at)), run_id])
+                       [(run_id, when, f"{label or (f'#{hashtag} {edge}' if hashtag else edge)}: {w}") for w in page.warnings])
+        db.execute("UPDATE poll_runs SET pages = pages + ?, media_seen = media_seen + ?, progress_at = ? WHERE id = ?",
+                   [0 if refresh else 1, len(ids), clock.to_store(_elapsed_since_start(db, run_id, observed_at)), run_id])
         refresh_entry_scores(db, ids)
     return result
 

@@ -13,11 +13,13 @@ from derby import clock
 
 
 def history_present(db: sqlite_utils.Database, as_of: datetime | None = None) -> tuple[bool, bool]:
-    """Return (any entrant link, any moderation) recorded at or before ``as_of`` (ever
+    """Return (any entrant link or author named by a refresh, any moderation) recorded
+    at or before ``as_of`` (ever
     when None): without them the ranking skips one search per media."""
     cutoff = clock.to_store(as_of) if as_of else "9999"
     conn = db.conn
-    links = conn.execute("SELECT 1 FROM entrant_links WHERE linked_at <= ? LIMIT 1", [cutoff]).fetchone()
+    links = conn.execute("SELECT 1 FROM entrant_links WHERE linked_at <= ? UNION ALL "
+                         "SELECT 1 FROM media_authors WHERE at <= ? LIMIT 1", [cutoff, cutoff]).fetchone()
     judged = conn.execute("SELECT 1 FROM moderation WHERE at <= ? LIMIT 1", [cutoff]).fetchone()
     return links is not None, judged is not None
 

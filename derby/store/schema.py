@@ -587,6 +587,144 @@ def m013_team_contests(db: sqlite_utils.Database) -> None:
                        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
 
+@migrations()
+def m014_poll_clock(db: sqlite_utils.Database) -> None:
+    """Which clock the database's polls were made on: ``real`` or ``rehearsal``
+    (``derby --now``); see :mod:`derby.store.rehearsal`."""
+    db.executescript(
+        """
+        CREATE TABLE poll_clock (
+            kind TEXT PRIMARY KEY CHECK (kind IN ('real', 'rehearsal')),
+            first_at TEXT NOT NULL           -- UTC, on that clock
+        );
+        """
+    )
+
+
+@migrations()
+def m015_engagement_readings(db: sqlite_utils.Database) -> None:
+    """Where and when each media's engagement was read (see :mod:`derby.store.readings`).
+
+    ``snapshots.source`` names the source of the reading that wrote a snapshot
+    (``recent_media``, ``top_media``, ``mentioned_media``, ``business_discovery``; NULL
+    before sources were recorded: a hashtag edge). ``poll_runs.final_sweep`` marks the
+    first poll after the freeze whose refresh readings count as the engagement at the
+    freeze. ``latest_readings`` holds each media's newest reading (a sighting by any
+    source), kept by a trigger on ``sightings``. ``media_outcomes`` (append-only)
+    records what a source said of a media besides its engagement: ``gone`` (reported
+    deleted or hidden), ``not_refreshable`` (the source refuses it: stop asking),
+    ``missing`` (a source read successfully should have returned it and did not).
+    """
+    db["contest"].add_column("refresh", str)             # JSON of the [refresh] settings
+    db["snapshots"].add_column("source", str)
+    db.execute("ALTER TABLE poll_runs ADD COLUMN final_sweep INTEGER NOT NULL DEFAULT 0")
+    db.executescript(
+        """
+        CREATE TABLE latest_readings (
+            media_id TEXT PRIMARY KEY REFERENCES media(media_id),
+            poll_run_id INTEGER NOT NULL,
+            read_at TEXT NOT NULL,           -- UTC, the poll run's start
+            source TEXT NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO latest_readings (media_id, poll_run_id, read_at, source)
+            SELECT media_id, poll_run_id, started_at, edge FROM (
+                SELECT s.media_id, s.poll_run_id, p.started_at, s.edge,
+                       row_number() OVER (PARTITION BY s.media_id ORDER BY p.started_at DESC, s.poll_run_id DESC) AS n
+                FROM sightings s JOIN poll_runs p ON p.id = s.poll_run_id) WHERE n = 1;
+        CREATE TRIGGER latest_readings_insert AFTER INSERT ON sightings BEGIN
+            INSERT INTO latest_readings (media_id, poll_run_id, read_at, source)
+                SELECT NEW.media_id, NEW.poll_run_id, p.started_at, NEW.edge FROM poll_runs p WHERE p.id = NEW.poll_run_id
+            ON CONFLICT (media_id) DO UPDATE SET
+                poll_run_id = excluded.poll_run_id, read_at = excluded.read_at, source = excluded.source
+            WHERE excluded.read_at > latest_readings.read_at
+               OR (excluded.read_at = latest_readings.read_at AND excluded.poll_run_id > latest_readings.poll_run_id);
+        END;
+        CREATE TABLE media_outcomes (
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            source TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('gone', 'not_refreshable', 'missing')),
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            at TEXT NOT NULL,                -- UTC
+            detail TEXT
+        );
+        CREATE INDEX media_outcomes_media ON media_outcomes (media_id, at);
+        CREATE TRIGGER media_outcomes_no_update BEFORE UPDATE ON media_outcomes
+            BEGIN SELECT RAISE(ABORT, 'media_outcomes is append-only'); END;
+        CREATE TRIGGER media_outcomes_no_delete BEFORE DELETE ON media_outcomes
+            BEGIN SELECT RAISE(ABORT, 'media_outcomes is append-only'); END;
+        """
+    )
+
+
+@migrations()
+def m016_refresh_state(db: sqlite_utils.Database) -> None:
+    """What refreshes by id need to remember (see :mod:`derby.store.refresh`): the
+    organizer account's username (read once from the API), refresh sources turned off
+    by a permission refusal, the authors refreshes named (append-only), and entrants
+    Business Discovery cannot read (append-only)."""
+    db.executescript(
+        """
+        CREATE TABLE organizer_account (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            account TEXT NOT NULL,           -- the Instagram user id (feed name for fixtures)
+            username TEXT NOT NULL,          -- validated, lower case
+            read_at TEXT NOT NULL            -- UTC
+        );
+        CREATE TABLE refresh_sources (
+            source TEXT PRIMARY KEY,         -- mentioned_media | business_discovery
+            enabled INTEGER NOT NULL,
+            reason TEXT,
+            changed_at TEXT NOT NULL,        -- UTC
+            poll_run_id INTEGER REFERENCES poll_runs(id)
+        );
+        CREATE TABLE media_authors (
+            id INTEGER PRIMARY KEY,
+            media_id TEXT NOT NULL REFERENCES media(media_id),
+            username TEXT NOT NULL,          -- validated, lower case
+            source TEXT NOT NULL,
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            at TEXT NOT NULL                 -- UTC
+        );
+        CREATE INDEX media_authors_media ON media_authors (media_id, at);
+        CREATE TABLE entrant_refusals (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            source TEXT NOT NULL,
+            poll_run_id INTEGER REFERENCES poll_runs(id),
+            at TEXT NOT NULL,                -- UTC
+            detail TEXT
+        );
+        CREATE INDEX entrant_refusals_username ON entrant_refusals (username, source);
+        """
+    )
+    for table in ("media_authors", "entrant_refusals"):
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+
+
+@migrations()
+def m017_bare_mentions(db: sqlite_utils.Database) -> None:
+    """Stored captions' mentions again, now with the bare handle as a whole word (the
+    hashtag feed strips the ``@``; see :func:`derby.text.caption_mentions`); the live
+    standings are scored again by the next write."""
+    db.execute("DROP TRIGGER media_edits_no_update")
+    for table in ("media", "media_edits"):
+        last = -1
+        while True:
+            rows = db.execute(f"SELECT rowid, caption FROM {table} WHERE rowid > ? AND caption IS NOT NULL "
+                              f"ORDER BY rowid LIMIT {CAPTION_BATCH}", [last]).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            db.conn.executemany(f"UPDATE {table} SET caption_mentions = ? WHERE rowid = ?",
+                                [(caption_words(caption)[1], rowid) for rowid, caption in rows])
+    db.execute("CREATE TRIGGER media_edits_no_update BEFORE UPDATE ON media_edits "
+               "BEGIN SELECT RAISE(ABORT, 'media_edits is append-only'); END")
+    db.execute("DELETE FROM entry_scores_state")
+
+
 def open_db(path: str | Path, *, create: bool = True,
             progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
