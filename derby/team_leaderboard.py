@@ -217,6 +217,7 @@ class TeamBoardView:
     previous_poll: datetime | None
     trophy: Trophy | None = None
     metric_label: str = field(default="")
+    refresh_off: tuple[str, ...] = ()  # a team contest refreshes no media by id
 
 
 def team_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None, *,

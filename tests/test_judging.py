@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from derby import leaderboard, store
-from derby.rules import RULE_KINDS
+from derby.rules import RULE_KINDS, TEAM_RULES
 from helpers import contest, media, page, utc
 
 END = utc(2017, 4, 10, 3, 59, 59)
@@ -39,17 +39,17 @@ def board(db, as_of=None):
 
 def test_init_seeds_every_rule_once_then_records_file_edits(db):
     history = store.rule_history(db)
-    assert len(history) == len(RULE_KINDS) and {h["changed_by"] for h in history} == {"contest file"}
+    assert len(history) == len(RULE_KINDS) - len(TEAM_RULES) and {h["changed_by"] for h in history} == {"contest file"}
     assert {h["name"]: h["new_value"] for h in history}["points_per_comment"] == 2.0
     assert all(h["first"] and h["reason"] == "seeded from the contest file" for h in history)
     store.set_rule(db, "points_per_like", 4, utc(2017, 4, 2), by="Marie", reason="jury")
     # init again with an edited file: only the changed value is recorded; Marie's edit stays
     store.save_contest(db, contest(rules={"points_per_comment": 5, "points_per_like": 1}), utc(2017, 4, 3))
-    assert [(h["name"], h["old_value"], h["new_value"], h["changed_by"]) for h in store.rule_history(db)[len(RULE_KINDS):]] == [
+    assert [(h["name"], h["old_value"], h["new_value"], h["changed_by"]) for h in store.rule_history(db)[len(RULE_KINDS) - len(TEAM_RULES):]] == [
         ("points_per_like", 1.0, 4.0, "Marie"), ("points_per_comment", 2.0, 5.0, "contest file")]
     assert store.read_rules(db)["points_per_like"] == 4.0
     store.save_contest(db, contest(rules={"points_per_comment": 5}), utc(2017, 4, 4))
-    assert len(store.rule_history(db)) == len(RULE_KINDS) + 2  # the same file again records nothing
+    assert len(store.rule_history(db)) == len(RULE_KINDS) - len(TEAM_RULES) + 2  # the same file again records nothing
 
 
 def test_set_rule_validates_and_skips_no_op(db):
