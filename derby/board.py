@@ -32,6 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from derby import clock
+from derby import tokens as expiry
 from derby.errors import ConfigError, DatabaseMissing, DerbyError, NotADerbyDatabase
 from derby.leaderboard import BoardRow, BoardView
 from derby.text import shortcode, terminal_text
@@ -177,6 +178,8 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None, p
         lines.append(_line(labels["stale"].format(age=clock.format_duration(health.age, lang)), width, "bold red"))
     if health.last_status in ("failed", "partial", "skipped", "interrupted"):
         lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
+    for notice in health.tokens:
+        lines.append(_line("⚠ " + expiry.message(notice, lang, tz), width, "bold red" if notice.expired else "bold yellow"))
     if health.gaps:
         tag, start, end = health.gaps[-1]
         text = labels["gap"].format(tag=f" #{tag}" if tag else "", start=clock.format_short(start, tz, lang),

@@ -317,11 +317,12 @@ class GraphSettings:
     user_id: str
     base_url: str = DEFAULT_GRAPH_URL
     app_secret: str | None = field(default=None, repr=False)
+    app_id: str | None = None
 
 
 def graph_settings(env: Mapping[str, str]) -> GraphSettings:
-    """Read ``INSTAGRAM_ACCESS_TOKEN``, ``INSTAGRAM_USER_ID``, ``DERBY_GRAPH_URL`` and
-    ``INSTAGRAM_APP_SECRET`` from ``env``.
+    """Read ``INSTAGRAM_ACCESS_TOKEN``, ``INSTAGRAM_USER_ID``, ``DERBY_GRAPH_URL``,
+    ``INSTAGRAM_APP_SECRET`` and ``INSTAGRAM_APP_ID`` (for ``debug_token``) from ``env``.
 
     Raises ConfigError naming the missing variable and where to set it, and for a base
     URL that would send the token in clear text to another machine.
@@ -339,4 +340,5 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
         raise ConfigError("DERBY_GRAPH_URL must be an https:// URL (plain http only for a test server on 127.0.0.1): "
                           "the access token travels with every request")
     secret = env.get("INSTAGRAM_APP_SECRET", "").strip() or None
-    return GraphSettings(access_token=token, user_id=user_id, base_url=base.rstrip("/"), app_secret=secret)
+    app_id = env.get("INSTAGRAM_APP_ID", "").strip() or None
+    return GraphSettings(access_token=token, user_id=user_id, base_url=base.rstrip("/"), app_secret=secret, app_id=app_id)

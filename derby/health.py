@@ -11,13 +11,14 @@ No rich, no HTTP; the CLI prints and exits.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
 
 from derby import clock, store
+from derby import tokens as expiry
 from derby.config import Contest
 from derby.lock import is_held, lock_path
 from derby.text import display_text
@@ -53,6 +54,7 @@ class Facts:
     size: int
     counts: dict[str, int]
     lock_held: bool | None = False  # a process holds the file lock (None: this user cannot open the lock file)
+    tokens: list[dict] = field(default_factory=list)  # store.token_expiries rows
 
     @property
     def phase(self) -> str:
@@ -71,7 +73,7 @@ def gather(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         active_cooldown=store.active_cooldown(db, account, now) if account else None,
         coverage=store.last_coverage(db), gaps=store.coverage_gaps(db),
         budget=store.hashtag_budget(db, account, now) if account else None,
-        db_path=db_path, size=_file_size(db_path), counts=store.counts(db))
+        db_path=db_path, size=_file_size(db_path), counts=store.counts(db), tokens=store.token_expiries(db))
 
 
 def _file_size(db_path: str | Path | None) -> int:
@@ -131,6 +133,8 @@ def judge(facts: Facts) -> list[dict]:
         problem("action_needed", action)
     for message in _coverage_problems(f):
         problem("degraded", message)
+    for notice in expiry.notices(f.tokens, f.now):
+        problem("action_needed" if notice.expired else "degraded", expiry.message(notice, "en", f.contest.tz))
     return problems
 
 

@@ -91,6 +91,7 @@ from derby.store.limits import (
 )
 from derby.store.versions import data_version, database_file
 from derby.store.flags import open_flags as open_judge_flags
+from derby.store.tokens import save_token_expiry, token_expiries
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -192,4 +193,6 @@ __all__ = [
     "data_version",
     "database_file",
     "open_judge_flags",
+    "save_token_expiry",
+    "token_expiries",
 ]
