@@ -274,6 +274,7 @@ class PollHealth:
     stale_after: timedelta
     gaps: list[tuple[str | None, datetime, datetime]] = field(default_factory=list)
     tokens: list = field(default_factory=list)  # derby.tokens.Notice: tokens expiring within a week or expired
+    token_expired: bool = False  # the last poll was refused for an expired token (code 190, subcode 463 or 460)
 
 
 @dataclass
@@ -321,7 +322,8 @@ def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> P
     gaps = coverage_gaps(db, contest, now, times)
     return PollHealth(last_success=last_success, age=age, last_status=last["status"] if last else None,
                       stale=stale, stale_after=stale_after, gaps=gaps,
-                      tokens=expiry.notices(store.token_expiries(db), now))
+                      tokens=expiry.notices(store.token_expiries(db), now),
+                      token_expired=bool(last) and expiry.refused_as_expired(last))
 
 
 def coverage_gaps(db: sqlite_utils.Database, contest: Contest, now: datetime,

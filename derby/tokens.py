@@ -43,6 +43,17 @@ def due(rows: list[dict], fp: str, now: datetime) -> bool:
     return True
 
 
+EXPIRED_SUBCODES = frozenset({460, 463})
+"""Subcodes of error 190 that mean the token expired (Meta's "Access Token" error
+handling: 463 expired, 460 invalidated by a password change)."""
+
+
+def refused_as_expired(poll_run: dict) -> bool:
+    """Whether a stored poll run was refused because its token expired."""
+    return (poll_run.get("error_kind") == "auth" and poll_run.get("error_code") == 190
+            and poll_run.get("error_subcode") in EXPIRED_SUBCODES)
+
+
 @dataclass(frozen=True)
 class Notice:
     """One thing to warn of: ``label`` names the token (its variable, or a team);

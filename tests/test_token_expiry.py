@@ -136,3 +136,12 @@ def test_input_token_parameter_is_redacted():
     from derby.secrets import redact
 
     assert redact("GET /debug_token?input_token=EAAGabc&access_token=1|s") == "GET /debug_token?input_token=***&access_token=***"
+
+
+def test_board_says_plainly_when_the_last_poll_was_refused_for_an_expired_token():
+    db = db_with_contest()
+    run = store.start_poll_run(db, "graph", NOW)
+    store.finish_poll_run(db, run, NOW, status="failed", requests=1, error="auth: the access token has expired")
+    store.record_poll_outcome(db, run, error_kind="auth", error_code=190, error_subcode=463)
+    assert "le jeton d'accès a expiré" in _header(db, NOW, "fr")
+    assert "the access token has expired" in _header(db, NOW, "en")
