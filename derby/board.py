@@ -35,6 +35,7 @@ from derby import clock
 from derby import tokens as expiry
 from derby.errors import ConfigError, DatabaseMissing, DerbyError, NotADerbyDatabase
 from derby.leaderboard import BoardRow, BoardView
+from derby.team_leaderboard import TeamBoardView, TeamRow
 from derby.text import shortcode, terminal_text
 from derby.units import word
 
@@ -75,6 +76,13 @@ LABELS: dict[str, dict[str, str]] = {
         "no_timestamp": "sans date", "before_start": "avant le début", "after_end": "après la clôture",
         "no_caption": "sans légende", "missing_hashtag": "mot-clic absent", "disqualified": "disqualifiée",
         "missing_mention": "mention absente", "review": "à vérifier", "over_entrant_cap": "maximum atteint",
+        "team": "Équipe", "account": "Compte", "followers": "Abonnés", "gained": "Gagnés", "posts": "Publications",
+        "team_counts": "{teams} {teams_w} · {ranked} {ranked_w} · {posts} {posts_w} sur {posts_stored} · "
+                       "{disqualified} {disqualified_w}",
+        "no_team": "Aucune équipe classée pour l'instant.", "place": "Place", "value": "Valeur",
+        "trophy": "Trophée « {name} » : {metric}",
+        "followers_lost": "abonnés perdus", "no_post": "aucune publication", "no_reading": "compte non lu",
+        "missing_like_count": "J'aime manquants", "over_daily_cap": "plafond quotidien",
         "neutral": "Participation n°\u00a0{rank}", "flag_burst": "⚑ rafale", "flag_ratio": "⚑ ratio J'aime/comm.",
         "flag_lockstep": "⚑ en phase",
     },
@@ -107,6 +115,13 @@ LABELS: dict[str, dict[str, str]] = {
         "no_timestamp": "no date", "before_start": "before start", "after_end": "after close",
         "no_caption": "no caption", "missing_hashtag": "no hashtag", "disqualified": "disqualified",
         "missing_mention": "no mention", "review": "to review", "over_entrant_cap": "entrant cap",
+        "team": "Team", "account": "Account", "followers": "Followers", "gained": "Gained", "posts": "Posts",
+        "team_counts": "{teams} {teams_w} · {ranked} ranked · {posts} {posts_w} of {posts_stored} · "
+                       "{disqualified} disqualified",
+        "no_team": "No ranked team yet.", "place": "Place", "value": "Value",
+        "trophy": "Trophy “{name}”: {metric}",
+        "followers_lost": "followers lost", "no_post": "no post yet", "no_reading": "account not read",
+        "missing_like_count": "likes missing", "over_daily_cap": "daily cap",
         "neutral": "Entry no. {rank}", "flag_burst": "⚑ burst", "flag_ratio": "⚑ like/comment ratio",
         "flag_lockstep": "⚑ lock-step",
     },
@@ -114,8 +129,11 @@ LABELS: dict[str, dict[str, str]] = {
 
 WORDS: dict[str, dict[str, tuple[str, str]]] = {
     "fr": {"entries": ("participation", "participations"), "eligible": ("admissible", "admissibles"),
-           "disqualified": ("disqualifiée", "disqualifiées"), "other": ("autre", "autres")},
-    "en": {"entries": ("entry", "entries"), "other": ("more", "more")},
+           "disqualified": ("disqualifiée", "disqualifiées"), "other": ("autre", "autres"),
+           "teams": ("équipe", "équipes"), "ranked": ("classée", "classées"),
+           "posts": ("publication comptée", "publications comptées")},
+    "en": {"entries": ("entry", "entries"), "other": ("more", "more"), "teams": ("team", "teams"),
+           "posts": ("post counted", "posts counted")},
 }
 """Words of the board that agree with a count: (singular, plural) by language."""
 
@@ -196,7 +214,8 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None, p
         lines.append(_line(busy, width, "bold yellow"))
     counts = {k: number(v, lang) for k, v in view.counts.items()}
     words = {f"{k}_w": _word(v, k, lang) for k, v in view.counts.items() if k in WORDS[lang]}
-    lines.append(_line(labels["counts"].format(**counts, **words), width, "dim"))
+    key = "team_counts" if "teams" in counts else "counts"
+    lines.append(_line(labels[key].format(**counts, **words), width, "dim"))
     return lines
 
 
@@ -329,6 +348,8 @@ def render(view: BoardView, lang: str, console: Console, *, width: int | None = 
     do not fit are counted in a last line. The ``public`` board shows no operational
     warning, no flag and no id: entrants by name or username, else a neutral label."""
     width = width or console.width
+    if isinstance(view, TeamBoardView):
+        return render_teams(view, lang, console, width=width, height=height, busy=busy)
     lines = header(view, lang, width, busy=None if public else busy, public=public)
     labels = LABELS[lang]
     if not view.rows:
@@ -447,6 +468,109 @@ def run_live(console: Console, frame: Callable[[], RenderableType], every: float
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return shown
+
+
+# -- the team board -------------------------------------------------------------------------
+
+TEAM_WIDTH = 28
+
+
+def _movement(rank: int | None, movement: int | None, labels: dict[str, str]) -> Text:
+    if rank is None:
+        return Text("")
+    if movement is None:
+        return Text(labels["new"], style="cyan")
+    if movement > 0:
+        return Text(f"▲{movement}", style="bold green")
+    if movement < 0:
+        return Text(f"▼{-movement}", style="bold red")
+    return Text("=", style="dim")
+
+
+def _team_columns(view: TeamBoardView, lang: str) -> list[tuple[str, int, Callable[[TeamRow], Text], str]]:
+    labels = LABELS[lang]
+
+    def gained(row: TeamRow) -> Text:
+        value = row.team.followers_gained
+        return Text(("+" if value > 0 else "") + number(value, lang), style="bold green" if value > 0 else
+                    ("bold red" if value < 0 else ""))
+
+    def flags(row: TeamRow) -> Text:
+        words = [labels.get(f, f) for f in row.team.flags]
+        if row.team.rank is None:
+            words.insert(0, labels.get(row.team.status, row.team.status))
+        return Text(", ".join(words), style="yellow")
+
+    def followers(row: TeamRow) -> Text:
+        count = row.team.followers_count
+        return Text("—" if count is None else number(count, lang))
+
+    place = (lambda r: Text(str(r.place) if r.place else "—", style="bold")) if view.trophy else \
+        (lambda r: Text(str(r.team.rank) if r.team.rank else "—", style="bold"))
+    columns = [
+        ("place" if view.trophy else "rank", 0, place, "right"),
+        ("team", 0, lambda r: _line(terminal_text(r.team.name), TEAM_WIDTH, "bold"), "left"),
+        ("score", 0, lambda r: Text(number(r.team.score, lang), style="bold"), "right"),
+        ("move", 1, lambda r: _movement(r.team.rank, r.movement, labels), "right"),
+        ("account", 3, lambda r: _line("@" + terminal_text(r.team.username) if r.team.username else "—",
+                                        ENTRANT_WIDTH), "left"),
+        ("followers", 2, followers, "right"),
+        ("gained", 1, gained, "right"),
+        ("trend", 4, lambda r: Text(sparkline([float(v) for v in r.trend]), style="cyan"), "left"),
+        ("posts", 2, lambda r: Text(number(len(r.team.counted), lang)), "right"),
+        ("likes", 2, lambda r: Text(number(r.team.likes, lang)), "right"),
+        ("comments", 3, lambda r: Text(number(r.team.comments, lang)), "right"),
+        ("flags", 2.5, flags, "left"),
+    ]
+    if view.trophy:
+        columns.insert(3, ("value", 0, lambda r: Text("—" if r.value is None else number(r.value, lang),
+                                                      style="bold magenta"), "right"))
+    return columns
+
+
+def _team_table(columns, rows: list[TeamRow], lang: str) -> Table:
+    labels = LABELS[lang]
+    # heavy borders, padding and bold figures: it is read from across a room
+    table = Table(box=box.HEAVY_HEAD, header_style="bold reverse", expand=False, pad_edge=True, padding=(0, 1),
+                  row_styles=["", "on grey11"])
+    for key, _, _, justify in columns:
+        table.add_column(labels[key], justify=justify, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*[cell(row) for _, _, cell, _ in columns],
+                      style="bold yellow" if row.team.rank == 1 and not row.place else None)
+    return table
+
+
+def render_teams(view: TeamBoardView, lang: str, console: Console, *, width: int | None = None,
+                 height: int | None = None, busy: str | None = None) -> RenderableType:
+    """Return the team board: the header, then rank (or the trophy's place and value),
+    movement, team, @username, followers with those gained and their trend, posts,
+    likes, comments and score, columns dropped by priority to fit ``width`` and rows
+    cut to ``height`` (when given)."""
+    width = width or console.width
+    labels = LABELS[lang]
+    lines = header(view, lang, width, busy=busy)  # type: ignore[arg-type]
+    if view.trophy is not None:
+        lines.append(_line(labels["trophy"].format(name=terminal_text(view.trophy.name), metric=view.metric_label),
+                           width, "bold magenta"))
+    if not view.rows:
+        return Group(*lines, Text(""), _line(labels["no_team"], width))
+    rows, hidden = view.rows, view.total_rows - len(view.rows)
+    if height is not None:
+        room = max(height - len(lines) - TABLE_OVERHEAD - (1 if hidden or len(rows) > height else 0), 1)
+        hidden += max(len(rows) - room, 0)
+        rows = rows[:room]
+    columns = _team_columns(view, lang)
+    while True:
+        table = _team_table(columns, rows, lang)
+        droppable = [c for c in columns if c[1] > 0]
+        if _width_of(console, table) <= width or not droppable:
+            break
+        columns.remove(max(droppable, key=lambda c: c[1]))
+    parts: list[RenderableType] = [*lines, table]
+    if hidden > 0:
+        parts.append(_line(labels["more"].format(n=number(hidden, lang), other_w=_word(hidden, "other", lang)), width, "dim"))
+    return Group(*parts)
 
 
 def _interrupt_on_signals() -> dict:

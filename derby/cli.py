@@ -31,10 +31,18 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _secrets() -> list[str]:
+    """The values of every token or secret variable (a team contest names its own, such
+    as DERBY_TOKEN_3E_AVENUE)."""
+    names = [n for n in os.environ if "TOKEN" in n.upper() or "SECRET" in n.upper()]
+    return [v for v in (os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET", *names))
+            if len(v) >= 8]
+
+
 def _redact(text: str) -> str:
     from derby.secrets import redact
 
-    return redact(text, *(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
+    return redact(text, *_secrets())
 
 
 def friendly(func):
@@ -290,8 +298,9 @@ EXAMPLE_KINDS = ("hashtag", "teams")
 @click.option("--example-env", "example_env", is_flag=True,
               help="Write an example .env (the settings' keys) to CONTEST_FILE (default: stdout).")
 @click.option("--force", is_flag=True,
-              help="Load it even though the database holds posts of a contest with another title or fewer hashtags; "
-                   "with --example, replace an existing file.")
+              help="Load it even though the database holds posts of a contest with another title or fewer hashtags "
+                   "(or, in a team contest, of a team dropped or moved to another account); with --example, "
+                   "replace an existing file.")
 @pass_ctx
 @friendly
 def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool) -> None:
@@ -315,12 +324,9 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
         if target is not None:
             raise ConfigError(f"--example takes no kind {example!r}; kinds: {', '.join(EXAMPLE_KINDS)}")
         example, target = "hashtag", example
-    if example == "teams":
-        raise ConfigError("this version of derby has no team contests yet, so no team example; "
-                          "derby init --example writes the hashtag contest")
     if example is not None and example_env:
         raise ConfigError("give --example or --example-env, one at a time")
-    name = "env.example" if example_env else "contest.toml"
+    name = "env.example" if example_env else ("teams.toml" if example == "teams" else "contest.toml")
     data = resources("derby.examples").joinpath(name).read_bytes()
     target = target or files.STDOUT
     if not files.is_stdout(target) and Path(target).exists() and not force:
@@ -353,13 +359,20 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
                 f"the {word(len(dropped), 'hashtag')} #{', #'.join(dropped)}"
             raise ConfigError(f"{ctx.db_path} holds {plural(posts, 'post')} of a contest with {what}; loading "
                               f"{contest_file} would judge them by another contest. Use another --db, or --force")
+    if stored is not None and posts and not force and stored.kind != contest.kind:
+        raise ConfigError(f"{ctx.db_path} holds {posts} posts of a {stored.kind} contest; {contest_file} is a "
+                          f"{contest.kind} contest. Use another --db, or --force")
+    if contest.kind == "teams":
+        _check_teams(db, contest, force)
     now = clock.utcnow()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
     changes = store.save_contest(db, contest, now)
     tz = contest.tz
+    what = (plural(len(contest.teams), "team") + (f" (#{', #'.join(contest.hashtags)})" if contest.hashtags else "")
+            if contest.kind == "teams" else f"#{', #'.join(contest.hashtags)}")
     _info(f"Contest “{display_text(contest.title)}” loaded into {ctx.db_path}: "
-          f"#{', #'.join(contest.hashtags)}, {clock.format_local(contest.start, tz, 'en')} → "
+          f"{what}, {clock.format_local(contest.start, tz, 'en')} → "
           f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
           f"polled every {format_duration(contest.schedule.every)}.")
     if contest.count_engagement_until:
@@ -369,6 +382,22 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         needed = len(budget.needed(contest.hashtags))
         _info(f"Hashtag budget of account {budget.account}: {budget.used}/{budget.limit} used this week, "
               f"{needed} more needed by this contest.")
+
+
+def _check_teams(db, contest, force: bool) -> None:
+    """Refuse (ConfigError) a teams file that would drop or re-point a team whose posts
+    are stored (unless ``force``), and one whose team token variable is missing (for
+    the accounts feed; no request is made)."""
+    from derby import store
+    from derby.config import team_settings
+
+    refused = store.team_changes(db, contest.teams).refused()
+    if refused and not force:
+        raise ConfigError(f"{'; '.join(refused)}: its posts would leave the standings. Rename a team by keeping its "
+                          "account_id, or load with --force")
+    if contest.feed.kind == "accounts":
+        for team in contest.teams:
+            team_settings(team, os.environ)
 
 
 def _record_refused_contest_file(ctx: _Context, contest_file: str, exc: ConfigError) -> None:
@@ -486,7 +515,8 @@ def _run(ctx: _Context, every: float | None) -> None:
     if every is not None:
         try:
             interval = check_interval(every, feed_kind=contest.feed.kind,
-                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every")
+                                      hashtags=len(contest.hashtags), page_cap=contest.feed.page_cap, key="--every",
+                                      teams=len(contest.teams) if contest.kind == "teams" else None)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)
@@ -598,7 +628,7 @@ def _setup_logging(log_file: str | None, level: str):
         handler.setFormatter(handler_formatter)
         handler.setLevel(level)  # a library that sets its own logger's level stays within ours
         root.addHandler(handler)
-    install_log_redaction(*(os.environ.get(n, "").strip() for n in ("INSTAGRAM_ACCESS_TOKEN", "INSTAGRAM_APP_SECRET")))
+    install_log_redaction(*_secrets())
     root.setLevel(level)
     for logger in quiet:  # their INFO lines (every job run, every request) are noise
         logger.setLevel(logging.DEBUG if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level)))
@@ -656,11 +686,14 @@ def _standings(ctx: _Context, as_of: str | None):
               metavar="FILE.svg|FILE.html", help="Also write the board as a picture (SVG or HTML).")
 @click.option("--public", is_flag=True,
               help="The venue screen: no operational warnings, flags or ids; entrants by name where known.")
+@click.option("--trophy", default=None, metavar="NAME", help="Team contest: rank the teams for this trophy.")
+@click.option("--posts", "posts", is_flag=True, help="Team contest: list the teams' posts ranked, with their team.")
 @_as_of_option
 @pass_ctx
 @friendly
 def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, lang: str | None, live: bool,
-                    every: float, save_to: str | None, as_of: str | None, public: bool = False) -> None:
+                    every: float, save_to: str | None, trophy: str | None, posts: bool, as_of: str | None,
+                    public: bool = False) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
     from derby import export, leaderboard
 
@@ -668,6 +701,12 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
         raise ConfigError("--public draws the ranked entries for a screen; drop --all and --format")
     if every < 1:
         raise ConfigError("--every must be at least 1s")
+    if _kind(ctx) == "teams":
+        _team_leaderboard(ctx, top=top, show_all=show_all, fmt=fmt, lang=lang, live=live, every=every,
+                          save_to=save_to, trophy=trophy, posts=posts, as_of=as_of)
+        return
+    if trophy or posts:
+        raise ConfigError("--trophy and --posts are for a team contest (kind = \"teams\")")
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
@@ -753,6 +792,10 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
         raise ConfigError(f"{output}: derby writes CSV, JSON or XLSX; name the file .csv, .json, .ndjson or .xlsx "
                           "(or pass --format)")
     fmt = fmt or _EXPORT_SUFFIXES[suffix]
+    if _kind(ctx) == "teams":
+        _team_export(ctx, output, top=top, alternates=alternates, every_entry=every_entry, fmt=fmt,
+                     encoding=encoding, as_of=as_of)
+        return
     board = _standings(ctx, as_of)
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
@@ -798,14 +841,16 @@ def _unseen_warnings(db, board, count: int) -> list[str]:
 @click.option("--interval", default=0.5, show_default="0.5s", type=DURATION,
               help="Wall-clock time between polls (each poll is 12 h of contest time), at least 0.05s.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Rows of the final leaderboard.")
+@click.option("--teams", "teams", is_flag=True,
+              help="Replay the bundled team contest instead (seven teams, April 2017, made-up data).")
 @pass_ctx
 @friendly
-def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
+def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: bool) -> None:
     """Run the whole job on the bundled demo contest; nothing to configure."""
     import tempfile
 
     from derby import board as drawing, clock, export, leaderboard, store
-    from derby.demo.runner import demo_contest, run_demo
+    from derby.demo.runner import demo_contest, run_demo, team_demo_contest
     from derby.units import plural
 
     if interval < 0.05:
@@ -813,7 +858,7 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
     if demo_db is None and ctx.db_given:  # derby --db FILE demo; never the DERBY_DB of a real contest
         demo_db = ctx.db_path
     console, messages = _console(), _console(stderr=True)
-    contest = demo_contest()
+    contest = team_demo_contest() if teams else demo_contest()
     if demo_db and Path(demo_db).exists():
         existing = store.load_contest(store.open_db(demo_db, create=False))
         if existing is not None and existing.source != contest.source:
@@ -839,6 +884,9 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int) -> None:
             say(f"{db_path} already holds the finished replay; its results:")
         elif outcome != "closed":
             _fail("demo interrupted before the contest closed; winners.csv not written", 130 if outcome == "stopped" else 1)
+        if teams:
+            _team_demo_results(console, say, db_path, top)
+            return
         db = store.open_db(db_path)
         last = store.last_poll_run(db, successful=True)
         # the board as the replay's last poll saw it, not as of today's date
@@ -897,6 +945,28 @@ def _demo_draw_and_results(say, db, contest, closed_at, out_dir: Path) -> None:
         + ("match" if check.ok else "differences found"))
 
 
+def _team_demo_results(console, say, db_path: Path, top: int) -> None:
+    from derby import board as drawing, clock, export, store, team_leaderboard as teams
+    from derby.units import plural
+
+    db = store.open_db(db_path)
+    last = store.last_poll_run(db, successful=True)
+    view = teams.team_board_view(db, clock.from_store(last["finished_at"]) if last else clock.utcnow(), top=top)
+    board = view.board
+    console.print(drawing.render(view, board.contest.language, console))
+    for trophy in board.contest.trophies:
+        rows = teams.trophy_records(board, trophy, limit=trophy.count)
+        console.print(f"Trophée « {trophy.name} » : " + ", ".join(
+            f"{r['team']} ({drawing.number(r['value'], board.contest.language)})" for r in rows),
+            markup=False, highlight=False)
+    out = Path.cwd() / "winners.csv"
+    written = export.export_team_winners(out, board, top=3, alternates=2)
+    db.close()
+    say(f"{plural(len(board.ranked), 'team')} ranked; {plural(sum(len(t.counted) for t in board.teams), 'post')} "
+        f"counted of {len(board.posts.entries)} stored; wrote {plural(written, 'row')} (3 winners, 2 alternates, "
+        f"trophy winners) to {out}")
+
+
 # -- rules, entrants, explain, moderation and audit ------------------------------------------
 
 def _judge(by: str | None) -> str:
@@ -929,7 +999,8 @@ def _safe(text: object) -> str:
 def _tie_chain_text(chain, lang: str = "en") -> str:
     from derby.rules import tie_break_description
 
-    return " → ".join(f"{key} ({tie_break_description(key, lang)})" for key in chain)
+    teams = bool(chain) and chain[-1] == "name"  # a team contest's chain
+    return " → ".join(f"{key} ({tie_break_description(key, lang, teams=teams)})" for key in chain)
 
 
 @cli.group(name="rules", invoke_without_command=True)
@@ -990,6 +1061,7 @@ def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str 
     _contest(db)
     try:
         parsed = rule_kinds.parse_rule_value(name, value)
+        _check_rule_kind(_contest(db).kind, name, parsed)
         change = store.set_rule(db, name, parsed, clock.utcnow(), by=_judge(by), reason=reason)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -1076,11 +1148,14 @@ def _resolve(db, ref: str) -> dict:
 @pass_ctx
 @friendly
 def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> None:
-    """Show how one entry's score and rank were computed (MEDIA: id, permalink or shortcode)."""
+    """Show how one entry's (or, in a team contest, one team's) score and rank were computed."""
     from derby import clock, leaderboard, store
 
     db = ctx.read()
     contest = _contest(db)
+    if contest.kind == "teams":
+        _team_explain(db, contest, media, as_of, lang or contest.language)
+        return
     row = _resolve(db, media)
     moment = _moment(contest, as_of)
     board = leaderboard.standings(db, clock.utcnow(), moment)
@@ -1109,33 +1184,46 @@ def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | Non
     _info(f"{row['media_id']} {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
 
 
+_team_option = click.option("--team", "team", default=None, metavar="NAME",
+                            help="Team contest: the whole team (name, account id or @username) instead of one post.")
+
+
 @cli.command()
-@click.argument("media")
+@click.argument("media", required=False)
 @click.option("--reason", required=True, help="Why (shown with the entry and kept in the audit log).")
+@_team_option
 @_by_option
 @pass_ctx
 @friendly
-def disqualify(ctx: _Context, media: str, reason: str, by: str | None) -> None:
-    """Take an entry out of the ranking, with a reason (MEDIA: id, permalink or shortcode)."""
-    _moderate(ctx, media, "disqualify", reason, by)
+def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None) -> None:
+    """Take an entry (or with --team a whole team) out of the ranking, with a reason (MEDIA: id, permalink or shortcode)."""
+    if _moderation_target(media, team) == "team":
+        _moderate_team(ctx, team, "disqualify", reason, by)  # type: ignore[arg-type]
+        return
+    _moderate(ctx, media, "disqualify", reason, by)  # type: ignore[arg-type]
 
 
 @cli.command()
-@click.argument("media")
+@click.argument("media", required=False)
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
+@_team_option
 @_by_option
 @pass_ctx
 @friendly
-def reinstate(ctx: _Context, media: str, reason: str, by: str | None) -> None:
-    """Undo a disqualification, or clear an entry held for review, with a reason."""
-    _moderate(ctx, media, "reinstate", reason, by)
+def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None) -> None:
+    """Undo a disqualification (of an entry, or with --team of a team), or clear an entry held for review."""
+    if _moderation_target(media, team) == "team":
+        _moderate_team(ctx, team, "reinstate", reason, by)  # type: ignore[arg-type]
+        return
+    _moderate(ctx, media, "reinstate", reason, by)  # type: ignore[arg-type]
 
 
 @cli.command()
 @click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
                                             "ack_gaps", "draw_commit", "draw_commit_refused", "draw_run",
                                             "draw_run_refused", "results_certify", "results_verify", "check_winners",
-                                            "flag_clear", "flag_act", "purge", "purge_refused", "contest_file_refused"]),
+                                            "flag_clear", "flag_act", "purge", "purge_refused", "contest_file_refused", "team_disqualify",
+                                            "team_reinstate", "team_rename", "team_drop"]),
               default=None, help="Only this kind of action.")
 @_format_option("table", "json", "ndjson", "csv")
 @pass_ctx
@@ -1203,6 +1291,156 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
         for line in health.render_text(data):
             click.echo(line)
     sys.exit(data["exit_code"])
+
+
+# -- team contests -----------------------------------------------------------------------------
+
+def _kind(ctx: _Context) -> str:
+    """The stored contest's kind (``hashtag`` or ``teams``), read without writing."""
+    db = ctx.read()
+    try:
+        return _contest(db).kind
+    finally:
+        db.close()
+
+
+def _check_rule_kind(kind: str, name: str, value: object) -> None:
+    from derby import rules as rule_kinds
+
+    if name in rule_kinds.TEAM_RULES and kind != "teams":
+        raise ValueError(f"rule {name} is for a team contest; this database holds a hashtag contest")
+    if name == "tie_break":
+        rule_kinds.check_tie_break_kind(value, kind)  # type: ignore[arg-type]
+
+
+def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, save_to, trophy, posts, as_of) -> None:
+    from derby import clock, export, team_leaderboard as teams
+
+    db = ctx.read()
+    contest = _contest(db)
+    moment = _moment(contest, as_of) if as_of else None
+    if fmt != "table":
+        if live or save_to:
+            raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
+        board = teams.team_standings(db, clock.utcnow(), moment)
+        if posts:
+            chosen = board.posts.ranked[:top] if top else board.posts.ranked
+            if show_all:
+                chosen = chosen + [e for e in board.posts.entries if e.rank is None]
+            records = [teams.post_record(e, board) for e in chosen]
+            columns = export.TEAM_POST_COLUMNS
+        elif trophy:
+            records = teams.trophy_records(board, teams.find_trophy(contest, trophy), limit=top)
+            columns = export.TEAM_WINNER_COLUMNS
+        else:
+            records = [teams.team_record(t, contest) for t in teams.select_teams(board, top, show_all)]
+            columns = None
+        if fmt == "json":
+            click.echo(export.team_leaderboard_json(board, records))
+        elif fmt == "ndjson":
+            export.write_ndjson(sys.stdout, records)
+        elif columns is None:
+            export.team_rows_csv(sys.stdout, records)
+        else:
+            export.write_csv(sys.stdout, records, columns)
+        return
+    db.close()
+    _draw_team_board(ctx, top=top, show_all=show_all, lang=lang, live=live, every=every, save_to=save_to,
+                     trophy=trophy, posts=posts, moment=moment)
+
+
+def _draw_team_board(ctx: _Context, *, top, show_all, lang, live, every, save_to, trophy, posts, moment) -> None:
+    from derby import board as drawing, clock, store, team_leaderboard as teams
+
+    console = _console()
+
+    def read(rows: int | None):
+        reader = store.open_reader(ctx.db_path)
+        try:
+            if posts:
+                return teams.posts_board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows)
+            return teams.team_board_view(reader, clock.utcnow(), moment, top=top, show_all=show_all, limit=rows,
+                                         trophy=trophy)
+        finally:
+            reader.close()
+
+    view = read(None)  # an unknown trophy fails here, with one line
+    if save_to:
+        _save_board(drawing, view, lang or view.board.contest.language, save_to)
+    if live:
+        drawing.run_live(console, drawing.LiveBoard(read, console, lang, every), every)
+    else:
+        console.print(drawing.render(view, lang or view.board.contest.language, console))
+    if save_to and save_to != "-":
+        _info(f"saved the board to {save_to}", err=True)
+
+
+def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fmt, encoding, as_of) -> None:
+    from derby import clock, export, files, team_leaderboard as teams
+    from derby.units import plural
+
+    db = ctx.read()
+    board = teams.team_standings(db, clock.utcnow(), _moment(_contest(db), as_of) if as_of else None)
+    stdout = _stdout_bytes()
+    where = "stdout" if files.is_stdout(output) else output
+    if every_entry:
+        written = export.export_team_entries(output, board, fmt=fmt, encoding=encoding, stdout=stdout)
+        _info(f"wrote {plural(written, 'team')} ({len(board.ranked)} ranked) to {where}", err=True)
+        return
+    written = export.export_team_winners(output, board, top=top, alternates=alternates, fmt=fmt, encoding=encoding,
+                                         stdout=stdout)
+    ranked = len(board.ranked)
+    trophies = len(board.contest.trophies)
+    _info(f"wrote {plural(written, 'row')} ({plural(min(top, ranked), 'winner')}, "
+          f"{plural(max(min(alternates, ranked - top), 0), 'alternate')}"
+          + (f", winners of {plural(trophies, 'trophy', 'trophies')}" if trophies else "") + f") to {where}", err=True)
+    if not ranked:
+        click.echo("warning: no team is ranked yet, so the file has no winner", err=True)
+
+
+def _team_explain(db, contest, ref: str, as_of: str | None, lang: str) -> None:
+    from derby import clock, leaderboard, store, team_leaderboard as teams
+
+    moment = _moment(contest, as_of)
+    board = teams.team_standings(db, clock.utcnow(), moment)
+    team = teams.resolve_team(board, ref)
+    if team is not None:
+        for line in teams.explain_team_lines(board, team, store.team_moderation_history(db, team.account_id, moment),
+                                             lang):
+            click.echo(line)
+        return
+    row = store.find_media(db, ref)
+    if row is None or row["media_id"] not in board.team_of:
+        names = ", ".join(f"“{_safe(t.name)}”" for t in contest.teams)
+        raise DerbyError(f"no team or stored post matches {ref!r}; teams: {names} (or give a post's id, permalink "
+                         "or shortcode)")
+    for line in leaderboard.explain_lines(board.posts, row["media_id"], store.moderation_history(db, row["media_id"], moment),
+                                          lang):
+        click.echo(line)
+
+
+def _moderation_target(media: str | None, team: str | None) -> str:
+    if bool(media) == bool(team):
+        raise ConfigError("give either a post (MEDIA) or --team NAME")
+    return "team" if team else "media"
+
+
+def _moderate_team(ctx: _Context, ref: str, action: str, reason: str, by: str | None) -> None:
+    from derby import clock, store, team_leaderboard as teams
+
+    db = ctx.open()
+    contest = _contest(db)
+    if contest.kind != "teams":
+        raise ConfigError("--team is for a team contest; this database holds a hashtag contest")
+    found = teams.resolve_team(teams.team_standings(db, clock.utcnow()), ref)
+    if found is None:
+        raise DerbyError(f"no team matches {ref!r}; teams: {', '.join(f'“{_safe(t.name)}”' for t in contest.teams)}")
+    try:
+        done = store.moderate_team(db, found.account_id, action, reason, _judge(by), clock.utcnow())
+    except ValueError as exc:
+        raise DerbyError(f"team “{_safe(found.name)}”: {exc}") from None
+    verb = "disqualified" if action == "disqualify" else "reinstated"
+    click.echo(f"team “{_safe(found.name)}” {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
 
 
 @cli.command()

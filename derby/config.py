@@ -19,11 +19,13 @@ from zoneinfo import ZoneInfo
 
 from derby import clock, rules, terms as contest_terms
 from derby.errors import ConfigError
+from derby.teams import Team, Trophy, parse_teams, parse_trophies
 from derby.text import normalize_hashtag
 from derby.units import format_duration, parse_duration, plural  # noqa: F401 - part of the contest file's vocabulary
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v24.0"
-FEED_KINDS = ("graph", "fixture")
+DEFAULT_INSTAGRAM_URL = "https://graph.instagram.com/v24.0"
+FEED_KINDS = ("graph", "fixture", "accounts")
 LANGUAGES = ("fr", "en")
 
 DEFAULT_EVERY = 1800.0
@@ -36,6 +38,9 @@ reference, IG Hashtag recent_media), so a poll every 6 hours survives three fail
 in a row without losing posts."""
 MIN_EVERY_GRAPH = 60.0
 """The shortest interval accepted for the Graph API feed."""
+MAX_EVERY_TEAMS = 24 * 3600.0
+"""The longest interval of a team contest: an owner reads its own media at any age (no
+24-hour window to outrun), so polls may be a day apart."""
 REQUESTS_PER_HOUR_BUDGET = 200
 """Graph API calls derby allows itself per hour: the platform rate limit for a user
 access token is 200 calls per user per hour (Meta, Graph API "Rate Limiting",
@@ -47,20 +52,22 @@ HASHTAG_LIMIT = 30
 reference, IG Hashtag Search)."""
 
 _ALLOWED = {
-    "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until"},
+    "contest": {"title", "hashtags", "timezone", "start", "end", "language", "count_engagement_until", "kind"},
     "feed": {"kind", "path", "page_cap", "timeout", "deadline"},
     "rules": set(rules.RULE_KINDS),
     "schedule": {"every", "grace"},
     **contest_terms.TABLES,
     "prizes": contest_terms.PRIZE_KEYS,
 }
+_ARRAYS = {"teams": parse_teams, "trophies": parse_trophies}  # arrays of tables
 
 
 @dataclass(frozen=True)
 class FeedConfig:
     """Where posts come from.
 
-    ``kind`` is ``graph`` or ``fixture``; ``path`` is the fixture folder (absolute);
+    ``kind`` is ``graph`` (hashtag edges), ``accounts`` (team accounts read by their
+    owner) or ``fixture``; ``path`` is the fixture folder (absolute);
     ``page_cap`` is the most pages read per edge and hashtag in one poll; ``timeout`` is
     the per-request timeout in seconds; ``deadline`` the most seconds one whole poll may
     spend calling the feed (retries and pauses included).
@@ -92,7 +99,9 @@ class Contest:
     UTC datetimes (the file gives them in local time of ``timezone``); ``rules`` maps a
     rule name to its validated value, as seeded into the database by ``derby init``;
     ``count_engagement_until`` (aware UTC, at or after ``end``, optional) is the grace
-    during which engagement of posts made in the window still counts.
+    during which engagement of posts made in the window still counts. ``kind`` is
+    ``hashtag`` or ``teams``; a team contest lists its ``teams`` (hashtags optional)
+    and any ``trophies``.
     """
 
     title: str
@@ -106,6 +115,9 @@ class Contest:
     source: Path | None = None
     schedule: Schedule = field(default_factory=lambda: Schedule())
     count_engagement_until: datetime | None = None
+    kind: str = "hashtag"
+    teams: tuple[Team, ...] = ()
+    trophies: tuple[Trophy, ...] = ()
     terms: contest_terms.Terms = field(default_factory=lambda: contest_terms.Terms())
 
     @property
@@ -161,10 +173,11 @@ def load_contest(path: str | Path) -> Contest:
 
 def _build(data: dict, path: Path) -> Contest:
     for table, value in data.items():
-        if table == "prizes":  # [[prizes]]: an array of tables, checked by derby.terms
+        if table in _ARRAYS or table == "prizes":  # arrays of tables; [[prizes]]: checked by derby.terms
             continue
         if table not in _ALLOWED:
-            raise ValueError(f"unknown table [{table}]; allowed: {', '.join('[' + t + ']' for t in _ALLOWED)}")
+            allowed = [f"[{t}]" for t in _ALLOWED] + [f"[[{t}]]" for t in _ARRAYS]
+            raise ValueError(f"unknown table [{table}]; allowed: {', '.join(allowed)}")
         if not isinstance(value, dict):
             raise ValueError(f"{table} must be a table ([{table}])")
         unknown = set(value) - _ALLOWED[table]
@@ -173,9 +186,14 @@ def _build(data: dict, path: Path) -> Contest:
     section = data.get("contest")
     if not section:
         raise ValueError("missing [contest] table")
+    kind = section.get("kind", "hashtag")
+    if kind not in rules.CONTEST_KINDS:
+        raise ValueError(f"contest.kind must be one of {', '.join(rules.CONTEST_KINDS)}, not {kind!r}")
     for key in ("title", "hashtags", "timezone", "start", "end"):
-        if key not in section:
+        if key not in section and not (key == "hashtags" and kind == "teams"):
             raise ValueError(f"missing contest.{key}")
+    if kind != "teams" and ("teams" in data or "trophies" in data):
+        raise ValueError("[[teams]] and [[trophies]] belong to a team contest; add kind = \"teams\" to [contest]")
     title = _string(section, "title")
     tz_name = _string(section, "timezone")
     tz = clock.zone(tz_name)
@@ -186,8 +204,8 @@ def _build(data: dict, path: Path) -> Contest:
     until = _time(section, "count_engagement_until", tz) if "count_engagement_until" in section else None
     if until is not None and until < end:
         raise ValueError("contest.count_engagement_until must be at or after contest.end")
-    raw_tags = section["hashtags"]
-    if not isinstance(raw_tags, list) or not raw_tags:
+    raw_tags = section.get("hashtags", [])
+    if not isinstance(raw_tags, list) or (not raw_tags and kind != "teams"):
         raise ValueError("contest.hashtags must be a non-empty list such as [\"socialderby\"]")
     tags: list[str] = []
     for raw in raw_tags:
@@ -203,7 +221,9 @@ def _build(data: dict, path: Path) -> Contest:
     language = section.get("language", "fr")
     if language not in LANGUAGES:
         raise ValueError(f"contest.language must be one of {', '.join(LANGUAGES)}")
-    feed = _feed(data.get("feed", {}), path)
+    feed = _feed(data.get("feed", {}), path, kind)
+    teams = parse_teams(data.get("teams")) if kind == "teams" else ()
+    stated_rules = _rules(data.get("rules", {}), kind)
     return Contest(
         title=title,
         hashtags=tuple(tags),
@@ -212,12 +232,27 @@ def _build(data: dict, path: Path) -> Contest:
         end=end,
         feed=feed,
         language=language,
-        rules=rules.validate_rules(data.get("rules", {})),
+        rules=stated_rules,
         source=path.resolve(),
-        schedule=_schedule(data.get("schedule", {}), len(tags), feed),
+        schedule=_schedule(data.get("schedule", {}), len(teams) if kind == "teams" else len(tags), feed, kind),
         count_engagement_until=until,
+        kind=kind,
+        teams=teams,
+        trophies=parse_trophies(data.get("trophies")) if kind == "teams" else (),
         terms=contest_terms.parse(data),
     )
+
+
+def _rules(section: dict, kind: str) -> dict[str, object]:
+    """The file's ``[rules]``, validated, with the tie-break and team rules checked
+    against the contest's kind."""
+    stated = rules.validate_rules(section)
+    if "tie_break" in stated:
+        rules.check_tie_break_kind(stated["tie_break"], kind)  # type: ignore[arg-type]
+    misplaced = sorted(set(stated) & set(rules.TEAM_RULES)) if kind != "teams" else []
+    if misplaced:
+        raise ValueError(f"rule {misplaced[0]} is for a team contest (kind = \"teams\")")
+    return stated
 
 
 def _string(section: dict, key: str) -> str:
@@ -256,10 +291,17 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     return clock.parse_local(value, tz)
 
 
-def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every") -> float:
+def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every",
+                   teams: int | None = None) -> float:
     """Return ``every`` (seconds) when a poller on that interval can keep up: at most
     :data:`MAX_EVERY`, and for the Graph feed at least :data:`MIN_EVERY_GRAPH` with a
-    worst case within :data:`REQUESTS_PER_HOUR_BUDGET`. Raises ValueError saying why."""
+    worst case within :data:`REQUESTS_PER_HOUR_BUDGET`. Raises ValueError saying why.
+
+    A team contest (``teams``: its number of teams) may poll up to
+    :data:`MAX_EVERY_TEAMS` apart; its worst case per poll is teams × (1 + page_cap)
+    requests (the account's counts, then every page of its media)."""
+    if teams is not None:
+        return _check_team_interval(every, feed_kind, teams, page_cap, key)
     if every > MAX_EVERY:
         raise ValueError(f"{key} = {format_duration(every)} is too long: recent_media only reaches back 24 hours, "
                          f"so poll at least every {format_duration(MAX_EVERY)}")
@@ -276,18 +318,39 @@ def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int
     return every
 
 
-def _schedule(section: dict, hashtags: int, feed: FeedConfig) -> Schedule:
+def _check_team_interval(every: float, feed_kind: str, teams: int, page_cap: int, key: str) -> float:
+    if every > MAX_EVERY_TEAMS:
+        raise ValueError(f"{key} = {format_duration(every)} is too long for a team contest; poll at least once a day")
+    if feed_kind == "accounts":
+        if every < MIN_EVERY_GRAPH:
+            raise ValueError(f"{key} = {format_duration(every)} is too short for the Graph API; use at least {format_duration(MIN_EVERY_GRAPH)}")
+        worst = teams * (1 + page_cap)
+        per_hour = worst * 3600 / every
+        if per_hour > REQUESTS_PER_HOUR_BUDGET:
+            shortest = worst * 3600 / REQUESTS_PER_HOUR_BUDGET
+            raise ValueError(f"{key} = {format_duration(every)} could make {per_hour:.0f} requests an hour "
+                             f"({plural(teams, 'team')} × (1 + {plural(page_cap, 'page')})), over the budget of "
+                             f"{REQUESTS_PER_HOUR_BUDGET}; poll every {format_duration(shortest)} or more, or lower feed.page_cap")
+    return every
+
+
+def _schedule(section: dict, hashtags: int, feed: FeedConfig, kind: str = "hashtag") -> Schedule:
     every = parse_duration(section.get("every", DEFAULT_EVERY), "schedule.every")
     grace = parse_duration(section["grace"], "schedule.grace") if "grace" in section else DEFAULT_GRACE
     if grace > 30 * 86400:
         raise ValueError("schedule.grace must be at most 30 days")
-    return Schedule(every=check_interval(every, feed_kind=feed.kind, hashtags=hashtags, page_cap=feed.page_cap), grace=grace)
+    return Schedule(every=check_interval(every, feed_kind=feed.kind, hashtags=hashtags, page_cap=feed.page_cap,
+                                         teams=hashtags if kind == "teams" else None), grace=grace)
 
 
-def _feed(section: dict, path: Path) -> FeedConfig:
-    kind = section.get("kind", "graph")
+def _feed(section: dict, path: Path, contest_kind: str = "hashtag") -> FeedConfig:
+    kind = section.get("kind", "accounts" if contest_kind == "teams" else "graph")
     if kind not in FEED_KINDS:
         raise ValueError(f"feed.kind must be one of {', '.join(FEED_KINDS)}, not {kind!r}")
+    if contest_kind == "teams" and kind == "graph":
+        raise ValueError("a team contest reads its accounts: feed.kind = \"accounts\" (the default) or \"fixture\"")
+    if contest_kind != "teams" and kind == "accounts":
+        raise ValueError("feed.kind = \"accounts\" reads team accounts; add kind = \"teams\" to [contest]")
     page_cap = section.get("page_cap", 10)
     if isinstance(page_cap, bool) or not isinstance(page_cap, int) or not 1 <= page_cap <= 100:
         raise ValueError("feed.page_cap must be a whole number from 1 to 100")
@@ -333,12 +396,49 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
         raise ConfigError("INSTAGRAM_ACCESS_TOKEN is not set; put it in .env (derby init --example-env writes an example)")
     if not user_id.isdigit():
         raise ConfigError("INSTAGRAM_USER_ID must be the numeric id of the Instagram business account; put it in .env")
-    base = env.get("DERBY_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL
+    base = _base_url(env, "DERBY_GRAPH_URL", DEFAULT_GRAPH_URL)
+    secret = env.get("INSTAGRAM_APP_SECRET", "").strip() or None
+    app_id = env.get("INSTAGRAM_APP_ID", "").strip() or None
+    return GraphSettings(access_token=token, user_id=user_id, base_url=base, app_secret=secret, app_id=app_id)
+
+
+def _base_url(env: Mapping[str, str], variable: str, default: str) -> str:
+    base = env.get(variable, "").strip() or default
     parts = urlsplit(base)
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
-        raise ConfigError("DERBY_GRAPH_URL must be an https:// URL (plain http only for a test server on 127.0.0.1): "
+        raise ConfigError(f"{variable} must be an https:// URL (plain http only for a test server on 127.0.0.1): "
                           "the access token travels with every request")
-    secret = env.get("INSTAGRAM_APP_SECRET", "").strip() or None
-    app_id = env.get("INSTAGRAM_APP_ID", "").strip() or None
-    return GraphSettings(access_token=token, user_id=user_id, base_url=base.rstrip("/"), app_secret=secret, app_id=app_id)
+    return base.rstrip("/")
+
+
+@dataclass(frozen=True)
+class TeamSettings:
+    """How one team's account is read: its own token (from ``team.token_env``) and the
+    base URL of its login (``facebook``: ``DERBY_GRAPH_URL``; ``instagram``:
+    ``DERBY_INSTAGRAM_URL``, default graph.instagram.com). ``repr`` never shows the
+    token or secret."""
+
+    team: Team
+    access_token: str = field(repr=False)
+    base_url: str
+    app_secret: str | None = field(default=None, repr=False)
+
+
+def team_settings(team: Team, env: Mapping[str, str]) -> TeamSettings:
+    """Return the settings that read ``team``'s account, from ``env`` (read literally).
+
+    Raises ConfigError naming the team and the variable when its token is not set, and
+    for a base URL that would send the token in clear text to another machine.
+    """
+    token = env.get(team.token_env, "").strip()
+    if not token:
+        raise ConfigError(f"team “{team.name}”: {team.token_env} is not set; put the token that reads account "
+                          f"{team.account_id} in .env (see the README: team contests, tokens)")
+    if team.login == "instagram":
+        base = _base_url(env, "DERBY_INSTAGRAM_URL", DEFAULT_INSTAGRAM_URL)
+    else:
+        base = _base_url(env, "DERBY_GRAPH_URL", DEFAULT_GRAPH_URL)
+    # appsecret_proof is computed with the Facebook app's secret; an Instagram Login app has its own
+    secret = (env.get("INSTAGRAM_APP_SECRET", "").strip() or None) if team.login == "facebook" else None
+    return TeamSettings(team=team, access_token=token, base_url=base, app_secret=secret)

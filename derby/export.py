@@ -23,6 +23,8 @@ from typing import IO
 from derby import clock, files
 from derby.errors import ConfigError
 from derby.leaderboard import Standings, contest_record, entry_record
+from derby.team_leaderboard import TeamStandings, post_record, team_record, team_winners
+from derby.team_leaderboard import contest_record as team_contest_record
 from derby.text import spreadsheet_safe
 
 WINNER_COLUMNS = ("rank", "role", "media_id", "permalink", "username", "score", "like_count",
@@ -363,3 +365,86 @@ def _contest_sheet(book, board: Standings, lang: str, bold) -> None:
         else:
             ws.write_string(row, 1, str(value or ""))
 
+
+# -- team contests --------------------------------------------------------------------------
+
+TEAM_COLUMNS = ("rank", "team", "username", "account_id", "score", "followers_count", "followers_baseline",
+                "followers_gained", "posts", "posts_stored", "like_count", "comments_count", "status", "reason",
+                "flags", "tie_break")
+"""Columns of a team leaderboard's CSV; ``points.<rule>`` columns follow ``score``."""
+TEAM_WINNER_COLUMNS = ("trophy", "place", "role", "team", "username", "account_id", "score", "followers_count",
+                       "followers_gained", "posts", "like_count", "comments_count", "metric", "value", "flags")
+"""Columns of a team contest's winners file: the overall winners and alternates (empty
+``trophy``), then each trophy's winners with its ``metric`` and the team's ``value``."""
+TEAM_POST_COLUMNS = ("rank", "team", "username", "media_id", "permalink", "score", "like_count", "comments_count",
+                     "posted_at", "media_type", "status", "reason", "flags")
+
+
+def _team_points_columns(records: list[dict], columns: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for record in records:
+        names += [n for n in record.get("points", {}) if n not in names]
+    out = list(columns)
+    at = out.index("score") + 1
+    out[at:at] = [f"points.{n}" for n in names]
+    return out
+
+
+def _team_flat(record: dict) -> dict:
+    return {**{k: v for k, v in record.items() if k != "points"},
+            **{f"points.{n}": v for n, v in record.get("points", {}).items()}}
+
+
+def team_rows_csv(fh: IO[str], records: list[dict]) -> None:
+    """Write team records (:func:`derby.team_leaderboard.team_record`) as CSV with
+    :data:`TEAM_COLUMNS` and one ``points.<rule>`` column per rule."""
+    write_csv(fh, [_team_flat(r) for r in records], _team_points_columns(records, TEAM_COLUMNS))
+
+
+def team_leaderboard_json(board: TeamStandings, records: list[dict], key: str = "entries") -> str:
+    """Return ``{"contest": {...}, key: records}`` as JSON text."""
+    return json.dumps({"contest": team_contest_record(board), key: records}, ensure_ascii=False, indent=2)
+
+
+def _no_team_xlsx(fmt: str) -> None:
+    if fmt == "xlsx":
+        raise ConfigError("a team contest exports CSV, JSON or ndjson (no XLSX sheet for teams yet); "
+                          "name the file .csv or .json")
+
+
+def export_team_winners(target: str | Path, board: TeamStandings, *, top: int, alternates: int, fmt: str = "csv",
+                        encoding: str = "utf-8-sig", stdout: IO[bytes] | None = None) -> int:
+    """Write a team contest's winners, alternates and trophy winners to ``target`` (a
+    path, or ``-`` for ``stdout``; CSV with :data:`TEAM_WINNER_COLUMNS`, JSON or ndjson);
+    return rows written. Raises ConfigError for XLSX, OSError when it cannot be written."""
+    _no_team_xlsx(fmt)
+    rows = team_winners(board, top, alternates)
+    with files.atomic_text(target, stdout, encoding="utf-8" if fmt in ("json", "ndjson") else encoding,
+                           newline="") as fh:
+        if fmt == "json":
+            fh.write(team_leaderboard_json(board, rows, "winners") + "\n")
+        elif fmt == "ndjson":
+            write_ndjson(fh, rows)
+        else:
+            write_csv(fh, rows, TEAM_WINNER_COLUMNS)
+    return len(rows)
+
+
+def export_team_entries(target: str | Path, board: TeamStandings, *, fmt: str = "csv", encoding: str = "utf-8-sig",
+                        stdout: IO[bytes] | None = None) -> int:
+    """Write every team (ranked first) with each rule's points, for the jury's records
+    (JSON adds every post with its team); return the number of teams written. Raises
+    ConfigError for XLSX, OSError when it cannot be written."""
+    _no_team_xlsx(fmt)
+    rows = [team_record(t, board.contest) for t in board.teams]
+    with files.atomic_text(target, stdout, encoding="utf-8" if fmt in ("json", "ndjson") else encoding,
+                           newline="") as fh:
+        if fmt == "json":
+            posts = [post_record(e, board) for e in board.posts.entries]
+            payload = {"contest": team_contest_record(board), "entries": rows, "posts": posts}
+            fh.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        elif fmt == "ndjson":
+            write_ndjson(fh, rows)
+        else:
+            team_rows_csv(fh, rows)
+    return len(rows)

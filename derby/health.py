@@ -55,6 +55,7 @@ class Facts:
     counts: dict[str, int]
     lock_held: bool | None = False  # a process holds the file lock (None: this user cannot open the lock file)
     tokens: list[dict] = field(default_factory=list)  # store.token_expiries rows
+    teams: dict | None = None  # a team contest's per-team reads (see team_health)
 
     @property
     def phase(self) -> str:
@@ -72,8 +73,9 @@ def gather(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         last=store.last_poll_run(db), last_ok=store.last_poll_run(db, successful=True),
         active_cooldown=store.active_cooldown(db, account, now) if account else None,
         coverage=store.last_coverage(db), gaps=store.coverage_gaps(db),
-        budget=store.hashtag_budget(db, account, now) if account else None,
-        db_path=db_path, size=_file_size(db_path), counts=store.counts(db), tokens=store.token_expiries(db))
+        budget=store.hashtag_budget(db, account, now) if account and contest.kind != "teams" else None,
+        db_path=db_path, size=_file_size(db_path), counts=store.counts(db), teams=team_health(db, contest),
+        tokens=store.token_expiries(db))
 
 
 def _file_size(db_path: str | Path | None) -> int:
@@ -135,6 +137,8 @@ def judge(facts: Facts) -> list[dict]:
         problem("degraded", message)
     for notice in expiry.notices(f.tokens, f.now):
         problem("action_needed" if notice.expired else "degraded", expiry.message(notice, "en", f.contest.tz))
+    for line in (f.teams or {}).get("problems", []):
+        problem(line["level"], line["message"])
     return problems
 
 
@@ -207,10 +211,11 @@ def as_dict(f: Facts, problems: list[dict]) -> dict:
         "hashtag_budget": None if budget is None else {
             "account": budget.account, "used": budget.used, "limit": budget.limit, "hashtags": list(budget.hashtags),
             "next_free": _iso(budget.next_free)},
-        "coverage": {name: _iso(f.coverage.get(name)) for name in contest.hashtags},
+        "coverage": {name: _iso(f.coverage.get(name)) for name in contest.hashtags} if contest.kind != "teams" else {},
         "coverage_gaps": [{"hashtag": g.hashtag, "from": _iso(g.gap_from), "to": _iso(g.gap_to), "hours": round(g.hours, 2),
                            "acknowledged": g.acknowledged} for g in f.gaps],
         "database": {"path": str(f.db_path) if f.db_path else None, "bytes": f.size, "counts": f.counts},
+        **({"teams": f.teams["teams"]} if contest.kind == "teams" else {}),
     }
 
 
@@ -256,10 +261,17 @@ def render_text(data: dict) -> list[str]:
     lines.append(f"cool-down: {'until ' + local(data['cooldown_until']) if data['cooldown_until'] else 'none'}")
     lines.append(f"token: {data['token']}" + (f" ({data['action']})" if data["action"] else ""))
     b = data["hashtag_budget"]
-    lines.append("hashtag budget: unknown (INSTAGRAM_USER_ID not set)" if b is None else
+    lines.append(("hashtag budget: not used (a team contest makes no hashtag search)" if data.get("teams")
+                  else "hashtag budget: unknown (INSTAGRAM_USER_ID not set)") if b is None else
                  f"hashtag budget: {b['used']} of {b['limit']} used in the last 7 days by account {b['account']}"
                  + (f", next slot frees {local(b['next_free'])}" if b["next_free"] else ""))
-    lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
+    for team in data.get("teams") or []:
+        last = team["last_read"]
+        lines.append(f"team {display_text(team['name'])} ({team['account_id']}): last read {local(team['last_ok'])}"
+                     + (f"; {team['failures']} failed read(s) since" if team["failures"] else "")
+                     + (f"; last error: {display_text(last['error'])}" if last and last["status"] == "failed" else ""))
+    if data["coverage"]:
+        lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
     gaps = data["coverage_gaps"]
     lines.append("coverage gaps: " + ("none" if not gaps else "; ".join(
         f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h"
@@ -272,3 +284,26 @@ def render_text(data: dict) -> list[str]:
         lines.append(f"{'ACTION' if p['level'] == 'action_needed' else 'warning'}: {p['message']}")
     lines.append(f"health: {data['health']}")
     return lines
+
+
+def team_health(db: sqlite_utils.Database, contest: Contest) -> dict:
+    """Return a team contest's per-team read health: ``teams`` (name, account_id,
+    last_ok, failures since, last_read ``{status, at, error_kind, error}``) and
+    ``problems`` naming each team whose last read failed (``action_needed`` when its
+    token or permissions must be fixed). Empty for a hashtag contest."""
+    if contest.kind != "teams":
+        return {"teams": [], "problems": []}
+    reads = store.team_reads(db)
+    teams, problems = [], []
+    for team in contest.teams:
+        read = reads.get(team.account_id, {"last_ok": None, "last": None, "failures": 0})
+        last = read["last"]
+        teams.append({"name": team.name, "account_id": team.account_id, "last_ok": _iso(read["last_ok"]),
+                      "failures": read["failures"], "last_read": None if last is None else {
+                          "status": last["status"], "at": _iso(last["at"]), "error_kind": last["error_kind"],
+                          "error": last["error"]}})
+        if last is not None and last["status"] == "failed":
+            level = "action_needed" if last["error_kind"] == "auth" else "degraded"
+            problems.append({"level": level, "message": f"team “{team.name}” (account {team.account_id}) could not "
+                                                        f"be read: {last['error']}"})
+    return {"teams": teams, "problems": problems}

@@ -129,7 +129,13 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     go in one transaction. ``tokens``, ``(label, token)`` pairs, are the tokens in use
     (default: the feed's ``tokens_in_use()``); their expiry is checked at most once a
     day (see :func:`check_tokens`). Returns the summary.
+
+    A team contest is polled by :func:`derby.team_poll.poll_teams` instead.
     """
+    if contest.kind == "teams":
+        from derby.team_poll import poll_teams
+
+        return poll_teams(db, contest, feed, now, stop)
     run = _PollRun(db, contest, feed, now, stop)
     try:
         run.read_all()

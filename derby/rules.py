@@ -15,8 +15,11 @@ Value shapes:
   case), or ``None`` for "no requirement";
 - ``media_points``: a mapping of ``IMAGE``/``VIDEO``/``CAROUSEL_ALBUM`` to a number;
 - ``early``: ``{"hours": H, "points": P}`` (both numbers, hours > 0) or ``None``;
-- ``tie_break``: a list of tie-break keys, starting with ``score``, ending with
-  ``media_id``, no key twice.
+- ``tie_break``: a list of tie-break keys, starting with ``score``, no key twice;
+  in a hashtag contest the keys of :data:`TIE_BREAK_KEYS`, ending with ``media_id``;
+  in a team contest those of :data:`TEAM_TIE_BREAK_KEYS`, ending with ``name``.
+
+The team rules (:data:`TEAM_RULES`) exist only in a team contest.
 """
 
 from __future__ import annotations
@@ -39,6 +42,17 @@ TIE_BREAK_KEYS: dict[str, str] = {
     "media_id": "smaller media id first, numerically when both are numbers",
 }
 DEFAULT_TIE_BREAK = ("score", "timestamp", "media_id")
+TEAM_TIE_BREAK_KEYS: dict[str, str] = {
+    "score": "higher score first",
+    "followers_gained": "more followers gained first",
+    "likes": "more likes on counted posts first",
+    "comments": "more comments on counted posts first",
+    "posts": "more counted posts first",
+    "name": "team name in alphabetical order",
+}
+DEFAULT_TEAM_TIE_BREAK = ("score", "followers_gained", "likes", "name")
+TEAM_RULES = ("points_per_follower", "points_per_post", "cap_posts_per_day")
+CONTEST_KINDS = ("hashtag", "teams")
 
 # Instagram usernames: letters, digits, periods and underscores, at most 30 characters,
 # never ending with a period nor holding two periods in a row.
@@ -133,14 +147,26 @@ def _tie_break(value: object) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"takes a list of keys such as [\"score\", \"timestamp\", \"media_id\"], not {value!r}")
     keys = list(value)
-    unknown = [k for k in keys if k not in TIE_BREAK_KEYS]
+    team = bool(keys) and keys[-1] == "name"
+    known = TEAM_TIE_BREAK_KEYS if team else TIE_BREAK_KEYS
+    unknown = [k for k in keys if k not in known]
     if unknown:
-        raise ValueError(f"knows keys {', '.join(TIE_BREAK_KEYS)}, not {unknown[0]!r}")
+        raise ValueError(f"knows keys {', '.join(known)}, not {unknown[0]!r}")
     if len(set(keys)) != len(keys):
         raise ValueError("names a key twice")
-    if not keys or keys[0] != "score" or keys[-1] != "media_id":
-        raise ValueError("must start with score and end with media_id (so the order is total)")
+    if not keys or keys[0] != "score" or keys[-1] not in ("media_id", "name"):
+        raise ValueError("must start with score and end with media_id (name in a team contest) so the order is total")
     return keys
+
+
+def check_tie_break_kind(chain: list[str], kind: str) -> list[str]:
+    """Return ``chain`` when it fits a contest of ``kind`` (``hashtag``: ends with
+    ``media_id``; ``teams``: ends with ``name``). Raises ValueError saying which."""
+    want = "name" if kind == "teams" else "media_id"
+    if chain[-1] != want:
+        keys = TEAM_TIE_BREAK_KEYS if kind == "teams" else TIE_BREAK_KEYS
+        raise ValueError(f"rule tie_break must end with {want} in a {kind} contest (keys: {', '.join(keys)})")
+    return chain
 
 
 @dataclass(frozen=True)
@@ -179,6 +205,12 @@ RULE_KINDS: dict[str, RuleKind] = {
                  _choice(*HIDDEN_LIKES_POLICIES)),
         RuleKind("tie_break", "tie_break", list(DEFAULT_TIE_BREAK),
                  "the ranking order: keys compared in turn until two entries differ", _tie_break),
+        RuleKind("points_per_follower", "number", 1.0,
+                 "team contest: points for each follower gained (a loss gives negative points)", _number),
+        RuleKind("points_per_post", "number", 0.0, "team contest: points for each post published in the window",
+                 _number),
+        RuleKind("cap_posts_per_day", "count", None,
+                 "team contest: most posts of one team counted per day, contest time zone (none: no cap)", _count(1)),
     )
 }
 
@@ -198,6 +230,10 @@ DESCRIPTIONS_FR: dict[str, str] = {
                                "(none : pas de limite)",
     "hidden_likes": "ce que veut dire un like_count absent : zero, comments_only ou review",
     "tie_break": "l'ordre du classement : clés comparées tour à tour jusqu'à ce que deux participations diffèrent",
+    "points_per_follower": "concours d'équipes : points pour chaque abonné gagné (une perte retire des points)",
+    "points_per_post": "concours d'équipes : points pour chaque publication faite pendant le concours",
+    "cap_posts_per_day": "concours d'équipes : publications d'une équipe comptées par jour au plus, "
+                         "fuseau du concours (none : pas de plafond)",
 }
 """French text of each rule kind's ``description`` (the contest's language by default)."""
 
@@ -209,6 +245,14 @@ TIE_BREAK_KEYS_FR: dict[str, str] = {
     "first_seen": "vue la première par une relève d'abord",
     "media_id": "plus petit identifiant de média d'abord, numériquement quand les deux sont des nombres",
 }
+TEAM_TIE_BREAK_KEYS_FR: dict[str, str] = {
+    "score": "pointage le plus élevé d'abord",
+    "followers_gained": "plus d'abonnés gagnés d'abord",
+    "likes": "plus de J'aime sur les publications comptées d'abord",
+    "comments": "plus de commentaires sur les publications comptées d'abord",
+    "posts": "plus de publications comptées d'abord",
+    "name": "nom de l'équipe, en ordre alphabétique",
+}
 
 
 def description(name: str, lang: str = "en") -> str:
@@ -216,8 +260,11 @@ def description(name: str, lang: str = "en") -> str:
     return DESCRIPTIONS_FR[name] if lang == "fr" else RULE_KINDS[name].description
 
 
-def tie_break_description(key: str, lang: str = "en") -> str:
-    """Return what tie-break ``key`` compares, in ``lang`` (``fr`` or ``en``)."""
+def tie_break_description(key: str, lang: str = "en", *, teams: bool = False) -> str:
+    """Return what tie-break ``key`` compares, in ``lang`` (``fr`` or ``en``); with
+    ``teams``, as a key of a team contest's chain."""
+    if teams:
+        return TEAM_TIE_BREAK_KEYS_FR[key] if lang == "fr" else TEAM_TIE_BREAK_KEYS[key]
     return TIE_BREAK_KEYS_FR[key] if lang == "fr" else TIE_BREAK_KEYS[key]
 
 
@@ -271,9 +318,30 @@ def parse_rule_value(name: str, text: str) -> object:
     return validate_rule(name, value)
 
 
-def effective_rules(stored: Mapping[str, object]) -> dict[str, object]:
-    """Return every rule kind's value: the stored one, else the kind's default."""
-    return {name: stored.get(name, kind.default) for name, kind in RULE_KINDS.items()}
+def effective_rules(stored: Mapping[str, object], kind: str = "hashtag") -> dict[str, object]:
+    """Return every rule kind's value for a contest of ``kind`` (``hashtag`` or
+    ``teams``): the stored one, else the kind's default. The team rules are left out
+    of a hashtag contest; a team contest's default tie-break is
+    :data:`DEFAULT_TEAM_TIE_BREAK`."""
+    values = {}
+    for name, rule in RULE_KINDS.items():
+        if name in TEAM_RULES and kind != "teams":
+            continue
+        default = list(DEFAULT_TEAM_TIE_BREAK) if name == "tie_break" and kind == "teams" else rule.default
+        values[name] = stored.get(name, default)
+    return values
+
+
+def team_post_values(values: Mapping[str, object], has_hashtags: bool) -> dict[str, object]:
+    """Return the rule values the per-entry formula gets for a team contest's posts:
+    an owner reads the true ``like_count``, so a missing one counts as 0 (never held
+    for review); without contest hashtags no caption needs one; and the posts' own
+    order (``leaderboard --posts``) is :data:`DEFAULT_TIE_BREAK`, the ``tie_break`` rule
+    holding the teams' chain."""
+    post = {**values, "hidden_likes": "zero", "tie_break": list(DEFAULT_TIE_BREAK)}
+    if not has_hashtags:
+        post["require_hashtag_in_caption"] = False
+    return post
 
 
 def format_value(value: object) -> str:

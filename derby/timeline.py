@@ -58,8 +58,9 @@ def stale_coverage(contest: Contest, last: Mapping[str, datetime], now: datetime
                    warn_after: timedelta = COVERAGE_WARNING) -> list[StaleCoverage]:
     """Return the contest hashtags whose last full read (``last``: hashtag -> aware UTC,
     see :func:`derby.store.last_coverage`; the start when never read) lies ``warn_after``
-    or more before ``now`` (or before the end, once it passed). Empty before the start."""
-    if now < contest.start:
+    or more before ``now`` (or before the end, once it passed). Empty before the start,
+    and for a team contest (an owner reads its own media at any age)."""
+    if now < contest.start or contest.kind == "teams":
         return []
     stale = []
     for name in contest.hashtags:

@@ -318,7 +318,7 @@ def test_read_usage_takes_the_highest_percentage_of_both_headers():
         "app": {"call_count": 28, "total_cputime": 25, "total_time": 25},
         "business": {"1784": [{"type": "instagram", "call_count": 1, "total_cputime": 81, "total_time": 1,
                                "estimated_time_to_regain_access": 0}]},
-        "max_pct": 81.0, "regain_minutes": None}
+        "max_pct": 81.0, "app_pct": 28.0, "business_pct": 81.0, "regain_minutes": None}
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-App-Usage": ""}, {"X-App-Usage": "not json"}])

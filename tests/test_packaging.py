@@ -37,11 +37,14 @@ def test_example_contest_and_env_are_written_and_the_contest_loads(tmp_path):
     assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
 
 
-def test_init_without_a_file_points_at_the_examples_and_teams_is_refused():
+def test_init_without_a_file_points_at_the_examples_and_writes_the_team_example(tmp_path):
     bare = CliRunner().invoke(cli, ["init"])
     assert bare.exit_code == 2 and "derby init --example contest.toml" in bare.stderr and "--example-env" in bare.stderr
-    teams = CliRunner().invoke(cli, ["init", "--example", "teams"])
-    assert teams.exit_code == 2 and "no team contests yet" in teams.stderr
+    teams = CliRunner().invoke(cli, ["init", "--example", "teams", "teams.toml"])
+    assert teams.exit_code == 0, teams.output
+    loaded = CliRunner().invoke(cli, ["--db", "t.db", "init", "teams.toml"],
+                                env={"DERBY_TOKEN_3E_AVENUE": "a", "INSTAGRAM_ACCESS_TOKEN": "b"})
+    assert loaded.exit_code == 0 and "2 teams" in loaded.stdout
 
 
 def test_wheel_installed_into_a_fresh_venv_starts_a_contest(tmp_path):

@@ -23,6 +23,12 @@ def demo_contest() -> Contest:
     return load_contest(Path(str(resources.files("derby.demo") / "contest.toml")))
 
 
+def team_demo_contest() -> Contest:
+    """Return the bundled team demo contest: seven teams, four weeks of April 2017, made
+    up by ``scripts/make_team_replay.py`` (its replay lies inside the package)."""
+    return load_contest(Path(str(resources.files("derby.demo") / "teams" / "contest.toml")))
+
+
 class ScaledClock:
     """Contest time that runs ``speed`` times faster than wall time from ``start``."""
 
@@ -60,6 +66,12 @@ def run_demo(db_path: Path, *, interval: float = 0.5, on_poll: Callable[[poller.
     # A few seconds of contest time past each recorded poll, so scheduler jitter never
     # lands a poll just before its folder's time.
     replay_clock = ScaledClock(times[0] + timedelta(seconds=60), speed=step / interval)
+    if contest.kind == "teams":
+        # one recorded poll a day; the last one, the day after the end, is the final poll
+        return poller.run(db_path, lambda: FixtureFeed(feed_folder, page_cap=contest.feed.page_cap),  # type: ignore[arg-type]
+                          replay_clock, interval=interval, on_poll=on_poll,
+                          final_grace=times[-1] - contest.end + timedelta(seconds=60), lead=contest.start - times[0],
+                          max_failures=3)
     return poller.run(
         db_path,
         lambda: FixtureFeed(feed_folder, page_cap=contest.feed.page_cap),  # type: ignore[arg-type]

@@ -10,11 +10,16 @@ from derby.feeds import Feed
 
 
 def make_feed(config: FeedConfig, env: Mapping[str, str]) -> Feed:
-    """Return a GraphFeed (settings read from ``env``) or a FixtureFeed.
+    """Return a GraphFeed (settings read from ``env``), an AccountsFeed (team tokens read
+    from ``env`` when each team is read) or a FixtureFeed.
 
     Raises ConfigError when the Graph settings are missing, FeedError when the
     fixture folder is unusable.
     """
+    if config.kind == "accounts":
+        from derby.feeds.accounts import AccountsFeed
+
+        return AccountsFeed(env, timeout=config.timeout, page_cap=config.page_cap, deadline=config.deadline)
     if config.kind == "fixture":
         from derby.feeds.fixture import FixtureFeed
 

@@ -5,6 +5,11 @@ Layout of a replay folder (the README documents it for users)::
     hashtags/<name>.json                                  body of ig_hashtag_search?q=<name>
     polls/<YYYYMMDDTHHMMSSZ>/<hashtag-id>/<edge>-<n>.json  page n (1, 2, ...) of an edge
 
+and for a team contest (owner-level reads of each team account)::
+
+    polls/<YYYYMMDDTHHMMSSZ>/<account-id>-1.json         GET /{account-id}?fields=...
+    polls/<YYYYMMDDTHHMMSSZ>/<account-id>/media-<n>.json  page n of GET /{account-id}/media
+
 A poll at time ``now`` (UTC) reads the latest poll folder not after ``now``, so a clock
 that moves through the contest replays it: posts appear and counts grow. Bodies go
 through the same parser as the live feed.
@@ -19,6 +24,7 @@ from pathlib import Path
 from derby.feeds.paging import paginate
 from derby.feeds.parse import FeedError, MediaPage, load_body, parse_hashtag_search
 from derby.feeds.sources import HashtagEdge, Source
+from derby.teams import Team
 
 _FOLDER_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -76,12 +82,16 @@ class FixtureFeed:
                 raise FeedError(f"fixture page {relative} is missing (the previous page has paging.next)")
             return source.parse(self._read(relative), str(relative))
 
-        yield from paginate(fetch, self._page_cap, self.notes, source.label)
+        yield from paginate(fetch, self._page_cap, self.notes, source.label, getattr(source, "enough", None))
 
     def media_pages(self, hashtag_id: str, edge: str, now: datetime) -> Iterator[MediaPage]:
         """Yield the pages recorded for ``edge`` of ``hashtag_id``: :meth:`read` of a
         :class:`~derby.feeds.sources.HashtagEdge`."""
         return self.read(HashtagEdge(hashtag_id, edge), now)
+
+    def team_account(self, team: Team) -> None:
+        """A replay needs no token: team reads are answered from the recorded files."""
+        return None
 
     def _read(self, relative: Path) -> object:
         path = self.folder / relative

@@ -106,6 +106,7 @@ class GraphFeed:
         self.retries = 0
         self.notes: list[str] = []
         self.usage: dict | None = None
+        self._account_usage: dict[str, dict] = {}
         self._secrets: list[str | None] = [settings.access_token, settings.app_secret]
         install_log_redaction(settings.access_token, settings.app_secret)
 
@@ -128,7 +129,7 @@ class GraphFeed:
         """Yield the parsed pages of ``source`` (``now`` is unused: the API answers for
         the present). Raises FeedError."""
         yield from paginate(lambda after: self._call(source.request(after), source.parse), self._page_cap, self.notes,
-                            source.label)
+                            source.label, getattr(source, "enough", None))
 
     def tokens_in_use(self) -> list[tuple[str, str]]:
         """``(label, token)`` of the tokens this feed polls with: its own, named by its
@@ -177,12 +178,13 @@ class GraphFeed:
         reached = False  # whether any attempt connected to the platform
         while True:
             attempt += 1
-            if self.usage and self.usage["max_pct"] >= STOP_PCT:
-                regain = self.usage["regain_minutes"]
-                raise ThrottledError(f"usage at {self.usage['max_pct']:g} % of the platform's limit; stopped before "
+            usage, scope = self._usage_for(request)
+            if usage and usage["max_pct"] >= STOP_PCT:
+                regain = usage["regain_minutes"]
+                raise ThrottledError(f"usage at {usage['max_pct']:g} % of the platform's limit; stopped before "
                                      f"calling {path}, ahead of the platform's throttling",
-                                     retry_after=regain * 60 if regain else None, endpoint=path)
-            if self.usage and self.usage["max_pct"] >= SLOW_DOWN_PCT:
+                                     retry_after=regain * 60 if regain else None, endpoint=path, scope=scope)
+            if usage and usage["max_pct"] >= SLOW_DOWN_PCT:
                 self._pause(self._slow_down_pause, path, "usage above 80 %")
             remaining = self._remaining()
             if remaining <= 0:
@@ -211,6 +213,22 @@ class GraphFeed:
                 log.warning("transient failure (attempt %d of %d), retrying in %.1f s: %s", attempt, self._max_attempts, wait, exc)
                 self.retries += 1
                 self._sleep(wait)
+
+    def _usage_for(self, request: Request) -> tuple[dict | None, str]:
+        """The usage reading that binds ``request`` and its scope: the app's
+        (``X-App-Usage``, whichever account's answer carried it) binds every account; a
+        business-use-case reading only the account whose answers carried it. A request
+        on the feed's own account takes every reading as the app's, as it always did."""
+        if request.account is None:
+            return self.usage, "app"
+        own = self._account_usage.get(request.account.user_id)
+        app = self.usage["app_pct"] if self.usage else 0.0
+        business = own["business_pct"] if own else 0.0
+        if own is None and self.usage is None:
+            return None, "app"
+        if app >= business:
+            return {"max_pct": app, "regain_minutes": (self.usage or {}).get("regain_minutes")}, "app"
+        return {"max_pct": business, "regain_minutes": own["regain_minutes"]}, "account"  # type: ignore[index]
 
     def _read_body(self, response: requests.Response, path: str) -> bytes:
         """Read the whole body, a piece as it arrives, never past the poll's deadline:
@@ -245,9 +263,10 @@ class GraphFeed:
             self._secrets += [account.access_token, account.app_secret]
             install_log_redaction(account.access_token, account.app_secret)
         path = request.path
-        query = {"user_id": account.user_id, **request.params, "access_token": account.access_token}
-        if not account.user_id:  # an app-token call (debug_token) is made for no account
-            del query["user_id"]
+        # an owner-level read names its account in the path: no user_id then
+        # an app-token call (debug_token) has no user_id either
+        query = {**({} if request.owner or not account.user_id else {"user_id": account.user_id}), **request.params,
+                 "access_token": account.access_token}
         if account.app_secret:
             query["appsecret_proof"] = appsecret_proof(account.access_token, account.app_secret)
         url = f"{account.base_url}/{path}"
@@ -269,6 +288,7 @@ class GraphFeed:
         reading = read_usage(response.headers)
         if reading is not None:
             self.usage = reading
+            self._account_usage[account.user_id] = reading
         status = response.status_code
         if 300 <= status < 400:
             raise BadRequestError(f"HTTP {status} redirect from {path} not followed (the token would go elsewhere); "
@@ -333,8 +353,10 @@ def read_usage(headers) -> dict | None:
 
     Returns None when neither header is present or parseable (which is *not* zero
     usage), else ``{"app": {...} | None, "business": {...} | None, "max_pct": float,
-    "regain_minutes": float | None}``: ``max_pct`` is the highest ``call_count``,
-    ``total_cputime`` or ``total_time`` of either header; ``regain_minutes`` the largest
+    "app_pct": float, "business_pct": float, "regain_minutes": float | None}``:
+    ``max_pct`` is the highest ``call_count``, ``total_cputime`` or ``total_time`` of
+    either header, ``app_pct`` that of ``X-App-Usage`` alone and ``business_pct`` that of
+    ``X-Business-Use-Case-Usage`` alone (0 without it); ``regain_minutes`` the largest
     ``estimated_time_to_regain_access`` (minutes) given.
     """
     app = _json_header(headers.get("X-App-Usage"))
@@ -356,10 +378,13 @@ def read_usage(headers) -> dict | None:
         return None
     pcts = [float(r[k]) for r in readings for k in ("call_count", "total_cputime", "total_time")
             if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
+    app_pcts = [float(app[k]) for k in ("call_count", "total_cputime", "total_time")
+                if app is not None and isinstance(app.get(k), (int, float)) and not isinstance(app.get(k), bool)]
+    business_pcts = pcts[len(app_pcts):] if app is not None else pcts
     regain = [float(r["estimated_time_to_regain_access"]) for r in readings
               if isinstance(r.get("estimated_time_to_regain_access"), (int, float)) and r["estimated_time_to_regain_access"] > 0]
-    return {"app": app, "business": business, "max_pct": max(pcts, default=0.0),
-            "regain_minutes": max(regain) if regain else None}
+    return {"app": app, "business": business, "max_pct": max(pcts, default=0.0), "app_pct": max(app_pcts, default=0.0),
+            "business_pct": max(business_pcts, default=0.0), "regain_minutes": max(regain) if regain else None}
 
 
 def _json_header(value: str | None) -> object:

@@ -7,8 +7,13 @@ from collections.abc import Callable, Iterator
 from derby.feeds.parse import MediaPage
 
 
-def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: list[str], label: str) -> Iterator[MediaPage]:
+def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: list[str], label: str,
+             enough: Callable[[MediaPage], bool] | None = None) -> Iterator[MediaPage]:
     """Yield pages from ``fetch(after_cursor)``, starting with ``fetch(None)``.
+
+    ``enough(page)``, when given, ends paging after a page for which it is true (an
+    account's own media come newest first: once a page reaches posts older than the
+    contest's start, older pages hold nothing that counts).
 
     ``recent_media`` is not in time order and its cursor can repeat (Graph API docs),
     so paging follows the platform faithfully: it never stops at the first known
@@ -35,7 +40,8 @@ def paginate(fetch: Callable[[str | None], MediaPage], page_cap: int, notes: lis
             notes.append(f"{label}: page cap of {page_cap} reached; older media of this poll were not read")
             page.truncated = True
         yield page
-        if not more or page.truncated:
+        if not more or page.truncated or (enough is not None and enough(page)):
             return
         cursors.add(page.after)  # type: ignore[arg-type]
         after = page.after
+

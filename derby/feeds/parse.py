@@ -72,13 +72,17 @@ class ThrottledError(FeedError):
     """The platform's rate limits: codes 4, 17, 32, 613, 80002 or HTTP 429, or a usage
     header near the limit. Never retried inside a poll. ``retry_after`` is the wait in
     seconds the platform announced (``estimated_time_to_regain_access``, given in
-    minutes, or ``Retry-After``), None when it said nothing."""
+    minutes, or ``Retry-After``), None when it said nothing. ``scope`` is ``app`` (the
+    app's platform limits: codes 4, 17, 32, 613, HTTP 429, ``X-App-Usage``: every
+    account waits) or ``account`` (one Instagram account's business-use-case limit:
+    code 80002, ``X-Business-Use-Case-Usage``: only that account waits)."""
 
     kind = "throttled"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, scope: str = "app", **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class HashtagLimitError(ThrottledError):
@@ -163,7 +167,7 @@ def classify_error(payload: object, *, status: int | None = None, endpoint: str 
         return AuthError(f"{text} (the token lacks a permission: it needs instagram_basic and the app needs "
                          "Instagram Public Content Access; fix the app or token, then poll again)", problem="permission", **ids)
     if code in THROTTLE_CODES or status == 429:
-        return ThrottledError(text, retry_after=retry_after, **ids)
+        return ThrottledError(text, retry_after=retry_after, scope="account" if code == 80002 else "app", **ids)
     if "ig_hashtag_search" in endpoint and re.search(r"\b(limit|30)\b", message, re.I) and code != 100:
         return HashtagLimitError(text, retry_after=retry_after, **ids)
     if code in TRANSIENT_CODES or err.get("is_transient") is True:
@@ -213,13 +217,15 @@ class Media:
 class MediaPage:
     """One parsed page: its media, its ``after`` cursor, whether a next page exists,
     warnings about records that were skipped or fields that were unusable, and
-    ``truncated`` when paging stopped after it although the feed had more."""
+    ``truncated`` when paging stopped after it although the feed had more. A read of a
+    team account's own counts gives a page without media whose ``reading`` holds them."""
 
     media: list[Media]
     after: str | None = None
     has_next: bool = False
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False
+    reading: AccountReading | None = None
 
 
 def load_body(body: bytes | str, *, endpoint: str = "") -> object:
@@ -356,3 +362,57 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         media_url=text("media_url"),
         children=n_children,
     )
+
+
+# -- owner-level reads of team accounts ------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountReading:
+    """One reading of a team account, as its owner sees it (``GET /{ig-user-id}?fields=
+    id,username,followers_count,follows_count,media_count``; Meta's IG User reference).
+    ``None`` means the field was absent or unusable."""
+
+    account_id: str
+    username: str | None = None
+    followers_count: int | None = None
+    follows_count: int | None = None
+    media_count: int | None = None
+
+
+def parse_account(payload: object, account_id: str, warnings: list[str], *, endpoint: str = "") -> AccountReading:
+    """Parse an IG User body for ``account_id``.
+
+    Raises FeedError for an error body, a body that is not an object, or one whose
+    ``id`` is another account's (a token that belongs to another account answers with
+    its own user when asked for ``me``). Unusable counts become None with a warning;
+    a missing ``followers_count`` is a warning too (a personal account has none).
+    """
+    raise_for_error(payload, endpoint=endpoint)
+    if not isinstance(payload, dict):
+        raise TransientError(f"unexpected body from {endpoint or 'the feed'}: not an object", endpoint=endpoint)
+    given = payload.get("id")
+    if given is not None and str(given) != account_id:
+        raise BadRequestError(f"account {account_id} answered as account {str(given)[:40]!r}: the token belongs to "
+                              "another account; give this team a token that manages its own account", endpoint=endpoint)
+
+    def count(key: str) -> int | None:
+        value = payload.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            warnings.append(f"account {account_id}: {key}={value!r} is not a count; ignored")
+            return None
+        return value
+
+    username = payload.get("username")
+    if username is not None and (not isinstance(username, str) or not _USERNAME.fullmatch(username)):
+        warnings.append(f"account {account_id}: username is not an Instagram username; ignored")
+        username = None
+    reading = AccountReading(account_id=account_id, username=username, followers_count=count("followers_count"),
+                             follows_count=count("follows_count"), media_count=count("media_count"))
+    if reading.followers_count is None:
+        warnings.append(f"account {account_id}: no followers_count (is it a Business or Creator account?)")
+    return reading
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")

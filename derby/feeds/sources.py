@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from derby.config import GraphSettings
-from derby.feeds.parse import MediaPage, parse_media_page
+from derby.feeds.parse import MediaPage, parse_account, parse_media_page
 
 MEDIA_FIELDS = "id,caption,media_type,permalink,timestamp,like_count,comments_count,children{id,media_type}"
 PAGE_LIMIT = 50  # the most the hashtag edges accept per page (Graph API reference)
@@ -26,11 +26,13 @@ class Request:
     """One Graph API GET: ``path`` below the base URL (no query string), ``params``
     without ``user_id`` and ``access_token`` (the feed adds them), and ``account``:
     the settings (token, user id, base URL, app secret) this request is made with, or
-    None for the feed's own. Owner-level team accounts give each request theirs."""
+    None for the feed's own. Owner-level team accounts give each request theirs, and
+    ``owner`` true: the account is named in the path, so no ``user_id`` is sent."""
 
     path: str
     params: dict[str, object] = field(default_factory=dict)
     account: GraphSettings | None = None
+    owner: bool = False
 
 
 class Source(Protocol):
@@ -103,3 +105,60 @@ def hashtag_search(name: str) -> Request:
     """The request that resolves hashtag ``name`` to its id (counts toward the account's
     30 unique hashtags per rolling 7 days)."""
     return Request(HASHTAG_SEARCH, {"q": name})
+
+
+# -- owner-level reads of team accounts (Graph API "IG User" and "IG User Media") --------
+
+ACCOUNT_FIELDS = "id,username,followers_count,follows_count,media_count"
+ACCOUNT_MEDIA_FIELDS = "id,caption,media_type,permalink,timestamp,like_count,comments_count"
+
+
+@dataclass(frozen=True)
+class AccountFields:
+    """``GET /{ig-user-id}?fields=id,username,followers_count,follows_count,media_count``
+    of a team account, read by its owner (``account``: the team's settings, None in a
+    replay). One request; its page has no media and carries the ``reading``."""
+
+    account_id: str
+    team: str
+    account: GraphSettings | None = None
+
+    @property
+    def label(self) -> str:
+        return f"team {self.team} account"
+
+    def request(self, after: str | None) -> Request:
+        return Request(self.account_id, {"fields": ACCOUNT_FIELDS}, account=self.account, owner=True)
+
+    def parse(self, payload: object, endpoint: str) -> MediaPage:
+        warnings: list[str] = []
+        reading = parse_account(payload, self.account_id, warnings, endpoint=endpoint)
+        return MediaPage(media=[], warnings=warnings, reading=reading)
+
+
+@dataclass(frozen=True)
+class AccountMedia:
+    """``GET /{ig-user-id}/media?fields=…&limit=50`` of a team account, newest first,
+    paged by ``after`` cursors; paging ends (``enough``) once a page reaches posts
+    published before ``since`` (aware UTC, the contest's start)."""
+
+    account_id: str
+    team: str
+    since: datetime
+    account: GraphSettings | None = None
+
+    @property
+    def label(self) -> str:
+        return f"team {self.team} media"
+
+    def request(self, after: str | None) -> Request:
+        params: dict[str, object] = {"fields": ACCOUNT_MEDIA_FIELDS, "limit": PAGE_LIMIT}
+        if after:
+            params["after"] = after
+        return Request(f"{self.account_id}/media", params, account=self.account, owner=True)
+
+    def parse(self, payload: object, endpoint: str) -> MediaPage:
+        return parse_media_page(payload, endpoint=endpoint)
+
+    def enough(self, page: MediaPage) -> bool:
+        return any(m.timestamp is not None and m.timestamp < self.since for m in page.media)

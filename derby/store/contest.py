@@ -13,6 +13,8 @@ from derby.config import Contest, FeedConfig, Schedule
 from derby.store.daemon import load_schedule, save_schedule
 from derby.store.judging import record_audit
 from derby.store.schema import write
+from derby.store.teams import load_teams, save_teams
+from derby.teams import Trophy
 from derby.store.standings import rebuild_entry_scores
 
 
@@ -37,12 +39,17 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
             "loaded_at": clock.to_store(now),
             "count_engagement_until": clock.to_store(contest.count_engagement_until)
             if contest.count_engagement_until else None,
+            "kind": contest.kind,
+            "trophies": json.dumps([{"name": t.name, "metric": t.metric, "count": t.count} for t in contest.trophies],
+                                   ensure_ascii=False),
             "terms": json.dumps(contest.terms.record(), ensure_ascii=False, sort_keys=True),
         }, pk="id")
+        if contest.kind == "teams":
+            save_teams(db, contest.teams, now, by)
         source = contest.source.name if contest.source else "the contest file"
         if not has_rule_history(db):
             changes = [set_rule(db, name, value, now, by=by, reason=f"seeded from {source}", action="rule_seed")
-                       for name, value in rule_kinds.effective_rules(contest.rules).items()]
+                       for name, value in rule_kinds.effective_rules(contest.rules, contest.kind).items()]
         else:
             applied = _rules_from(db, by)
             changes = [set_rule(db, name, value, now, by=by, reason=f"edited in {source}")
@@ -70,6 +77,9 @@ def load_contest(db: sqlite_utils.Database) -> Contest | None:
         source=Path(row["source"]) if row["source"] else None,
         schedule=Schedule(*(load_schedule(db) or (Schedule().every, Schedule().grace))),
         count_engagement_until=clock.from_store(row.get("count_engagement_until")),
+        kind=row.get("kind") or "hashtag",
+        teams=tuple(load_teams(db)) if row.get("kind") == "teams" else (),
+        trophies=tuple(Trophy(**t) for t in json.loads(row.get("trophies") or "[]")),
         terms=contest_terms.from_record(json.loads(row["terms"]) if row.get("terms") else None),
     )
 
@@ -128,13 +138,24 @@ def _rules_at(db: sqlite_utils.Database, as_of: datetime | None) -> dict[str, ob
 def read_rules(db: sqlite_utils.Database, as_of: datetime | None = None) -> dict[str, object]:
     """Return every rule in force (at ``as_of``, aware, when given): recorded values,
     the kind's default for the others."""
-    return rule_kinds.effective_rules(_rules_at(db, as_of))
+    kind = db.execute("SELECT kind FROM contest WHERE id = 1").fetchone()
+    return rule_kinds.effective_rules(_rules_at(db, as_of), kind[0] if kind else "hashtag")
 
 
-def rules_in_force(db: sqlite_utils.Database, as_of: datetime | None = None) -> rule_kinds.Rules:
-    """Return the rules in force (at ``as_of``, aware, when given) as one typed value.
+def rules_in_force(db: sqlite_utils.Database, as_of: datetime | None = None, *,
+                   contest: tuple[str, bool] | None = None) -> rule_kinds.Rules:
+    """Return the rules in force (at ``as_of``, aware, when given) as one typed value:
+    the per-entry formula's (in a team contest, those of its posts, see
+    :func:`derby.rules.team_post_values`; the team rules are :func:`read_rules`').
+    ``contest`` is ``(kind, has hashtags)`` when the caller read them already.
     Raises ValueError when a stored value is not valid for its kind."""
-    return rule_kinds.Rules.from_values(_rules_at(db, as_of))
+    values = _rules_at(db, as_of)
+    if contest is None:
+        row = db.execute("SELECT kind, hashtags FROM contest WHERE id = 1").fetchone()
+        contest = (row[0], bool(json.loads(row[1]))) if row else ("hashtag", True)
+    if contest[0] == "teams":
+        values = rule_kinds.team_post_values(values, contest[1])
+    return rule_kinds.Rules.from_values(values)
 
 
 def stored_rule_names(db: sqlite_utils.Database) -> set[str]:

@@ -122,7 +122,7 @@ _MEDIA_FIELDS = ("caption", "media_type", "permalink", "timestamp", "media_url",
 
 
 def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, page: MediaPage,
-              observed_at: datetime) -> PageResult:
+              observed_at: datetime, *, label: str | None = None) -> PageResult:
     """Store one parsed page in one transaction: media, snapshots, sightings, warnings
     and the poll run's page count.
 
@@ -130,7 +130,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
     value, and a reading without ``comments_count`` keeps the media's last known one (a
     missing ``like_count`` stays NULL: hidden likes). A snapshot is appended when the engagement differs from the media's latest
     one (at most one per media per poll run), so re-polling unchanged data writes only
-    to the poll-run log.
+    to the poll-run log. ``label`` prefixes its warnings (default ``#hashtag edge``).
     """
     when = clock.to_store(observed_at)
     by_id = {m.media_id: m for m in page.media}  # duplicates within a page collapse
@@ -195,7 +195,7 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
         db.conn.executemany("INSERT OR IGNORE INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, ?, ?)",
                        [(run_id, media_id, hashtag, edge) for media_id in ids])
         db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)",
-                       [(run_id, when, f"#{hashtag} {edge}: {w}") for w in page.warnings])
+                       [(run_id, when, f"{label or f'#{hashtag} {edge}'}: {w}") for w in page.warnings])
         db.execute("UPDATE poll_runs SET pages = pages + 1, media_seen = media_seen + ?, progress_at = ? WHERE id = ?",
                    [len(ids), clock.to_store(_elapsed_since_start(db, run_id, observed_at)), run_id])
         refresh_entry_scores(db, ids)

@@ -526,7 +526,69 @@ def m012_contest_terms(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m013_token_expiry(db: sqlite_utils.Database) -> None:
+def m013_team_contests(db: sqlite_utils.Database) -> None:
+    """Team contests: the contest's kind and trophies, its teams (keyed by account id,
+    so a renamed team keeps its history), append-only account snapshots, the team of
+    each media, judges' actions on whole teams, and each poll run's read of each team."""
+    db.executescript(
+        """
+        ALTER TABLE contest ADD COLUMN kind TEXT NOT NULL DEFAULT 'hashtag';   -- hashtag | teams
+        ALTER TABLE contest ADD COLUMN trophies TEXT;                          -- JSON list of {name, metric, count}
+        CREATE TABLE teams (
+            account_id TEXT PRIMARY KEY,     -- the team account's Instagram user id
+            name TEXT NOT NULL,
+            token_env TEXT NOT NULL,         -- the variable holding its token (never the token)
+            login TEXT NOT NULL,             -- facebook | instagram
+            position INTEGER NOT NULL,       -- order in the contest file
+            added_at TEXT NOT NULL,          -- UTC
+            dropped_at TEXT                  -- UTC: no longer in the contest file (loaded with --force)
+        );
+        CREATE TABLE account_snapshots (
+            id INTEGER PRIMARY KEY,
+            account_id TEXT NOT NULL REFERENCES teams(account_id),
+            poll_run_id INTEGER NOT NULL REFERENCES poll_runs(id),
+            observed_at TEXT NOT NULL,       -- UTC
+            username TEXT,
+            followers_count INTEGER,
+            follows_count INTEGER,
+            media_count INTEGER,
+            UNIQUE (account_id, poll_run_id)
+        );
+        CREATE INDEX account_snapshots_account_observed ON account_snapshots (account_id, observed_at);
+        CREATE TABLE team_media (
+            media_id TEXT PRIMARY KEY REFERENCES media(media_id),
+            account_id TEXT NOT NULL REFERENCES teams(account_id),
+            poll_run_id INTEGER REFERENCES poll_runs(id)
+        ) WITHOUT ROWID;
+        CREATE INDEX team_media_account ON team_media (account_id);
+        CREATE TABLE team_moderation (
+            id INTEGER PRIMARY KEY,
+            account_id TEXT NOT NULL REFERENCES teams(account_id),
+            action TEXT NOT NULL CHECK (action IN ('disqualify', 'reinstate')),
+            reason TEXT NOT NULL,
+            by TEXT NOT NULL,
+            at TEXT NOT NULL                 -- UTC
+        );
+        CREATE TABLE team_reads (
+            poll_run_id INTEGER NOT NULL REFERENCES poll_runs(id),
+            account_id TEXT NOT NULL REFERENCES teams(account_id),
+            at TEXT NOT NULL,                -- UTC
+            status TEXT NOT NULL,            -- ok | failed | skipped
+            pages INTEGER NOT NULL DEFAULT 0,
+            error_kind TEXT,
+            error TEXT,                      -- redacted
+            PRIMARY KEY (poll_run_id, account_id)
+        );
+        """
+    )
+    for table in ("account_snapshots", "team_moderation"):
+        for verb in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+
+
+@migrations()
+def m014_token_expiry(db: sqlite_utils.Database) -> None:
     """What the platform's ``debug_token`` said of each token in use, keyed by the
     token's fingerprint (see :func:`derby.tokens.fingerprint`; never the token):
     ``expires_at`` and ``data_access_expires_at`` (UTC text, NULL: never), whether it

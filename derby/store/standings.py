@@ -38,20 +38,24 @@ STANDINGS_EVENTS: dict[str, str] = {
 """Every event that changes the standings, and how ``entry_scores`` follows it."""
 
 
-def _contest_terms(db: sqlite_utils.Database) -> scoring.ContestTerms | None:
-    row = db.conn.execute("SELECT hashtags, start_at, end_at, count_engagement_until FROM contest WHERE id = 1").fetchone()
+def _contest_terms(db: sqlite_utils.Database) -> tuple[scoring.ContestTerms, str] | None:
+    row = db.conn.execute("SELECT hashtags, start_at, end_at, count_engagement_until, kind FROM contest "
+                          "WHERE id = 1").fetchone()
     if row is None:
         return None
     start, end = clock.from_store(row[1]), clock.from_store(row[2])
     freeze = clock.from_store(row[3]) if row[3] else end
-    return scoring.ContestTerms(tuple(json.loads(row[0])), start, end, freeze)  # type: ignore[arg-type]
+    return scoring.ContestTerms(tuple(json.loads(row[0])), start, end, freeze), row[4]  # type: ignore[arg-type]
 
 
 def _in_force(db: sqlite_utils.Database) -> tuple[Rules, scoring.ContestTerms] | None:
     from derby.store.contest import rules_in_force
 
-    terms = _contest_terms(db)
-    return None if terms is None else (rules_in_force(db), terms)
+    found = _contest_terms(db)
+    if found is None:
+        return None
+    terms, kind = found
+    return rules_in_force(db, contest=(kind, bool(terms.hashtags))), terms
 
 
 def _stored_version(db: sqlite_utils.Database) -> str | None:

@@ -1,0 +1,80 @@
+"""The accounts feed: a team contest's accounts, each read by its owner through the
+one Graph API call path of :class:`~derby.feeds.graph.GraphFeed` (parsing, error
+classes, retries, usage headers, redaction), as the sources
+:class:`~derby.feeds.sources.AccountFields` and :class:`~derby.feeds.sources.AccountMedia`.
+
+Each team's requests carry that team's settings only (``team_account(team)``: the token
+of ``team.token_env``, read from ``env`` when the team is read, and its login's base
+URL: ``facebook``, ``DERBY_GRAPH_URL``; ``instagram``, ``DERBY_INSTAGRAM_URL``). Usage
+is read per account: ``X-App-Usage`` at 95 % stops every team (a ThrottledError of
+scope ``app``), a team's ``X-Business-Use-Case-Usage`` at 95 % only that team (scope
+``account``); see :meth:`GraphFeed._usage_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+
+from derby.config import DEFAULT_GRAPH_URL, GraphSettings, team_settings
+from derby.errors import ConfigError
+from derby.feeds.graph import GraphFeed
+from derby.feeds.parse import AuthError, BadRequestError, MediaPage
+from derby.feeds.sources import Source
+from derby.teams import Team
+
+
+class AccountsFeed:
+    """Reads team accounts over one GraphFeed (one HTTP session, one deadline for the
+    whole poll). ``env`` is where team tokens are read (the CLI passes ``os.environ``
+    after loading ``.env``); the other options are GraphFeed's.
+
+    After use: ``requests_made``, ``retries``, ``notes`` and ``usage`` (the latest
+    reading of any team). Raises FeedError subclasses, token-free.
+    """
+
+    name = "accounts"
+    """Also the account an app-level cool-down is recorded for (it binds every team;
+    :func:`derby.feeds.factory.budget_account` names it the same)."""
+
+    def __init__(self, env: Mapping[str, str], **options) -> None:
+        self._env = env
+        # no account of its own: every request carries its team's settings
+        self._graph = GraphFeed(GraphSettings(access_token="", user_id="", base_url=DEFAULT_GRAPH_URL), **options)
+
+    def team_account(self, team: Team) -> GraphSettings:
+        """Return the settings ``team``'s requests are made with. Raises AuthError
+        naming the team when its token variable is not set (a person must set it)."""
+        try:
+            settings = team_settings(team, self._env)
+        except ConfigError as exc:
+            raise AuthError(str(exc), problem="invalid", endpoint=team.account_id) from None
+        return GraphSettings(access_token=settings.access_token, user_id=team.account_id, base_url=settings.base_url,
+                             app_secret=settings.app_secret)
+
+    def read(self, source: Source, now: datetime | None = None) -> Iterator[MediaPage]:
+        """Yield the parsed pages of ``source`` (see :meth:`GraphFeed.read`)."""
+        return self._graph.read(source, now)
+
+    def resolve_hashtag(self, name: str) -> str:
+        raise BadRequestError(f"a team contest makes no hashtag search (#{name})")
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` without any team's token, the app secret or a proof."""
+        return self._graph.redact(text)
+
+    @property
+    def requests_made(self) -> int:
+        return self._graph.requests_made
+
+    @property
+    def retries(self) -> int:
+        return self._graph.retries
+
+    @property
+    def notes(self) -> list[str]:
+        return self._graph.notes
+
+    @property
+    def usage(self) -> dict | None:
+        return self._graph.usage
