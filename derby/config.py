@@ -402,6 +402,11 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
     return GraphSettings(access_token=token, user_id=user_id, base_url=base, app_secret=secret, app_id=app_id)
 
 
+def graph_base_url(env: Mapping[str, str]) -> str:
+    """``DERBY_GRAPH_URL`` (default graph.facebook.com), checked as for the token. Raises ConfigError."""
+    return _base_url(env, "DERBY_GRAPH_URL", DEFAULT_GRAPH_URL)
+
+
 def _base_url(env: Mapping[str, str], variable: str, default: str) -> str:
     base = env.get(variable, "").strip() or default
     parts = urlsplit(base)

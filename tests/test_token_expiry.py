@@ -145,3 +145,20 @@ def test_board_says_plainly_when_the_last_poll_was_refused_for_an_expired_token(
     store.record_poll_outcome(db, run, error_kind="auth", error_code=190, error_subcode=463)
     assert "le jeton d'accès a expiré" in _header(db, NOW, "fr")
     assert "the access token has expired" in _header(db, NOW, "en")
+
+
+def test_a_team_contest_checks_each_facebook_login_teams_token(httpserver):
+    from derby.feeds.accounts import AccountsFeed
+    from derby.teams import Team
+
+    answer(httpserver, {"data": {"is_valid": True, "expires_at": SOON}})
+    env = {"DERBY_GRAPH_URL": httpserver.url_for("/v24.0").rstrip("/"), "INSTAGRAM_APP_ID": APP_ID,
+           "INSTAGRAM_APP_SECRET": APP_SECRET, "TEAM_A_TOKEN": "EAAGteamA999", "TEAM_B_TOKEN": "IGQteamB"}
+    teams = [Team("A", "111", "TEAM_A_TOKEN"), Team("B", "222", "TEAM_B_TOKEN", login="instagram"),
+             Team("C", "333", "TEAM_C_TOKEN")]
+    f = AccountsFeed(env, sleep=lambda s: None, max_attempts=1)
+    assert f.team_tokens(teams) == [("TEAM_A_TOKEN", "EAAGteamA999")]  # B: Instagram Login, C: not set
+    db = db_with_contest()
+    check_tokens(db, f, f.team_tokens(teams), NOW)
+    assert [r["label"] for r in store.token_expiries(db)] == ["TEAM_A_TOKEN"]
+    assert httpserver.log[0][0].args["access_token"] == f"{APP_ID}|{APP_SECRET}"
