@@ -87,7 +87,7 @@ def test_leaderboard_all_lists_unranked_with_reasons(runner, polled):
 
 def test_hidden_likes_are_flagged_not_zero(runner, tmp_path):
     db = tmp_path / "demo.db"
-    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"]).exit_code == 0
+    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.3"]).exit_code == 0
     data = json.loads(runner.invoke(cli, ["--db", str(db), "leaderboard", "--format", "json", "--all"]).output)
     hidden = [e for e in data["entries"] if e["like_count"] is None]
     assert len(hidden) == 12
@@ -139,7 +139,7 @@ def test_graph_feed_without_token_is_a_config_error(runner, tmp_path):
 
 def test_demo_runs_the_whole_job(runner, tmp_path):
     db = tmp_path / "demo.db"
-    result = runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"])
+    result = runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.3"])
     assert result.exit_code == 0, result.output
     assert "poll #1 ok" in result.output and "Pointage" in result.output
     # the replay's most-liked post is deleted mid-contest: the winners' export says so
@@ -191,7 +191,7 @@ def test_demo_refuses_a_database_holding_another_contest(runner, tmp_path):
 
 def test_demo_ignores_the_contest_database_setting(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("DERBY_DB", str(tmp_path / "real.db"))
-    result = runner.invoke(cli, ["demo", "--interval", "0.1", "--top", "3"])
+    result = runner.invoke(cli, ["demo", "--interval", "0.3", "--top", "3"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "real.db").exists()
 
@@ -292,14 +292,14 @@ def test_the_demo_contests_rules_hold_at_every_replayed_moment(tmp_path):
     contest = demo_contest()
     contest = dataclasses.replace(contest, rules={**contest.rules, "points_per_like": 0.0})
     db_path = tmp_path / "demo.db"
-    assert run_demo(db_path, interval=0.1, contest=contest) == "closed"
+    assert run_demo(db_path, interval=0.3, contest=contest) == "closed"
     midway = leaderboard.standings(store.open_db(db_path), clock.utcnow(), utc(2017, 4, 5, 12))
     assert midway.rules.points_per_like == 0.0
     assert all(e.score == 3 * (e.comments_count or 0) for e in midway.ranked)
 
 
 def test_demo_quiet_prints_no_progress(runner, tmp_path):
-    result = runner.invoke(cli, ["demo", "-q", "--db", str(tmp_path / "demo.db"), "--interval", "0.1", "--top", "3"])
+    result = runner.invoke(cli, ["demo", "-q", "--db", str(tmp_path / "demo.db"), "--interval", "0.3", "--top", "3"])
     assert result.exit_code == 0, result.output
     assert "poll #" not in result.output and "Replaying" not in result.output
     assert "Pointage" in result.output and "warning: rank 1" in result.output
@@ -307,9 +307,9 @@ def test_demo_quiet_prints_no_progress(runner, tmp_path):
 
 def test_demo_again_on_its_kept_database_shows_the_results(runner, tmp_path):
     db = tmp_path / "demo.db"
-    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"]).exit_code == 0
+    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.3"]).exit_code == 0
     (tmp_path / "winners.csv").unlink()
-    again = runner.invoke(cli, ["--db", str(db), "demo", "--interval", "0.1", "--top", "3"])
+    again = runner.invoke(cli, ["--db", str(db), "demo", "--interval", "0.3", "--top", "3"])
     assert again.exit_code == 0, again.output
     assert "already holds the finished replay" in again.output and "Pointage" in again.output
     rows = list(csv.DictReader((tmp_path / "winners.csv").read_text(encoding="utf-8-sig").splitlines()))

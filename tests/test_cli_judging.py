@@ -232,7 +232,7 @@ def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake
 def test_demo_freezes_engagement_at_the_deadline(tmp_path):
     db = tmp_path / "demo.db"
     runner = CliRunner()
-    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.1"]).exit_code == 0
+    assert runner.invoke(cli, ["demo", "--db", str(db), "--interval", "0.3"]).exit_code == 0
     data = json.loads(runner.invoke(cli, ["--db", str(db), "leaderboard", "--format", "json", "--all"]).stdout)
     end = data["contest"]["engagement_counted_until"]
     assert end == "2017-04-09T23:59:59-04:00"
