@@ -32,6 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from derby import clock
+from derby import tokens as expiry
 from derby.errors import ConfigError, DatabaseMissing, DerbyError, NotADerbyDatabase
 from derby.leaderboard import BoardRow, BoardView
 from derby.team_leaderboard import TeamBoardView, TeamRow
@@ -57,6 +58,7 @@ LABELS: dict[str, dict[str, str]] = {
         "stale": "⚠ données périmées : aucune relève réussie depuis {age}",
         "gap": "⚠ trou de couverture{tag} : publications du {start} au {end} peut-être manquées ({length})",
         "more_gaps": " et {n} {other_w}",
+        "token_expired": "⚠ le jeton d'accès a expiré : les relèves sont refusées; générez-en un nouveau (voir derby status)",
         "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
         "skipped": "sautée (pause imposée par la plateforme)", "interrupted": "interrompue",
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
@@ -95,6 +97,7 @@ LABELS: dict[str, dict[str, str]] = {
         "stale": "⚠ stale: no successful poll for {age}",
         "gap": "⚠ coverage gap{tag}: posts from {start} to {end} may be missing ({length})",
         "more_gaps": " and {n} more",
+        "token_expired": "⚠ the access token has expired: polls are refused; generate a new one (see derby status)",
         "last_failed": "⚠ last poll {status}", "failed": "failed", "partial": "partial",
         "skipped": "skipped (platform cool-down)", "interrupted": "interrupted",
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
@@ -207,6 +210,10 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None, p
         lines.append(_line(labels["stale"].format(age=clock.format_duration(health.age, lang)), width, "bold red"))
     if health.last_status in ("failed", "partial", "skipped", "interrupted"):
         lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
+    if health.token_expired:
+        lines.append(_line(labels["token_expired"], width, "bold red"))
+    for notice in health.tokens:
+        lines.append(_line("⚠ " + expiry.message(notice, lang, tz), width, "bold red" if notice.expired else "bold yellow"))
     if health.gaps:
         tag, start, end = health.gaps[-1]
         text = labels["gap"].format(tag=f" #{tag}" if tag else "", start=clock.format_short(start, tz, lang),

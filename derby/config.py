@@ -450,11 +450,12 @@ class GraphSettings:
     user_id: str
     base_url: str = DEFAULT_GRAPH_URL
     app_secret: str | None = field(default=None, repr=False)
+    app_id: str | None = None
 
 
 def graph_settings(env: Mapping[str, str]) -> GraphSettings:
-    """Read ``INSTAGRAM_ACCESS_TOKEN``, ``INSTAGRAM_USER_ID``, ``DERBY_GRAPH_URL`` and
-    ``INSTAGRAM_APP_SECRET`` from ``env``.
+    """Read ``INSTAGRAM_ACCESS_TOKEN``, ``INSTAGRAM_USER_ID``, ``DERBY_GRAPH_URL``,
+    ``INSTAGRAM_APP_SECRET`` and ``INSTAGRAM_APP_ID`` (for ``debug_token``) from ``env``.
 
     Raises ConfigError naming the missing variable and where to set it, and for a base
     URL that would send the token in clear text to another machine.
@@ -467,7 +468,13 @@ def graph_settings(env: Mapping[str, str]) -> GraphSettings:
         raise ConfigError("INSTAGRAM_USER_ID must be the numeric id of the Instagram business account; put it in .env")
     base = _base_url(env, "DERBY_GRAPH_URL", DEFAULT_GRAPH_URL)
     secret = env.get("INSTAGRAM_APP_SECRET", "").strip() or None
-    return GraphSettings(access_token=token, user_id=user_id, base_url=base, app_secret=secret)
+    app_id = env.get("INSTAGRAM_APP_ID", "").strip() or None
+    return GraphSettings(access_token=token, user_id=user_id, base_url=base, app_secret=secret, app_id=app_id)
+
+
+def graph_base_url(env: Mapping[str, str]) -> str:
+    """``DERBY_GRAPH_URL`` (default graph.facebook.com), checked as for the token. Raises ConfigError."""
+    return _base_url(env, "DERBY_GRAPH_URL", DEFAULT_GRAPH_URL)
 
 
 def _base_url(env: Mapping[str, str], variable: str, default: str) -> str:

@@ -11,13 +11,14 @@ No rich, no HTTP; the CLI prints and exits.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
 
 from derby import clock, store
+from derby import tokens as expiry
 from derby.config import Contest
 from derby.lock import is_held, lock_path
 from derby.text import display_text
@@ -53,6 +54,7 @@ class Facts:
     size: int
     counts: dict[str, int]
     lock_held: bool | None = False  # a process holds the file lock (None: this user cannot open the lock file)
+    tokens: list[dict] = field(default_factory=list)  # store.token_expiries rows
     teams: dict | None = None  # a team contest's per-team reads (see team_health)
     refresh_off: dict[str, tuple[str, datetime]] | None = None  # refresh sources a permission refusal turned off
 
@@ -74,7 +76,7 @@ def gather(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
         coverage=store.last_coverage(db), gaps=store.coverage_gaps(db),
         budget=store.hashtag_budget(db, account, now) if account and contest.kind != "teams" else None,
         db_path=db_path, size=_file_size(db_path), counts=store.counts(db), teams=team_health(db, contest),
-        refresh_off=store.disabled_sources(db))
+        refresh_off=store.disabled_sources(db), tokens=store.token_expiries(db))
 
 
 def _file_size(db_path: str | Path | None) -> int:
@@ -134,6 +136,8 @@ def judge(facts: Facts) -> list[dict]:
         problem("action_needed", action)
     for message in _coverage_problems(f):
         problem("degraded", message)
+    for notice in expiry.notices(f.tokens, f.now):
+        problem("action_needed" if notice.expired else "degraded", expiry.message(notice, "en", f.contest.tz))
     for line in (f.teams or {}).get("problems", []):
         problem(line["level"], line["message"])
     for source, (reason, since) in sorted((f.refresh_off or {}).items()):

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from derby import clock, freshness, store
+from derby import tokens as expiry
 from derby.config import Contest
 from derby.errors import DerbyError
 from derby.rules import Rules
@@ -298,6 +299,8 @@ class PollHealth:
     stale: bool
     stale_after: timedelta
     gaps: list[tuple[str | None, datetime, datetime]] = field(default_factory=list)
+    tokens: list = field(default_factory=list)  # derby.tokens.Notice: tokens expiring within a week or expired
+    token_expired: bool = False  # the last poll was refused for an expired token (code 190, subcode 463 or 460)
 
 
 @dataclass
@@ -346,7 +349,9 @@ def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> P
     stale = age is not None and age > stale_after and not final
     gaps = coverage_gaps(db, contest, now, times)
     return PollHealth(last_success=last_success, age=age, last_status=last["status"] if last else None,
-                      stale=stale, stale_after=stale_after, gaps=gaps)
+                      stale=stale, stale_after=stale_after, gaps=gaps,
+                      tokens=expiry.notices(store.token_expiries(db), now),
+                      token_expired=bool(last) and expiry.refused_as_expired(last))
 
 
 def coverage_gaps(db: sqlite_utils.Database, contest: Contest, now: datetime,

@@ -118,7 +118,7 @@ def check_contest_budget(db: sqlite_utils.Database, contest: Contest, account: s
 
 
 def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: datetime,
-              stop: threading.Event | None = None) -> PollSummary:
+              stop: threading.Event | None = None, tokens: list[tuple[str, str]] | None = None) -> PollSummary:
     """Run one poll of every contest hashtag on both edges and store what comes back.
 
     No request is made while a cool-down of the feed's account is in force (status
@@ -130,7 +130,9 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     or ``partial`` when pages were stored, and the (first) error is recorded in the poll
     run with its kind, code and fbtrace_id, not raised; throttling also records a
     cool-down. ``stop`` is checked between pages. All the poll run's closing writes
-    go in one transaction. Returns the summary.
+    go in one transaction. ``tokens``, ``(label, token)`` pairs, are the tokens in use
+    (default: the feed's ``tokens_in_use()``); their expiry is checked at most once a
+    day (see :func:`check_tokens`). Returns the summary.
 
     A team contest is polled by :func:`derby.team_poll.poll_teams` instead.
     """
@@ -150,7 +152,43 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     summary = run.close()
     if summary.pages:
         _flag_poll(db, summary.run_id, now)
+    if tokens is None:
+        tokens = feed.tokens_in_use() if hasattr(feed, "tokens_in_use") else []
+    check_tokens(db, feed, tokens, now, summary.run_id)
     return summary
+
+
+def check_tokens(db: sqlite_utils.Database, feed: Feed, tokens: list[tuple[str, str]], now: datetime,
+                 run_id: int | None = None) -> None:
+    """Refresh the stored expiry of each ``(label, token)`` not checked for a day, by
+    the feed's ``debug_token`` (only when it can ask it: app id and secret set), then
+    log a warning for each token (or data access) expiring within a week or expired.
+    A failure is a warning of the poll run, never the end of the poll."""
+    from derby import tokens as expiry
+
+    if not tokens or not getattr(feed, "can_debug_tokens", False):
+        return
+    fingerprints = [expiry.fingerprint(token) for _, token in tokens]
+    stored = store.token_expiries(db, fingerprints)
+    checked = False
+    for (label, token), fp in zip(tokens, fingerprints):
+        if not expiry.due(stored, fp, now):
+            continue
+        checked = True
+        try:
+            data = feed.debug_token(token)
+        except (FeedError, ConfigError) as exc:
+            text = f"token expiry of {label} not checked: {feed.redact(str(exc))}"
+            log.warning("%s", text)
+            store.record_warnings(db, run_id, [text], now)
+            continue
+        valid = data.get("is_valid")
+        store.save_token_expiry(db, fp, label, expiry.unix_time(data.get("expires_at")),
+                                expiry.unix_time(data.get("data_access_expires_at")),
+                                valid if isinstance(valid, bool) else None, now)
+    if checked:
+        for notice in expiry.notices(store.token_expiries(db, fingerprints), now):
+            log.warning("%s", expiry.message(notice))
 
 
 def _flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> None:

@@ -1,6 +1,6 @@
 """Keeping the access token and app secret out of every text derby writes. Standard library only.
 
-:func:`redact` removes secret values and every ``access_token=``/``appsecret_proof=``/
+:func:`redact` removes secret values and every ``access_token=``/``input_token=``/``appsecret_proof=``/
 ``client_secret=`` query parameter from a text (``paging.next`` URLs and the messages of
 requests/urllib3 errors carry them). :class:`RedactingFilter` does the same to log
 records; :func:`install_log_redaction` attaches it to the loggers that log request URLs
@@ -15,7 +15,7 @@ import re
 import stat
 from pathlib import Path
 
-_SECRET_PARAMS = re.compile(r"((?:access_token|appsecret_proof|client_secret)(?:=|%3D))(?:(?!%26)[^&\s'\"<>])+", re.I)
+_SECRET_PARAMS = re.compile(r"((?:access_token|input_token|appsecret_proof|client_secret)(?:=|%3D))(?:(?!%26)[^&\s'\"<>])+", re.I)
 MASK = "***"
 
 

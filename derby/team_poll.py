@@ -22,7 +22,7 @@ from derby import store
 from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
 from derby.feeds.sources import AccountFields, AccountMedia
-from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, feed_account
+from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, check_tokens, feed_account
 from derby.teams import Team
 
 log = logging.getLogger("derby.poller")
@@ -81,6 +81,8 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
         _outcome(summary, failures, read_ok, len(contest.teams))
     first = failures[0][1] if failures else None
     _close(db, summary, feed, run_id, now, counts, warnings, requests_before, retries_before, first)
+    if hasattr(feed, "team_tokens"):
+        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id)
     return summary
 
 

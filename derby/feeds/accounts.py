@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
-from derby.config import DEFAULT_GRAPH_URL, GraphSettings, team_settings
+from derby.config import DEFAULT_GRAPH_URL, GraphSettings, graph_base_url, team_settings
 from derby.errors import ConfigError
 from derby.feeds.graph import GraphFeed
 from derby.feeds.parse import AuthError, BadRequestError, MediaPage
@@ -40,7 +40,15 @@ class AccountsFeed:
     def __init__(self, env: Mapping[str, str], **options) -> None:
         self._env = env
         # no account of its own: every request carries its team's settings
-        self._graph = GraphFeed(GraphSettings(access_token="", user_id="", base_url=DEFAULT_GRAPH_URL), **options)
+        # the app's id and secret only ask debug_token (token expiry), at DERBY_GRAPH_URL
+        try:
+            base = graph_base_url(env)
+        except ConfigError:
+            base = DEFAULT_GRAPH_URL
+        app = GraphSettings(access_token="", user_id="", base_url=base,
+                            app_secret=env.get("INSTAGRAM_APP_SECRET", "").strip() or None,
+                            app_id=env.get("INSTAGRAM_APP_ID", "").strip() or None)
+        self._graph = GraphFeed(app, **options)
 
     def team_account(self, team: Team) -> GraphSettings:
         """Return the settings ``team``'s requests are made with. Raises AuthError
@@ -58,6 +66,26 @@ class AccountsFeed:
 
     def resolve_hashtag(self, name: str) -> str:
         raise BadRequestError(f"a team contest makes no hashtag search (#{name})")
+
+    def team_tokens(self, teams: list[Team]) -> list[tuple[str, str]]:
+        """``(token_env, token)`` of each Facebook Login team whose token is set: the
+        tokens ``debug_token`` can tell the expiry of (an Instagram Login token is not
+        a Facebook app's to debug)."""
+        found = []
+        for team in teams:
+            token = self._env.get(team.token_env, "").strip()
+            if team.login == "facebook" and token and (team.token_env, token) not in found:
+                found.append((team.token_env, token))
+        return found
+
+    @property
+    def can_debug_tokens(self) -> bool:
+        """Whether ``debug_token`` can be asked (``INSTAGRAM_APP_ID`` and ``INSTAGRAM_APP_SECRET`` set)."""
+        return self._graph.can_debug_tokens
+
+    def debug_token(self, token: str) -> dict:
+        """See :meth:`GraphFeed.debug_token`."""
+        return self._graph.debug_token(token)
 
     def redact(self, text: str) -> str:
         """Return ``text`` without any team's token, the app secret or a proof."""

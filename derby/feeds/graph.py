@@ -34,6 +34,7 @@ import urllib3
 from urllib.parse import urlsplit
 
 from derby.config import GraphSettings
+from derby.errors import ConfigError
 from derby.feeds.paging import paginate
 from derby.feeds.parse import (
     BadRequestError,
@@ -44,6 +45,7 @@ from derby.feeds.parse import (
     TransientError,
     classify_error,
     load_body,
+    parse_debug_token,
     parse_hashtag_search,
 )
 from derby.feeds.sources import MEDIA_FIELDS, PAGE_LIMIT, HashtagEdge, Request, Source, hashtag_search
@@ -128,6 +130,33 @@ class GraphFeed:
         the present). Raises FeedError."""
         yield from paginate(lambda after: self._call(source.request(after), source.parse), self._page_cap, self.notes,
                             source.label, getattr(source, "enough", None))
+
+    def tokens_in_use(self) -> list[tuple[str, str]]:
+        """``(label, token)`` of the tokens this feed polls with: its own, named by its
+        variable. A poll checks the expiry of each (see :meth:`debug_token`)."""
+        return [("INSTAGRAM_ACCESS_TOKEN", self._settings.access_token)]
+
+    @property
+    def can_debug_tokens(self) -> bool:
+        """Whether ``debug_token`` can be asked: it needs the app token, so both
+        ``INSTAGRAM_APP_ID`` and ``INSTAGRAM_APP_SECRET``."""
+        return bool(self._settings.app_id and self._settings.app_secret)
+
+    def debug_token(self, token: str) -> dict:
+        """Ask ``GET /debug_token?input_token=<token>`` with the app token
+        ``<app_id>|<app_secret>`` and return its ``data`` object (see
+        :func:`~derby.feeds.parse.parse_debug_token`; Unix seconds, 0 meaning never).
+        Through the feed's one call path: errors, retries, deadline and redaction (the
+        token, the app token and the app secret never leave this module). Raises
+        FeedError, and ConfigError when the app id or secret is not set."""
+        if not self.can_debug_tokens:
+            raise ConfigError("debug_token needs INSTAGRAM_APP_ID and INSTAGRAM_APP_SECRET")
+        s = self._settings
+        app = GraphSettings(access_token=f"{s.app_id}|{s.app_secret}", user_id="", base_url=s.base_url)
+        if token not in self._secrets:
+            self._secrets.append(token)
+            install_log_redaction(token)
+        return self._call(Request("debug_token", {"input_token": token}, app), parse_debug_token)
 
     def media_pages(self, hashtag_id: str, edge: str, now: datetime | None = None) -> Iterator[MediaPage]:
         """Yield parsed pages of ``edge`` for ``hashtag_id``: :meth:`read` of a
@@ -235,7 +264,8 @@ class GraphFeed:
             install_log_redaction(account.access_token, account.app_secret)
         path = request.path
         # an owner-level read names its account in the path: no user_id then
-        query = {**({} if request.owner else {"user_id": account.user_id}), **request.params,
+        # an app-token call (debug_token) has no user_id either
+        query = {**({} if request.owner or not account.user_id else {"user_id": account.user_id}), **request.params,
                  "access_token": account.access_token}
         if account.app_secret:
             query["appsecret_proof"] = appsecret_proof(account.access_token, account.app_secret)

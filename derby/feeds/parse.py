@@ -267,6 +267,18 @@ def parse_hashtag_search(payload: object, name: str, *, endpoint: str = "ig_hash
     return str(data[0]["id"])
 
 
+def parse_debug_token(payload: object, endpoint: str = "debug_token") -> dict:
+    """Return the ``data`` object of a ``debug_token`` body (Meta's ``GET /debug_token``:
+    ``{"data": {"app_id", "type", "expires_at", "data_access_expires_at", "is_valid",
+    "scopes", "user_id", ...}}``, times in Unix seconds, 0 meaning never). Raises
+    FeedError for an error body or a body without ``data``."""
+    raise_for_error(payload, endpoint=endpoint)
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise BadRequestError("debug_token answered without a data object", endpoint=endpoint)
+    return data
+
+
 def parse_media_page(payload: object, *, endpoint: str = "") -> MediaPage:
     """Parse a ``recent_media``/``top_media`` page body (already decoded JSON).
 

@@ -112,6 +112,7 @@ from derby.store.teams import (
 )
 from derby.store.versions import data_version, database_file
 from derby.store.flags import open_flags as open_judge_flags
+from derby.store.tokens import save_token_expiry, token_expiries
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -277,4 +278,6 @@ __all__ = [
     "data_version",
     "database_file",
     "open_judge_flags",
+    "save_token_expiry",
+    "token_expiries",
 ]

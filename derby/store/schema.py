@@ -725,6 +725,24 @@ def m017_bare_mentions(db: sqlite_utils.Database) -> None:
     db.execute("DELETE FROM entry_scores_state")
 
 
+@migrations()
+def m018_token_expiry(db: sqlite_utils.Database) -> None:
+    """What the platform's ``debug_token`` said of each token in use, keyed by the
+    token's fingerprint (see :func:`derby.tokens.fingerprint`; never the token):
+    ``expires_at`` and ``data_access_expires_at`` (UTC text, NULL: never), whether it
+    was valid, and when it was checked (UTC text)."""
+    db.execute(
+        """CREATE TABLE token_expiry (
+            fingerprint TEXT PRIMARY KEY,
+            label TEXT NOT NULL,
+            expires_at TEXT,
+            data_access_expires_at TEXT,
+            is_valid INTEGER,
+            checked_at TEXT NOT NULL
+        )"""
+    )
+
+
 def open_db(path: str | Path, *, create: bool = True,
             progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.

@@ -1,0 +1,164 @@
+"""Token expiry: debug_token over a loopback server, stored by fingerprint, warned of
+in status, on the board and in the log; secrets never leave."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from derby import board, health, leaderboard, store
+from derby.config import GraphSettings
+from derby.feeds.graph import GraphFeed
+from derby.poll import check_tokens
+from derby.tokens import fingerprint
+from helpers import contest, utc
+
+TOKEN = "EAAGtokenSECRETvalue123"
+APP_ID = "1234567890"
+APP_SECRET = "appsecretSECRET987"
+NOW = utc(2017, 4, 5, 12)
+SOON = int(utc(2017, 4, 9, 12).timestamp())  # 4 days after NOW
+LATER = int(utc(2017, 6, 1).timestamp())
+
+
+def feed(httpserver, app_id=APP_ID):
+    base = httpserver.url_for("/v24.0").rstrip("/")
+    return GraphFeed(GraphSettings(access_token=TOKEN, user_id="17841400000000000", base_url=base,
+                                   app_secret=APP_SECRET, app_id=app_id),
+                     sleep=lambda s: None, max_attempts=1)
+
+
+def answer(httpserver, data, status=200):
+    httpserver.expect_request("/v24.0/debug_token").respond_with_data(json.dumps(data), status=status,
+                                                                      content_type="application/json")
+
+
+def db_with_contest():
+    db = store.open_db(":memory:")
+    store.save_contest(db, contest(), NOW)
+    return db
+
+
+def test_debug_token_asks_with_the_app_token_and_stores_by_fingerprint(httpserver):
+    answer(httpserver, {"data": {"app_id": APP_ID, "type": "USER", "is_valid": True, "expires_at": SOON,
+                                 "data_access_expires_at": LATER, "scopes": ["instagram_basic"]}})
+    db = db_with_contest()
+    check_tokens(db, feed(httpserver), [("INSTAGRAM_ACCESS_TOKEN", TOKEN)], NOW)
+    request, _ = httpserver.log[0]
+    assert request.args["input_token"] == TOKEN and request.args["access_token"] == f"{APP_ID}|{APP_SECRET}"
+    rows = store.token_expiries(db)
+    assert [(r["fingerprint"], r["label"], r["expires_at"], r["is_valid"]) for r in rows] == [
+        (fingerprint(TOKEN), "INSTAGRAM_ACCESS_TOKEN", utc(2017, 4, 9, 12), True)]
+    dump = "\n".join(db.iterdump())
+    assert TOKEN not in dump and APP_SECRET not in dump
+
+
+def test_checked_at_most_once_a_day(httpserver):
+    answer(httpserver, {"data": {"is_valid": True, "expires_at": 0, "data_access_expires_at": 0}})
+    db, f = db_with_contest(), feed(httpserver)
+    tokens = [("INSTAGRAM_ACCESS_TOKEN", TOKEN)]
+    check_tokens(db, f, tokens, NOW)
+    check_tokens(db, f, tokens, utc(2017, 4, 6, 11))
+    assert len(httpserver.log) == 1
+    check_tokens(db, f, tokens, utc(2017, 4, 6, 12))
+    assert len(httpserver.log) == 2
+    assert store.token_expiries(db)[0]["expires_at"] is None  # 0: never
+
+
+def test_not_asked_without_app_id(httpserver):
+    db = db_with_contest()
+    check_tokens(db, feed(httpserver, app_id=None), [("INSTAGRAM_ACCESS_TOKEN", TOKEN)], NOW)
+    assert httpserver.log == [] and store.token_expiries(db) == []
+
+
+def test_a_refusal_is_a_warning_without_secrets(httpserver, caplog):
+    answer(httpserver, {"error": {"message": f"bad app token {APP_ID}|{APP_SECRET} for {TOKEN}", "code": 190,
+                                  "type": "OAuthException"}}, status=400)
+    db = db_with_contest()
+    run = store.start_poll_run(db, "graph", NOW)
+    with caplog.at_level(logging.WARNING):
+        check_tokens(db, feed(httpserver), [("INSTAGRAM_ACCESS_TOKEN", TOKEN)], NOW, run)
+    text = caplog.text + "\n".join(db.iterdump())
+    assert "token expiry of INSTAGRAM_ACCESS_TOKEN not checked" in text
+    assert TOKEN not in text and APP_SECRET not in text
+    assert store.token_expiries(db) == []
+
+
+def test_expiring_token_warned_in_log_status_and_board(httpserver, caplog):
+    answer(httpserver, {"data": {"is_valid": True, "expires_at": SOON, "data_access_expires_at": LATER}})
+    db = db_with_contest()
+    with caplog.at_level(logging.WARNING):
+        check_tokens(db, feed(httpserver), [("INSTAGRAM_ACCESS_TOKEN", TOKEN)], NOW)
+    assert "the access token INSTAGRAM_ACCESS_TOKEN expires" in caplog.text
+    problems = health.judge(health.gather(db, contest(), NOW))
+    assert any(p["level"] == "degraded" and "expires" in p["message"] for p in problems)
+    fr = _header(db, NOW, "fr")
+    assert "le jeton d'accès INSTAGRAM_ACCESS_TOKEN expire le 9 avril 2017" in fr
+    en = _header(db, utc(2017, 4, 10), "en")
+    assert "the access token INSTAGRAM_ACCESS_TOKEN has expired" in en
+    later = health.judge(health.gather(db, contest(), utc(2017, 4, 10)))
+    assert any(p["level"] == "action_needed" and "has expired" in p["message"] for p in later)
+
+
+def test_data_access_expiry_warned(httpserver):
+    answer(httpserver, {"data": {"is_valid": True, "expires_at": 0, "data_access_expires_at": SOON}})
+    db = db_with_contest()
+    check_tokens(db, feed(httpserver), [("INSTAGRAM_ACCESS_TOKEN", TOKEN)], NOW)
+    assert "the data access of token INSTAGRAM_ACCESS_TOKEN expires" in _header(db, NOW, "en")
+    assert "expire" not in _header(db, utc(2017, 4, 1), "en")  # more than a week ahead
+
+
+def test_every_token_passed_in_is_checked(httpserver):
+    answer(httpserver, {"data": {"is_valid": True, "expires_at": SOON}})
+    db = db_with_contest()
+    check_tokens(db, feed(httpserver), [("INSTAGRAM_ACCESS_TOKEN", TOKEN), ("TEAM_A_TOKEN", "EAAGteamA999")], NOW)
+    assert sorted(r["label"] for r in store.token_expiries(db)) == ["INSTAGRAM_ACCESS_TOKEN", "TEAM_A_TOKEN"]
+    assert {r.args["input_token"] for r, _ in httpserver.log} == {TOKEN, "EAAGteamA999"}
+
+
+def _header(db, now, lang):
+    view = leaderboard.board_view(db, now)
+    return "\n".join(line.plain for line in board.header(view, lang, 400))
+
+
+def test_the_poll_checks_the_feeds_tokens_even_when_it_fails(httpserver):
+    from derby.poll import poll_once
+
+    answer(httpserver, {"data": {"is_valid": False, "expires_at": 0}})
+    db = db_with_contest()
+    summary = poll_once(db, contest(), feed(httpserver), NOW)  # ig_hashtag_search gets the server's 500
+    assert summary.status == "failed"
+    assert [r["label"] for r in store.token_expiries(db)] == ["INSTAGRAM_ACCESS_TOKEN"]
+    assert "no longer valid" in _header(db, NOW, "en")
+
+
+def test_input_token_parameter_is_redacted():
+    from derby.secrets import redact
+
+    assert redact("GET /debug_token?input_token=EAAGabc&access_token=1|s") == "GET /debug_token?input_token=***&access_token=***"
+
+
+def test_board_says_plainly_when_the_last_poll_was_refused_for_an_expired_token():
+    db = db_with_contest()
+    run = store.start_poll_run(db, "graph", NOW)
+    store.finish_poll_run(db, run, NOW, status="failed", requests=1, error="auth: the access token has expired")
+    store.record_poll_outcome(db, run, error_kind="auth", error_code=190, error_subcode=463)
+    assert "le jeton d'accès a expiré" in _header(db, NOW, "fr")
+    assert "the access token has expired" in _header(db, NOW, "en")
+
+
+def test_a_team_contest_checks_each_facebook_login_teams_token(httpserver):
+    from derby.feeds.accounts import AccountsFeed
+    from derby.teams import Team
+
+    answer(httpserver, {"data": {"is_valid": True, "expires_at": SOON}})
+    env = {"DERBY_GRAPH_URL": httpserver.url_for("/v24.0").rstrip("/"), "INSTAGRAM_APP_ID": APP_ID,
+           "INSTAGRAM_APP_SECRET": APP_SECRET, "TEAM_A_TOKEN": "EAAGteamA999", "TEAM_B_TOKEN": "IGQteamB"}
+    teams = [Team("A", "111", "TEAM_A_TOKEN"), Team("B", "222", "TEAM_B_TOKEN", login="instagram"),
+             Team("C", "333", "TEAM_C_TOKEN")]
+    f = AccountsFeed(env, sleep=lambda s: None, max_attempts=1)
+    assert f.team_tokens(teams) == [("TEAM_A_TOKEN", "EAAGteamA999")]  # B: Instagram Login, C: not set
+    db = db_with_contest()
+    check_tokens(db, f, f.team_tokens(teams), NOW)
+    assert [r["label"] for r in store.token_expiries(db)] == ["TEAM_A_TOKEN"]
+    assert httpserver.log[0][0].args["access_token"] == f"{APP_ID}|{APP_SECRET}"
