@@ -31,6 +31,34 @@ class CannotRead(Exception):
     """No read path reaches this post (the message says why)."""
 
 
+def mention_reader(feed, account: str, now: datetime) -> Callable[[dict], dict | None]:
+    """A ``read`` for :func:`check_winners` that reads each post again by mention of the
+    organizer account (``GET /{account}?fields=mentioned_media.media_id(ID){...}``, Graph
+    API IG User mentioned_media; it works at any age for a post whose caption mentions
+    the account). Returns None when the platform reports the post gone (error 100,
+    subcode 33); raises :class:`CannotRead` for any other failure or refusal (the post
+    does not mention the account, a permission is missing, the platform is throttling)."""
+    from derby.feeds.parse import FeedError
+    from derby.feeds.refresh import MentionRefresh, refusal
+
+    def read(state: dict) -> dict | None:
+        media_id = state["media_id"]
+        try:
+            pages = list(feed.read(MentionRefresh(account, media_id), now))
+        except FeedError as exc:
+            if refusal(exc) == "gone":
+                return None
+            raise CannotRead(f"the mention read was refused ({exc})") from None
+        media = next((m for page in pages for m in page.media if m.media_id == media_id), None)
+        if media is None:
+            raise CannotRead("the mention read answered without the post (its caption may no longer mention the account)")
+        author = next((page.authors.get(media_id) for page in pages if media_id in page.authors), None)
+        return {"caption": media.caption, "like_count": media.like_count, "comments_count": media.comments_count,
+                "username": author, "permalink": media.permalink}
+
+    return read
+
+
 NO_READ_PATH = ("derby has no way to read this post by id (the hashtag feed cannot read a stranger's post, and no "
                 "refresh of known media is configured)")
 

@@ -1849,8 +1849,18 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
 
     db = ctx.open()
     contest = _contest(db)
+    read = None
+    if contest.kind != "teams" and contest.refresh.mentions:
+        from derby.poll import feed_account
+
+        try:
+            feed = _feed_now(ctx, contest)
+        except ConfigError as exc:  # no token: the check still reports what the store holds
+            click.echo(f"posts are not read again: {exc}", err=True)
+        else:
+            read = check.mention_reader(feed, feed_account(feed), ctx.now())
     source, results = check.check_winners(db, contest, ctx.now(), _judge(by),
-                                          top=top or _rank_prizes(contest) or 3, alternates=alternates)
+                                          top=top or _rank_prizes(contest) or 3, alternates=alternates, read=read)
     click.echo(f"winners and alternates from the {source}:")
     for r in results:
         click.echo(f"{r.place}. {r.role:<9} {r.media_id}  {_safe(r.permalink) or ''}".rstrip())

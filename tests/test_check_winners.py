@@ -11,14 +11,23 @@ from contest_db import derby, fake_clock  # noqa: F401 - fixtures
 from helpers import utc
 
 
-def test_without_a_read_path_each_winner_says_so_with_its_permalink(derby):
+def test_winners_are_read_again_by_mention_and_an_unanswered_one_says_so(derby):
     result = derby("check-winners", "--top", "2", "--alternates", "1", ok=False)
     out = result.output
-    assert out.count("cannot be read:") == 3 and "open https://www.instagram.com/p/" in out
-    assert "3 of 3 could not be read" in out
+    assert out.count("still online (read now)") == 2
+    assert out.count("cannot be read:") == 1 and "open https://www.instagram.com/p/" in out
+    assert "1 of 3 could not be read" in out
     assert "1. winner" in out and "3. alternate" in out
     (row,) = store.audit_log(store.open_db(derby.db), action="check_winners")
-    assert [r["read"] for r in row["data"]] == [False, False, False]
+    assert sorted(r["read"] for r in row["data"]) == [False, True, True]
+
+
+def test_without_a_read_path_each_winner_says_so_with_its_permalink(derby):
+    db = store.open_db(derby.db)
+    checks = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=2, alternates=1)[1]
+    assert [c.read for c in checks] == [False, False, False]
+    assert all(any(line.startswith("cannot be read:") and "open https://www.instagram.com/p/" in line
+                   for line in c.lines) for c in checks)
 
 
 def test_a_dropped_engagement_is_a_warning(derby):
