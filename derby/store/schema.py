@@ -327,23 +327,18 @@ captions from which it reports its progress."""
 _progress: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("progress", default=None)
 
 
-@migrations()
-def m006_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
-    """Each caption version's normalized hashtags and @mentions (see
-    :func:`derby.text.caption_words`), on ``media`` (the current caption) and
-    ``media_edits`` (the captions a poll replaced), filled here for stored media.
-    Ranking decides in SQL from these whether a caption carries a contest hashtag or
-    the required mention."""
-    for table in ("media", "media_edits"):
-        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_hashtags TEXT")
-        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_mentions TEXT")
+def _fill_caption_words(db: sqlite_utils.Database, what: str) -> None:
+    """Compute ``caption_hashtags`` and ``caption_mentions`` of every stored caption
+    (``media`` and ``media_edits``) in batches, reporting progress from
+    :data:`PROGRESS_FROM` captions on; ``what`` names them in the report. The
+    append-only trigger of ``media_edits`` is lifted for the fill only."""
     report = _progress.get()
     total = sum(db.execute(f"SELECT count(*) FROM {t} WHERE caption IS NOT NULL").fetchone()[0]
                 for t in ("media", "media_edits"))
     loud = report is not None and total >= PROGRESS_FROM
     began, done = time.monotonic(), 0
     if loud:
-        report(f"upgrading the database: hashtags and mentions of {total:,} stored captions")
+        report(f"upgrading the database: {what} of {total:,} stored captions")
     db.execute("DROP TRIGGER media_edits_no_update")
     for table in ("media", "media_edits"):
         last = -1
@@ -362,6 +357,19 @@ def m006_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
                "BEGIN SELECT RAISE(ABORT, 'media_edits is append-only'); END")
     if loud:
         report(f"upgraded {total:,} captions in {time.monotonic() - began:.1f} s")
+
+
+@migrations()
+def m006_caption_hashtags_mentions(db: sqlite_utils.Database) -> None:
+    """Each caption version's normalized hashtags and @mentions (see
+    :func:`derby.text.caption_words`), on ``media`` (the current caption) and
+    ``media_edits`` (the captions a poll replaced), filled here for stored media.
+    Ranking decides in SQL from these whether a caption carries a contest hashtag or
+    the required mention."""
+    for table in ("media", "media_edits"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_hashtags TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caption_mentions TEXT")
+    _fill_caption_words(db, "hashtags and mentions")
 
 
 @migrations()
@@ -709,19 +717,7 @@ def m017_bare_mentions(db: sqlite_utils.Database) -> None:
     """Stored captions' mentions again, now with the bare handle as a whole word (the
     hashtag feed strips the ``@``; see :func:`derby.text.caption_mentions`); the live
     standings are scored again by the next write."""
-    db.execute("DROP TRIGGER media_edits_no_update")
-    for table in ("media", "media_edits"):
-        last = -1
-        while True:
-            rows = db.execute(f"SELECT rowid, caption FROM {table} WHERE rowid > ? AND caption IS NOT NULL "
-                              f"ORDER BY rowid LIMIT {CAPTION_BATCH}", [last]).fetchall()
-            if not rows:
-                break
-            last = rows[-1][0]
-            db.conn.executemany(f"UPDATE {table} SET caption_mentions = ? WHERE rowid = ?",
-                                [(caption_words(caption)[1], rowid) for rowid, caption in rows])
-    db.execute("CREATE TRIGGER media_edits_no_update BEFORE UPDATE ON media_edits "
-               "BEGIN SELECT RAISE(ABORT, 'media_edits is append-only'); END")
+    _fill_caption_words(db, "mentions")
     db.execute("DELETE FROM entry_scores_state")
 
 
