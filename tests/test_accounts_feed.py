@@ -6,6 +6,7 @@ loopback: the feed's session refuses every https URL."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 import logging
 
 import pytest
@@ -237,3 +238,20 @@ def test_a_missing_team_token_fails_that_team_only(httpserver, real_dir, env, ou
 
 def test_make_feed_builds_the_accounts_feed(env):
     assert isinstance(make_feed(FeedConfig(kind="accounts"), env), AccountsFeed)
+
+
+def test_a_team_accounts_day_long_throttle_is_kept_whole(httpserver, real_dir, env, outside):
+    """A team account has no 24-hour window to outrun: its cool-down is never capped
+    the way a hashtag account's is."""
+    httpserver.expect_request(f"/v24.0/{A}").respond_with_json(
+        {"error": {"message": "(#80002) There have been too many calls to this Instagram account", "code": 80002,
+                   "type": "OAuthException", "fbtrace_id": "T"}}, status=400,
+        headers={"X-Business-Use-Case-Usage": json.dumps(
+            {A: [{"type": "instagram", "call_count": 100, "total_cputime": 1, "total_time": 1,
+                  "estimated_time_to_regain_access": 1440}]})})
+    serve_team(httpserver, real_dir, B, token=TOKEN_B)
+    db = store.open_db(":memory:")
+    c = contest()
+    store.save_contest(db, c, utc(2021, 1, 1))
+    poll_once(db, c, feed(env, outside), NOW)
+    assert store.active_cooldown(db, A, NOW)["until"] == NOW + timedelta(days=1)
