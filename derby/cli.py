@@ -1849,8 +1849,11 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
 
     db = ctx.open()
     contest = _contest(db)
+    if contest.kind == "teams":
+        raise ConfigError("check-winners checks the winning posts of a hashtag contest; in a team contest the owner "
+                          "reads each account at every poll: run derby poll, then derby status and derby explain TEAM")
     read = None
-    if contest.kind != "teams" and contest.refresh.mentions:
+    if contest.refresh.mentions:
         from derby.poll import feed_account
 
         try:

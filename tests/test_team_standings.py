@@ -268,3 +268,10 @@ def test_the_follower_trend_is_daily_so_a_stall_reads_flat():
     stalled = series[:3]  # no reading after day 2; the standings describe day 5: flat to then
     assert follower_readings(stalled, utc(2017, 4, 1, 4), utc(2017, 4, 10), day + timedelta(days=5))[2] == \
         [0, 10, 20, 20, 20, 20]
+
+
+def test_check_winners_refuses_a_team_contest_in_one_line(tmp_path):
+    result = run(seed(tmp_path), "check-winners")
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("run derby poll, then derby status and derby explain TEAM")
+    assert "Traceback" not in result.output
