@@ -172,17 +172,23 @@ def test_an_app_level_throttle_cools_every_team_down(httpserver, real_dir, env, 
     assert again.status == "skipped" and len(httpserver.log) == 1
 
 
-def test_an_account_level_throttle_cools_only_that_account(httpserver, real_dir, env, outside):
+def throttle_account_a(httpserver, real_dir, minutes):
+    """Team A's account answers 80002 asking for ``minutes`` of rest; team B reads fine."""
     httpserver.expect_request(f"/v24.0/{A}").respond_with_json(
         {"error": {"message": "(#80002) There have been too many calls to this Instagram account", "code": 80002,
                    "type": "OAuthException", "fbtrace_id": "T"}}, status=400,
         headers={"X-Business-Use-Case-Usage": json.dumps(
             {A: [{"type": "instagram", "call_count": 100, "total_cputime": 1, "total_time": 1,
-                  "estimated_time_to_regain_access": 30}]})})
+                  "estimated_time_to_regain_access": minutes}]})})
     serve_team(httpserver, real_dir, B, token=TOKEN_B)
     db = store.open_db(":memory:")
     c = contest()
     store.save_contest(db, c, utc(2021, 1, 1))
+    return db, c
+
+
+def test_an_account_level_throttle_cools_only_that_account(httpserver, real_dir, env, outside):
+    db, c = throttle_account_a(httpserver, real_dir, 30)
     summary = poll_once(db, c, feed(env, outside), NOW)
     assert summary.status == "partial"
     assert store.active_cooldown(db, A, NOW)["until"] == utc(2021, 8, 14, 12, 30)
@@ -243,15 +249,6 @@ def test_make_feed_builds_the_accounts_feed(env):
 def test_a_team_accounts_day_long_throttle_is_kept_whole(httpserver, real_dir, env, outside):
     """A team account has no 24-hour window to outrun: its cool-down is never capped
     the way a hashtag account's is."""
-    httpserver.expect_request(f"/v24.0/{A}").respond_with_json(
-        {"error": {"message": "(#80002) There have been too many calls to this Instagram account", "code": 80002,
-                   "type": "OAuthException", "fbtrace_id": "T"}}, status=400,
-        headers={"X-Business-Use-Case-Usage": json.dumps(
-            {A: [{"type": "instagram", "call_count": 100, "total_cputime": 1, "total_time": 1,
-                  "estimated_time_to_regain_access": 1440}]})})
-    serve_team(httpserver, real_dir, B, token=TOKEN_B)
-    db = store.open_db(":memory:")
-    c = contest()
-    store.save_contest(db, c, utc(2021, 1, 1))
+    db, c = throttle_account_a(httpserver, real_dir, 1440)
     poll_once(db, c, feed(env, outside), NOW)
     assert store.active_cooldown(db, A, NOW)["until"] == NOW + timedelta(days=1)
