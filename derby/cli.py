@@ -869,7 +869,7 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     fmt = fmt or _EXPORT_SUFFIXES[suffix]
     if _kind(ctx) == "teams":
         _team_export(ctx, output, top=top, alternates=alternates, every_entry=every_entry, fmt=fmt,
-                     encoding=encoding, as_of=as_of)
+                     encoding=encoding, lang=lang, as_of=as_of)
         return
     board = _standings(ctx, as_of)
     stdout = _stdout_bytes()
@@ -1450,7 +1450,7 @@ def _draw_team_board(ctx: _Context, *, top, show_all, lang, live, every, save_to
         _info(f"saved the board to {save_to}", err=True)
 
 
-def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fmt, encoding, as_of) -> None:
+def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fmt, encoding, lang, as_of) -> None:
     from derby import clock, export, files, team_leaderboard as teams
     from derby.units import plural
 
@@ -1459,11 +1459,11 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
     if every_entry:
-        written = export.export_team_entries(output, board, fmt=fmt, encoding=encoding, stdout=stdout)
+        written = export.export_team_entries(output, board, fmt=fmt, encoding=encoding, lang=lang, stdout=stdout)
         _info(f"wrote {plural(written, 'team')} ({len(board.ranked)} ranked) to {where}", err=True)
         return
     written = export.export_team_winners(output, board, top=top, alternates=alternates, fmt=fmt, encoding=encoding,
-                                         stdout=stdout)
+                                         lang=lang, stdout=stdout)
     ranked = len(board.ranked)
     trophies = len(board.contest.trophies)
     _info(f"wrote {plural(written, 'row')} ({plural(min(top, ranked), 'winner')}, "
