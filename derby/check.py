@@ -67,15 +67,21 @@ NO_READ_PATH = ("derby has no way to read this post by id (the hashtag feed cann
 class WinnerCheck:
     """The check of one winner or alternate: ``role`` (``winner``/``alternate``),
     ``place`` (1, 2, … in the announcement order), ``lines`` (what was found, for a
-    person) and ``warnings`` (what must be looked at before announcing)."""
+    person) and ``warnings`` (what must be looked at before announcing). In a team
+    contest ``media_id`` is None, ``permalink`` the account's profile address, and
+    ``team``, ``account_id`` and ``trophy`` (None for the overall ranking) say whom
+    the check is about."""
 
     role: str
     place: int
-    media_id: str
+    media_id: str | None
     permalink: str | None
     read: bool
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    team: str | None = None
+    account_id: str | None = None
+    trophy: str | None = None
 
 
 def chosen(db: sqlite_utils.Database, now: datetime, top: int, alternates: int) -> tuple[str, list[tuple[str, str]]]:

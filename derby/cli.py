@@ -1844,29 +1844,34 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
 @pass_ctx
 @friendly
 def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
-    """Re-check each winner and alternate before announcing; exit 1 when something needs a look."""
+    """Re-read each winner and alternate (in a team contest, each winning account) before announcing; exit 1 on a warning."""
     from derby import check
 
     db = ctx.open()
     contest = _contest(db)
+    top = top or _rank_prizes(contest) or 3
     if contest.kind == "teams":
-        raise ConfigError("check-winners checks the winning posts of a hashtag contest; in a team contest the owner "
-                          "reads each account at every poll: run derby poll, then derby status and derby explain TEAM")
-    read = None
-    if contest.refresh.mentions:
-        from derby.poll import feed_account
+        source, results = _check_team_winners(ctx, db, contest, top, alternates, by)
+    else:
+        read = None
+        if contest.refresh.mentions:
+            from derby.poll import feed_account
 
-        try:
-            feed = _feed_now(ctx, contest)
-        except ConfigError as exc:  # no token: the check still reports what the store holds
-            click.echo(f"posts are not read again: {exc}", err=True)
-        else:
-            read = check.mention_reader(feed, feed_account(feed), ctx.now())
-    source, results = check.check_winners(db, contest, ctx.now(), _judge(by),
-                                          top=top or _rank_prizes(contest) or 3, alternates=alternates, read=read)
+            try:
+                feed = _feed_now(ctx, contest)
+            except ConfigError as exc:  # no token: the check still reports what the store holds
+                click.echo(f"posts are not read again: {exc}", err=True)
+            else:
+                read = check.mention_reader(feed, feed_account(feed), ctx.now())
+        source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
+                                              read=read)
     click.echo(f"winners and alternates from the {source}:")
     for r in results:
-        click.echo(f"{r.place}. {r.role:<9} {r.media_id}  {_safe(r.permalink) or ''}".rstrip())
+        if r.team is not None:
+            who = (f"trophy “{_safe(r.trophy)}” " if r.trophy else "") + f"team “{_safe(r.team)}” {r.account_id}"
+        else:
+            who = r.media_id
+        click.echo(f"{r.place}. {r.role:<9} {who}  {_safe(r.permalink) or ''}".rstrip())
         for line in r.lines:
             click.echo(f"     {_safe(line)}")
         for line in r.warnings:
@@ -1874,9 +1879,25 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
     warnings = sum(len(r.warnings) for r in results)
     unread = [r for r in results if not r.read]
     if unread:
-        click.echo(f"{len(unread)} of {len(results)} could not be read: open their permalinks before announcing")
+        click.echo(f"{len(unread)} of {len(results)} could not be read: open their "
+                   f"{'profiles' if contest.kind == 'teams' else 'permalinks'} before announcing")
     if warnings:
         _fail(f"{warnings} warning{'s' if warnings > 1 else ''}: look at them before announcing", 1)
+
+
+def _check_team_winners(ctx: _Context, db, contest, top: int, alternates: int, by: str | None):
+    """check-winners in a team contest: each winning account read again by its owner."""
+    from derby import team_check
+
+    read = None
+    try:
+        feed = _feed_now(ctx, contest)
+    except ConfigError as exc:
+        click.echo(f"accounts are not read again: {exc}", err=True)
+    else:
+        read = team_check.owner_reader(feed, contest, ctx.now())
+    return team_check.check_team_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
+                                         read=read)
 
 
 def _add_verbosity(command: click.Command) -> None:
