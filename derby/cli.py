@@ -1673,8 +1673,14 @@ def results_certify(ctx: _Context, top: int | None, alternates: int, output: str
                                        alternates=alternates)
     for role in ("winners", "alternates"):
         for row in document[role]:
-            click.echo(f"{role[:-1]:<9} rank {row['rank']}  {row['media_id']}  {_safe(row['permalink']) or ''}".rstrip())
-    click.echo(f"certified {len(document['standings'])} ranked entries as of "
+            who = (f"team “{_safe(row['team'])}” {row['account_id']}" if "account_id" in row else
+                   f"{row['media_id']}  {_safe(row['permalink']) or ''}")
+            click.echo(f"{role[:-1]:<9} rank {row['rank']}  {who}".rstrip())
+    for trophy in document["trophies"]:
+        click.echo(f"trophy “{_safe(trophy['name'])}” ({trophy['metric']}): " + (", ".join(
+            f"{w['place']}. “{_safe(w['team'])}” {w['account_id']} ({w['value']})" for w in trophy["winners"])
+            or "no ranked team"))
+    click.echo(f"certified {len(document['standings'])} ranked {'teams' if contest.kind == 'teams' else 'entries'} as of "
                f"{clock.format_local(now, contest.tz, 'en')} into {path}")
     click.echo(f"SHA-256: {digest}")
 
