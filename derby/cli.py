@@ -859,7 +859,7 @@ _EXPORT_SUFFIXES = {".csv": "csv", ".txt": "csv", "": "csv", ".json": "json", ".
 def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entry: bool, fmt: str | None, encoding: str,
                lang: str | None, as_of: str | None) -> None:
     """Write the winners and alternates (or, with --all, every stored post) to a CSV, JSON or XLSX file (- for stdout)."""
-    from derby import export, files
+    from derby import check, export, files
     from derby.units import plural
 
     suffix = "" if files.is_stdout(output) else Path(output).suffix.lower()
@@ -886,28 +886,8 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
           f"to {where}", err=True)
     if not ranked:
         click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
-    for line in _unseen_warnings(ctx.read(), board, top + alternates):
+    for line in check.announcement_warnings(ctx.read(), board, top + alternates):
         click.echo(line, err=True)
-
-
-def _unseen_warnings(db, board, count: int) -> list[str]:
-    """Warnings for the first ``count`` ranked entries that the last poll before the
-    standings' time did not see: the post may have been deleted or hidden, and the
-    hashtag feed cannot tell (a stranger's post cannot be read by id)."""
-    from derby import clock, store
-    from derby.text import shortcode
-
-    last = store.last_poll_run_until(db, board.as_of)
-    if last is None:
-        return []
-    latest = clock.from_store(last["started_at"])
-    entries = list(board.rows(count))
-    seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
-    tz = board.contest.tz
-    return [f"warning: rank {e.rank} ({shortcode(e.permalink) or e.media_id}) was last seen by the feed "
-            f"{clock.format_local(seen[e.media_id], tz, 'en')}, not by the last poll: check that the post is still "
-            "online before announcing it"
-            for e in entries if e.media_id in seen and seen[e.media_id] < latest]
 
 
 @cli.command()
@@ -924,7 +904,7 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: b
     """Run the whole job on the bundled demo contest; nothing to configure."""
     import tempfile
 
-    from derby import board as drawing, clock, export, leaderboard, store
+    from derby import board as drawing, check, clock, export, leaderboard, store
     from derby.demo.runner import demo_contest, run_demo, team_demo_contest
     from derby.units import plural
 
@@ -970,7 +950,7 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: b
         console.print(drawing.render(view, contest.language, console))
         out = Path.cwd() / "winners.csv"
         written = export.export_winners(out, board, top=3, alternates=2)
-        for line in _unseen_warnings(db, board, 5):
+        for line in check.announcement_warnings(db, board, 5):
             messages.print(line, markup=False, highlight=False)
         counts = board.counts()
         say(f"{plural(counts['eligible'], 'entry', 'entries')} ranked of {counts['entries']} stored; "

@@ -84,3 +84,36 @@ def test_after_a_draw_the_draw_winners_are_checked(derby, tmp_path):
     derby("draw", "run", "--value-text", "07 12 23", "--out", str(tmp_path))
     out = derby("check-winners", ok=False).output
     assert "from the draw" in out and "1. winner" in out and "2. alternate" in out and "3." not in out
+
+
+def test_a_winner_reported_gone_is_named_so_and_a_judge_decides(derby, fake_clock, tmp_path):
+    import csv
+
+    db = store.open_db(derby.db)
+    _, ((_, first), (_, second)) = check.chosen(db, utc(2017, 4, 12, 13), 2, 0)
+    store.record_outcomes(db, None, [(first, "mentioned_media", "gone", "error 100, subcode 33")],
+                          utc(2017, 4, 12, 12, 30))
+    out = tmp_path / "w.csv"
+    result = derby("export", str(out), "--top", "1", "--alternates", "1")
+    assert "warning: rank 1 (" in result.stderr
+    assert ("was reported gone by mentioned_media 2017-04-12 08:30 (UTC−4) (deleted, hidden or made private): it "
+            f"stays at its rank until a judge decides: derby disqualify {first} --reason TEXT passes it over") in result.stderr
+    assert "check that the post is still online" not in result.stderr and "check that it is still online" not in result.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert rows[0]["media_id"] == first and "gone" in rows[0]["flags"].split(";")
+    checked = derby("check-winners", "--top", "1", "--alternates", "0").output  # the replay answers it
+    assert ("still online (read now), though mentioned_media reported it gone 2017-04-12 08:30 (UTC−4): a judge may "
+            f"keep it (derby reinstate {first} --reason TEXT)") in checked
+    unread = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]
+    assert unread[0].warnings[0].startswith("reported gone by mentioned_media 2017-04-12 08:30 (UTC−4) (deleted, ")
+
+    fake_clock.now = utc(2017, 4, 12, 13, 30)
+    derby("reinstate", first, "--reason", "vue en ligne par la jury", "--by", "Marie")
+    kept = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    assert "note: rank 1 (" in kept and "kept by Marie 2017-04-12 09:30 (UTC−4): vue en ligne par la jury" in kept
+    assert "warning" not in kept
+
+    derby("disqualify", first, "--reason", "publication supprimée", "--by", "Marie")
+    passed = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    assert "reported gone" not in passed and "warning" not in passed
+    assert [r["media_id"] for r in csv.DictReader(out.open(encoding="utf-8-sig"))][0] == second
