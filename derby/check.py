@@ -171,7 +171,7 @@ def check_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by
             if "gone" in entry.flags else None
         _online(result, fresh, seen.get(media_id), last_poll_at, contest, report)
         _caption(result, fresh, state, entry, contest, board.rules)
-        _engagement(result, fresh, state, entry, contest)
+        _engagement(result, fresh, state, entry, contest, known.read_at if known else None)
         _entrant(result, fresh, state, contest)
         results.append(result)
     draw_store.record_attempt(db, now, by, "check_winners",
@@ -242,13 +242,18 @@ def _caption(result: WinnerCheck, fresh: dict | None, state: dict, entry, contes
         result.warnings.append(f"the caption ({when}) differs from the one scored at the close")
 
 
-def _engagement(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest) -> None:
+def _engagement(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest,
+                scored_at: datetime | None) -> None:
+    """Engagement at the close (the standings' reading, read at ``scored_at``: the
+    time ``derby explain`` shows) against now, or against the newest reading."""
     if fresh and not fresh.get("gone"):
         likes, comments, when = fresh.get("like_count"), fresh.get("comments_count"), "now"
     elif state["latest"]:
         latest = state["latest"]
         likes, comments = latest["like_count"], latest["comments_count"]
-        when = f"as last read {clock.format_local(latest['observed_at'], contest.tz, 'en')}"
+        when = f"as last read {clock.format_local(latest['read_at'], contest.tz, 'en')}"
+        if scored_at is not None and scored_at != latest["read_at"]:
+            when += f"; the close's counts were read {clock.format_local(scored_at, contest.tz, 'en')}"
     else:
         return
     text = (f"engagement since the close ({when}): likes {_n(entry.like_count)} → {_n(likes)}, "

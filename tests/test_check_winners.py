@@ -117,3 +117,40 @@ def test_a_winner_reported_gone_is_named_so_and_a_judge_decides(derby, fake_cloc
     passed = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
     assert "reported gone" not in passed and "warning" not in passed
     assert [r["media_id"] for r in csv.DictReader(out.open(encoding="utf-8-sig"))][0] == second
+
+
+def test_as_last_read_is_the_time_explain_gives_the_reading(tmp_path):
+    """Snapshots are written only when the counts change: a second poll that finds the
+    same counts is the newest reading, for check-winners as for explain."""
+    from click.testing import CliRunner
+
+    from derby.cli import cli
+    from helpers import contest, media, page
+
+    path = tmp_path / "x.db"
+    db = store.open_db(path)
+    store.save_contest(db, contest(), utc(2017, 4, 1))
+    for when in (utc(2017, 4, 6, 12), utc(2017, 4, 8, 12)):
+        run = store.start_poll_run(db, "fixture", when)
+        store.save_page(db, run, "socialderby", "recent_media", page(media("17850000000000001", like_count=40)), when)
+        store.finish_poll_run(db, run, when, status="ok", requests=1)
+    (result,) = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]
+    line = next(x for x in result.lines if x.startswith("engagement since the close"))
+    assert line == "engagement since the close (as last read 2017-04-08 08:00 (UTC−4)): likes 40 → 40, comments 2 → 2"
+    explained = CliRunner().invoke(cli, ["--db", str(path), "explain", "17850000000000001", "--lang", "en"]).output
+    assert "Engagement read: 2017-04-08 08:00 (UTC−4)" in explained
+
+
+def test_a_reading_after_the_close_is_said_beside_the_one_the_score_used(derby):
+    db = store.open_db(derby.db)
+    _, ((_, first),) = check.chosen(db, utc(2017, 4, 12, 13), 1, 0)
+    db.execute("INSERT INTO poll_runs (started_at, finished_at, feed, status) VALUES "
+               "('2017-04-12T12:30:00Z', '2017-04-12T12:31:00Z', 'fixture', 'ok')")
+    run = db.execute("SELECT max(id) FROM poll_runs").fetchone()[0]
+    db.execute("INSERT INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, 'socialderby', 'top_media')",
+               [run, first])
+    db.conn.commit()
+    (result,) = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]
+    line = next(x for x in result.lines if x.startswith("engagement since the close"))
+    assert line.startswith("engagement since the close (as last read 2017-04-12 08:30 (UTC−4); the close's counts "
+                           "were read 2017-04-12 08:01 (UTC−4)): likes ")
