@@ -1875,15 +1875,17 @@ def _check_team_winners(ctx: _Context, db, contest, top: int, alternates: int, b
     """check-winners in a team contest: each winning account read again by its owner."""
     from derby import team_check
 
-    read = None
+    from derby.poll import feed_account
+
+    read, app = None, None
     try:
         feed = _feed_now(ctx, contest)
     except ConfigError as exc:
         click.echo(f"accounts are not read again: {exc}", err=True)
     else:
-        read = team_check.owner_reader(feed, contest, ctx.now())
+        read, app = team_check.owner_reader(feed, contest, ctx.now()), feed_account(feed)
     return team_check.check_team_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
-                                         read=read)
+                                         read=read, app=app)
 
 
 def _add_verbosity(command: click.Command) -> None:

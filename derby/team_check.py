@@ -128,11 +128,13 @@ def posts_matter(board: TeamStandings, team: TeamScore, metric: str | None) -> b
 
 
 def check_team_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str, *, top: int,
-                       alternates: int, read: Callable[[Team, bool], TeamRead | None] | None = None
-                       ) -> tuple[str, list[WinnerCheck]]:
+                       alternates: int, read: Callable[[Team, bool], TeamRead | None] | None = None,
+                       app: str | None = None) -> tuple[str, list[WinnerCheck]]:
     """Check each winning team (see the module docstring) and record the results in
-    the audit log. Returns ``("standings", checks)``; each check's ``media_id`` is None
-    and its ``team``, ``account_id`` and ``trophy`` say whom it is about."""
+    the audit log. An account cooling down after a throttle (or every account, while
+    ``app``, the feed's account, cools down) is not read, as a poll would not read it.
+    Returns ``("standings", checks)``; each check's ``media_id`` is None and its
+    ``team``, ``account_id`` and ``trophy`` say whom it is about."""
     board = team_standings(db, now)
     chosen = picks(board, top, alternates)
     wants_posts = {p.team.account_id for p in chosen if p.posts}
@@ -142,7 +144,10 @@ def check_team_winners(db: sqlite_utils.Database, contest: Contest, now: datetim
     for place, pick in enumerate(chosen, start=1):
         team = pick.team
         if team.account_id not in cache:
-            cache[team.account_id] = _read(read, board, team, team.account_id in wants_posts)
+            held = store.active_cooldown(db, team.account_id, now) or (store.active_cooldown(db, app, now) if app else None)
+            cache[team.account_id] = (False, None, f"cooling down until {clock.format_local(held['until'], contest.tz, 'en')} "
+                                      f"({held['reason']}); no request made") if held else \
+                _read(read, board, team, team.account_id in wants_posts)
         done, fresh, why = cache[team.account_id]
         result = WinnerCheck(pick.role, place, None, profile_url(team.username), done, team=team.name,
                              account_id=team.account_id, trophy=pick.trophy)

@@ -162,3 +162,14 @@ def team_feed(httpserver):
 
     return AccountsFeed(dict(os.environ), max_attempts=1)
 
+
+
+def test_an_account_cooling_down_is_not_read(tmp_path, served):
+    db = store.open_db(seed(tmp_path))
+    store.start_cooldown(db, A, utc(2021, 8, 15, 11), utc(2021, 8, 15, 14), "business use case throttle (80002)", None)
+    contest = store.load_contest(db)
+    read = team_check.owner_reader(team_feed(served), contest, NOW)
+    _, (first, *_) = team_check.check_team_winners(db, contest, NOW, "Marie", top=1, alternates=0, read=read)
+    assert served.log == [] and not first.read
+    assert first.lines[0].startswith("cannot be read: cooling down until 2021-08-15 10:00 (UTC−4) (business use case "
+                                     "throttle (80002)); no request made; open https://www.instagram.com/")
