@@ -723,28 +723,52 @@ def _as_of_option(func):
 
 
 def _moment(contest, as_of: str | None):
+    """The aware UTC moment of ``--as-of`` (None without it). Raises ConfigError when
+    it is blank, not ISO 8601, no single moment in the contest zone, out of range,
+    before the contest starts or in the future; each message suggests a time inside
+    this contest."""
     from derby import clock
 
-    if not as_of:
+    if as_of is None:
         return None
+    now = clock.utcnow()
+    example = _example_moment(contest, now)
+    if not as_of.strip():
+        raise ConfigError(f"--as-of is empty; give a time during the contest such as {example}, or drop --as-of")
     try:
         moment = clock.parse_local(as_of, contest.tz)
+    except clock.LocalTimeError as exc:
+        raise ConfigError(f"--as-of {as_of!r} {exc}") from None
     except ValueError:
-        raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+        raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as {example}") from None
     except OverflowError:  # the UTC time falls outside years 1-9999
-        raise ConfigError(f"--as-of {as_of!r} is out of range; give a time during the contest such as 2017-04-05T12:00") from None
-    now = clock.utcnow()
+        raise ConfigError(f"--as-of {as_of!r} is out of range; give a time during the contest such as {example}") from None
+    if moment < contest.start:
+        raise ConfigError(f"--as-of {as_of!r} is out of range: the contest starts "
+                          f"{clock.format_local(contest.start, contest.tz, 'en')}; give a time during the contest "
+                          f"such as {example}")
     if moment > now:
         raise ConfigError(f"--as-of {as_of!r} is in the future (now is {clock.format_local(now, contest.tz, 'en')}); "
                           "standings are known only up to now: drop --as-of for the current ones")
     return moment
 
 
+def _example_moment(contest, now) -> str:
+    """A local time inside the contest (noon of a day between its start and the earlier
+    of its end and now), written as ``--as-of`` takes it."""
+    last = min(contest.end, max(now, contest.start))
+    middle = (contest.start + (last - contest.start) / 2).astimezone(contest.tz)
+    noon = middle.replace(hour=12, minute=0, second=0, microsecond=0)
+    if not contest.start <= noon <= last:
+        noon = middle.replace(second=0, microsecond=0)
+    return noon.strftime("%Y-%m-%dT%H:%M")
+
+
 def _standings(ctx: _Context, as_of: str | None):
     from derby import leaderboard
 
     db = ctx.read()
-    moment = _moment(_contest(db), as_of) if as_of else None
+    moment = _moment(_contest(db), as_of)
     return leaderboard.standings(db, ctx.now(), moment)
 
 
@@ -800,7 +824,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of) if as_of else None
+    moment = _moment(contest, as_of)
     db.close()
     console = _console()
 
@@ -1373,7 +1397,7 @@ def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, s
 
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of) if as_of else None
+    moment = _moment(contest, as_of)
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
@@ -1435,7 +1459,7 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
     from derby.units import plural
 
     db = ctx.read()
-    board = teams.team_standings(db, ctx.now(), _moment(_contest(db), as_of) if as_of else None)
+    board = teams.team_standings(db, ctx.now(), _moment(_contest(db), as_of))
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
     if every_entry:
