@@ -1064,6 +1064,17 @@ def _judge(by: str | None) -> str:
         return "unknown"
 
 
+def _reason_option(help_text: str):
+    """A required ``--reason``; missing, click's usage error says why one is required."""
+    def required(click_ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+        if value is None:
+            raise click.UsageError("Missing option '--reason': a judge's decision is recorded with why it was made "
+                                   "(audit log, history, certified results); give --reason TEXT", click_ctx)
+        return value
+
+    return click.option("--reason", default=None, metavar="TEXT", callback=required, help=help_text)
+
+
 def _by_option(func):
     return click.option("--by", "by", default=None, metavar="NAME", envvar="DERBY_JUDGE", show_envvar=True,
                         help="Who does this (default: the OS user).")(func)
@@ -1128,14 +1139,16 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None, lang: str
 @rules_group.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("value")
-@click.option("--reason", default=None, help="Why the rule changes (kept in the history).")
+@_reason_option("Why the rule changes (required; kept in the history and the audit log).")
 @_by_option
 @pass_ctx
 @friendly
-def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str | None) -> None:
+def rules_set(ctx: _Context, name: str, value: str, reason: str, by: str | None) -> None:
     """Change one rule from now on (recorded with who, when and why)."""
     from derby import rules as rule_kinds, store
 
+    if not reason.strip():
+        raise ConfigError("a reason is required (--reason TEXT): a rule change is recorded with why it was made")
     db = ctx.open()
     _contest(db)
     try:
@@ -1269,7 +1282,7 @@ _team_option = click.option("--team", "team", default=None, metavar="NAME",
 
 @cli.command()
 @click.argument("media", required=False)
-@click.option("--reason", required=True, help="Why (shown with the entry and kept in the audit log).")
+@_reason_option("Why (required; shown with the entry and kept in the audit log).")
 @_team_option
 @_by_option
 @pass_ctx
@@ -1284,7 +1297,7 @@ def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, 
 
 @cli.command()
 @click.argument("media", required=False)
-@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@_reason_option("Why (required; kept in the audit log).")
 @_team_option
 @_by_option
 @pass_ctx

@@ -223,9 +223,9 @@ def test_disqualify_and_reinstate_a_post_or_a_whole_team(tmp_path):
 
 def test_team_rules_are_refused_by_rules_set_in_a_hashtag_contest(tmp_path):
     db = seed(tmp_path)
-    bad = run(db, "rules", "set", "tie_break", "score,timestamp,media_id")
+    bad = run(db, "rules", "set", "tie_break", "score,timestamp,media_id", "--reason", "test")
     assert bad.exit_code == 2 and "must end with name" in bad.output
-    assert run(db, "rules", "set", "points_per_post", "2").exit_code == 0
+    assert run(db, "rules", "set", "points_per_post", "2", "--reason", "test").exit_code == 0
 
 
 def test_rules_lists_the_team_tie_break(tmp_path):
