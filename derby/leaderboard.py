@@ -392,16 +392,22 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
     poll's time: ``({media_id: places gained or None when new}, previous or None)``;
     only for the ranked ones of ``entries`` when given (the rows shown).
 
-    The previous standings are recomputed as of the end of the successful poll before
-    the last one (both finished at or before ``until``) with the rules of that moment.
+    The previous standings are those as of the end of the successful poll before the
+    last one (both finished at or before ``until``), with the rules, moderation and
+    entrant links of that moment: the ranks that poll kept when it finished (see
+    :mod:`derby.store.poll_ranks`), read for the rows shown only, or, when it kept
+    none that still hold (a database polled by an older derby, a contest changed
+    since, a back-dated judge's action), the standings ranked again as of that moment.
     """
-    polls = store.successful_polls(db, until)
-    previous = polls[-2][0] if len(polls) >= 2 else None
-    before: dict[str, int] = {}
-    if previous is not None:
-        # as of the moment that poll finished: its snapshots are the newest then
-        before = previous_ranks(db, now, polls[-2][1])
+    found = store.previous_poll(db, until)
     chosen = list(board.rows()) if entries is None else [e for e in entries if e.status == ELIGIBLE]
+    if found is None:
+        return {e.media_id: None for e in chosen}, None
+    run_id, previous, finished = found
+    before = store.stored_ranks(db, run_id, "entries", None if entries is None else [e.media_id for e in chosen])
+    if before is None:
+        # as of the moment that poll finished: its snapshots are the newest then
+        before = previous_ranks(db, now, finished)
     return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
             for e in chosen}, previous
 

@@ -692,6 +692,13 @@ def live_ranking_query(rules: Rules, *, top: int | None = None) -> Query:
                  f"JOIN media m ON m.media_id = r.media_id ORDER BY {ranking_order()}", params)
 
 
+def live_ranks_query(rules: Rules) -> Query:
+    """Return ``(media_id, rank)`` of every ranked live entry, from the stored
+    per-entry columns (``entry_scores``): the ranks a finished poll keeps."""
+    ranked, params = rank_columns(rules, "entry_scores")
+    return Query(f"WITH {ranked}\nSELECT media_id, rank FROM ranked WHERE rank IS NOT NULL", params)
+
+
 def live_counts_query(rules: Rules) -> Query:
     """Return ``(status, entries, hidden)`` rows: how many live entries have each
     status, and how many of them hide their likes."""
