@@ -306,3 +306,9 @@ def test_the_team_board_reads_the_kept_team_ranks_and_moves_as_before(tmp_path, 
         before = team_leaderboard.team_board_view(db, now)
     assert [(r.team.account_id, r.team.rank, r.movement) for r in before.rows] == shown
     assert any(m not in (None, 0) for _, _, m in shown)
+
+
+def test_what_movement_means_after_each_event_is_in_the_architecture_notes():
+    notes = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for event, meaning in store.MOVEMENT_AFTER_EVENTS.items():
+        assert f"| {event} | {meaning} |" in notes

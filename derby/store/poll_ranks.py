@@ -38,6 +38,28 @@ import sqlite_utils
 
 from derby import clock, scoring
 
+MOVEMENT_AFTER_EVENTS: dict[str, str] = {
+    "a page stored (a poll in progress)": "movement against the previous successful poll's kept ranks, as before: "
+                                          "that poll's standings do not change",
+    "a successful poll finished": "its ranks are kept; the board now compares with the poll before it",
+    "rule change": "the previous poll's kept ranks hold (they used the rules in force then, as a ranking as of "
+                   "its end does): the movement includes the change's effect",
+    "moderation (disqualify, reinstate)": "the same: the judge's action moves entries, the previous ranks hold",
+    "entrant import": "the same (entrant links count from when they were imported)",
+    "the freeze passing": "nothing changes: the snapshot used is chosen by the stored freeze",
+    "a hidden-likes policy that flips (comments_only)": "the previous ranks hold (the policy was decided from the "
+                                                        "entries of that moment)",
+    "any of these dated at or before the previous poll's end (a clock set back)": "the kept ranks no longer hold: "
+        "that poll is ranked again as of its end",
+    "contest changed (derby init: hashtags, window, freeze)": "the kept ranks no longer hold (a ranking as of a past "
+        "moment takes the contest as it is now): that poll is ranked again as of its end",
+    "purge (personal data pseudonymised)": "the kept ranks no longer hold: that poll is ranked again as of its end",
+    "a database polled by an older derby (no kept ranks)": "that poll is ranked again as of its end",
+}
+"""What the board's movement compares with after each event that changes standings
+without a new poll (see ``store.STANDINGS_EVENTS``); always the standings as of the
+previous successful poll's end, read from its kept ranks while they still are those."""
+
 KEPT_POLLS = 2
 """How many successful polls' ranks are kept (the newest and the one before it)."""
 
