@@ -351,7 +351,7 @@ def ranking_sql_only(path: Path) -> int:
         rules = store.rules_in_force(db)
         if not store.entry_scores_current(db, rules, leaderboard.contest_terms(contest)):
             raise SystemExit("bench: the kept standings are not current")
-        query = scoring.live_ranking_query(rules)
+        query = scoring.live_ranking_query(rules, count_likes=store.live_likes_counted(db, rules))
         return len(db.conn.execute(query.sql, query.params).fetchall())
     finally:
         db.close()

@@ -97,6 +97,14 @@ def refresh_entry_scores(db: sqlite_utils.Database, media_ids: Iterable[str]) ->
     db.execute(query.sql, {**query.params, "ids": json.dumps(ids)})
 
 
+def live_likes_counted(db: sqlite_utils.Database, rules: Rules) -> bool:
+    """Return whether the live standings count likes: always, unless ``hidden_likes =
+    comments_only`` and an eligible entry of ``entry_scores`` hides its likes."""
+    if rules.hidden_likes != "comments_only":
+        return True
+    return db.conn.execute("SELECT 1 FROM entry_scores WHERE base_status = 'eligible' AND hidden LIMIT 1").fetchone() is None
+
+
 def entry_scores_current(db: sqlite_utils.Database, rules: Rules, terms: scoring.ContestTerms) -> bool:
     """Return True when ``entry_scores`` was computed for ``rules`` and ``terms``."""
     return _stored_version(db) == scoring.scores_version(rules, terms)
