@@ -739,14 +739,6 @@ def m018_token_expiry(db: sqlite_utils.Database) -> None:
     )
 
 
-@migrations()
-def m019_entry_scores_rank_index(db: sqlite_utils.Database) -> None:
-    """An index on the kept per-entry columns in the default tie-break order (status,
-    score DESC, timestamp, media id): the live ranking reads the ranked entries in
-    order instead of sorting them (see :func:`derby.scoring.live_ranking_query`)."""
-    db.execute("CREATE INDEX entry_scores_rank ON entry_scores (base_status, score_likes DESC, timestamp, media_key)")
-
-
 def open_db(path: str | Path, *, create: bool = True,
             progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
