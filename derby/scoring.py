@@ -799,17 +799,21 @@ def live_ranking_query(rules: Rules, *, count_likes: bool, top: int | None = Non
                 f"{rank} AS rank, {tie} AS tie_break, ltrim({flags}) AS flags_text, m.caption, m.permalink{more}")
 
     ranked = (f"{out('n.rank', chr(39) + ELIGIBLE + chr(39), 'n.entrant_n', 'n.tie_break')} FROM n "
-              f"JOIN entry_scores sc ON sc.media_id = n.media_id JOIN media m ON m.media_id = n.media_id")
+              f"CROSS JOIN entry_scores sc ON sc.media_id = n.media_id CROSS JOIN media m ON m.media_id = n.media_id")
     params: dict[str, object] = {"cap": cap, **(extra[1] if extra else {})}
     if top is not None:
         params["top_rows"], params["top"] = top + 1, top
         return Query(f"WITH {ctes}\n{ranked} WHERE n.rank <= :top", params)
     status = (f"CASE WHEN sc.base_status <> 'eligible' THEN sc.base_status "
               f"WHEN {'sc.hidden AND NOT sc.reinstated' if review else '0'} THEN 'review' ELSE 'over_entrant_cap' END")
-    others = (f"{out('NULL', status, 'c.entrant_n' if cap is not None else 'NULL', 'NULL')} FROM entry_scores sc "
-              f"JOIN media m ON m.media_id = sc.media_id{over_join} WHERE NOT ({held('sc.')}){over} "
-              f"ORDER BY sc.media_key")
-    return Query(f"WITH {ctes}\n{ranked}\nUNION ALL\nSELECT * FROM ({others})", params)
+    # rows come out in the order of n, then u (each materialized in order; CROSS JOIN
+    # keeps it the outer loop). The others by media id: the sort carries the ids only
+    # (the LIMIT keeps SQLite from dropping the ORDER BY of a subquery)
+    unranked = (f"u AS MATERIALIZED (SELECT sc.media_id{', c.entrant_n' if cap is not None else ''} "
+                f"FROM entry_scores sc{over_join} WHERE NOT ({held('sc.')}){over} ORDER BY sc.media_key LIMIT -1)")
+    others = (f"{out('NULL', status, 'u.entrant_n' if cap is not None else 'NULL', 'NULL')} FROM u "
+              f"CROSS JOIN entry_scores sc ON sc.media_id = u.media_id CROSS JOIN media m ON m.media_id = u.media_id")
+    return Query(f"WITH {ctes},\n{unranked}\n{ranked}\nUNION ALL\n{others}", params)
 
 
 def live_counts_query(rules: Rules) -> Query:
