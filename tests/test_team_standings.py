@@ -270,8 +270,11 @@ def test_the_follower_trend_is_daily_so_a_stall_reads_flat():
         [0, 10, 20, 20, 20, 20]
 
 
-def test_check_winners_refuses_a_team_contest_in_one_line(tmp_path):
-    result = run(seed(tmp_path), "check-winners")
-    assert result.exit_code == 2
-    assert result.stderr.strip().endswith("run derby poll, then derby status and derby explain TEAM")
-    assert "Traceback" not in result.output
+def test_check_winners_without_team_tokens_says_each_account_cannot_be_read(tmp_path):
+    result = run(seed(tmp_path), "check-winners", "--top", "1", "--alternates", "1")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "1. winner    team “3e Avenue” 17841400000000101  https://www.instagram.com/team101/" in result.output
+    assert result.output.count("cannot be read: the owner read was refused") == 4  # two places, two trophy winners
+    assert "DERBY_TOKEN_3E_AVENUE is not set" in result.output
+    assert "last read by a poll 2017-04-30 08:00 (UTC−4) (125 followers)" in result.output
+    assert "4 of 4 could not be read: open their profiles before announcing" in result.output
