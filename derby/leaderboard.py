@@ -74,7 +74,7 @@ class Standings:
         decode = entry_decoder(columns, self.rules, terms, parse)
         rank = columns.index("rank")
         reading = columns.index("reading") if "reading" in columns else None
-        assess = self._assess(streamed=reading is not None)
+        assess = None  # what it needs is read at the first row
         count = 0
         # the collector stays on: a streaming reader keeps few objects alive, and the
         # cycles a writer makes per entry (the json encoder's) must be freed as it goes
@@ -89,6 +89,8 @@ class Standings:
             else:
                 count += 1
             entry = decode(row)
+            if assess is None:
+                assess = self._assess(streamed=reading is not None)
             entry.fresh = assess(entry, None if reading is None else store.parse_reading(row[reading], parse))
             self.freshness[entry.media_id] = entry.fresh
             yield entry
