@@ -418,7 +418,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     ctx.tz = contest.tz  # a --now without offset is read in this contest's zone
     db = ctx.open(create=True)
     stored = store.load_contest(db)
-    posts = db["media"].count
+    posts = store.media_count(db)
     if stored is not None and posts and not force:
         dropped = [h for h in stored.hashtags if h not in contest.hashtags]
         if stored.title != contest.title or dropped:
@@ -542,9 +542,8 @@ def poll(ctx: _Context, force: bool) -> None:
     _info(_redact(summary.line()))
     for note in summary.notes:
         click.echo(_redact(f"note: {note}"), err=True)
-    warnings = [r["message"] for r in db.query(
-        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])
-        if r["message"] not in summary.notes]  # notes are stored as warnings too; shown once above
+    warnings = [message for message in store.poll_warnings(db, summary.run_id, limit=11)
+                if message not in summary.notes]  # notes are stored as warnings too; shown once above
     for message in warnings[:10]:
         click.echo(_redact(f"warning: {message}"), err=True)
     if summary.warnings > 10:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, MutableMapping
 from itertools import islice
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from derby.config import Contest
 from derby.errors import DerbyError
 from derby.rules import Rules
 from derby.scoring import (ELIGIBLE, ContestTerms, Query, ScoredEntry, live_counts_query, live_ranking_query,
-                           ranking_query, scored_entry, trend_query)
+                           entry_decoder, ranking_query, trend_query)
 from derby.text import display_text, shorten
 from derby.units import plural
 
@@ -50,9 +51,11 @@ class Standings:
     _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _now: datetime | None = field(default=None, repr=False, compare=False)
     _assessor: freshness.Assessor | None = field(default=None, repr=False, compare=False)
-    freshness: dict[str, freshness.Freshness] = field(default_factory=dict, repr=False, compare=False)
-    """Each entry read so far: its engagement source, reading time and freshness flags
-    (see :mod:`derby.freshness`), by media id."""
+    freshness: MutableMapping[str, freshness.Freshness] = field(default_factory=weakref.WeakValueDictionary,
+                                                                repr=False, compare=False)
+    """Each entry read so far and still held by the reader (its ``fresh``): its
+    engagement source, reading time and freshness flags (see :mod:`derby.freshness`),
+    by media id. Entries a streaming reader let go leave it, so it never holds them all."""
 
     def rows(self, top: int | None = None, show_all: bool = False) -> Iterator[ScoredEntry]:
         """Yield the first ``top`` ranked entries (all when None), then, when
@@ -66,24 +69,30 @@ class Standings:
         assert self._db is not None, "standings without a database"
         if top and not show_all:
             # a few rows: their freshness is judged from their own readings only
-            shown = list(self._read(top, False, assess=False))
+            shown = list(self._read(top, False, judge=False))
             assess = self._assessor_of([e.media_id for e in shown])
             for entry in shown:
-                self.freshness[entry.media_id] = assess(entry)
+                entry.fresh = assess(entry)
+                self.freshness[entry.media_id] = entry.fresh
                 yield entry
             return
         yield from self._read(top, show_all)
 
-    def _read(self, top: int | None, show_all: bool, assess: bool = True) -> Iterator[ScoredEntry]:
+    def _read(self, top: int | None, show_all: bool, judge: bool = True) -> Iterator[ScoredEntry]:
         assert self._db is not None, "standings without a database"
         terms = contest_terms(self.contest)
         query = _ranking(self._db, self.rules, terms, self._moment, top if top and not show_all else None)
+        columns, found = store.query_tuples(self._db, query.sql, query.params)
         parse = _time_parser()
+        decode = entry_decoder(columns, self.rules, terms, parse)
+        rank = columns.index("rank")
+        reading = columns.index("reading") if "reading" in columns else None
+        assess = None  # what it needs is read at the first row
         count = 0
         # the collector stays on: a streaming reader keeps few objects alive, and the
         # cycles a writer makes per entry (the json encoder's) must be freed as it goes
-        for row in store.query_rows(self._db, query.sql, query.params):
-            if row["rank"] is None:
+        for row in found:
+            if row[rank] is None:
                 if not show_all:
                     return
             elif top and count >= top:
@@ -92,24 +101,29 @@ class Standings:
                 continue
             else:
                 count += 1
-            entry = scored_entry(row, self.rules, terms, parse)
-            if assess:
-                self.freshness[entry.media_id] = self._assess()(entry)
+            entry = decode(row)
+            if judge:
+                if assess is None:
+                    assess = self._assess(streamed=reading is not None)
+                entry.fresh = assess(entry, None if reading is None else store.parse_reading(row[reading], parse))
+                self.freshness[entry.media_id] = entry.fresh
             yield entry
 
-    def _assess(self) -> freshness.Assessor:
-        """The freshness judge of these standings (what it needs is read once)."""
-        if self._assessor is None:
-            self._assessor = self._assessor_of(None)
+    def _assess(self, streamed: bool) -> freshness.Assessor:
+        """The freshness judge of these standings (what it needs is read once); with
+        ``streamed`` each entry's reading comes with its row (not read for every media)."""
+        if self._assessor is None or (self._assessor.readings is None) != streamed:
+            self._assessor = self._assessor_of(None, streamed)
         return self._assessor
 
-    def _assessor_of(self, media_ids: list[str] | None) -> freshness.Assessor:
+    def _assessor_of(self, media_ids: list[str] | None, streamed: bool = False) -> freshness.Assessor:
         """A freshness judge knowing the readings, outcomes, edits and authors of
-        ``media_ids`` (of every media when None)."""
+        ``media_ids`` (of every media when None); with ``streamed`` it knows no readings
+        (each comes with its entry's row)."""
         db, contest, rules, moment = self._db, self.contest, self.rules, self._moment
         window = rules.engagement_window_hours
         return freshness.Assessor(
-            store.read_readings(db, moment, contest.freeze, window, media_ids),  # type: ignore[arg-type]
+            None if streamed else store.read_readings(db, moment, contest.freeze, window, media_ids),  # type: ignore[arg-type]
             store.read_outcomes(db, moment, media_ids), store.previous_captions(db, moment, media_ids),  # type: ignore[arg-type]
             store.read_authors(db, moment, media_ids),  # type: ignore[arg-type]
             tags=contest.hashtags, mention=rules.require_mention, require_hashtag=rules.require_hashtag_in_caption,
@@ -214,7 +228,9 @@ def _ranking(db: sqlite_utils.Database, rules: Rules, terms: ContestTerms, as_of
     # live: the per-entry columns the store keeps current; as of a moment (or when they
     # were computed for other rules, and this reader cannot rebuild them): from the media
     if as_of is None and store.entry_scores_current(db, rules, terms):
-        return live_ranking_query(rules, top=top)
+        # each entry's reading read with its row (without engagement_window_hours)
+        extra = store.live_reading_columns(terms.freeze) if rules.engagement_window_hours is None else None
+        return live_ranking_query(rules, top=top, count_likes=store.live_likes_counted(db, rules), extra=extra)
     links, judged = store.history_present(db, as_of)
     return ranking_query(rules, terms, as_of=as_of, links=links, judged=judged)
 

@@ -34,7 +34,7 @@ def _kept(db):
     found = store.load_contest(db)
     rules, terms = store.rules_in_force(db), leaderboard.contest_terms(found)
     assert store.entry_scores_current(db, rules, terms)
-    query = scoring.live_ranking_query(rules)
+    query = scoring.live_ranking_query(rules, count_likes=store.live_likes_counted(db, rules))
     return [(r["media_id"], r["rank"], r["status"], r["score"], r["flags_text"], r["tie_break"])
             for r in store.query_rows(db, query.sql, query.params)]
 

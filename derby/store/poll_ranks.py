@@ -118,7 +118,7 @@ def keep_entry_ranks(db: sqlite_utils.Database, run_id: int, mark: int, now: dat
 
     with _snapshot_since(db, mark) as unchanged:
         found = _in_force(db) if unchanged and _as_of_its_end(db, run_id) else None
-        if found is None or not entry_scores_current(db, *found):
+        if found is None or not entry_scores_current(db, *found[:2]):
             return False
         kept = _kept_state(db)
         query = scoring.live_ranks_query(found[0])

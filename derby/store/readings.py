@@ -38,6 +38,9 @@ class Reading:
     final_sweep: bool = False
 
 
+_USABLE = "(p.started_at <= :limit OR (p.final_sweep = 1 AND s.edge IN ('mentioned_media', 'business_discovery')))"
+"""A reading the score may use: made by the freeze (``:limit``), or a final-sweep refresh."""
+
 _SLOW_SQL = """
 WITH visible_runs AS (
     SELECT id, started_at, final_sweep FROM poll_runs
@@ -45,10 +48,32 @@ WITH visible_runs AS (
 )
 SELECT s.media_id, max(p.started_at), s.edge, p.final_sweep
 FROM sightings s JOIN visible_runs p ON p.id = s.poll_run_id
-WHERE (p.started_at <= :limit OR (p.final_sweep = 1 AND s.edge IN ('mentioned_media', 'business_discovery')))
+WHERE {usable}
   {media}
 GROUP BY s.media_id
-"""
+""".replace("{usable}", _USABLE)
+
+
+def live_reading_columns(freeze: datetime) -> tuple[list[tuple[str, str]], dict[str, object]]:
+    """The newest usable reading of each live entry, as columns of the live ranking
+    (see :func:`derby.scoring.live_ranking_query`; ``sc`` is its row of
+    ``entry_scores``), read as the rows stream instead of held for every media:
+    ``[(name, SQL)]`` and parameters. ``reading`` is ``'read_at source final_sweep'``
+    (read_at: UTC text; final_sweep: 0 or 1), NULL when never read: the same reading
+    as :func:`read_readings` live, without ``engagement_window_hours``."""
+    late = (f"SELECT max(p.started_at) || ' ' || s.edge || ' ' || p.final_sweep "
+            f"FROM sightings s JOIN poll_runs p ON p.id = s.poll_run_id WHERE s.media_id = sc.media_id AND {_USABLE}")
+    sql = (f"(SELECT CASE WHEN lr.read_at <= :limit THEN lr.read_at || ' ' || lr.source || ' 0' ELSE ({late}) END "
+           f"FROM latest_readings lr WHERE lr.media_id = sc.media_id)")
+    return [("reading", sql.replace(":limit", ":reading_limit"))], {"reading_limit": clock.to_store(freeze)}
+
+
+def parse_reading(text: str | None, parse=clock.from_store) -> Reading | None:
+    """The :class:`Reading` of a ``reading`` column of :func:`live_reading_columns`."""
+    if text is None:
+        return None
+    at, source, sweep = text.split(" ")
+    return Reading(parse(at), source, sweep == "1")  # type: ignore[arg-type]
 
 
 _ONLY = "AND {column} IN (SELECT value FROM json_each(:ids))"
