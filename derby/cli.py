@@ -769,7 +769,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
                     every: float, save_to: str | None, trophy: str | None, posts: bool, as_of: str | None,
                     public: bool = False) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
-    from derby import export, leaderboard
+    from derby import leaderboard
 
     if public and (show_all or fmt != "table"):
         raise ConfigError("--public draws the ranked entries for a screen; drop --all and --format")
@@ -784,6 +784,8 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
+        from derby import export
+
         board = _standings(ctx, as_of)
         records = (leaderboard.entry_record(e, board.contest, board.freshness.get(e.media_id))
                    for e in board.rows(top, show_all))

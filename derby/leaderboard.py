@@ -64,6 +64,18 @@ class Standings:
                 yield from (e for e in self._entries if e.status != ELIGIBLE)
             return
         assert self._db is not None, "standings without a database"
+        if top and not show_all:
+            # a few rows: their freshness is judged from their own readings only
+            shown = list(self._read(top, False, assess=False))
+            assess = self._assessor_of([e.media_id for e in shown])
+            for entry in shown:
+                self.freshness[entry.media_id] = assess(entry)
+                yield entry
+            return
+        yield from self._read(top, show_all)
+
+    def _read(self, top: int | None, show_all: bool, assess: bool = True) -> Iterator[ScoredEntry]:
+        assert self._db is not None, "standings without a database"
         terms = contest_terms(self.contest)
         query = _ranking(self._db, self.rules, terms, self._moment, top if top and not show_all else None)
         parse = _time_parser()
@@ -81,22 +93,29 @@ class Standings:
             else:
                 count += 1
             entry = scored_entry(row, self.rules, terms, parse)
-            self.freshness[entry.media_id] = self._assess()(entry)
+            if assess:
+                self.freshness[entry.media_id] = self._assess()(entry)
             yield entry
 
     def _assess(self) -> freshness.Assessor:
         """The freshness judge of these standings (what it needs is read once)."""
         if self._assessor is None:
-            db, contest, rules, moment = self._db, self.contest, self.rules, self._moment
-            window = rules.engagement_window_hours
-            self._assessor = freshness.Assessor(
-                store.read_readings(db, moment, contest.freeze, window), store.read_outcomes(db, moment),  # type: ignore[arg-type]
-                store.previous_captions(db, moment), store.read_authors(db, moment),  # type: ignore[arg-type]
-                tags=contest.hashtags, mention=rules.require_mention, require_hashtag=rules.require_hashtag_in_caption,
-                moment=moment or self._now or self.as_of, freeze=contest.freeze,
-                stale_after=timedelta(seconds=contest.refresh.stale_after),
-                window=timedelta(hours=window) if window else None)
+            self._assessor = self._assessor_of(None)
         return self._assessor
+
+    def _assessor_of(self, media_ids: list[str] | None) -> freshness.Assessor:
+        """A freshness judge knowing the readings, outcomes, edits and authors of
+        ``media_ids`` (of every media when None)."""
+        db, contest, rules, moment = self._db, self.contest, self.rules, self._moment
+        window = rules.engagement_window_hours
+        return freshness.Assessor(
+            store.read_readings(db, moment, contest.freeze, window, media_ids),  # type: ignore[arg-type]
+            store.read_outcomes(db, moment, media_ids), store.previous_captions(db, moment, media_ids),  # type: ignore[arg-type]
+            store.read_authors(db, moment, media_ids),  # type: ignore[arg-type]
+            tags=contest.hashtags, mention=rules.require_mention, require_hashtag=rules.require_hashtag_in_caption,
+            moment=moment or self._now or self.as_of, freeze=contest.freeze,
+            stale_after=timedelta(seconds=contest.refresh.stale_after),
+            window=timedelta(hours=window) if window else None)
 
     @property
     def entries(self) -> list[ScoredEntry]:
@@ -392,16 +411,22 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
     poll's time: ``({media_id: places gained or None when new}, previous or None)``;
     only for the ranked ones of ``entries`` when given (the rows shown).
 
-    The previous standings are recomputed as of the end of the successful poll before
-    the last one (both finished at or before ``until``) with the rules of that moment.
+    The previous standings are those as of the end of the successful poll before the
+    last one (both finished at or before ``until``), with the rules, moderation and
+    entrant links of that moment: the ranks that poll kept when it finished (see
+    :mod:`derby.store.poll_ranks`), read for the rows shown only, or, when it kept
+    none that still hold (a database polled by an older derby, a contest changed
+    since, a back-dated judge's action), the standings ranked again as of that moment.
     """
-    polls = store.successful_polls(db, until)
-    previous = polls[-2][0] if len(polls) >= 2 else None
-    before: dict[str, int] = {}
-    if previous is not None:
-        # as of the moment that poll finished: its snapshots are the newest then
-        before = previous_ranks(db, now, polls[-2][1])
+    found = store.previous_poll(db, until)
     chosen = list(board.rows()) if entries is None else [e for e in entries if e.status == ELIGIBLE]
+    if found is None:
+        return {e.media_id: None for e in chosen}, None
+    run_id, previous, finished = found
+    before = store.stored_ranks(db, run_id, "entries", None if entries is None else [e.media_id for e in chosen])
+    if before is None:
+        # as of the moment that poll finished: its snapshots are the newest then
+        before = previous_ranks(db, now, finished)
     return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
             for e in chosen}, previous
 

@@ -150,6 +150,8 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     except Exception as exc:  # noqa: BLE001 - one bad record or a busy database must not end the daemon
         run.crashed(exc)
     summary = run.close()
+    if summary.status == "ok":
+        keep_ranks(db, summary.run_id, run.mark, now)
     if summary.pages:
         _flag_poll(db, summary.run_id, now)
     if tokens is None:
@@ -191,6 +193,29 @@ def check_tokens(db: sqlite_utils.Database, feed: Feed, tokens: list[tuple[str, 
             log.warning("%s", expiry.message(notice))
 
 
+def keep_ranks(db: sqlite_utils.Database, run_id: int, mark: int, now: datetime,
+               rank_teams=None) -> None:
+    """Keep the ranks successful poll run ``run_id`` left, for the board's movement
+    column (see :mod:`derby.store.poll_ranks`; ``mark``: ``store.commit_mark`` taken
+    in the run's closing transaction). ``rank_teams`` (a team contest's
+    ``{account id: rank}``, computed when called) replaces the entries' ranks. A
+    failure is a warning of the poll run, never the end of the poll: the board then
+    ranks that poll again as of its end."""
+    try:
+        if rank_teams is None:
+            kept = store.keep_entry_ranks(db, run_id, mark, now)
+        else:
+            kept = store.keep_team_ranks(db, run_id, mark, now, rank_teams)
+    except Exception as exc:  # noqa: BLE001 - the movement column must never stop polling
+        log.error("poll #%s: ranks not kept: %s: %s", run_id, type(exc).__name__, exc)
+        store.record_warnings(db, run_id, [f"ranks not kept for the board's movement: {type(exc).__name__}: {exc}"],
+                              now)
+        return
+    if not kept:
+        log.info("poll #%s: ranks not kept (the database changed after the poll closed); the board ranks this "
+                 "poll again as of its end", run_id)
+
+
 def _flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> None:
     """Compute and store the judges' flags of this poll; a failure is a warning of the
     poll run, never the end of the poll."""
@@ -224,6 +249,7 @@ class _PollRun:
         self.requests_before = feed.requests_made
         self.retries_before = getattr(feed, "retries", 0)
         self.error_ids: dict[str, object] = {}
+        self.mark = -1  # store.commit_mark of the closing transaction (see close)
 
     # -- read the feed -------------------------------------------------------------------
 
@@ -392,4 +418,5 @@ class _PollRun:
             store.finish_poll_run(self.db, self.run_id, self.now, status=s.status, requests=s.requests, error=s.error)
             store.record_poll_outcome(self.db, self.run_id, error_kind=s.error_kind, retries=s.retries, usage=s.usage,
                                       cooldown_until=s.cooldown_until, **self.error_ids)  # type: ignore[arg-type]
+            self.mark = store.commit_mark(self.db)  # what the database is as this run leaves it
         return s

@@ -541,6 +541,12 @@ def _carried(source: str) -> tuple[str, str]:
             f"t.tie_break, ltrim({flags}) AS flags_text FROM tied t JOIN {source} AS sc ON sc.media_id = t.media_id")
 
 
+def _held_status(policy: str, row: str) -> str:
+    # the review hold: an eligible entry hiding its likes waits for a judge
+    return (f"CASE WHEN {policy} = 'review' AND {row}.hidden AND NOT {row}.reinstated AND {row}.base_status = 'eligible' "
+            f"THEN 'review' ELSE {row}.base_status END")
+
+
 def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str = ":cap",
                  top: int | None = None) -> tuple[str, dict[str, object]]:
     """Return the CTEs of the ``ranked`` stage over the per-entry relation ``source``
@@ -581,8 +587,7 @@ keyed AS (
     SELECT {carried}, p.count_likes, p.entrant_cap,
         CASE WHEN p.count_likes THEN sc.score_likes ELSE sc.score_no_likes END AS score,
         CASE WHEN p.count_likes THEN sc.likes_counted ELSE 0 END AS likes_eff,
-        CASE WHEN p.hidden_likes = 'review' AND sc.hidden AND NOT sc.reinstated AND sc.base_status = 'eligible'
-             THEN 'review' ELSE sc.base_status END AS held_status,
+        {_held_status("p.hidden_likes", "sc")} AS held_status,
         p.hidden_likes = 'review' AND sc.hidden AS review_check
     FROM {source} AS sc, policy p
 ),
@@ -692,14 +697,26 @@ def live_ranking_query(rules: Rules, *, top: int | None = None) -> Query:
                  f"JOIN media m ON m.media_id = r.media_id ORDER BY {ranking_order()}", params)
 
 
+def live_ranks_query(rules: Rules) -> Query:
+    """Return ``(media_id, rank)`` of every ranked live entry, from the stored
+    per-entry columns (``entry_scores``): the ranks a finished poll keeps."""
+    ranked, params = rank_columns(rules, "entry_scores")
+    return Query(f"WITH {ranked}\nSELECT media_id, rank FROM ranked WHERE rank IS NOT NULL", params)
+
+
 def live_counts_query(rules: Rules) -> Query:
     """Return ``(status, entries, hidden)`` rows: how many live entries have each
     status, and how many of them hide their likes."""
-    ranked, params = rank_columns(rules, "entry_scores")
     if rules.max_entries_per_entrant is None:
-        # no entrant cap: a status needs no window over the entries
-        return Query(f"WITH {ranked}\nSELECT held_status, count(*), sum(hidden) FROM keyed GROUP BY held_status",
-                     params)
+        # no entrant cap: a status needs no window over the entries, and entries alike
+        # in stored status, hidden likes and reinstatement share it: count those
+        # groups (read in order from the index entry_scores_status), then their status
+        return Query(f"""WITH grouped AS (
+    SELECT base_status, hidden, reinstated, count(*) AS n FROM entry_scores GROUP BY base_status, hidden, reinstated
+)
+SELECT {_held_status(":policy", "g")} AS held_status, sum(g.n), sum(g.hidden * g.n) FROM grouped g
+GROUP BY held_status""", {"policy": rules.hidden_likes})
+    ranked, params = rank_columns(rules, "entry_scores")
     return Query(f"WITH {ranked}\nSELECT status, count(*), sum(hidden) FROM ranked GROUP BY status", params)
 
 

@@ -220,6 +220,22 @@ class TeamBoardView:
     refresh_off: tuple[str, ...] = ()  # a team contest refreshes no media by id
 
 
+def previous_team_ranks(db: sqlite_utils.Database, now: datetime,
+                        until: datetime | None = None) -> tuple[dict[str, int], datetime | None]:
+    """Return ``({team account id: rank}, started_at)`` of the successful poll before the
+    last one finished at or before ``until`` (``({}, None)`` when there are fewer than
+    two): the ranks that poll kept when it finished (see :mod:`derby.store.poll_ranks`),
+    or, when it kept none that still hold, the team standings as of its end."""
+    found = store.previous_poll(db, until)
+    if found is None:
+        return {}, None
+    run_id, started, finished = found
+    ranks = store.stored_ranks(db, run_id, "teams")
+    if ranks is None:
+        ranks = {t.account_id: t.rank for t in team_standings(db, now, finished).ranked}  # type: ignore[misc]
+    return ranks, started
+
+
 def team_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None, *,
                     top: int | None = None, show_all: bool = False, limit: int | None = None,
                     trophy: str | None = None) -> TeamBoardView:
@@ -231,9 +247,7 @@ def team_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | 
     moment = as_of or now
     board = team_standings(db, moment, as_of)
     chosen = find_trophy(board.contest, trophy) if trophy else None
-    polls = store.successful_polls(db, as_of)
-    previous = polls[-2][0] if len(polls) >= 2 else None
-    before = {t.account_id: t.rank for t in team_standings(db, moment, polls[-2][1]).ranked} if previous else {}
+    before, previous = previous_team_ranks(db, moment, as_of)
     if chosen is not None:
         ranked = rank_trophy(board.teams, chosen.metric, board.rules)
         rows = [TeamRow(team=t, movement=None, trend=t.followers_trend, place=p, value=v) for p, t, v in ranked]

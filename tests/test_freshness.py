@@ -177,3 +177,21 @@ def test_engagement_window_rule_values():
     assert parse_rule_value("engagement_window_hours", "none") is None
     with pytest.raises(ValueError, match="more than 0 hours"):
         validate_rule("engagement_window_hours", 0)
+
+
+def test_the_top_rows_alone_get_the_same_freshness_as_the_whole_standings(db):
+    # the board's top rows read the readings, outcomes and authors of those rows only
+    run = poll(db, utc(2017, 4, 3, 12), media("1", like_count=500), media("2", like_count=300),
+               media("3", like_count=200), media("4", like_count=100))
+    later = poll(db, utc(2017, 4, 4, 20), media("3", like_count=201), edge="top_media")
+    store.save_refresh(db, later, "mentioned_media", [(media("2", like_count=301), "someone_else")], [],
+                       utc(2017, 4, 4, 20))
+    store.record_outcomes(db, run, [("1", "mentioned_media", "gone", "code 100/33")], utc(2017, 4, 4, 21))
+    store.import_entrants(db, [{"line": 2, "username": "ann", "shortcode": "C2"}], utc(2017, 4, 4, 21), by="organizer")
+    now = utc(2017, 4, 4, 22)
+    whole, by_id = rows(db, now)
+    top = leaderboard.standings(db, now)
+    head = list(top.rows(3))
+    assert [(e.media_id, e.flags) for e in head] == [(m, by_id[m].flags) for m in ("1", "2", "3")]
+    assert by_id["1"].flags == ["stale", "gone"] and "entrant_mismatch" in by_id["2"].flags
+    assert {m: top.freshness[m] for m in ("1", "2", "3")} == {m: whole.freshness[m] for m in ("1", "2", "3")}

@@ -69,6 +69,14 @@ from derby.store.polls import (
     successful_polls,
 )
 from derby.store.ranking import history_present, query_rows
+from derby.store.poll_ranks import (
+    MOVEMENT_AFTER_EVENTS,
+    commit_mark,
+    keep_entry_ranks,
+    keep_team_ranks,
+    previous_poll,
+    stored_ranks,
+)
 from derby.store.standings import (
     STANDINGS_EVENTS,
     entry_scores_current,
@@ -201,6 +209,12 @@ __all__ = [
     "start_poll_run",
     "successful_polls",
     "history_present",
+    "MOVEMENT_AFTER_EVENTS",
+    "commit_mark",
+    "keep_entry_ranks",
+    "keep_team_ranks",
+    "previous_poll",
+    "stored_ranks",
     "STANDINGS_EVENTS",
     "entry_scores_current",
     "rebuild_entry_scores",
