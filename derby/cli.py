@@ -1840,7 +1840,7 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
     if contest.kind == "teams":
         source, results = _check_team_winners(ctx, db, contest, top, alternates, by)
     else:
-        read = None
+        read, app = None, None
         if contest.refresh.mentions:
             from derby.poll import feed_account
 
@@ -1849,9 +1849,10 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
             except ConfigError as exc:  # no token: the check still reports what the store holds
                 click.echo(f"posts are not read again: {exc}", err=True)
             else:
-                read = check.mention_reader(feed, feed_account(feed), ctx.now())
+                app = feed_account(feed)
+                read = check.mention_reader(feed, app, ctx.now())
         source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
-                                              read=read)
+                                              read=read, app=app)
     click.echo(f"winners and alternates from the {source}:")
     for r in results:
         if r.team is not None:
