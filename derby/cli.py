@@ -355,11 +355,12 @@ def main() -> None:
 
 
 EXAMPLE_KINDS = ("hashtag", "teams")
+EXAMPLE_ALIASES = {"team": "teams", "hashtags": "hashtag"}
 
 
 @cli.command()
 @click.argument("contest_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--example", "example", is_flag=False, flag_value="hashtag", default=None, metavar="[teams]",
+@click.option("--example", "example", is_flag=False, flag_value="hashtag", default=None, metavar="[hashtag|teams]",
               help="Write a commented example contest to CONTEST_FILE (default: stdout) instead of loading one.")
 @click.option("--example-env", "example_env", is_flag=True,
               help="Write an example .env (the settings' keys) to CONTEST_FILE (default: stdout).")
@@ -386,9 +387,12 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
 
     from derby import files
 
+    example = EXAMPLE_ALIASES.get(example, example) if example is not None else None
     if example is not None and example not in EXAMPLE_KINDS:  # --example FILE: the value is the file
-        if target is not None:
-            raise ConfigError(f"--example takes no kind {example!r}; kinds: {', '.join(EXAMPLE_KINDS)}")
+        if target is not None or not ("." in example or "/" in example or example == "-"):
+            raise ConfigError(f"unknown example {example!r}; examples: {', '.join(EXAMPLE_KINDS)} "
+                              "(derby init --example teams FILE.toml; a file name alone, such as contest.toml, "
+                              "gets the hashtag example)")
         example, target = "hashtag", example
     if example is not None and example_env:
         raise ConfigError("give --example or --example-env, one at a time")
