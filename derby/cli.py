@@ -410,9 +410,8 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
 
 
 def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
-    from derby import clock, poller, store
+    from derby import lock
     from derby.config import load_contest
-    from derby.units import format_duration, plural, word
 
     try:
         contest = load_contest(contest_file)
@@ -420,7 +419,27 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         _record_refused_contest_file(ctx, contest_file, exc)
         raise
     ctx.tz = contest.tz  # a --now without offset is read in this contest's zone
+    new = ctx.db_path != ":memory:" and not Path(ctx.db_path).exists()
+    lock_file = lock.lock_path(ctx.db_path)
+    lock_was_there = lock_file is None or lock_file.exists()
     db = ctx.open(create=True)
+    try:
+        _load_into(ctx, db, contest, contest_file, force)
+    except DerbyError:
+        db.close()
+        if new:  # a refusal leaves nothing behind: not an empty database, not its lock file
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{ctx.db_path}{suffix}").unlink(missing_ok=True)
+            if not lock_was_there:
+                lock_file.unlink(missing_ok=True)
+        raise
+
+
+def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool) -> None:
+    """Load ``contest`` into the open database ``db`` and report it; ConfigError when refused."""
+    from derby import clock, poller, store
+    from derby.units import format_duration, plural, word
+
     stored = store.load_contest(db)
     posts = db["media"].count
     if stored is not None and posts and not force:
@@ -941,6 +960,11 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: b
     if demo_db and Path(demo_db).exists():
         existing = store.load_contest(store.open_db(demo_db, create=False))
         if existing is not None and existing.source != contest.source:
+            other = team_demo_contest() if not teams else demo_contest()
+            if existing.source == other.source:  # the other bundled demo
+                ours, theirs = ("team demo (--teams)", "hashtag demo") if teams else ("hashtag demo", "team demo")
+                raise ConfigError(f"{demo_db} holds the {theirs}; the {ours} needs its own database: pass another "
+                                  f"--db, or {'drop' if teams else 'add'} --teams to see the {theirs} again")
             raise ConfigError(f"{demo_db} holds the contest “{display_text(existing.title)}”; "
                               "the demo needs an empty or demo database")
 
