@@ -763,11 +763,31 @@ def _moment(contest, as_of: str | None):
     return moment
 
 
+def _read_moment(ctx: _Context, db, contest, as_of: str | None, *, what: str = "showing what was known at --now, "
+                 "as --as-of would"):
+    """The moment a reading command ranks at: ``--as-of``; else, on a rehearsal clock
+    (--now) before the database's latest poll, --now itself (said once on stderr),
+    so the figures are those known then; else None (the live standings)."""
+    from derby import clock, store
+
+    if as_of:
+        return _moment(contest, as_of)
+    if not ctx.rehearsal:
+        return None
+    now, last = ctx.now(), store.last_poll_run(db)
+    started = clock.from_store(last["started_at"]) if last else None
+    if started is None or started <= now:
+        return None
+    click.echo(f"note: this database holds polls made after --now (the latest started "
+               f"{clock.format_local(started, contest.tz, 'en')}): {what}", err=True)
+    return now
+
+
 def _standings(ctx: _Context, as_of: str | None):
     from derby import leaderboard
 
     db = ctx.read()
-    moment = _moment(_contest(db), as_of) if as_of else None
+    moment = _read_moment(ctx, db, _contest(db), as_of)
     return leaderboard.standings(db, ctx.now(), moment)
 
 
@@ -823,7 +843,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of) if as_of else None
+    moment = _read_moment(ctx, db, contest, as_of)
     db.close()
     console = _console()
 
@@ -1256,11 +1276,11 @@ def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> N
 
     db = ctx.read()
     contest = _contest(db)
+    moment = _read_moment(ctx, db, contest, as_of)
     if contest.kind == "teams":
-        _team_explain(db, contest, media, as_of, lang or contest.language)
+        _team_explain(db, contest, media, moment, lang or contest.language, ctx.now())
         return
     row = _resolve(db, media)
-    moment = _moment(contest, as_of)
     board = leaderboard.standings(db, ctx.now(), moment)
     for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment),
                                           lang or contest.language):
@@ -1361,10 +1381,11 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
 @click.option("--ack-gaps", "ack_gaps", is_flag=True,
               help="Acknowledge the coverage gaps known now (with --reason; audited): only new gaps alert again.")
 @click.option("--reason", default=None, help="Why the gaps are acceptable (with --ack-gaps; kept in the audit log).")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the report (default: the contest's).")
 @_by_option
 @pass_ctx
 @friendly
-def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str | None) -> None:
+def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str | None, lang: str | None) -> None:
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
@@ -1386,12 +1407,14 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
                    "gaps found later alert again" if count else "no coverage gap to acknowledge", err=True)
     db = ctx.read()
     contest = _contest(db)
-    data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest))
+    _read_moment(ctx, db, contest, None, what="status reports the latest stored polls, not what was known at --now")
+    lang = lang or contest.language
+    data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest), lang)
     db.close()
     if fmt in ("json", "ndjson"):
         click.echo(json.dumps(data, ensure_ascii=False, indent=2 if fmt == "json" else None))
     else:
-        for line in health.render_text(data):
+        for line in health.render_text(data, lang):
             click.echo(line)
     sys.exit(data["exit_code"])
 
@@ -1421,7 +1444,7 @@ def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, s
 
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of) if as_of else None
+    moment = _read_moment(ctx, db, contest, as_of)
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
@@ -1483,7 +1506,7 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
     from derby.units import plural
 
     db = ctx.read()
-    board = teams.team_standings(db, ctx.now(), _moment(_contest(db), as_of) if as_of else None)
+    board = teams.team_standings(db, ctx.now(), _read_moment(ctx, db, _contest(db), as_of))
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
     if every_entry:
@@ -1501,11 +1524,10 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
         click.echo("warning: no team is ranked yet, so the file has no winner", err=True)
 
 
-def _team_explain(db, contest, ref: str, as_of: str | None, lang: str) -> None:
-    from derby import clock, leaderboard, store, team_leaderboard as teams
+def _team_explain(db, contest, ref: str, moment, lang: str, now) -> None:
+    from derby import leaderboard, store, team_leaderboard as teams
 
-    moment = _moment(contest, as_of)
-    board = teams.team_standings(db, clock.utcnow(), moment)
+    board = teams.team_standings(db, now, moment)
     team = teams.resolve_team(board, ref)
     if team is not None:
         for line in teams.explain_team_lines(board, team, store.team_moderation_history(db, team.account_id, moment),
