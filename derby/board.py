@@ -285,7 +285,9 @@ def _columns(view: BoardView, lang: str, public: bool = False) -> list[_Column]:
     flags_priority = 0.5 if any(r.entry.rank is None for r in view.rows) else 4
     columns = [
         _Column("rank", 0, lambda r: Text(str(r.entry.rank) if r.entry.rank else "—", style="bold"), "right"),
-        _Column("entrant", 0, entrant),
+        *([_Column("team", 0, lambda r: _line(terminal_text(r.entry.display_name or ""), ENTRANT_WIDTH, "bold"))]
+          if view.of_teams else []),
+        _Column("account" if view.of_teams else "entrant", 0.5 if view.of_teams else 0, entrant),
         _Column("score", 0, lambda r: Text(number(r.entry.score, lang), style="bold"), "right"),
         _Column("move", 1, move, "right"),
         _Column("likes", 2, likes, "right"),

@@ -1143,7 +1143,7 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None, lang: str
     ctx = click_ctx.find_object(_Context)
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of)
+    moment = _read_moment(ctx, db, contest, as_of)
     values = store.read_rules(db, moment)
     recorded = store.stored_rule_names(db)
     if fmt == "json":
@@ -1441,6 +1441,9 @@ def _check_rule_kind(kind: str, name: str, value: object) -> None:
 
 def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, save_to, trophy, posts, as_of) -> None:
     from derby import clock, export, team_leaderboard as teams
+
+    if posts and trophy:
+        raise ConfigError("--posts ranks the teams' posts and --trophy ranks the teams: give one of them")
 
     db = ctx.read()
     contest = _contest(db)

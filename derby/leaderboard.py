@@ -334,6 +334,9 @@ class BoardView:
     previous_poll: datetime | None
     refresh_off: tuple[str, ...] = ()
     """Refresh sources a permission refusal turned off (``mentioned_media``, ...)."""
+    of_teams: bool = False
+    """The posts of a team contest (``leaderboard --posts``): each row's team is its
+    entry's ``display_name``, its account the ``username``."""
 
 
 def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> PollHealth:

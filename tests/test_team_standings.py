@@ -275,3 +275,26 @@ def test_check_winners_refuses_a_team_contest_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("run derby poll, then derby status and derby explain TEAM")
     assert "Traceback" not in result.output
+
+
+def test_trophy_and_posts_boards_show_movement_since_the_previous_poll(tmp_path):
+    db = store.open_db(seed(tmp_path))
+    trophy = teams.team_board_view(db, utc(2017, 5, 1), trophy="Engagement")
+    assert [(r.team.name, r.place, r.movement) for r in trophy.rows] == [("Saint-Jean", 1, 0), ("3e Avenue", 2, 0)]
+    posts = teams.posts_board_view(db, utc(2017, 5, 1))
+    assert [(r.entry.media_id, r.movement) for r in posts.rows] == [("301", 0), ("201", 0), ("202", 0)]
+    assert all(r.trend for r in posts.rows) and posts.previous_poll == utc(2017, 4, 10, 12)
+    first = teams.posts_board_view(db, utc(2017, 4, 11), utc(2017, 4, 11))  # one poll with posts: all new
+    assert [r.movement for r in first.rows] == [None, None, None]
+
+
+def test_the_posts_board_has_a_team_column_and_refuses_a_trophy(tmp_path):
+    db = seed(tmp_path)
+    board = run(db, "leaderboard", "--posts", "--lang", "en")
+    assert board.exit_code == 0, board.output
+    header = next(line for line in board.stdout.splitlines() if "Rank" in line)
+    assert "Team" in header and "Trend" in header
+    assert "Saint-Jean" in board.stdout and "3e Avenue" in board.stdout
+    both = run(db, "leaderboard", "--posts", "--trophy", "Engagement")
+    assert both.exit_code == 2
+    assert "--posts ranks the teams' posts and --trophy ranks the teams: give one of them" in both.stderr
