@@ -36,6 +36,7 @@ from derby import tokens as expiry
 from derby.errors import ConfigError, DatabaseMissing, DerbyError, NotADerbyDatabase
 from derby.leaderboard import BoardRow, BoardView
 from derby.team_leaderboard import TeamBoardView, TeamRow
+from derby.teams import metric_description
 from derby.text import shortcode, terminal_text
 from derby.units import word
 
@@ -567,7 +568,8 @@ def render_teams(view: TeamBoardView, lang: str, console: Console, *, width: int
     labels = LABELS[lang]
     lines = header(view, lang, width, busy=busy)  # type: ignore[arg-type]
     if view.trophy is not None:
-        lines.append(_line(labels["trophy"].format(name=terminal_text(view.trophy.name), metric=view.metric_label),
+        lines.append(_line(labels["trophy"].format(name=terminal_text(view.trophy.name),
+                                                    metric=metric_description(view.trophy.metric, lang)),
                            width, "bold magenta"))
     if not view.rows:
         return Group(*lines, Text(""), _line(labels["no_team"], width))

@@ -1287,10 +1287,17 @@ def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> N
         click.echo(line)
     from derby.store import flags as flag_store
 
+    from derby.explain_fr import FRAME, flag_detail
+
+    lang = lang or contest.language
+    t = FRAME[lang]
     for flag in flag_store.list_flags(db, include_decided=True, media_id=row["media_id"]):
-        state = f"{flag['decision']} by {_safe(flag['by'])}: {_safe(flag['note'])}" if flag["decision"] else "open"
-        click.echo(f"Flag #{flag['id']} ({flag['kind']}, {clock.format_local(flag['detected_at'], contest.tz, 'en')}): "
-                   f"{_safe(flag['detail'])} [{state}]")
+        state = t["decided"].format(decision=t.get(flag["decision"], flag["decision"]), by=_safe(flag["by"]),
+                                    note=_safe(flag["note"])) if flag["decision"] else t["open"]
+        detail = flag_detail(flag["detail"]) if lang == "fr" else flag["detail"]
+        click.echo(t["flag"].format(id=flag["id"], kind=t["kinds"].get(flag["kind"], flag["kind"]),
+                                    when=clock.format_local(flag["detected_at"], contest.tz, lang),
+                                    detail=_safe(detail), state=state))
 
 
 def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:

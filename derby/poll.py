@@ -297,8 +297,8 @@ class _PollRun:
         if gap is not None:
             self.summary.gaps.append(gap)
             self.summary.notes.append(
-                f"coverage gap on #{name}: posts published from {clock.to_store(gap.gap_from)} to "
-                f"{clock.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
+                f"coverage gap on #{name}: posts published from {_when(gap.gap_from, self.contest.tz)} to "
+                f"{_when(gap.gap_to, self.contest.tz)} ({gap.hours:.1f} h) were never reachable and may be lost")
 
     # -- account for limits ----------------------------------------------------------------
 

@@ -298,3 +298,11 @@ def test_the_posts_board_has_a_team_column_and_refuses_a_trophy(tmp_path):
     both = run(db, "leaderboard", "--posts", "--trophy", "Engagement")
     assert both.exit_code == 2
     assert "--posts ranks the teams' posts and --trophy ranks the teams: give one of them" in both.stderr
+
+
+def test_a_trophy_says_its_metric_in_the_boards_language(tmp_path):
+    db = seed(tmp_path)
+    french = run(db, "leaderboard", "--trophy", "Engagement")
+    assert "Trophée « Engagement » : (J'aime + commentaires) / publications comptées (0 sans publication)" in french.stdout
+    english = run(db, "leaderboard", "--trophy", "Engagement", "--lang", "en")
+    assert "Trophy “Engagement”: (likes + comments) / counted posts (0 with no post)" in english.stdout
