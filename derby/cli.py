@@ -1426,6 +1426,53 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
     sys.exit(data["exit_code"])
 
 
+@cli.group(name="token")
+def token_group() -> None:
+    """Record what the platform does not tell of a token (an Instagram Login token's expiry)."""
+
+
+@token_group.command(name="issued")
+@click.argument("variable")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="When the token was issued or refreshed (ISO 8601; contest time zone without an offset; default: now).")
+@click.option("--expires-in", "expires_in", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="The expires_in the platform answered (refresh_access_token, ig_exchange_token); default: 60 days.")
+@_by_option
+@pass_ctx
+@friendly
+def token_issued(ctx: _Context, variable: str, at: str | None, expires_in: int | None, by: str | None) -> None:
+    """Record when the token now in VARIABLE was issued, so status, the board and the log warn before it expires."""
+    from datetime import timedelta
+
+    from derby import clock, store, tokens as expiry
+
+    db = ctx.open()
+    contest = _contest(db)
+    names = sorted({t.token_env for t in contest.teams}) if contest.kind == "teams" else ["INSTAGRAM_ACCESS_TOKEN"]
+    if variable not in names:
+        raise ConfigError(f"{variable} is not a token variable of this contest; its token variables: {', '.join(names)}")
+    token = _environment().get(variable, "").strip()
+    if not token:
+        raise ConfigError(f"{variable} is not set (environment or .env): put the token in it first")
+    now = ctx.now()
+    try:
+        issued = clock.parse_local(at, contest.tz) if at else now
+    except (ValueError, OverflowError):
+        raise ConfigError(f"--at {at!r} is not an ISO 8601 time such as 2017-04-01T12:00") from None
+    if issued > now:
+        raise ConfigError(f"--at {at} is in the future (now is {clock.format_local(now, contest.tz, 'en')}); give "
+                          "when the token was issued or refreshed")
+    lasts = timedelta(seconds=expires_in) if expires_in else expiry.LONG_LIVED_INSTAGRAM
+    ends, fp, tz = issued + lasts, expiry.fingerprint(token), contest.tz
+    how = f"{expires_in} s" if expires_in else f"{lasts.days} days"
+    line = (f"the token in {variable} expires {clock.format_local(ends, tz, 'en')} ({how} after "
+            f"{clock.format_local(issued, tz, 'en')}); derby status, the board and the daemon's log warn from "
+            f"{clock.format_local(ends - expiry.WARN_BEFORE, tz, 'en')}")
+    store.record_token_issued(db, fp, variable, ends, now, _judge(by), f"recorded (fingerprint {fp}): {line}")
+    db.close()
+    _info(f"recorded: {line}")
+
+
 # -- team contests -----------------------------------------------------------------------------
 
 def _kind(ctx: _Context) -> str:

@@ -82,7 +82,8 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
     first = failures[0][1] if failures else None
     _close(db, summary, feed, run_id, now, counts, warnings, requests_before, retries_before, first)
     if hasattr(feed, "team_tokens"):
-        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id)
+        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id,
+                     told=feed.team_tokens(list(contest.teams), login="instagram"))
     return summary
 
 
