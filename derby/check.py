@@ -24,7 +24,7 @@ from derby import clock, leaderboard, store
 from derby.config import Contest
 from derby.store import checks as check_store
 from derby.store import draws as draw_store
-from derby.text import caption_hashtags, caption_mentions
+from derby.text import caption_hashtags, caption_mentions, shortcode
 
 
 class CannotRead(Exception):
@@ -59,6 +59,55 @@ def mention_reader(feed, account: str, now: datetime) -> Callable[[dict], dict |
     return read
 
 
+def gone_report(outcomes: list[tuple[str, str, datetime]], read_at: datetime | None) -> tuple[str, datetime] | None:
+    """The first ``(source, at)`` of a source that reported the post gone after its
+    newest reading ``read_at`` (``outcomes`` as :func:`derby.store.read_outcomes` gives
+    them, oldest first), or None: the report that gives the board its ``gone`` flag."""
+    gone = [(source, at) for source, outcome, at in outcomes if outcome == "gone" and (read_at is None or at > read_at)]
+    return gone[0] if gone else None
+
+
+def announcement_warnings(db: sqlite_utils.Database, board, count: int) -> list[str]:
+    """What a person must know about the first ``count`` ranked entries of ``board``
+    (:class:`derby.leaderboard.Standings`) before announcing them, one line each
+    (``warning: …``, or ``note: …`` once a judge decided):
+
+    - a post a source reported gone (the board's ``disparue``) stays at its rank until a
+      judge decides: a disqualification passes it over (the next entries move up), a
+      reinstatement made after the report keeps it (the note names the judge);
+    - a post the last poll before the standings' time did not see may have been
+      deleted or hidden: the hashtag feed cannot tell (a stranger's post cannot be read
+      by id), so a person checks it (``derby check-winners``)."""
+    last = store.last_poll_run_until(db, board.as_of)
+    entries = list(board.rows(count))
+    outcomes = store.read_outcomes(db)
+    seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
+    latest = clock.from_store(last["started_at"]) if last else None
+    tz = board.contest.tz
+    lines = []
+    for e in entries:
+        name = f"rank {e.rank} ({shortcode(e.permalink) or e.media_id})"
+        fresh = board.freshness.get(e.media_id)
+        report = gone_report(outcomes.get(e.media_id, []), fresh.read_at if fresh else None) \
+            if "gone" in e.flags else None
+        if report is not None:
+            said = f"{name} was reported gone by {report[0]} {clock.format_local(report[1], tz, 'en')}"
+            kept = e.moderation if e.moderation and e.moderation.get("action") == "reinstate" else None
+            if kept is not None and kept["at"] >= report[1]:
+                lines.append(f"note: {said}; kept by {kept['by']} {clock.format_local(kept['at'], tz, 'en')}: "
+                             f"{kept['reason']}")
+            else:
+                lines.append(f"warning: {said} (deleted, hidden or made private): it stays at its rank until a judge "
+                             f"decides: derby disqualify {e.media_id} --reason TEXT passes it over (the next entries "
+                             f"move up), derby reinstate {e.media_id} --reason TEXT keeps it")
+        elif latest is not None and e.media_id in seen and seen[e.media_id] < latest:
+            lines.append(f"warning: {name} was last seen by the feed {clock.format_local(seen[e.media_id], tz, 'en')}, "
+                         f"not by the last poll ({clock.format_local(latest, tz, 'en')}): it may have been deleted or "
+                         "hidden, which the hashtag feed cannot tell; check that it is still online (derby "
+                         "check-winners) before announcing it")
+    return lines
+
+
 NO_READ_PATH = ("derby has no way to read this post by id (the hashtag feed cannot read a stranger's post, and no "
                 "refresh of known media is configured)")
 
@@ -67,15 +116,21 @@ NO_READ_PATH = ("derby has no way to read this post by id (the hashtag feed cann
 class WinnerCheck:
     """The check of one winner or alternate: ``role`` (``winner``/``alternate``),
     ``place`` (1, 2, … in the announcement order), ``lines`` (what was found, for a
-    person) and ``warnings`` (what must be looked at before announcing)."""
+    person) and ``warnings`` (what must be looked at before announcing). In a team
+    contest ``media_id`` is None, ``permalink`` the account's profile address, and
+    ``team``, ``account_id`` and ``trophy`` (None for the overall ranking) say whom
+    the check is about."""
 
     role: str
     place: int
-    media_id: str
+    media_id: str | None
     permalink: str | None
     read: bool
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    team: str | None = None
+    account_id: str | None = None
+    trophy: str | None = None
 
 
 def chosen(db: sqlite_utils.Database, now: datetime, top: int, alternates: int) -> tuple[str, list[tuple[str, str]]]:
@@ -100,6 +155,7 @@ def check_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by
     last_poll = store.last_poll_run(db, successful=True)
     last_poll_at = clock.from_store(last_poll["started_at"]) if last_poll else None
     seen = store.last_seen(db, [m for _, m in picks])
+    outcomes = store.read_outcomes(db)
     results = []
     for place, (role, media_id) in enumerate(picks, start=1):
         state = check_store.stored_state(db, media_id)
@@ -110,9 +166,12 @@ def check_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by
             results.append(result)
             continue
         fresh = _read(read, state, result)
-        _online(result, fresh, seen.get(media_id), last_poll_at, contest)
+        known = board.freshness.get(media_id)
+        report = gone_report(outcomes.get(media_id, []), known.read_at if known else None) \
+            if "gone" in entry.flags else None
+        _online(result, fresh, seen.get(media_id), last_poll_at, contest, report)
         _caption(result, fresh, state, entry, contest, board.rules)
-        _engagement(result, fresh, state, entry, contest)
+        _engagement(result, fresh, state, entry, contest, known.read_at if known else None)
         _entrant(result, fresh, state, contest)
         results.append(result)
     draw_store.record_attempt(db, now, by, "check_winners",
@@ -138,15 +197,22 @@ def _read(read, state: dict, result: WinnerCheck) -> dict | None:
 
 
 def _online(result: WinnerCheck, fresh: dict | None, seen: datetime | None, last_poll: datetime | None,
-            contest: Contest) -> None:
+            contest: Contest, report: tuple[str, datetime] | None = None) -> None:
     tz = contest.tz
     if fresh is not None:
         if fresh.get("gone"):
             result.warnings.append("the post is no longer online (deleted, hidden or made private)")
         else:
-            result.lines.append("still online (read now)")
+            result.lines.append("still online (read now)"
+                                + (f", though {report[0]} reported it gone {clock.format_local(report[1], tz, 'en')}: "
+                                   f"a judge may keep it (derby reinstate {result.media_id} --reason TEXT)"
+                                   if report else ""))
         return
-    if seen is None:
+    if report is not None:
+        result.warnings.append(f"reported gone by {report[0]} {clock.format_local(report[1], tz, 'en')} (deleted, "
+                               "hidden or made private); a judge decides: derby disqualify passes it over, derby "
+                               "reinstate keeps it")
+    elif seen is None:
         result.warnings.append("never seen by the feed")
     elif last_poll is not None and seen < last_poll:
         result.warnings.append(f"the feed last saw it {clock.format_local(seen, tz, 'en')}, not in the last poll "
@@ -176,13 +242,18 @@ def _caption(result: WinnerCheck, fresh: dict | None, state: dict, entry, contes
         result.warnings.append(f"the caption ({when}) differs from the one scored at the close")
 
 
-def _engagement(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest) -> None:
+def _engagement(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest,
+                scored_at: datetime | None) -> None:
+    """Engagement at the close (the standings' reading, read at ``scored_at``: the
+    time ``derby explain`` shows) against now, or against the newest reading."""
     if fresh and not fresh.get("gone"):
         likes, comments, when = fresh.get("like_count"), fresh.get("comments_count"), "now"
     elif state["latest"]:
         latest = state["latest"]
         likes, comments = latest["like_count"], latest["comments_count"]
-        when = f"as last read {clock.format_local(latest['observed_at'], contest.tz, 'en')}"
+        when = f"as last read {clock.format_local(latest['read_at'], contest.tz, 'en')}"
+        if scored_at is not None and scored_at != latest["read_at"]:
+            when += f"; the close's counts were read {clock.format_local(scored_at, contest.tz, 'en')}"
     else:
         return
     text = (f"engagement since the close ({when}): likes {_n(entry.like_count)} → {_n(likes)}, "

@@ -902,7 +902,7 @@ _EXPORT_SUFFIXES = {".csv": "csv", ".txt": "csv", "": "csv", ".json": "json", ".
 def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entry: bool, fmt: str | None, encoding: str,
                lang: str | None, as_of: str | None) -> None:
     """Write the winners and alternates (or, with --all, every stored post) to a CSV, JSON or XLSX file (- for stdout)."""
-    from derby import export, files
+    from derby import check, export, files
     from derby.units import plural
 
     suffix = "" if files.is_stdout(output) else Path(output).suffix.lower()
@@ -912,7 +912,7 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     fmt = fmt or _EXPORT_SUFFIXES[suffix]
     if _kind(ctx) == "teams":
         _team_export(ctx, output, top=top, alternates=alternates, every_entry=every_entry, fmt=fmt,
-                     encoding=encoding, as_of=as_of)
+                     encoding=encoding, lang=lang, as_of=as_of)
         return
     board = _standings(ctx, as_of)
     stdout = _stdout_bytes()
@@ -929,28 +929,8 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
           f"to {where}", err=True)
     if not ranked:
         click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
-    for line in _unseen_warnings(ctx.read(), board, top + alternates):
+    for line in check.announcement_warnings(ctx.read(), board, top + alternates):
         click.echo(line, err=True)
-
-
-def _unseen_warnings(db, board, count: int) -> list[str]:
-    """Warnings for the first ``count`` ranked entries that the last poll before the
-    standings' time did not see: the post may have been deleted or hidden, and the
-    hashtag feed cannot tell (a stranger's post cannot be read by id)."""
-    from derby import clock, store
-    from derby.text import shortcode
-
-    last = store.last_poll_run_until(db, board.as_of)
-    if last is None:
-        return []
-    latest = clock.from_store(last["started_at"])
-    entries = list(board.rows(count))
-    seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
-    tz = board.contest.tz
-    return [f"warning: rank {e.rank} ({shortcode(e.permalink) or e.media_id}) was last seen by the feed "
-            f"{clock.format_local(seen[e.media_id], tz, 'en')}, not by the last poll: check that the post is still "
-            "online before announcing it"
-            for e in entries if e.media_id in seen and seen[e.media_id] < latest]
 
 
 @cli.command()
@@ -967,7 +947,7 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: b
     """Run the whole job on the bundled demo contest; nothing to configure."""
     import tempfile
 
-    from derby import board as drawing, clock, export, leaderboard, store
+    from derby import board as drawing, check, clock, export, leaderboard, store
     from derby.demo.runner import demo_contest, run_demo, team_demo_contest
     from derby.units import plural
 
@@ -1018,7 +998,7 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: b
         console.print(drawing.render(view, contest.language, console))
         out = Path.cwd() / "winners.csv"
         written = export.export_winners(out, board, top=3, alternates=2)
-        for line in _unseen_warnings(db, board, 5):
+        for line in check.announcement_warnings(db, board, 5):
             messages.print(line, markup=False, highlight=False)
         counts = board.counts()
         say(f"{plural(counts['eligible'], 'entry', 'entries')} ranked of {counts['entries']} stored; "
@@ -1558,7 +1538,7 @@ def _draw_team_board(ctx: _Context, *, top, show_all, lang, live, every, save_to
         _info(f"saved the board to {save_to}", err=True)
 
 
-def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fmt, encoding, as_of) -> None:
+def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fmt, encoding, lang, as_of) -> None:
     from derby import clock, export, files, team_leaderboard as teams
     from derby.units import plural
 
@@ -1567,11 +1547,11 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
     if every_entry:
-        written = export.export_team_entries(output, board, fmt=fmt, encoding=encoding, stdout=stdout)
+        written = export.export_team_entries(output, board, fmt=fmt, encoding=encoding, lang=lang, stdout=stdout)
         _info(f"wrote {plural(written, 'team')} ({len(board.ranked)} ranked) to {where}", err=True)
         return
     written = export.export_team_winners(output, board, top=top, alternates=alternates, fmt=fmt, encoding=encoding,
-                                         stdout=stdout)
+                                         lang=lang, stdout=stdout)
     ranked = len(board.ranked)
     trophies = len(board.contest.trophies)
     _info(f"wrote {plural(written, 'row')} ({plural(min(top, ranked), 'winner')}, "
@@ -1780,8 +1760,14 @@ def results_certify(ctx: _Context, top: int | None, alternates: int, output: str
                                        alternates=alternates)
     for role in ("winners", "alternates"):
         for row in document[role]:
-            click.echo(f"{role[:-1]:<9} rank {row['rank']}  {row['media_id']}  {_safe(row['permalink']) or ''}".rstrip())
-    click.echo(f"certified {len(document['standings'])} ranked entries as of "
+            who = (f"team “{_safe(row['team'])}” {row['account_id']}" if "account_id" in row else
+                   f"{row['media_id']}  {_safe(row['permalink']) or ''}")
+            click.echo(f"{role[:-1]:<9} rank {row['rank']}  {who}".rstrip())
+    for trophy in document["trophies"]:
+        click.echo(f"trophy “{_safe(trophy['name'])}” ({trophy['metric']}): " + (", ".join(
+            f"{w['place']}. “{_safe(w['team'])}” {w['account_id']} ({w['value']})" for w in trophy["winners"])
+            or "no ranked team"))
+    click.echo(f"certified {len(document['standings'])} ranked {'teams' if contest.kind == 'teams' else 'entries'} as of "
                f"{clock.format_local(now, contest.tz, 'en')} into {path}")
     click.echo(f"SHA-256: {digest}")
 
@@ -1951,29 +1937,34 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
 @pass_ctx
 @friendly
 def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
-    """Re-check each winner and alternate before announcing; exit 1 when something needs a look."""
+    """Re-read each winner and alternate (in a team contest, each winning account) before announcing; exit 1 on a warning."""
     from derby import check
 
     db = ctx.open()
     contest = _contest(db)
+    top = top or _rank_prizes(contest) or 3
     if contest.kind == "teams":
-        raise ConfigError("check-winners checks the winning posts of a hashtag contest; in a team contest the owner "
-                          "reads each account at every poll: run derby poll, then derby status and derby explain TEAM")
-    read = None
-    if contest.refresh.mentions:
-        from derby.poll import feed_account
+        source, results = _check_team_winners(ctx, db, contest, top, alternates, by)
+    else:
+        read = None
+        if contest.refresh.mentions:
+            from derby.poll import feed_account
 
-        try:
-            feed = _feed_now(ctx, contest)
-        except ConfigError as exc:  # no token: the check still reports what the store holds
-            click.echo(f"posts are not read again: {exc}", err=True)
-        else:
-            read = check.mention_reader(feed, feed_account(feed), ctx.now())
-    source, results = check.check_winners(db, contest, ctx.now(), _judge(by),
-                                          top=top or _rank_prizes(contest) or 3, alternates=alternates, read=read)
+            try:
+                feed = _feed_now(ctx, contest)
+            except ConfigError as exc:  # no token: the check still reports what the store holds
+                click.echo(f"posts are not read again: {exc}", err=True)
+            else:
+                read = check.mention_reader(feed, feed_account(feed), ctx.now())
+        source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
+                                              read=read)
     click.echo(f"winners and alternates from the {source}:")
     for r in results:
-        click.echo(f"{r.place}. {r.role:<9} {r.media_id}  {_safe(r.permalink) or ''}".rstrip())
+        if r.team is not None:
+            who = (f"trophy “{_safe(r.trophy)}” " if r.trophy else "") + f"team “{_safe(r.team)}” {r.account_id}"
+        else:
+            who = r.media_id
+        click.echo(f"{r.place}. {r.role:<9} {who}  {_safe(r.permalink) or ''}".rstrip())
         for line in r.lines:
             click.echo(f"     {_safe(line)}")
         for line in r.warnings:
@@ -1981,9 +1972,27 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
     warnings = sum(len(r.warnings) for r in results)
     unread = [r for r in results if not r.read]
     if unread:
-        click.echo(f"{len(unread)} of {len(results)} could not be read: open their permalinks before announcing")
+        click.echo(f"{len(unread)} of {len(results)} could not be read: open their "
+                   f"{'profiles' if contest.kind == 'teams' else 'permalinks'} before announcing")
     if warnings:
         _fail(f"{warnings} warning{'s' if warnings > 1 else ''}: look at them before announcing", 1)
+
+
+def _check_team_winners(ctx: _Context, db, contest, top: int, alternates: int, by: str | None):
+    """check-winners in a team contest: each winning account read again by its owner."""
+    from derby import team_check
+
+    from derby.poll import feed_account
+
+    read, app = None, None
+    try:
+        feed = _feed_now(ctx, contest)
+    except ConfigError as exc:
+        click.echo(f"accounts are not read again: {exc}", err=True)
+    else:
+        read, app = team_check.owner_reader(feed, contest, ctx.now()), feed_account(feed)
+    return team_check.check_team_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
+                                         read=read, app=app)
 
 
 def _add_verbosity(command: click.Command) -> None:

@@ -36,3 +36,14 @@ def reading_digest(entry) -> str:
         clock.to_store(entry.observed_at) if entry.observed_at else None,
         entry.like_count, entry.comments_count,
     ]))
+
+
+def team_reading_digest(team) -> str:
+    """SHA-256 hex of the data one ranked team's score used: its account id, the
+    follower readings at the baseline and at the freeze, and the reading digest
+    (:func:`reading_digest`) of each counted post, by media id. ``team`` is a
+    :class:`derby.team_scoring.TeamScore`."""
+    return sha256_hex(canonical_bytes([
+        team.account_id, team.followers_baseline, team.followers_count,
+        sorted([e.media_id, reading_digest(e)] for e in team.counted),
+    ]))

@@ -234,19 +234,29 @@ XLSX_HEADERS: dict[str, dict[str, str]] = {
            "moderation_by": "Modération par", "moderation_at": "Modération le", "moderation_reason": "Motif",
            "score": "Pointage", "like_count": "J'aime", "comments_count": "Commentaires", "posted_at": "Publiée",
            "observed_at": "Relevée", "engagement_source": "Source du relevé", "media_type": "Type", "flags": "Notes", "tie_break": "Bris d'égalité",
-           "caption": "Légende", "points": "Points : {rule}"},
+           "caption": "Légende", "points": "Points : {rule}",
+           "trophy": "Trophée", "place": "Place", "team": "Équipe", "account_id": "ID du compte",
+           "followers_count": "Abonnés", "followers_baseline": "Abonnés au départ", "followers_gained": "Abonnés gagnés",
+           "posts": "Publications comptées", "posts_stored": "Publications enregistrées", "metric": "Mesure",
+           "value": "Valeur"},
     "en": {"rank": "Rank", "role": "Role", "media_id": "Media ID", "permalink": "Permalink", "username": "Username",
            "display_name": "Name", "status": "Status", "reason": "Reason", "moderation": "Moderation",
            "moderation_by": "Moderated by", "moderation_at": "Moderated at", "moderation_reason": "Moderation reason",
            "score": "Score", "like_count": "Likes", "comments_count": "Comments", "posted_at": "Posted",
            "observed_at": "Observed", "engagement_source": "Engagement source", "media_type": "Type", "flags": "Flags", "tie_break": "Tie-break",
-           "caption": "Caption", "points": "Points: {rule}"},
+           "caption": "Caption", "points": "Points: {rule}",
+           "trophy": "Trophy", "place": "Place", "team": "Team", "account_id": "Account ID",
+           "followers_count": "Followers", "followers_baseline": "Followers at the start",
+           "followers_gained": "Followers gained", "posts": "Posts counted", "posts_stored": "Posts stored",
+           "metric": "Metric", "value": "Value"},
 }
-_NUMBER_COLUMNS = {"rank", "score", "like_count", "comments_count"}
+_NUMBER_COLUMNS = {"rank", "score", "like_count", "comments_count", "place", "followers_count", "followers_baseline",
+                   "followers_gained", "posts", "posts_stored", "value"}
 _TIME_COLUMNS = {"posted_at", "observed_at", "moderation_at"}
 _WIDTHS = {"rank": 6, "role": 10, "media_id": 19, "permalink": 42, "username": 18, "display_name": 20, "status": 14,
            "reason": 40, "moderation": 12, "moderation_by": 14, "moderation_reason": 40, "score": 10, "like_count": 9,
-           "comments_count": 13, "media_type": 15, "flags": 20, "tie_break": 11, "caption": 60}
+           "comments_count": 13, "media_type": 15, "flags": 20, "tie_break": 11, "caption": 60,
+           "trophy": 18, "team": 22, "account_id": 19, "metric": 22}
 _TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
@@ -266,11 +276,13 @@ def xlsx_entry_columns(board: Standings) -> list[str]:
     return columns
 
 
-def write_xlsx(fh: IO[bytes], records: Sequence[dict], columns: Sequence[str], board: Standings, lang: str,
-               sheet: str) -> None:
-    """Write ``records`` (records of :func:`entry_record` shape; times as ISO 8601 with
-    offset) as a workbook to the seekable binary file ``fh``: sheet ``sheet`` with a
-    frozen header row in ``lang`` (``fr`` or ``en``), then a ``contest`` sheet.
+def write_xlsx(fh: IO[bytes], records: Sequence[dict], columns: Sequence[str], board: Standings | TeamStandings,
+               lang: str, sheet: str, more: Sequence[tuple[str, Sequence[dict], Sequence[str]]] = ()) -> None:
+    """Write ``records`` (records of :func:`entry_record` or
+    :func:`derby.team_leaderboard.team_record` shape; times as ISO 8601 with offset) as
+    a workbook to the seekable binary file ``fh``: sheet ``sheet`` with a frozen header
+    row in ``lang`` (``fr`` or ``en``), then each ``(sheet, records, columns)`` of
+    ``more``, then a ``contest`` sheet (a hashtag or a team contest's, after ``board``).
 
     Cells are typed: ids, usernames, captions and every other text as strings (never
     run as formulas, never turned into numbers or dates, no ``'`` added), counts and
@@ -282,27 +294,35 @@ def write_xlsx(fh: IO[bytes], records: Sequence[dict], columns: Sequence[str], b
     import xlsxwriter
 
     check_xlsx_rows(len(records))
+    for _, extra, _ in more:
+        check_xlsx_rows(len(extra))
     book = xlsxwriter.Workbook(fh, {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
                                     "strings_to_urls": False, "default_date_format": _TIME_FORMAT})
-    bold = book.add_format({"bold": True, "bottom": 1})
-    text_format = book.add_format({"num_format": "@"})
-    times: dict[str, object] = {}
+    formats = {"bold": book.add_format({"bold": True, "bottom": 1}), "text": book.add_format({"num_format": "@"}),
+               "time": book.add_format({"num_format": _TIME_FORMAT})}
+    for name, rows, cols in ((sheet, records, columns), *more):
+        _data_sheet(book, formats, name, rows, cols, lang)
+    _contest_sheet(book, board, lang, formats["bold"])
+    book.close()
+
+
+def _data_sheet(book, formats: dict, sheet: str, records: Sequence[dict], columns: Sequence[str], lang: str) -> None:
+    """One sheet of typed cells (see :func:`write_xlsx`), written row by row."""
     offsets = {c: {_iso(r.get(c)).utcoffset() for r in records if r.get(c)} for c in columns if c in _TIME_COLUMNS}
 
     def time_format(offset: timedelta) -> object:
         label = _offset_label(offset)
-        if label not in times:
-            times[label] = book.add_format({"num_format": f'{_TIME_FORMAT} "{label}"'})
-        return times[label]
+        if label not in formats:
+            formats[label] = book.add_format({"num_format": f'{_TIME_FORMAT} "{label}"'})
+        return formats[label]
 
-    plain_time = book.add_format({"num_format": _TIME_FORMAT})
     ws = book.add_worksheet(sheet)
     ws.freeze_panes(1, 0)
     for col, name in enumerate(columns):
         ws.set_column(col, col, _WIDTHS.get(name, 21 if name in _TIME_COLUMNS else 12),
-                      text_format if _kind(name) == "text" else None)
+                      formats["text"] if _kind(name) == "text" else None)
     for col, name in enumerate(columns):
-        ws.write_string(0, col, _header(name, lang, offsets.get(name)), bold)
+        ws.write_string(0, col, _header(name, lang, offsets.get(name)), formats["bold"])
     for row, record in enumerate(records, start=1):
         for col, name in enumerate(columns):
             value = record.get(name)
@@ -315,11 +335,9 @@ def write_xlsx(fh: IO[bytes], records: Sequence[dict], columns: Sequence[str], b
                 moment = _iso(value)
                 mixed = len(offsets[name]) > 1
                 ws.write_datetime(row, col, moment.replace(tzinfo=None),
-                                  time_format(moment.utcoffset()) if mixed else plain_time)
+                                  time_format(moment.utcoffset()) if mixed else formats["time"])
             else:
                 ws.write_string(row, col, "; ".join(map(str, value)) if isinstance(value, list) else str(value))
-    _contest_sheet(book, board, lang, bold)
-    book.close()
 
 
 def _kind(column: str) -> str:
@@ -345,16 +363,23 @@ def _header(column: str, lang: str, offsets: set | None) -> str:
     return text
 
 
-def _contest_sheet(book, board: Standings, lang: str, bold) -> None:
-    """A second sheet with what the standings are: title, hashtags, zone, window, as of."""
+def _contest_sheet(book, board: Standings | TeamStandings, lang: str, bold) -> None:
+    """The last sheet, with what the standings are: title, hashtags, zone, window, as of,
+    and the entries (or, in a team contest, the teams and trophies) counted."""
     c = board.contest
     fr = lang == "fr"
-    rows = [("Concours" if fr else "Contest", c.title), ("Mots-clics" if fr else "Hashtags", ", ".join(f"#{h}" for h in c.hashtags)),
-            ("Fuseau horaire" if fr else "Time zone", c.timezone),
-            ("Début" if fr else "Start", clock.iso_local(c.start, c.tz)), ("Fin" if fr else "End", clock.iso_local(c.end, c.tz)),
-            ("Classement au" if fr else "Standings as of", clock.iso_local(board.as_of, c.tz)),
-            ("Participations" if fr else "Entries stored", board.counts()["entries"]),
-            ("Classées" if fr else "Entries ranked", board.counts()["eligible"])]
+    rows: list[tuple[str, object]] = [
+        ("Concours" if fr else "Contest", c.title),
+        ("Mots-clics" if fr else "Hashtags", ", ".join(f"#{h}" for h in c.hashtags)),
+        ("Fuseau horaire" if fr else "Time zone", c.timezone),
+        ("Début" if fr else "Start", clock.iso_local(c.start, c.tz)), ("Fin" if fr else "End", clock.iso_local(c.end, c.tz)),
+        ("Classement au" if fr else "Standings as of", clock.iso_local(board.as_of, c.tz))]
+    if isinstance(board, TeamStandings):
+        rows += [("Équipes" if fr else "Teams", len(board.teams)), ("Classées" if fr else "Teams ranked", len(board.ranked)),
+                 ("Trophées" if fr else "Trophies", ", ".join(t.name for t in c.trophies))]
+    else:
+        rows += [("Participations" if fr else "Entries stored", board.counts()["entries"]),
+                 ("Classées" if fr else "Entries ranked", board.counts()["eligible"])]
     ws = book.add_worksheet("contest")
     ws.set_column(0, 0, 22)
     ws.set_column(1, 1, 50)
@@ -406,19 +431,17 @@ def team_leaderboard_json(board: TeamStandings, records: list[dict], key: str = 
     return json.dumps({"contest": team_contest_record(board), key: records}, ensure_ascii=False, indent=2)
 
 
-def _no_team_xlsx(fmt: str) -> None:
-    if fmt == "xlsx":
-        raise ConfigError("a team contest exports CSV, JSON or ndjson (no XLSX sheet for teams yet); "
-                          "name the file .csv or .json")
-
-
 def export_team_winners(target: str | Path, board: TeamStandings, *, top: int, alternates: int, fmt: str = "csv",
-                        encoding: str = "utf-8-sig", stdout: IO[bytes] | None = None) -> int:
+                        encoding: str = "utf-8-sig", lang: str | None = None, stdout: IO[bytes] | None = None) -> int:
     """Write a team contest's winners, alternates and trophy winners to ``target`` (a
-    path, or ``-`` for ``stdout``; CSV with :data:`TEAM_WINNER_COLUMNS`, JSON or ndjson);
-    return rows written. Raises ConfigError for XLSX, OSError when it cannot be written."""
-    _no_team_xlsx(fmt)
+    path, or ``-`` for ``stdout``; CSV with :data:`TEAM_WINNER_COLUMNS`, JSON, ndjson,
+    or XLSX with headers in ``lang``, default the contest's); return rows written.
+    Raises OSError when it cannot be written."""
     rows = team_winners(board, top, alternates)
+    if fmt == "xlsx":
+        with files.atomic_binary(target, stdout, seekable=True) as fh:
+            write_xlsx(fh, rows, TEAM_WINNER_COLUMNS, board, lang or board.contest.language, "winners")
+        return len(rows)
     with files.atomic_text(target, stdout, encoding="utf-8" if fmt in ("json", "ndjson") else encoding,
                            newline="") as fh:
         if fmt == "json":
@@ -431,12 +454,18 @@ def export_team_winners(target: str | Path, board: TeamStandings, *, top: int, a
 
 
 def export_team_entries(target: str | Path, board: TeamStandings, *, fmt: str = "csv", encoding: str = "utf-8-sig",
-                        stdout: IO[bytes] | None = None) -> int:
+                        lang: str | None = None, stdout: IO[bytes] | None = None) -> int:
     """Write every team (ranked first) with each rule's points, for the jury's records
-    (JSON adds every post with its team); return the number of teams written. Raises
-    ConfigError for XLSX, OSError when it cannot be written."""
-    _no_team_xlsx(fmt)
+    (JSON adds every post with its team; XLSX a ``posts`` sheet of them, with
+    :data:`TEAM_POST_COLUMNS`); return the number of teams written. Raises ConfigError
+    when a sheet would pass :data:`XLSX_MAX_ROWS`, OSError when it cannot be written."""
     rows = [team_record(t, board.contest) for t in board.teams]
+    if fmt == "xlsx":
+        posts = [post_record(e, board) for e in board.posts.entries]
+        with files.atomic_binary(target, stdout, seekable=True) as fh:
+            write_xlsx(fh, [_team_flat(r) for r in rows], _team_points_columns(rows, TEAM_COLUMNS), board,
+                       lang or board.contest.language, "teams", [("posts", posts, TEAM_POST_COLUMNS)])
+        return len(rows)
     with files.atomic_text(target, stdout, encoding="utf-8" if fmt in ("json", "ndjson") else encoding,
                            newline="") as fh:
         if fmt == "json":

@@ -6,12 +6,16 @@ path ``--as-of`` uses, so they can be recomputed exactly later), takes the winne
 alternates (the draw's, when a draw ran; else the first of the standings), and writes
 a JSON file holding them, the whole ranked list with the digest of the reading each
 entry's score used, the rules in force, the digest of the rule history and the contest
-digest. The file's SHA-256 is recorded (``results_certifications`` and the audit log).
+digest. In a team contest the winners, alternates and ranked list are teams (the
+reading digest covers the follower readings and the counted posts' readings) and
+``trophies`` holds each ``[[trophies]]`` trophy's winners with their metric's value;
+a hashtag contest has no trophies. The file's SHA-256 is recorded
+(``results_certifications`` and the audit log).
 
 ``verify`` recomputes the standings twice: as of the certification time (a difference
 means the stored data changed under the certified results: tampering) and as of now
 (what changed since: a later rule change, moderation or late reading), and reports
-every difference entry by entry.
+every difference entry by entry (team by team) and trophy by trophy.
 """
 
 from __future__ import annotations
@@ -24,19 +28,26 @@ from pathlib import Path
 import sqlite_utils
 
 from derby import clock, draw, leaderboard, store
-from derby.digests import contest_definition, contest_digest, reading_digest
+from derby.config import contest_kind
+from derby.digests import contest_definition, contest_digest, reading_digest, team_reading_digest
 from derby.errors import DerbyError
 from derby.store import draws as draw_store
+from derby.team_leaderboard import team_standings
+from derby.team_scoring import rank_trophy
 
 RESULTS_FORMAT = "derby-results/1"
 
 
 def official(db: sqlite_utils.Database, now: datetime, moment: datetime, *, top: int, alternates: int) -> dict:
     """Return the official results as of ``moment`` (aware UTC): the document written
-    by :func:`certify` without its certification time."""
+    by :func:`certify` without its certification time. In a team contest the winners,
+    alternates and standings are teams (``account_id``, ``team``) and ``trophies``
+    holds each trophy's winners; a hashtag contest has no trophies (``[]``)."""
+    contest = store.load_contest(db)
+    if contest is not None and contest_kind(contest) == "teams":
+        return _team_official(db, now, moment, top=top, alternates=alternates)
     board = leaderboard.standings(db, now, moment)
     contest = board.contest
-    changes, digest = draw_store.rules_version(db, moment)
     ranked = [{"rank": e.rank, "media_id": e.media_id, "score": e.score, "reading": reading_digest(e)}
               for e in board.ranked]
     by_id = {e.media_id: e for e in board.ranked}
@@ -51,14 +62,40 @@ def official(db: sqlite_utils.Database, now: datetime, moment: datetime, *, top:
         return [{"media_id": m, "permalink": by_id[m].permalink if m in by_id else None,
                  "rank": by_id[m].rank if m in by_id else None} for m in ids]
 
+    return _document(db, contest, moment, "draw" if drawn else "standings", drawn["commitment"] if drawn else None,
+                     role(winner_ids), role(alternate_ids), [], ranked, "media_id")
+
+
+def _team_official(db: sqlite_utils.Database, now: datetime, moment: datetime, *, top: int, alternates: int) -> dict:
+    """:func:`official` of a team contest: teams ranked by score, then each trophy's
+    winners (``{"name", "metric", "count", "winners": [{"account_id", "team",
+    "place", "value"}]}``, the ranking of :func:`derby.team_scoring.rank_trophy`)."""
+    board = team_standings(db, now, moment)
+    ranked = [{"rank": t.rank, "account_id": t.account_id, "team": t.name, "score": t.score,
+               "reading": team_reading_digest(t)} for t in board.ranked]
+
+    def role(teams) -> list[dict]:
+        return [{"account_id": t.account_id, "team": t.name, "rank": t.rank} for t in teams]
+
+    trophies = [{"name": trophy.name, "metric": trophy.metric, "count": trophy.count,
+                 "winners": [{"account_id": t.account_id, "team": t.name, "place": place,
+                              "value": int(value) if float(value).is_integer() else value}
+                             for place, t, value in rank_trophy(board.teams, trophy.metric, board.rules)[:trophy.count]]}
+                for trophy in board.contest.trophies]
+    return _document(db, board.contest, moment, "standings", None, role(board.ranked[:top]),
+                     role(board.ranked[top:top + alternates]), trophies, ranked, "account_id")
+
+
+def _document(db, contest, moment: datetime, selection: str, commitment: str | None, winners: list[dict],
+              alternates: list[dict], trophies: list[dict], ranked: list[dict], key: str) -> dict:
+    changes, digest = draw_store.rules_version(db, moment)
     return {
         "format": RESULTS_FORMAT, "contest": contest_definition(contest), "contest_digest": contest_digest(contest),
-        "as_of": clock.to_store(moment), "selection": "draw" if drawn else "standings",
-        "draw_commitment": drawn["commitment"] if drawn else None,
-        "winners": role(winner_ids), "alternates": role(alternate_ids), "trophies": [],
+        "as_of": clock.to_store(moment), "selection": selection, "draw_commitment": commitment,
+        "winners": winners, "alternates": alternates, "trophies": trophies,
         "rules": store.read_rules(db, moment), "rules_history": {"changes": changes, "digest": digest},
         "standings": ranked,
-        "readings_digest": draw.sha256_hex(draw.canonical_bytes([[r["media_id"], r["reading"]] for r in ranked])),
+        "readings_digest": draw.sha256_hex(draw.canonical_bytes([[r[key], r["reading"]] for r in ranked])),
     }
 
 
@@ -88,9 +125,11 @@ def certify(db: sqlite_utils.Database, now: datetime, path: Path, *, by: str, to
     draw_store.save_certification(
         db, digest, now, by, str(path),
         f"results certified: {len(document['winners'])} winners, {len(document['alternates'])} alternates, "
-        f"{len(document['standings'])} ranked; SHA-256 {digest}",
-        {"winners": [w["media_id"] for w in document["winners"]],
-         "alternates": [a["media_id"] for a in document["alternates"]], "sha256": digest})
+        f"{len(document['trophies'])} trophies, {len(document['standings'])} ranked; SHA-256 {digest}",
+        {"winners": [w.get("media_id") or w.get("account_id") for w in document["winners"]],
+         "alternates": [a.get("media_id") or a.get("account_id") for a in document["alternates"]],
+         "trophies": {t["name"]: [w["account_id"] for w in t["winners"]] for t in document["trophies"]},
+         "sha256": digest})
     return document, digest
 
 
@@ -112,32 +151,62 @@ class Report:
 
 
 def differences(certified: dict, recomputed: dict) -> list[str]:
-    """Say, entry by entry, how ``recomputed`` results differ from ``certified``."""
+    """Say, entry by entry (team by team in a team contest), and trophy by trophy, how
+    ``recomputed`` results differ from ``certified``."""
+    key = "account_id" if recomputed["contest"].get("kind") == "teams" else "media_id"
     lines = []
-    for key, what in (("contest_digest", "the contest definition"), ("rules", "the rules in force")):
-        if certified.get(key) != recomputed.get(key):
+    for field_name, what in (("contest_digest", "the contest definition"), ("rules", "the rules in force")):
+        if certified.get(field_name) != recomputed.get(field_name):
             lines.append(f"{what} changed")
     if certified.get("rules_history") != recomputed.get("rules_history"):
         lines.append(f"the rule history changed ({(certified.get('rules_history') or {}).get('changes')} → "
                      f"{recomputed['rules_history']['changes']} changes)")
     for role in ("winners", "alternates"):
-        old = [w.get("media_id") for w in certified.get(role) or []]
-        new = [w["media_id"] for w in recomputed[role]]
+        old = [str(w.get(key)) for w in _rows(certified.get(role))]
+        new = [w[key] for w in recomputed[role]]
         if old != new:
             lines.append(f"{role}: certified {', '.join(old) or 'none'}; now {', '.join(new) or 'none'}")
-    before = {r.get("media_id"): r for r in certified.get("standings") or []}
-    after = {r["media_id"]: r for r in recomputed["standings"]}
-    shown = {w["media_id"] for role in ("winners", "alternates") for w in recomputed[role]}
-    shown |= {w.get("media_id") for role in ("winners", "alternates") for w in certified.get(role) or []}
-    moved_only = 0
-    for media_id in sorted(set(before) | set(after), key=lambda m: draw.media_order(str(m))):
-        b, a = before.get(media_id), after.get(media_id)
+    lines += _trophy_differences(certified.get("trophies"), recomputed["trophies"])
+    shown = {w[key] for role in ("winners", "alternates") for w in recomputed[role]}
+    shown |= {w.get(key) for role in ("winners", "alternates") for w in _rows(certified.get(role))}
+    return lines + _standing_differences(certified.get("standings"), recomputed["standings"], key, shown)
+
+
+def _rows(value: object) -> list[dict]:
+    """The rows of a hand-edited file's list, keeping only objects."""
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def _trophy_differences(certified: object, recomputed: list[dict]) -> list[str]:
+    def winners(trophy: dict) -> str:
+        return ", ".join(f"{w.get('account_id')} ({w.get('value')})" for w in _rows(trophy.get("winners"))) or "none"
+
+    before = {t.get("name"): t for t in _rows(certified)}
+    after = {t["name"]: t for t in recomputed}
+    lines = []
+    for name in list(before) + [n for n in after if n not in before]:
+        b, a = before.get(name), after.get(name)
         if b is None:
-            lines.append(f"{media_id}: not ranked when certified, now rank {a['rank']} (score {a['score']})")
+            lines.append(f"trophy “{name}”: not certified; now {winners(a)}")  # type: ignore[arg-type]
         elif a is None:
-            lines.append(f"{media_id}: certified rank {b.get('rank')} (score {b.get('score')}), now not ranked")
+            lines.append(f"trophy “{name}”: certified {winners(b)}; now no such trophy")
+        elif (b.get("metric"), winners(b)) != (a["metric"], winners(a)):
+            lines.append(f"trophy “{name}”: certified {winners(b)} ({b.get('metric')}); now {winners(a)} ({a['metric']})")
+    return lines
+
+
+def _standing_differences(certified: object, recomputed: list[dict], key: str, shown: set) -> list[str]:
+    before = {r.get(key): r for r in _rows(certified)}
+    after = {r[key]: r for r in recomputed}
+    lines, moved_only = [], 0
+    for ident in sorted(set(before) | set(after), key=lambda m: draw.media_order(str(m))):
+        b, a = before.get(ident), after.get(ident)
+        if b is None:
+            lines.append(f"{ident}: not ranked when certified, now rank {a['rank']} (score {a['score']})")  # type: ignore[index]
+        elif a is None:
+            lines.append(f"{ident}: certified rank {b.get('rank')} (score {b.get('score')}), now not ranked")
         elif (b.get("score"), b.get("reading")) != (a["score"], a["reading"]) or \
-                (b.get("rank") != a["rank"] and media_id in shown):
+                (b.get("rank") != a["rank"] and ident in shown):
             what = []
             if b.get("rank") != a["rank"]:
                 what.append(f"rank {b.get('rank')} → {a['rank']}")
@@ -145,7 +214,7 @@ def differences(certified: dict, recomputed: dict) -> list[str]:
                 what.append(f"score {b.get('score')} → {a['score']}")
             if b.get("reading") != a["reading"]:
                 what.append("the reading used changed")
-            lines.append(f"{media_id}: {', '.join(what)}")
+            lines.append(f"{ident}: {', '.join(what)}")
         elif b.get("rank") != a["rank"]:
             moved_only += 1
     if moved_only:
@@ -189,7 +258,7 @@ def verify(db: sqlite_utils.Database, now: datetime, path: Path) -> Report:
     moment = record["certified_at"] if file_ok else _time(certified.get("certified_at"))
     if moment is None:
         raise DerbyError(f"{path} has no readable certified_at time and this database never certified it")
-    top, alternates = len(certified.get("winners") or []), len(certified.get("alternates") or [])
+    top, alternates = len(_rows(certified.get("winners"))), len(_rows(certified.get("alternates")))
     then = official(db, now, moment, top=top, alternates=alternates)
     today = official(db, now, now, top=top, alternates=alternates)
     return Report(sha256=digest, file_ok=file_ok, file_note=note,

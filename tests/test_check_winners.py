@@ -84,3 +84,73 @@ def test_after_a_draw_the_draw_winners_are_checked(derby, tmp_path):
     derby("draw", "run", "--value-text", "07 12 23", "--out", str(tmp_path))
     out = derby("check-winners", ok=False).output
     assert "from the draw" in out and "1. winner" in out and "2. alternate" in out and "3." not in out
+
+
+def test_a_winner_reported_gone_is_named_so_and_a_judge_decides(derby, fake_clock, tmp_path):
+    import csv
+
+    db = store.open_db(derby.db)
+    _, ((_, first), (_, second)) = check.chosen(db, utc(2017, 4, 12, 13), 2, 0)
+    store.record_outcomes(db, None, [(first, "mentioned_media", "gone", "error 100, subcode 33")],
+                          utc(2017, 4, 12, 12, 30))
+    out = tmp_path / "w.csv"
+    result = derby("export", str(out), "--top", "1", "--alternates", "1")
+    assert "warning: rank 1 (" in result.stderr
+    assert ("was reported gone by mentioned_media 2017-04-12 08:30 (UTC−4) (deleted, hidden or made private): it "
+            f"stays at its rank until a judge decides: derby disqualify {first} --reason TEXT passes it over") in result.stderr
+    assert "check that the post is still online" not in result.stderr and "check that it is still online" not in result.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert rows[0]["media_id"] == first and "gone" in rows[0]["flags"].split(";")
+    checked = derby("check-winners", "--top", "1", "--alternates", "0").output  # the replay answers it
+    assert ("still online (read now), though mentioned_media reported it gone 2017-04-12 08:30 (UTC−4): a judge may "
+            f"keep it (derby reinstate {first} --reason TEXT)") in checked
+    unread = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]
+    assert unread[0].warnings[0].startswith("reported gone by mentioned_media 2017-04-12 08:30 (UTC−4) (deleted, ")
+
+    fake_clock.now = utc(2017, 4, 12, 13, 30)
+    derby("reinstate", first, "--reason", "vue en ligne par la jury", "--by", "Marie")
+    kept = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    assert "note: rank 1 (" in kept and "kept by Marie 2017-04-12 09:30 (UTC−4): vue en ligne par la jury" in kept
+    assert "warning" not in kept
+
+    derby("disqualify", first, "--reason", "publication supprimée", "--by", "Marie")
+    passed = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    assert "reported gone" not in passed and "warning" not in passed
+    assert [r["media_id"] for r in csv.DictReader(out.open(encoding="utf-8-sig"))][0] == second
+
+
+def test_as_last_read_is_the_time_explain_gives_the_reading(tmp_path):
+    """Snapshots are written only when the counts change: a second poll that finds the
+    same counts is the newest reading, for check-winners as for explain."""
+    from click.testing import CliRunner
+
+    from derby.cli import cli
+    from helpers import contest, media, page
+
+    path = tmp_path / "x.db"
+    db = store.open_db(path)
+    store.save_contest(db, contest(), utc(2017, 4, 1))
+    for when in (utc(2017, 4, 6, 12), utc(2017, 4, 8, 12)):
+        run = store.start_poll_run(db, "fixture", when)
+        store.save_page(db, run, "socialderby", "recent_media", page(media("17850000000000001", like_count=40)), when)
+        store.finish_poll_run(db, run, when, status="ok", requests=1)
+    (result,) = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]
+    line = next(x for x in result.lines if x.startswith("engagement since the close"))
+    assert line == "engagement since the close (as last read 2017-04-08 08:00 (UTC−4)): likes 40 → 40, comments 2 → 2"
+    explained = CliRunner().invoke(cli, ["--db", str(path), "explain", "17850000000000001", "--lang", "en"]).output
+    assert "Engagement read: 2017-04-08 08:00 (UTC−4)" in explained
+
+
+def test_a_reading_after_the_close_is_said_beside_the_one_the_score_used(derby):
+    db = store.open_db(derby.db)
+    _, ((_, first),) = check.chosen(db, utc(2017, 4, 12, 13), 1, 0)
+    db.execute("INSERT INTO poll_runs (started_at, finished_at, feed, status) VALUES "
+               "('2017-04-12T12:30:00Z', '2017-04-12T12:31:00Z', 'fixture', 'ok')")
+    run = db.execute("SELECT max(id) FROM poll_runs").fetchone()[0]
+    db.execute("INSERT INTO sightings (poll_run_id, media_id, hashtag, edge) VALUES (?, ?, 'socialderby', 'top_media')",
+               [run, first])
+    db.conn.commit()
+    (result,) = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]
+    line = next(x for x in result.lines if x.startswith("engagement since the close"))
+    assert line.startswith("engagement since the close (as last read 2017-04-12 08:30 (UTC−4); the close's counts "
+                           "were read 2017-04-12 08:01 (UTC−4)): likes ")

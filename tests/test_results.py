@@ -72,3 +72,57 @@ def test_a_file_that_is_not_a_results_file_is_one_line(derby, tmp_path):
     bad.write_text("{\"format\": \"other\"}", encoding="utf-8")
     result = derby("results", "verify", str(bad), ok=False)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "not a derby results file" in result.stderr
+
+
+def test_a_hashtag_contest_has_no_trophy_and_one_added_by_hand_is_caught(derby, tmp_path):
+    _, path = _certify(derby, tmp_path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["trophies"] == []
+    doc["trophies"] = [{"name": "Coup de cœur", "metric": "score", "count": 1,
+                        "winners": [{"account_id": "x", "team": "x", "place": 1, "value": 1}]}]
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = derby("results", "verify", str(path), ok=False)
+    assert "trophy “Coup de cœur”: certified x (1); now no such trophy" in result.output
+
+
+def _team_db(tmp_path):
+    from test_team_standings import seed
+
+    return seed(tmp_path)
+
+
+def test_team_results_certify_teams_and_each_trophy_and_verify_them(tmp_path, fake_clock):
+    from click.testing import CliRunner
+
+    from derby.cli import cli
+
+    db = _team_db(tmp_path)
+    fake_clock.now = utc(2017, 5, 2, 12)
+
+    def run(*args, code=0):
+        result = CliRunner().invoke(cli, ["--db", str(db), *args])
+        assert result.exit_code == code, (result.output, result.stderr)
+        return result
+
+    out = run("results", "certify", "--top", "1", "--alternates", "1", "--out", str(tmp_path / "r.json")).output
+    assert "winner    rank 1  team “3e Avenue” 17841400000000101" in out
+    assert "alternate rank 2  team “Saint-Jean” 17841400000000102" in out
+    assert "trophy “Engagement” (engagement_per_post): 1. “Saint-Jean” 17841400000000102 (32)" in out
+    doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert [w["account_id"] for w in doc["winners"]] == ["17841400000000101"]
+    assert doc["trophies"] == [{"name": "Engagement", "metric": "engagement_per_post", "count": 2, "winners": [
+        {"account_id": "17841400000000102", "team": "Saint-Jean", "place": 1, "value": 32},
+        {"account_id": "17841400000000101", "team": "3e Avenue", "place": 2, "value": 7.5}]}]
+    assert [s["team"] for s in doc["standings"]] == ["3e Avenue", "Saint-Jean"]
+    assert all(len(s["reading"]) == 64 for s in doc["standings"])
+    (row,) = store.audit_log(store.open_db(db), action="results_certify")
+    assert row["data"]["trophies"] == {"Engagement": ["17841400000000102", "17841400000000101"]}
+    assert "match" in run("results", "verify", str(tmp_path / "r.json")).output
+
+    fake_clock.now = utc(2017, 5, 2, 13)
+    run("disqualify", "--team", "Saint-Jean", "--reason", "abonnés achetés", "--by", "Marie")
+    result = run("results", "verify", str(tmp_path / "r.json"), code=1)
+    assert "ok   as certified" in result.output and "DIFF today" in result.output
+    assert ("trophy “Engagement”: certified 17841400000000102 (32), 17841400000000101 (7.5) (engagement_per_post); "
+            "now 17841400000000101 (7.5) (engagement_per_post)") in result.output
+    assert "alternates: certified 17841400000000102; now none" in result.output

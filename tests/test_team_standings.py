@@ -306,3 +306,11 @@ def test_a_trophy_says_its_metric_in_the_boards_language(tmp_path):
     assert "Trophée « Engagement » : (J'aime + commentaires) / publications comptées (0 sans publication)" in french.stdout
     english = run(db, "leaderboard", "--trophy", "Engagement", "--lang", "en")
     assert "Trophy “Engagement”: (likes + comments) / counted posts (0 with no post)" in english.stdout
+def test_check_winners_without_team_tokens_says_each_account_cannot_be_read(tmp_path):
+    result = run(seed(tmp_path), "check-winners", "--top", "1", "--alternates", "1")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "1. winner    team “3e Avenue” 17841400000000101  https://www.instagram.com/team101/" in result.output
+    assert result.output.count("cannot be read: the owner read was refused") == 4  # two places, two trophy winners
+    assert "DERBY_TOKEN_3E_AVENUE is not set" in result.output
+    assert "last read by a poll 2017-04-30 08:00 (UTC−4) (125 followers)" in result.output
+    assert "4 of 4 could not be read: open their profiles before announcing" in result.output

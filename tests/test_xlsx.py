@@ -144,3 +144,38 @@ def test_libreoffice_round_trip(db_path, tmp_path):
     assert set(by_id) == {LONG_ID, "17850823225969784", *TRICKY}  # every id kept to the last digit, as text
     assert by_id[LONG_ID]["Pointage"] == 251.5 and by_id[LONG_ID]["Publiée (UTC−4)"] == datetime(2017, 4, 2, 10, 5, 9)
     assert {k: by_id[k]["Légende"] for k in TRICKY} == TRICKY
+
+
+def test_a_team_contest_exports_typed_xlsx_sheets(tmp_path):
+    from test_team_standings import seed
+    from test_teams_config import TEAMS
+
+    hostile = '=HYPERLINK(\\"http://evil\\",\\"x\\")'
+    db = seed(tmp_path, TEAMS.replace('name = "3e Avenue"', f'name = "{hostile}"'))
+    out = tmp_path / "winners.xlsx"
+    result = derby(db, "export", str(out), "--top", "1", "--alternates", "1")
+    assert "wrote 4 rows (1 winner, 1 alternate, winners of 1 trophy)" in result.stderr
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["winners", "contest"]
+    header, first, *rest = rows(book["winners"])
+    assert header[:6] == ["Trophée", "Place", "Rôle", "Équipe", "Compte", "ID du compte"]
+    assert first[:4] == [None, 1, "winner", '=HYPERLINK("http://evil","x")']
+    sheet = book["winners"]
+    assert sheet["D2"].data_type == "s" and sheet["F2"].data_type == "s" and sheet["B2"].data_type == "n"
+    assert dict(zip(header, first))["Abonnés gagnés"] == 20 and len(rest) == 3
+    assert dict(rows(book["contest"]))["Équipes"] == 2
+
+    every = tmp_path / "all.xlsx"
+    derby(db, "export", str(every), "--all", "--lang", "en")
+    book = openpyxl.load_workbook(every)
+    assert book.sheetnames == ["teams", "posts", "contest"]
+    header, *teams = rows(book["teams"])
+    assert header[:5] == ["Rank", "Team", "Username", "Account ID", "Score"] and "Points: points_per_follower" in header
+    assert teams[0][1] == '=HYPERLINK("http://evil","x")' and teams[0][3] == "17841400000000101"
+    posts = book["posts"]
+    header, *post_rows = rows(posts)
+    posted = header.index("Posted (UTC−4)")
+    assert {r[header.index("Media ID")] for r in post_rows} == {"201", "202", "203", "301"}
+    assert all(isinstance(r[posted], datetime) for r in post_rows)
+    assert posts.cell(2, header.index("Media ID") + 1).data_type == "s"
+    assert posts.cell(2, posted + 1).is_date
