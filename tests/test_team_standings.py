@@ -306,6 +306,8 @@ def test_a_trophy_says_its_metric_in_the_boards_language(tmp_path):
     assert "Trophée « Engagement » : (J'aime + commentaires) / publications comptées (0 sans publication)" in french.stdout
     english = run(db, "leaderboard", "--trophy", "Engagement", "--lang", "en")
     assert "Trophy “Engagement”: (likes + comments) / counted posts (0 with no post)" in english.stdout
+
+
 def test_check_winners_without_team_tokens_says_each_account_cannot_be_read(tmp_path):
     result = run(seed(tmp_path), "check-winners", "--top", "1", "--alternates", "1")
     assert result.exit_code == 0 and "Traceback" not in result.output
