@@ -270,13 +270,6 @@ def test_the_follower_trend_is_daily_so_a_stall_reads_flat():
         [0, 10, 20, 20, 20, 20]
 
 
-def test_check_winners_refuses_a_team_contest_in_one_line(tmp_path):
-    result = run(seed(tmp_path), "check-winners")
-    assert result.exit_code == 2
-    assert result.stderr.strip().endswith("run derby poll, then derby status and derby explain TEAM")
-    assert "Traceback" not in result.output
-
-
 def test_trophy_and_posts_boards_show_movement_since_the_previous_poll(tmp_path):
     db = store.open_db(seed(tmp_path))
     trophy = teams.team_board_view(db, utc(2017, 5, 1), trophy="Engagement")
