@@ -146,10 +146,16 @@ def chosen(db: sqlite_utils.Database, now: datetime, top: int, alternates: int) 
 
 
 def check_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str, *, top: int, alternates: int,
-                  read: Callable[[dict], dict | None] | None = None) -> tuple[str, list[WinnerCheck]]:
+                  read: Callable[[dict], dict | None] | None = None,
+                  app: str | None = None) -> tuple[str, list[WinnerCheck]]:
     """Check each winner and alternate (see the module docstring) and record the
-    results in the audit log. Returns ``(source, checks)``."""
+    results in the audit log. While ``app`` (the feed's account) cools down after a
+    throttle, no post is read, as a poll would not read any. Returns ``(source, checks)``."""
     source, picks = chosen(db, now, top, alternates)
+    held = store.active_cooldown(db, app, now) if app else None
+    if read is not None and held is not None:
+        read = _cooling(f"the account cools down until {clock.format_local(held['until'], contest.tz, 'en')} "
+                        f"({held['reason']}); no request made")
     board = leaderboard.standings(db, now)
     at_close = {e.media_id: e for e in board.entries}
     last_poll = store.last_poll_run(db, successful=True)
@@ -181,6 +187,13 @@ def check_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by
                               [{"media_id": r.media_id, "role": r.role, "read": r.read, "warnings": r.warnings}
                                for r in results])
     return source, results
+
+
+def _cooling(why: str) -> Callable[[dict], dict | None]:
+    def read(state: dict) -> dict | None:
+        raise CannotRead(why)
+
+    return read
 
 
 def _read(read, state: dict, result: WinnerCheck) -> dict | None:

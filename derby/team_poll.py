@@ -22,7 +22,7 @@ from derby import store
 from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
 from derby.feeds.sources import AccountFields, AccountMedia
-from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, check_tokens, feed_account
+from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, check_tokens, feed_account, keep_ranks
 from derby.teams import Team
 
 log = logging.getLogger("derby.poller")
@@ -80,9 +80,12 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
             failures.append((Team(name="?", account_id="?"), FeedError(f"unexpected error: {text}")))
         _outcome(summary, failures, read_ok, len(contest.teams))
     first = failures[0][1] if failures else None
-    _close(db, summary, feed, run_id, now, counts, warnings, requests_before, retries_before, first)
+    mark = _close(db, summary, feed, run_id, now, counts, warnings, requests_before, retries_before, first)
+    if summary.status == "ok":
+        keep_ranks(db, run_id, mark, now, rank_teams=lambda: _team_ranks(db, run_id, now))
     if hasattr(feed, "team_tokens"):
-        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id)
+        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id,
+                     told=feed.team_tokens(list(contest.teams), login="instagram"))
     return summary
 
 
@@ -186,8 +189,20 @@ def _outcome(summary: PollSummary, failures: list, read_ok: int, teams: int) -> 
         summary.error += f"; no request until {_when(summary.cooldown_until, summary.tz)}"
 
 
+def _team_ranks(db, run_id: int, now: datetime) -> dict[str, int]:
+    """``{team account id: rank}`` of the ranked teams as of the end of poll run
+    ``run_id``: what the team board's movement compares with at the next poll."""
+    from derby import clock
+    from derby.team_leaderboard import team_standings
+
+    finished = clock.from_store(store.poll_run(db, run_id)["finished_at"])
+    return {t.account_id: t.rank for t in team_standings(db, now, finished).ranked}  # type: ignore[misc]
+
+
 def _close(db, summary: PollSummary, feed, run_id: int, now: datetime, counts: dict[str, set[str]],
-           warnings: list[str], requests_before: int, retries_before: int, first: FeedError | None) -> None:
+           warnings: list[str], requests_before: int, retries_before: int, first: FeedError | None) -> int:
+    """Write the poll run's closing record; return ``store.commit_mark`` as it leaves
+    the database."""
     notes = getattr(feed, "notes", [])
     summary.notes, notes[:] = summary.notes + list(notes), []
     summary.requests = feed.requests_made - requests_before
@@ -206,3 +221,4 @@ def _close(db, summary: PollSummary, feed, run_id: int, now: datetime, counts: d
                                   error_subcode=first.subcode if first else None,
                                   fbtrace_id=first.fbtrace_id if first else None,
                                   error_endpoint=first.endpoint if first else None)
+        return store.commit_mark(db)

@@ -154,3 +154,31 @@ def test_a_reading_after_the_close_is_said_beside_the_one_the_score_used(derby):
     line = next(x for x in result.lines if x.startswith("engagement since the close"))
     assert line.startswith("engagement since the close (as last read 2017-04-12 08:30 (UTC−4); the close's counts "
                            "were read 2017-04-12 08:01 (UTC−4)): likes ")
+
+
+def test_a_mention_read_respects_the_accounts_cool_down(tmp_path, httpserver):
+    """Against a loopback Graph API: while the feed's account cools down after a
+    throttle no mention read is asked, and each winner says so; once it ends, they are."""
+    from test_refresh import CONTEST, USER_ID, Graph, mention_body
+
+    from helpers import media, page
+
+    graph = Graph(httpserver)
+    graph.answers = {"1001": mention_body("1001", 95)}
+    db = store.open_db(tmp_path / "c.db")
+    store.save_contest(db, CONTEST, utc(2017, 3, 31))
+    run = store.start_poll_run(db, "graph", utc(2017, 4, 2, 20))
+    store.save_page(db, run, "socialderby", "recent_media",
+                    page(media("1001", caption="Merci snq_officiel #socialderby", like_count=10)), utc(2017, 4, 2, 20))
+    store.finish_poll_run(db, run, utc(2017, 4, 2, 20), status="ok", requests=2)
+    now = utc(2017, 4, 12, 13)
+    store.start_cooldown(db, USER_ID, utc(2017, 4, 12, 12), utc(2017, 4, 12, 14), "application request limit (4)", None)
+    read = check.mention_reader(graph.feed(), USER_ID, now)
+    (held,) = check.check_winners(db, CONTEST, now, "Marie", top=1, alternates=0, read=read, app=USER_ID)[1]
+    assert graph.calls == [] and not held.read
+    assert held.lines[0].startswith("cannot be read: the account cools down until 2017-04-12 10:00 (UTC−4) "
+                                    "(application request limit (4)); no request made; open ")
+    later = utc(2017, 4, 12, 15)
+    (fresh,) = check.check_winners(db, CONTEST, later, "Marie", top=1, alternates=0,
+                                   read=check.mention_reader(graph.feed(), USER_ID, later), app=USER_ID)[1]
+    assert fresh.read and len(graph.calls) == 1

@@ -356,3 +356,29 @@ def test_as_of_before_the_contest_blank_or_ambiguous_is_refused_in_one_line(runn
 def test_as_of_with_an_offset_on_the_ambiguous_hour_is_taken(runner, polled):
     result = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "json", "--as-of", "2017-11-05T01:30-05:00"])
     assert result.exit_code == 0, result.output
+
+
+def test_demo_teams_into_the_hashtag_demo_database_says_which_demo_it_holds(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["--db", str(db), "init", str(ROOT / "derby" / "demo" / "contest.toml")]).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--teams", "--db", str(db)])
+    assert result.exit_code == 2
+    assert ("holds the hashtag demo; the team demo (--teams) needs its own database: pass another --db, "
+            "or drop --teams to see the hashtag demo again") in result.stderr
+
+
+def test_a_refused_init_into_a_new_database_leaves_no_file_behind(runner, tmp_path):
+    example = tmp_path / "teams.toml"
+    assert runner.invoke(cli, ["init", "--example", "teams", str(example)]).exit_code == 0
+    result = runner.invoke(cli, ["--db", str(tmp_path / "new.db"), "init", str(example)])
+    assert result.exit_code == 2 and "is not set" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teams.toml"]
+
+
+def test_a_refused_init_into_an_existing_database_keeps_it_whole(runner, polled, tmp_path):
+    before = store.open_db(polled)["media"].count
+    example = tmp_path / "teams.toml"
+    assert runner.invoke(cli, ["init", "--example", "teams", str(example)]).exit_code == 0
+    result = runner.invoke(cli, ["--db", str(polled), "init", str(example)])
+    assert result.exit_code == 2
+    assert polled.exists() and store.open_db(polled)["media"].count == before > 0
