@@ -1829,9 +1829,13 @@ def results_verify(ctx: _Context, results_file: str) -> None:
     now = ctx.now()
     report = results.verify(db, now, Path(results_file))
     click.echo(f"{'ok  ' if report.file_ok else 'FAIL'} file: SHA-256 {report.sha256}: {_safe(report.file_note)}")
-    click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
-               + ("the stored data no longer reproduces the certified results (tampering?)" if report.at_certification
-                  else "the stored data reproduces them"))
+    if report.at_certification and report.same_second:
+        click.echo("DIFF as certified: actions recorded in the certification's second, after it, change the "
+                   f"standings as of that second (times are kept to the second): {_safe(', '.join(report.same_second))}")
+    else:
+        click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
+                   + ("the stored data no longer reproduces the certified results (tampering?)"
+                      if report.at_certification else "the stored data reproduces them"))
     for line in report.at_certification:
         click.echo(f"       {_safe(line)}")
     click.echo(f"{'DIFF' if report.since else 'ok  '} today: " + (f"{len(report.since)} differences since"
