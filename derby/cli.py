@@ -1980,7 +1980,7 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
 @friendly
 def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
     """Re-read each winner and alternate (in a team contest, each winning account) before announcing; exit 1 on a warning."""
-    from derby import check
+    from derby import check, store
 
     db = ctx.open()
     contest = _contest(db)
@@ -1998,7 +1998,7 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
                 click.echo(f"posts are not read again: {exc}", err=True)
             else:
                 app = feed_account(feed)
-                read = check.mention_reader(feed, app, ctx.now())
+                read = check.mention_reader(feed, app, ctx.now(), store.organizer_username(db, app))
         source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
                                               read=read, app=app)
     click.echo(f"winners and alternates from the {source}:")
