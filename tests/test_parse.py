@@ -346,3 +346,16 @@ def test_a_media_id_that_is_not_a_graph_id_is_skipped_with_a_warning(media_id):
     media, warnings = one({"id": media_id, "like_count": 1})
     assert media == []
     assert warnings == [f"item 0: media id {media_id[:40]!r} is not a Graph id; skipped"]
+
+
+def test_load_body_unterminated_string_says_where_once():
+    with pytest.raises(FeedError) as info:
+        load_body(b'{"data": [{"id": "1", "caption": "abc', endpoint=ENDPOINT)
+    assert str(info.value) == f"malformed JSON from {ENDPOINT} (Unterminated string starting at char 33)"
+
+
+def test_a_hashtag_edge_is_named_by_its_hashtag_in_notes():
+    from derby.feeds.sources import HashtagEdge
+
+    assert HashtagEdge("17841500002754424", "recent_media", "monconcours").label == "#monconcours recent_media"
+    assert HashtagEdge("17841500002754424", "top_media").label == "#17841500002754424 top_media"

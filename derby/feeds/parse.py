@@ -244,7 +244,7 @@ def load_body(body: bytes | str, *, endpoint: str = "") -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TransientError(f"malformed JSON from {endpoint or 'the feed'} ({exc.msg} at char {exc.pos})", endpoint=endpoint) from None
+        raise TransientError(f"malformed JSON from {endpoint or 'the feed'} ({exc.msg.removesuffix(' at')} at char {exc.pos})", endpoint=endpoint) from None
 
 
 def raise_for_error(payload: object, *, endpoint: str = "") -> None:
