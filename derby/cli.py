@@ -1698,9 +1698,6 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     weighted = bool(planned.get("weighted")) if weighted is None else weighted
     winners = winners or planned.get("winners") or 1
     alternates = planned.get("alternates", 2) if alternates is None else alternates
-    if not planned:
-        click.echo("warning: the contest file has no [draw] question: a random draw comes with a skill-testing "
-                   "question that the rules must state (derby rules-text)", err=True)
     try:
         moment = _moment(contest, as_of)
     except ConfigError as exc:  # a refused draw is in the audit log, whatever refused it
@@ -1710,6 +1707,9 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
         raise
     done = draws.commit(db, contest, ctx.now(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
                         winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir))
+    if not planned:  # said once the commit is made: a refused one needs no advice on the question
+        click.echo("warning: the contest file has no [draw] question: a random draw comes with a skill-testing "
+                   "question that the rules must state (derby rules-text)", err=True)
     doc = done.pool
     if as_of is None and store.contest_closed(db) is None:
         click.echo("warning: the daemon has not recorded its final poll: a later poll that finds a late post changes "

@@ -309,3 +309,11 @@ def test_check_winners_without_team_tokens_says_each_account_cannot_be_read(tmp_
     assert "DERBY_TOKEN_3E_AVENUE is not set" in result.output
     assert "last read by a poll 2017-04-30 08:00 (UTC−4) (125 followers)" in result.output
     assert "4 of 4 could not be read: open their profiles before announcing" in result.output
+
+
+def test_draw_commit_in_a_team_contest_is_refused_first_without_advice_on_the_draw_question(tmp_path):
+    db = seed(tmp_path)
+    result = run(db, "draw", "commit", "--beacon", "loto", "--as-of", "2017-04-05T12:00", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("derby: a draw picks among entries; this is a team contest")
+    assert "[draw] question" not in result.stderr and result.stderr.count("\n") == 1
