@@ -174,8 +174,7 @@ class Daemon:
         finally:
             db.close()
         log.info("polling every %s for %s (%s); final poll after %s",
-                 format_duration(self.interval), display_text(contest.title),
-                 ", ".join("#" + h for h in contest.hashtags),
+                 format_duration(self.interval), display_text(contest.title), _polled_what(contest),
                  clock_mod.format_local(final_poll_at(contest, self.final_grace), contest.tz, "en"))
         return True
 
@@ -400,6 +399,14 @@ class Daemon:
         if wall is None:
             return None
         return now + (wall - datetime.now(timezone.utc)) * self.speed
+
+
+def _polled_what(contest: Contest) -> str:
+    """``#a, #b`` (the hashtags), with ``N teams`` for a team contest."""
+    parts = ["#" + h for h in contest.hashtags]
+    if contest.teams:
+        parts.insert(0, f"{len(contest.teams)} team{'s' if len(contest.teams) != 1 else ''}")
+    return ", ".join(parts) or "nothing to poll"
 
 
 def _warn_coverage(db: sqlite_utils.Database, contest: Contest, now: datetime, warn_after: timedelta) -> list[str]:

@@ -492,3 +492,14 @@ def test_the_final_poll_waits_for_count_engagement_until_when_later():
     assert poller.final_poll_at(later) == utc(2017, 4, 13, 4)
     sooner = make_contest(end=utc(2017, 4, 10, 4), count_engagement_until=utc(2017, 4, 10, 8))
     assert poller.final_poll_at(sooner) == utc(2017, 4, 11, 4)
+
+
+def test_the_run_log_says_what_is_polled_in_a_team_contest(tmp_path):
+    from test_team_standings import TEAMS
+
+    from derby.config import load_contest
+
+    path = tmp_path / "teams.toml"
+    path.write_text(TEAMS, encoding="utf-8")
+    assert poller._polled_what(load_contest(path)) == "2 teams"
+    assert poller._polled_what(make_contest()) == "#socialderby, #snq17"
