@@ -274,7 +274,9 @@ def render_text(data: dict, lang: str = "en") -> list[str]:
     lines = [w["contest"].format(title=display_text(c["title"]), phase=phase, left=left,
                                  until=w.get(f"until_{c['phase']}", "")).rstrip()
              + (w["closed"].format(when=on(c["closed_at"])) if c["closed_at"] else "")]
-    lines.append(w["daemon_running"].format(pid=d["pid"], host=d["host"], since=on(d["since"]), next=on(d["next_poll_at"]))
+    polling = not d["next_poll_at"] and (data["last_poll"] or {}).get("status") == "running"
+    lines.append(w["daemon_running"].format(pid=d["pid"], host=d["host"], since=on(d["since"]),
+                                            next=w["next_polling"] if polling else on(d["next_poll_at"]))
                  if d["running"] else w["daemon_stopped"])
     for key in ("last_poll", "last_successful_poll"):
         p = data[key]

@@ -239,3 +239,14 @@ def test_status_follows_the_contests_language_and_lang(live):
     assert data["health"] == "degraded" and data["problems"][0]["message"].startswith("aucun derby run ne relève")
     english = status(path, lang="en").output.splitlines()
     assert "daemon: not running" in english and english[-1] == "health: degraded"
+
+
+def test_while_the_first_poll_runs_the_next_poll_is_not_never(live):
+    path, contest, holder, now = live
+    db = store.open_db(path)
+    store.heartbeat(db, holder.instance, now, next_poll_at=None, set_next=True)
+    store.start_poll_run(db, "graph", now)
+    db.close()
+    english = status(path).output
+    assert "next poll once the poll running now ends" in english and "next poll never" not in english
+    assert "prochaine relève à la fin de la relève en cours" in status(path, lang="fr").output
