@@ -1199,10 +1199,12 @@ def rules_set(ctx: _Context, name: str, value: str, reason: str, by: str | None)
     if not reason.strip():
         raise ConfigError("a reason is required (--reason TEXT): a rule change is recorded with why it was made")
     db = ctx.open()
-    _contest(db)
+    kind = _contest(db).kind
+    if name not in rule_kinds.RULE_KINDS:
+        raise ConfigError(f"unknown rule {name!r}; known rules: {', '.join(_rule_names(kind))}")
     try:
         parsed = rule_kinds.parse_rule_value(name, value)
-        _check_rule_kind(_contest(db).kind, name, parsed)
+        _check_rule_kind(kind, name, parsed)
         change = store.set_rule(db, name, parsed, ctx.now(), by=_judge(by), reason=reason)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -1225,7 +1227,7 @@ def rules_history(ctx: _Context, name: str | None) -> None:
     db = ctx.read()
     contest = _contest(db)
     if name and name not in rule_kinds.RULE_KINDS:
-        raise DerbyError(f"unknown rule {name!r}; known rules: {', '.join(sorted(rule_kinds.RULE_KINDS))}")
+        raise DerbyError(f"unknown rule {name!r}; known rules: {', '.join(_rule_names(contest.kind))}")
     for row in store.rule_history(db, name):
         old = "unset" if row["first"] else rule_kinds.format_value(row["old_value"])
         why = f"  ({_safe(row['reason'])})" if row["reason"] else ""
@@ -1500,6 +1502,13 @@ def _kind(ctx: _Context) -> str:
         return _contest(db).kind
     finally:
         db.close()
+
+
+def _rule_names(kind: str) -> list[str]:
+    """The rules a contest of ``kind`` takes, sorted (the team rules only in a team contest)."""
+    from derby import rules as rule_kinds
+
+    return sorted(n for n in rule_kinds.RULE_KINDS if kind == "teams" or n not in rule_kinds.TEAM_RULES)
 
 
 def _check_rule_kind(kind: str, name: str, value: object) -> None:

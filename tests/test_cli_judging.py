@@ -213,6 +213,17 @@ def test_a_missing_reason_says_why_one_is_required(derby, args):
     assert derby("audit", "--format", "json").stdout == before
 
 
+def test_an_unknown_rule_lists_only_the_rules_of_this_kind_of_contest(derby):
+    from derby import rules as rule_kinds
+
+    result = derby("rules", "set", "nope", "1", "--reason", "test", ok=False)
+    assert result.exit_code == 2 and result.stderr.startswith("derby: unknown rule 'nope'; known rules: ")
+    assert "points_per_comment" in result.stderr
+    assert not any(name in result.stderr.split(": ", 2)[2].split(", ") for name in rule_kinds.TEAM_RULES)
+    history = derby("rules", "history", "nope", ok=False)
+    assert history.exit_code == 1 and not any(name in history.stderr for name in rule_kinds.TEAM_RULES)
+
+
 def test_a_rule_change_keeps_its_reason_in_the_audit_log(derby):
     assert derby("rules", "set", "points_per_like", "2", "--reason", "  ", ok=False).exit_code == 2
     derby("rules", "set", "points_per_like", "2", "--reason", "vote du jury", "--by", "Marie")
