@@ -317,3 +317,18 @@ def test_draw_commit_in_a_team_contest_is_refused_first_without_advice_on_the_dr
     assert result.exit_code == 2
     assert result.stderr.startswith("derby: a draw picks among entries; this is a team contest")
     assert "[draw] question" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_explain_a_team_writes_counts_in_the_languages_way(tmp_path):
+    from dataclasses import replace
+
+    from derby.team_leaderboard import explain_team_lines
+
+    db = store.open_db(seed(tmp_path))
+    board = teams.team_standings(db, utc(2017, 5, 1))
+    team = replace(board.ranked[0], followers_baseline=1000, followers_count=2349, followers_gained=1349)
+    french = "\n".join(explain_team_lines(board, team, lang="fr"))
+    assert "1\u202f000 au départ → 2\u202f349 à la clôture : +1\u202f349 gagnés" in french
+    assert "+1\u202f349 abonnés × 2" in french
+    english = "\n".join(explain_team_lines(board, team, lang="en"))
+    assert "1,000 at the baseline → 2,349 at the freeze: +1,349 gained" in english
