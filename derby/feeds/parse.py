@@ -358,13 +358,26 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         media_id=media_id,
         caption=text("caption"),
         media_type=media_type,
-        permalink=text("permalink"),
+        permalink=_permalink(text("permalink"), media_id, warnings),
         timestamp=timestamp,
         like_count=count("like_count"),
         comments_count=count("comments_count"),
         media_url=text("media_url"),
         children=n_children,
     )
+
+
+_PERMALINK = re.compile(r"https://(www\.)?instagram\.com/[A-Za-z0-9\-._~/?#\[\]@!$&'()*+,;=%]*")
+
+
+def _permalink(value: str | None, media_id: str, warnings: list[str]) -> str | None:
+    """``value`` when it is an https address on instagram.com made of URL characters
+    only (no space, control or escape code, which would reach a terminal, a CSV or a
+    board); else None, with a warning."""
+    if value is None or _PERMALINK.fullmatch(value):
+        return value
+    warnings.append(f"media {media_id}: permalink {value[:80]!r} is not an https://www.instagram.com/ address; ignored")
+    return None
 
 
 # -- owner-level reads of team accounts ------------------------------------------------
