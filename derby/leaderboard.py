@@ -369,6 +369,9 @@ class BoardView:
     previous_poll: datetime | None
     refresh_off: tuple[str, ...] = ()
     """Refresh sources a permission refusal turned off (``mentioned_media``, ...)."""
+    of_teams: bool = False
+    """The posts of a team contest (``leaderboard --posts``): each row's team is its
+    entry's ``display_name``, its account the ``username``."""
 
 
 def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> PollHealth:
@@ -585,7 +588,8 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
     lines = [
         t["entry"].format(id=entry.media_id, permalink=display_text(entry.permalink) or t["no_permalink"]),
         f"  {who}",
-        "  " + t["posted"].format(when=when(entry.timestamp), type=display_text(entry.media_type) or t["unknown_type"]),
+        "  " + t["posted"].format(when=when(entry.timestamp), type=t["types"].get(entry.media_type or "")
+                                  or display_text(entry.media_type) or t["unknown_type"]),
         "  " + t["caption"].format(caption=shorten(display_text(entry.caption), 200) or t["none"]),
         t["as_of"].format(as_of=when(board.as_of), freeze=when(contest.freeze)),
     ]
@@ -604,9 +608,7 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
     window = board.rules.engagement_window_hours
     if window and entry.timestamp is not None:
         end = min(entry.timestamp + timedelta(hours=window), contest.freeze)
-        lines.append(f"Engagement window: engagement_window_hours = {format_value(window)}: every entry is scored on "
-                     f"its engagement as of {format_value(window)} h after it was posted (never after the freeze), "
-                     f"here {when(end)}")
+        lines.append(t["window"].format(hours=format_value(window), end=when(end)))
     lines.extend(_freshness_lines(board, entry, when, lang))
     lines.append(t["points"])
     width = max([len(c.rule) for c in entry.contributions] + [5])
@@ -615,7 +617,7 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
     lines.append(f"  {t['score']:<{width}}  {'':<40}  {_number(entry.score):>8}")
     lines.append(t["eligibility"])
     for check, passed, note in entry.checks:
-        lines.append(f"  {t['ok'] if passed else t['no']} {check}: {display_text(say(note))}")
+        lines.append(f"  {t['ok'] if passed else t['no']} {t['checks'].get(check, check)}{t['colon']}{display_text(say(note))}")
     lines.append(t["moderation"] if moderation else t["no_moderation"])
     for action in moderation:
         lines.append("  " + t["action"].format(when=when(action["at"]), action=t.get(action["action"], action["action"]),

@@ -161,14 +161,20 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
 
 
 def check_tokens(db: sqlite_utils.Database, feed: Feed, tokens: list[tuple[str, str]], now: datetime,
-                 run_id: int | None = None) -> None:
+                 run_id: int | None = None, told: list[tuple[str, str]] | None = None) -> None:
     """Refresh the stored expiry of each ``(label, token)`` not checked for a day, by
     the feed's ``debug_token`` (only when it can ask it: app id and secret set), then
     log a warning for each token (or data access) expiring within a week or expired.
-    A failure is a warning of the poll run, never the end of the poll."""
+    A failure is a warning of the poll run, never the end of the poll.
+
+    ``told`` are tokens ``debug_token`` cannot be asked about (Instagram Login): they,
+    and ``tokens`` when the feed cannot ask, are warned of from the expiry recorded with
+    ``derby token issued``, at most once a day; nothing is sent anywhere."""
     from derby import tokens as expiry
 
-    if not tokens or not getattr(feed, "can_debug_tokens", False):
+    can_ask = bool(tokens) and getattr(feed, "can_debug_tokens", False)
+    _warn_recorded(db, list(told or []) + ([] if can_ask else list(tokens)), now)
+    if not can_ask:
         return
     fingerprints = [expiry.fingerprint(token) for _, token in tokens]
     stored = store.token_expiries(db, fingerprints)
@@ -214,6 +220,21 @@ def keep_ranks(db: sqlite_utils.Database, run_id: int, mark: int, now: datetime,
     if not kept:
         log.info("poll #%s: ranks not kept (the database changed after the poll closed); the board ranks this "
                  "poll again as of its end", run_id)
+
+
+def _warn_recorded(db: sqlite_utils.Database, tokens: list[tuple[str, str]], now: datetime) -> None:
+    """Log the notices of the recorded expiries of ``tokens`` not looked at for a day."""
+    from derby import tokens as expiry
+
+    if not tokens:
+        return
+    rows = store.token_expiries(db, [expiry.fingerprint(token) for _, token in tokens])
+    due = [r for r in rows if r["source"] == "recorded" and expiry.due(rows, r["fingerprint"], now)]
+    if not due:
+        return
+    store.touch_token_expiries(db, [r["fingerprint"] for r in due], now)
+    for notice in expiry.notices(due, now):
+        log.warning("%s", expiry.message(notice))
 
 
 def _flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> None:
@@ -323,8 +344,8 @@ class _PollRun:
         if gap is not None:
             self.summary.gaps.append(gap)
             self.summary.notes.append(
-                f"coverage gap on #{name}: posts published from {clock.to_store(gap.gap_from)} to "
-                f"{clock.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
+                f"coverage gap on #{name}: posts published from {_when(gap.gap_from, self.contest.tz)} to "
+                f"{_when(gap.gap_to, self.contest.tz)} ({gap.hours:.1f} h) were never reachable and may be lost")
 
     # -- account for limits ----------------------------------------------------------------
 

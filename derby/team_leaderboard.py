@@ -19,7 +19,7 @@ from derby.config import Contest
 from derby.errors import DerbyError
 from derby.freshness import FLAGS as FRESHNESS_FLAGS
 from derby.leaderboard import (BoardRow, BoardView, PollHealth, Standings, board_counts, entry_record, poll_health,
-                               standings)
+                               standings, trends)
 from derby.scoring import ELIGIBLE, ScoredEntry
 from derby.team_scoring import (
     TeamScore,
@@ -250,8 +250,15 @@ def team_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | 
     chosen = find_trophy(board.contest, trophy) if trophy else None
     before, previous = previous_team_ranks(db, moment, as_of)
     if chosen is not None:
+        # a trophy's movement compares trophy places, from the standings as of the previous poll's end
+        found = store.previous_poll(db, as_of)
+        earlier = team_standings(db, moment, found[2]) if found else None
+    if chosen is not None:
         ranked = rank_trophy(board.teams, chosen.metric, board.rules)
-        rows = [TeamRow(team=t, movement=None, trend=t.followers_trend, place=p, value=v) for p, t, v in ranked]
+        places = {t.account_id: p for p, t, _ in rank_trophy(earlier.teams, chosen.metric, earlier.rules)} \
+            if earlier else {}
+        rows = [TeamRow(team=t, movement=places[t.account_id] - p if t.account_id in places else None,
+                        trend=t.followers_trend, place=p, value=v) for p, t, v in ranked]
         if show_all:
             rows += [TeamRow(team=t, movement=None, trend=t.followers_trend) for t in board.teams if t.rank is None]
         rows = rows[:top] if top else rows
@@ -283,9 +290,15 @@ def posts_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime |
     health = poll_health(db, board.contest, moment)
     health.gaps = []
     shown = chosen if limit is None else chosen[:max(limit, 0)]
-    return BoardView(board=posts, now=moment, health=health, counts=board_counts(posts),
-                     rows=[BoardRow(entry=e, movement=None, trend=[], flags=list(e.flags)) for e in shown],
-                     total_rows=len(chosen), previous_poll=None)
+    polls = store.successful_polls(db, as_of)
+    previous = polls[-2][0] if len(polls) >= 2 else None
+    # ranked across teams after the daily cap, as now: the previous ranks come the same way
+    before = {e.media_id: e.rank for e in team_standings(db, moment, polls[-2][1]).posts.ranked} if previous else {}
+    series = trends(db, posts, shown, as_of)
+    rows = [BoardRow(entry=e, movement=before[e.media_id] - e.rank if e.rank and e.media_id in before else None,
+                     trend=series.get(e.media_id, []), flags=list(e.flags)) for e in shown]
+    return BoardView(board=posts, now=moment, health=health, counts=board_counts(posts), rows=rows,
+                     total_rows=len(chosen), previous_poll=previous, of_teams=True)
 
 
 # -- one team explained ---------------------------------------------------------------

@@ -84,7 +84,8 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
     if summary.status == "ok":
         keep_ranks(db, run_id, mark, now, rank_teams=lambda: _team_ranks(db, run_id, now))
     if hasattr(feed, "team_tokens"):
-        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id)
+        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id,
+                     told=feed.team_tokens(list(contest.teams), login="instagram"))
     return summary
 
 

@@ -333,3 +333,29 @@ def test_as_of_out_of_range_or_in_the_future_is_one_clear_line(runner, polled, a
         result = runner.invoke(cli, ["--db", str(polled), *command, "--as-of", as_of])
         assert result.exit_code == 2, result.output
         assert result.output.startswith(message) and result.output.count("\n") == 1
+
+
+def test_demo_teams_into_the_hashtag_demo_database_says_which_demo_it_holds(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["--db", str(db), "init", str(ROOT / "derby" / "demo" / "contest.toml")]).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--teams", "--db", str(db)])
+    assert result.exit_code == 2
+    assert ("holds the hashtag demo; the team demo (--teams) needs its own database: pass another --db, "
+            "or drop --teams to see the hashtag demo again") in result.stderr
+
+
+def test_a_refused_init_into_a_new_database_leaves_no_file_behind(runner, tmp_path):
+    example = tmp_path / "teams.toml"
+    assert runner.invoke(cli, ["init", "--example", "teams", str(example)]).exit_code == 0
+    result = runner.invoke(cli, ["--db", str(tmp_path / "new.db"), "init", str(example)])
+    assert result.exit_code == 2 and "is not set" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teams.toml"]
+
+
+def test_a_refused_init_into_an_existing_database_keeps_it_whole(runner, polled, tmp_path):
+    before = store.open_db(polled)["media"].count
+    example = tmp_path / "teams.toml"
+    assert runner.invoke(cli, ["init", "--example", "teams", str(example)]).exit_code == 0
+    result = runner.invoke(cli, ["--db", str(polled), "init", str(example)])
+    assert result.exit_code == 2
+    assert polled.exists() and store.open_db(polled)["media"].count == before > 0

@@ -166,6 +166,11 @@ def test_the_engagement_window_scores_each_entry_as_of_n_hours_after_its_post(db
     lines = leaderboard.explain_lines(board, "1", [])
     assert ("Engagement window: engagement_window_hours = 48: every entry is scored on its engagement as of 48 h "
             "after it was posted (never after the freeze), here 2017-04-04 08:00 (UTC−4)") in lines
+    french = leaderboard.explain_lines(board, "1", [], "fr")
+    assert ("Fenêtre d'engagement : engagement_window_hours = 48 : chaque participation est notée sur son "
+            "engagement 48 h après sa publication (jamais après le gel), ici le 4 avril 2017, 8 h 00 (UTC−4)") in french
+    assert not any(line.startswith("Engagement window") for line in french)
+    assert any(line.strip().startswith("oui période :") for line in french)
     trend = leaderboard.trends(db, board, [by_id["1"]])["1"]
     assert trend == [10.0, 50.0]  # 10 then 50 likes; the 90 came after its window
 

@@ -123,7 +123,7 @@ from derby.store.teams import (
 )
 from derby.store.versions import data_version, database_file
 from derby.store.flags import open_flags as open_judge_flags
-from derby.store.tokens import save_token_expiry, token_expiries
+from derby.store.tokens import record_token_issued, save_token_expiry, token_expiries, touch_token_expiries
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -305,6 +305,8 @@ __all__ = [
     "data_version",
     "database_file",
     "open_judge_flags",
+    "record_token_issued",
     "save_token_expiry",
     "token_expiries",
+    "touch_token_expiries",
 ]

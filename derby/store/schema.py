@@ -774,6 +774,14 @@ def m020_entry_scores_by_status(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX entry_scores_status ON entry_scores (base_status, hidden, reinstated)")
 
 
+@migrations()
+def m021_token_expiry_source(db: sqlite_utils.Database) -> None:
+    """Where each stored token expiry came from: ``debug_token`` (the platform said) or
+    ``recorded`` (``derby token issued``: an Instagram Login token's issue date, or the
+    ``expires_in`` of its refresh, as the organizer recorded it)."""
+    db.execute("ALTER TABLE token_expiry ADD COLUMN source TEXT NOT NULL DEFAULT 'debug_token'")
+
+
 def open_db(path: str | Path, *, create: bool = True,
             progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.
