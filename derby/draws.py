@@ -148,10 +148,10 @@ def gone_in_pool(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
     if include_gone:
         return listed
     if as_of is None:
-        how = ("a judge decides each first: derby disqualify MEDIA_ID --reason TEXT leaves it out of the pool, "
+        how = ("A judge decides each first: derby disqualify MEDIA_ID --reason TEXT leaves it out of the pool, "
                "derby reinstate MEDIA_ID --reason TEXT keeps it")
     else:
-        how = ("with --as-of the pool is the standings as of that moment, and a disqualification made after it does "
+        how = ("With --as-of the pool is the standings as of that moment, and a disqualification made after it does "
                "not remove a post from the pool: commit with a later --as-of after derby disqualify MEDIA_ID --reason "
                "TEXT, or keep the post with derby reinstate MEDIA_ID --reason TEXT")
     _refuse(db, now, by, "draw_commit_refused",
