@@ -1054,7 +1054,11 @@ def _demo_draw_and_results(say, db, contest, closed_at, out_dir: Path) -> None:
     committed = draws.commit(db, contest, closed_at + timedelta(minutes=5), by="demo", pool=planned.get("pool", "eligible"),
                              weighted=bool(planned.get("weighted")), beacon=DEMO_BEACON,
                              winners=planned.get("winners", 1), alternates=planned.get("alternates", 2), as_of=None,
-                             out_dir=out_dir)
+                             out_dir=out_dir, include_gone=True)
+    if committed.kept_gone:  # the demo has no judge to ask; a real draw is refused until one decides
+        say(f"The demo has no judge to decide on a post reported gone, so it commits with --include-gone, which keeps "
+            f"it in the pool: {committed.kept_gone}. A real draw is refused until a judge decides on each such post "
+            "(derby disqualify or derby reinstate), or the organizer passes --include-gone on purpose")
     say(f"Draw among the {committed.pool['pool']} entries: commitment {committed.commitment} "
         f"(published before the beacon: {DEMO_BEACON})")
     drawn = draws.run(db, contest, closed_at + timedelta(minutes=10), by="demo", hex_value=DEMO_BEACON_VALUE,
@@ -1691,12 +1695,15 @@ def draw_group() -> None:
               help="Number of alternates (default: [draw], else 2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Folder for the pool file.")
+@click.option("--include-gone", "include_gone", is_flag=True,
+              help="Keep posts reported gone that no judge decided on in the pool (the audit log names them); "
+                   "without it the commit is refused until a judge disqualifies or reinstates each.")
 @_as_of_option
 @_by_option
 @pass_ctx
 @friendly
 def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: str, winners: int | None,
-                alternates: int | None, out_dir: str, as_of: str | None, by: str | None) -> None:
+                alternates: int | None, out_dir: str, include_gone: bool, as_of: str | None, by: str | None) -> None:
     """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
     from derby import draws, store
 
@@ -1715,7 +1722,8 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
         draw_store.record_attempt(db, ctx.now(), _judge(by), "draw_commit_refused", f"refused: {exc}")
         raise
     done = draws.commit(db, contest, ctx.now(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
-                        winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir))
+                        winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir),
+                        include_gone=include_gone)
     if not planned:  # said once the commit is made: a refused one needs no advice on the question
         click.echo("warning: the contest file has no [draw] question: a random draw comes with a skill-testing "
                    "question that the rules must state (derby rules-text)", err=True)
@@ -1726,6 +1734,8 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     click.echo(f"pool: {len(doc['entries'])} entries ({doc['pool']}{', weighted by score' if weighted else ''}), "
                f"{winners} winner{'s' if winners > 1 else ''} and {alternates} alternate{'s' if alternates != 1 else ''}; "
                f"written to {done.path}")
+    if done.kept_gone:
+        click.echo(f"note: kept in the pool though reported gone (--include-gone): {_safe(done.kept_gone)}", err=True)
     click.echo(f"beacon: {_safe(doc['beacon'])}")
     click.echo(f"commitment: {done.commitment}")
     click.echo("Publish the commitment now, before the beacon's value exists; then: derby draw run --value HEX "
@@ -1756,6 +1766,8 @@ def draw_run(ctx: _Context, hex_value: str | None, text_value: str | None, out_d
     for n, media_id in enumerate(result["winners"] + result["alternates"], start=1):
         role = "winner" if n <= len(result["winners"]) else "alternate"
         click.echo(f"{n}. {role:<9} {media_id}  {_safe(links.get(media_id)) or ''}".rstrip())
+    for line in done.warnings:
+        click.echo(_safe(line), err=True)
     click.echo(f"certificate: {done.json_path} and {done.html_path}")
     click.echo(f"anyone can check it: derby draw verify {done.json_path.name} --commitment "
                f"{done.certificate['commitment']}")
