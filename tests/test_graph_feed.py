@@ -492,3 +492,25 @@ def test_a_request_with_its_own_account_goes_to_its_base_url_with_its_token(http
     assert request.args.to_dict() == {"user_id": "4242", "fields": MEDIA_FIELDS, "access_token": other_token}
     assert other_token not in str(info.value) and FAKE_TOKEN not in feed.redact(f"{FAKE_TOKEN} {other_token}")
     assert other_token not in feed.redact(other_token)
+
+
+ODD_TOKEN = "EAAtrialSECRET+/=x"
+
+
+@pytest.mark.parametrize("echo", [
+    "EAAtrialSECRET%2B%2F%3Dx", "EAAtrialSECRET%2b%2f%3dx", "EAAtrialSECRET%2B%2F%3Dx".replace("%2F", "/"),
+    "EAAtrialSECRET%2B%2F%3Dx".replace("%2B", "+"), "EAAtrialSECRET%2B%2F%3Dx".replace("%3D", "="),
+    "EAAtrialSECRET+/=x", "EAAtrialSECRET%2B/%3Dx"])
+def test_an_error_echoing_the_token_in_any_encoding_is_redacted(httpserver, outside, echo):
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json(
+        {"error": {"message": f"Bad request https://graph.facebook.com/x?token={echo} again {echo}", "code": 100,
+                   "type": "OAuthException", "fbtrace_id": "Atrace"}}, status=400)
+    session = requests.Session()
+    session.mount("https://", outside)
+    settings = GraphSettings(access_token=ODD_TOKEN, user_id=USER_ID, base_url=base(httpserver))
+    db = store.open_db(":memory:")
+    summary = poll_once(db, CONTEST, GraphFeed(settings, session=session, max_attempts=1), NOW)
+    assert summary.status == "failed"
+    assert "EAAtrialSECRET" not in summary.line()
+    assert "EAAtrialSECRET" not in dump(db)
+    assert summary.error.count("***") == 2

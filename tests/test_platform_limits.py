@@ -411,6 +411,20 @@ def test_redact_removes_parameters_and_values():
     assert redact("access_token%3DEAAsecret%26x", None) == "access_token%3D***%26x"
 
 
+def test_redact_finds_every_encoding_of_a_secret():
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    secret = 'EAAtrialSECRET+/=x "q\\'
+    forms = [secret, quote(secret, safe=""), quote(secret, safe="").lower(), quote_plus(secret),
+             quote(quote(secret, safe=""), safe=""), json.dumps(secret)[1:-1], json.dumps(secret).replace("/", "\\/")[1:-1],
+             json.dumps(secret, ensure_ascii=True).replace("+", "\\u002b")[1:-1], base64.b64encode(secret.encode()).decode(),
+             base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")]
+    for form in forms:
+        assert redact(f"<{form}>", secret) == "<***>", form
+
+
 def test_env_file_readable_by_others_is_warned_about(tmp_path):
     env = tmp_path / ".env"
     env.write_text(f"INSTAGRAM_ACCESS_TOKEN={FAKE_TOKEN}\n")
