@@ -39,10 +39,13 @@ def mention_reader(feed, account: str, now: datetime) -> Callable[[dict], dict |
     subcode 33); raises :class:`CannotRead` for any other failure or refusal (the post
     does not mention the account, a permission is missing, the platform is throttling)."""
     from derby.feeds.parse import FeedError
-    from derby.feeds.refresh import MentionRefresh, refusal
+    from derby.feeds.refresh import MentionRefresh, is_graph_id, refusal
 
     def read(state: dict) -> dict | None:
         media_id = state["media_id"]
+        if not is_graph_id(media_id):  # stored by a derby that did not yet refuse such ids
+            raise CannotRead(f"its stored media id {media_id[:40]!r} is not a Graph id (the API never gives one like "
+                             "it), so it cannot be read again")
         try:
             pages = list(feed.read(MentionRefresh(account, media_id), now))
         except FeedError as exc:

@@ -154,3 +154,19 @@ def test_a_reading_after_the_close_is_said_beside_the_one_the_score_used(derby):
     line = next(x for x in result.lines if x.startswith("engagement since the close"))
     assert line.startswith("engagement since the close (as last read 2017-04-12 08:30 (UTC−4); the close's counts "
                            "were read 2017-04-12 08:01 (UTC−4)): likes ")
+
+
+def test_a_stored_media_id_that_is_not_a_graph_id_cannot_be_read_and_says_so(httpserver):
+    """A database from before the poller refused such ids may hold one: the mention read
+    says in one line why the post cannot be read, and nothing is asked of the API."""
+    from derby.config import GraphSettings
+    from derby.feeds.graph import GraphFeed
+
+    settings = GraphSettings(access_token="EAAtestTOKEN0123456789", user_id="17841405309211844",
+                             base_url=httpserver.url_for("/v24.0").rstrip("/"))
+    read = check.mention_reader(GraphFeed(settings, max_attempts=1), "17841405309211844", utc(2017, 4, 12, 13))
+    with pytest.raises(check.CannotRead) as info:
+        read({"media_id": "notanumber", "permalink": None})
+    assert str(info.value) == ("its stored media id 'notanumber' is not a Graph id (the API never gives one like it), "
+                               "so it cannot be read again")
+    assert httpserver.log == []

@@ -160,14 +160,14 @@ def test_page_cap_stops_paging_and_records_a_note(httpserver, outside):
     def endless(request):
         n = len(served) + 1
         served.append(request.args.get("after"))
-        return Response(json.dumps({"data": [{"id": f"m{n}"}], "paging": {
+        return Response(json.dumps({"data": [{"id": f"10{n}"}], "paging": {
             "cursors": {"after": f"c{n}"}, "next": f"https://graph.facebook.com/v24.0/x/recent_media?after=c{n}"}}),
             content_type="application/json")
 
     httpserver.expect_request(f"/v24.0/{HASHTAG_ID}/recent_media").respond_with_handler(endless)
     feed = make_feed(base(httpserver), outside, page_cap=3)
     pages = list(feed.media_pages(HASHTAG_ID, "recent_media", NOW))
-    assert [p.media[0].media_id for p in pages] == ["m1", "m2", "m3"]
+    assert [p.media[0].media_id for p in pages] == ["101", "102", "103"]
     assert served == [None, "c1", "c2"]
     assert feed.notes == [f"#{HASHTAG_ID} recent_media: page cap of 3 reached; older media of this poll were not read"]
 

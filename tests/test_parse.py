@@ -341,7 +341,7 @@ def test_hashtag_search_without_an_id_raises(body):
     assert str(info.value) == "hashtag #love was not found by ig_hashtag_search"
 
 
-@pytest.mark.parametrize("media_id", ["²", "1\x1b]8;;http://x\x07", "17\u202e99", "a b", "x" * 65])
+@pytest.mark.parametrize("media_id", ["²", "1\x1b]8;;http://x\x07", "17\u202e99", "a b", "x" * 65, "notanumber", "1" * 41])
 def test_a_media_id_that_is_not_a_graph_id_is_skipped_with_a_warning(media_id):
     media, warnings = one({"id": media_id, "like_count": 1})
     assert media == []

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from derby.clock import parse_graph_timestamp
 from derby.errors import DerbyError
 
-_MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MEDIA_ID = re.compile(r"[0-9]{1,40}")  # the shape feeds.refresh.is_graph_id accepts
 MEDIA_TYPES = ("IMAGE", "VIDEO", "CAROUSEL_ALBUM")
 
 
