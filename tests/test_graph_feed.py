@@ -514,3 +514,34 @@ def test_an_error_echoing_the_token_in_any_encoding_is_redacted(httpserver, outs
     assert "EAAtrialSECRET" not in summary.line()
     assert "EAAtrialSECRET" not in dump(db)
     assert summary.error.count("***") == 2
+
+
+def serve_posts(httpserver, real_dir, posts: list[dict]):
+    httpserver.clear()
+    serve_search(httpserver, real_dir)
+    for edge in ("recent_media", "top_media"):
+        httpserver.expect_request(f"/v24.0/{HASHTAG_ID}/{edge}").respond_with_json({"data": posts})
+
+
+def post(media_id: str, **counts) -> dict:
+    return {"id": media_id, "caption": "#love", "timestamp": "2020-02-14T11:00:00+0000",
+            "permalink": f"https://www.instagram.com/p/X{media_id}/", **counts}
+
+
+@pytest.mark.parametrize("bad", ["9a", -1, 1.5, None, True, "", [3]])
+def test_a_malformed_like_count_keeps_the_last_known_count_and_is_never_hidden_likes(httpserver, real_dir, outside, bad):
+    """Only an omitted like_count means the owner hides the likes (graph-api.md); a
+    present but malformed one keeps the last known count, with a recorded warning."""
+    db = store.open_db(":memory:")
+    serve_posts(httpserver, real_dir, [post("11", like_count=10, comments_count=1), post("12", comments_count=1)])
+    assert poll_once(db, CONTEST, make_feed(base(httpserver), outside), NOW).status == "ok"
+    serve_posts(httpserver, real_dir, [post("11", like_count=bad, comments_count=2), post("12", comments_count=2),
+                                       post("13", like_count=bad, comments_count=3)])
+    summary = poll_once(db, CONTEST, make_feed(base(httpserver), outside), LATER)
+    latest = {r["media_id"]: (r["like_count"], r["comments_count"]) for r in db.query("SELECT * FROM latest_snapshots")}
+    assert latest["11"] == (10, 2)  # the last known likes, the new comments
+    assert latest["12"] == (None, 2)  # omitted: hidden likes
+    assert "13" not in latest  # no known likes yet: no snapshot rather than hidden likes
+    warnings = [m for (m,) in db.execute("SELECT message FROM poll_warnings WHERE poll_run_id = ?", [summary.run_id])]
+    assert f"media 11: like_count={bad!r} is not a count; not hidden likes; the last known count is kept" in " | ".join(warnings)
+    assert f"media 13: like_count={bad!r} is not a count; not hidden likes" in " | ".join(warnings)
