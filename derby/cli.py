@@ -553,7 +553,8 @@ def poll(ctx: _Context, force: bool) -> None:
         if "code " in summary.details or "fbtrace_id" in summary.details:  # only what Meta itself answered
             click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
     if summary.error_kind == "auth":
-        click.echo(f"note: {_token_source_note()}", err=True)
+        for name in summary.refused_token_envs or ["INSTAGRAM_ACCESS_TOKEN"]:
+            click.echo(f"note: {_token_source_note(name)}", err=True)
     sys.exit(summary.exit_code)
 
 
@@ -609,8 +610,10 @@ def _run(ctx: _Context, every: float | None) -> None:
         "lost_lock": ("stopped: another derby run took over this database", 1),
         "failing": ("stopped: polls keep failing (see the log above)", 1),
     }
-    if outcome == "auth":
-        click.echo(f"note: {_token_source_note()}", err=True)
+    if outcome == "auth":  # a team contest stops so only when every team's token was refused
+        names = sorted({t.token_env for t in contest.teams}) if contest.kind == "teams" else ["INSTAGRAM_ACCESS_TOKEN"]
+        for name in names:
+            click.echo(f"note: {_token_source_note(name)}", err=True)
     if outcome in failures:
         _fail(*failures[outcome])
     _info("derby run: " + {"closed": "final poll done: the contest is closed",
