@@ -39,8 +39,13 @@ def graph_feed(httpserver, secret: str | None = None) -> GraphFeed:
     return GraphFeed(settings, sleep=fake.sleep, monotonic=fake.monotonic, rand=lambda: 1.0)
 
 
+def graph_id(name: str) -> str:
+    """A Graph media id (digits) standing for ``name``."""
+    return str(int.from_bytes(name.encode(), "big"))
+
+
 def page(ids, after=None) -> dict:
-    body: dict = {"data": [{"id": i, "caption": f"Go #socialderby {i}", "timestamp": "2017-04-03T14:05:09+0000",
+    body: dict = {"data": [{"id": graph_id(i), "caption": f"Go #socialderby {i}", "timestamp": "2017-04-03T14:05:09+0000",
                             "like_count": 3, "comments_count": 1, "permalink": f"https://www.instagram.com/p/{i}/"}
                            for i in ids]}
     if after:
