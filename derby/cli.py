@@ -10,8 +10,10 @@ no secret reaches any output.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import sqlite3
 import sys
 from datetime import datetime
@@ -332,6 +334,33 @@ def _token_source_note(name: str = "INSTAGRAM_ACCESS_TOKEN") -> str:
     return f"{name} is not set"
 
 
+def _env_line_warnings(env_file: Path) -> list[str]:
+    """One warning per line of ``env_file`` python-dotenv could not read (it ignores
+    them), naming the line and its variable but never its value."""
+    from dotenv.parser import parse_stream
+
+    try:
+        text = env_file.read_text(encoding="utf-8") if env_file.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return []  # main said so already
+    found = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            name = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=", binding.original.string)
+            what = f" ({name.group(1)}=…)" if name else ""
+            found.append(f"warning: {env_file} line {binding.original.line} could not be read{what}: check its "
+                         "quotes; the line was ignored")
+    return found
+
+
+def _token_space_warnings(env_file: Path) -> list[str]:
+    """A warning for each token variable whose value holds whitespace inside it (a
+    token never does: a line broken or pasted twice)."""
+    names = sorted(n for n in os.environ if "TOKEN" in n.upper())
+    return [f"warning: {n} holds a space or line break inside it; an access token has none (check {env_file})"
+            for n in names if any(c.isspace() for c in os.environ[n].strip())]
+
+
 def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from derby.secrets import env_file_warning
@@ -345,7 +374,8 @@ def main() -> None:
         _fail(f"cannot read {env_file}: {exc.strerror}", 2)
     # printed by the group, after the rehearsal line that must come first (or at the
     # end, when --help or --version answer before the group runs)
-    startup = {"env_warning": env_file_warning(env_file)}
+    notes = [env_file_warning(env_file), *_env_line_warnings(env_file), *_token_space_warnings(env_file)]
+    startup = {"env_warning": "\nderby: ".join(n for n in notes if n) or None}
     try:
         cli(prog_name="derby", obj=startup)
     finally:

@@ -554,3 +554,27 @@ def test_a_short_retry_after_is_waited_out_inside_the_poll(httpserver):
     feed = GraphFeed(settings, sleep=fake.sleep, monotonic=fake.monotonic, rand=lambda: 1.0, wall=lambda: wall)
     assert feed.resolve_hashtag("socialderby") == "42"
     assert fake.sleeps == [12.0] and feed.retries == 1 and len(httpserver.log) == 2
+
+
+def test_main_names_an_env_line_it_cannot_read_and_a_token_with_a_space_without_showing_them(tmp_path, monkeypatch, capsys):
+    from derby import cli as cli_module
+
+    env = tmp_path / ".env"
+    env.write_text('# settings\nINSTAGRAM_ACCESS_TOKEN="EAAtrialSECRET"quote"\nDERBY_TOKEN_B=EAAteam SECRETtwo\n')
+    env.chmod(0o600)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INSTAGRAM_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("DERBY_TOKEN_B", raising=False)
+    monkeypatch.setattr(sys, "argv", ["derby", "--help"])
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli_module.main()
+        assert info.value.code == 0
+        err = capsys.readouterr().err
+        assert err == (f"derby: warning: {env} line 2 could not be read (INSTAGRAM_ACCESS_TOKEN=…): check its quotes; "
+                       "the line was ignored\n"
+                       "derby: warning: DERBY_TOKEN_B holds a space or line break inside it; an access token has none "
+                       f"(check {env})\n")
+        assert "SECRET" not in err
+    finally:
+        os.environ.pop("DERBY_TOKEN_B", None)
