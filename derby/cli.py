@@ -69,6 +69,11 @@ def friendly(func):
             if "readonly" in text or "read-only" in text:
                 _fail(f"the database is read-only ({text}); copy it somewhere writable or fix its permissions, "
                       "then run the command again", 1)
+            if "database is locked" in text:
+                from derby.store import BUSY_TIMEOUT_MS
+
+                _fail(f"the database is locked by another program (waited {BUSY_TIMEOUT_MS // 1000} s); "
+                      "run the command again once it is done", 1)
             _fail(f"database error ({text}); if another program holds it, wait and run the command again", 1)
         except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
             if os.environ.get("DERBY_DEBUG") == "1":
@@ -610,7 +615,10 @@ def _run(ctx: _Context, every: float | None) -> None:
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
-    db = ctx.open()
+    import threading
+
+    # a database another program keeps locked is waited for, never a reason to stop
+    db = poller.while_locked(ctx.open, threading.Event(), poller.LOCKED_RETRY, None)
     contest = _contest(db)
     interval = None
     if every is not None:
@@ -623,7 +631,8 @@ def _run(ctx: _Context, every: float | None) -> None:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)
     if not closed:
-        store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
+        poller.while_locked(lambda: store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now()),
+                            threading.Event(), poller.LOCKED_RETRY, None)
     db.close()
     if closed:
         _info(closed)
