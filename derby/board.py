@@ -36,6 +36,7 @@ from derby import tokens as expiry
 from derby.errors import ConfigError, DatabaseMissing, DerbyError, NotADerbyDatabase
 from derby.leaderboard import BoardRow, BoardView
 from derby.team_leaderboard import TeamBoardView, TeamRow
+from derby.teams import metric_description
 from derby.text import shortcode, terminal_text
 from derby.units import word
 
@@ -292,7 +293,9 @@ def _columns(view: BoardView, lang: str, public: bool = False) -> list[_Column]:
     flags_priority = 0.5 if any(r.entry.rank is None for r in view.rows) else 4
     columns = [
         _Column("rank", 0, lambda r: Text(str(r.entry.rank) if r.entry.rank else "—", style="bold"), "right"),
-        _Column("entrant", 0, entrant),
+        *([_Column("team", 0, lambda r: _line(terminal_text(r.entry.display_name or ""), ENTRANT_WIDTH, "bold"))]
+          if view.of_teams else []),
+        _Column("account" if view.of_teams else "entrant", 0.5 if view.of_teams else 0, entrant),
         _Column("score", 0, lambda r: Text(number(r.entry.score, lang), style="bold"), "right"),
         _Column("move", 1, move, "right"),
         _Column("likes", 2, likes, "right"),
@@ -572,7 +575,8 @@ def render_teams(view: TeamBoardView, lang: str, console: Console, *, width: int
     labels = LABELS[lang]
     lines = header(view, lang, width, busy=busy)  # type: ignore[arg-type]
     if view.trophy is not None:
-        lines.append(_line(labels["trophy"].format(name=terminal_text(view.trophy.name), metric=view.metric_label),
+        lines.append(_line(labels["trophy"].format(name=terminal_text(view.trophy.name),
+                                                    metric=metric_description(view.trophy.metric, lang)),
                            width, "bold magenta"))
     if not view.rows:
         return Group(*lines, Text(""), _line(labels["no_team"], width))

@@ -390,11 +390,12 @@ def main() -> None:
 
 
 EXAMPLE_KINDS = ("hashtag", "teams")
+EXAMPLE_ALIASES = {"team": "teams", "hashtags": "hashtag"}
 
 
 @cli.command()
 @click.argument("contest_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--example", "example", is_flag=False, flag_value="hashtag", default=None, metavar="[teams]",
+@click.option("--example", "example", is_flag=False, flag_value="hashtag", default=None, metavar="[hashtag|teams]",
               help="Write a commented example contest to CONTEST_FILE (default: stdout) instead of loading one.")
 @click.option("--example-env", "example_env", is_flag=True,
               help="Write an example .env (the settings' keys) to CONTEST_FILE (default: stdout).")
@@ -421,9 +422,12 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
 
     from derby import files
 
+    example = EXAMPLE_ALIASES.get(example, example) if example is not None else None
     if example is not None and example not in EXAMPLE_KINDS:  # --example FILE: the value is the file
-        if target is not None:
-            raise ConfigError(f"--example takes no kind {example!r}; kinds: {', '.join(EXAMPLE_KINDS)}")
+        if target is not None or not ("." in example or "/" in example or example == "-"):
+            raise ConfigError(f"unknown example {example!r}; examples: {', '.join(EXAMPLE_KINDS)} "
+                              "(derby init --example teams FILE.toml; a file name alone, such as contest.toml, "
+                              "gets the hashtag example)")
         example, target = "hashtag", example
     if example is not None and example_env:
         raise ConfigError("give --example or --example-env, one at a time")
@@ -441,9 +445,8 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
 
 
 def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
-    from derby import clock, poller, store
+    from derby import lock
     from derby.config import load_contest
-    from derby.units import format_duration, plural, word
 
     try:
         contest = load_contest(contest_file)
@@ -451,9 +454,29 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         _record_refused_contest_file(ctx, contest_file, exc)
         raise
     ctx.tz = contest.tz  # a --now without offset is read in this contest's zone
+    new = ctx.db_path != ":memory:" and not Path(ctx.db_path).exists()
+    lock_file = lock.lock_path(ctx.db_path)
+    lock_was_there = lock_file is None or lock_file.exists()
     db = ctx.open(create=True)
+    try:
+        _load_into(ctx, db, contest, contest_file, force)
+    except DerbyError:
+        db.close()
+        if new:  # a refusal leaves nothing behind: not an empty database, not its lock file
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{ctx.db_path}{suffix}").unlink(missing_ok=True)
+            if not lock_was_there:
+                lock_file.unlink(missing_ok=True)
+        raise
+
+
+def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool) -> None:
+    """Load ``contest`` into the open database ``db`` and report it; ConfigError when refused."""
+    from derby import clock, poller, store
+    from derby.units import format_duration, plural, word
+
     stored = store.load_contest(db)
-    posts = db["media"].count
+    posts = store.media_count(db)
     if stored is not None and posts and not force:
         dropped = [h for h in stored.hashtags if h not in contest.hashtags]
         if stored.title != contest.title or dropped:
@@ -577,9 +600,8 @@ def poll(ctx: _Context, force: bool) -> None:
     _info(_redact(summary.line()))
     for note in summary.notes:
         click.echo(_redact(f"note: {note}"), err=True)
-    warnings = [r["message"] for r in db.query(
-        "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id LIMIT 11", [summary.run_id])
-        if r["message"] not in summary.notes]  # notes are stored as warnings too; shown once above
+    warnings = [message for message in store.poll_warnings(db, summary.run_id, limit=11)
+                if message not in summary.notes]  # notes are stored as warnings too; shown once above
     for message in warnings[:10]:
         click.echo(_redact(f"warning: {message}"), err=True)
     if summary.warnings > 10:
@@ -782,11 +804,31 @@ def _moment(contest, as_of: str | None):
     return moment
 
 
+def _read_moment(ctx: _Context, db, contest, as_of: str | None, *, what: str = "showing what was known at --now, "
+                 "as --as-of would"):
+    """The moment a reading command ranks at: ``--as-of``; else, on a rehearsal clock
+    (--now) before the database's latest poll, --now itself (said once on stderr),
+    so the figures are those known then; else None (the live standings)."""
+    from derby import clock, store
+
+    if as_of:
+        return _moment(contest, as_of)
+    if not ctx.rehearsal:
+        return None
+    now, last = ctx.now(), store.last_poll_run(db)
+    started = clock.from_store(last["started_at"]) if last else None
+    if started is None or started <= now:
+        return None
+    click.echo(f"note: this database holds polls made after --now (the latest started "
+               f"{clock.format_local(started, contest.tz, 'en')}): {what}", err=True)
+    return now
+
+
 def _standings(ctx: _Context, as_of: str | None):
     from derby import leaderboard
 
     db = ctx.read()
-    moment = _moment(_contest(db), as_of) if as_of else None
+    moment = _read_moment(ctx, db, _contest(db), as_of)
     return leaderboard.standings(db, ctx.now(), moment)
 
 
@@ -811,7 +853,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
                     every: float, save_to: str | None, trophy: str | None, posts: bool, as_of: str | None,
                     public: bool = False) -> None:
     """Print the leaderboard computed from the stored snapshots and rules."""
-    from derby import export, leaderboard
+    from derby import leaderboard
 
     if public and (show_all or fmt != "table"):
         raise ConfigError("--public draws the ranked entries for a screen; drop --all and --format")
@@ -826,6 +868,8 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
+        from derby import export
+
         board = _standings(ctx, as_of)
         records = (leaderboard.entry_record(e, board.contest, board.freshness.get(e.media_id))
                    for e in board.rows(top, show_all))
@@ -842,7 +886,7 @@ def leaderboard_cmd(ctx: _Context, top: int | None, show_all: bool, fmt: str, la
 
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of) if as_of else None
+    moment = _read_moment(ctx, db, contest, as_of)
     db.close()
     console = _console()
 
@@ -959,6 +1003,11 @@ def demo(ctx: _Context, demo_db: str | None, interval: float, top: int, teams: b
     if demo_db and Path(demo_db).exists():
         existing = store.load_contest(store.open_db(demo_db, create=False))
         if existing is not None and existing.source != contest.source:
+            other = team_demo_contest() if not teams else demo_contest()
+            if existing.source == other.source:  # the other bundled demo
+                ours, theirs = ("team demo (--teams)", "hashtag demo") if teams else ("hashtag demo", "team demo")
+                raise ConfigError(f"{demo_db} holds the {theirs}; the {ours} needs its own database: pass another "
+                                  f"--db, or {'drop' if teams else 'add'} --teams to see the {theirs} again")
             raise ConfigError(f"{demo_db} holds the contest “{display_text(existing.title)}”; "
                               "the demo needs an empty or demo database")
 
@@ -1023,7 +1072,11 @@ def _demo_draw_and_results(say, db, contest, closed_at, out_dir: Path) -> None:
     committed = draws.commit(db, contest, closed_at + timedelta(minutes=5), by="demo", pool=planned.get("pool", "eligible"),
                              weighted=bool(planned.get("weighted")), beacon=DEMO_BEACON,
                              winners=planned.get("winners", 1), alternates=planned.get("alternates", 2), as_of=None,
-                             out_dir=out_dir)
+                             out_dir=out_dir, include_gone=True)
+    if committed.kept_gone:  # the demo has no judge to ask; a real draw is refused until one decides
+        say(f"The demo has no judge to decide on a post reported gone, so it commits with --include-gone, which keeps "
+            f"it in the pool: {committed.kept_gone}. A real draw is refused until a judge decides on each such post "
+            "(derby disqualify or derby reinstate), or the organizer passes --include-gone on purpose")
     say(f"Draw among the {committed.pool['pool']} entries: commitment {committed.commitment} "
         f"(published before the beacon: {DEMO_BEACON})")
     drawn = draws.run(db, contest, closed_at + timedelta(minutes=10), by="demo", hex_value=DEMO_BEACON_VALUE,
@@ -1117,7 +1170,7 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None, lang: str
     ctx = click_ctx.find_object(_Context)
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of)
+    moment = _read_moment(ctx, db, contest, as_of)
     values = store.read_rules(db, moment)
     recorded = store.stored_rule_names(db)
     if fmt == "json":
@@ -1250,21 +1303,28 @@ def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> N
 
     db = ctx.read()
     contest = _contest(db)
+    moment = _read_moment(ctx, db, contest, as_of)
     if contest.kind == "teams":
-        _team_explain(db, contest, media, as_of, lang or contest.language)
+        _team_explain(db, contest, media, moment, lang or contest.language, ctx.now())
         return
     row = _resolve(db, media)
-    moment = _moment(contest, as_of)
     board = leaderboard.standings(db, ctx.now(), moment)
     for line in leaderboard.explain_lines(board, row["media_id"], store.moderation_history(db, row["media_id"], moment),
                                           lang or contest.language):
         click.echo(line)
     from derby.store import flags as flag_store
 
+    from derby.explain_fr import FRAME, flag_detail
+
+    lang = lang or contest.language
+    t = FRAME[lang]
     for flag in flag_store.list_flags(db, include_decided=True, media_id=row["media_id"]):
-        state = f"{flag['decision']} by {_safe(flag['by'])}: {_safe(flag['note'])}" if flag["decision"] else "open"
-        click.echo(f"Flag #{flag['id']} ({flag['kind']}, {clock.format_local(flag['detected_at'], contest.tz, 'en')}): "
-                   f"{_safe(flag['detail'])} [{state}]")
+        state = t["decided"].format(decision=t.get(flag["decision"], flag["decision"]), by=_safe(flag["by"]),
+                                    note=_safe(flag["note"])) if flag["decision"] else t["open"]
+        detail = flag_detail(flag["detail"]) if lang == "fr" else flag["detail"]
+        click.echo(t["flag"].format(id=flag["id"], kind=t["kinds"].get(flag["kind"], flag["kind"]),
+                                    when=clock.format_local(flag["detected_at"], contest.tz, lang),
+                                    detail=_safe(detail), state=state))
 
 
 def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:
@@ -1355,10 +1415,11 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
 @click.option("--ack-gaps", "ack_gaps", is_flag=True,
               help="Acknowledge the coverage gaps known now (with --reason; audited): only new gaps alert again.")
 @click.option("--reason", default=None, help="Why the gaps are acceptable (with --ack-gaps; kept in the audit log).")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the report (default: the contest's).")
 @_by_option
 @pass_ctx
 @friendly
-def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str | None) -> None:
+def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str | None, lang: str | None) -> None:
     """Report the daemon's health; exit 0 healthy, 1 degraded, 2 when a person must act."""
     import json
 
@@ -1380,14 +1441,63 @@ def status(ctx: _Context, fmt: str, ack_gaps: bool, reason: str | None, by: str 
                    "gaps found later alert again" if count else "no coverage gap to acknowledge", err=True)
     db = ctx.read()
     contest = _contest(db)
-    data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest))
+    _read_moment(ctx, db, contest, None, what="status reports the latest stored polls, not what was known at --now")
+    lang = lang or contest.language
+    data = health.report(db, contest, ctx.now(), ctx.db_path, _budget_account(contest), lang)
     db.close()
     if fmt in ("json", "ndjson"):
         click.echo(json.dumps(data, ensure_ascii=False, indent=2 if fmt == "json" else None))
     else:
-        for line in health.render_text(data):
+        for line in health.render_text(data, lang):
             click.echo(line)
     sys.exit(data["exit_code"])
+
+
+@cli.group(name="token")
+def token_group() -> None:
+    """Record what the platform does not tell of a token (an Instagram Login token's expiry)."""
+
+
+@token_group.command(name="issued")
+@click.argument("variable")
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="When the token was issued or refreshed (ISO 8601; contest time zone without an offset; default: now).")
+@click.option("--expires-in", "expires_in", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="The expires_in the platform answered (refresh_access_token, ig_exchange_token); default: 60 days.")
+@_by_option
+@pass_ctx
+@friendly
+def token_issued(ctx: _Context, variable: str, at: str | None, expires_in: int | None, by: str | None) -> None:
+    """Record when the token now in VARIABLE was issued, so status, the board and the log warn before it expires."""
+    from datetime import timedelta
+
+    from derby import clock, store, tokens as expiry
+
+    db = ctx.open()
+    contest = _contest(db)
+    names = sorted({t.token_env for t in contest.teams}) if contest.kind == "teams" else ["INSTAGRAM_ACCESS_TOKEN"]
+    if variable not in names:
+        raise ConfigError(f"{variable} is not a token variable of this contest; its token variables: {', '.join(names)}")
+    token = _environment().get(variable, "").strip()
+    if not token:
+        raise ConfigError(f"{variable} is not set (environment or .env): put the token in it first")
+    now = ctx.now()
+    try:
+        issued = clock.parse_local(at, contest.tz) if at else now
+    except (ValueError, OverflowError):
+        raise ConfigError(f"--at {at!r} is not an ISO 8601 time such as 2017-04-01T12:00") from None
+    if issued > now:
+        raise ConfigError(f"--at {at} is in the future (now is {clock.format_local(now, contest.tz, 'en')}); give "
+                          "when the token was issued or refreshed")
+    lasts = timedelta(seconds=expires_in) if expires_in else expiry.LONG_LIVED_INSTAGRAM
+    ends, fp, tz = issued + lasts, expiry.fingerprint(token), contest.tz
+    how = f"{expires_in} s" if expires_in else f"{lasts.days} days"
+    line = (f"the token in {variable} expires {clock.format_local(ends, tz, 'en')} ({how} after "
+            f"{clock.format_local(issued, tz, 'en')}); derby status, the board and the daemon's log warn from "
+            f"{clock.format_local(ends - expiry.WARN_BEFORE, tz, 'en')}")
+    store.record_token_issued(db, fp, variable, ends, now, _judge(by), f"recorded (fingerprint {fp}): {line}")
+    db.close()
+    _info(f"recorded: {line}")
 
 
 # -- team contests -----------------------------------------------------------------------------
@@ -1413,9 +1523,12 @@ def _check_rule_kind(kind: str, name: str, value: object) -> None:
 def _team_leaderboard(ctx: _Context, *, top, show_all, fmt, lang, live, every, save_to, trophy, posts, as_of) -> None:
     from derby import clock, export, team_leaderboard as teams
 
+    if posts and trophy:
+        raise ConfigError("--posts ranks the teams' posts and --trophy ranks the teams: give one of them")
+
     db = ctx.read()
     contest = _contest(db)
-    moment = _moment(contest, as_of) if as_of else None
+    moment = _read_moment(ctx, db, contest, as_of)
     if fmt != "table":
         if live or save_to:
             raise ConfigError(f"--live and --save draw the table; drop --format {fmt}")
@@ -1477,7 +1590,7 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
     from derby.units import plural
 
     db = ctx.read()
-    board = teams.team_standings(db, ctx.now(), _moment(_contest(db), as_of) if as_of else None)
+    board = teams.team_standings(db, ctx.now(), _read_moment(ctx, db, _contest(db), as_of))
     stdout = _stdout_bytes()
     where = "stdout" if files.is_stdout(output) else output
     if every_entry:
@@ -1495,11 +1608,10 @@ def _team_export(ctx: _Context, output: str, *, top, alternates, every_entry, fm
         click.echo("warning: no team is ranked yet, so the file has no winner", err=True)
 
 
-def _team_explain(db, contest, ref: str, as_of: str | None, lang: str) -> None:
-    from derby import clock, leaderboard, store, team_leaderboard as teams
+def _team_explain(db, contest, ref: str, moment, lang: str, now) -> None:
+    from derby import leaderboard, store, team_leaderboard as teams
 
-    moment = _moment(contest, as_of)
-    board = teams.team_standings(db, clock.utcnow(), moment)
+    board = teams.team_standings(db, now, moment)
     team = teams.resolve_team(board, ref)
     if team is not None:
         for line in teams.explain_team_lines(board, team, store.team_moderation_history(db, team.account_id, moment),
@@ -1579,12 +1691,15 @@ def draw_group() -> None:
               help="Number of alternates (default: [draw], else 2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Folder for the pool file.")
+@click.option("--include-gone", "include_gone", is_flag=True,
+              help="Keep posts reported gone that no judge decided on in the pool (the audit log names them); "
+                   "without it the commit is refused until a judge disqualifies or reinstates each.")
 @_as_of_option
 @_by_option
 @pass_ctx
 @friendly
 def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: str, winners: int | None,
-                alternates: int | None, out_dir: str, as_of: str | None, by: str | None) -> None:
+                alternates: int | None, out_dir: str, include_gone: bool, as_of: str | None, by: str | None) -> None:
     """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
     from derby import draws, store
 
@@ -1606,7 +1721,8 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
         draw_store.record_attempt(db, ctx.now(), _judge(by), "draw_commit_refused", f"refused: {exc}")
         raise
     done = draws.commit(db, contest, ctx.now(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
-                        winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir))
+                        winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir),
+                        include_gone=include_gone)
     doc = done.pool
     if as_of is None and store.contest_closed(db) is None:
         click.echo("warning: the daemon has not recorded its final poll: a later poll that finds a late post changes "
@@ -1614,6 +1730,8 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     click.echo(f"pool: {len(doc['entries'])} entries ({doc['pool']}{', weighted by score' if weighted else ''}), "
                f"{winners} winner{'s' if winners > 1 else ''} and {alternates} alternate{'s' if alternates != 1 else ''}; "
                f"written to {done.path}")
+    if done.kept_gone:
+        click.echo(f"note: kept in the pool though reported gone (--include-gone): {_safe(done.kept_gone)}", err=True)
     click.echo(f"beacon: {_safe(doc['beacon'])}")
     click.echo(f"commitment: {done.commitment}")
     click.echo("Publish the commitment now, before the beacon's value exists; then: derby draw run --value HEX "
@@ -1644,6 +1762,8 @@ def draw_run(ctx: _Context, hex_value: str | None, text_value: str | None, out_d
     for n, media_id in enumerate(result["winners"] + result["alternates"], start=1):
         role = "winner" if n <= len(result["winners"]) else "alternate"
         click.echo(f"{n}. {role:<9} {media_id}  {_safe(links.get(media_id)) or ''}".rstrip())
+    for line in done.warnings:
+        click.echo(_safe(line), err=True)
     click.echo(f"certificate: {done.json_path} and {done.html_path}")
     click.echo(f"anyone can check it: derby draw verify {done.json_path.name} --commitment "
                f"{done.certificate['commitment']}")
@@ -1881,7 +2001,7 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
     if contest.kind == "teams":
         source, results = _check_team_winners(ctx, db, contest, top, alternates, by)
     else:
-        read = None
+        read, app = None, None
         if contest.refresh.mentions:
             from derby.poll import feed_account
 
@@ -1890,9 +2010,10 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
             except ConfigError as exc:  # no token: the check still reports what the store holds
                 click.echo(f"posts are not read again: {exc}", err=True)
             else:
-                read = check.mention_reader(feed, feed_account(feed), ctx.now())
+                app = feed_account(feed)
+                read = check.mention_reader(feed, app, ctx.now())
         source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
-                                              read=read)
+                                              read=read, app=app)
     click.echo(f"winners and alternates from the {source}:")
     for r in results:
         if r.team is not None:

@@ -72,6 +72,13 @@ FRAME = {
         "tied": " (à égalité de pointage avec une voisine ; départagée par {key} : {why})",
         "not_ranked": "Rang : non classée, {reason} [{status}]",
         "order": "Ordre de départage : {order}",
+        "window": "Fenêtre d'engagement : engagement_window_hours = {hours} : chaque participation est notée sur son "
+                  "engagement {hours} h après sa publication (jamais après le gel), ici le {end}",
+        "checks": {"window": "période"}, "colon": " : ",
+        "types": {"IMAGE": "photo", "VIDEO": "vidéo", "CAROUSEL_ALBUM": "carrousel", "REELS": "réel"},
+        "flag": "Signalement n° {id} ({kind}, {when}) : {detail} [{state}]", "open": "à examiner",
+        "decided": "{decision} par {by} : {note}", "cleared": "écarté", "acted": "suivi d'une action",
+        "kinds": {"burst": "rafale", "ratio": "ratio J'aime/comm.", "lockstep": "en phase"},
     },
     "en": {
         "entry": "Entry {id}  {permalink}", "no_permalink": "(no permalink)",
@@ -90,6 +97,12 @@ FRAME = {
         "tied": " (tied on score with a neighbour; separated by {key}: {why})",
         "not_ranked": "Rank: not ranked, {reason} [{status}]",
         "order": "Tie-break order: {order}",
+        "window": "Engagement window: engagement_window_hours = {hours}: every entry is scored on its engagement as "
+                  "of {hours} h after it was posted (never after the freeze), here {end}",
+        "checks": {}, "colon": ": ", "types": {},
+        "flag": "Flag #{id} ({kind}, {when}): {detail} [{state}]", "open": "open",
+        "decided": "{decision} by {by}: {note}", "cleared": "cleared", "acted": "acted",
+        "kinds": {},
     },
 }
 """The explanation's own lines, by language."""
@@ -103,3 +116,31 @@ def french(sentence: str | None) -> str | None:
         if pattern.match(sentence):
             return pattern.sub(replacement, sentence, count=1)
     return sentence
+
+
+_FLAG_PATTERNS: list[tuple[re.Pattern, str]] = [(re.compile(p), r) for p, r in (
+    (r"^\+(\d+) likes and comments in (\d+) min \((\d+)/h\): (\d+)× the higher of its own past rate \(([\d.]+)/h\) "
+     r"and the field's this poll \(([\d.]+)/h\)$",
+     r"+\1 J'aime et commentaires en \2 min (\3/h) : \4 × le plus élevé de son propre rythme passé (\5/h) et de "
+     r"celui des autres participations à cette relève (\6/h)"),
+    (r"^\+(\d+) likes and comments in (\d+) min \((\d+)/h\): (\d+)× the higher of its own past rate \(([\d.]+)/h\) "
+     r"and the field's fastest starts \(([\d.]+)/h\)$",
+     r"+\1 J'aime et commentaires en \2 min (\3/h) : \4 × le plus élevé de son propre rythme passé (\5/h) et des "
+     r"départs les plus rapides des autres participations (\6/h)"),
+    (r"^(\d+) likes for ([01]) comments: ratio ([\d.]+), the field's median is ([\d.]+) \((\d+) entries\)$",
+     r"\1 J'aime pour \2 commentaire : ratio \3, la médiane des participations est de \4 (\5 participations)"),
+    (r"^(\d+) likes for (\d+) comments: ratio ([\d.]+), the field's median is ([\d.]+) \((\d+) entries\)$",
+     r"\1 J'aime pour \2 commentaires : ratio \3, la médiane des participations est de \4 (\5 participations)"),
+    (r"^gained in lock-step with (\S+) in (\d+) of the last (\d+) polls \((.*)\)$",
+     r"a gagné en phase avec \1 dans \2 des \3 dernières relèves (\4)"),
+)]
+_DECIMAL = re.compile(r"(\d)\.(\d)")
+
+
+def flag_detail(detail: str) -> str:
+    """Return a judge flag's detail (the English sentence :mod:`derby.flags` stores) in
+    French, decimals with a comma; an unknown sentence unchanged."""
+    for pattern, replacement in _FLAG_PATTERNS:
+        if pattern.match(detail):
+            return _DECIMAL.sub(r"\1,\2", pattern.sub(replacement, detail, count=1))
+    return detail

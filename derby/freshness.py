@@ -99,7 +99,7 @@ class Assessor:
     a refresh named another author than the entrant list) and returns its
     :class:`Freshness`."""
 
-    def __init__(self, readings: Mapping, outcomes: Mapping, previous: Mapping, authors: Mapping, *,
+    def __init__(self, readings: Mapping | None, outcomes: Mapping, previous: Mapping, authors: Mapping, *,
                  tags: Iterable[str], mention: str | None, require_hashtag: bool, moment: datetime,
                  freeze: datetime, stale_after: timedelta, window: timedelta | None = None) -> None:
         self.readings, self.outcomes, self.previous, self.authors = readings, outcomes, previous, authors
@@ -107,9 +107,12 @@ class Assessor:
         self.moment, self.freeze, self.stale_after, self.window = moment, freeze, stale_after, window
         self.reference = reference_time(moment, freeze)
 
-    def __call__(self, entry) -> Freshness:
+    def __call__(self, entry, reading=None) -> Freshness:
+        """Judge ``entry``; ``reading`` is its newest usable reading when the caller
+        read it with the entry (``readings`` None), else it is looked up there."""
         media_id = entry.media_id
-        reading = self.readings.get(media_id)
+        if self.readings is not None:
+            reading = self.readings.get(media_id)
         if entry.observed_at is None:
             read_at, source, sweep = None, None, False
         elif reading is None or reading.read_at < entry.observed_at:

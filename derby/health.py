@@ -11,6 +11,7 @@ No rich, no HTTP; the CLI prints and exits.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,8 @@ from derby.config import Contest
 from derby.lock import is_held, lock_path
 from derby.text import display_text
 from derby.timeline import final_poll_at, phase, stale_coverage
-from derby.units import plural
+from derby.health_text import LINES, PROBLEMS
+from derby.units import is_singular
 
 EXIT_CODES = {"ok": 0, "degraded": 1, "action_needed": 2}
 
@@ -108,62 +110,76 @@ def auth_action(facts: Facts) -> str | None:
     return last["error"] if last and last.get("error_kind") == "auth" else None
 
 
-def judge(facts: Facts) -> list[dict]:
+def judge(facts: Facts, lang: str = "en") -> list[dict]:
     """Return the problems ``facts`` show, each ``{"level", "message"}``; level
-    ``degraded`` or ``action_needed``."""
-    f, problems = facts, []
+    ``degraded`` or ``action_needed``; messages in ``lang`` (``fr`` or ``en``; derby's
+    stored error texts and the platform's are quoted as they came)."""
+    f, problems, say = facts, [], _sayer(facts, lang)
 
-    def problem(level: str, message: str) -> None:
-        problems.append({"level": level, "message": message})
+    def problem(level: str, key: str, **values) -> None:
+        problems.append({"level": level, "message": say(key, **values)})
 
     if f.lock_held is None:
-        problem("degraded", f"cannot tell whether derby run is polling: {lock_path(f.db_path)} cannot be opened by "
-                            "this user; run derby status as the daemon's user (sudo -u derby …)")
+        problem("degraded", "lock_unknown", lock=lock_path(f.db_path))
     elif f.phase in ("running", "grace", "final_poll_due") and not f.running:
-        problem("degraded", "no derby run is polling this database during the contest: start it (systemctl start derby)")
+        problem("degraded", "not_polling")
     last = f.last
     left = last is not None and (last.get("left_running") or (last["status"] == "running" and f.lock_held is False))
     if left:
-        problem("degraded", f"poll #{last['id']} was left running by a process that ended; its stored pages are kept, "
-                            "and the next command that writes marks it interrupted")
+        problem("degraded", "left_running", id=last["id"])
     elif last is not None and last["status"] not in ("ok", "running"):
-        problem("degraded", f"the last poll (#{last['id']}) ended {last['status']}: {last['error'] or 'no error text'}")
+        problem("degraded", "last_failed", id=last["id"], status=say(f"ended_{last['status']}"),
+                error=last["error"] or say("no_error"))
     cooldown = cooldown_until(f)
     if cooldown is not None:
-        problem("degraded", f"the feed asked to cool down: no poll before {_iso(cooldown)}")
+        problem("degraded", "cooldown", when=cooldown)
     action = auth_action(f)
     if action:
-        problem("action_needed", action)
-    for message in _coverage_problems(f):
-        problem("degraded", message)
+        problems.append({"level": "action_needed", "message": action})
+    for key, values in _coverage_problems(f):
+        problem("degraded", key, **values)
     for notice in expiry.notices(f.tokens, f.now):
-        problem("action_needed" if notice.expired else "degraded", expiry.message(notice, "en", f.contest.tz))
+        problems.append({"level": "action_needed" if notice.expired else "degraded",
+                         "message": expiry.message(notice, lang, f.contest.tz)})
     for line in (f.teams or {}).get("problems", []):
-        problem(line["level"], line["message"])
+        problem(line["level"], "team_failed", **line["values"])
     for source, (reason, since) in sorted((f.refresh_off or {}).items()):
-        problem("degraded", f"{source} refreshes are off since {_iso(since)}: {reason}")
+        problem("degraded", "refresh_off", source=source, since=since, reason=reason)
     return problems
 
 
-def _coverage_problems(f: Facts) -> list[str]:
-    messages = []
+def _sayer(facts: Facts, lang: str) -> Callable[..., str]:
+    """A function that words problem ``key`` in ``lang`` with ``values``; times (aware
+    datetimes among them) as ISO 8601 UTC in English, in the contest's zone with its
+    offset in French."""
+    words = PROBLEMS["fr" if lang == "fr" else "en"]
+
+    def say(key: str, **values) -> str:
+        shown = {k: (_iso(v) if lang != "fr" else clock.format_local(v, facts.contest.tz, "fr"))
+                 if isinstance(v, datetime) else v for k, v in values.items()}
+        if "hours" in shown:
+            shown["hours"] = f"{shown['hours']:.1f}".replace(".", "," if lang == "fr" else ".")
+        return words[key].format(**shown)
+
+    return say
+
+
+def _coverage_problems(f: Facts) -> list[tuple[str, dict]]:
+    found = []
     if f.closed is None:
         for stale in stale_coverage(f.contest, f.coverage, f.now):
             if stale.lost_at > f.now:
-                messages.append(f"no successful poll of #{stale.hashtag} since {_iso(stale.since)}: posts are lost for "
-                                f"good unless a poll succeeds before {_iso(stale.lost_at)}")
+                found.append(("stale_ahead", {"tag": stale.hashtag, "since": stale.since, "lost": stale.lost_at}))
             else:
-                messages.append(f"no successful poll of #{stale.hashtag} since {_iso(stale.since)}: posts published "
-                                f"between then and {_iso(f.now - timedelta(hours=24))} are out of recent_media's "
-                                "24-hour reach; only top_media may still show some")
+                found.append(("stale_lost", {"tag": stale.hashtag, "since": stale.since,
+                                             "limit": f.now - timedelta(hours=24)}))
     for gap in (g for g in f.gaps if not g.acknowledged):  # acknowledged gaps are known: no alert
-        messages.append(f"coverage gap on #{gap.hashtag}: posts from {_iso(gap.gap_from)} to {_iso(gap.gap_to)} "
-                        f"({gap.hours:.1f} h) may be lost")
-    return messages
+        found.append(("gap", {"tag": gap.hashtag, "start": gap.gap_from, "end": gap.gap_to, "hours": gap.hours}))
+    return found
 
 
 def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: str | Path | None = None,
-           account: str | None = None) -> dict:
+           account: str | None = None, lang: str = "en") -> dict:
     """Return the health report of the contest database at ``now`` (aware UTC).
 
     Keys: ``health`` (ok, degraded, action_needed), ``exit_code``, ``problems`` (list
@@ -176,10 +192,10 @@ def report(db: sqlite_utils.Database, contest: Contest, now: datetime, db_path: 
     ``account`` (used, limit, hashtags, next_free; None without an account),
     ``coverage`` (hashtag -> last
     full read), ``coverage_gaps`` (hashtag, from, to, hours), ``database`` (path,
-    bytes: the file with its WAL, counts).
+    bytes: the file with its WAL, counts). Problems are worded in ``lang``.
     """
     facts = gather(db, contest, now, db_path, account)
-    return as_dict(facts, judge(facts))
+    return as_dict(facts, judge(facts, lang))
 
 
 def as_dict(f: Facts, problems: list[dict]) -> dict:
@@ -228,72 +244,88 @@ def _poll(row: dict | None) -> dict | None:
     return {k: row[k] for k in ("id", "started_at", "finished_at", "status", "new_media", "updated_media", "error")}
 
 
-def _duration(seconds: int) -> str:
+def _duration(seconds: int, day: str = "d") -> str:
     days, rest = divmod(abs(seconds), 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
-    return (f"{days} d " if days else "") + f"{hours} h {minutes:02d} min"
+    return (f"{days} {day} " if days else "") + f"{hours} h {minutes:02d} min"
 
 
-def render_text(data: dict) -> list[str]:
-    """Return the report as lines for a person, times in the contest's zone."""
-    tz = clock.zone(data["contest"]["timezone"])
+def render_text(data: dict, lang: str = "en") -> list[str]:
+    """Return the report as lines for a person in ``lang`` (``fr`` or ``en``), times in
+    the contest's zone with its offset."""
+    tz, w = clock.zone(data["contest"]["timezone"]), LINES["fr" if lang == "fr" else "en"]
 
     def local(text: str | None) -> str:
-        return clock.format_local(clock.from_store(text), tz, "en") if text else "never"
+        return clock.format_local(clock.from_store(text), tz, lang) if text else w["never"]
 
-    c = data["contest"]
-    left = f", {_duration(c['seconds_left'])} left" if c["seconds_left"] is not None else ""
-    until = {"not_started": "until the start", "running": "until the end", "grace": "until the final poll"}.get(c["phase"], "")
-    lines = [f"contest: {display_text(c['title'])}: {c['phase'].replace('_', ' ')}{left} {until}".rstrip()
-             + (f" (closed {local(c['closed_at'])})" if c["closed_at"] else "")]
-    d = data["daemon"]
-    if d["running"]:
-        lines.append(f"daemon: running, pid {d['pid']} on {d['host']} since {local(d['since'])}; "
-                     f"next poll {local(d['next_poll_at'])}")
-    else:
-        lines.append("daemon: not running")
-    for label, key in (("last poll", "last_poll"), ("last successful poll", "last_successful_poll")):
+    def on(text: str | None) -> str:  # "le 3 avril 2017, …" in French
+        return w["on"].format(when=local(text)) if text else w["never"]
+
+    def hours(value: float) -> str:
+        return f"{value:.1f}".replace(".", ",") if lang == "fr" else f"{value:.1f}"
+
+    def words(count: int, one: str, many: str) -> str:
+        return w[one] if is_singular(count, lang) else w[many]
+
+    c, d = data["contest"], data["daemon"]
+    left = w["left"].format(duration=_duration(c["seconds_left"], w["day"])) if c["seconds_left"] is not None else ""
+    phase = w["phase_closed" if c["phase"] == "closed" else c["phase"]]
+    lines = [w["contest"].format(title=display_text(c["title"]), phase=phase, left=left,
+                                 until=w.get(f"until_{c['phase']}", "")).rstrip()
+             + (w["closed"].format(when=on(c["closed_at"])) if c["closed_at"] else "")]
+    lines.append(w["daemon_running"].format(pid=d["pid"], host=d["host"], since=on(d["since"]), next=on(d["next_poll_at"]))
+                 if d["running"] else w["daemon_stopped"])
+    for key in ("last_poll", "last_successful_poll"):
         p = data[key]
-        if p is None:
-            lines.append(f"{label}: never")
-        else:
-            lines.append(f"{label}: #{p['id']} {p['status']} at {local(p['started_at'])}, "
-                         f"{p['new_media']} new and {p['updated_media']} updated media"
-                         + (f"; error: {p['error']}" if p["error"] and p["status"] != "ok" else ""))
-    lines.append(f"cool-down: {'until ' + local(data['cooldown_until']) if data['cooldown_until'] else 'none'}")
-    lines.append(f"token: {data['token']}" + (f" ({data['action']})" if data["action"] else ""))
-    b = data["hashtag_budget"]
-    lines.append(("hashtag budget: not used (a team contest makes no hashtag search)" if data.get("teams")
-                  else "hashtag budget: unknown (INSTAGRAM_USER_ID not set)") if b is None else
-                 f"hashtag budget: {b['used']} of {b['limit']} used in the last 7 days by account {b['account']}"
-                 + (f", next slot frees {local(b['next_free'])}" if b["next_free"] else ""))
+        lines.append(w["poll_none"].format(label=w[key]) if p is None else w["poll"].format(
+            label=w[key], id=p["id"], status=w["status_running" if p["status"] == "running" else p["status"]],
+            when=on(p["started_at"]), new=p["new_media"], new_w=words(p["new_media"], "new", "news"),
+            updated=p["updated_media"])
+            + (w["poll_error"].format(error=p["error"]) if p and p["error"] and p["status"] != "ok" else ""))
+    lines.append(w["cooldown"].format(what=w["cooldown_until"].format(when=local(data["cooldown_until"]))
+                                      if data["cooldown_until"] else w["none"]))
+    lines.append(w["token"].format(state=w[f"token_{data['token']}"]) + (f" ({data['action']})" if data["action"] else ""))
+    lines.append(_budget_line(data, w, on))
     for team in data.get("teams") or []:
         last = team["last_read"]
-        lines.append(f"team {display_text(team['name'])} ({team['account_id']}): last read {local(team['last_ok'])}"
-                     + (f"; {team['failures']} failed read(s) since" if team["failures"] else "")
-                     + (f"; last error: {display_text(last['error'])}" if last and last["status"] == "failed" else ""))
+        lines.append(w["team"].format(name=display_text(team["name"]), account=team["account_id"], when=on(team["last_ok"]))
+                     + (w["team_failures"].format(n=team["failures"]) if team["failures"] else "")
+                     + (w["team_error"].format(error=display_text(last["error"]))
+                        if last and last["status"] == "failed" else ""))
     if data["coverage"]:
-        lines.append("coverage: " + ", ".join(f"#{h} read {local(t)}" for h, t in data["coverage"].items()))
+        lines.append(w["coverage"].format(reads=", ".join(w["coverage_read"].format(tag=h, when=on(t))
+                                                          for h, t in data["coverage"].items())))
     gaps = data["coverage_gaps"]
-    lines.append("coverage gaps: " + ("none" if not gaps else "; ".join(
-        f"#{g['hashtag']} {local(g['from'])} → {local(g['to'])} ({g['hours']:.1f} h"
-        f"{', acknowledged' if g.get('acknowledged') else ''})" for g in gaps)))
-    db = data["database"]
-    counts = db["counts"]
-    lines.append(f"database: {db['bytes'] / 1e6:.1f} MB; {counts['media']} media, "
-                 f"{plural(counts['snapshots'], 'snapshot')}, {plural(counts['poll_runs'], 'poll run')}")
+    lines.append(w["gaps"].format(gaps=w["no_gaps"] if not gaps else "; ".join(w["gap"].format(
+        tag=g["hashtag"], start=local(g["from"]), end=local(g["to"]), hours=hours(g["hours"]),
+        ack=w["ack"] if g.get("acknowledged") else "") for g in gaps)))
+    counts = data["database"]["counts"]
+    size = f"{data['database']['bytes'] / 1e6:.1f}"
+    lines.append(w["database"].format(mb=size.replace(".", ",") if lang == "fr" else size,
+                                      media=counts["media"], media_w=words(counts["media"], "medium", "media"),
+                                      snapshots=counts["snapshots"], snapshots_w=words(counts["snapshots"], "snapshot", "snapshots"),
+                                      polls=counts["poll_runs"], polls_w=words(counts["poll_runs"], "poll_run", "poll_runs")))
     for p in data["problems"]:
-        lines.append(f"{'ACTION' if p['level'] == 'action_needed' else 'warning'}: {p['message']}")
-    lines.append(f"health: {data['health']}")
+        lines.append(w["problem"].format(level=w[p["level"]], message=p["message"]))
+    lines.append(w["health"].format(state=w[f"health_{data['health']}"]))
     return lines
+
+
+def _budget_line(data: dict, w: dict[str, str], on: Callable[[str | None], str]) -> str:
+    b = data["hashtag_budget"]
+    if b is None:
+        return w["budget_teams"] if data.get("teams") else w["budget_unknown"]
+    return (w["budget"].format(used=b["used"], limit=b["limit"], account=b["account"])
+            + (w["budget_next"].format(when=on(b["next_free"])) if b["next_free"] else ""))
 
 
 def team_health(db: sqlite_utils.Database, contest: Contest) -> dict:
     """Return a team contest's per-team read health: ``teams`` (name, account_id,
     last_ok, failures since, last_read ``{status, at, error_kind, error}``) and
-    ``problems`` naming each team whose last read failed (``action_needed`` when its
-    token or permissions must be fixed). Empty for a hashtag contest."""
+    ``problems`` naming each team whose last read failed (``{"level", "values"}``:
+    ``action_needed`` when its token or permissions must be fixed; the values of the
+    ``team_failed`` problem: name, account, error). Empty for a hashtag contest."""
     if contest.kind != "teams":
         return {"teams": [], "problems": []}
     reads = store.team_reads(db)
@@ -307,6 +339,6 @@ def team_health(db: sqlite_utils.Database, contest: Contest) -> dict:
                           "error": last["error"]}})
         if last is not None and last["status"] == "failed":
             level = "action_needed" if last["error_kind"] == "auth" else "degraded"
-            problems.append({"level": level, "message": f"team “{team.name}” (account {team.account_id}) could not "
-                                                        f"be read: {last['error']}"})
+            problems.append({"level": level, "values": {"name": team.name, "account": team.account_id,
+                                                        "error": last["error"]}})
     return {"teams": teams, "problems": problems}

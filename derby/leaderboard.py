@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, MutableMapping
 from itertools import islice
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from derby.config import Contest
 from derby.errors import DerbyError
 from derby.rules import Rules
 from derby.scoring import (ELIGIBLE, ContestTerms, Query, ScoredEntry, live_counts_query, live_ranking_query,
-                           ranking_query, scored_entry, trend_query)
+                           entry_decoder, ranking_query, trend_query)
 from derby.text import display_text, shorten
 from derby.units import plural
 
@@ -50,9 +51,11 @@ class Standings:
     _counts: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _now: datetime | None = field(default=None, repr=False, compare=False)
     _assessor: freshness.Assessor | None = field(default=None, repr=False, compare=False)
-    freshness: dict[str, freshness.Freshness] = field(default_factory=dict, repr=False, compare=False)
-    """Each entry read so far: its engagement source, reading time and freshness flags
-    (see :mod:`derby.freshness`), by media id."""
+    freshness: MutableMapping[str, freshness.Freshness] = field(default_factory=weakref.WeakValueDictionary,
+                                                                repr=False, compare=False)
+    """Each entry read so far and still held by the reader (its ``fresh``): its
+    engagement source, reading time and freshness flags (see :mod:`derby.freshness`),
+    by media id. Entries a streaming reader let go leave it, so it never holds them all."""
 
     def rows(self, top: int | None = None, show_all: bool = False) -> Iterator[ScoredEntry]:
         """Yield the first ``top`` ranked entries (all when None), then, when
@@ -64,14 +67,32 @@ class Standings:
                 yield from (e for e in self._entries if e.status != ELIGIBLE)
             return
         assert self._db is not None, "standings without a database"
+        if top and not show_all:
+            # a few rows: their freshness is judged from their own readings only
+            shown = list(self._read(top, False, judge=False))
+            assess = self._assessor_of([e.media_id for e in shown])
+            for entry in shown:
+                entry.fresh = assess(entry)
+                self.freshness[entry.media_id] = entry.fresh
+                yield entry
+            return
+        yield from self._read(top, show_all)
+
+    def _read(self, top: int | None, show_all: bool, judge: bool = True) -> Iterator[ScoredEntry]:
+        assert self._db is not None, "standings without a database"
         terms = contest_terms(self.contest)
         query = _ranking(self._db, self.rules, terms, self._moment, top if top and not show_all else None)
+        columns, found = store.query_tuples(self._db, query.sql, query.params)
         parse = _time_parser()
+        decode = entry_decoder(columns, self.rules, terms, parse)
+        rank = columns.index("rank")
+        reading = columns.index("reading") if "reading" in columns else None
+        assess = None  # what it needs is read at the first row
         count = 0
         # the collector stays on: a streaming reader keeps few objects alive, and the
         # cycles a writer makes per entry (the json encoder's) must be freed as it goes
-        for row in store.query_rows(self._db, query.sql, query.params):
-            if row["rank"] is None:
+        for row in found:
+            if row[rank] is None:
                 if not show_all:
                     return
             elif top and count >= top:
@@ -80,23 +101,35 @@ class Standings:
                 continue
             else:
                 count += 1
-            entry = scored_entry(row, self.rules, terms, parse)
-            self.freshness[entry.media_id] = self._assess()(entry)
+            entry = decode(row)
+            if judge:
+                if assess is None:
+                    assess = self._assess(streamed=reading is not None)
+                entry.fresh = assess(entry, None if reading is None else store.parse_reading(row[reading], parse))
+                self.freshness[entry.media_id] = entry.fresh
             yield entry
 
-    def _assess(self) -> freshness.Assessor:
-        """The freshness judge of these standings (what it needs is read once)."""
-        if self._assessor is None:
-            db, contest, rules, moment = self._db, self.contest, self.rules, self._moment
-            window = rules.engagement_window_hours
-            self._assessor = freshness.Assessor(
-                store.read_readings(db, moment, contest.freeze, window), store.read_outcomes(db, moment),  # type: ignore[arg-type]
-                store.previous_captions(db, moment), store.read_authors(db, moment),  # type: ignore[arg-type]
-                tags=contest.hashtags, mention=rules.require_mention, require_hashtag=rules.require_hashtag_in_caption,
-                moment=moment or self._now or self.as_of, freeze=contest.freeze,
-                stale_after=timedelta(seconds=contest.refresh.stale_after),
-                window=timedelta(hours=window) if window else None)
+    def _assess(self, streamed: bool) -> freshness.Assessor:
+        """The freshness judge of these standings (what it needs is read once); with
+        ``streamed`` each entry's reading comes with its row (not read for every media)."""
+        if self._assessor is None or (self._assessor.readings is None) != streamed:
+            self._assessor = self._assessor_of(None, streamed)
         return self._assessor
+
+    def _assessor_of(self, media_ids: list[str] | None, streamed: bool = False) -> freshness.Assessor:
+        """A freshness judge knowing the readings, outcomes, edits and authors of
+        ``media_ids`` (of every media when None); with ``streamed`` it knows no readings
+        (each comes with its entry's row)."""
+        db, contest, rules, moment = self._db, self.contest, self.rules, self._moment
+        window = rules.engagement_window_hours
+        return freshness.Assessor(
+            None if streamed else store.read_readings(db, moment, contest.freeze, window, media_ids),  # type: ignore[arg-type]
+            store.read_outcomes(db, moment, media_ids), store.previous_captions(db, moment, media_ids),  # type: ignore[arg-type]
+            store.read_authors(db, moment, media_ids),  # type: ignore[arg-type]
+            tags=contest.hashtags, mention=rules.require_mention, require_hashtag=rules.require_hashtag_in_caption,
+            moment=moment or self._now or self.as_of, freeze=contest.freeze,
+            stale_after=timedelta(seconds=contest.refresh.stale_after),
+            window=timedelta(hours=window) if window else None)
 
     @property
     def entries(self) -> list[ScoredEntry]:
@@ -195,7 +228,9 @@ def _ranking(db: sqlite_utils.Database, rules: Rules, terms: ContestTerms, as_of
     # live: the per-entry columns the store keeps current; as of a moment (or when they
     # were computed for other rules, and this reader cannot rebuild them): from the media
     if as_of is None and store.entry_scores_current(db, rules, terms):
-        return live_ranking_query(rules, top=top)
+        # each entry's reading read with its row (without engagement_window_hours)
+        extra = store.live_reading_columns(terms.freeze) if rules.engagement_window_hours is None else None
+        return live_ranking_query(rules, top=top, count_likes=store.live_likes_counted(db, rules), extra=extra)
     links, judged = store.history_present(db, as_of)
     return ranking_query(rules, terms, as_of=as_of, links=links, judged=judged)
 
@@ -335,6 +370,9 @@ class BoardView:
     previous_poll: datetime | None
     refresh_off: tuple[str, ...] = ()
     """Refresh sources a permission refusal turned off (``mentioned_media``, ...)."""
+    of_teams: bool = False
+    """The posts of a team contest (``leaderboard --posts``): each row's team is its
+    entry's ``display_name``, its account the ``username``."""
 
 
 def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> PollHealth:
@@ -403,16 +441,22 @@ def movements(db: sqlite_utils.Database, board: Standings, now: datetime,
     poll's time: ``({media_id: places gained or None when new}, previous or None)``;
     only for the ranked ones of ``entries`` when given (the rows shown).
 
-    The previous standings are recomputed as of the end of the successful poll before
-    the last one (both finished at or before ``until``) with the rules of that moment.
+    The previous standings are those as of the end of the successful poll before the
+    last one (both finished at or before ``until``), with the rules, moderation and
+    entrant links of that moment: the ranks that poll kept when it finished (see
+    :mod:`derby.store.poll_ranks`), read for the rows shown only, or, when it kept
+    none that still hold (a database polled by an older derby, a contest changed
+    since, a back-dated judge's action), the standings ranked again as of that moment.
     """
-    polls = store.successful_polls(db, until)
-    previous = polls[-2][0] if len(polls) >= 2 else None
-    before: dict[str, int] = {}
-    if previous is not None:
-        # as of the moment that poll finished: its snapshots are the newest then
-        before = previous_ranks(db, now, polls[-2][1])
+    found = store.previous_poll(db, until)
     chosen = list(board.rows()) if entries is None else [e for e in entries if e.status == ELIGIBLE]
+    if found is None:
+        return {e.media_id: None for e in chosen}, None
+    run_id, previous, finished = found
+    before = store.stored_ranks(db, run_id, "entries", None if entries is None else [e.media_id for e in chosen])
+    if before is None:
+        # as of the moment that poll finished: its snapshots are the newest then
+        before = previous_ranks(db, now, finished)
     return {e.media_id: (before[e.media_id] - e.rank if e.media_id in before else None)  # type: ignore[operator]
             for e in chosen}, previous
 
@@ -555,7 +599,8 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
     lines = [
         t["entry"].format(id=entry.media_id, permalink=display_text(entry.permalink) or t["no_permalink"]),
         f"  {who}",
-        "  " + t["posted"].format(when=when(entry.timestamp), type=display_text(entry.media_type) or t["unknown_type"]),
+        "  " + t["posted"].format(when=when(entry.timestamp), type=t["types"].get(entry.media_type or "")
+                                  or display_text(entry.media_type) or t["unknown_type"]),
         "  " + t["caption"].format(caption=shorten(display_text(entry.caption), 200) or t["none"]),
         t["as_of"].format(as_of=when(board.as_of), freeze=when(contest.freeze)),
     ]
@@ -574,9 +619,7 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
     window = board.rules.engagement_window_hours
     if window and entry.timestamp is not None:
         end = min(entry.timestamp + timedelta(hours=window), contest.freeze)
-        lines.append(f"Engagement window: engagement_window_hours = {format_value(window)}: every entry is scored on "
-                     f"its engagement as of {format_value(window)} h after it was posted (never after the freeze), "
-                     f"here {when(end)}")
+        lines.append(t["window"].format(hours=format_value(window), end=when(end)))
     lines.extend(_freshness_lines(board, entry, when, lang))
     lines.append(t["points"])
     width = max([len(c.rule) for c in entry.contributions] + [5])
@@ -585,7 +628,7 @@ def explain_lines(board: Standings, media_id: str, moderation: list[dict], lang:
     lines.append(f"  {t['score']:<{width}}  {'':<40}  {_number(entry.score):>8}")
     lines.append(t["eligibility"])
     for check, passed, note in entry.checks:
-        lines.append(f"  {t['ok'] if passed else t['no']} {check}: {display_text(say(note))}")
+        lines.append(f"  {t['ok'] if passed else t['no']} {t['checks'].get(check, check)}{t['colon']}{display_text(say(note))}")
     lines.append(t["moderation"] if moderation else t["no_moderation"])
     for action in moderation:
         lines.append("  " + t["action"].format(when=when(action["at"]), action=t.get(action["action"], action["action"]),

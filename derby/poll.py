@@ -153,6 +153,8 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
     except Exception as exc:  # noqa: BLE001 - one bad record or a busy database must not end the daemon
         run.crashed(exc)
     summary = run.close()
+    if summary.status == "ok":
+        keep_ranks(db, summary.run_id, run.mark, now)
     if summary.pages:
         _flag_poll(db, summary.run_id, now)
     if tokens is None:
@@ -162,14 +164,20 @@ def poll_once(db: sqlite_utils.Database, contest: Contest, feed: Feed, now: date
 
 
 def check_tokens(db: sqlite_utils.Database, feed: Feed, tokens: list[tuple[str, str]], now: datetime,
-                 run_id: int | None = None) -> None:
+                 run_id: int | None = None, told: list[tuple[str, str]] | None = None) -> None:
     """Refresh the stored expiry of each ``(label, token)`` not checked for a day, by
     the feed's ``debug_token`` (only when it can ask it: app id and secret set), then
     log a warning for each token (or data access) expiring within a week or expired.
-    A failure is a warning of the poll run, never the end of the poll."""
+    A failure is a warning of the poll run, never the end of the poll.
+
+    ``told`` are tokens ``debug_token`` cannot be asked about (Instagram Login): they,
+    and ``tokens`` when the feed cannot ask, are warned of from the expiry recorded with
+    ``derby token issued``, at most once a day; nothing is sent anywhere."""
     from derby import tokens as expiry
 
-    if not tokens or not getattr(feed, "can_debug_tokens", False):
+    can_ask = bool(tokens) and getattr(feed, "can_debug_tokens", False)
+    _warn_recorded(db, list(told or []) + ([] if can_ask else list(tokens)), now)
+    if not can_ask:
         return
     fingerprints = [expiry.fingerprint(token) for _, token in tokens]
     stored = store.token_expiries(db, fingerprints)
@@ -192,6 +200,44 @@ def check_tokens(db: sqlite_utils.Database, feed: Feed, tokens: list[tuple[str, 
     if checked:
         for notice in expiry.notices(store.token_expiries(db, fingerprints), now):
             log.warning("%s", expiry.message(notice))
+
+
+def keep_ranks(db: sqlite_utils.Database, run_id: int, mark: int, now: datetime,
+               rank_teams=None) -> None:
+    """Keep the ranks successful poll run ``run_id`` left, for the board's movement
+    column (see :mod:`derby.store.poll_ranks`; ``mark``: ``store.commit_mark`` taken
+    in the run's closing transaction). ``rank_teams`` (a team contest's
+    ``{account id: rank}``, computed when called) replaces the entries' ranks. A
+    failure is a warning of the poll run, never the end of the poll: the board then
+    ranks that poll again as of its end."""
+    try:
+        if rank_teams is None:
+            kept = store.keep_entry_ranks(db, run_id, mark, now)
+        else:
+            kept = store.keep_team_ranks(db, run_id, mark, now, rank_teams)
+    except Exception as exc:  # noqa: BLE001 - the movement column must never stop polling
+        log.error("poll #%s: ranks not kept: %s: %s", run_id, type(exc).__name__, exc)
+        store.record_warnings(db, run_id, [f"ranks not kept for the board's movement: {type(exc).__name__}: {exc}"],
+                              now)
+        return
+    if not kept:
+        log.info("poll #%s: ranks not kept (the database changed after the poll closed); the board ranks this "
+                 "poll again as of its end", run_id)
+
+
+def _warn_recorded(db: sqlite_utils.Database, tokens: list[tuple[str, str]], now: datetime) -> None:
+    """Log the notices of the recorded expiries of ``tokens`` not looked at for a day."""
+    from derby import tokens as expiry
+
+    if not tokens:
+        return
+    rows = store.token_expiries(db, [expiry.fingerprint(token) for _, token in tokens])
+    due = [r for r in rows if r["source"] == "recorded" and expiry.due(rows, r["fingerprint"], now)]
+    if not due:
+        return
+    store.touch_token_expiries(db, [r["fingerprint"] for r in due], now)
+    for notice in expiry.notices(due, now):
+        log.warning("%s", expiry.message(notice))
 
 
 def _flag_poll(db: sqlite_utils.Database, run_id: int, now: datetime) -> None:
@@ -227,6 +273,7 @@ class _PollRun:
         self.requests_before = feed.requests_made
         self.retries_before = getattr(feed, "retries", 0)
         self.error_ids: dict[str, object] = {}
+        self.mark = -1  # store.commit_mark of the closing transaction (see close)
 
     # -- read the feed -------------------------------------------------------------------
 
@@ -300,8 +347,8 @@ class _PollRun:
         if gap is not None:
             self.summary.gaps.append(gap)
             self.summary.notes.append(
-                f"coverage gap on #{name}: posts published from {clock.to_store(gap.gap_from)} to "
-                f"{clock.to_store(gap.gap_to)} ({gap.hours:.1f} h) were never reachable and may be lost")
+                f"coverage gap on #{name}: posts published from {_when(gap.gap_from, self.contest.tz)} to "
+                f"{_when(gap.gap_to, self.contest.tz)} ({gap.hours:.1f} h) were never reachable and may be lost")
 
     # -- account for limits ----------------------------------------------------------------
 
@@ -395,4 +442,5 @@ class _PollRun:
             store.finish_poll_run(self.db, self.run_id, self.now, status=s.status, requests=s.requests, error=s.error)
             store.record_poll_outcome(self.db, self.run_id, error_kind=s.error_kind, retries=s.retries, usage=s.usage,
                                       cooldown_until=s.cooldown_until, **self.error_ids)  # type: ignore[arg-type]
+            self.mark = store.commit_mark(self.db)  # what the database is as this run leaves it
         return s

@@ -187,6 +187,14 @@ _TIE_WORDS = {
     "first_seen": ("la publication relevée la première par derby", "the post first seen by derby"),
     "media_id": ("le plus petit identifiant Instagram de la publication", "the smaller Instagram media id"),
 }
+_TEAM_TIE_WORDS = {
+    "score": ("le pointage le plus élevé", "the higher score"),
+    "followers_gained": ("le plus d’abonnés gagnés", "the most followers gained"),
+    "likes": ("le plus de mentions J’aime sur les publications comptées", "the most likes on counted posts"),
+    "comments": ("le plus de commentaires sur les publications comptées", "the most comments on counted posts"),
+    "posts": ("le plus de publications comptées", "the most posts counted"),
+    "name": ("le nom de l’équipe, en ordre alphabétique", "the team name, in alphabetical order"),
+}
 _MEDIA_WORDS = {"IMAGE": ("photo", "photo"), "VIDEO": ("vidéo", "video"), "CAROUSEL_ALBUM": ("carrousel", "carousel")}
 
 
@@ -230,7 +238,8 @@ def _scoring(contest, rules, lang: str, t) -> list[Block]:
                    "l’accepte; ses mentions J’aime comptent alors pour 0.",
                    "A post whose likes are hidden is held until the jury accepts it; its likes then count as 0."),
     }[str(rules.get("hidden_likes") or "zero")][i]
-    chain = [_TIE_WORDS[k][i] for k in (rules.get("tie_break") or ["score", "timestamp", "media_id"])]  # type: ignore[union-attr]
+    words = _TEAM_TIE_WORDS if contest_kind(contest) == "teams" else _TIE_WORDS
+    chain = [words[k][i] for k in (rules.get("tie_break") or ["score", "timestamp", "media_id"])]  # type: ignore[union-attr]
     tie = t("En cas d’égalité, l’emporte, dans l’ordre" + _colon(lang) + " " + "; puis ".join(chain[1:]) + ".",
             "Ties are broken, in order, by: " + "; then ".join(chain[1:]) + ".")
     return [("h2", t("5. Pointage", "5. Scoring")),

@@ -101,6 +101,9 @@ class ScoredEntry:
     _row: Mapping | None = field(default=None, repr=False, compare=False)
     _rules: Rules | None = field(default=None, repr=False, compare=False)
     _terms: ContestTerms | None = field(default=None, repr=False, compare=False)
+    fresh: object = field(default=None, repr=False, compare=False)
+    """The entry's engagement freshness (a :class:`derby.freshness.Freshness`), set
+    by the standings that read it."""
 
     @property
     def contributions(self) -> list[Contribution]:
@@ -129,25 +132,63 @@ class ScoredEntry:
         return self.detail or REASONS.get(self.status)
 
 
+class RowColumns(Mapping):
+    """One ranking row read by column name (``row[name]``), for the explanation: the
+    row (a sequence) and the shared ``{column: position}`` of its query."""
+
+    __slots__ = ("_values", "_index")
+
+    def __init__(self, values, index: Mapping[str, int]) -> None:
+        self._values, self._index = values, index
+
+    def __getitem__(self, name: str):
+        return self._values[self._index[name]]
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def entry_decoder(columns: Iterable[str], rules: Rules, terms: ContestTerms,
+                  parse: Callable) -> Callable[[object], ScoredEntry]:
+    """Return the function that makes the :class:`ScoredEntry` of one row of a ranking
+    query (:func:`ranking_query`, :func:`live_ranking_query`) whose columns are
+    ``columns``, in order (the row: a sequence of their values); ``parse`` turns stored
+    time text into aware UTC."""
+    index = {name: i for i, name in enumerate(columns)}
+    (media_id, permalink, caption, media_type, timestamp, like_count, comments_count, observed_at, username,
+     display_name, first_seen_at, score, status_at, rank, flags_text, tie_break, action, reason, by, at, likes_eff,
+     comments_counted) = (index[c] for c in (
+        "media_id", "permalink", "caption", "media_type", "timestamp", "like_count", "comments_count", "observed_at",
+        "username", "display_name", "first_seen_at", "score", "status", "rank", "flags_text", "tie_break", "action",
+        "moderation_reason", "moderation_by", "moderation_at", "likes_eff", "comments_counted"))
+    cap = rules.max_entries_per_entrant
+
+    def decode(row) -> ScoredEntry:
+        status = row[status_at]
+        moderation = detail = None
+        if row[action] is not None:
+            moderation = {"action": row[action], "reason": row[reason], "by": row[by], "at": parse(row[at])}
+            if status == "disqualified":
+                detail = f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"
+        if status == "over_entrant_cap":
+            detail = f"@{row[username]} already has {cap} better-ranked entr{'y' if cap == 1 else 'ies'}"
+        flags = row[flags_text]
+        return ScoredEntry(
+            row[media_id], row[permalink], row[caption], row[media_type], parse(row[timestamp]), row[like_count],
+            row[comments_count], parse(row[observed_at]), row[username], row[display_name], parse(row[first_seen_at]),
+            row[score], status, row[rank], flags.split() if flags else [], row[tie_break], moderation, detail,
+            row[likes_eff], row[comments_counted], RowColumns(row, index), rules, terms)
+    return decode
+
+
 def scored_entry(row: Mapping, rules: Rules, terms: ContestTerms, parse: Callable) -> ScoredEntry:
-    """Return the :class:`ScoredEntry` of one row of :func:`ranking_query` (a mapping
-    of its columns); ``parse`` turns stored time text into aware UTC."""
-    status = row["status"]
-    moderation = None if row["action"] is None else {
-        "action": row["action"], "reason": row["moderation_reason"], "by": row["moderation_by"],
-        "at": parse(row["moderation_at"])}
-    detail = None
-    if status == "disqualified" and moderation is not None:
-        detail = f"disqualified by {moderation.get('by')}: {moderation.get('reason')}"
-    elif status == "over_entrant_cap":
-        cap = rules.max_entries_per_entrant
-        detail = f"@{row['username']} already has {cap} better-ranked entr{'y' if cap == 1 else 'ies'}"
-    return ScoredEntry(
-        row["media_id"], row["permalink"], row["caption"], row["media_type"], parse(row["timestamp"]),
-        row["like_count"], row["comments_count"], parse(row["observed_at"]), row["username"],
-        row["display_name"], parse(row["first_seen_at"]), row["score"], status, row["rank"],
-        row["flags_text"].split(), row["tie_break"], moderation, detail, row["likes_eff"], row["comments_counted"],
-        row, rules, terms)
+    """Return the :class:`ScoredEntry` of one row of :func:`ranking_query` given as a
+    mapping of its columns (see :func:`entry_decoder` to decode many rows)."""
+    columns = list(row.keys())
+    return entry_decoder(columns, rules, terms, parse)([row[c] for c in columns])
 
 
 def contributions(row: Mapping, rules: Rules) -> list[Contribution]:
@@ -541,6 +582,12 @@ def _carried(source: str) -> tuple[str, str]:
             f"t.tie_break, ltrim({flags}) AS flags_text FROM tied t JOIN {source} AS sc ON sc.media_id = t.media_id")
 
 
+def _held_status(policy: str, row: str) -> str:
+    # the review hold: an eligible entry hiding its likes waits for a judge
+    return (f"CASE WHEN {policy} = 'review' AND {row}.hidden AND NOT {row}.reinstated AND {row}.base_status = 'eligible' "
+            f"THEN 'review' ELSE {row}.base_status END")
+
+
 def rank_columns(rules: Rules, source: str, *, policy: str = ":policy", cap: str = ":cap",
                  top: int | None = None) -> tuple[str, dict[str, object]]:
     """Return the CTEs of the ``ranked`` stage over the per-entry relation ``source``
@@ -581,8 +628,7 @@ keyed AS (
     SELECT {carried}, p.count_likes, p.entrant_cap,
         CASE WHEN p.count_likes THEN sc.score_likes ELSE sc.score_no_likes END AS score,
         CASE WHEN p.count_likes THEN sc.likes_counted ELSE 0 END AS likes_eff,
-        CASE WHEN p.hidden_likes = 'review' AND sc.hidden AND NOT sc.reinstated AND sc.base_status = 'eligible'
-             THEN 'review' ELSE sc.base_status END AS held_status,
+        {_held_status("p.hidden_likes", "sc")} AS held_status,
         p.hidden_likes = 'review' AND sc.hidden AS review_check
     FROM {source} AS sc, policy p
 ),
@@ -681,25 +727,120 @@ def entry_scores_upsert(rules: Rules, terms: ContestTerms, *, only_ids: bool) ->
                  f"SELECT {columns} FROM scored", {**params, **more})
 
 
-def live_ranking_query(rules: Rules, *, top: int | None = None) -> Query:
+_LIVE_COLUMNS = (
+    "media_id", "first_seen_at", "media_type", "timestamp", "caption_hashtags", "caption_empty", "like_count",
+    "comments_count", "observed_at", "observed_late", "username", "display_name", "action", "moderation_reason",
+    "moderation_by", "moderation_at", "st_window", "mention_ok", "reinstated", "capped_comments", "comments_counted",
+    "capped_likes", "pts_like", "pts_comment", "pts_media_type", "extra_tags", "pts_extra", "pts_early",
+    "early_within",
+)
+"""The stored per-entry columns a live ranking row carries (what the entry and its
+explanation are built from)."""
+
+
+def _neighbour_tie(chain: tuple[str, ...], keys: Mapping[str, str]) -> str:
+    # the tie-break key of a ranked row, from the window ``w``'s neighbours
+    def separated(side: str) -> str:
+        cases = " ".join(f"WHEN {keys[k]} IS NOT {side}({keys[k]}) OVER w THEN '{k}'" for k in chain[1:-1])
+        return f"CASE {cases} ELSE '{chain[-1]}' END" if cases else f"'{chain[-1]}'"
+    score = keys["score"]
+    return (f"CASE WHEN {score} = lead({score}) OVER w THEN {separated('lead')} "
+            f"WHEN {score} = lag({score}) OVER w THEN {separated('lag')} END")
+
+
+def live_ranking_query(rules: Rules, *, count_likes: bool, top: int | None = None,
+                       extra: tuple[list[tuple[str, str]], dict[str, object]] | None = None) -> Query:
     """Return the live ranking over the stored per-entry columns (``entry_scores``,
     kept current by the store), with each media's ``caption`` and ``permalink``:
-    every entry, ranked ones first (see :func:`ranking_order`), or with ``top`` the
-    first ``top`` ranked ones only."""
-    ranked, params = rank_columns(rules, "entry_scores", top=top)
-    source = "ranked" if top is None else "top_ranked"
-    return Query(f"WITH {ranked}\nSELECT r.*, m.caption, m.permalink FROM {source} r "
-                 f"JOIN media m ON m.media_id = r.media_id ORDER BY {ranking_order()}", params)
+    every entry, ranked ones first in rank order then the others by media id, or with
+    ``top`` the first ``top`` ranked ones only. ``count_likes`` False drops the likes
+    term (``hidden_likes = comments_only`` while an eligible entry hides its likes:
+    see :func:`derby.store.live_likes_counted`).
+
+    The ranked rows are numbered by one window over narrow rows (the tie-break keys
+    only: the sort carries no wide row); each row's stored columns, caption and
+    permalink are joined as it is given out, in rank order (no second sort). (An
+    index in the default tie-break order would spare that sort, about 8 % of a full
+    read at 100k media, but every stored page then dirties one index page per media,
+    which measured about 45 % slower ingest.) ``extra`` adds
+    ``([(column, SQL over the entry's row sc)], parameters)`` to every row."""
+    more = "".join(f", {sql} AS {name}" for name, sql in (extra[0] if extra else []))
+    keys = {"score": "score_likes" if count_likes else "score_no_likes",
+            "likes": "likes_counted" if count_likes else "0", "comments": "comments_counted",
+            "timestamp": "timestamp", "first_seen": "first_seen_at", "media_id": "media_key"}
+    chain = rules.tie_break
+    order = ", ".join(f"{keys[k]} DESC" if k in ("score", "comments", "likes") else keys[k] for k in chain)
+    review = rules.hidden_likes == "review"
+
+    def held(t: str = "") -> str:  # held eligible: before the entrant cap
+        return f"{t}base_status = 'eligible'" + (f" AND NOT ({t}hidden AND NOT {t}reinstated)" if review else "")
+    cap = rules.max_entries_per_entrant
+    limit = "" if top is None else "LIMIT :top_rows"
+    window = f"row_number() OVER w AS rank, {_neighbour_tie(chain, keys)} AS tie_break"
+    if cap is None:
+        ctes = (f"n AS (SELECT media_id, NULL AS entrant_n, {window} FROM entry_scores WHERE {held()} "
+                f"WINDOW w AS (ORDER BY {order}) {limit})")
+        over, over_join = "", ""
+    else:
+        carried = ", ".join(dict.fromkeys(c for c in keys.values() if c != "0"))
+        ctes = (f"c AS (SELECT media_id, username, {carried}, CASE WHEN username IS NOT NULL THEN row_number() "
+                f"OVER (PARTITION BY username ORDER BY {order}) END AS entrant_n FROM entry_scores WHERE {held()}),\n"
+                f"n AS (SELECT media_id, entrant_n, {window} FROM c WHERE entrant_n IS NULL OR entrant_n <= :cap "
+                f"WINDOW w AS (ORDER BY {order}) {limit})")
+        over, over_join = " OR c.entrant_n > :cap", " LEFT JOIN c ON c.media_id = sc.media_id"
+
+    def out(rank: str, status: str, entrant: str, tie: str) -> str:
+        flags = " || ".join([
+            "CASE WHEN sc.observed_at IS NULL THEN ' no_snapshot' WHEN sc.observed_late THEN ' observed_late' "
+            "ELSE '' END",
+            "CASE WHEN sc.hidden THEN ' hidden_likes' ELSE '' END",
+            "''" if count_likes else "' likes_not_counted'",
+            f"CASE WHEN {'sc.capped_likes OR ' if count_likes else ''}sc.capped_comments THEN ' capped' ELSE '' END",
+            f"CASE WHEN {tie} IS NOT NULL THEN ' tied' ELSE '' END",
+        ])
+        return (f"SELECT {', '.join('sc.' + c for c in _LIVE_COLUMNS)}, {int(count_likes)} AS count_likes, "
+                f"sc.{keys['score']} AS score, {'sc.likes_counted' if count_likes else '0'} AS likes_eff, "
+                f"{'sc.hidden' if review else '0'} AS review_check, {entrant} AS entrant_n, {status} AS status, "
+                f"{rank} AS rank, {tie} AS tie_break, ltrim({flags}) AS flags_text, m.caption, m.permalink{more}")
+
+    ranked = (f"{out('n.rank', chr(39) + ELIGIBLE + chr(39), 'n.entrant_n', 'n.tie_break')} FROM n "
+              f"CROSS JOIN entry_scores sc ON sc.media_id = n.media_id CROSS JOIN media m ON m.media_id = n.media_id")
+    params: dict[str, object] = {"cap": cap, **(extra[1] if extra else {})}
+    if top is not None:
+        params["top_rows"], params["top"] = top + 1, top
+        return Query(f"WITH {ctes}\n{ranked} WHERE n.rank <= :top", params)
+    status = (f"CASE WHEN sc.base_status <> 'eligible' THEN sc.base_status "
+              f"WHEN {'sc.hidden AND NOT sc.reinstated' if review else '0'} THEN 'review' ELSE 'over_entrant_cap' END")
+    # rows come out in the order of n, then u (each materialized in order; CROSS JOIN
+    # keeps it the outer loop). The others by media id: the sort carries the ids only
+    # (the LIMIT keeps SQLite from dropping the ORDER BY of a subquery)
+    unranked = (f"u AS MATERIALIZED (SELECT sc.media_id{', c.entrant_n' if cap is not None else ''} "
+                f"FROM entry_scores sc{over_join} WHERE NOT ({held('sc.')}){over} ORDER BY sc.media_key LIMIT -1)")
+    others = (f"{out('NULL', status, 'u.entrant_n' if cap is not None else 'NULL', 'NULL')} FROM u "
+              f"CROSS JOIN entry_scores sc ON sc.media_id = u.media_id CROSS JOIN media m ON m.media_id = u.media_id")
+    return Query(f"WITH {ctes},\n{unranked}\n{ranked}\nUNION ALL\n{others}", params)
+
+
+def live_ranks_query(rules: Rules) -> Query:
+    """Return ``(media_id, rank)`` of every ranked live entry, from the stored
+    per-entry columns (``entry_scores``): the ranks a finished poll keeps."""
+    ranked, params = rank_columns(rules, "entry_scores")
+    return Query(f"WITH {ranked}\nSELECT media_id, rank FROM ranked WHERE rank IS NOT NULL", params)
 
 
 def live_counts_query(rules: Rules) -> Query:
     """Return ``(status, entries, hidden)`` rows: how many live entries have each
     status, and how many of them hide their likes."""
-    ranked, params = rank_columns(rules, "entry_scores")
     if rules.max_entries_per_entrant is None:
-        # no entrant cap: a status needs no window over the entries
-        return Query(f"WITH {ranked}\nSELECT held_status, count(*), sum(hidden) FROM keyed GROUP BY held_status",
-                     params)
+        # no entrant cap: a status needs no window over the entries, and entries alike
+        # in stored status, hidden likes and reinstatement share it: count those
+        # groups (read in order from the index entry_scores_status), then their status
+        return Query(f"""WITH grouped AS (
+    SELECT base_status, hidden, reinstated, count(*) AS n FROM entry_scores GROUP BY base_status, hidden, reinstated
+)
+SELECT {_held_status(":policy", "g")} AS held_status, sum(g.n), sum(g.hidden * g.n) FROM grouped g
+GROUP BY held_status""", {"policy": rules.hidden_likes})
+    ranked, params = rank_columns(rules, "entry_scores")
     return Query(f"WITH {ranked}\nSELECT status, count(*), sum(hidden) FROM ranked GROUP BY status", params)
 
 

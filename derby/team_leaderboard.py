@@ -17,8 +17,9 @@ import sqlite_utils
 from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
+from derby.freshness import FLAGS as FRESHNESS_FLAGS
 from derby.leaderboard import (BoardRow, BoardView, PollHealth, Standings, board_counts, entry_record, poll_health,
-                               standings)
+                               standings, trends)
 from derby.scoring import ELIGIBLE, ScoredEntry
 from derby.team_scoring import (
     TeamScore,
@@ -220,6 +221,22 @@ class TeamBoardView:
     refresh_off: tuple[str, ...] = ()  # a team contest refreshes no media by id
 
 
+def previous_team_ranks(db: sqlite_utils.Database, now: datetime,
+                        until: datetime | None = None) -> tuple[dict[str, int], datetime | None]:
+    """Return ``({team account id: rank}, started_at)`` of the successful poll before the
+    last one finished at or before ``until`` (``({}, None)`` when there are fewer than
+    two): the ranks that poll kept when it finished (see :mod:`derby.store.poll_ranks`),
+    or, when it kept none that still hold, the team standings as of its end."""
+    found = store.previous_poll(db, until)
+    if found is None:
+        return {}, None
+    run_id, started, finished = found
+    ranks = store.stored_ranks(db, run_id, "teams")
+    if ranks is None:
+        ranks = {t.account_id: t.rank for t in team_standings(db, now, finished).ranked}  # type: ignore[misc]
+    return ranks, started
+
+
 def team_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | None = None, *,
                     top: int | None = None, show_all: bool = False, limit: int | None = None,
                     trophy: str | None = None) -> TeamBoardView:
@@ -231,12 +248,17 @@ def team_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime | 
     moment = as_of or now
     board = team_standings(db, moment, as_of)
     chosen = find_trophy(board.contest, trophy) if trophy else None
-    polls = store.successful_polls(db, as_of)
-    previous = polls[-2][0] if len(polls) >= 2 else None
-    before = {t.account_id: t.rank for t in team_standings(db, moment, polls[-2][1]).ranked} if previous else {}
+    before, previous = previous_team_ranks(db, moment, as_of)
+    if chosen is not None:
+        # a trophy's movement compares trophy places, from the standings as of the previous poll's end
+        found = store.previous_poll(db, as_of)
+        earlier = team_standings(db, moment, found[2]) if found else None
     if chosen is not None:
         ranked = rank_trophy(board.teams, chosen.metric, board.rules)
-        rows = [TeamRow(team=t, movement=None, trend=t.followers_trend, place=p, value=v) for p, t, v in ranked]
+        places = {t.account_id: p for p, t, _ in rank_trophy(earlier.teams, chosen.metric, earlier.rules)} \
+            if earlier else {}
+        rows = [TeamRow(team=t, movement=places[t.account_id] - p if t.account_id in places else None,
+                        trend=t.followers_trend, place=p, value=v) for p, t, v in ranked]
         if show_all:
             rows += [TeamRow(team=t, movement=None, trend=t.followers_trend) for t in board.teams if t.rank is None]
         rows = rows[:top] if top else rows
@@ -268,9 +290,15 @@ def posts_board_view(db: sqlite_utils.Database, now: datetime, as_of: datetime |
     health = poll_health(db, board.contest, moment)
     health.gaps = []
     shown = chosen if limit is None else chosen[:max(limit, 0)]
-    return BoardView(board=posts, now=moment, health=health, counts=board_counts(posts),
-                     rows=[BoardRow(entry=e, movement=None, trend=[], flags=list(e.flags)) for e in shown],
-                     total_rows=len(chosen), previous_poll=None)
+    polls = store.successful_polls(db, as_of)
+    previous = polls[-2][0] if len(polls) >= 2 else None
+    # ranked across teams after the daily cap, as now: the previous ranks come the same way
+    before = {e.media_id: e.rank for e in team_standings(db, moment, polls[-2][1]).posts.ranked} if previous else {}
+    series = trends(db, posts, shown, as_of)
+    rows = [BoardRow(entry=e, movement=before[e.media_id] - e.rank if e.rank and e.media_id in before else None,
+                     trend=series.get(e.media_id, []), flags=list(e.flags)) for e in shown]
+    return BoardView(board=posts, now=moment, health=health, counts=board_counts(posts), rows=rows,
+                     total_rows=len(chosen), previous_poll=previous, of_teams=True)
 
 
 # -- one team explained ---------------------------------------------------------------
@@ -346,8 +374,10 @@ def explain_team_lines(board: TeamStandings, team: TeamScore, moderation: list[d
     for entry in sorted(team.posts, key=lambda e: (e.timestamp is None, e.timestamp or board.as_of, e.media_id)):
         state = t["counted"] if entry.status == ELIGIBLE else t["not_counted"].format(reason=display_text(entry.reason))
         terms = ", ".join(f"{rule} {_fmt(points)}" for rule, points in entry.points.items() if points)
+        notes = [f for f in entry.flags if f in FRESHNESS_FLAGS]  # the post's freshness, as the posts' board shows it
         lines.append(f"  {entry.media_id}  {clock.format_short(entry.timestamp, tz, lang) or t['no_date']}  "
-                     f"{_fmt(entry.score):>8}  {state}" + (f"  [{terms}]" if terms else ""))
+                     f"{_fmt(entry.score):>8}  {state}" + (f"  [{terms}]" if terms else "")
+                     + (f"  ({t['flags'].format(flags=', '.join(notes))})" if notes else ""))
         lines.append(f"      {shorten(display_text(entry.caption), 100) or t['no_caption']}")
     lines.append(t["moderation"] if moderation else t["no_moderation"])
     lines += [t["action"].format(when=when(a["at"]), action=a["action"], by=display_text(a["by"]),

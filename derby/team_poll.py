@@ -22,7 +22,7 @@ from derby import store
 from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
 from derby.feeds.sources import AccountFields, AccountMedia
-from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, check_tokens, feed_account
+from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, check_tokens, feed_account, keep_ranks
 from derby.teams import DEFAULT_TOKEN_ENV, Team
 
 log = logging.getLogger("derby.poller")
@@ -80,9 +80,12 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
             failures.append((Team(name="?", account_id="?"), FeedError(f"unexpected error: {text}")))
         _outcome(summary, failures, read_ok, len(contest.teams))
     first = failures[0][1] if failures else None
-    _close(db, summary, feed, run_id, now, counts, warnings, requests_before, retries_before, first)
+    mark = _close(db, summary, feed, run_id, now, counts, warnings, requests_before, retries_before, first)
+    if summary.status == "ok":
+        keep_ranks(db, run_id, mark, now, rank_teams=lambda: _team_ranks(db, run_id, now))
     if hasattr(feed, "team_tokens"):
-        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id)
+        check_tokens(db, feed, feed.team_tokens(list(contest.teams)), now, run_id,
+                     told=feed.team_tokens(list(contest.teams), login="instagram"))
     return summary
 
 
@@ -108,7 +111,9 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         warnings.extend(f"{label}: {n}" for n in answer[0].warnings)
         _note_followers(db, team, reading, label, warnings)
         store.save_account_snapshot(db, run_id, reading, now)
+        whole = True  # no page cut short: the read reached the contest's start
         for page in feed.read(AccountMedia(team.account_id, team.name, contest.start, account), now):
+            whole = whole and not page.truncated
             result = store.save_page(db, run_id, team.account_id, "media", page, now, label=f"{label} media")
             store.link_team_media(db, run_id, team.account_id, [m.media_id for m in page.media])
             missing = [m.media_id for m in page.media if m.like_count is None]
@@ -124,6 +129,8 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
                 store.record_team_read(db, run_id, team.account_id, now, status="skipped", pages=pages,
                                        error="stopped before the end of its media")
                 raise _Stopped()
+        if whole:
+            _record_gone(db, contest, team, run_id, now, label, warnings)
         if not store.team_post_count(db, team.account_id):
             warnings.append(f"{label} has no post yet")
     except ThrottledError as exc:
@@ -159,6 +166,16 @@ def _name_token(exc: AuthError, team: Team, summary: PollSummary) -> None:
         exc.args = (str(exc).replace(DEFAULT_TOKEN_ENV, team.token_env),)
     if team.token_env not in summary.refused_token_envs:
         summary.refused_token_envs.append(team.token_env)
+
+
+def _record_gone(db, contest: Contest, team: Team, run_id: int, now: datetime, label: str,
+                 warnings: list[str]) -> None:
+    """After a whole read of the team's media: its stored posts of the contest this read
+    did not return are reported gone (the board flags them; a judge decides)."""
+    gone = store.record_account_gone(db, run_id, team.account_id, contest.start, now)
+    if gone:
+        warnings.append(f"{label}: {gone} post{'s' if gone != 1 else ''} of the contest no longer in the account's "
+                        "media (deleted, archived or hidden): reported gone, flagged on the board")
 
 
 def _hint(exc: FeedError) -> str:
@@ -198,8 +215,20 @@ def _outcome(summary: PollSummary, failures: list, read_ok: int, teams: int) -> 
         summary.error += f"; no request until {_when(summary.cooldown_until, summary.tz)}"
 
 
+def _team_ranks(db, run_id: int, now: datetime) -> dict[str, int]:
+    """``{team account id: rank}`` of the ranked teams as of the end of poll run
+    ``run_id``: what the team board's movement compares with at the next poll."""
+    from derby import clock
+    from derby.team_leaderboard import team_standings
+
+    finished = clock.from_store(store.poll_run(db, run_id)["finished_at"])
+    return {t.account_id: t.rank for t in team_standings(db, now, finished).ranked}  # type: ignore[misc]
+
+
 def _close(db, summary: PollSummary, feed, run_id: int, now: datetime, counts: dict[str, set[str]],
-           warnings: list[str], requests_before: int, retries_before: int, first: FeedError | None) -> None:
+           warnings: list[str], requests_before: int, retries_before: int, first: FeedError | None) -> int:
+    """Write the poll run's closing record; return ``store.commit_mark`` as it leaves
+    the database."""
     notes = getattr(feed, "notes", [])
     summary.notes, notes[:] = summary.notes + list(notes), []
     summary.requests = feed.requests_made - requests_before
@@ -218,3 +247,4 @@ def _close(db, summary: PollSummary, feed, run_id: int, now: datetime, counts: d
                                   error_subcode=first.subcode if first else None,
                                   fbtrace_id=first.fbtrace_id if first else None,
                                   error_endpoint=first.endpoint if first else None)
+        return store.commit_mark(db)

@@ -25,6 +25,20 @@ TROPHY_METRICS: dict[str, str] = {
     "engagement_per_post": "(likes + comments) / counted posts (0 with no post)",
     "engagement_per_follower": "(likes + comments) / followers at the freeze (0 with none)",
 }
+TROPHY_METRICS_FR: dict[str, str] = {
+    "score": "pointage le plus élevé",
+    "followers_gained": "le plus d'abonnés gagnés",
+    "likes": "le plus de J'aime sur les publications comptées",
+    "comments": "le plus de commentaires sur les publications comptées",
+    "posts": "le plus de publications comptées",
+    "engagement_per_post": "(J'aime + commentaires) / publications comptées (0 sans publication)",
+    "engagement_per_follower": "(J'aime + commentaires) / abonnés au gel (0 sans abonné)",
+}
+
+
+def metric_description(metric: str, lang: str = "en") -> str:
+    """What trophy ``metric`` ranks by, in ``lang`` (``fr`` or ``en``)."""
+    return (TROPHY_METRICS_FR if lang == "fr" else TROPHY_METRICS)[metric]
 MAX_TEAMS = 50
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 

@@ -2,8 +2,11 @@
 
 The facts come from the Graph API's ``debug_token`` endpoint (Meta's "Access Token
 Debugger" / ``GET /debug_token``): ``expires_at`` and ``data_access_expires_at`` in Unix
-seconds, 0 meaning never. They are stored by fingerprint (:func:`fingerprint`), never
-the token. Standard library and :mod:`derby.clock` only.
+seconds, 0 meaning never; or, for a token ``debug_token`` cannot be asked about (an
+Instagram Login token), from the organizer (``derby token issued``: issued at, plus
+:data:`LONG_LIVED_INSTAGRAM` or the refresh's ``expires_in``). They are stored by
+fingerprint (:func:`fingerprint`), never the token. Standard library and
+:mod:`derby.clock` only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from derby import clock
 WARN_BEFORE = timedelta(days=7)
 """A token (or its data access) expiring within this is warned of."""
 CHECK_EVERY = timedelta(days=1)
-"""``debug_token`` is asked at most this often per token."""
+"""``debug_token`` is asked at most this often per token (and a recorded expiry is
+warned of in the log at most this often)."""
+LONG_LIVED_INSTAGRAM = timedelta(days=60)
+"""How long an Instagram Login long-lived token lasts from its issue or refresh (Meta's
+"Instagram API with Instagram Login: long-lived access tokens"; ``refresh_access_token``
+answers ``expires_in`` in seconds). The platform never tells derby; the organizer
+records it with ``derby token issued``."""
 
 
 def fingerprint(token: str) -> str:
@@ -58,12 +67,14 @@ def refused_as_expired(poll_run: dict) -> bool:
 class Notice:
     """One thing to warn of: ``label`` names the token (its variable, or a team);
     ``what`` is ``token`` or ``data_access``; ``when`` its expiry (aware UTC), None
-    for a token the platform calls invalid; ``expired`` whether ``when`` has passed."""
+    for a token the platform calls invalid; ``expired`` whether ``when`` has passed;
+    ``recorded`` whether the expiry is one the organizer recorded."""
 
     label: str
     what: str
     when: datetime | None
     expired: bool
+    recorded: bool = False  # the expiry was recorded with derby token issued, not told by the platform
 
 
 def notices(rows: list[dict], now: datetime) -> list[Notice]:
@@ -77,7 +88,7 @@ def notices(rows: list[dict], now: datetime) -> list[Notice]:
         for key, what in (("expires_at", "token"), ("data_access_expires_at", "data_access")):
             when = row[key]
             if when is not None and when - now <= WARN_BEFORE:
-                found.append(Notice(row["label"], what, when, when <= now))
+                found.append(Notice(row["label"], what, when, when <= now, row.get("source") == "recorded"))
     return sorted(found, key=lambda n: (not n.expired, n.when or now))
 
 
@@ -88,6 +99,11 @@ _TEXT = {
         ("data_access", True): "the data access of token {label} has expired ({when}): log in again to renew it, then generate a new token",
         ("data_access", False): "the data access of token {label} expires {when}: log in again to renew it before then",
         "invalid": "the platform says the access token {label} is no longer valid: generate a new token and put it in {label}",
+        ("recorded", True): "the access token {label} has expired ({when}, recorded with derby token issued): polls are "
+                            "refused; generate a new long-lived token, put it in {label}, then run derby token issued {label}",
+        ("recorded", False): "the access token {label} expires {when} (recorded with derby token issued): refresh it "
+                             "(GET https://graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token"
+                             "&access_token=…), put the new one in {label}, then run derby token issued {label}",
     },
     "fr": {
         ("token", True): "le jeton d'accès {label} a expiré ({when}) : les relèves sont refusées; générez un nouveau jeton longue durée et mettez-le dans {label}",
@@ -95,6 +111,12 @@ _TEXT = {
         ("data_access", True): "l'accès aux données du jeton {label} a expiré ({when}) : reconnectez-vous pour le renouveler, puis générez un nouveau jeton",
         ("data_access", False): "l'accès aux données du jeton {label} expire le {when} : reconnectez-vous pour le renouveler d'ici là",
         "invalid": "la plateforme dit que le jeton d'accès {label} n'est plus valide : générez un nouveau jeton et mettez-le dans {label}",
+        ("recorded", True): "le jeton d'accès {label} a expiré ({when}, noté avec derby token issued) : les relèves sont "
+                            "refusées; générez un nouveau jeton longue durée, mettez-le dans {label}, puis lancez "
+                            "derby token issued {label}",
+        ("recorded", False): "le jeton d'accès {label} expire le {when} (noté avec derby token issued) : renouvelez-le "
+                             "(GET https://graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token"
+                             "&access_token=…), mettez le nouveau dans {label}, puis lancez derby token issued {label}",
     },
 }
 
@@ -106,4 +128,5 @@ def message(notice: Notice, lang: str = "en", tz: ZoneInfo | None = None) -> str
     if notice.when is None:
         return text["invalid"].format(label=notice.label)
     when = clock.format_local(notice.when, tz or ZoneInfo("UTC"), lang)
-    return text[(notice.what, notice.expired)].format(label=notice.label, when=when)
+    key = "recorded" if notice.recorded and notice.what == "token" else notice.what
+    return text[(key, notice.expired)].format(label=notice.label, when=when)

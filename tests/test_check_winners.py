@@ -156,6 +156,34 @@ def test_a_reading_after_the_close_is_said_beside_the_one_the_score_used(derby):
                            "were read 2017-04-12 08:01 (UTC−4)): likes ")
 
 
+def test_a_mention_read_respects_the_accounts_cool_down(tmp_path, httpserver):
+    """Against a loopback Graph API: while the feed's account cools down after a
+    throttle no mention read is asked, and each winner says so; once it ends, they are."""
+    from test_refresh import CONTEST, USER_ID, Graph, mention_body
+
+    from helpers import media, page
+
+    graph = Graph(httpserver)
+    graph.answers = {"1001": mention_body("1001", 95)}
+    db = store.open_db(tmp_path / "c.db")
+    store.save_contest(db, CONTEST, utc(2017, 3, 31))
+    run = store.start_poll_run(db, "graph", utc(2017, 4, 2, 20))
+    store.save_page(db, run, "socialderby", "recent_media",
+                    page(media("1001", caption="Merci snq_officiel #socialderby", like_count=10)), utc(2017, 4, 2, 20))
+    store.finish_poll_run(db, run, utc(2017, 4, 2, 20), status="ok", requests=2)
+    now = utc(2017, 4, 12, 13)
+    store.start_cooldown(db, USER_ID, utc(2017, 4, 12, 12), utc(2017, 4, 12, 14), "application request limit (4)", None)
+    read = check.mention_reader(graph.feed(), USER_ID, now)
+    (held,) = check.check_winners(db, CONTEST, now, "Marie", top=1, alternates=0, read=read, app=USER_ID)[1]
+    assert graph.calls == [] and not held.read
+    assert held.lines[0].startswith("cannot be read: the account cools down until 2017-04-12 10:00 (UTC−4) "
+                                    "(application request limit (4)); no request made; open ")
+    later = utc(2017, 4, 12, 15)
+    (fresh,) = check.check_winners(db, CONTEST, later, "Marie", top=1, alternates=0,
+                                   read=check.mention_reader(graph.feed(), USER_ID, later), app=USER_ID)[1]
+    assert fresh.read and len(graph.calls) == 1
+
+
 def test_a_stored_media_id_that_is_not_a_graph_id_cannot_be_read_and_says_so(httpserver):
     """A database from before the poller refused such ids may hold one: the mention read
     says in one line why the post cannot be read, and nothing is asked of the API."""

@@ -159,6 +159,10 @@ def test_demo_runs_the_whole_job(runner, tmp_path):
     # it ends with a committed, verified draw (a made-up beacon value, said so) and certified results
     text = " ".join(result.output.split())
     assert "MADE-UP beacon value" in text and "derby draw verify" in text
+    # its rank 1 is reported gone and it has no judge: it keeps the post on purpose, and says so
+    assert "commits with --include-gone" in text and "A real draw is refused until a judge decides" in text
+    (committed,) = store.audit_log(database, action="draw_commit")
+    assert "kept in the pool though reported gone (--include-gone): rank 1 (" in committed["summary"]
     assert text.count(": match") == 2 and "Results certified into" in text
     folder = tmp_path / "derby-demo-results"
     cert = next(folder.glob("draw-certificate-*.json"))
@@ -329,3 +333,29 @@ def test_as_of_out_of_range_or_in_the_future_is_one_clear_line(runner, polled, a
         result = runner.invoke(cli, ["--db", str(polled), *command, "--as-of", as_of])
         assert result.exit_code == 2, result.output
         assert result.output.startswith(message) and result.output.count("\n") == 1
+
+
+def test_demo_teams_into_the_hashtag_demo_database_says_which_demo_it_holds(runner, tmp_path):
+    db = tmp_path / "demo.db"
+    assert runner.invoke(cli, ["--db", str(db), "init", str(ROOT / "derby" / "demo" / "contest.toml")]).exit_code == 0
+    result = runner.invoke(cli, ["demo", "--teams", "--db", str(db)])
+    assert result.exit_code == 2
+    assert ("holds the hashtag demo; the team demo (--teams) needs its own database: pass another --db, "
+            "or drop --teams to see the hashtag demo again") in result.stderr
+
+
+def test_a_refused_init_into_a_new_database_leaves_no_file_behind(runner, tmp_path):
+    example = tmp_path / "teams.toml"
+    assert runner.invoke(cli, ["init", "--example", "teams", str(example)]).exit_code == 0
+    result = runner.invoke(cli, ["--db", str(tmp_path / "new.db"), "init", str(example)])
+    assert result.exit_code == 2 and "is not set" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teams.toml"]
+
+
+def test_a_refused_init_into_an_existing_database_keeps_it_whole(runner, polled, tmp_path):
+    before = store.open_db(polled)["media"].count
+    example = tmp_path / "teams.toml"
+    assert runner.invoke(cli, ["init", "--example", "teams", str(example)]).exit_code == 0
+    result = runner.invoke(cli, ["--db", str(polled), "init", str(example)])
+    assert result.exit_code == 2
+    assert polled.exists() and store.open_db(polled)["media"].count == before > 0

@@ -187,7 +187,7 @@ def test_explain_follows_the_contests_language(derby):
         "  points_per_comment  30 commentaires × 3                             90",
         "  pointage                                                           492",
     ]
-    assert "  oui window: publiée entre le début et la clôture" in lines
+    assert "  oui période : publiée entre le début et la clôture" in lines
     assert "Modération : aucune" in lines
     assert lines[-2:] == ["Rang : 1 sur 16", "Ordre de départage : score > timestamp > media_id"]
     english = "\n".join(lines)

@@ -97,7 +97,7 @@ def test_phases_wait_poll_final_poll_and_close(tmp_path):
         ("snq17", "2017-04-05T12:00:00Z", "2017-04-09T16:00:00Z", 3),
     ]
     assert rows(path, "SELECT count(*) FROM daemon_lock") == [(0,)]
-    assert "coverage gap on #socialderby: posts published from 2017-04-01T04:00:00Z to 2017-04-04T12:00:00Z (80.0 h)" \
+    assert "coverage gap on #socialderby: posts published from 2017-04-01 00:00 (UTC−4) to 2017-04-04 08:00 (UTC−4) (80.0 h)" \
         in polls[1].notes[0]
 
 

@@ -178,8 +178,13 @@ def test_flags_and_explain_show_what_was_seen_through_the_cli(polled, tmp_path):
     path = str(tmp_path / "d.db")
     listed = CliRunner().invoke(cli, ["--db", path, "flags"])
     assert listed.exit_code == 0 and "777  ratio: 900 likes for 0 comments" in listed.output
-    explained = CliRunner().invoke(cli, ["--db", path, "explain", "777"])
+    explained = CliRunner().invoke(cli, ["--db", path, "explain", "777", "--lang", "en"])
     assert "Flag #1 (ratio" in explained.output and "[open]" in explained.output
+    french = CliRunner().invoke(cli, ["--db", path, "explain", "777"]).output  # the contest's language
+    line = next(line for line in french.splitlines() if line.startswith("Signalement"))
+    assert line.startswith("Signalement n° 1 (ratio J'aime/comm., 2 avril 2017, 20 h 00 (UTC−4)) : ")
+    assert ": 900 J'aime pour 0 commentaire : ratio 901,0, la médiane des participations est de 5,5 " in line
+    assert line.endswith("[à examiner]") and "likes" not in line
     acted = CliRunner().invoke(cli, ["--db", path, "flags", "act", "1", "--note", "disqualifiée", "--by", "Marie"])
     assert acted.exit_code == 0 and "acted on" in acted.output
     again = CliRunner().invoke(cli, ["--db", path, "flags", "clear", "1", "--note", "x"])

@@ -166,6 +166,11 @@ def test_the_engagement_window_scores_each_entry_as_of_n_hours_after_its_post(db
     lines = leaderboard.explain_lines(board, "1", [])
     assert ("Engagement window: engagement_window_hours = 48: every entry is scored on its engagement as of 48 h "
             "after it was posted (never after the freeze), here 2017-04-04 08:00 (UTC−4)") in lines
+    french = leaderboard.explain_lines(board, "1", [], "fr")
+    assert ("Fenêtre d'engagement : engagement_window_hours = 48 : chaque participation est notée sur son "
+            "engagement 48 h après sa publication (jamais après le gel), ici le 4 avril 2017, 8 h 00 (UTC−4)") in french
+    assert not any(line.startswith("Engagement window") for line in french)
+    assert any(line.strip().startswith("oui période :") for line in french)
     trend = leaderboard.trends(db, board, [by_id["1"]])["1"]
     assert trend == [10.0, 50.0]  # 10 then 50 likes; the 90 came after its window
 
@@ -177,3 +182,56 @@ def test_engagement_window_rule_values():
     assert parse_rule_value("engagement_window_hours", "none") is None
     with pytest.raises(ValueError, match="more than 0 hours"):
         validate_rule("engagement_window_hours", 0)
+
+
+def test_the_top_rows_alone_get_the_same_freshness_as_the_whole_standings(db):
+    # the board's top rows read the readings, outcomes and authors of those rows only
+    run = poll(db, utc(2017, 4, 3, 12), media("1", like_count=500), media("2", like_count=300),
+               media("3", like_count=200), media("4", like_count=100))
+    later = poll(db, utc(2017, 4, 4, 20), media("3", like_count=201), edge="top_media")
+    store.save_refresh(db, later, "mentioned_media", [(media("2", like_count=301), "someone_else")], [],
+                       utc(2017, 4, 4, 20))
+    store.record_outcomes(db, run, [("1", "mentioned_media", "gone", "code 100/33")], utc(2017, 4, 4, 21))
+    store.import_entrants(db, [{"line": 2, "username": "ann", "shortcode": "C2"}], utc(2017, 4, 4, 21), by="organizer")
+    now = utc(2017, 4, 4, 22)
+    whole, by_id = rows(db, now)
+    top = leaderboard.standings(db, now)
+    head = list(top.rows(3))
+    assert [(e.media_id, e.flags) for e in head] == [(m, by_id[m].flags) for m in ("1", "2", "3")]
+    assert by_id["1"].flags == ["stale", "gone"] and "entrant_mismatch" in by_id["2"].flags
+    assert {m: top.freshness[m] for m in ("1", "2", "3")} == {m: whole.freshness[m] for m in ("1", "2", "3")}
+
+
+def test_the_live_standings_read_each_entrys_reading_with_its_row_as_read_readings_gives_it(db):
+    # readings before the freeze, one only after it (a later poll: it must not count),
+    # one never re-read, one never read at all after its first snapshot
+    poll(db, utc(2017, 4, 3, 12), media("1", like_count=5), media("2", like_count=9), media("3"))
+    poll(db, utc(2017, 4, 6, 12), media("1", like_count=5), edge="top_media")
+    poll(db, utc(2017, 4, 8, 12), media("2", like_count=9))
+    poll(db, utc(2017, 4, 11, 12), media("1", like_count=7), media("2", like_count=9), media("4"), edge="top_media")
+    board = leaderboard.standings(db, utc(2017, 4, 12))
+    readings = store.read_readings(db, None, board.contest.freeze)
+    entries = list(board.rows(show_all=True))
+    assert {e.media_id for e in entries} == {"1", "2", "3", "4"}
+    for entry in entries:
+        reading = readings.get(entry.media_id)
+        if entry.observed_at is None:
+            expected = (None, None, False)
+        elif reading is None or reading.read_at < entry.observed_at:
+            expected = (entry.observed_at, None, False)
+        else:
+            expected = (reading.read_at, reading.source, reading.final_sweep)
+        assert (entry.fresh.read_at, entry.fresh.source, entry.fresh.final_sweep) == expected, entry.media_id
+        assert board.freshness[entry.media_id] is entry.fresh
+    by_id = {e.media_id: e.fresh for e in entries}
+    # read again after the freeze: the newest reading before it counts
+    assert (by_id["1"].read_at, by_id["1"].source) == (utc(2017, 4, 6, 12), "top_media")
+    assert (by_id["2"].read_at, by_id["2"].source) == (utc(2017, 4, 8, 12), "recent_media")
+
+
+def test_the_standings_hold_the_freshness_of_the_entries_still_held_only(db):
+    poll(db, utc(2017, 4, 3, 12), *[media(str(i), like_count=i) for i in range(1, 31)])
+    board = leaderboard.standings(db, utc(2017, 4, 4))
+    kept = [e for n, e in enumerate(board.rows()) if n < 5]
+    assert {e.media_id for e in kept} <= set(board.freshness)
+    assert len(board.freshness) == 5

@@ -271,7 +271,7 @@ def test_token_never_reaches_the_database_or_summary(httpserver, default_pages, 
     # covered nothing and the gap since the start (2000) runs to the second poll's reach
     assert db["poll_warnings"].count == 3
     assert [m for (m,) in db.execute("SELECT message FROM poll_warnings WHERE message LIKE 'coverage gap%'").fetchall()] == [
-        "coverage gap on #love: posts published from 2000-01-01T00:00:00Z to 2020-02-13T12:30:00Z (176364.5 h) "
+        "coverage gap on #love: posts published from 2000-01-01 00:00 (UTC+0) to 2020-02-13 12:30 (UTC+0) (176364.5 h) "
         "were never reachable and may be lost"]
     assert FAKE_TOKEN not in dump(db)
     assert all(FAKE_TOKEN not in s.line() for s in summaries)

@@ -164,7 +164,7 @@ def test_status_follows_the_same_rule(tmp_path, monkeypatch):
     db.close()
 
     def status():
-        result = CliRunner().invoke(cli, ["--db", str(path), "status"])
+        result = CliRunner().invoke(cli, ["--db", str(path), "status", "--lang", "en"])
         return result.exit_code, result.stdout
 
     code, text = status()

@@ -21,7 +21,8 @@ NAMES = ["m001_contest_polls_media", "m002_rules_judging_audit", "m003_platform_
          "m005_latest_snapshots", "m006_caption_hashtags_mentions", "m007_entry_scores", "m008_poll_run_progress",
          "m009_draws_and_certified_results", "m010_judge_flags", "m011_purges", "m012_contest_terms",
          "m013_team_contests", "m014_poll_clock", "m015_engagement_readings", "m016_refresh_state", "m017_bare_mentions",
-         "m018_token_expiry"]
+         "m018_token_expiry", "m019_poll_ranks",
+         "m020_entry_scores_by_status", "m021_token_expiry_source"]
 
 
 def _copy(tmp_path) -> Path:

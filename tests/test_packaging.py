@@ -85,5 +85,26 @@ def test_wheel_installed_into_a_fresh_venv_starts_a_contest(tmp_path):
     assert (work / "derby.db").exists()
     metadata = next(fresh_site.glob("derby-*.dist-info")) / "METADATA"
     text = metadata.read_text("utf-8")
-    assert "License-Expression: Apache-2.0" in text and "Project-URL: Source, " in text
+    assert "License-Expression: Apache-2.0" in text and "Project-URL" not in text  # no made-up address
     assert (metadata.parent / "licenses" / "LICENSE").read_text("utf-8").lstrip().startswith("Apache License")
+
+
+def test_example_kind_team_is_the_team_example_and_an_unknown_kind_is_refused(tmp_path):
+    singular = CliRunner().invoke(cli, ["init", "--example", "team", "t.toml"])
+    assert singular.exit_code == 0, singular.output
+    assert (tmp_path / "t.toml").read_bytes() == resources("derby.examples").joinpath("teams.toml").read_bytes()
+    shown = CliRunner().invoke(cli, ["init", "--example", "team"])
+    assert shown.exit_code == 0 and shown.stdout == resources("derby.examples").joinpath("teams.toml").read_text("utf-8")
+    unknown = CliRunner().invoke(cli, ["init", "--example", "equipes"])
+    assert unknown.exit_code == 2 and not (tmp_path / "equipes").exists()
+    assert "unknown example 'equipes'; examples: hashtag, teams" in unknown.stderr
+    assert "derby init --example teams FILE.toml" in unknown.stderr
+
+
+def test_project_urls_point_only_at_addresses_the_readme_gives():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    readme = (ROOT / "README.md").read_text("utf-8")
+    for name, url in project.get("urls", {}).items():
+        assert url.split("#")[0] in readme, f"{name} = {url} is not an address the project gives"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from derby import leaderboard, store
 from derby.freshness import FLAGS as FRESHNESS_FLAGS
@@ -98,6 +98,13 @@ def reference(db, as_of):
 @given(rules=st.lists(RULE, max_size=8), cap=st.sampled_from([None, 1, 2]),
        operations=st.lists(OPERATION, min_size=1, max_size=12), grace=st.booleans(),
        as_of_step=st.one_of(st.none(), st.integers(0, 13)))
+# live: an entry held for review (hidden likes) that a judge reinstated is ranked again,
+# one of two entries of an entrant capped at one is not
+@example(rules=[("hidden_likes", "review")], cap=None, grace=False, as_of_step=None,
+         operations=[("poll", [("7", None, 3, 0, 0, "IMAGE", None), ("9", None, 1, 0, 0, "VIDEO", None)]),
+                     ("moderate", ("7", "reinstate"))])
+@example(rules=[], cap=1, grace=False, as_of_step=None,
+         operations=[("poll", [("7", 5, 3, 0, 0, "IMAGE", "ana"), ("9", 2, 1, 0, 0, "VIDEO", "ana")])])
 def test_the_sql_ranking_equals_the_reference_ranking(rules, cap, operations, grace, as_of_step):
     db = store.open_db(":memory:")
     store.save_contest(db, contest(start=START, end=END, count_engagement_until=END + timedelta(hours=3)

@@ -98,3 +98,35 @@ def test_the_rehearsal_clock_runs_at_real_speed():
     rehearsal = ScaledClock(datetime(2017, 4, 5, 16, tzinfo=timezone.utc), 1.0, monotonic=lambda: next(ticks))
     assert rehearsal() == datetime(2017, 4, 5, 16, tzinfo=timezone.utc)
     assert rehearsal() == datetime(2017, 4, 5, 16, 1, 1, tzinfo=timezone.utc)
+
+
+def _polled_twice(db):
+    for when in ("2017-04-03T12:00", "2017-04-08T12:00"):
+        assert invoke("--db", str(db), "--now", when, "poll").exit_code == 0
+
+
+def _entries(result) -> list:
+    assert result.exit_code == 0, result.output
+    return [(e["media_id"], e["score"]) for e in json.loads(result.stdout)["entries"]]
+
+
+def test_now_before_later_polls_shows_what_was_known_then_as_as_of_does(db):
+    _polled_twice(db)
+    as_of = _entries(invoke("--db", str(db), "leaderboard", "--format", "json", "--as-of", "2017-04-04T12:00"))
+    rehearsed = invoke("--db", str(db), "--now", "2017-04-04T12:00", "leaderboard", "--format", "json")
+    assert _entries(rehearsed) == as_of != _entries(invoke("--db", str(db), "leaderboard", "--format", "json"))
+    assert ("note: this database holds polls made after --now (the latest started 2017-04-08 12:00 (UTC−4)): "
+            "showing what was known at --now, as --as-of would") in rehearsed.stderr
+    media = as_of[0][0]
+    explained = invoke("--db", str(db), "--now", "2017-04-04T12:00", "explain", media, "--lang", "en")
+    assert explained.stdout == invoke("--db", str(db), "explain", media, "--lang", "en",
+                                      "--as-of", "2017-04-04T12:00").stdout
+
+
+def test_status_with_now_before_later_polls_says_it_reports_the_latest_polls(db):
+    _polled_twice(db)
+    result = invoke("--db", str(db), "--now", "2017-04-04T12:00", "status", "--lang", "en")
+    assert ("note: this database holds polls made after --now (the latest started 2017-04-08 12:00 (UTC−4)): "
+            "status reports the latest stored polls, not what was known at --now") in result.stderr
+    later = invoke("--db", str(db), "--now", "2017-04-09T12:00", "status", "--lang", "en")
+    assert "polls made after --now" not in later.stderr

@@ -110,3 +110,20 @@ def test_a_refused_contest_file_is_in_the_audit_log_and_changes_nothing(demo_db,
     assert next(db["contest"].rows_where())["terms"] == before
     (row,) = store.audit_log(db, action="contest_file_refused")
     assert "rank 2 is listed twice" in row["summary"]
+
+
+def test_a_team_contest_rules_give_the_team_tie_break_to_its_final_name_step(tmp_path):
+    source = Path(__file__).resolve().parents[1] / "derby" / "demo" / "teams"
+    text = (source / "contest.toml").read_text("utf-8").replace('path = "replay"', f'path = "{source / "replay"}"')
+    contest_file = tmp_path / "teams.toml"
+    contest_file.write_text(text + '\n[organizer]\nname = "Québec numérique"\ncontact = "concours@example.org"\n'
+                                   'privacy_officer = "Marie Exemple"\n[privacy]\nretention_days = 90\n', "utf-8")
+    db = tmp_path / "t.db"
+    assert CliRunner().invoke(cli, ["--db", str(db), "init", str(contest_file)]).exit_code == 0
+    fr = CliRunner().invoke(cli, ["--db", str(db), "rules-text"])
+    assert fr.exit_code == 0, fr.output
+    assert ("En cas d’égalité, l’emporte, dans l’ordre\u00a0: le plus d’abonnés gagnés; puis le plus de mentions "
+            "J’aime sur les publications comptées; puis le nom de l’équipe, en ordre alphabétique.") in fr.stdout
+    en = CliRunner().invoke(cli, ["--db", str(db), "rules-text", "--lang", "en"])
+    assert ("Ties are broken, in order, by: the most followers gained; then the most likes on counted posts; "
+            "then the team name, in alphabetical order.") in en.stdout

@@ -77,7 +77,7 @@ def test_ndjson_everywhere_and_text_still_means_table(polled):
     assert list(csv.DictReader(io.StringIO(derby(polled, "audit", "--format", "csv").stdout)))[0]["action"] == "rule_seed"
     status = derby(polled, "status", "--format", "ndjson")
     assert len(status.stdout.splitlines()) == 1 and json.loads(status.stdout)["contest"]["title"]
-    assert derby(polled, "status", "--format", "text").stdout.startswith("contest: ")
+    assert derby(polled, "status", "--format", "text", "--lang", "en").stdout.startswith("contest: ")
 
 
 def test_one_duration_syntax_on_the_command_line(polled):

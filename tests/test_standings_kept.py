@@ -34,9 +34,25 @@ def _kept(db):
     found = store.load_contest(db)
     rules, terms = store.rules_in_force(db), leaderboard.contest_terms(found)
     assert store.entry_scores_current(db, rules, terms)
-    query = scoring.live_ranking_query(rules)
+    query = scoring.live_ranking_query(rules, count_likes=store.live_likes_counted(db, rules))
     return [(r["media_id"], r["rank"], r["status"], r["score"], r["flags_text"], r["tie_break"])
             for r in store.query_rows(db, query.sql, query.params)]
+
+
+def _counts(db, kept: bool):
+    """``{status: (entries, hidden)}`` from the kept columns' counts query, or counted
+    from the ranking of the stored media."""
+    found = store.load_contest(db)
+    rules, terms = store.rules_in_force(db), leaderboard.contest_terms(found)
+    if kept:
+        query = scoring.live_counts_query(rules)
+        return {status: (n, hidden or 0) for status, n, hidden in store.query_rows(db, query.sql, query.params)}
+    query = scoring.ranking_query(rules, terms, as_of=None)
+    counted: dict[str, tuple[int, int]] = {}
+    for r in store.query_rows(db, query.sql, query.params):
+        n, hidden = counted.get(r["status"], (0, 0))
+        counted[r["status"]] = (n + 1, hidden + (r["hidden"] or 0))
+    return counted
 
 
 @pytest.fixture
@@ -60,12 +76,18 @@ def test_every_event_keeps_the_stored_standings_equal_to_a_fresh_ranking(db):
         lambda: store.save_contest(db, contest(hashtags=("socialderby", "snq17", "plus")), when),
         lambda: store.moderate(db, "3", "reinstate", "ok", "Marie", when),
         lambda: _poll(db, utc(2017, 4, 11), media("1", like_count=900), media("4")),  # after the freeze
+        lambda: store.set_rule(db, "max_entries_per_entrant", None, when, by="t"),
+        lambda: _poll(db, when + timedelta(hours=2), media("5", like_count=None), media("6", like_count=None)),
+        lambda: store.set_rule(db, "hidden_likes", "review", when, by="t"),           # hidden ones wait ...
+        lambda: store.moderate(db, "5", "disqualify", "no", "Marie", when),
+        lambda: store.moderate(db, "5", "reinstate", "yes after all", "Marie", when),  # ... unless reinstated
     ]
     seen = set()
     for event in events:
         event()
         kept = _kept(db)
         assert kept == _from_media(db)
+        assert _counts(db, kept=True) == _counts(db, kept=False)
         seen.add(tuple(kept))
     assert len(seen) >= 7  # the events did change the standings
 

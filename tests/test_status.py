@@ -64,8 +64,8 @@ def live(tmp_path, monkeypatch):
     held.release()
 
 
-def status(path, *args):
-    return CliRunner().invoke(cli, ["--db", str(path), "status", *args])
+def status(path, *args, lang: str | None = "en"):
+    return CliRunner().invoke(cli, ["--db", str(path), "status", *(["--lang", lang] if lang else []), *args])
 
 
 def test_healthy_is_exit_0(live):
@@ -211,3 +211,26 @@ def test_status_without_a_database_needs_a_person(tmp_path):
     assert result.exit_code == 2
     assert result.output == f"derby: database {tmp_path / 'missing.db'} not found; pass --db or set DERBY_DB\n"
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_status_follows_the_contests_language_and_lang(live):
+    path, contest, holder, now = live
+    assert contest.language == "fr"
+    db = store.open_db(path)
+    store.release_lock(db, holder.instance)
+    db.close()
+    result = status(path, lang=None)  # the contest's language, as the board and explain
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("concours : Test Derby : en cours, 1 j 0 h 0") and lines[0].endswith("restants avant la fin")
+    assert "derby run : arrêté" in lines
+    assert f"dernière relève : n° 2 réussie le {clock.format_local(now, contest.tz, 'fr')} : 0 nouveau média, " \
+           "4 mis à jour" in lines
+    assert "pause imposée : aucune" in lines and "jeton : ok" in lines and "trous de couverture : aucun" in lines
+    assert ("avertissement : aucun derby run ne relève cette base pendant le concours : démarrez-le "
+            "(systemctl start derby)") in lines
+    assert lines[-1] == "état : dégradé"
+    data = json.loads(status(path, "--format", "json", lang="fr").output)
+    assert data["health"] == "degraded" and data["problems"][0]["message"].startswith("aucun derby run ne relève")
+    english = status(path, lang="en").output.splitlines()
+    assert "daemon: not running" in english and english[-1] == "health: degraded"

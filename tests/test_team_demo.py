@@ -100,8 +100,10 @@ def test_a_failing_team_makes_the_poll_partial_and_the_others_are_read(tmp_path)
     assert reads["17841400000000105"]["last"]["error_kind"] == "auth"
     assert sum(1 for r in reads.values() if r["last"]["status"] == "ok") == 5
     assert len(store.account_series(db)) == 5
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "d.db"), "status"])
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "d.db"), "status", "--lang", "en"])
     assert "team “Maguire” (account 17841400000000105) could not be read" in result.output
+    french = CliRunner().invoke(cli, ["--db", str(tmp_path / "d.db"), "status"]).output
+    assert "l'équipe « Maguire » (compte 17841400000000105) n'a pas pu être lue" in french
     assert "ACTION" in result.output and "Traceback" not in result.output
     data = json.loads(CliRunner().invoke(cli, ["--db", str(tmp_path / "d.db"), "status", "--format", "json"]).stdout)
     maguire = next(t for t in data["teams"] if t["name"] == "Maguire")

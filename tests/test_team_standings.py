@@ -270,6 +270,37 @@ def test_the_follower_trend_is_daily_so_a_stall_reads_flat():
         [0, 10, 20, 20, 20, 20]
 
 
+def test_trophy_and_posts_boards_show_movement_since_the_previous_poll(tmp_path):
+    db = store.open_db(seed(tmp_path))
+    trophy = teams.team_board_view(db, utc(2017, 5, 1), trophy="Engagement")
+    assert [(r.team.name, r.place, r.movement) for r in trophy.rows] == [("Saint-Jean", 1, 0), ("3e Avenue", 2, 0)]
+    posts = teams.posts_board_view(db, utc(2017, 5, 1))
+    assert [(r.entry.media_id, r.movement) for r in posts.rows] == [("301", 0), ("201", 0), ("202", 0)]
+    assert all(r.trend for r in posts.rows) and posts.previous_poll == utc(2017, 4, 10, 12)
+    first = teams.posts_board_view(db, utc(2017, 4, 11), utc(2017, 4, 11))  # one poll with posts: all new
+    assert [r.movement for r in first.rows] == [None, None, None]
+
+
+def test_the_posts_board_has_a_team_column_and_refuses_a_trophy(tmp_path):
+    db = seed(tmp_path)
+    board = run(db, "leaderboard", "--posts", "--lang", "en")
+    assert board.exit_code == 0, board.output
+    header = next(line for line in board.stdout.splitlines() if "Rank" in line)
+    assert "Team" in header and "Trend" in header
+    assert "Saint-Jean" in board.stdout and "3e Avenue" in board.stdout
+    both = run(db, "leaderboard", "--posts", "--trophy", "Engagement")
+    assert both.exit_code == 2
+    assert "--posts ranks the teams' posts and --trophy ranks the teams: give one of them" in both.stderr
+
+
+def test_a_trophy_says_its_metric_in_the_boards_language(tmp_path):
+    db = seed(tmp_path)
+    french = run(db, "leaderboard", "--trophy", "Engagement")
+    assert "Trophée « Engagement » : (J'aime + commentaires) / publications comptées (0 sans publication)" in french.stdout
+    english = run(db, "leaderboard", "--trophy", "Engagement", "--lang", "en")
+    assert "Trophy “Engagement”: (likes + comments) / counted posts (0 with no post)" in english.stdout
+
+
 def test_check_winners_without_team_tokens_says_each_account_cannot_be_read(tmp_path):
     result = run(seed(tmp_path), "check-winners", "--top", "1", "--alternates", "1")
     assert result.exit_code == 0 and "Traceback" not in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 from derby import board, health, leaderboard, store
 from derby.config import GraphSettings
@@ -162,3 +163,105 @@ def test_a_team_contest_checks_each_facebook_login_teams_token(httpserver):
     check_tokens(db, f, f.team_tokens(teams), NOW)
     assert [r["label"] for r in store.token_expiries(db)] == ["TEAM_A_TOKEN"]
     assert httpserver.log[0][0].args["access_token"] == f"{APP_ID}|{APP_SECRET}"
+
+
+# -- Instagram Login tokens: the platform never tells; the organizer records the issue date --
+
+IG_TOKEN = "IGQVJsecretINSTAGRAMtoken42"
+
+
+def _team_db(tmp_path):
+    from click.testing import CliRunner
+
+    from derby.cli import cli
+    from test_teams_config import TEAMS
+
+    path = tmp_path / "teams.toml"
+    path.write_text(TEAMS, encoding="utf-8")
+    db = tmp_path / "t.db"
+    env = {"DERBY_TOKEN_3E_AVENUE": "EAAGfacebook1", "INSTAGRAM_ACCESS_TOKEN": IG_TOKEN}
+
+    def run(*args, now=None):
+        return CliRunner().invoke(cli, ["--db", str(db), *(["--now", now] if now else []), *args], env=env)
+
+    assert run("--now", "2017-03-30T12:00", "init", str(path)).exit_code == 0
+    return db, run
+
+
+def test_token_issued_records_a_60_day_expiry_that_status_warns_of(tmp_path):
+    db, run = _team_db(tmp_path)
+    recorded = run("token", "issued", "INSTAGRAM_ACCESS_TOKEN", "--at", "2017-04-01T12:00", now="2017-04-02T09:00")
+    assert recorded.exit_code == 0, recorded.output
+    assert ("the token in INSTAGRAM_ACCESS_TOKEN expires 2017-05-31 12:00 (UTC−4) (60 days after 2017-04-01 12:00 "
+            "(UTC−4)); derby status, the board and the daemon's log warn from 2017-05-24 12:00 (UTC−4)") in recorded.output
+    rows = store.token_expiries(store.open_db(db))
+    assert [(r["label"], r["expires_at"], r["fingerprint"], r["source"]) for r in rows] == [
+        ("INSTAGRAM_ACCESS_TOKEN", utc(2017, 5, 31, 16), fingerprint(IG_TOKEN), "recorded")]
+    assert "derby token issued" not in run("status", "--lang", "en", now="2017-05-20T12:00").output
+    soon = run("status", "--lang", "en", now="2017-05-26T12:00")
+    assert soon.exit_code == 1
+    assert ("warning: the access token INSTAGRAM_ACCESS_TOKEN expires 2017-05-31 12:00 (UTC−4) (recorded with derby "
+            "token issued): refresh it (GET https://graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token"
+            "&access_token=…), put the new one in INSTAGRAM_ACCESS_TOKEN, then run derby token issued "
+            "INSTAGRAM_ACCESS_TOKEN") in soon.output
+    french = run("status", now="2017-05-26T12:00").output
+    assert "le jeton d'accès INSTAGRAM_ACCESS_TOKEN expire le 31 mai 2017, 12 h 00 (UTC−4)" in french
+    expired = run("status", "--lang", "en", now="2017-06-01T12:00")
+    assert expired.exit_code == 2 and "has expired" in expired.output
+    everything = "\n".join(store.open_db(db).iterdump()) + recorded.output + soon.output + french + expired.output
+    assert IG_TOKEN not in everything
+
+
+def test_token_issued_takes_the_expires_in_of_a_refresh_and_replaces_the_old_tokens_row(tmp_path, monkeypatch):
+    db, run = _team_db(tmp_path)
+    assert run("token", "issued", "INSTAGRAM_ACCESS_TOKEN", now="2017-04-02T09:00").exit_code == 0
+    refreshed = "IGQVJrefreshedTOKEN77"
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", refreshed)
+    from click.testing import CliRunner
+
+    from derby.cli import cli
+
+    again = CliRunner().invoke(cli, ["--db", str(db), "--now", "2017-04-20T09:00", "token", "issued",
+                                     "INSTAGRAM_ACCESS_TOKEN", "--expires-in", "5183944"])
+    assert again.exit_code == 0, again.output
+    rows = store.token_expiries(store.open_db(db))
+    assert [(r["fingerprint"], r["expires_at"]) for r in rows] == [
+        (fingerprint(refreshed), utc(2017, 4, 20, 13) + timedelta(seconds=5183944))]
+
+
+def test_token_issued_refuses_what_it_cannot_record(tmp_path):
+    db, run = _team_db(tmp_path)
+    unknown = run("token", "issued", "HOME")
+    assert unknown.exit_code == 2
+    assert ("HOME is not a token variable of this contest; its token variables: DERBY_TOKEN_3E_AVENUE, "
+            "INSTAGRAM_ACCESS_TOKEN") in unknown.stderr
+    future = run("token", "issued", "INSTAGRAM_ACCESS_TOKEN", "--at", "2017-04-05T12:00", now="2017-04-02T09:00")
+    assert future.exit_code == 2 and "--at 2017-04-05T12:00 is in the future" in future.stderr
+    from click.testing import CliRunner
+
+    from derby.cli import cli
+
+    unset = CliRunner().invoke(cli, ["--db", str(db), "token", "issued", "DERBY_TOKEN_3E_AVENUE"],
+                               env={"DERBY_TOKEN_3E_AVENUE": ""})
+    assert unset.exit_code == 2 and "DERBY_TOKEN_3E_AVENUE is not set" in unset.stderr
+    assert store.token_expiries(store.open_db(db)) == []
+
+
+def test_a_recorded_expiry_is_warned_in_the_log_once_a_day_without_asking_the_platform(httpserver, caplog):
+    from derby import tokens as expiry
+
+    db = db_with_contest()
+    store.record_token_issued(db, fingerprint(IG_TOKEN), "DERBY_TOKEN_SAINT_JEAN", utc(2017, 4, 9, 12), NOW)
+    f = feed(httpserver)
+    with caplog.at_level(logging.WARNING):
+        check_tokens(db, f, [], utc(2017, 4, 5, 13), told=[("DERBY_TOKEN_SAINT_JEAN", IG_TOKEN)])
+        assert caplog.text == ""  # the organizer has just recorded it (and was told when it expires)
+        check_tokens(db, f, [], utc(2017, 4, 6, 13), told=[("DERBY_TOKEN_SAINT_JEAN", IG_TOKEN)])
+        assert "the access token DERBY_TOKEN_SAINT_JEAN expires" in caplog.text
+        caplog.clear()
+        check_tokens(db, f, [], utc(2017, 4, 7, 11), told=[("DERBY_TOKEN_SAINT_JEAN", IG_TOKEN)])
+        assert caplog.text == ""  # once a day
+        check_tokens(db, f, [], utc(2017, 4, 7, 14), told=[("DERBY_TOKEN_SAINT_JEAN", IG_TOKEN)])
+        assert "DERBY_TOKEN_SAINT_JEAN" in caplog.text and IG_TOKEN not in caplog.text
+    assert httpserver.log == []  # an Instagram Login token is never sent to debug_token
+    assert expiry.LONG_LIVED_INSTAGRAM == timedelta(days=60)

@@ -67,14 +67,15 @@ class AccountsFeed:
     def resolve_hashtag(self, name: str) -> str:
         raise BadRequestError(f"a team contest makes no hashtag search (#{name})")
 
-    def team_tokens(self, teams: list[Team]) -> list[tuple[str, str]]:
-        """``(token_env, token)`` of each Facebook Login team whose token is set: the
-        tokens ``debug_token`` can tell the expiry of (an Instagram Login token is not
-        a Facebook app's to debug)."""
+    def team_tokens(self, teams: list[Team], login: str = "facebook") -> list[tuple[str, str]]:
+        """``(token_env, token)`` of each team of ``login`` whose token is set. Facebook
+        Login tokens are those ``debug_token`` can tell the expiry of; an Instagram Login
+        token is not a Facebook app's to debug (its expiry is recorded with ``derby token
+        issued``)."""
         found = []
         for team in teams:
             token = self._env.get(team.token_env, "").strip()
-            if team.login == "facebook" and token and (team.token_env, token) not in found:
+            if team.login == login and token and (team.token_env, token) not in found:
                 found.append((team.token_env, token))
         return found
 

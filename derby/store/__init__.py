@@ -61,17 +61,28 @@ from derby.store.polls import (
     last_poll_run,
     last_poll_run_until,
     last_seen,
+    media_count,
     poll_run,
+    poll_warnings,
     record_warnings,
     save_page,
     snapshot_series,
     start_poll_run,
     successful_polls,
 )
-from derby.store.ranking import history_present, query_rows
+from derby.store.ranking import history_present, query_rows, query_tuples
+from derby.store.poll_ranks import (
+    MOVEMENT_AFTER_EVENTS,
+    commit_mark,
+    keep_entry_ranks,
+    keep_team_ranks,
+    previous_poll,
+    stored_ranks,
+)
 from derby.store.standings import (
     STANDINGS_EVENTS,
     entry_scores_current,
+    live_likes_counted,
     rebuild_entry_scores,
     refresh_entry_scores,
 )
@@ -112,7 +123,7 @@ from derby.store.teams import (
 )
 from derby.store.versions import data_version, database_file
 from derby.store.flags import open_flags as open_judge_flags
-from derby.store.tokens import save_token_expiry, token_expiries
+from derby.store.tokens import record_token_issued, save_token_expiry, token_expiries, touch_token_expiries
 from derby.store.daemon import (
     AlreadyRunning,
     COVERAGE_SPAN_SECONDS,
@@ -138,7 +149,10 @@ from derby.store.readings import (
     Reading,
     previous_captions,
     read_outcomes,
+    live_reading_columns,
+    parse_reading,
     read_readings,
+    record_account_gone,
     record_missing,
     record_outcomes,
 )
@@ -194,18 +208,28 @@ __all__ = [
     "last_poll_run",
     "last_poll_run_until",
     "last_seen",
+    "media_count",
     "poll_run",
+    "poll_warnings",
     "record_warnings",
     "save_page",
     "snapshot_series",
     "start_poll_run",
     "successful_polls",
     "history_present",
+    "MOVEMENT_AFTER_EVENTS",
+    "commit_mark",
+    "keep_entry_ranks",
+    "keep_team_ranks",
+    "previous_poll",
+    "stored_ranks",
     "STANDINGS_EVENTS",
     "entry_scores_current",
+    "live_likes_counted",
     "rebuild_entry_scores",
     "refresh_entry_scores",
     "query_rows",
+    "query_tuples",
     "EntrantImport",
     "audit_log",
     "find_media",
@@ -259,7 +283,10 @@ __all__ = [
     "Reading",
     "previous_captions",
     "read_outcomes",
+    "live_reading_columns",
+    "parse_reading",
     "read_readings",
+    "record_account_gone",
     "record_missing",
     "record_outcomes",
     "RefreshCandidate",
@@ -278,6 +305,8 @@ __all__ = [
     "data_version",
     "database_file",
     "open_judge_flags",
+    "record_token_issued",
     "save_token_expiry",
     "token_expiries",
+    "touch_token_expiries",
 ]

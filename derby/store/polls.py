@@ -82,6 +82,17 @@ def record_warnings(db: sqlite_utils.Database, run_id: int | None, messages: Ite
             db.conn.executemany("INSERT INTO poll_warnings (poll_run_id, at, message) VALUES (?, ?, ?)", rows)
 
 
+def poll_warnings(db: sqlite_utils.Database, run_id: int, *, limit: int | None = None) -> list[str]:
+    """Return the warnings logged for poll run ``run_id``, oldest first (the first
+    ``limit`` of them when given)."""
+    sql = "SELECT message FROM poll_warnings WHERE poll_run_id = ? ORDER BY id"
+    params: list[object] = [run_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [row[0] for row in db.conn.execute(sql, params)]
+
+
 def poll_run(db: sqlite_utils.Database, run_id: int) -> dict:
     """Return the poll run row ``run_id`` as a dict."""
     return db["poll_runs"].get(run_id)
@@ -238,6 +249,11 @@ def _tuples_by_id(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[s
         for row in db.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk):
             rows[row[0]] = row
     return rows
+
+
+def media_count(db: sqlite_utils.Database) -> int:
+    """Return the number of stored media."""
+    return db.conn.execute("SELECT count(*) FROM media").fetchone()[0]
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:

@@ -24,18 +24,37 @@ def history_present(db: sqlite_utils.Database, as_of: datetime | None = None) ->
     return links is not None, judged is not None
 
 
-def query_rows(db: sqlite_utils.Database, sql: str, params: dict[str, object]) -> Iterator[sqlite3.Row]:
-    """Run one query built by :mod:`derby.scoring` and yield its rows as they come
-    (``sqlite3.Row``: by name or position), never all at once."""
+def _bound(db: sqlite_utils.Database, params: dict[str, object]) -> dict[str, object]:
     if params.get("as_of") is not None and "dead" in params:
         # runs whose process died count as ended at their last stored page
         from derby.store.polls import dead_poll_runs
 
         params = {**params, "dead": json.dumps(dead_poll_runs(db))}
+    return params
+
+
+def query_rows(db: sqlite_utils.Database, sql: str, params: dict[str, object]) -> Iterator[sqlite3.Row]:
+    """Run one query built by :mod:`derby.scoring` and yield its rows as they come
+    (``sqlite3.Row``: by name or position), never all at once."""
     cursor = db.conn.cursor()
     cursor.row_factory = sqlite3.Row
-    cursor.execute(sql, params)
+    cursor.execute(sql, _bound(db, params))
     try:
         yield from cursor
     finally:
         cursor.close()
+
+
+def query_tuples(db: sqlite_utils.Database, sql: str, params: dict[str, object]) -> tuple[list[str], Iterator[tuple]]:
+    """Run one query built by :mod:`derby.scoring`: return its column names and an
+    iterator of its rows as plain tuples, read as they come (never all at once)."""
+    cursor = db.conn.cursor()
+    cursor.execute(sql, _bound(db, params))
+    columns = [d[0] for d in cursor.description]
+
+    def rows() -> Iterator[tuple]:
+        try:
+            yield from cursor
+        finally:
+            cursor.close()
+    return columns, rows()

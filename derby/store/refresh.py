@@ -4,6 +4,7 @@ candidates a refresh plan chooses from."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,12 +71,15 @@ def save_refresh(db: sqlite_utils.Database, run_id: int, source: str, items: lis
     return result
 
 
-def read_authors(db: sqlite_utils.Database, as_of: datetime | None = None) -> dict[str, str]:
+def read_authors(db: sqlite_utils.Database, as_of: datetime | None = None,
+                 media_ids: Iterable[str] | None = None) -> dict[str, str]:
     """``{media_id: username}``: the newest author a refresh named for each media, as
-    recorded at or before ``as_of``."""
+    recorded at or before ``as_of``; of ``media_ids`` only when given."""
     cutoff = clock.to_store(as_of) if as_of else "9999"
+    only = "" if media_ids is None else "AND media_id IN (SELECT value FROM json_each(:ids))"
     return {row[0]: row[1] for row in db.execute(
-        "SELECT media_id, username FROM media_authors WHERE at <= ? ORDER BY at, id", [cutoff])}
+        f"SELECT media_id, username FROM media_authors WHERE at <= :cutoff {only} ORDER BY at, id",
+        {"cutoff": cutoff, "ids": json.dumps(list(media_ids or []))})}
 
 
 def refused_entrants(db: sqlite_utils.Database, source: str) -> set[str]:

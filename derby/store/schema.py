@@ -739,6 +739,49 @@ def m018_token_expiry(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m019_poll_ranks(db: sqlite_utils.Database) -> None:
+    """Each successful poll run's ranks as the poll left them (``poll_ranks``: the
+    ranked entries' media ids, or a team contest's team account ids, and their rank),
+    and what they were computed for (``poll_ranks_state``: kind ``entries`` or
+    ``teams``, a fingerprint of the stored contest, the newest id of each history
+    table, when stored, UTC). The board's
+    movement column reads them (see :mod:`derby.store.poll_ranks`); a database polled
+    before has none, and the board ranks those polls again as of their end."""
+    db.executescript(
+        """
+        CREATE TABLE poll_ranks (
+            poll_run_id INTEGER NOT NULL REFERENCES poll_runs(id),
+            ranked_id TEXT NOT NULL,         -- media id, or a team's account id
+            rank INTEGER NOT NULL,
+            PRIMARY KEY (poll_run_id, ranked_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE poll_ranks_state (
+            poll_run_id INTEGER PRIMARY KEY REFERENCES poll_runs(id),
+            kind TEXT NOT NULL,              -- entries | teams
+            contest TEXT NOT NULL,           -- fingerprint of the stored contest the ranks were computed for
+            history TEXT NOT NULL,           -- JSON: the newest id of each history table when stored
+            stored_at TEXT NOT NULL          -- UTC
+        );
+        """
+    )
+
+
+@migrations()
+def m020_entry_scores_by_status(db: sqlite_utils.Database) -> None:
+    """An index of the kept per-entry standings by stored status, hidden likes and
+    reinstatement: the board's counts read it instead of every kept row."""
+    db.execute("CREATE INDEX entry_scores_status ON entry_scores (base_status, hidden, reinstated)")
+
+
+@migrations()
+def m021_token_expiry_source(db: sqlite_utils.Database) -> None:
+    """Where each stored token expiry came from: ``debug_token`` (the platform said) or
+    ``recorded`` (``derby token issued``: an Instagram Login token's issue date, or the
+    ``expires_in`` of its refresh, as the organizer recorded it)."""
+    db.execute("ALTER TABLE token_expiry ADD COLUMN source TEXT NOT NULL DEFAULT 'debug_token'")
+
+
 def open_db(path: str | Path, *, create: bool = True,
             progress: Callable[[str], None] | None = None) -> sqlite_utils.Database:
     """Open the derby database at ``path`` and migrate it.

@@ -38,24 +38,30 @@ STANDINGS_EVENTS: dict[str, str] = {
 """Every event that changes the standings, and how ``entry_scores`` follows it."""
 
 
-def _contest_terms(db: sqlite_utils.Database) -> tuple[scoring.ContestTerms, str] | None:
-    row = db.conn.execute("SELECT hashtags, start_at, end_at, count_engagement_until, kind FROM contest "
-                          "WHERE id = 1").fetchone()
-    if row is None:
-        return None
-    start, end = clock.from_store(row[1]), clock.from_store(row[2])
-    freeze = clock.from_store(row[3]) if row[3] else end
-    return scoring.ContestTerms(tuple(json.loads(row[0])), start, end, freeze), row[4]  # type: ignore[arg-type]
-
-
-def _in_force(db: sqlite_utils.Database) -> tuple[Rules, scoring.ContestTerms] | None:
+def _in_force(db: sqlite_utils.Database) -> tuple[Rules, scoring.ContestTerms, str] | None:
+    """The live rules in force, the contest terms and their ``scores_version``, or
+    None before a contest."""
     from derby.store.contest import rules_in_force
 
-    found = _contest_terms(db)
-    if found is None:
+    key = db.conn.execute("SELECT (SELECT json_array(id, name, new_value) FROM rule_changes ORDER BY id DESC "
+                          "LIMIT 1), hashtags, start_at, end_at, count_engagement_until, kind FROM contest "
+                          "WHERE id = 1").fetchone()
+    if key is None:
         return None
-    terms, kind = found
-    return rules_in_force(db, contest=(kind, bool(terms.hashtags))), terms
+    # kept on the connection's Database, keyed by the newest rule change (rule changes
+    # are only appended; its values, in case a rolled-back id was used again) and the
+    # contest row, so each stored page does not decode the
+    # rules again; another writer's change gives another key
+    kept = getattr(db, "derby_in_force", None)
+    found = kept[1] if kept is not None and kept[0] == key else None
+    if found is None:
+        start, end = clock.from_store(key[2]), clock.from_store(key[3])
+        freeze = clock.from_store(key[4]) if key[4] else end
+        terms = scoring.ContestTerms(tuple(json.loads(key[1])), start, end, freeze)  # type: ignore[arg-type]
+        rules = rules_in_force(db, contest=(key[5], bool(terms.hashtags)))
+        found = (rules, terms, scoring.scores_version(rules, terms))
+        db.derby_in_force = (key, found)  # type: ignore[attr-defined]
+    return found
 
 
 def _stored_version(db: sqlite_utils.Database) -> str | None:
@@ -71,13 +77,13 @@ def rebuild_entry_scores(db: sqlite_utils.Database) -> None:
     found = _in_force(db)
     if found is None:
         return
-    rules, terms = found
+    rules, terms, version = found
     query = scoring.entry_scores_upsert(rules, terms, only_ids=False)
     with write(db):
         db.execute("DELETE FROM entry_scores")
         db.execute(query.sql, query.params)
         db.execute("INSERT OR REPLACE INTO entry_scores_state (id, version) VALUES (1, ?)",
-                   [scoring.scores_version(rules, terms)])
+                   [version])
         db.execute("DROP VIEW IF EXISTS standings")
         db.execute(scoring.standings_view(rules))
 
@@ -89,12 +95,20 @@ def refresh_entry_scores(db: sqlite_utils.Database, media_ids: Iterable[str]) ->
     found = _in_force(db)
     if found is None or not ids:
         return
-    rules, terms = found
-    if _stored_version(db) != scoring.scores_version(rules, terms):
+    rules, terms, version = found
+    if _stored_version(db) != version:
         rebuild_entry_scores(db)
         return
     query = scoring.entry_scores_upsert(rules, terms, only_ids=True)
     db.execute(query.sql, {**query.params, "ids": json.dumps(ids)})
+
+
+def live_likes_counted(db: sqlite_utils.Database, rules: Rules) -> bool:
+    """Return whether the live standings count likes: always, unless ``hidden_likes =
+    comments_only`` and an eligible entry of ``entry_scores`` hides its likes."""
+    if rules.hidden_likes != "comments_only":
+        return True
+    return db.conn.execute("SELECT 1 FROM entry_scores WHERE base_status = 'eligible' AND hidden LIMIT 1").fetchone() is None
 
 
 def entry_scores_current(db: sqlite_utils.Database, rules: Rules, terms: scoring.ContestTerms) -> bool:
