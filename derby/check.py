@@ -44,10 +44,13 @@ def mention_reader(feed, account: str, now: datetime, organizer: str | None = No
     100/33 answer when ``organizer`` is unknown: the platform answers a post that does
     not mention the account the same way, so that answer does not prove it gone."""
     from derby.feeds.parse import FeedError
-    from derby.feeds.refresh import MentionRefresh, refusal
+    from derby.feeds.refresh import MentionRefresh, is_graph_id, refusal
 
     def read(state: dict) -> dict | None:
         media_id = state["media_id"]
+        if not is_graph_id(media_id):  # stored by a derby that did not yet refuse such ids
+            raise CannotRead(f"its stored media id {media_id[:40]!r} is not a Graph id (the API never gives one like "
+                             "it), so it cannot be read again")
         if organizer and not mentions(state.get("caption"), organizer):
             raise CannotRead(f"its caption does not mention @{organizer}, so it cannot be read by mention")
         try:

@@ -10,8 +10,10 @@ no secret reaches any output.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import sqlite3
 import sys
 from datetime import datetime
@@ -67,6 +69,11 @@ def friendly(func):
             if "readonly" in text or "read-only" in text:
                 _fail(f"the database is read-only ({text}); copy it somewhere writable or fix its permissions, "
                       "then run the command again", 1)
+            if "database is locked" in text:
+                from derby.store import BUSY_TIMEOUT_MS
+
+                _fail(f"the database is locked by another program (waited {BUSY_TIMEOUT_MS // 1000} s); "
+                      "run the command again once it is done", 1)
             _fail(f"database error ({text}); if another program holds it, wait and run the command again", 1)
         except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
             if os.environ.get("DERBY_DEBUG") == "1":
@@ -332,6 +339,33 @@ def _token_source_note(name: str = "INSTAGRAM_ACCESS_TOKEN") -> str:
     return f"{name} is not set"
 
 
+def _env_line_warnings(env_file: Path) -> list[str]:
+    """One warning per line of ``env_file`` python-dotenv could not read (it ignores
+    them), naming the line and its variable but never its value."""
+    from dotenv.parser import parse_stream
+
+    try:
+        text = env_file.read_text(encoding="utf-8") if env_file.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return []  # main said so already
+    found = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            name = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=", binding.original.string)
+            what = f" ({name.group(1)}=…)" if name else ""
+            found.append(f"warning: {env_file} line {binding.original.line} could not be read{what}: check its "
+                         "quotes; the line was ignored")
+    return found
+
+
+def _token_space_warnings(env_file: Path) -> list[str]:
+    """A warning for each token variable whose value holds whitespace inside it (a
+    token never does: a line broken or pasted twice)."""
+    names = sorted(n for n in os.environ if "TOKEN" in n.upper())
+    return [f"warning: {n} holds a space or line break inside it; an access token has none (check {env_file})"
+            for n in names if any(c.isspace() for c in os.environ[n].strip())]
+
+
 def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from derby.secrets import env_file_warning
@@ -345,7 +379,8 @@ def main() -> None:
         _fail(f"cannot read {env_file}: {exc.strerror}", 2)
     # printed by the group, after the rehearsal line that must come first (or at the
     # end, when --help or --version answer before the group runs)
-    startup = {"env_warning": env_file_warning(env_file)}
+    notes = [env_file_warning(env_file), *_env_line_warnings(env_file), *_token_space_warnings(env_file)]
+    startup = {"env_warning": "\nderby: ".join(n for n in notes if n) or None}
     try:
         cli(prog_name="derby", obj=startup)
     finally:
@@ -575,7 +610,8 @@ def poll(ctx: _Context, force: bool) -> None:
         if "code " in summary.details or "fbtrace_id" in summary.details:  # only what Meta itself answered
             click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
     if summary.error_kind == "auth":
-        click.echo(f"note: {_token_source_note()}", err=True)
+        for name in summary.refused_token_envs or ["INSTAGRAM_ACCESS_TOKEN"]:
+            click.echo(f"note: {_token_source_note(name)}", err=True)
     sys.exit(summary.exit_code)
 
 
@@ -601,7 +637,10 @@ def _run(ctx: _Context, every: float | None) -> None:
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
-    db = ctx.open()
+    import threading
+
+    # a database another program keeps locked is waited for, never a reason to stop
+    db = poller.while_locked(ctx.open, threading.Event(), poller.LOCKED_RETRY, None)
     contest = _contest(db)
     interval = None
     if every is not None:
@@ -614,7 +653,8 @@ def _run(ctx: _Context, every: float | None) -> None:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)
     if not closed:
-        store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
+        poller.while_locked(lambda: store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now()),
+                            threading.Event(), poller.LOCKED_RETRY, None)
     db.close()
     if closed:
         _info(closed)
@@ -631,8 +671,10 @@ def _run(ctx: _Context, every: float | None) -> None:
         "lost_lock": ("stopped: another derby run took over this database", 1),
         "failing": ("stopped: polls keep failing (see the log above)", 1),
     }
-    if outcome == "auth":
-        click.echo(f"note: {_token_source_note()}", err=True)
+    if outcome == "auth":  # a team contest stops so only when every team's token was refused
+        names = sorted({t.token_env for t in contest.teams}) if contest.kind == "teams" else ["INSTAGRAM_ACCESS_TOKEN"]
+        for name in names:
+            click.echo(f"note: {_token_source_note(name)}", err=True)
     if outcome in failures:
         _fail(*failures[outcome])
     _info("derby run: " + {"closed": "final poll done: the contest is closed",

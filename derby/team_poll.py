@@ -23,7 +23,7 @@ from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
 from derby.feeds.sources import AccountFields, AccountMedia
 from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, check_tokens, feed_account, keep_ranks
-from derby.teams import Team
+from derby.teams import DEFAULT_TOKEN_ENV, Team
 
 log = logging.getLogger("derby.poller")
 
@@ -145,6 +145,8 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         summary.notes.append(f"{label} throttled (this account only) until {_when(until, contest.tz)}: {exc}")
         return False
     except FeedError as exc:
+        if isinstance(exc, AuthError):
+            _name_token(exc, team, summary)
         message = f"{exc}{_hint(exc)}"
         store.record_team_read(db, run_id, team.account_id, now, status="failed", pages=pages, error_kind=exc.kind,
                                error=message)
@@ -154,6 +156,16 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         return False
     store.record_team_read(db, run_id, team.account_id, now, status="ok", pages=pages)
     return True
+
+
+def _name_token(exc: AuthError, team: Team, summary: PollSummary) -> None:
+    """Make a refused token's advice name the variable the team's token came from
+    (``team.token_env``, such as DERBY_TOKEN_3E_AVENUE), not the organizer account's,
+    and note that variable in ``summary.refused_token_envs``."""
+    if team.token_env != DEFAULT_TOKEN_ENV:
+        exc.args = (str(exc).replace(DEFAULT_TOKEN_ENV, team.token_env),)
+    if team.token_env not in summary.refused_token_envs:
+        summary.refused_token_envs.append(team.token_env)
 
 
 def _record_gone(db, contest: Contest, team: Team, run_id: int, now: datetime, label: str,

@@ -236,3 +236,19 @@ def test_engagement_is_not_said_since_the_close_while_the_contest_runs(tmp_path)
                for line in running.lines), running.lines
     assert not any("since the close" in line for line in running.lines)
     assert any(line.startswith("engagement since the close") for line in closed.lines), closed.lines
+
+
+def test_a_stored_media_id_that_is_not_a_graph_id_cannot_be_read_and_says_so(httpserver):
+    """A database from before the poller refused such ids may hold one: the mention read
+    says in one line why the post cannot be read, and nothing is asked of the API."""
+    from derby.config import GraphSettings
+    from derby.feeds.graph import GraphFeed
+
+    settings = GraphSettings(access_token="EAAtestTOKEN0123456789", user_id="17841405309211844",
+                             base_url=httpserver.url_for("/v24.0").rstrip("/"))
+    read = check.mention_reader(GraphFeed(settings, max_attempts=1), "17841405309211844", utc(2017, 4, 12, 13))
+    with pytest.raises(check.CannotRead) as info:
+        read({"media_id": "notanumber", "permalink": None})
+    assert str(info.value) == ("its stored media id 'notanumber' is not a Graph id (the API never gives one like it), "
+                               "so it cannot be read again")
+    assert httpserver.log == []
