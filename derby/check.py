@@ -139,10 +139,11 @@ def gone_undecided(db: sqlite_utils.Database, entries, outcomes: dict | None = N
     return [r for r in gone_reports(db, entries, outcomes, since) if not r.kept]
 
 
-def announcement_warnings(db: sqlite_utils.Database, board, count: int) -> list[str]:
+def announcement_warnings(db: sqlite_utils.Database, board, count: int, lang: str = "en") -> list[str]:
     """What a person must know about the first ``count`` ranked entries of ``board``
-    (:class:`derby.leaderboard.Standings`) before announcing them, one line each
-    (``warning: …``, or ``note: …`` once a judge decided):
+    (:class:`derby.leaderboard.Standings`) before announcing them, one line each in
+    ``lang`` (``fr``/``en``; ``warning: …``/``avertissement : …``, or ``note: …``/
+    ``note : …`` once a judge decided):
 
     - a post a source reported gone (the board's ``disparue``) stays at its rank until a
       judge decides: a disqualification passes it over (the next entries move up), a
@@ -157,26 +158,50 @@ def announcement_warnings(db: sqlite_utils.Database, board, count: int) -> list[
     seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
     latest = clock.from_store(last["started_at"]) if last else None
     tz = board.contest.tz
+    words = ANNOUNCEMENT[lang]
     lines = []
     for e in entries:
-        name = f"rank {e.rank} ({shortcode(e.permalink) or e.media_id})"
+        name = words["name"].format(rank=e.rank, ref=shortcode(e.permalink) or e.media_id)
         report = reports.get(e.media_id)
         if report is not None:
-            said = f"{name} was reported gone by {report.source} {clock.format_local(report.at, tz, 'en')}"
+            said = words["said"].format(name=name, source=report.source, at=clock.format_local(report.at, tz, lang))
             if report.kept:
                 kept = report.decision
-                lines.append(f"note: {said}; kept by {kept['by']} {clock.format_local(kept['at'], tz, 'en')}: "
-                             f"{kept['reason']}")
+                lines.append(words["kept"].format(said=said, by=kept["by"], reason=kept["reason"],
+                                                  at=clock.format_local(kept["at"], tz, lang)))
             else:
-                lines.append(f"warning: {said} (deleted, hidden or made private): it stays at its rank until a judge "
-                             f"decides: derby disqualify {e.media_id} --reason TEXT passes it over (the next entries "
-                             f"move up), derby reinstate {e.media_id} --reason TEXT keeps it")
+                lines.append(words["undecided"].format(said=said, id=e.media_id))
         elif latest is not None and e.media_id in seen and seen[e.media_id] < latest:
-            lines.append(f"warning: {name} was last seen by the feed {clock.format_local(seen[e.media_id], tz, 'en')}, "
-                         f"not by the last poll ({clock.format_local(latest, tz, 'en')}): it may have been deleted or "
-                         "hidden, which the hashtag feed cannot tell; check that it is still online (derby "
-                         "check-winners) before announcing it")
+            lines.append(words["unseen"].format(name=name, seen=clock.format_local(seen[e.media_id], tz, lang),
+                                                latest=clock.format_local(latest, tz, lang)))
     return lines
+
+
+ANNOUNCEMENT = {
+    "en": {
+        "name": "rank {rank} ({ref})",
+        "said": "{name} was reported gone by {source} {at}",
+        "kept": "note: {said}; kept by {by} {at}: {reason}",
+        "undecided": "warning: {said} (deleted, hidden or made private): it stays at its rank until a judge decides: "
+                     "derby disqualify {id} --reason TEXT passes it over (the next entries move up), derby reinstate "
+                     "{id} --reason TEXT keeps it",
+        "unseen": "warning: {name} was last seen by the feed {seen}, not by the last poll ({latest}): it may have been "
+                  "deleted or hidden, which the hashtag feed cannot tell; check that it is still online (derby "
+                  "check-winners) before announcing it",
+    },
+    "fr": {
+        "name": "la participation au rang {rank} ({ref})",
+        "said": "{name} a été signalée disparue par {source} le {at}",
+        "kept": "note : {said}; gardée par {by} le {at} : {reason}",
+        "undecided": "avertissement : {said} (supprimée, masquée ou rendue privée) : elle garde son rang jusqu'à ce "
+                     "qu'un·e juge décide : derby disqualify {id} --reason TEXTE la fait passer (les participations "
+                     "suivantes montent), derby reinstate {id} --reason TEXTE la garde",
+        "unseen": "avertissement : {name} a été vue par le flux du mot-clic pour la dernière fois le {seen}, pas par "
+                  "la dernière relève ({latest}) : elle a peut-être été supprimée ou masquée, ce que le flux du "
+                  "mot-clic ne peut pas savoir; vérifiez qu'elle est encore en ligne (derby check-winners) avant de "
+                  "l'annoncer",
+    },
+}
 
 
 NO_READ_PATH = ("derby has no way to read this post by id (the hashtag feed cannot read a stranger's post, and no "

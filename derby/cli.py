@@ -962,7 +962,7 @@ _EXPORT_SUFFIXES = {".csv": "csv", ".txt": "csv", "": "csv", ".json": "json", ".
 @click.option("--encoding", type=click.Choice(["utf-8-sig", "utf-8"]), default="utf-8-sig", show_default=True,
               help="CSV only: utf-8-sig adds a BOM so Excel reads accents right.")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
-              help="Language of the .xlsx headers (default: the contest's); CSV keeps its column names.")
+              help="Language of the .xlsx headers and of the warnings (default: the contest's); CSV keeps its column names.")
 @_as_of_option
 @pass_ctx
 @friendly
@@ -995,8 +995,10 @@ def export_cmd(ctx: _Context, output: str, top: int, alternates: int, every_entr
     _info(f"wrote {plural(written, 'row')} ({plural(winners, 'winner')}, {plural(alternates_written, 'alternate')}) "
           f"to {where}", err=True)
     if not ranked:
-        click.echo("warning: no entry is ranked yet, so the file has no winner", err=True)
-    for line in check.announcement_warnings(ctx.read(), board, top + alternates):
+        click.echo("avertissement : aucune participation n'est encore classée, le fichier n'a donc aucun·e gagnant·e"
+                   if (lang or board.contest.language) == "fr" else
+                   "warning: no entry is ranked yet, so the file has no winner", err=True)
+    for line in check.announcement_warnings(ctx.read(), board, top + alternates, lang or board.contest.language):
         click.echo(line, err=True)
 
 

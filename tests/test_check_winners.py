@@ -94,7 +94,7 @@ def test_a_winner_reported_gone_is_named_so_and_a_judge_decides(derby, fake_cloc
     store.record_outcomes(db, None, [(first, "mentioned_media", "gone", "error 100, subcode 33")],
                           utc(2017, 4, 12, 12, 30))
     out = tmp_path / "w.csv"
-    result = derby("export", str(out), "--top", "1", "--alternates", "1")
+    result = derby("export", str(out), "--top", "1", "--alternates", "1", "--lang", "en")
     assert "warning: rank 1 (" in result.stderr
     assert ("was reported gone by mentioned_media 2017-04-12 08:30 (UTC−4) (deleted, hidden or made private): it "
             f"stays at its rank until a judge decides: derby disqualify {first} --reason TEXT passes it over") in result.stderr
@@ -109,14 +109,33 @@ def test_a_winner_reported_gone_is_named_so_and_a_judge_decides(derby, fake_cloc
 
     fake_clock.now = utc(2017, 4, 12, 13, 30)
     derby("reinstate", first, "--reason", "vue en ligne par la jury", "--by", "Marie")
-    kept = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    kept = derby("export", str(out), "--top", "1", "--alternates", "1", "--lang", "en").stderr
     assert "note: rank 1 (" in kept and "kept by Marie 2017-04-12 09:30 (UTC−4): vue en ligne par la jury" in kept
     assert "warning" not in kept
 
     derby("disqualify", first, "--reason", "publication supprimée", "--by", "Marie")
-    passed = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    passed = derby("export", str(out), "--top", "1", "--alternates", "1", "--lang", "en").stderr
     assert "reported gone" not in passed and "warning" not in passed
     assert [r["media_id"] for r in csv.DictReader(out.open(encoding="utf-8-sig"))][0] == second
+
+
+def test_the_export_warnings_speak_the_contests_french(derby, fake_clock, tmp_path):
+    db = store.open_db(derby.db)
+    _, ((_, first),) = check.chosen(db, utc(2017, 4, 12, 13), 1, 0)
+    store.record_outcomes(db, None, [(first, "mentioned_media", "gone", "error 100, subcode 33")],
+                          utc(2017, 4, 12, 12, 30))
+    out = tmp_path / "w.csv"
+    said = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    assert ("avertissement : la participation au rang 1 (" in said
+            and "a été signalée disparue par mentioned_media le 12 avril 2017, 8 h 30 (UTC−4) (supprimée, masquée ou "
+                "rendue privée) : elle garde son rang jusqu'à ce qu'un·e juge décide : derby disqualify "
+                f"{first} --reason TEXTE la fait passer" in said)
+    assert "warning:" not in said
+    fake_clock.now = utc(2017, 4, 12, 13, 30)
+    derby("reinstate", first, "--reason", "vue en ligne par la jury", "--by", "Marie")
+    kept = derby("export", str(out), "--top", "1", "--alternates", "1").stderr
+    assert "note : la participation au rang 1 (" in kept
+    assert "gardée par Marie le 12 avril 2017, 9 h 30 (UTC−4) : vue en ligne par la jury" in kept
 
 
 def test_as_last_read_is_the_time_explain_gives_the_reading(tmp_path):
