@@ -2040,15 +2040,18 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
               help="Winners when no draw ran (default: the contest file's rank prizes, else 3).")
 @click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True,
               help="Alternates when no draw ran.")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the report (default: the contest's).")
 @_by_option
 @pass_ctx
 @friendly
-def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
+def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, lang: str | None, by: str | None) -> None:
     """Re-read each winner and alternate (in a team contest, each winning account) before announcing; exit 1 on a warning."""
-    from derby import check, store
+    from derby import check, check_fr, store
 
     db = ctx.open()
     contest = _contest(db)
+    lang = lang or contest.language
+    t, say = check_fr.FRAME[lang], (check_fr.french if lang == "fr" else str)
     top = top or _rank_prizes(contest) or 3
     if contest.kind == "teams":
         source, results = _check_team_winners(ctx, db, contest, top, alternates, by)
@@ -2060,30 +2063,37 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
             try:
                 feed = _feed_now(ctx, contest)
             except ConfigError as exc:  # no token: the check still reports what the store holds
-                click.echo(f"posts are not read again: {exc}", err=True)
+                click.echo(t["not_read"].format(error=exc), err=True)
             else:
                 app = feed_account(feed)
                 read = check.mention_reader(feed, app, ctx.now(), store.organizer_username(db, app))
         source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
                                               read=read, app=app)
-    click.echo(f"winners and alternates from the {source}:")
-    for r in results:
-        if r.team is not None:
-            who = (f"trophy “{_safe(r.trophy)}” " if r.trophy else "") + f"team “{_safe(r.team)}” {r.account_id}"
-        else:
-            who = r.media_id
-        click.echo(f"{r.place}. {r.role:<9} {who}  {_safe(r.permalink) or ''}".rstrip())
-        for line in r.lines:
-            click.echo(f"     {_safe(line)}")
-        for line in r.warnings:
-            click.echo(f"     warning: {_safe(line)}")
+    _say_checks(results, t, say, source)
     warnings = sum(len(r.warnings) for r in results)
     unread = [r for r in results if not r.read]
     if unread:
-        click.echo(f"{len(unread)} of {len(results)} could not be read: open their "
-                   f"{'profiles' if contest.kind == 'teams' else 'permalinks'} before announcing")
+        click.echo(t["unread"].format(n=len(unread), total=len(results),
+                                      what=t["profiles" if contest.kind == "teams" else "permalinks"]))
     if warnings:
-        _fail(f"{warnings} warning{'s' if warnings > 1 else ''}: look at them before announcing", 1)
+        _fail(t["warnings"].format(n=warnings, s="s" if warnings > 1 else ""), 1)
+
+
+def _say_checks(results, t: dict, say, source: str) -> None:
+    """Print each winner's and alternate's check: ``t`` the frame's words, ``say`` the
+    check lines' translation (``str`` keeps them as written)."""
+    click.echo(t["from"].format(source=t.get(source, source)))
+    for r in results:
+        if r.team is not None:
+            who = (t["trophy"].format(name=_safe(r.trophy)) if r.trophy else "") + t["team"].format(
+                name=_safe(r.team), account=r.account_id)
+        else:
+            who = r.media_id
+        click.echo(f"{r.place}. {t[r.role]:<9} {who}  {_safe(r.permalink) or ''}".rstrip())
+        for line in r.lines:
+            click.echo(f"     {_safe(say(line))}")
+        for line in r.warnings:
+            click.echo(f"     {t['warning']}{_safe(say(line))}")
 
 
 def _check_team_winners(ctx: _Context, db, contest, top: int, alternates: int, by: str | None):

@@ -12,7 +12,7 @@ from helpers import utc
 
 
 def test_winners_are_read_again_by_mention_and_an_unanswered_one_says_so(derby):
-    result = derby("check-winners", "--top", "2", "--alternates", "1", ok=False)
+    result = derby("check-winners", "--top", "2", "--alternates", "1", "--lang", "en", ok=False)
     out = result.output
     assert out.count("still online (read now)") == 2
     assert out.count("cannot be read:") == 1 and "open https://www.instagram.com/p/" in out
@@ -20,6 +20,20 @@ def test_winners_are_read_again_by_mention_and_an_unanswered_one_says_so(derby):
     assert "1. winner" in out and "3. alternate" in out
     (row,) = store.audit_log(store.open_db(derby.db), action="check_winners")
     assert sorted(r["read"] for r in row["data"]) == [False, True, True]
+
+
+def test_check_winners_speaks_the_contests_french_and_the_audit_log_keeps_its_text(derby):
+    out = derby("check-winners", "--top", "2", "--alternates", "1", ok=False).output
+    assert "gagnant·es et substituts d'après le classement :" in out
+    assert "1. gagnant·e" in out and "3. substitut" in out
+    assert out.count("toujours en ligne (relue à l'instant)") == 2
+    assert "la légende (à l'instant) contient toujours le mot-clic du concours" in out
+    assert "engagement depuis la clôture (tel que lu le 12 avril 2017, 8 h 01 (UTC−4)) : J'aime" in out
+    assert "lecture impossible : la relecture par mention a répondu sans la publication" in out
+    assert "1 sur 3 impossibles à relire : ouvrez leurs permaliens avant d'annoncer" in out
+    assert "still online" not in out and "winner" not in out
+    (row,) = store.audit_log(store.open_db(derby.db), action="check_winners")
+    assert row["summary"].startswith("checked 3 winners and alternates (standings)")
 
 
 def test_without_a_read_path_each_winner_says_so_with_its_permalink(derby):
@@ -82,7 +96,7 @@ def test_after_a_draw_the_draw_winners_are_checked(derby, tmp_path):
     derby("draw", "commit", "--beacon", "loto", "--pool", "top:5", "--winners", "1", "--alternates", "1",
           "--out", str(tmp_path))
     derby("draw", "run", "--value-text", "07 12 23", "--out", str(tmp_path))
-    out = derby("check-winners", ok=False).output
+    out = derby("check-winners", "--lang", "en", ok=False).output
     assert "from the draw" in out and "1. winner" in out and "2. alternate" in out and "3." not in out
 
 
@@ -101,7 +115,7 @@ def test_a_winner_reported_gone_is_named_so_and_a_judge_decides(derby, fake_cloc
     assert "check that the post is still online" not in result.stderr and "check that it is still online" not in result.stderr
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert rows[0]["media_id"] == first and "gone" in rows[0]["flags"].split(";")
-    checked = derby("check-winners", "--top", "1", "--alternates", "0").output  # the replay answers it
+    checked = derby("check-winners", "--top", "1", "--alternates", "0", "--lang", "en").output  # the replay answers it
     assert ("still online (read now), though mentioned_media reported it gone 2017-04-12 08:30 (UTC−4): a judge may "
             f"keep it (derby reinstate {first} --reason TEXT)") in checked
     unread = check.check_winners(db, store.load_contest(db), utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]

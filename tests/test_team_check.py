@@ -110,7 +110,7 @@ def served(httpserver, real_dir, monkeypatch):
 
 def test_each_winning_account_is_read_again_by_its_owner(tmp_path, served):
     db = seed(tmp_path)
-    result = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "2"])
+    result = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "2", "--lang", "en"])
     out = result.output
     assert result.exit_code == 1, out
     assert "Traceback" not in out and FAKE_TOKEN not in out and TOKEN_B not in out

@@ -301,8 +301,16 @@ def test_a_trophy_says_its_metric_in_the_boards_language(tmp_path):
     assert "Trophy “Engagement”: (likes + comments) / counted posts (0 with no post)" in english.stdout
 
 
+def test_check_winners_in_a_french_team_contest_speaks_french(tmp_path):
+    out = run(seed(tmp_path), "check-winners", "--top", "1", "--alternates", "1").output
+    assert "1. gagnant·e équipe « 3e Avenue » 17841400000000101  https://www.instagram.com/team101/" in out
+    assert out.count("lecture impossible : la relecture par le ou la propriétaire a été refusée") == 4
+    assert "lu pour la dernière fois par une relève le 30 avril 2017, 8 h 00 (UTC−4) (125 abonné·es)" in out
+    assert "4 sur 4 impossibles à relire : ouvrez leurs profils avant d'annoncer" in out
+
+
 def test_check_winners_without_team_tokens_says_each_account_cannot_be_read(tmp_path):
-    result = run(seed(tmp_path), "check-winners", "--top", "1", "--alternates", "1")
+    result = run(seed(tmp_path), "check-winners", "--top", "1", "--alternates", "1", "--lang", "en")
     assert result.exit_code == 0 and "Traceback" not in result.output
     assert "1. winner    team “3e Avenue” 17841400000000101  https://www.instagram.com/team101/" in result.output
     assert result.output.count("cannot be read: the owner read was refused") == 4  # two places, two trophy winners
