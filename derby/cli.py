@@ -1957,7 +1957,7 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
                 click.echo(f"posts are not read again: {exc}", err=True)
             else:
                 app = feed_account(feed)
-                read = check.mention_reader(feed, app, ctx.now())
+                read = check.mention_reader(db, contest, feed, app, ctx.now())
         source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
                                               read=read, app=app)
     click.echo(f"winners and alternates from the {source}:")
@@ -1992,7 +1992,8 @@ def _check_team_winners(ctx: _Context, db, contest, top: int, alternates: int, b
     except ConfigError as exc:
         click.echo(f"accounts are not read again: {exc}", err=True)
     else:
-        read, app = team_check.owner_reader(feed, contest, ctx.now()), feed_account(feed)
+        app = feed_account(feed)
+        read = team_check.owner_reader(db, feed, contest, ctx.now(), app)
     return team_check.check_team_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
                                          read=read, app=app)
 
