@@ -60,6 +60,8 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ trou de couverture{tag} : publications du {start} au {end} peut-être manquées ({length})",
         "more_gaps": " et {n} {other_w}",
         "token_expired": "⚠ le jeton d'accès a expiré : les relèves sont refusées; générez-en un nouveau (voir derby status)",
+        "team_token_expired": "⚠ le jeton d'accès de l'équipe « {team} » ({env}) a expiré : son compte n'est pas relevé; "
+                              "générez-en un nouveau (voir derby status)",
         "last_failed": "⚠ dernière relève : {status}", "failed": "échec", "partial": "partielle",
         "skipped": "sautée (pause imposée par la plateforme)", "interrupted": "interrompue",
         "busy": "⚠ base de données occupée : classement lu {rel}, nouvel essai dans {every} s",
@@ -99,6 +101,8 @@ LABELS: dict[str, dict[str, str]] = {
         "gap": "⚠ coverage gap{tag}: posts from {start} to {end} may be missing ({length})",
         "more_gaps": " and {n} more",
         "token_expired": "⚠ the access token has expired: polls are refused; generate a new one (see derby status)",
+        "team_token_expired": "⚠ team “{team}”'s access token ({env}) has expired: its account is not read; "
+                              "generate a new one (see derby status)",
         "last_failed": "⚠ last poll {status}", "failed": "failed", "partial": "partial",
         "skipped": "skipped (platform cool-down)", "interrupted": "interrupted",
         "busy": "⚠ database busy: board read {rel}, retrying in {every} s",
@@ -211,7 +215,10 @@ def header(view: BoardView, lang: str, width: int, *, busy: str | None = None, p
         lines.append(_line(labels["stale"].format(age=clock.format_duration(health.age, lang)), width, "bold red"))
     if health.last_status in ("failed", "partial", "skipped", "interrupted"):
         lines.append(_line(labels["last_failed"].format(status=labels[health.last_status]), width, "bold red"))
-    if health.token_expired:
+    if health.expired_team:
+        team, env = health.expired_team
+        lines.append(_line(labels["team_token_expired"].format(team=team, env=env), width, "bold red"))
+    elif health.token_expired:
         lines.append(_line(labels["token_expired"], width, "bold red"))
     for notice in health.tokens:
         lines.append(_line("⚠ " + expiry.message(notice, lang, tz), width, "bold red" if notice.expired else "bold yellow"))

@@ -45,7 +45,7 @@ def mention_reader(db: sqlite_utils.Database, contest: Contest, feed, account: s
     ``account`` is recorded as a poll records it (:func:`derby.poll.cooldown_end`,
     capped by :func:`derby.poll.cooldown_cap`) and every later post is not asked."""
     from derby.feeds.parse import FeedError, ThrottledError
-    from derby.feeds.refresh import MentionRefresh, refusal
+    from derby.feeds.refresh import MentionRefresh, is_graph_id, refusal
     from derby.poll import cooldown_cap, cooldown_end
 
     off = store.disabled_sources(db).get("mentioned_media")
@@ -58,6 +58,9 @@ def mention_reader(db: sqlite_utils.Database, contest: Contest, feed, account: s
         if stopped:
             raise CannotRead(f"not asked: {stopped[0]}")
         media_id = state["media_id"]
+        if not is_graph_id(media_id):  # stored by a derby that did not yet refuse such ids
+            raise CannotRead(f"its stored media id {media_id[:40]!r} is not a Graph id (the API never gives one like "
+                             "it), so it cannot be read again")
         try:
             pages = list(feed.read(MentionRefresh(account, media_id), now))
         except ThrottledError as exc:
@@ -89,6 +92,65 @@ def gone_report(outcomes: list[tuple[str, str, datetime]], read_at: datetime | N
     return gone[0] if gone else None
 
 
+@dataclass(frozen=True)
+class GoneReport:
+    """A post a source reported gone after its newest reading: the entry's ``rank``,
+    ``media_id`` and ``permalink``, the newest such report's ``source`` and time ``at`` (aware UTC),
+    and ``decision``: the judge's latest action on it made at or after the report
+    (``{action, reason, by, at}`` as :func:`derby.store.moderation_history` gives it),
+    None when no judge decided since."""
+
+    rank: int | None
+    media_id: str
+    permalink: str | None
+    source: str
+    at: datetime
+    decision: dict | None = None
+
+    @property
+    def kept(self) -> bool:
+        """A judge reinstated the post after the report."""
+        return self.decision is not None and self.decision["action"] == "reinstate"
+
+    def name(self) -> str:
+        """``rank N (shortcode)``, the media id when the permalink has no shortcode."""
+        return f"rank {self.rank} ({shortcode(self.permalink) or self.media_id})"
+
+
+def gone_reports(db: sqlite_utils.Database, entries, outcomes: dict | None = None,
+                 since: datetime | None = None) -> list[GoneReport]:
+    """The :class:`GoneReport` of each of ``entries`` (scored entries carrying their
+    ``fresh`` reading) that a source reported gone after its newest reading (and after
+    ``since``, aware UTC, when given), from every report recorded (``outcomes`` as
+    :func:`derby.store.read_outcomes` gives them; read when None), with the judge's
+    latest decision since the report."""
+    outcomes = store.read_outcomes(db) if outcomes is None else outcomes
+    found = []
+    for e in entries:
+        said = outcomes.get(e.media_id)
+        if not said:
+            continue
+        fresh = getattr(e, "fresh", None)
+        read_at = fresh.read_at if fresh is not None else None
+        if since is not None:
+            said = [o for o in said if o[2] > since]
+        reports = [(source, at) for source, outcome, at in said if outcome == "gone" and (read_at is None or at > read_at)]
+        if not reports:
+            continue
+        report = reports[-1]  # the newest: a reinstatement answers the reports made before it, not a later one
+        later = [a for a in store.moderation_history(db, e.media_id) if a["at"] >= report[1]]
+        found.append(GoneReport(e.rank, e.media_id, e.permalink, report[0], report[1], later[-1] if later else None))
+    return found
+
+
+def gone_undecided(db: sqlite_utils.Database, entries, outcomes: dict | None = None,
+                   since: datetime | None = None) -> list[GoneReport]:
+    """The reports of :func:`gone_reports` that no reinstatement answered: no judge
+    decided since the report, or a disqualification made after the standings' moment
+    left the post in them (standings ``--as-of`` an earlier time)."""
+    return [r for r in gone_reports(db, entries, outcomes, since) if not r.kept]
+
+
 def announcement_warnings(db: sqlite_utils.Database, board, count: int) -> list[str]:
     """What a person must know about the first ``count`` ranked entries of ``board``
     (:class:`derby.leaderboard.Standings`) before announcing them, one line each
@@ -103,19 +165,18 @@ def announcement_warnings(db: sqlite_utils.Database, board, count: int) -> list[
     last = store.last_poll_run_until(db, board.as_of)
     entries = list(board.rows(count))
     outcomes = store.read_outcomes(db)
+    reports = {r.media_id: r for r in gone_reports(db, [e for e in entries if "gone" in e.flags], outcomes)}
     seen = store.last_seen(db, [e.media_id for e in entries], board.as_of)
     latest = clock.from_store(last["started_at"]) if last else None
     tz = board.contest.tz
     lines = []
     for e in entries:
         name = f"rank {e.rank} ({shortcode(e.permalink) or e.media_id})"
-        fresh = board.freshness.get(e.media_id)
-        report = gone_report(outcomes.get(e.media_id, []), fresh.read_at if fresh else None) \
-            if "gone" in e.flags else None
+        report = reports.get(e.media_id)
         if report is not None:
-            said = f"{name} was reported gone by {report[0]} {clock.format_local(report[1], tz, 'en')}"
-            kept = e.moderation if e.moderation and e.moderation.get("action") == "reinstate" else None
-            if kept is not None and kept["at"] >= report[1]:
+            said = f"{name} was reported gone by {report.source} {clock.format_local(report.at, tz, 'en')}"
+            if report.kept:
+                kept = report.decision
                 lines.append(f"note: {said}; kept by {kept['by']} {clock.format_local(kept['at'], tz, 'en')}: "
                              f"{kept['reason']}")
             else:

@@ -10,8 +10,10 @@ no secret reaches any output.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import sqlite3
 import sys
 from datetime import datetime
@@ -67,6 +69,11 @@ def friendly(func):
             if "readonly" in text or "read-only" in text:
                 _fail(f"the database is read-only ({text}); copy it somewhere writable or fix its permissions, "
                       "then run the command again", 1)
+            if "database is locked" in text:
+                from derby.store import BUSY_TIMEOUT_MS
+
+                _fail(f"the database is locked by another program (waited {BUSY_TIMEOUT_MS // 1000} s); "
+                      "run the command again once it is done", 1)
             _fail(f"database error ({text}); if another program holds it, wait and run the command again", 1)
         except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
             if os.environ.get("DERBY_DEBUG") == "1":
@@ -332,6 +339,33 @@ def _token_source_note(name: str = "INSTAGRAM_ACCESS_TOKEN") -> str:
     return f"{name} is not set"
 
 
+def _env_line_warnings(env_file: Path) -> list[str]:
+    """One warning per line of ``env_file`` python-dotenv could not read (it ignores
+    them), naming the line and its variable but never its value."""
+    from dotenv.parser import parse_stream
+
+    try:
+        text = env_file.read_text(encoding="utf-8") if env_file.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return []  # main said so already
+    found = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            name = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=", binding.original.string)
+            what = f" ({name.group(1)}=…)" if name else ""
+            found.append(f"warning: {env_file} line {binding.original.line} could not be read{what}: check its "
+                         "quotes; the line was ignored")
+    return found
+
+
+def _token_space_warnings(env_file: Path) -> list[str]:
+    """A warning for each token variable whose value holds whitespace inside it (a
+    token never does: a line broken or pasted twice)."""
+    names = sorted(n for n in os.environ if "TOKEN" in n.upper())
+    return [f"warning: {n} holds a space or line break inside it; an access token has none (check {env_file})"
+            for n in names if any(c.isspace() for c in os.environ[n].strip())]
+
+
 def main() -> None:
     """Entry point: read ``.env`` from the working folder (the environment wins), then run."""
     from derby.secrets import env_file_warning
@@ -345,7 +379,8 @@ def main() -> None:
         _fail(f"cannot read {env_file}: {exc.strerror}", 2)
     # printed by the group, after the rehearsal line that must come first (or at the
     # end, when --help or --version answer before the group runs)
-    startup = {"env_warning": env_file_warning(env_file)}
+    notes = [env_file_warning(env_file), *_env_line_warnings(env_file), *_token_space_warnings(env_file)]
+    startup = {"env_warning": "\nderby: ".join(n for n in notes if n) or None}
     try:
         cli(prog_name="derby", obj=startup)
     finally:
@@ -575,7 +610,8 @@ def poll(ctx: _Context, force: bool) -> None:
         if "code " in summary.details or "fbtrace_id" in summary.details:  # only what Meta itself answered
             click.echo(_redact(f"derby: {summary.details} (quote these when asking Meta for help)"), err=True)
     if summary.error_kind == "auth":
-        click.echo(f"note: {_token_source_note()}", err=True)
+        for name in summary.refused_token_envs or ["INSTAGRAM_ACCESS_TOKEN"]:
+            click.echo(f"note: {_token_source_note(name)}", err=True)
     sys.exit(summary.exit_code)
 
 
@@ -601,7 +637,10 @@ def _run(ctx: _Context, every: float | None) -> None:
     from derby.errors import ConfigError
     from derby.feeds.factory import make_feed
 
-    db = ctx.open()
+    import threading
+
+    # a database another program keeps locked is waited for, never a reason to stop
+    db = poller.while_locked(ctx.open, threading.Event(), poller.LOCKED_RETRY, None)
     contest = _contest(db)
     interval = None
     if every is not None:
@@ -614,7 +653,8 @@ def _run(ctx: _Context, every: float | None) -> None:
             raise ConfigError(str(exc)) from None
     closed = _closed_line(db, contest)
     if not closed:
-        store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now())
+        poller.while_locked(lambda: store.claim_poll_clock(db, "rehearsal" if ctx.rehearsal else "real", ctx.now()),
+                            threading.Event(), poller.LOCKED_RETRY, None)
     db.close()
     if closed:
         _info(closed)
@@ -631,8 +671,10 @@ def _run(ctx: _Context, every: float | None) -> None:
         "lost_lock": ("stopped: another derby run took over this database", 1),
         "failing": ("stopped: polls keep failing (see the log above)", 1),
     }
-    if outcome == "auth":
-        click.echo(f"note: {_token_source_note()}", err=True)
+    if outcome == "auth":  # a team contest stops so only when every team's token was refused
+        names = sorted({t.token_env for t in contest.teams}) if contest.kind == "teams" else ["INSTAGRAM_ACCESS_TOKEN"]
+        for name in names:
+            click.echo(f"note: {_token_source_note(name)}", err=True)
     if outcome in failures:
         _fail(*failures[outcome])
     _info("derby run: " + {"closed": "final poll done: the contest is closed",
@@ -1030,7 +1072,11 @@ def _demo_draw_and_results(say, db, contest, closed_at, out_dir: Path) -> None:
     committed = draws.commit(db, contest, closed_at + timedelta(minutes=5), by="demo", pool=planned.get("pool", "eligible"),
                              weighted=bool(planned.get("weighted")), beacon=DEMO_BEACON,
                              winners=planned.get("winners", 1), alternates=planned.get("alternates", 2), as_of=None,
-                             out_dir=out_dir)
+                             out_dir=out_dir, include_gone=True)
+    if committed.kept_gone:  # the demo has no judge to ask; a real draw is refused until one decides
+        say(f"The demo has no judge to decide on a post reported gone, so it commits with --include-gone, which keeps "
+            f"it in the pool: {committed.kept_gone}. A real draw is refused until a judge decides on each such post "
+            "(derby disqualify or derby reinstate), or the organizer passes --include-gone on purpose")
     say(f"Draw among the {committed.pool['pool']} entries: commitment {committed.commitment} "
         f"(published before the beacon: {DEMO_BEACON})")
     drawn = draws.run(db, contest, closed_at + timedelta(minutes=10), by="demo", hex_value=DEMO_BEACON_VALUE,
@@ -1651,12 +1697,15 @@ def draw_group() -> None:
               help="Number of alternates (default: [draw], else 2).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Folder for the pool file.")
+@click.option("--include-gone", "include_gone", is_flag=True,
+              help="Keep posts reported gone that no judge decided on in the pool (the audit log names them); "
+                   "without it the commit is refused until a judge disqualifies or reinstates each.")
 @_as_of_option
 @_by_option
 @pass_ctx
 @friendly
 def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: str, winners: int | None,
-                alternates: int | None, out_dir: str, as_of: str | None, by: str | None) -> None:
+                alternates: int | None, out_dir: str, include_gone: bool, as_of: str | None, by: str | None) -> None:
     """Freeze the pool and print the SHA-256 commitment to publish before the beacon's value exists."""
     from derby import draws, store
 
@@ -1678,7 +1727,8 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
         draw_store.record_attempt(db, ctx.now(), _judge(by), "draw_commit_refused", f"refused: {exc}")
         raise
     done = draws.commit(db, contest, ctx.now(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
-                        winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir))
+                        winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir),
+                        include_gone=include_gone)
     doc = done.pool
     if as_of is None and store.contest_closed(db) is None:
         click.echo("warning: the daemon has not recorded its final poll: a later poll that finds a late post changes "
@@ -1686,6 +1736,8 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     click.echo(f"pool: {len(doc['entries'])} entries ({doc['pool']}{', weighted by score' if weighted else ''}), "
                f"{winners} winner{'s' if winners > 1 else ''} and {alternates} alternate{'s' if alternates != 1 else ''}; "
                f"written to {done.path}")
+    if done.kept_gone:
+        click.echo(f"note: kept in the pool though reported gone (--include-gone): {_safe(done.kept_gone)}", err=True)
     click.echo(f"beacon: {_safe(doc['beacon'])}")
     click.echo(f"commitment: {done.commitment}")
     click.echo("Publish the commitment now, before the beacon's value exists; then: derby draw run --value HEX "
@@ -1716,6 +1768,8 @@ def draw_run(ctx: _Context, hex_value: str | None, text_value: str | None, out_d
     for n, media_id in enumerate(result["winners"] + result["alternates"], start=1):
         role = "winner" if n <= len(result["winners"]) else "alternate"
         click.echo(f"{n}. {role:<9} {media_id}  {_safe(links.get(media_id)) or ''}".rstrip())
+    for line in done.warnings:
+        click.echo(_safe(line), err=True)
     click.echo(f"certificate: {done.json_path} and {done.html_path}")
     click.echo(f"anyone can check it: derby draw verify {done.json_path.name} --commitment "
                f"{done.certificate['commitment']}")

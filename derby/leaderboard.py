@@ -336,6 +336,7 @@ class PollHealth:
     gaps: list[tuple[str | None, datetime, datetime]] = field(default_factory=list)
     tokens: list = field(default_factory=list)  # derby.tokens.Notice: tokens expiring within a week or expired
     token_expired: bool = False  # the last poll was refused for an expired token (code 190, subcode 463 or 460)
+    expired_team: tuple[str, str] | None = None  # a team contest: (team name, token_env) of that refused token
 
 
 @dataclass
@@ -389,7 +390,17 @@ def poll_health(db: sqlite_utils.Database, contest: Contest, now: datetime) -> P
     return PollHealth(last_success=last_success, age=age, last_status=last["status"] if last else None,
                       stale=stale, stale_after=stale_after, gaps=gaps,
                       tokens=expiry.notices(store.token_expiries(db), now),
-                      token_expired=bool(last) and expiry.refused_as_expired(last))
+                      token_expired=bool(last) and expiry.refused_as_expired(last),
+                      expired_team=_expired_team(contest, last))
+
+
+def _expired_team(contest: Contest, last: dict | None) -> tuple[str, str] | None:
+    """(name, token_env) of the team whose expired token refused the poll run ``last``
+    (its error's endpoint is the team's account), None in a hashtag contest."""
+    if not last or not expiry.refused_as_expired(last) or contest.kind != "teams":
+        return None
+    account = (last.get("error_endpoint") or "").split("/")[0]
+    return next(((t.name, t.token_env) for t in contest.teams if t.account_id == account), None)
 
 
 def coverage_gaps(db: sqlite_utils.Database, contest: Contest, now: datetime,

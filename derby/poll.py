@@ -64,6 +64,9 @@ class PollSummary:
     """Refresh reads by id this poll made (see :mod:`derby.refresher`)."""
     gaps: list[store.CoverageGap] = field(default_factory=list)
     """Coverage gaps this poll found (see :func:`derby.store.record_coverage`)."""
+    refused_token_envs: list[str] = field(default_factory=list)
+    """The variables whose tokens the platform refused (a team contest: each refused
+    team's ``token_env``); empty for a hashtag contest (its one token)."""
 
     def line(self) -> str:
         """One line for a person: what this poll did."""

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import sqlite_utils
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -50,6 +52,12 @@ STOP_TIMEOUT = 8.0
 HEARTBEAT_EVERY = 60.0
 """Wall-clock seconds between heartbeats of a running daemon."""
 
+LOCKED_RETRY = 5.0
+"""Wall-clock seconds between tries to start on a database another program keeps locked
+(each try itself waits the store's busy timeout)."""
+
+T = TypeVar("T")
+
 WAITING, POLLING, COOLING_DOWN, CLOSED, NEEDS_PERSON = "waiting", "polling", "cooling_down", "closed", "auth"
 
 
@@ -57,7 +65,7 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
         on_poll: Callable[[PollSummary], None] | None = None, stop: threading.Event | None = None,
         final_grace: timedelta | None = None, max_failures: int | None = None, speed: float | None = None,
         lead: timedelta = START_LEAD, warn_after: timedelta = COVERAGE_WARNING, stop_timeout: float = STOP_TIMEOUT,
-        wall_clock: Clock = clock_mod.utcnow) -> str:
+        wall_clock: Clock = clock_mod.utcnow, locked_retry: float = LOCKED_RETRY) -> str:
     """Poll on a schedule through the contest's phases until it is closed or a stop is
     asked for. Returns ``closed``, ``already_closed``, ``stopped``, ``abandoned``
     (stopped while a request was still in flight after ``stop_timeout`` seconds: the
@@ -70,7 +78,9 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
 
     Before starting, takes the database's daemon lock (raises
     :class:`~derby.store.AlreadyRunning` naming a live holder; a dead holder's lock is
-    taken over) and closes poll runs a dead process left ``running``. Then an APScheduler
+    taken over) and closes poll runs a dead process left ``running``; a database another
+    program keeps locked past the busy timeout is said so and tried again every
+    ``locked_retry`` wall seconds until it is free or a stop is asked for. Then an APScheduler
     ``BlockingScheduler`` runs one poll job (``max_instances=1``, ``coalesce=True``:
     runs missed while the machine slept become one, and are logged) and a heartbeat
     job. Phases: before ``start - lead`` it waits; then it polls every ``interval``; the
@@ -85,7 +95,25 @@ def run(db_path: str | Path, feed_factory: Callable[[], Feed], clock: Clock, *, 
     daemon = Daemon(db_path, feed_factory, clock, interval=interval, on_poll=on_poll, stop=stop,
                     final_grace=final_grace, max_failures=max_failures, speed=speed, lead=lead,
                     warn_after=warn_after, stop_timeout=stop_timeout, wall_clock=wall_clock)
+    daemon.locked_retry = locked_retry
     return daemon.run()
+
+
+def while_locked(action: Callable[[], T], stop: threading.Event, pause: float, stopped: T) -> T:
+    """Return ``action()``, tried again every ``pause`` wall seconds while it fails on a
+    database another program keeps locked past the busy timeout (``sqlite3``'s
+    "database is locked", or a StoreError saying so), with a warning each time; return
+    ``stopped`` when ``stop`` is set meanwhile. Other errors propagate."""
+    while True:
+        try:
+            return action()
+        except (sqlite3.OperationalError, StoreError) as exc:
+            if "database is locked" not in str(exc):
+                raise
+            log.warning("the database is locked by another program past the busy timeout; trying again in %s",
+                        format_duration(pause))
+        if stop.wait(pause):
+            return stopped
 
 
 def close_dead_runs(db: sqlite_utils.Database, now: datetime) -> list[int]:
@@ -136,6 +164,8 @@ class Daemon:
         """Take the lock, serve the schedule until a stop, release the lock; return the outcome."""
         if not self.start():
             return "already_closed"
+        if self.contest is None:  # stopped while the database was locked
+            return "stopped"
         previous_handlers = self.install_signals()
         self.schedule_jobs()
         try:
@@ -147,7 +177,15 @@ class Daemon:
             self.release_lock()
         return self.outcome
 
+    locked_retry = LOCKED_RETRY
+
     def start(self) -> bool:
+        """:meth:`start_once`, tried again while another program keeps the database
+        locked (a transient lock is never a reason to stop); True, with no contest read,
+        after a stop asked for meanwhile."""
+        return while_locked(self.start_once, self.stop, self.locked_retry, True)
+
+    def start_once(self) -> bool:
         """Read the contest, take the daemon lock, mark runs a dead process left
         running. False when the contest is already closed."""
         db = store.open_db(self.db_path)

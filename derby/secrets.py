@@ -10,6 +10,8 @@ is clean. :func:`env_file_warning` checks the permissions of a ``.env`` file.
 
 from __future__ import annotations
 
+import base64
+import functools
 import logging
 import re
 import stat
@@ -20,12 +22,39 @@ MASK = "***"
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Return ``text`` with every secret value and secret query parameter replaced by ``***``."""
+    """Return ``text`` with every secret value and secret query parameter replaced by ``***``.
+
+    A secret is found in any of the encodings a server or library may echo it in: raw,
+    percent-encoded (upper or lower hex, whole or in part, once or twice), form-encoded (``+`` for a
+    space), JSON-escaped (``\\/``, ``\\uXXXX``) and base64 (standard or URL-safe)."""
     text = _SECRET_PARAMS.sub(r"\1" + MASK, text)
     for secret in secrets:
         if secret:
-            text = text.replace(secret, MASK)
+            text = _secret_pattern(secret).sub(MASK, text)
     return text
+
+
+def _char_forms(char: str) -> str:
+    """The regex alternatives one character of a secret may be written as."""
+    forms = [re.escape(char)]
+    if not char.isalnum() or not char.isascii():
+        percent = "".join(f"%{byte:02x}" for byte in char.encode())
+        forms += [percent, percent.replace("%", "%25"), f"\\\\u{ord(char):04x}"]
+        if char == " ":
+            forms.append(r"\+")
+        if char in "/\"\\":
+            forms.append(re.escape("\\" + char))
+    return forms[0] if len(forms) == 1 else "(?:" + "|".join(reversed(forms)) + ")"  # longest first
+
+
+@functools.lru_cache(maxsize=64)
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    encoded = secret.encode()
+    literals = {base64.b64encode(encoded).decode(), base64.urlsafe_b64encode(encoded).decode()}
+    literals |= {value.rstrip("=") for value in literals}
+    spelled = "".join(_char_forms(char) for char in secret)
+    alternatives = [spelled] + [re.escape(value) for value in sorted(literals, key=len, reverse=True) if len(value) >= 8]
+    return re.compile("|".join(alternatives), re.I)
 
 
 class RedactingFilter(logging.Filter):

@@ -17,6 +17,7 @@ import sqlite_utils
 from derby import clock, store
 from derby.config import Contest
 from derby.errors import DerbyError
+from derby.freshness import FLAGS as FRESHNESS_FLAGS
 from derby.leaderboard import (BoardRow, BoardView, PollHealth, Standings, board_counts, entry_record, poll_health,
                                standings, trends)
 from derby.scoring import ELIGIBLE, ScoredEntry
@@ -373,8 +374,10 @@ def explain_team_lines(board: TeamStandings, team: TeamScore, moderation: list[d
     for entry in sorted(team.posts, key=lambda e: (e.timestamp is None, e.timestamp or board.as_of, e.media_id)):
         state = t["counted"] if entry.status == ELIGIBLE else t["not_counted"].format(reason=display_text(entry.reason))
         terms = ", ".join(f"{rule} {_fmt(points)}" for rule, points in entry.points.items() if points)
+        notes = [f for f in entry.flags if f in FRESHNESS_FLAGS]  # the post's freshness, as the posts' board shows it
         lines.append(f"  {entry.media_id}  {clock.format_short(entry.timestamp, tz, lang) or t['no_date']}  "
-                     f"{_fmt(entry.score):>8}  {state}" + (f"  [{terms}]" if terms else ""))
+                     f"{_fmt(entry.score):>8}  {state}" + (f"  [{terms}]" if terms else "")
+                     + (f"  ({t['flags'].format(flags=', '.join(notes))})" if notes else ""))
         lines.append(f"      {shorten(display_text(entry.caption), 100) or t['no_caption']}")
     lines.append(t["moderation"] if moderation else t["no_moderation"])
     lines += [t["action"].format(when=when(a["at"]), action=a["action"], by=display_text(a["by"]),

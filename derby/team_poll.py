@@ -22,8 +22,8 @@ from derby import store
 from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
 from derby.feeds.sources import AccountFields, AccountMedia
-from derby.poll import PollSummary, cooldown_end, _when, check_tokens, feed_account, keep_ranks
-from derby.teams import Team
+from derby.poll import PollSummary, _when, check_tokens, cooldown_end, feed_account, keep_ranks
+from derby.teams import DEFAULT_TOKEN_ENV, Team
 
 log = logging.getLogger("derby.poller")
 
@@ -110,7 +110,9 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         warnings.extend(f"{label}: {n}" for n in answer[0].warnings)
         _note_followers(db, team, reading, label, warnings)
         store.save_account_snapshot(db, run_id, reading, now)
+        whole = True  # no page cut short: the read reached the contest's start
         for page in feed.read(AccountMedia(team.account_id, team.name, contest.start, account), now):
+            whole = whole and not page.truncated
             result = store.save_page(db, run_id, team.account_id, "media", page, now, label=f"{label} media")
             store.link_team_media(db, run_id, team.account_id, [m.media_id for m in page.media])
             missing = [m.media_id for m in page.media if m.like_count is None]
@@ -126,6 +128,8 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
                 store.record_team_read(db, run_id, team.account_id, now, status="skipped", pages=pages,
                                        error="stopped before the end of its media")
                 raise _Stopped()
+        if whole:
+            _record_gone(db, contest, team, run_id, now, label, warnings)
         if not store.team_post_count(db, team.account_id):
             warnings.append(f"{label} has no post yet")
     except ThrottledError as exc:
@@ -139,6 +143,8 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         summary.notes.append(f"{label} throttled (this account only) until {_when(until, contest.tz)}: {exc}")
         return False
     except FeedError as exc:
+        if isinstance(exc, AuthError):
+            _name_token(exc, team, summary)
         message = f"{exc}{_hint(exc)}"
         store.record_team_read(db, run_id, team.account_id, now, status="failed", pages=pages, error_kind=exc.kind,
                                error=message)
@@ -148,6 +154,26 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         return False
     store.record_team_read(db, run_id, team.account_id, now, status="ok", pages=pages)
     return True
+
+
+def _name_token(exc: AuthError, team: Team, summary: PollSummary) -> None:
+    """Make a refused token's advice name the variable the team's token came from
+    (``team.token_env``, such as DERBY_TOKEN_3E_AVENUE), not the organizer account's,
+    and note that variable in ``summary.refused_token_envs``."""
+    if team.token_env != DEFAULT_TOKEN_ENV:
+        exc.args = (str(exc).replace(DEFAULT_TOKEN_ENV, team.token_env),)
+    if team.token_env not in summary.refused_token_envs:
+        summary.refused_token_envs.append(team.token_env)
+
+
+def _record_gone(db, contest: Contest, team: Team, run_id: int, now: datetime, label: str,
+                 warnings: list[str]) -> None:
+    """After a whole read of the team's media: its stored posts of the contest this read
+    did not return are reported gone (the board flags them; a judge decides)."""
+    gone = store.record_account_gone(db, run_id, team.account_id, contest.start, now)
+    if gone:
+        warnings.append(f"{label}: {gone} post{'s' if gone != 1 else ''} of the contest no longer in the account's "
+                        "media (deleted, archived or hidden): reported gone, flagged on the board")
 
 
 def _hint(exc: FeedError) -> str:

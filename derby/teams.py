@@ -104,6 +104,10 @@ def parse_teams(raw: object) -> tuple[Team, ...]:
         token_env = table.get("token_env", DEFAULT_TOKEN_ENV)
         if not isinstance(token_env, str) or not _ENV_NAME.match(token_env):
             raise ValueError(f"{label}: token_env must name an environment variable such as DERBY_TOKEN_3E_AVENUE")
+        if "TOKEN" not in token_env.upper():
+            # derby keeps the values of *TOKEN* and *SECRET* variables out of every message
+            raise ValueError(f"{label}: token_env {token_env!r} must have TOKEN in its name (such as "
+                             "DERBY_TOKEN_3E_AVENUE), so derby keeps its value out of every message")
         login = table.get("login", "facebook")
         if login not in LOGINS:
             raise ValueError(f"{label}: login must be one of {', '.join(LOGINS)}, not {login!r}")

@@ -10,7 +10,8 @@ Captions are hostile input. Three different dangers need three different cures:
 - spreadsheets: :func:`spreadsheet_safe` neutralises cells that a spreadsheet would
   run as a formula (OWASP "CSV injection" advice);
 - hashtag matching: :func:`normalize_hashtag` and :func:`caption_hashtags` compare tags
-  after Unicode NFC and case folding;
+  after Unicode NFC and case folding (in a caption's first ``CAPTION_WORK_LIMIT``
+  characters: Instagram caps captions at 2,200);
 - mention matching: :func:`caption_mentions` and :func:`mentions` find an account in a
   caption as the platform writes it (with or without the ``@``).
 """
@@ -31,8 +32,16 @@ _CAPTION_TAG = re.compile(r"#(\w+)")
 # characters, never ending with a period nor holding two periods in a row.
 USERNAME = re.compile(r"^(?!.*\.\.)(?!.*\.$)[a-z0-9._]{1,30}$")
 # Web addresses and e-mail addresses are blanked before handles are looked for: a name
-# inside them is not a mention.
-_ADDRESS = re.compile(r"\S*(?:://|www\.|\.[A-Za-z]{2,}/)\S*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+# inside them is not a mention. Each is looked for inside one word (a run without
+# spaces), so the work stays linear in the caption's length.
+_WORD = re.compile(r"\S+")
+_WEB_ADDRESS = re.compile(r"://|www\.|\.[A-Za-z]{2,}/", re.IGNORECASE)
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+# Instagram caps a caption at 2,200 characters (graph-api.md, contest.md): hashtags and
+# mentions are looked for in the first CAPTION_WORK_LIMIT characters only, so an absurd
+# caption from a broken or hostile answer cannot make a poll slow. The caption itself
+# is stored whole.
+CAPTION_WORK_LIMIT = 10_000
 # A handle: a run of word characters and periods not glued to a word, a period, a
 # hashtag's # or another @ before it, nor to an @ after it (an e-mail's local part).
 _HANDLE = re.compile(r"(?<![\w.@#/])@?([\w.]+)(?![\w.@])")
@@ -73,7 +82,7 @@ def caption_hashtags(caption: str | None) -> list[str]:
     """Return the normalized hashtags of a caption, in order, duplicates kept."""
     if not caption:
         return []
-    text = unicodedata.normalize("NFC", caption)
+    text = unicodedata.normalize("NFC", caption[:CAPTION_WORK_LIMIT])
     return [m.group(1).casefold() for m in _CAPTION_TAG.finditer(text)]
 
 
@@ -87,17 +96,30 @@ def caption_mentions(caption: str | None) -> list[str]:
     "Follow shortlinesz"), so a bare handle counts. Not a mention: a word inside a
     longer name (``snq_officiel2``, ``ésnq``), a ``#hashtag``, an e-mail address
     (``moi@snq.com``), a web address (``instagram.com/snq``). A period that ends the
-    sentence is not part of the handle. Text is compared after NFC.
+    sentence is not part of the handle. Text is compared after NFC. Only the first
+    ``CAPTION_WORK_LIMIT`` characters are read (as :func:`caption_hashtags`).
     """
     if not caption:
         return []
-    text = _ADDRESS.sub(" ", unicodedata.normalize("NFC", caption))
+    text = _without_addresses(unicodedata.normalize("NFC", caption[:CAPTION_WORK_LIMIT]))
     found: dict[str, None] = {}
     for match in _HANDLE.finditer(text):
         name = match.group(1).rstrip(".").lower()
         if name.isascii() and USERNAME.match(name):
             found[name] = None
     return list(found)
+
+
+def _without_addresses(text: str) -> str:
+    """``text`` with each web address (the whole word holding ``://``, ``www.`` or a
+    ``.domain/``) and each e-mail address replaced by a space; linear in its length."""
+    def blank(word: re.Match) -> str:
+        value = word.group()
+        if _WEB_ADDRESS.search(value):
+            return " "
+        return _EMAIL.sub(" ", value) if "@" in value else value
+
+    return _WORD.sub(blank, text)
 
 
 def mentions(caption: str | None, username: str) -> bool:

@@ -252,3 +252,23 @@ def test_a_team_accounts_day_long_throttle_is_kept_whole(httpserver, real_dir, e
     db, c = throttle_account_a(httpserver, real_dir, 1440)
     poll_once(db, c, feed(env, outside), NOW)
     assert store.active_cooldown(db, A, NOW)["until"] == NOW + timedelta(days=1)
+
+
+def test_a_teams_expired_token_names_the_team_and_its_variable(httpserver, real_dir, env, outside):
+    from derby.leaderboard import poll_health
+
+    serve_team(httpserver, real_dir, A)
+    expired = json.dumps({"error": {"message": "Error validating access token: Session has expired", "type": "OAuthException",
+                                    "code": 190, "error_subcode": 463, "fbtrace_id": "Tr4ce"}})
+    httpserver.expect_request(f"/v24.0/{B}").respond_with_response(Response(expired, status=400))
+    db = store.open_db(":memory:")
+    c = contest()
+    store.save_contest(db, c, utc(2021, 1, 1))
+    summary = poll_once(db, c, feed(env, outside), NOW)
+    assert summary.error == ("team “Saint-Jean”: Graph API error 190 on 17841400000000202: Error validating access token: "
+                             "Session has expired (the access token has expired; generate a new long-lived token and "
+                             "put it in DERBY_TOKEN_B)")
+    assert "INSTAGRAM_ACCESS_TOKEN" not in " ".join([summary.error, *summary.notes])
+    assert summary.refused_token_envs == ["DERBY_TOKEN_B"]
+    health = poll_health(db, store.load_contest(db), NOW)
+    assert health.token_expired and health.expired_team == ("Saint-Jean", "DERBY_TOKEN_B")

@@ -240,3 +240,22 @@ def test_mention_reads_turned_off_for_a_missing_permission_are_not_asked(tmp_pat
     assert graph.calls == [] and not checks[0].read
     assert checks[0].lines[0].startswith("cannot be read: not asked: mention reads are off since 2017-04-04 "
                                          "20:00 (UTC−4) (the token lacks instagram_manage_comments)")
+
+
+def test_a_stored_media_id_that_is_not_a_graph_id_cannot_be_read_and_says_so(httpserver):
+    """A database from before the poller refused such ids may hold one: the mention read
+    says in one line why the post cannot be read, and nothing is asked of the API."""
+    from derby.config import GraphSettings
+    from derby.feeds.graph import GraphFeed
+
+    settings = GraphSettings(access_token="EAAtestTOKEN0123456789", user_id="17841405309211844",
+                             base_url=httpserver.url_for("/v24.0").rstrip("/"))
+    from test_refresh import CONTEST
+
+    read = check.mention_reader(store.open_db(":memory:"), CONTEST, GraphFeed(settings, max_attempts=1),
+                                "17841405309211844", utc(2017, 4, 12, 13))
+    with pytest.raises(check.CannotRead) as info:
+        read({"media_id": "notanumber", "permalink": None})
+    assert str(info.value) == ("its stored media id 'notanumber' is not a Graph id (the API never gives one like it), "
+                               "so it cannot be read again")
+    assert httpserver.log == []

@@ -159,6 +159,10 @@ def test_demo_runs_the_whole_job(runner, tmp_path):
     # it ends with a committed, verified draw (a made-up beacon value, said so) and certified results
     text = " ".join(result.output.split())
     assert "MADE-UP beacon value" in text and "derby draw verify" in text
+    # its rank 1 is reported gone and it has no judge: it keeps the post on purpose, and says so
+    assert "commits with --include-gone" in text and "A real draw is refused until a judge decides" in text
+    (committed,) = store.audit_log(database, action="draw_commit")
+    assert "kept in the pool though reported gone (--include-gone): rank 1 (" in committed["summary"]
     assert text.count(": match") == 2 and "Results certified into" in text
     folder = tmp_path / "derby-demo-results"
     cert = next(folder.glob("draw-certificate-*.json"))

@@ -491,3 +491,58 @@ def test_the_final_poll_waits_for_count_engagement_until_when_later():
     assert poller.final_poll_at(later) == utc(2017, 4, 13, 4)
     sooner = make_contest(end=utc(2017, 4, 10, 4), count_engagement_until=utc(2017, 4, 10, 8))
     assert poller.final_poll_at(sooner) == utc(2017, 4, 11, 4)
+
+
+def test_a_database_locked_at_start_up_is_waited_for_not_a_reason_to_stop(tmp_path, monkeypatch, caplog):
+    """Another program holds the write lock past the busy timeout when the daemon starts:
+    it says so and tries again until the lock is free, then polls."""
+    import sqlite3
+
+    from derby.store import schema
+
+    path = tmp_path / "d.db"
+    init_db(path)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    stop = threading.Event()
+    polls = []
+
+    def on_poll(summary):
+        polls.append(summary)
+        stop.set()
+
+    def release_after_the_warning():
+        while not any("locked" in r.getMessage() for r in caplog.records):
+            time.sleep(0.01)
+        holder.execute("COMMIT")
+
+    caplog.set_level(logging.WARNING, logger="derby")
+    releaser = threading.Thread(target=release_after_the_warning)
+    releaser.start()
+    outcome = poller.run(path, fixture_feed, StepClock(utc(2017, 4, 3)), interval=0.05, on_poll=on_poll, stop=stop,
+                         locked_retry=0.01)
+    releaser.join()
+    holder.close()
+    assert outcome == "stopped" and [p.status for p in polls] == ["ok"]
+    assert any(r.getMessage().startswith("the database is locked by another program") for r in caplog.records)
+
+
+def test_a_one_shot_command_on_a_locked_database_waits_then_says_so_in_one_line(tmp_path, monkeypatch):
+    import sqlite3
+
+    from derby.store import schema
+
+    path = tmp_path / "d.db"
+    init_db(path)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = CliRunner().invoke(cli, ["--db", str(path), "--now", "2017-04-03T12:00", "poll"])
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == ("derby: the database is locked by another program (waited 15 s); "
+                                              "run the command again once it is done")

@@ -249,3 +249,68 @@ def test_a_commit_before_any_run_is_superseded_by_the_next_and_both_are_recorded
     assert derby("draw", "verify", str(cert), "--commitment", c2).exit_code == 0
     assert derby("draw", "verify", str(cert), "--commitment", c1, ok=False).exit_code == 1  # not the first one
     assert [r["subject"] for r in _audit(derby.db, "draw_commit")] == [c1, c2]
+
+
+def _report_gone(db_path: Path, media_id: str, at) -> None:
+    store.record_outcomes(store.open_db(db_path), None, [(media_id, "mentioned_media", "gone", None)], at)
+
+
+def _top(derby, tmp_path, n=3):
+    out = derby("draw", "commit", "--beacon", BEACON, "--pool", f"top:{n}", "--out", str(tmp_path)).output
+    return out, json.loads(next(tmp_path.glob("draw-pool-*.json")).read_bytes())
+
+
+def test_a_pool_holding_a_post_reported_gone_is_refused_until_a_judge_decides(derby, tmp_path, fake_clock):
+    board = store.open_db(derby.db)
+    from derby import leaderboard
+
+    first = leaderboard.standings(board, fake_clock.now).ranked[0]
+    _report_gone(derby.db, first.media_id, utc(2017, 4, 12, 12, 30))
+    refused = derby("draw", "commit", "--beacon", BEACON, "--pool", "top:3", "--out", str(tmp_path), ok=False)
+    assert refused.exit_code == 2 and "reported gone" in refused.stderr
+    assert f"rank 1 (" in refused.stderr and first.media_id in refused.stderr and "mentioned_media" in refused.stderr
+    assert "derby disqualify" in refused.stderr and "--include-gone" in refused.stderr
+    assert not list(tmp_path.glob("draw-pool-*.json")) and store.open_db(derby.db)["draw_commitments"].count == 0
+    (row,) = _audit(derby.db, "draw_commit_refused")
+    assert row["data"][0]["media_id"] == first.media_id
+    # --as-of: a disqualification made now would not leave the pool as of an earlier moment
+    as_of = derby("draw", "commit", "--beacon", BEACON, "--as-of", "2017-04-12T08:10", "--out", str(tmp_path), ok=False)
+    assert "does not remove a post from the pool" in as_of.stderr
+    fake_clock.now = utc(2017, 4, 12, 13, 5)
+    derby("disqualify", first.media_id, "--reason", "deleted", "--by", "Marie")
+    late = derby("draw", "commit", "--beacon", BEACON, "--as-of", "2017-04-12T08:10", "--out", str(tmp_path), ok=False)
+    assert "disqualified by Marie" in late.stderr and "the pool as of --as-of still holds it" in late.stderr
+    derby("reinstate", first.media_id, "--reason", "a mistake", "--by", "Marie")
+    fake_clock.now = utc(2017, 4, 12, 13, 10)
+    _report_gone(derby.db, first.media_id, utc(2017, 4, 12, 13, 6))  # gone again, after the reinstatement
+    # kept on purpose: the pool is the standings' (unchanged), the audit log names the post
+    kept = derby("draw", "commit", "--beacon", BEACON, "--pool", "top:3", "--include-gone", "--out", str(tmp_path))
+    pool = json.loads(next(tmp_path.glob("draw-pool-*.json")).read_bytes())
+    assert first.media_id in [e["media_id"] for e in pool["entries"]] and "reported gone" in kept.stderr
+    (done,) = _audit(derby.db, "draw_commit")
+    assert "--include-gone" in done["summary"] and first.media_id in done["summary"]
+
+
+def test_a_judges_decision_after_the_report_lets_the_commit_through(derby, tmp_path, fake_clock):
+    from derby import leaderboard
+
+    ranked = leaderboard.standings(store.open_db(derby.db), fake_clock.now).ranked
+    _report_gone(derby.db, ranked[0].media_id, utc(2017, 4, 12, 12, 30))
+    _report_gone(derby.db, ranked[1].media_id, utc(2017, 4, 12, 12, 30))
+    assert derby("draw", "commit", "--beacon", BEACON, "--pool", "top:3", ok=False).stderr.count("reported gone by") == 2
+    derby("reinstate", ranked[0].media_id, "--reason", "still online, checked by hand", "--by", "Marie")
+    derby("disqualify", ranked[1].media_id, "--reason", "deleted", "--by", "Marie")
+    _, pool = _top(derby, tmp_path)
+    ids = [e["media_id"] for e in pool["entries"]]
+    assert ranked[0].media_id in ids and ranked[1].media_id not in ids
+
+
+def test_a_drawn_post_reported_gone_after_the_commit_is_warned_about(derby, tmp_path, fake_clock):
+    _top(derby, tmp_path, 3)
+    pool = json.loads(next(tmp_path.glob("draw-pool-*.json")).read_bytes())
+    for entry in pool["entries"]:
+        _report_gone(derby.db, entry["media_id"], utc(2017, 4, 12, 13, 30))
+    fake_clock.now = utc(2017, 4, 12, 14)
+    ran = derby("draw", "run", "--value", VALUE, "--out", str(tmp_path))
+    assert ran.stderr.count("reported gone by mentioned_media") == 3 and "after the commit" in ran.stderr
+    assert "reported gone" in _audit(derby.db, "draw_run")[0]["summary"]

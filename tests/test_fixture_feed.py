@@ -33,11 +33,11 @@ def replay(tmp_path):
     folder = tmp_path / "replay"
     write(folder / "hashtags" / "x.json", {"data": [{"id": TAG_ID}]})
     first = folder / "polls" / FIRST / TAG_ID
-    write(first / "recent_media-1.json", {"data": [media("m1", 1, 0), media("m2", 0, 0)],
+    write(first / "recent_media-1.json", {"data": [media("101", 1, 0), media("102", 0, 0)],
                                           "paging": {"cursors": {"after": "c1"}, "next": NEXT.format("c1")}})
-    write(first / "recent_media-2.json", {"data": [media("m3", 2, 1)]})
+    write(first / "recent_media-2.json", {"data": [media("103", 2, 1)]})
     write(folder / "polls" / SECOND / TAG_ID / "recent_media-1.json",
-          {"data": [media("m1", 5, 2), media("m2", 3, 0), media("m3", 4, 1)]})
+          {"data": [media("101", 5, 2), media("102", 3, 0), media("103", 4, 1)]})
     (folder / "polls" / "notes").mkdir()  # not a poll time: ignored
     return folder
 
@@ -60,15 +60,15 @@ def test_before_the_first_poll_there_are_no_pages(replay):
 
 
 def test_at_the_first_poll_time_the_first_poll_is_read(replay):
-    assert read(FixtureFeed(replay), utc(2017, 4, 1, 12)) == [[("m1", 1, 0), ("m2", 0, 0)], [("m3", 2, 1)]]
+    assert read(FixtureFeed(replay), utc(2017, 4, 1, 12)) == [[("101", 1, 0), ("102", 0, 0)], [("103", 2, 1)]]
 
 
 def test_between_polls_the_earlier_poll_is_read(replay):
-    assert read(FixtureFeed(replay), utc(2017, 4, 2, 11, 59, 59)) == [[("m1", 1, 0), ("m2", 0, 0)], [("m3", 2, 1)]]
+    assert read(FixtureFeed(replay), utc(2017, 4, 2, 11, 59, 59)) == [[("101", 1, 0), ("102", 0, 0)], [("103", 2, 1)]]
 
 
 def test_after_the_last_poll_the_latest_poll_is_read_with_grown_counts(replay):
-    assert read(FixtureFeed(replay), utc(2017, 4, 30)) == [[("m1", 5, 2), ("m2", 3, 0), ("m3", 4, 1)]]
+    assert read(FixtureFeed(replay), utc(2017, 4, 30)) == [[("101", 5, 2), ("102", 3, 0), ("103", 4, 1)]]
 
 
 # -- paging across files --------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_paging_reads_the_next_numbered_file(replay):
 def test_missing_page_after_paging_next_raises(replay):
     (replay / "polls" / FIRST / TAG_ID / "recent_media-2.json").unlink()
     pages = FixtureFeed(replay).media_pages(TAG_ID, "recent_media", utc(2017, 4, 1, 12))
-    assert [m.media_id for m in next(pages).media] == ["m1", "m2"]
+    assert [m.media_id for m in next(pages).media] == ["101", "102"]
     with pytest.raises(FeedError) as info:
         next(pages)
     assert str(info.value) == f"fixture page polls/{FIRST}/{TAG_ID}/recent_media-2.json is missing (the previous page has paging.next)"
@@ -97,7 +97,7 @@ def test_edge_without_a_recorded_file_gives_one_empty_page(replay):
 
 def test_page_cap_stops_fixture_paging_with_a_note(replay):
     feed = FixtureFeed(replay, page_cap=1)
-    assert read(feed, utc(2017, 4, 1, 12)) == [[("m1", 1, 0), ("m2", 0, 0)]]
+    assert read(feed, utc(2017, 4, 1, 12)) == [[("101", 1, 0), ("102", 0, 0)]]
     assert feed.notes == [f"#{TAG_ID} recent_media: page cap of 1 reached; older media of this poll were not read"]
 
 

@@ -198,10 +198,10 @@ def test_non_json_bodies_are_transient_and_retried(httpserver, feed_for, fake_ti
 def test_transient_failure_then_success_returns_the_page(httpserver, feed_for, fake_time):
     httpserver.expect_oneshot_request(f"/v24.0/{EDGE}").respond_with_data("<html>502</html>", status=502)
     httpserver.expect_oneshot_request(f"/v24.0/{EDGE}").respond_with_json(error_body(2, "Service temporarily unavailable", transient=True), status=503)
-    httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["m1", "m2"]))
+    httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["101", "102"]))
     feed = feed_for()
     pages = pages_of(feed)
-    assert [m.media_id for m in pages[0].media] == ["m1", "m2"]
+    assert [m.media_id for m in pages[0].media] == ["101", "102"]
     assert (feed.requests_made, feed.retries, fake_time.sleeps) == (3, 2, [2.0, 4.0])
 
 
@@ -328,7 +328,7 @@ def test_missing_or_broken_usage_header_is_not_zero(headers):
 
 def test_usage_above_80_slows_down_and_above_95_stops_before_calling(httpserver, feed_for, fake_time):
     def page(after, pct):
-        return {"response_json": media_page([f"m{after}"], after=f"c{after}"),
+        return {"response_json": media_page([f"10{after}"], after=f"c{after}"),
                 "headers": {"X-App-Usage": f'{{"call_count": {pct}, "total_cputime": 5, "total_time": 5}}'}}
 
     served = iter([page(1, 50), page(2, 85), page(3, 96), page(4, 10)])
@@ -344,7 +344,7 @@ def test_usage_above_80_slows_down_and_above_95_stops_before_calling(httpserver,
     with pytest.raises(ThrottledError) as info:
         for p in feed.media_pages(TAG_ID, "recent_media"):
             got.append(p)
-    assert [p.media[0].media_id for p in got] == ["m1", "m2", "m3"]
+    assert [p.media[0].media_id for p in got] == ["101", "102", "103"]
     assert len(httpserver.log) == 3
     assert fake_time.sleeps == [10.0]  # one pause: before the request that followed the 85 % reading
     assert str(info.value) == (f"usage at 96 % of the platform's limit; stopped before calling {EDGE}, "
@@ -354,7 +354,7 @@ def test_usage_above_80_slows_down_and_above_95_stops_before_calling(httpserver,
 
 def test_a_response_without_header_keeps_the_last_reading(httpserver, feed_for):
     httpserver.expect_oneshot_request(f"/v24.0/{EDGE}").respond_with_json(
-        media_page(["a"], after="c1"), headers={"X-App-Usage": '{"call_count": 40, "total_cputime": 1, "total_time": 1}'})
+        media_page(["401"], after="c1"), headers={"X-App-Usage": '{"call_count": 40, "total_cputime": 1, "total_time": 1}'})
     httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["b"]))
     feed = feed_for()
     assert len(pages_of(feed)) == 2
@@ -369,7 +369,7 @@ def test_repeating_cursor_stops_paging_with_a_note(httpserver, feed_for):
     def handler(request):
         import json
         afters.append(request.args.get("after"))
-        body = media_page([f"m{len(afters)}"], after="SAME")
+        body = media_page([f"10{len(afters)}"], after="SAME")
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_handler(handler)
@@ -386,7 +386,7 @@ def test_page_cap_is_reported(httpserver, feed_for):
     def handler(request):
         import json
         n = next(counter)
-        return Response(json.dumps(media_page([f"m{n}"], after=f"c{n}")), content_type="application/json")
+        return Response(json.dumps(media_page([f"10{n}"], after=f"c{n}")), content_type="application/json")
 
     httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_handler(handler)
     feed = feed_for(page_cap=3)
@@ -395,9 +395,9 @@ def test_page_cap_is_reported(httpserver, feed_for):
 
 
 def test_unknown_media_are_not_a_reason_to_stop(httpserver, feed_for):
-    httpserver.expect_oneshot_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["old1", "old2"], after="c1"))
-    httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["new1"]))
-    assert [m.media_id for p in pages_of(feed_for()) for m in p.media] == ["old1", "old2", "new1"]
+    httpserver.expect_oneshot_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["201", "202"], after="c1"))
+    httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["301"]))
+    assert [m.media_id for p in pages_of(feed_for()) for m in p.media] == ["201", "202", "301"]
 
 
 # -- what goes out ---------------------------------------------------------------------------
@@ -418,7 +418,7 @@ def test_without_secret_no_proof_is_sent(httpserver, feed_for):
 
 
 def test_next_url_is_never_followed_only_its_cursor(httpserver, feed_for):
-    page = media_page(["a"], after="c1")
+    page = media_page(["401"], after="c1")
     page["paging"]["next"] = "http://127.0.0.1:9/elsewhere?access_token=" + FAKE_TOKEN + "&after=c1"
     httpserver.expect_oneshot_request(f"/v24.0/{EDGE}").respond_with_json(page)
     httpserver.expect_request(f"/v24.0/{EDGE}").respond_with_json(media_page(["b"]))

@@ -160,14 +160,14 @@ def test_page_cap_stops_paging_and_records_a_note(httpserver, outside):
     def endless(request):
         n = len(served) + 1
         served.append(request.args.get("after"))
-        return Response(json.dumps({"data": [{"id": f"m{n}"}], "paging": {
+        return Response(json.dumps({"data": [{"id": f"10{n}"}], "paging": {
             "cursors": {"after": f"c{n}"}, "next": f"https://graph.facebook.com/v24.0/x/recent_media?after=c{n}"}}),
             content_type="application/json")
 
     httpserver.expect_request(f"/v24.0/{HASHTAG_ID}/recent_media").respond_with_handler(endless)
     feed = make_feed(base(httpserver), outside, page_cap=3)
     pages = list(feed.media_pages(HASHTAG_ID, "recent_media", NOW))
-    assert [p.media[0].media_id for p in pages] == ["m1", "m2", "m3"]
+    assert [p.media[0].media_id for p in pages] == ["101", "102", "103"]
     assert served == [None, "c1", "c2"]
     assert feed.notes == [f"#{HASHTAG_ID} recent_media: page cap of 3 reached; older media of this poll were not read"]
 
@@ -492,3 +492,56 @@ def test_a_request_with_its_own_account_goes_to_its_base_url_with_its_token(http
     assert request.args.to_dict() == {"user_id": "4242", "fields": MEDIA_FIELDS, "access_token": other_token}
     assert other_token not in str(info.value) and FAKE_TOKEN not in feed.redact(f"{FAKE_TOKEN} {other_token}")
     assert other_token not in feed.redact(other_token)
+
+
+ODD_TOKEN = "EAAtrialSECRET+/=x"
+
+
+@pytest.mark.parametrize("echo", [
+    "EAAtrialSECRET%2B%2F%3Dx", "EAAtrialSECRET%2b%2f%3dx", "EAAtrialSECRET%2B%2F%3Dx".replace("%2F", "/"),
+    "EAAtrialSECRET%2B%2F%3Dx".replace("%2B", "+"), "EAAtrialSECRET%2B%2F%3Dx".replace("%3D", "="),
+    "EAAtrialSECRET+/=x", "EAAtrialSECRET%2B/%3Dx"])
+def test_an_error_echoing_the_token_in_any_encoding_is_redacted(httpserver, outside, echo):
+    httpserver.expect_request("/v24.0/ig_hashtag_search").respond_with_json(
+        {"error": {"message": f"Bad request https://graph.facebook.com/x?token={echo} again {echo}", "code": 100,
+                   "type": "OAuthException", "fbtrace_id": "Atrace"}}, status=400)
+    session = requests.Session()
+    session.mount("https://", outside)
+    settings = GraphSettings(access_token=ODD_TOKEN, user_id=USER_ID, base_url=base(httpserver))
+    db = store.open_db(":memory:")
+    summary = poll_once(db, CONTEST, GraphFeed(settings, session=session, max_attempts=1), NOW)
+    assert summary.status == "failed"
+    assert "EAAtrialSECRET" not in summary.line()
+    assert "EAAtrialSECRET" not in dump(db)
+    assert summary.error.count("***") == 2
+
+
+def serve_posts(httpserver, real_dir, posts: list[dict]):
+    httpserver.clear()
+    serve_search(httpserver, real_dir)
+    for edge in ("recent_media", "top_media"):
+        httpserver.expect_request(f"/v24.0/{HASHTAG_ID}/{edge}").respond_with_json({"data": posts})
+
+
+def post(media_id: str, **counts) -> dict:
+    return {"id": media_id, "caption": "#love", "timestamp": "2020-02-14T11:00:00+0000",
+            "permalink": f"https://www.instagram.com/p/X{media_id}/", **counts}
+
+
+@pytest.mark.parametrize("bad", ["9a", -1, 1.5, None, True, "", [3]])
+def test_a_malformed_like_count_keeps_the_last_known_count_and_is_never_hidden_likes(httpserver, real_dir, outside, bad):
+    """Only an omitted like_count means the owner hides the likes (graph-api.md); a
+    present but malformed one keeps the last known count, with a recorded warning."""
+    db = store.open_db(":memory:")
+    serve_posts(httpserver, real_dir, [post("11", like_count=10, comments_count=1), post("12", comments_count=1)])
+    assert poll_once(db, CONTEST, make_feed(base(httpserver), outside), NOW).status == "ok"
+    serve_posts(httpserver, real_dir, [post("11", like_count=bad, comments_count=2), post("12", comments_count=2),
+                                       post("13", like_count=bad, comments_count=3)])
+    summary = poll_once(db, CONTEST, make_feed(base(httpserver), outside), LATER)
+    latest = {r["media_id"]: (r["like_count"], r["comments_count"]) for r in db.query("SELECT * FROM latest_snapshots")}
+    assert latest["11"] == (10, 2)  # the last known likes, the new comments
+    assert latest["12"] == (None, 2)  # omitted: hidden likes
+    assert "13" not in latest  # no known likes yet: no snapshot rather than hidden likes
+    warnings = [m for (m,) in db.execute("SELECT message FROM poll_warnings WHERE poll_run_id = ?", [summary.run_id])]
+    assert f"media 11: like_count={bad!r} is not a count; not hidden likes; the last known count is kept" in " | ".join(warnings)
+    assert f"media 13: like_count={bad!r} is not a count; not hidden likes" in " | ".join(warnings)

@@ -135,20 +135,27 @@ def test_like_count_zero_stays_zero():
     assert warnings == []
 
 
-@pytest.mark.parametrize("value", [-1, "12a", "-1", "1.5", "", "١٢", True, False, 3.0, [1], 2**63])
-def test_bad_like_count_becomes_none_with_a_warning_and_record_kept(value):
+@pytest.mark.parametrize("value", [-1, "12a", "-1", "1.5", "", "١٢", True, False, 3.0, [1], 2**63, None])
+def test_bad_like_count_is_unreadable_not_hidden_with_a_warning_and_record_kept(value):
     media, warnings = one({"id": "7", "like_count": value, "comments_count": 2})
     assert media[0].media_id == "7"
-    assert media[0].like_count is None
+    assert media[0].like_count is None and media[0].likes_unreadable
     assert media[0].comments_count == 2
-    assert warnings == [f"media 7: like_count={value!r} is not a count; ignored"]
+    assert warnings == [f"media 7: like_count={value!r} is not a count; not hidden likes; the last known count is kept "
+                        "(a post new to derby waits for a readable one)"]
+
+
+def test_only_an_omitted_like_count_means_hidden_likes():
+    media, warnings = one({"id": "7", "comments_count": 2})
+    assert media[0].like_count is None and not media[0].likes_unreadable
+    assert warnings == []
 
 
 @pytest.mark.parametrize("value", [-3, "zero", True])
 def test_bad_comments_count_becomes_none_with_a_warning(value):
     media, warnings = one({"id": "7", "like_count": 5, "comments_count": value})
     assert (media[0].like_count, media[0].comments_count) == (5, None)
-    assert warnings == [f"media 7: comments_count={value!r} is not a count; ignored"]
+    assert warnings == [f"media 7: comments_count={value!r} is not a count; the last known count is kept"]
 
 
 @pytest.mark.parametrize("value, count", [("9", 9), (" 12 ", 12), ("0", 0)])
@@ -341,7 +348,7 @@ def test_hashtag_search_without_an_id_raises(body):
     assert str(info.value) == "hashtag #love was not found by ig_hashtag_search"
 
 
-@pytest.mark.parametrize("media_id", ["²", "1\x1b]8;;http://x\x07", "17\u202e99", "a b", "x" * 65])
+@pytest.mark.parametrize("media_id", ["²", "1\x1b]8;;http://x\x07", "17\u202e99", "a b", "x" * 65, "notanumber", "1" * 41])
 def test_a_media_id_that_is_not_a_graph_id_is_skipped_with_a_warning(media_id):
     media, warnings = one({"id": media_id, "like_count": 1})
     assert media == []

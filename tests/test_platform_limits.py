@@ -39,8 +39,13 @@ def graph_feed(httpserver, secret: str | None = None) -> GraphFeed:
     return GraphFeed(settings, sleep=fake.sleep, monotonic=fake.monotonic, rand=lambda: 1.0)
 
 
+def graph_id(name: str) -> str:
+    """A Graph media id (digits) standing for ``name``."""
+    return str(int.from_bytes(name.encode(), "big"))
+
+
 def page(ids, after=None) -> dict:
-    body: dict = {"data": [{"id": i, "caption": f"Go #socialderby {i}", "timestamp": "2017-04-03T14:05:09+0000",
+    body: dict = {"data": [{"id": graph_id(i), "caption": f"Go #socialderby {i}", "timestamp": "2017-04-03T14:05:09+0000",
                             "like_count": 3, "comments_count": 1, "permalink": f"https://www.instagram.com/p/{i}/"}
                            for i in ids]}
     if after:
@@ -411,6 +416,20 @@ def test_redact_removes_parameters_and_values():
     assert redact("access_token%3DEAAsecret%26x", None) == "access_token%3D***%26x"
 
 
+def test_redact_finds_every_encoding_of_a_secret():
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    secret = 'EAAtrialSECRET+/=x "q\\'
+    forms = [secret, quote(secret, safe=""), quote(secret, safe="").lower(), quote_plus(secret),
+             quote(quote(secret, safe=""), safe=""), json.dumps(secret)[1:-1], json.dumps(secret).replace("/", "\\/")[1:-1],
+             json.dumps(secret, ensure_ascii=True).replace("+", "\\u002b")[1:-1], base64.b64encode(secret.encode()).decode(),
+             base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")]
+    for form in forms:
+        assert redact(f"<{form}>", secret) == "<***>", form
+
+
 def test_env_file_readable_by_others_is_warned_about(tmp_path):
     env = tmp_path / ".env"
     env.write_text(f"INSTAGRAM_ACCESS_TOKEN={FAKE_TOKEN}\n")
@@ -535,3 +554,27 @@ def test_a_short_retry_after_is_waited_out_inside_the_poll(httpserver):
     feed = GraphFeed(settings, sleep=fake.sleep, monotonic=fake.monotonic, rand=lambda: 1.0, wall=lambda: wall)
     assert feed.resolve_hashtag("socialderby") == "42"
     assert fake.sleeps == [12.0] and feed.retries == 1 and len(httpserver.log) == 2
+
+
+def test_main_names_an_env_line_it_cannot_read_and_a_token_with_a_space_without_showing_them(tmp_path, monkeypatch, capsys):
+    from derby import cli as cli_module
+
+    env = tmp_path / ".env"
+    env.write_text('# settings\nINSTAGRAM_ACCESS_TOKEN="EAAtrialSECRET"quote"\nDERBY_TOKEN_B=EAAteam SECRETtwo\n')
+    env.chmod(0o600)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INSTAGRAM_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("DERBY_TOKEN_B", raising=False)
+    monkeypatch.setattr(sys, "argv", ["derby", "--help"])
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli_module.main()
+        assert info.value.code == 0
+        err = capsys.readouterr().err
+        assert err == (f"derby: warning: {env} line 2 could not be read (INSTAGRAM_ACCESS_TOKEN=…): check its quotes; "
+                       "the line was ignored\n"
+                       "derby: warning: DERBY_TOKEN_B holds a space or line break inside it; an access token has none "
+                       f"(check {env})\n")
+        assert "SECRET" not in err
+    finally:
+        os.environ.pop("DERBY_TOKEN_B", None)

@@ -204,3 +204,12 @@ def test_account_snapshots_are_append_only_and_written_only_on_change(tmp_path):
 
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("UPDATE account_snapshots SET followers_count = 99")
+
+
+def test_a_token_env_without_token_in_its_name_is_refused_so_its_value_is_kept_out_of_messages(tmp_path):
+    # the command line keeps the value of every variable named *TOKEN* or *SECRET* out of
+    # what it prints; a team's token in DERBY_3E_AVENUE would not be
+    text = TEAMS.replace('token_env = "DERBY_TOKEN_3E_AVENUE"', 'token_env = "DERBY_3E_AVENUE"')
+    with pytest.raises(ConfigError, match="TOKEN in its name"):
+        load_contest(write(tmp_path, text))
+    assert load_contest(write(tmp_path, TEAMS.replace("DERBY_TOKEN_3E_AVENUE", "derby_token_b"))).teams[0].token_env == "derby_token_b"

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from derby.clock import parse_graph_timestamp
 from derby.errors import DerbyError
 
-_MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MEDIA_ID = re.compile(r"[0-9]{1,40}")  # the shape feeds.refresh.is_graph_id accepts
 MEDIA_TYPES = ("IMAGE", "VIDEO", "CAROUSEL_ALBUM")
 
 
@@ -199,7 +199,10 @@ class Media:
     """One hashtag media as the feed gave it; ``None`` means the field was absent.
 
     ``timestamp`` is aware UTC. ``like_count`` None means hidden or not requested: never
-    read it as zero. ``children`` is the number of carousel children given, if any.
+    read it as zero. ``likes_unreadable`` is True when the API sent a ``like_count`` that
+    is not a count (``"9a"``, ``-1``, ``1.5``, null): only an omitted key means the owner
+    hides the likes (graph-api.md), so the store keeps the last known count instead.
+    ``children`` is the number of carousel children given, if any.
     """
 
     media_id: str
@@ -211,6 +214,7 @@ class Media:
     comments_count: int | None = None
     media_url: str | None = None
     children: int | None = None
+    likes_unreadable: bool = False
 
 
 @dataclass
@@ -335,14 +339,16 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
 
     def count(key: str) -> int | None:
         value = item.get(key)
-        if value is None:
+        if value is None and (key != "like_count" or key not in item):
             return None
         if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value = int(value.strip())  # "9": a whole number sent as text is still the count
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-            warnings.append(f"media {media_id}: {key}={value!r} is not a count; ignored")
+            unusable.append(key)
             return None
         return value
+
+    unusable: list[str] = []
 
     try:
         timestamp = parse_graph_timestamp(item.get("timestamp"))
@@ -354,7 +360,7 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         warnings.append(f"media {media_id}: unknown media_type {media_type!r}")
     children = item.get("children")
     n_children = len(children["data"]) if isinstance(children, dict) and isinstance(children.get("data"), list) else None
-    return Media(
+    media = Media(
         media_id=media_id,
         caption=text("caption"),
         media_type=media_type,
@@ -364,7 +370,13 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         comments_count=count("comments_count"),
         media_url=text("media_url"),
         children=n_children,
+        likes_unreadable="like_count" in unusable,
     )
+    for key in unusable:  # like_count first, as counted
+        kept = ("not hidden likes; the last known count is kept (a post new to derby waits for a readable one)"
+                if key == "like_count" else "the last known count is kept")
+        warnings.append(f"media {media_id}: {key}={item.get(key)!r} is not a count; {kept}")
+    return media
 
 
 # -- owner-level reads of team accounts ------------------------------------------------

@@ -152,6 +152,7 @@ from derby.store.readings import (
     live_reading_columns,
     parse_reading,
     read_readings,
+    record_account_gone,
     record_missing,
     record_outcomes,
 )
@@ -285,6 +286,7 @@ __all__ = [
     "live_reading_columns",
     "parse_reading",
     "read_readings",
+    "record_account_gone",
     "record_missing",
     "record_outcomes",
     "RefreshCandidate",

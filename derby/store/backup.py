@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from derby.errors import StoreError
-from derby.store.schema import open_reader
+from derby.store.schema import BUSY_TIMEOUT_MS, open_reader
 
 PAGES_PER_STEP = 1024
 """Pages copied per step of the backup (4 MiB at the default page size): between steps
@@ -46,7 +46,7 @@ def backup(source: str | Path, target: str | Path, *, overwrite: bool = False) -
         raise StoreError(f"{target} already exists; pass --force to replace it, or pick a new name")
     if not target.parent.is_dir():
         raise StoreError(f"cannot write {target}: folder {target.parent} does not exist")
-    reader = open_reader(source, timeout=15.0)
+    reader = open_reader(source, timeout=BUSY_TIMEOUT_MS / 1000)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         copy = sqlite3.connect(partial)

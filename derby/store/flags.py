@@ -13,7 +13,7 @@ import sqlite_utils
 
 from derby import clock
 from derby.store.judging import record_audit
-from derby.store.schema import open_reader, write
+from derby.store.schema import BUSY_TIMEOUT_MS, open_reader, write
 
 
 @contextlib.contextmanager
@@ -26,7 +26,7 @@ def reading(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     if not path:
         yield db
         return
-    reader = open_reader(path, timeout=15.0)
+    reader = open_reader(path, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         yield reader
     finally:

@@ -145,9 +145,10 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
 
     Media are upserted by id; a field absent from this page never erases a stored
     value, and a reading without ``comments_count`` keeps the media's last known one (a
-    missing ``like_count`` stays NULL: hidden likes). A snapshot is appended when the engagement differs from the media's latest
-    one (at most one per media per poll run), so re-polling unchanged data writes only
-    to the poll-run log. ``label`` prefixes its warnings (default ``#hashtag edge``).
+    missing ``like_count`` stays NULL: hidden likes; an unreadable one keeps the last known
+    count, and a media without one gets no snapshot yet). A snapshot is appended when the
+    engagement differs from the media's latest one (at most one per media per poll run),
+    so re-polling unchanged data writes only to the poll-run log. ``label`` prefixes its warnings (default ``#hashtag edge``).
     ``edge`` is the source (a hashtag edge, or a refresh source
     with ``hashtag`` ""). With ``refresh`` (a refresh by id) the snapshot is written
     even when unchanged, replacing one this poll run's hashtag edges wrote, and the
@@ -176,9 +177,9 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
                 edit_rows.append((media_id, run_id, when, *old[1:], *caption_words(old[1])))
                 media_rows.append((media_id, *values.values(), when, run_id, *caption_words(media.caption)))
             # else: the upsert would leave the row as it is, so it is skipped.
-            if media.like_count is None and media.comments_count is None:
-                continue
             previous = latest.get(media_id)
+            if (media.like_count is None and media.comments_count is None) or (media.likes_unreadable and previous is None):
+                continue  # nothing read, or no known likes to keep: a NULL would say the likes are hidden
             reading = _reading(media, previous)
             if previous is None or previous[1:] != reading or refresh:
                 snapshot_rows.append((media_id, run_id, when, *reading, edge))
@@ -218,12 +219,14 @@ def save_page(db: sqlite_utils.Database, run_id: int, hashtag: str, edge: str, p
 
 
 def _reading(media, previous: tuple | None) -> tuple:
-    """(like_count, comments_count) to store: a reading without ``comments_count``
-    keeps the last known count (``previous``: media id, likes, comments)."""
-    comments = media.comments_count
-    if comments is None and previous is not None:
-        comments = previous[2]
-    return media.like_count, comments
+    """(like_count, comments_count) to store: a reading without ``comments_count``, or
+    with an unreadable ``like_count`` (``Media.likes_unreadable``), keeps the last known
+    count (``previous``: media id, likes, comments)."""
+    likes, comments = media.like_count, media.comments_count
+    if previous is not None:
+        comments = previous[2] if comments is None else comments
+        likes = previous[1] if media.likes_unreadable else likes
+    return likes, comments
 
 
 def add_media_counts(db: sqlite_utils.Database, run_id: int, new: int, updated: int) -> None:

@@ -209,3 +209,28 @@ def record_missing(db: sqlite_utils.Database, run_id: int, hashtag: str, now: da
                                  AND x.hashtag = :tag AND x.edge = 'recent_media')""",
             {"run": run_id, "now": when, "tag": hashtag, "since": since})
     return cursor.rowcount
+
+
+def record_account_gone(db: sqlite_utils.Database, run_id: int, account_id: str, since: datetime,
+                        now: datetime) -> int:
+    """After poll run ``run_id`` read the whole of team account ``account_id``'s own
+    media (``GET /{ig-user-id}/media``, newest first, back past ``since``, the
+    contest's start; Graph API reference, IG User media) at ``now``: record ``gone``
+    (source ``account_media``) for each media linked to that account, published at or
+    after ``since``, that this run did not return — the owner's own list leaves out
+    only a post deleted, archived or hidden. A media already reported gone after its
+    newest sighting is not reported again. Returns how many were recorded."""
+    with write(db):
+        cursor = db.conn.execute(
+            """INSERT INTO media_outcomes (media_id, source, outcome, poll_run_id, at, detail)
+               SELECT tm.media_id, 'account_media', 'gone', :run, :now, 'account ' || :account
+               FROM team_media tm JOIN media m ON m.media_id = tm.media_id
+               WHERE tm.account_id = :account AND m.timestamp >= :since AND m.timestamp <= :now
+                 AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.poll_run_id = :run AND s.media_id = tm.media_id)
+                 AND NOT EXISTS (
+                     SELECT 1 FROM media_outcomes o WHERE o.media_id = tm.media_id AND o.outcome = 'gone'
+                       AND o.at > coalesce((SELECT max(p.started_at) FROM sightings s
+                                            JOIN poll_runs p ON p.id = s.poll_run_id
+                                            WHERE s.media_id = tm.media_id), ''))""",
+            {"run": run_id, "now": clock.to_store(now), "account": account_id, "since": clock.to_store(since)})
+    return cursor.rowcount

@@ -22,7 +22,7 @@ from derby.errors import ConfigError, DatabaseMissing, NotADerbyDatabase, StoreE
 from derby.text import caption_words
 
 
-BUSY_TIMEOUT_MS = 15_000
+BUSY_TIMEOUT_MS = 15_000  # every writer, the flags' and the backup's readers; the board's reads wait 2 s and retry
 
 migrations = Migrations("derby")
 
