@@ -38,7 +38,7 @@ from derby.leaderboard import BoardRow, BoardView
 from derby.team_leaderboard import TeamBoardView, TeamRow
 from derby.teams import metric_description
 from derby.text import shortcode, terminal_text
-from derby.units import word
+from derby.units import number, word
 
 SPARK = "▁▂▃▄▅▆▇█"
 TREND_WIDTH = 8
@@ -158,16 +158,6 @@ FLAG_LABELS: dict[str, dict[str, str]] = {
 }
 """Labels of the engagement-freshness flags (see :mod:`derby.freshness`); their keys
 would clash with the header's labels."""
-
-
-def number(value: float | int, lang: str) -> str:
-    """Return a count or score as shown: ``1 234`` and ``2,5`` in French, ``1,234``
-    and ``2.5`` in English."""
-    value = int(value) if float(value).is_integer() else round(float(value), 2)
-    text = f"{value:,}"
-    if lang == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    return text
 
 
 def sparkline(values: list[float], width: int = TREND_WIDTH) -> str:

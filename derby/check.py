@@ -24,21 +24,26 @@ from derby import clock, leaderboard, store
 from derby.config import Contest
 from derby.store import checks as check_store
 from derby.store import draws as draw_store
-from derby.text import caption_hashtags, caption_mentions, shortcode
+from derby.text import caption_hashtags, caption_mentions, mentions, shortcode
 
 
 class CannotRead(Exception):
     """No read path reaches this post (the message says why)."""
 
 
-def mention_reader(db: sqlite_utils.Database, contest: Contest, feed, account: str,
-                   now: datetime) -> Callable[[dict], dict | None]:
+def mention_reader(db: sqlite_utils.Database, contest: Contest, feed, account: str, now: datetime,
+                   organizer: str | None = None) -> Callable[[dict], dict | None]:
     """A ``read`` for :func:`check_winners` that reads each post again by mention of the
     organizer account (``GET /{account}?fields=mentioned_media.media_id(ID){...}``, Graph
     API IG User mentioned_media; it works at any age for a post whose caption mentions
-    the account). Returns None when the platform reports the post gone (error 100,
-    subcode 33); raises :class:`CannotRead` for any other failure or refusal (the post
-    does not mention the account, a permission is missing, the platform is throttling).
+    the account). ``organizer`` is that account's username (None: not known yet).
+
+    Returns None when the platform reports the post gone (error 100, subcode 33) and
+    its stored caption mentions ``organizer``. Raises :class:`CannotRead` for any other
+    failure or refusal (a permission is missing, the platform is throttling), without a
+    request for a post whose stored caption does not mention ``organizer``, and for a
+    100/33 answer when ``organizer`` is unknown: the platform answers a post that does
+    not mention the account the same way, so that answer does not prove it gone.
 
     As a poll does, it asks nothing while a poll's refusal turned mention reads off
     (``store.disabled_sources``), and a throttle ends its reads: the cool-down of
@@ -61,6 +66,8 @@ def mention_reader(db: sqlite_utils.Database, contest: Contest, feed, account: s
         if not is_graph_id(media_id):  # stored by a derby that did not yet refuse such ids
             raise CannotRead(f"its stored media id {media_id[:40]!r} is not a Graph id (the API never gives one like "
                              "it), so it cannot be read again")
+        if organizer and not mentions(state.get("caption"), organizer):
+            raise CannotRead(f"its caption does not mention @{organizer}, so it cannot be read by mention")
         try:
             pages = list(feed.read(MentionRefresh(account, media_id), now))
         except ThrottledError as exc:
@@ -71,8 +78,11 @@ def mention_reader(db: sqlite_utils.Database, contest: Contest, feed, account: s
             raise CannotRead(f"the platform throttled the mention read ({exc}); no request until "
                              f"{clock.format_local(until, contest.tz, 'en')}") from None
         except FeedError as exc:
-            if refusal(exc) == "gone":
+            if refusal(exc) == "gone" and organizer:
                 return None
+            if refusal(exc) == "gone":
+                raise CannotRead(f"the mention read answered {exc}: the post is gone, or its caption does not "
+                                 "mention the organizer account (its username is not known yet)") from None
             raise CannotRead(f"the mention read was refused ({exc})") from None
         media = next((m for page in pages for m in page.media if m.media_id == media_id), None)
         if media is None:
@@ -260,7 +270,7 @@ def check_winners(db: sqlite_utils.Database, contest: Contest, now: datetime, by
             if "gone" in entry.flags else None
         _online(result, fresh, seen.get(media_id), last_poll_at, contest, report)
         _caption(result, fresh, state, entry, contest, board.rules)
-        _engagement(result, fresh, state, entry, contest, known.read_at if known else None)
+        _engagement(result, fresh, state, entry, contest, known.read_at if known else None, closed=now >= contest.freeze)
         _entrant(result, fresh, state, contest)
         results.append(result)
     draw_store.record_attempt(db, now, by, "check_winners",
@@ -339,9 +349,10 @@ def _caption(result: WinnerCheck, fresh: dict | None, state: dict, entry, contes
 
 
 def _engagement(result: WinnerCheck, fresh: dict | None, state: dict, entry, contest: Contest,
-                scored_at: datetime | None) -> None:
+                scored_at: datetime | None, *, closed: bool = True) -> None:
     """Engagement at the close (the standings' reading, read at ``scored_at``: the
-    time ``derby explain`` shows) against now, or against the newest reading."""
+    time ``derby explain`` shows) against now, or against the newest reading. Before
+    the close (``closed`` False) it is said against the standings' reading."""
     if fresh and not fresh.get("gone"):
         likes, comments, when = fresh.get("like_count"), fresh.get("comments_count"), "now"
     elif state["latest"]:
@@ -349,10 +360,12 @@ def _engagement(result: WinnerCheck, fresh: dict | None, state: dict, entry, con
         likes, comments = latest["like_count"], latest["comments_count"]
         when = f"as last read {clock.format_local(latest['read_at'], contest.tz, 'en')}"
         if scored_at is not None and scored_at != latest["read_at"]:
-            when += f"; the close's counts were read {clock.format_local(scored_at, contest.tz, 'en')}"
+            whose = "the close's" if closed else "the standings'"
+            when += f"; {whose} counts were read {clock.format_local(scored_at, contest.tz, 'en')}"
     else:
         return
-    text = (f"engagement since the close ({when}): likes {_n(entry.like_count)} → {_n(likes)}, "
+    since = "since the close" if closed else "since the standings' reading (the contest is still running)"
+    text = (f"engagement {since} ({when}): likes {_n(entry.like_count)} → {_n(likes)}, "
             f"comments {_n(entry.comments_count)} → {_n(comments)}")
     dropped = [n for n, a, b in (("likes", entry.like_count, likes), ("comments", entry.comments_count, comments))
                if a is not None and b is not None and b < a]

@@ -787,21 +787,45 @@ def _as_of_option(func):
 
 
 def _moment(contest, as_of: str | None):
+    """The aware UTC moment of ``--as-of`` (None without it). Raises ConfigError when
+    it is blank, not ISO 8601, no single moment in the contest zone, out of range,
+    before the contest starts or in the future; each message suggests a time inside
+    this contest."""
     from derby import clock
 
-    if not as_of:
+    if as_of is None:
         return None
+    now = clock.utcnow()
+    example = _example_moment(contest, now)
+    if not as_of.strip():
+        raise ConfigError(f"--as-of is empty; give a time during the contest such as {example}, or drop --as-of")
     try:
         moment = clock.parse_local(as_of, contest.tz)
+    except clock.LocalTimeError as exc:
+        raise ConfigError(f"--as-of {as_of!r} {exc}") from None
     except ValueError:
-        raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as 2017-04-05T12:00") from None
+        raise ConfigError(f"--as-of {as_of!r} is not an ISO 8601 time such as {example}") from None
     except OverflowError:  # the UTC time falls outside years 1-9999
-        raise ConfigError(f"--as-of {as_of!r} is out of range; give a time during the contest such as 2017-04-05T12:00") from None
-    now = clock.utcnow()
+        raise ConfigError(f"--as-of {as_of!r} is out of range; give a time during the contest such as {example}") from None
+    if moment < contest.start:
+        raise ConfigError(f"--as-of {as_of!r} is out of range: the contest starts "
+                          f"{clock.format_local(contest.start, contest.tz, 'en')}; give a time during the contest "
+                          f"such as {example}")
     if moment > now:
         raise ConfigError(f"--as-of {as_of!r} is in the future (now is {clock.format_local(now, contest.tz, 'en')}); "
                           "standings are known only up to now: drop --as-of for the current ones")
     return moment
+
+
+def _example_moment(contest, now) -> str:
+    """A local time inside the contest (noon of a day between its start and the earlier
+    of its end and now), written as ``--as-of`` takes it."""
+    last = min(contest.end, max(now, contest.start))
+    middle = (contest.start + (last - contest.start) / 2).astimezone(contest.tz)
+    noon = middle.replace(hour=12, minute=0, second=0, microsecond=0)
+    if not contest.start <= noon <= last:
+        noon = middle.replace(second=0, microsecond=0)
+    return noon.strftime("%Y-%m-%dT%H:%M")
 
 
 def _read_moment(ctx: _Context, db, contest, as_of: str | None, *, what: str = "showing what was known at --now, "
@@ -811,7 +835,7 @@ def _read_moment(ctx: _Context, db, contest, as_of: str | None, *, what: str = "
     so the figures are those known then; else None (the live standings)."""
     from derby import clock, store
 
-    if as_of:
+    if as_of is not None:
         return _moment(contest, as_of)
     if not ctx.rehearsal:
         return None
@@ -1135,6 +1159,17 @@ def _judge(by: str | None) -> str:
         return "unknown"
 
 
+def _reason_option(help_text: str):
+    """A required ``--reason``; missing, click's usage error says why one is required."""
+    def required(click_ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+        if value is None:
+            raise click.UsageError("Missing option '--reason': a judge's decision is recorded with why it was made "
+                                   "(audit log, history, certified results); give --reason TEXT", click_ctx)
+        return value
+
+    return click.option("--reason", default=None, metavar="TEXT", callback=required, help=help_text)
+
+
 def _by_option(func):
     return click.option("--by", "by", default=None, metavar="NAME", envvar="DERBY_JUDGE", show_envvar=True,
                         help="Who does this (default: the OS user).")(func)
@@ -1199,19 +1234,23 @@ def rules_group(click_ctx: click.Context, fmt: str, as_of: str | None, lang: str
 @rules_group.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("value")
-@click.option("--reason", default=None, help="Why the rule changes (kept in the history).")
+@_reason_option("Why the rule changes (required; kept in the history and the audit log).")
 @_by_option
 @pass_ctx
 @friendly
-def rules_set(ctx: _Context, name: str, value: str, reason: str | None, by: str | None) -> None:
+def rules_set(ctx: _Context, name: str, value: str, reason: str, by: str | None) -> None:
     """Change one rule from now on (recorded with who, when and why)."""
     from derby import rules as rule_kinds, store
 
+    if not reason.strip():
+        raise ConfigError("a reason is required (--reason TEXT): a rule change is recorded with why it was made")
     db = ctx.open()
-    _contest(db)
+    kind = _contest(db).kind
+    if name not in rule_kinds.RULE_KINDS:
+        raise ConfigError(f"unknown rule {name!r}; known rules: {', '.join(_rule_names(kind))}")
     try:
         parsed = rule_kinds.parse_rule_value(name, value)
-        _check_rule_kind(_contest(db).kind, name, parsed)
+        _check_rule_kind(kind, name, parsed)
         change = store.set_rule(db, name, parsed, ctx.now(), by=_judge(by), reason=reason)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -1234,7 +1273,7 @@ def rules_history(ctx: _Context, name: str | None) -> None:
     db = ctx.read()
     contest = _contest(db)
     if name and name not in rule_kinds.RULE_KINDS:
-        raise DerbyError(f"unknown rule {name!r}; known rules: {', '.join(sorted(rule_kinds.RULE_KINDS))}")
+        raise DerbyError(f"unknown rule {name!r}; known rules: {', '.join(_rule_names(contest.kind))}")
     for row in store.rule_history(db, name):
         old = "unset" if row["first"] else rule_kinds.format_value(row["old_value"])
         why = f"  ({_safe(row['reason'])})" if row["reason"] else ""
@@ -1347,7 +1386,7 @@ _team_option = click.option("--team", "team", default=None, metavar="NAME",
 
 @cli.command()
 @click.argument("media", required=False)
-@click.option("--reason", required=True, help="Why (shown with the entry and kept in the audit log).")
+@_reason_option("Why (required; shown with the entry and kept in the audit log).")
 @_team_option
 @_by_option
 @pass_ctx
@@ -1362,7 +1401,7 @@ def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, 
 
 @cli.command()
 @click.argument("media", required=False)
-@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@_reason_option("Why (required; kept in the audit log).")
 @_team_option
 @_by_option
 @pass_ctx
@@ -1515,6 +1554,13 @@ def _kind(ctx: _Context) -> str:
         return _contest(db).kind
     finally:
         db.close()
+
+
+def _rule_names(kind: str) -> list[str]:
+    """The rules a contest of ``kind`` takes, sorted (the team rules only in a team contest)."""
+    from derby import rules as rule_kinds
+
+    return sorted(n for n in rule_kinds.RULE_KINDS if kind == "teams" or n not in rule_kinds.TEAM_RULES)
 
 
 def _check_rule_kind(kind: str, name: str, value: object) -> None:
@@ -1716,9 +1762,6 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     weighted = bool(planned.get("weighted")) if weighted is None else weighted
     winners = winners or planned.get("winners") or 1
     alternates = planned.get("alternates", 2) if alternates is None else alternates
-    if not planned:
-        click.echo("warning: the contest file has no [draw] question: a random draw comes with a skill-testing "
-                   "question that the rules must state (derby rules-text)", err=True)
     try:
         moment = _moment(contest, as_of)
     except ConfigError as exc:  # a refused draw is in the audit log, whatever refused it
@@ -1729,6 +1772,9 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
     done = draws.commit(db, contest, ctx.now(), by=_judge(by), pool=pool, weighted=weighted, beacon=beacon,
                         winners=winners, alternates=alternates, as_of=moment, out_dir=Path(out_dir),
                         include_gone=include_gone)
+    if not planned:  # said once the commit is made: a refused one needs no advice on the question
+        click.echo("warning: the contest file has no [draw] question: a random draw comes with a skill-testing "
+                   "question that the rules must state (derby rules-text)", err=True)
     doc = done.pool
     if as_of is None and store.contest_closed(db) is None:
         click.echo("warning: the daemon has not recorded its final poll: a later poll that finds a late post changes "
@@ -1852,9 +1898,13 @@ def results_verify(ctx: _Context, results_file: str) -> None:
     now = ctx.now()
     report = results.verify(db, now, Path(results_file))
     click.echo(f"{'ok  ' if report.file_ok else 'FAIL'} file: SHA-256 {report.sha256}: {_safe(report.file_note)}")
-    click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
-               + ("the stored data no longer reproduces the certified results (tampering?)" if report.at_certification
-                  else "the stored data reproduces them"))
+    if report.at_certification and report.same_second:
+        click.echo("DIFF as certified: actions recorded in the certification's second, after it, change the "
+                   f"standings as of that second (times are kept to the second): {_safe(', '.join(report.same_second))}")
+    else:
+        click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
+                   + ("the stored data no longer reproduces the certified results (tampering?)"
+                      if report.at_certification else "the stored data reproduces them"))
     for line in report.at_certification:
         click.echo(f"       {_safe(line)}")
     click.echo(f"{'DIFF' if report.since else 'ok  '} today: " + (f"{len(report.since)} differences since"
@@ -2005,7 +2055,7 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
 @friendly
 def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str | None) -> None:
     """Re-read each winner and alternate (in a team contest, each winning account) before announcing; exit 1 on a warning."""
-    from derby import check
+    from derby import check, store
 
     db = ctx.open()
     contest = _contest(db)
@@ -2023,7 +2073,7 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
                 click.echo(f"posts are not read again: {exc}", err=True)
             else:
                 app = feed_account(feed)
-                read = check.mention_reader(db, contest, feed, app, ctx.now())
+                read = check.mention_reader(db, contest, feed, app, ctx.now(), store.organizer_username(db, app))
         source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
                                               read=read, app=app)
     click.echo(f"winners and alternates from the {source}:")

@@ -117,12 +117,33 @@ def zone(name: str) -> ZoneInfo:
 def parse_local(text: str, tz: ZoneInfo) -> datetime:
     """Parse ISO 8601 ``text``; without an offset it is local time in ``tz``.
 
-    Returns an aware UTC datetime. Raises ValueError when it does not parse.
-    """
+    Returns an aware UTC datetime. Raises ValueError when it does not parse, and
+    :class:`LocalTimeError` (a ValueError) when a local time does not exist in ``tz``
+    (clocks go forward) or happens twice (clocks go back; the message names both
+    offsets); OverflowError when the UTC time falls outside years 1-9999."""
     dt = datetime.fromisoformat(text.strip())
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
+        earlier, later = (dt.replace(tzinfo=tz, fold=fold) for fold in (0, 1))
+        if earlier.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != dt:
+            raise LocalTimeError(f"does not exist in {tz.key} (clocks go forward); pick another time")
+        if earlier.utcoffset() != later.utcoffset():
+            raise LocalTimeError(
+                f"happens twice in {tz.key} (clocks go back): {format_offset(earlier)} or {format_offset(later)}; "
+                f"add the offset, e.g. {dt.isoformat(timespec='minutes')}{_iso_offset(earlier)} or "
+                f"{dt.isoformat(timespec='minutes')}{_iso_offset(later)}")
+        dt = earlier
     return dt.astimezone(UTC)
+
+
+class LocalTimeError(ValueError):
+    """A local time without offset that names no single moment in its zone; the
+    message says why (without the time itself)."""
+
+
+def _iso_offset(dt: datetime) -> str:
+    minutes = int((dt.utcoffset() or timedelta(0)).total_seconds() // 60)
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{'-' if minutes < 0 else '+'}{hours:02d}:{mins:02d}"
 
 
 def format_offset(dt: datetime) -> str:

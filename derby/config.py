@@ -321,16 +321,13 @@ def _time(section: dict, key: str, tz: ZoneInfo) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"contest.{key} must be a time such as \"2017-04-01T00:00:00\"")
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"contest.{key} = {value!r} is not an ISO 8601 time such as \"2017-04-01T00:00:00\"") from None
-    if parsed.tzinfo is None:
-        local = [parsed.replace(tzinfo=tz, fold=fold) for fold in (0, 1)]
-        if local[0].astimezone(clock.UTC).astimezone(tz).replace(tzinfo=None) != parsed:
-            raise ValueError(f"contest.{key} = {value!r} does not exist in {tz.key} (clocks go forward); pick another time")
-        if local[0].utcoffset() != local[1].utcoffset():
-            raise ValueError(f"contest.{key} = {value!r} happens twice in {tz.key} (clocks go back); add the offset, e.g. \"{value}-04:00\"")
-    return clock.parse_local(value, tz)
+    try:
+        return clock.parse_local(value, tz)
+    except clock.LocalTimeError as exc:
+        raise ValueError(f"contest.{key} = {value!r} {exc}") from None
 
 
 def check_interval(every: float, *, feed_kind: str, hashtags: int, page_cap: int, key: str = "schedule.every",

@@ -150,12 +150,12 @@ def judge(facts: Facts, lang: str = "en") -> list[dict]:
 
 def _sayer(facts: Facts, lang: str) -> Callable[..., str]:
     """A function that words problem ``key`` in ``lang`` with ``values``; times (aware
-    datetimes among them) as ISO 8601 UTC in English, in the contest's zone with its
-    offset in French."""
+    datetimes among them) in the contest's zone with its offset
+    (``2017-04-03 14:05 (UTC−4)`` in English, ``3 avril 2017, 14 h 05 (UTC−4)`` in French)."""
     words = PROBLEMS["fr" if lang == "fr" else "en"]
 
     def say(key: str, **values) -> str:
-        shown = {k: (_iso(v) if lang != "fr" else clock.format_local(v, facts.contest.tz, "fr"))
+        shown = {k: clock.format_local(v, facts.contest.tz, "fr" if lang == "fr" else "en")
                  if isinstance(v, datetime) else v for k, v in values.items()}
         if "hours" in shown:
             shown["hours"] = f"{shown['hours']:.1f}".replace(".", "," if lang == "fr" else ".")
@@ -274,7 +274,9 @@ def render_text(data: dict, lang: str = "en") -> list[str]:
     lines = [w["contest"].format(title=display_text(c["title"]), phase=phase, left=left,
                                  until=w.get(f"until_{c['phase']}", "")).rstrip()
              + (w["closed"].format(when=on(c["closed_at"])) if c["closed_at"] else "")]
-    lines.append(w["daemon_running"].format(pid=d["pid"], host=d["host"], since=on(d["since"]), next=on(d["next_poll_at"]))
+    polling = not d["next_poll_at"] and (data["last_poll"] or {}).get("status") == "running"
+    lines.append(w["daemon_running"].format(pid=d["pid"], host=d["host"], since=on(d["since"]),
+                                            next=w["next_polling"] if polling else on(d["next_poll_at"]))
                  if d["running"] else w["daemon_stopped"])
     for key in ("last_poll", "last_successful_poll"):
         p = data[key]

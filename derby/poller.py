@@ -212,8 +212,8 @@ class Daemon:
         finally:
             db.close()
         log.info("polling every %s for %s (%s); final poll after %s",
-                 format_duration(self.interval), display_text(contest.title),
-                 ", ".join("#" + h for h in contest.hashtags), clock_mod.to_store(final_poll_at(contest, self.final_grace)))
+                 format_duration(self.interval), display_text(contest.title), _polled_what(contest),
+                 clock_mod.format_local(final_poll_at(contest, self.final_grace), contest.tz, "en"))
         return True
 
     def install_signals(self) -> dict:
@@ -371,7 +371,7 @@ class Daemon:
                       "is restarted", summary.error)  # type: ignore[union-attr]
             self.halt("auth")
         elif phase == COOLING_DOWN:
-            log.warning("cooling down: next poll at %s", clock_mod.to_store(run_at))
+            log.warning("cooling down: next poll at %s", clock_mod.format_local(run_at, contest.tz, "en"))
             return run_at
         elif phase == CLOSED:
             store.close_contest(db, now, summary.run_id)  # type: ignore[union-attr]
@@ -439,6 +439,14 @@ class Daemon:
         return now + (wall - datetime.now(timezone.utc)) * self.speed
 
 
+def _polled_what(contest: Contest) -> str:
+    """``#a, #b`` (the hashtags), with ``N teams`` for a team contest."""
+    parts = ["#" + h for h in contest.hashtags]
+    if contest.teams:
+        parts.insert(0, f"{len(contest.teams)} team{'s' if len(contest.teams) != 1 else ''}")
+    return ", ".join(parts) or "nothing to poll"
+
+
 def _warn_coverage(db: sqlite_utils.Database, contest: Contest, now: datetime, warn_after: timedelta) -> list[str]:
     """Log (and return) a warning for each hashtag without a successful poll for
     ``warn_after`` during the contest: after 24 hours its posts are lost for good."""
@@ -446,8 +454,9 @@ def _warn_coverage(db: sqlite_utils.Database, contest: Contest, now: datetime, w
         return []
     messages = []
     for stale in stale_coverage(contest, store.last_coverage(db), now, warn_after):
-        message = (f"no successful poll of #{stale.hashtag} since {clock_mod.to_store(stale.since)}: posts older than "
-                   f"24 h are lost for good unless a poll succeeds before {clock_mod.to_store(stale.lost_at)}")
+        message = (f"no successful poll of #{stale.hashtag} since {clock_mod.format_local(stale.since, contest.tz, 'en')}: "
+                   "posts older than 24 h are lost for good unless a poll succeeds before "
+                   f"{clock_mod.format_local(stale.lost_at, contest.tz, 'en')}")
         log.warning("%s", message)
         messages.append(message)
     return messages

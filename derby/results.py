@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
@@ -137,13 +137,17 @@ def certify(db: sqlite_utils.Database, now: datetime, path: Path, *, by: str, to
 class Report:
     """What ``verify`` found. ``file_ok``: the file is one this database certified,
     byte for byte; ``at_certification``: differences with the standings recomputed as of
-    the certification time (any is tampering); ``since``: differences with today's."""
+    the certification time (any is tampering, unless ``same_second`` explains it);
+    ``since``: differences with today's; ``same_second``: the audited actions recorded
+    after the certification within its second (times are stored to the second, so the
+    as-of recompute cannot tell them from earlier ones), as ``action subject`` texts."""
 
     sha256: str
     file_ok: bool
     file_note: str
     at_certification: list[str] = field(default_factory=list)
     since: list[str] = field(default_factory=list)
+    same_second: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -260,6 +264,29 @@ def verify(db: sqlite_utils.Database, now: datetime, path: Path) -> Report:
         raise DerbyError(f"{path} has no readable certified_at time and this database never certified it")
     top, alternates = len(_rows(certified.get("winners"))), len(_rows(certified.get("alternates")))
     then = official(db, now, moment, top=top, alternates=alternates)
+    at_certification = differences(certified, then)
+    same_second = _same_second_actions(db, digest, moment) if at_certification and file_ok else []
+    if same_second:  # the second before holds none of them: when it reproduces the file, nothing was changed
+        before = official(db, now, moment - timedelta(seconds=1), top=top, alternates=alternates)
+        if not differences(certified, before):
+            at_certification = []
     today = official(db, now, now, top=top, alternates=alternates)
-    return Report(sha256=digest, file_ok=file_ok, file_note=note,
-                  at_certification=differences(certified, then), since=differences(certified, today))
+    return Report(sha256=digest, file_ok=file_ok, file_note=note, at_certification=at_certification,
+                  since=differences(certified, today), same_second=same_second)
+
+
+_RECORDS_ONLY = ("results_certify", "results_verify", "check_winners", "draw_commit_refused", "draw_run_refused",
+                 "purge_refused", "contest_file_refused")
+
+
+def _same_second_actions(db: sqlite_utils.Database, sha256: str, moment: datetime) -> list[str]:
+    """The audited actions that may change standings, recorded after the certification
+    of ``sha256`` (by audit order) but stamped at or before ``moment``, its second."""
+    cert = db.execute("SELECT min(id) FROM audit_log WHERE action = 'results_certify' AND subject = ?",
+                      [sha256]).fetchone()[0]
+    if cert is None:
+        return []
+    marks = ", ".join("?" for _ in _RECORDS_ONLY)
+    rows = db.execute(f"SELECT action, subject FROM audit_log WHERE id > ? AND at <= ? AND action NOT IN ({marks}) "
+                      "ORDER BY id", [cert, clock.to_store(moment), *_RECORDS_ONLY]).fetchall()
+    return [f"{action} {subject}" if subject else action for action, subject in rows]

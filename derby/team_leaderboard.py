@@ -31,6 +31,7 @@ from derby.team_scoring import (
 )
 from derby.teams import TROPHY_METRICS, Trophy, find_team
 from derby.text import display_text, shorten
+from derby.units import number, signed
 
 
 @dataclass
@@ -316,8 +317,8 @@ def resolve_team(board: TeamStandings, ref: str) -> TeamScore | None:
 EXPLAIN_TEXT: dict[str, dict[str, str]] = {
     "en": {"team": "Team “{name}”  account {account}", "unread": "  (no reading yet)",
            "as_of": "Standings as of {when}; followers and engagement count until {freeze}",
-           "followers": "Followers: {base} at the baseline → {final} at the freeze: {gained:+d} gained",
-           "points": "Points:", "per_follower": "{gained:+d} followers × {value}", "per_post": "{n} posts × {value}",
+           "followers": "Followers: {base} at the baseline → {final} at the freeze: {gained} gained",
+           "points": "Points:", "per_follower": "{gained} followers × {value}", "per_post": "{n} posts × {value}",
            "posts_points": "posts' points", "sum": "sum over {n} counted posts",
            "posts": "Posts ({stored} stored, {n} counted):", "no_posts": "Posts: none yet", "counted": "counted",
            "not_counted": "not counted: {reason}", "no_date": "no date", "no_caption": "(no caption)",
@@ -327,8 +328,8 @@ EXPLAIN_TEXT: dict[str, dict[str, str]] = {
            "flags": "Flags: {flags}", "chain": "Tie-break order: {chain}", "unknown": "unknown"},
     "fr": {"team": "Équipe « {name} »  compte {account}", "unread": "  (pas encore lu)",
            "as_of": "Classement au {when}; abonnés et engagement comptent jusqu'au {freeze}",
-           "followers": "Abonnés : {base} au départ → {final} à la clôture : {gained:+d} gagnés",
-           "points": "Points :", "per_follower": "{gained:+d} abonnés × {value}", "per_post": "{n} publications × {value}",
+           "followers": "Abonnés : {base} au départ → {final} à la clôture : {gained} gagnés",
+           "points": "Points :", "per_follower": "{gained} abonnés × {value}", "per_post": "{n} publications × {value}",
            "posts_points": "points des publications", "sum": "somme sur {n} publications comptées",
            "posts": "Publications ({stored} enregistrées, {n} comptées) :", "no_posts": "Publications : aucune encore",
            "counted": "comptée", "not_counted": "non comptée : {reason}", "no_date": "sans date",
@@ -355,7 +356,9 @@ def explain_team_lines(board: TeamStandings, team: TeamScore, moderation: list[d
         return clock.format_local(dt, tz, lang) or t["unknown"]
 
     def count(value: int | None) -> str:
-        return t["unknown"] if value is None else str(value)
+        return t["unknown"] if value is None else number(value, lang)
+
+    gained = signed(team.followers_gained or 0, lang)
 
     n = len(team.counted)
     lines = [
@@ -363,9 +366,9 @@ def explain_team_lines(board: TeamStandings, team: TeamScore, moderation: list[d
         + (f"  @{display_text(team.username)}" if team.username else t["unread"]),
         t["as_of"].format(when=when(board.as_of), freeze=when(contest.freeze)),
         t["followers"].format(base=count(team.followers_baseline), final=count(team.followers_count),
-                              gained=team.followers_gained),
+                              gained=gained),
         t["points"],
-        f"  {'points_per_follower':<24}{t['per_follower'].format(gained=team.followers_gained, value=_fmt(rules.get('points_per_follower'))):<40}{_fmt(team.follower_points):>10}",
+        f"  {'points_per_follower':<24}{t['per_follower'].format(gained=gained, value=_fmt(rules.get('points_per_follower'))):<40}{_fmt(team.follower_points):>10}",
         f"  {'points_per_post':<24}{t['per_post'].format(n=n, value=_fmt(rules.get('points_per_post'))):<40}{_fmt(team.post_points):>10}",
         f"  {t['posts_points']:<24}{t['sum'].format(n=n):<40}{_fmt(team.posts_score):>10}",
         f"  {'score':<64}{_fmt(team.score):>10}",
@@ -396,5 +399,5 @@ def explain_team_lines(board: TeamStandings, team: TeamScore, moderation: list[d
 def _fmt(value: object) -> str:
     if value is None:
         return "0"
-    number = float(value)  # type: ignore[arg-type]
-    return str(int(number)) if number.is_integer() else f"{number:.2f}"
+    amount = float(value)  # type: ignore[arg-type]
+    return str(int(amount)) if amount.is_integer() else f"{amount:.2f}"

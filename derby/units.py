@@ -1,4 +1,5 @@
-"""The words around numbers: durations typed by a person, and plurals in French and English.
+"""The words around numbers: durations typed by a person, numbers as shown, and plurals in
+French and English.
 
 One duration syntax everywhere a duration is taken (contest file, ``run --every``,
 ``leaderboard --every``, ``demo --interval``): a number and a unit, ``90s``, ``10m``,
@@ -75,3 +76,18 @@ def word(count: float, one: str, many: str | None = None, lang: str = "en") -> s
     """Return the form of a word that agrees with ``count``: ``one``, or ``many``
     (default ``one + "s"``)."""
     return one if is_singular(count, lang) else (many if many is not None else one + "s")
+
+
+def number(value: float | int, lang: str) -> str:
+    """Return a count or score as shown: ``1 234`` (narrow no-break space) and ``2,5``
+    in French, ``1,234`` and ``2.5`` in English."""
+    value = int(value) if float(value).is_integer() else round(float(value), 2)
+    text = f"{value:,}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def signed(value: float | int, lang: str) -> str:
+    """:func:`number` with a ``+`` before a gain: ``+1 349``, ``-3``, ``0``."""
+    return ("+" if value > 0 else "") + number(value, lang)

@@ -242,6 +242,60 @@ def test_mention_reads_turned_off_for_a_missing_permission_are_not_asked(tmp_pat
                                          "20:00 (UTC−4) (the token lacks instagram_manage_comments)")
 
 
+def _one_post_db(tmp_path, caption):
+    from test_refresh import CONTEST
+
+    from helpers import media, page
+
+    db = store.open_db(tmp_path / "c.db")
+    store.save_contest(db, CONTEST, utc(2017, 3, 31))
+    run = store.start_poll_run(db, "graph", utc(2017, 4, 2, 20))
+    store.save_page(db, run, "socialderby", "recent_media",
+                    page(media("1001", caption=caption, like_count=10)), utc(2017, 4, 2, 20))
+    store.finish_poll_run(db, run, utc(2017, 4, 2, 20), status="ok", requests=2)
+    return db, CONTEST
+
+
+@pytest.mark.parametrize("organizer, caption, gone, asked, said", [
+    ("snq_officiel", "Belle journée #socialderby", False, 0,
+     "cannot be read: its caption does not mention @snq_officiel, so it cannot be read by mention; open "),
+    (None, "Belle journée #socialderby", False, 1,
+     "cannot be read: the mention read answered "),
+    ("snq_officiel", "Merci @snq_officiel #socialderby", True, 1, None),
+])
+def test_a_post_that_does_not_mention_the_organizer_is_unreadable_not_gone(tmp_path, httpserver, organizer, caption,
+                                                                           gone, asked, said):
+    """Against a loopback Graph API answering error 100/33: that answer proves a post gone
+    only when its caption mentions the organizer account (the platform answers a post
+    that does not mention it the same way)."""
+    from test_refresh import USER_ID, Graph, error
+
+    graph = Graph(httpserver)
+    graph.answers = {"1001": error(100, "Object does not exist", 33)}
+    db, contest = _one_post_db(tmp_path, caption)
+    now = utc(2017, 4, 12, 13)
+    if organizer:
+        store.save_organizer(db, USER_ID, organizer, now)
+    read = check.mention_reader(db, contest, graph.feed(), USER_ID, now, organizer)
+    (checked,) = check.check_winners(db, contest, now, "Marie", top=1, alternates=0, read=read, app=USER_ID)[1]
+    assert len(graph.calls) == asked
+    assert ("the post is no longer online (deleted, hidden or made private)" in checked.warnings) is gone
+    assert checked.read is gone
+    if said:
+        assert checked.lines[0].startswith(said), checked.lines
+        assert "or its caption does not mention the organizer account" in checked.lines[0] or organizer
+
+
+def test_engagement_is_not_said_since_the_close_while_the_contest_runs(tmp_path):
+    db, contest = _one_post_db(tmp_path, "Belle journée #socialderby")
+    (running,) = check.check_winners(db, contest, utc(2017, 4, 5, 13), "Marie", top=1, alternates=0)[1]
+    (closed,) = check.check_winners(db, contest, utc(2017, 4, 12, 13), "Marie", top=1, alternates=0)[1]
+    assert any(line.startswith("engagement since the standings' reading (the contest is still running)")
+               for line in running.lines), running.lines
+    assert not any("since the close" in line for line in running.lines)
+    assert any(line.startswith("engagement since the close") for line in closed.lines), closed.lines
+
+
 def test_a_stored_media_id_that_is_not_a_graph_id_cannot_be_read_and_says_so(httpserver):
     """A database from before the poller refused such ids may hold one: the mention read
     says in one line why the post cannot be read, and nothing is asked of the API."""

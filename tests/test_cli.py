@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -333,6 +334,32 @@ def test_as_of_out_of_range_or_in_the_future_is_one_clear_line(runner, polled, a
         result = runner.invoke(cli, ["--db", str(polled), *command, "--as-of", as_of])
         assert result.exit_code == 2, result.output
         assert result.output.startswith(message) and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("as_of, message", [
+    ("0001-01-01", "derby: --as-of '0001-01-01' is out of range: the contest starts 2017-04-01 00:00 (UTC−4); "
+                   "give a time during the contest such as 2017-04-"),
+    ("0001-01-01T00:00Z", "derby: --as-of '0001-01-01T00:00Z' is out of range: the contest starts "),
+    ("2017-03-31T23:59", "derby: --as-of '2017-03-31T23:59' is out of range: the contest starts "),
+    ("", "derby: --as-of is empty; give a time during the contest such as 2017-04-"),
+    ("  ", "derby: --as-of is empty; "),
+    ("yesterday", "derby: --as-of 'yesterday' is not an ISO 8601 time such as 2017-04-"),
+    ("2017-11-05T01:30", "derby: --as-of '2017-11-05T01:30' happens twice in America/Toronto (clocks go back): "
+                         "UTC−4 or UTC−5; add the offset, e.g. 2017-11-05T01:30-04:00 or 2017-11-05T01:30-05:00"),
+    ("2017-03-12T02:30", "derby: --as-of '2017-03-12T02:30' does not exist in America/Toronto (clocks go forward)"),
+])
+def test_as_of_before_the_contest_blank_or_ambiguous_is_refused_in_one_line(runner, polled, as_of, message):
+    media = sqlite3.connect(polled).execute("SELECT media_id FROM media LIMIT 1").fetchone()[0]
+    for command in (["leaderboard", "--format", "json"], ["rules"], ["explain", media], ["export", "w.csv"]):
+        result = runner.invoke(cli, ["--db", str(polled), *command, "--as-of", as_of])
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.startswith(message) and result.output.count("\n") == 1, (command, result.output)
+        assert "2017-04-05T12:00" not in result.output or "such as 2017-04-05T12:00" in result.output
+
+
+def test_as_of_with_an_offset_on_the_ambiguous_hour_is_taken(runner, polled):
+    result = runner.invoke(cli, ["--db", str(polled), "leaderboard", "--format", "json", "--as-of", "2017-11-05T01:30-05:00"])
+    assert result.exit_code == 0, result.output
 
 
 def test_demo_teams_into_the_hashtag_demo_database_says_which_demo_it_holds(runner, tmp_path):

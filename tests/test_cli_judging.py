@@ -90,12 +90,12 @@ def test_rules_set_history_and_effect(derby, fake_clock):
     after = board(derby, "--top", "1")["entries"][0]
     assert (after["media_id"], after["score"]) == ("17850894456536925", 431)
     fake_clock.at(12, 6)
-    assert derby("rules", "set", "points_per_comment", "0").stdout == "points_per_comment is already 0; nothing recorded\n"
-    derby("rules", "set", "media_type_bonus", '{"VIDEO": 5}', "--by", "Marie")
+    assert derby("rules", "set", "points_per_comment", "0", "--reason", "again").stdout == "points_per_comment is already 0; nothing recorded\n"
+    derby("rules", "set", "media_type_bonus", '{"VIDEO": 5}', "--by", "Marie", "--reason", "vidéos")
     history = derby("rules", "history").stdout.splitlines()
     assert len(history) == 15
     assert history[13] == "2017-04-12 08:02 (UTC−4)  Marie  points_per_comment: 3 → 0  (décision du jury)"
-    assert history[14] == "2017-04-12 08:06 (UTC−4)  Marie  media_type_bonus: {} → VIDEO=5"
+    assert history[14] == "2017-04-12 08:06 (UTC−4)  Marie  media_type_bonus: {} → VIDEO=5  (vidéos)"
     assert derby("rules", "history", "media_type_bonus").stdout.count("\n") == 2
 
 
@@ -106,7 +106,7 @@ def test_rules_set_history_and_effect(derby, fake_clock):
     (("luck", "1"), "derby: unknown rule 'luck'"),
 ])
 def test_rules_set_refuses_bad_values_in_one_line(derby, args, message):
-    result = derby("rules", "set", *args, ok=False)
+    result = derby("rules", "set", *args, "--reason", "test", ok=False)
     assert result.exit_code == 2
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
 
@@ -195,6 +195,42 @@ def test_explain_follows_the_contests_language(derby):
         assert word not in english, word
 
 
+def test_reinstating_an_entry_never_disqualified_is_refused_in_one_line(derby):
+    before = derby("audit", "--format", "json").stdout
+    result = derby("reinstate", TOP, "--reason", "just in case", "--by", "Marie", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr == ("derby: media 17851496082344044 is not disqualified, nor held for review (hidden likes) nor reported "
+                             "gone: there is nothing to reinstate\n")
+    assert "reinstated" not in result.stdout and derby("audit", "--format", "json").stdout == before
+
+
+@pytest.mark.parametrize("args", [("reinstate", TOP), ("disqualify", TOP), ("rules", "set", "points_per_like", "2")])
+def test_a_missing_reason_says_why_one_is_required(derby, args):
+    before = derby("audit", "--format", "json").stdout
+    result = derby(*args, "--by", "Marie", ok=False)
+    assert result.exit_code == 2
+    assert "Missing option '--reason': a judge's decision is recorded with why it was made" in result.stderr
+    assert derby("audit", "--format", "json").stdout == before
+
+
+def test_an_unknown_rule_lists_only_the_rules_of_this_kind_of_contest(derby):
+    from derby import rules as rule_kinds
+
+    result = derby("rules", "set", "nope", "1", "--reason", "test", ok=False)
+    assert result.exit_code == 2 and result.stderr.startswith("derby: unknown rule 'nope'; known rules: ")
+    assert "points_per_comment" in result.stderr
+    assert not any(name in result.stderr.split(": ", 2)[2].split(", ") for name in rule_kinds.TEAM_RULES)
+    history = derby("rules", "history", "nope", ok=False)
+    assert history.exit_code == 1 and not any(name in history.stderr for name in rule_kinds.TEAM_RULES)
+
+
+def test_a_rule_change_keeps_its_reason_in_the_audit_log(derby):
+    assert derby("rules", "set", "points_per_like", "2", "--reason", "  ", ok=False).exit_code == 2
+    derby("rules", "set", "points_per_like", "2", "--reason", "vote du jury", "--by", "Marie")
+    logged = json.loads(derby("audit", "--action", "rule_set", "--format", "json").stdout)
+    assert [(e["actor"], e["data"]["reason"]) for e in logged] == [("Marie", "vote du jury")]
+
+
 def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake_clock):
     monkeypatch.setenv("DERBY_JUDGE", "Jury SNQ")
     hostile = "photo volée \x1b[31m\u202eABC"
@@ -259,16 +295,16 @@ def test_init_seeds_once_then_records_edits_of_the_file(tmp_path, fake_clock):
     first = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
     assert first.stdout.splitlines()[-1] == "13 rules seeded (derby rules lists them)."
     fake_clock.at(13, 0)
-    assert runner.invoke(cli, ["--db", str(db), "rules", "set", "cap_likes", "300", "--by", "Marie"]).exit_code == 0
-    assert runner.invoke(cli, ["--db", str(db), "rules", "set", "points_per_like", "2", "--by", "Marie"]).exit_code == 0
+    assert runner.invoke(cli, ["--db", str(db), "rules", "set", "cap_likes", "300", "--by", "Marie", "--reason", "jury"]).exit_code == 0
+    assert runner.invoke(cli, ["--db", str(db), "rules", "set", "points_per_like", "2", "--by", "Marie", "--reason", "jury"]).exit_code == 0
     same = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
     assert same.stdout.splitlines()[1:] == []  # the file did not change: Marie's edits stay
     contest_file.write_text(text.replace("points_per_comment = 3", "points_per_comment = 5"), encoding="utf-8")
     again = runner.invoke(cli, ["--db", str(db), "init", str(contest_file)])
     assert again.stdout.splitlines()[-1] == "rule points_per_comment: 3 → 5 (recorded)"
     history = runner.invoke(cli, ["--db", str(db), "rules", "history"]).stdout.splitlines()
-    assert history[-3:] == ["2017-04-12 09:00 (UTC−4)  Marie  cap_likes: none → 300",
-                            "2017-04-12 09:00 (UTC−4)  Marie  points_per_like: 1 → 2",
+    assert history[-3:] == ["2017-04-12 09:00 (UTC−4)  Marie  cap_likes: none → 300  (jury)",
+                            "2017-04-12 09:00 (UTC−4)  Marie  points_per_like: 1 → 2  (jury)",
                             "2017-04-12 09:00 (UTC−4)  contest file  points_per_comment: 3 → 5  (edited in contest.toml)"]
     rules = json.loads(runner.invoke(cli, ["--db", str(db), "rules", "--format", "json"]).stdout)["rules"]
     assert (rules["cap_likes"], rules["points_per_comment"], rules["points_per_like"]) == (300, 5.0, 2.0)

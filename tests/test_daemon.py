@@ -335,6 +335,7 @@ def test_a_dead_process_lock_is_taken_over_and_its_poll_marked_interrupted(tmp_p
                          on_poll=lambda s: stop.set(), stop=stop)
     assert outcome == "stopped"
     assert f"took over the daemon lock of pid {pid} on host {socket.gethostname()}, since 2017-04-02T08:30:00Z" in caplog.text
+    assert "final poll after 2017-04-10 23:59 (UTC−4)" in caplog.text  # the contest's zone, not UTC
     # the interrupted run ends at its last stored page (none: its start); the new one when it ended
     [first, second] = rows(path, "SELECT id, status, finished_at FROM poll_runs")
     assert first == (1, "interrupted", "2017-04-02T09:00:00Z")
@@ -412,8 +413,8 @@ def test_twelve_hours_without_a_successful_poll_is_warned(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="derby.poller"):
         assert poller._warn_coverage(db, contest, utc(2017, 4, 2, 11, 59), timedelta(hours=12)) == []
         assert poller._warn_coverage(db, contest, utc(2017, 4, 2, 12), timedelta(hours=12)) == [
-            "no successful poll of #socialderby since 2017-04-02T00:00:00Z: posts older than 24 h are lost for "
-            "good unless a poll succeeds before 2017-04-03T00:00:00Z"]
+            "no successful poll of #socialderby since 2017-04-01 20:00 (UTC−4): posts older than 24 h are lost for "
+            "good unless a poll succeeds before 2017-04-02 20:00 (UTC−4)"]
 
 
 # -- the schedule in the contest file --------------------------------------------------
@@ -491,6 +492,17 @@ def test_the_final_poll_waits_for_count_engagement_until_when_later():
     assert poller.final_poll_at(later) == utc(2017, 4, 13, 4)
     sooner = make_contest(end=utc(2017, 4, 10, 4), count_engagement_until=utc(2017, 4, 10, 8))
     assert poller.final_poll_at(sooner) == utc(2017, 4, 11, 4)
+
+
+def test_the_run_log_says_what_is_polled_in_a_team_contest(tmp_path):
+    from test_team_standings import TEAMS
+
+    from derby.config import load_contest
+
+    path = tmp_path / "teams.toml"
+    path.write_text(TEAMS, encoding="utf-8")
+    assert poller._polled_what(load_contest(path)) == "2 teams"
+    assert poller._polled_what(make_contest()) == "#socialderby, #snq17"
 
 
 def test_a_database_locked_at_start_up_is_waited_for_not_a_reason_to_stop(tmp_path, monkeypatch, caplog):

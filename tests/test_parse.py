@@ -353,3 +353,32 @@ def test_a_media_id_that_is_not_a_graph_id_is_skipped_with_a_warning(media_id):
     media, warnings = one({"id": media_id, "like_count": 1})
     assert media == []
     assert warnings == [f"item 0: media id {media_id[:40]!r} is not a Graph id; skipped"]
+
+
+def test_load_body_unterminated_string_says_where_once():
+    with pytest.raises(FeedError) as info:
+        load_body(b'{"data": [{"id": "1", "caption": "abc', endpoint=ENDPOINT)
+    assert str(info.value) == f"malformed JSON from {ENDPOINT} (Unterminated string starting at char 33)"
+
+
+def test_a_hashtag_edge_is_named_by_its_hashtag_in_notes():
+    from derby.feeds.sources import HashtagEdge
+
+    assert HashtagEdge("17841500002754424", "recent_media", "monconcours").label == "#monconcours recent_media"
+    assert HashtagEdge("17841500002754424", "top_media").label == "#17841500002754424 top_media"
+
+
+@pytest.mark.parametrize("permalink", ["https://www.instagram.com/p/BSV13mQ0BzK/\x1b[31mCLICK", "javascript:alert(1)",
+                                       "http://www.instagram.com/p/BSV13mQ0BzK/", "https://evil.example/p/x/",
+                                       "https://www.instagram.com/p/x y/"])
+def test_a_permalink_that_is_not_an_instagram_address_is_ignored_with_a_warning(permalink):
+    media, warnings = one({"id": "17900000000000001", "permalink": permalink, "caption": "#socialderby"})
+    assert media[0].permalink is None and media[0].caption == "#socialderby"
+    assert len(warnings) == 1 and "is not an https://www.instagram.com/ address; ignored" in warnings[0]
+    assert "\x1b" not in warnings[0]
+
+
+def test_an_instagram_permalink_is_kept():
+    for permalink in ("https://www.instagram.com/p/BSV13mQ0BzK/", "https://www.instagram.com/reel/C-9m61FIPQ8/?igsh=a%3D"):
+        media, warnings = one({"id": "17900000000000001", "permalink": permalink})
+        assert media[0].permalink == permalink and warnings == []

@@ -136,7 +136,8 @@ def test_a_missing_permission_turns_mention_refreshes_off_and_hashtags_go_on(db,
     from derby import health
 
     problems = health.judge(health.gather(db, CONTEST, utc(2017, 4, 5, 13), None, USER_ID))
-    assert any(p["message"].startswith("mentioned_media refreshes are off since 2017-04-05T") for p in problems)
+    assert any(p["message"].startswith("mentioned_media refreshes are off since 2017-04-05 08:00 (UTC−4)")
+               for p in problems)
     import io
 
     from rich.console import Console

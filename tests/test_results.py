@@ -56,6 +56,28 @@ def test_a_later_disqualification_shows_as_a_change_since_not_as_tampering(derby
     assert f"{winner}: certified rank 1" in result.output and "now not ranked" in result.output
 
 
+def test_a_disqualification_in_the_certifications_second_is_not_tampering(derby, tmp_path, fake_clock):
+    _, path = _certify(derby, tmp_path)  # the clock does not move: the same second
+    winner = json.loads(path.read_text(encoding="utf-8"))["winners"][0]["media_id"]
+    derby("disqualify", winner, "--reason", "compte acheté", "--by", "Marie")
+    result = derby("results", "verify", str(path), ok=False)
+    assert result.exit_code == 1
+    assert "ok   as certified" in result.output and "tampering" not in result.output
+    assert "DIFF today" in result.output and f"{winner}: certified rank 1" in result.output
+
+
+def test_a_change_under_the_certification_in_its_second_is_still_caught(derby, tmp_path, fake_clock):
+    _, path = _certify(derby, tmp_path)
+    winner = json.loads(path.read_text(encoding="utf-8"))["winners"][0]["media_id"]
+    derby("disqualify", winner, "--reason", "compte acheté", "--by", "Marie")
+    db = store.open_db(derby.db)
+    db.execute("UPDATE snapshots SET like_count = like_count + 1000")
+    db.conn.commit()
+    result = derby("results", "verify", str(path), ok=False)
+    assert "FAIL as certified" in result.output or "DIFF as certified" in result.output
+    assert "ok   as certified" not in result.output
+
+
 def test_data_changed_under_the_certification_is_tampering(derby, tmp_path, fake_clock):
     _, path = _certify(derby, tmp_path)
     winner = json.loads(path.read_text(encoding="utf-8"))["winners"][0]["media_id"]

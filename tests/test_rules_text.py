@@ -44,7 +44,7 @@ def test_french_rules_say_what_the_contest_file_and_rules_say(demo_db):
 
 def test_a_rule_change_is_in_the_text(demo_db):
     assert demo_db("rules", "set", "points_per_comment", "2", "--reason", "jury", "--by", "Marie").exit_code == 0
-    assert demo_db("rules", "set", "cap_likes", "500", "--by", "Marie").exit_code == 0
+    assert demo_db("rules", "set", "cap_likes", "500", "--by", "Marie", "--reason", "jury").exit_code == 0
     text = demo_db("rules-text", "--lang", "en").output.replace(NBSP, " ")
     assert "each comment: 2 points" in text and "at most 500 likes counted per post" in text
     assert "released" not in text and "releases Instagram" in text

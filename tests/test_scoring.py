@@ -49,6 +49,8 @@ def ranked_in_sql(entries, tags, rule_set):
                                   when, by="test")
         if e.get("moderation"):
             action = e["moderation"]
+            if action["action"] == "reinstate" and e["like_count"] is not None:  # not held for review: undo a disqualification
+                store.moderate(db, e["media_id"], "disqualify", "to be undone", action["by"], when)
             store.moderate(db, e["media_id"], action["action"], action["reason"], action["by"], when)
     return leaderboard.standings(db, END + timedelta(days=1)).entries
 

@@ -125,8 +125,9 @@ def test_a_coverage_gap_is_degraded_exit_1(live):
     gap_from, gap_to = now - timedelta(hours=30), now - timedelta(hours=24)
     assert data["coverage_gaps"] == [{"hashtag": "snq17", "from": clock.to_store(gap_from), "to": clock.to_store(gap_to),
                                       "hours": 6.0, "acknowledged": False}]
-    assert {"level": "degraded", "message": f"coverage gap on #snq17: posts from {clock.to_store(gap_from)} to "
-                                            f"{clock.to_store(gap_to)} (6.0 h) may be lost"} in data["problems"]
+    local = lambda t: clock.format_local(t, contest.tz, "en")  # noqa: E731 - the problems' text: contest zone
+    assert {"level": "degraded", "message": f"coverage gap on #snq17: posts from {local(gap_from)} to "
+                                            f"{local(gap_to)} (6.0 h) may be lost"} in data["problems"]
 
 
 def test_acknowledged_gaps_no_longer_alert_and_new_ones_do(live):
@@ -173,8 +174,12 @@ def test_a_stale_poll_and_a_stopped_daemon_are_degraded_exit_1(live):
     assert "daemon: not running" in result.output
     assert ("warning: no derby run is polling this database during the contest: start it (systemctl start derby)"
             in result.output)
-    assert (f"warning: no successful poll of #socialderby since {clock.to_store(now - timedelta(hours=13))}: posts are "
-            f"lost for good unless a poll succeeds before {clock.to_store(now + timedelta(hours=11))}") in result.output
+    assert (f"warning: no successful poll of #socialderby since {clock.format_local(now - timedelta(hours=13), contest.tz, 'en')}: "
+            f"posts are lost for good unless a poll succeeds before "
+            f"{clock.format_local(now + timedelta(hours=11), contest.tz, 'en')}") in result.output
+    problems = json.loads(status(path, "--format", "json").output)["problems"]
+    stale = next(p["message"] for p in problems if "no successful poll" in p["message"])
+    assert f"since {clock.format_local(now - timedelta(hours=13), contest.tz, 'en')}:" in stale
     assert result.output.splitlines()[-1] == "health: degraded"
 
 
@@ -189,7 +194,7 @@ def test_a_cool_down_is_degraded_exit_1(live):
     data = json.loads(result.output)
     assert data["cooldown_until"] == clock.to_store(now + timedelta(minutes=40))
     assert data["problems"] == [{"level": "degraded", "message": "the feed asked to cool down: no poll before "
-                                                                 f"{clock.to_store(now + timedelta(minutes=40))}"}]
+                                 f"{clock.format_local(now + timedelta(minutes=40), contest.tz, 'en')}"}]
 
 
 def test_a_token_problem_needs_a_person_exit_2(live):
@@ -234,3 +239,14 @@ def test_status_follows_the_contests_language_and_lang(live):
     assert data["health"] == "degraded" and data["problems"][0]["message"].startswith("aucun derby run ne relève")
     english = status(path, lang="en").output.splitlines()
     assert "daemon: not running" in english and english[-1] == "health: degraded"
+
+
+def test_while_the_first_poll_runs_the_next_poll_is_not_never(live):
+    path, contest, holder, now = live
+    db = store.open_db(path)
+    store.heartbeat(db, holder.instance, now, next_poll_at=None, set_next=True)
+    store.start_poll_run(db, "graph", now)
+    db.close()
+    english = status(path).output
+    assert "next poll once the poll running now ends" in english and "next poll never" not in english
+    assert "prochaine relève à la fin de la relève en cours" in status(path, lang="fr").output

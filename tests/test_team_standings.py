@@ -223,9 +223,9 @@ def test_disqualify_and_reinstate_a_post_or_a_whole_team(tmp_path):
 
 def test_team_rules_are_refused_by_rules_set_in_a_hashtag_contest(tmp_path):
     db = seed(tmp_path)
-    bad = run(db, "rules", "set", "tie_break", "score,timestamp,media_id")
+    bad = run(db, "rules", "set", "tie_break", "score,timestamp,media_id", "--reason", "test")
     assert bad.exit_code == 2 and "must end with name" in bad.output
-    assert run(db, "rules", "set", "points_per_post", "2").exit_code == 0
+    assert run(db, "rules", "set", "points_per_post", "2", "--reason", "test").exit_code == 0
 
 
 def test_rules_lists_the_team_tie_break(tmp_path):
@@ -309,3 +309,26 @@ def test_check_winners_without_team_tokens_says_each_account_cannot_be_read(tmp_
     assert "DERBY_TOKEN_3E_AVENUE is not set" in result.output
     assert "last read by a poll 2017-04-30 08:00 (UTC−4) (125 followers)" in result.output
     assert "4 of 4 could not be read: open their profiles before announcing" in result.output
+
+
+def test_draw_commit_in_a_team_contest_is_refused_first_without_advice_on_the_draw_question(tmp_path):
+    db = seed(tmp_path)
+    result = run(db, "draw", "commit", "--beacon", "loto", "--as-of", "2017-04-05T12:00", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("derby: a draw picks among entries; this is a team contest")
+    assert "[draw] question" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_explain_a_team_writes_counts_in_the_languages_way(tmp_path):
+    from dataclasses import replace
+
+    from derby.team_leaderboard import explain_team_lines
+
+    db = store.open_db(seed(tmp_path))
+    board = teams.team_standings(db, utc(2017, 5, 1))
+    team = replace(board.ranked[0], followers_baseline=1000, followers_count=2349, followers_gained=1349)
+    french = "\n".join(explain_team_lines(board, team, lang="fr"))
+    assert "1\u202f000 au départ → 2\u202f349 à la clôture : +1\u202f349 gagnés" in french
+    assert "+1\u202f349 abonnés × 2" in french
+    english = "\n".join(explain_team_lines(board, team, lang="en"))
+    assert "1,000 at the baseline → 2,349 at the freeze: +1,349 gained" in english

@@ -248,7 +248,7 @@ def load_body(body: bytes | str, *, endpoint: str = "") -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TransientError(f"malformed JSON from {endpoint or 'the feed'} ({exc.msg} at char {exc.pos})", endpoint=endpoint) from None
+        raise TransientError(f"malformed JSON from {endpoint or 'the feed'} ({exc.msg.removesuffix(' at')} at char {exc.pos})", endpoint=endpoint) from None
 
 
 def raise_for_error(payload: object, *, endpoint: str = "") -> None:
@@ -364,7 +364,7 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
         media_id=media_id,
         caption=text("caption"),
         media_type=media_type,
-        permalink=text("permalink"),
+        permalink=_permalink(text("permalink"), media_id, warnings),
         timestamp=timestamp,
         like_count=count("like_count"),
         comments_count=count("comments_count"),
@@ -377,6 +377,19 @@ def parse_media(item: object, warnings: list[str], position: int = 0) -> Media |
                 if key == "like_count" else "the last known count is kept")
         warnings.append(f"media {media_id}: {key}={item.get(key)!r} is not a count; {kept}")
     return media
+
+
+_PERMALINK = re.compile(r"https://(www\.)?instagram\.com/[A-Za-z0-9\-._~/?#\[\]@!$&'()*+,;=%]*")
+
+
+def _permalink(value: str | None, media_id: str, warnings: list[str]) -> str | None:
+    """``value`` when it is an https address on instagram.com made of URL characters
+    only (no space, control or escape code, which would reach a terminal, a CSV or a
+    board); else None, with a warning."""
+    if value is None or _PERMALINK.fullmatch(value):
+        return value
+    warnings.append(f"media {media_id}: permalink {value[:80]!r} is not an https://www.instagram.com/ address; ignored")
+    return None
 
 
 # -- owner-level reads of team accounts ------------------------------------------------

@@ -85,7 +85,7 @@ class HashtagEdge:
 
     @property
     def label(self) -> str:
-        return f"#{self.hashtag_id} {self.edge}"
+        return f"#{self.hashtag or self.hashtag_id} {self.edge}"
 
     def request(self, after: str | None) -> Request:
         params: dict[str, object] = {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT}

@@ -65,7 +65,9 @@ def moderate(db: sqlite_utils.Database, media_id: str, action: str, reason: str,
     (and the audit entry) in one transaction; return the action as a dict.
 
     Raises ValueError for an empty reason or judge, an unknown action or media, a
-    disqualification of an entry already disqualified, or a second reinstatement.
+    disqualification of an entry already disqualified, a second reinstatement, or the
+    reinstatement of an entry never disqualified that is neither held for review
+    (hidden likes) nor reported gone.
     """
     if action not in ("disqualify", "reinstate"):
         raise ValueError(f"unknown moderation action {action!r}")
@@ -84,10 +86,22 @@ def moderate(db: sqlite_utils.Database, media_id: str, action: str, reason: str,
             raise ValueError(f"media {media_id} is already disqualified; reinstate it first")
         if action == "reinstate" and last and last["action"] == "reinstate":
             raise ValueError(f"media {media_id} is already reinstated")
+        if action == "reinstate" and last is None and not _reinstatable(db, media_id):
+            raise ValueError(f"media {media_id} is not disqualified, nor held for review (hidden likes) nor "
+                             "reported gone: there is nothing to reinstate")
         db["moderation"].insert(row)
         record_audit(db, now, by, action, media_id, f"{action} {media_id}: {reason}", {"reason": reason})
         refresh_entry_scores(db, [media_id])
     return row
+
+
+def _reinstatable(db: sqlite_utils.Database, media_id: str) -> bool:
+    """Whether a never-moderated entry has something a reinstatement decides: likes
+    hidden (held for review under ``hidden_likes = review``) or a report that it is gone."""
+    hidden = db.execute("SELECT hidden FROM entry_scores WHERE media_id = ?", [media_id]).fetchone()
+    gone = db.execute("SELECT 1 FROM media_outcomes WHERE media_id = ? AND outcome = 'gone' LIMIT 1",
+                      [media_id]).fetchone()
+    return bool(hidden and hidden[0]) or gone is not None
 
 
 def moderation_history(db: sqlite_utils.Database, media_id: str, as_of: datetime | None = None) -> list[dict]:
