@@ -170,8 +170,9 @@ def test_a_team_rule_change_and_every_trophy_metric_are_in_the_text(tmp_path):
     contest_file.write_text(contest_file.read_text("utf-8") + trophies, "utf-8")
     db = tmp_path / "t.db"
     assert _init_example(db, contest_file).exit_code == 0
-    assert CliRunner().invoke(cli, ["--db", str(db), "rules", "set", "points_per_follower", "4", "--by", "M"]).exit_code == 0
-    assert CliRunner().invoke(cli, ["--db", str(db), "rules", "set", "engagement_window_hours", "48",
+    assert CliRunner().invoke(cli, ["--db", str(db), "rules", "set", "points_per_follower", "4", "--by", "M",
+                                    "--reason", "jury"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["--db", str(db), "rules", "set", "engagement_window_hours", "48", "--reason", "jury",
                                     "--by", "M"]).exit_code == 0
     en = CliRunner().invoke(cli, ["--db", str(db), "rules-text", "--lang", "en"]).stdout.replace(NBSP, " ")
     assert "each follower gained: 4 points" in en and "those of the 48 hours after the post" in en
