@@ -1368,20 +1368,23 @@ def explain(ctx: _Context, media: str, as_of: str | None, lang: str | None) -> N
                                     detail=_safe(detail), state=state))
 
 
-def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None) -> None:
+def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | None, lang: str | None) -> None:
     from derby import store
+    from derby.judging_text import LINES
 
     db = ctx.open()
-    _contest(db)
+    contest = _contest(db)
     row = _resolve(db, media)
     try:
         done = store.moderate(db, row["media_id"], action, reason, _judge(by), ctx.now())
     except ValueError as exc:
         raise DerbyError(str(exc)) from None
-    verb = "disqualified" if action == "disqualify" else "reinstated"
-    _info(f"{row['media_id']} {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
+    _info(LINES[lang or contest.language][action].format(media=row["media_id"], by=_safe(done["by"]),
+                                                         reason=_safe(done["reason"])))
 
 
+_lang_option = click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
+                            help="Language of the confirmation (default: the contest's).")
 _team_option = click.option("--team", "team", default=None, metavar="NAME",
                             help="Team contest: the whole team (name, account id or @username) instead of one post.")
 
@@ -1391,14 +1394,16 @@ _team_option = click.option("--team", "team", default=None, metavar="NAME",
 @_reason_option("Why (required; shown with the entry and kept in the audit log).")
 @_team_option
 @_by_option
+@_lang_option
 @pass_ctx
 @friendly
-def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None) -> None:
+def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None,
+               lang: str | None) -> None:
     """Take an entry (or with --team a whole team) out of the ranking, with a reason (MEDIA: id, permalink or shortcode)."""
     if _moderation_target(media, team) == "team":
-        _moderate_team(ctx, team, "disqualify", reason, by)  # type: ignore[arg-type]
+        _moderate_team(ctx, team, "disqualify", reason, by, lang)  # type: ignore[arg-type]
         return
-    _moderate(ctx, media, "disqualify", reason, by)  # type: ignore[arg-type]
+    _moderate(ctx, media, "disqualify", reason, by, lang)  # type: ignore[arg-type]
 
 
 @cli.command()
@@ -1406,14 +1411,16 @@ def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, 
 @_reason_option("Why (required; kept in the audit log).")
 @_team_option
 @_by_option
+@_lang_option
 @pass_ctx
 @friendly
-def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None) -> None:
+def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None,
+               lang: str | None) -> None:
     """Undo a disqualification (of an entry, or with --team of a team), or clear an entry held for review."""
     if _moderation_target(media, team) == "team":
-        _moderate_team(ctx, team, "reinstate", reason, by)  # type: ignore[arg-type]
+        _moderate_team(ctx, team, "reinstate", reason, by, lang)  # type: ignore[arg-type]
         return
-    _moderate(ctx, media, "reinstate", reason, by)  # type: ignore[arg-type]
+    _moderate(ctx, media, "reinstate", reason, by, lang)  # type: ignore[arg-type]
 
 
 @cli.command()
@@ -1688,8 +1695,9 @@ def _moderation_target(media: str | None, team: str | None) -> str:
     return "team" if team else "media"
 
 
-def _moderate_team(ctx: _Context, ref: str, action: str, reason: str, by: str | None) -> None:
+def _moderate_team(ctx: _Context, ref: str, action: str, reason: str, by: str | None, lang: str | None) -> None:
     from derby import clock, store, team_leaderboard as teams
+    from derby.judging_text import LINES
 
     db = ctx.open()
     contest = _contest(db)
@@ -1702,8 +1710,9 @@ def _moderate_team(ctx: _Context, ref: str, action: str, reason: str, by: str | 
         done = store.moderate_team(db, found.account_id, action, reason, _judge(by), ctx.now())
     except ValueError as exc:
         raise DerbyError(f"team “{_safe(found.name)}”: {exc}") from None
-    verb = "disqualified" if action == "disqualify" else "reinstated"
-    click.echo(f"team “{_safe(found.name)}” {verb} by {_safe(done['by'])}: {_safe(done['reason'])}")
+    words = LINES[lang or contest.language]
+    click.echo(words[action].format(media=words["team"].format(name=_safe(found.name)), by=_safe(done["by"]),
+                                    reason=_safe(done["reason"])))
 
 
 @cli.command()

@@ -19,6 +19,8 @@ LINES: dict[str, dict[str, str]] = {
         "next": "a flag never disqualifies; look at the post, then: derby flags clear ID --note TEXT "
                 "(or derby flags act ID --note TEXT after derby disqualify)",
         "audit": "{when}  {actor}  {action}  {summary}",
+        "disqualify": "{media} disqualified by {by}: {reason}", "reinstate": "{media} reinstated by {by}: {reason}",
+        "team": "team “{name}”",
     },
     "fr": {
         "flag": "n° {id}  {when}  {media}  {kind} : {detail}{decided}",
@@ -27,6 +29,8 @@ LINES: dict[str, dict[str, str]] = {
         "next": "un signalement ne disqualifie jamais; examinez la publication, puis : derby flags clear ID --note "
                 "TEXTE (ou derby flags act ID --note TEXTE après derby disqualify)",
         "audit": "{when}  {actor}  {action}  {summary}",
+        "disqualify": "{media} disqualifiée par {by} : {reason}", "reinstate": "{media} rétablie par {by} : {reason}",
+        "team": "l'équipe « {name} »",
     },
 }
 """The listings' lines, by language."""

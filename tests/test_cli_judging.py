@@ -231,10 +231,19 @@ def test_a_rule_change_keeps_its_reason_in_the_audit_log(derby):
     assert [(e["actor"], e["data"]["reason"]) for e in logged] == [("Marie", "vote du jury")]
 
 
+def test_disqualify_and_reinstate_confirm_in_the_contests_french(derby):
+    out = derby("disqualify", TOP, "--reason", "photo volée", "--by", "Marie").stdout
+    assert out == "17851496082344044 disqualifiée par Marie : photo volée\n"
+    out = derby("reinstate", TOP, "--reason", "appel accueilli", "--by", "Marie").stdout
+    assert out == "17851496082344044 rétablie par Marie : appel accueilli\n"
+    logged = json.loads(derby("audit", "--action", "disqualify", "--format", "json").stdout)
+    assert [e["data"]["reason"] for e in logged] == ["photo volée"]
+
+
 def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake_clock):
     monkeypatch.setenv("DERBY_JUDGE", "Jury SNQ")
     hostile = "photo volée \x1b[31m\u202eABC"
-    out = derby("disqualify", TOP, "--reason", hostile).stdout
+    out = derby("disqualify", TOP, "--reason", hostile, "--lang", "en").stdout
     assert out == "17851496082344044 disqualified by Jury SNQ: photo volée ABC\n"
     again = derby("disqualify", TOP, "--reason", "x", ok=False)
     assert again.exit_code == 1 and "already disqualified" in again.stderr

@@ -206,14 +206,15 @@ def test_disqualify_and_reinstate_a_post_or_a_whole_team(tmp_path):
     assert run(db, "disqualify", "201", "--reason", "not a member business").exit_code == 0
     data = json.loads(run(db, "leaderboard", "--format", "json").stdout)
     assert data["entries"][0]["posts"] == 1  # the team keeps its other posts
-    result = run(db, "disqualify", "--team", "Saint-Jean", "--reason", "rules broken", "--by", "Jury")
+    result = run(db, "disqualify", "--team", "Saint-Jean", "--reason", "rules broken", "--by", "Jury", "--lang", "en")
     assert result.exit_code == 0 and "team “Saint-Jean” disqualified by Jury" in result.output
     data = json.loads(run(db, "leaderboard", "--format", "json", "--all").stdout)
     assert [(e["team"], e["status"]) for e in data["entries"]] == [("3e Avenue", "eligible"),
                                                                   ("Saint-Jean", "disqualified")]
     again = run(db, "disqualify", "--team", "Saint-Jean", "--reason", "x")
     assert again.exit_code != 0 and "already disqualified" in again.output
-    assert run(db, "reinstate", "--team", "@team102", "--reason", "appeal").exit_code == 0
+    back = run(db, "reinstate", "--team", "@team102", "--reason", "appel", "--by", "Jury")
+    assert back.exit_code == 0 and "l'équipe « Saint-Jean » rétablie par Jury : appel" in back.output
     assert len(json.loads(run(db, "leaderboard", "--format", "json").stdout)["entries"]) == 2
     both = run(db, "disqualify", "201", "--team", "Saint-Jean", "--reason", "x")
     assert both.exit_code == 2 and "either a post" in both.output
