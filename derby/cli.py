@@ -1863,30 +1863,35 @@ def results_group() -> None:
 @click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates.")
 @click.option("--out", "output", type=click.Path(dir_okay=False), default=None,
               help="The results file (default: results-<time>.json in the working folder).")
+@_lang_option
 @_by_option
 @pass_ctx
 @friendly
-def results_certify(ctx: _Context, top: int | None, alternates: int, output: str | None, by: str | None) -> None:
+def results_certify(ctx: _Context, top: int | None, alternates: int, output: str | None, lang: str | None,
+                    by: str | None) -> None:
     """Freeze winners, alternates, rules and readings into a results file; print and record its SHA-256."""
     from derby import clock, results
+    from derby.results_text import LINES
 
     db = ctx.open()
     contest = _contest(db)
+    lang = lang or contest.language
+    t = LINES[lang]
     now = ctx.now()
     path = Path(output or f"results-{now.strftime('%Y%m%dT%H%M%SZ')}.json")
     document, digest = results.certify(db, now, path, by=_judge(by), top=top or _rank_prizes(contest) or 3,
                                        alternates=alternates)
     for role in ("winners", "alternates"):
         for row in document[role]:
-            who = (f"team “{_safe(row['team'])}” {row['account_id']}" if "account_id" in row else
+            who = (t["team"].format(name=_safe(row["team"]), account=row["account_id"]) if "account_id" in row else
                    f"{row['media_id']}  {_safe(row['permalink']) or ''}")
-            click.echo(f"{role[:-1]:<9} rank {row['rank']}  {who}".rstrip())
+            click.echo(t["row"].format(role=t[role[:-1]], rank=row["rank"], who=who).rstrip())
     for trophy in document["trophies"]:
-        click.echo(f"trophy “{_safe(trophy['name'])}” ({trophy['metric']}): " + (", ".join(
+        click.echo(t["trophy"].format(name=_safe(trophy["name"]), metric=trophy["metric"], winners=", ".join(
             f"{w['place']}. “{_safe(w['team'])}” {w['account_id']} ({w['value']})" for w in trophy["winners"])
-            or "no ranked team"))
-    click.echo(f"certified {len(document['standings'])} ranked {'teams' if contest.kind == 'teams' else 'entries'} as of "
-               f"{clock.format_local(now, contest.tz, 'en')} into {path}")
+            or t["no_team"]))
+    click.echo(t["certified"].format(n=len(document["standings"]), what=t["teams" if contest.kind == "teams" else "entries"],
+                                     when=clock.format_local(now, contest.tz, lang), path=path))
     click.echo(f"SHA-256: {digest}")
 
 
@@ -1897,29 +1902,29 @@ def _rank_prizes(contest) -> int:
 
 @results_group.command(name="verify")
 @click.argument("results_file", type=click.Path(dir_okay=False))
+@_lang_option
 @pass_ctx
 @friendly
-def results_verify(ctx: _Context, results_file: str) -> None:
+def results_verify(ctx: _Context, results_file: str, lang: str | None) -> None:
     """Recompute certified results as of their certification and as of now; exit 1 when today's differ."""
     from derby import results
+    from derby.results_text import LINES
     from derby.store import draws as draw_store
 
     db = ctx.open()
-    _contest(db)
+    t = LINES[lang or _contest(db).language]
     now = ctx.now()
     report = results.verify(db, now, Path(results_file))
-    click.echo(f"{'ok  ' if report.file_ok else 'FAIL'} file: SHA-256 {report.sha256}: {_safe(report.file_note)}")
+    click.echo(t["file"].format(tag=t["ok" if report.file_ok else "fail"], sha=report.sha256, note=_safe(report.file_note)))
     if report.at_certification and report.same_second:
-        click.echo("DIFF as certified: actions recorded in the certification's second, after it, change the "
-                   f"standings as of that second (times are kept to the second): {_safe(', '.join(report.same_second))}")
+        click.echo(t["same_second"].format(actions=_safe(", ".join(report.same_second))))
     else:
-        click.echo(f"{'FAIL' if report.at_certification else 'ok  '} as certified: "
-                   + ("the stored data no longer reproduces the certified results (tampering?)"
-                      if report.at_certification else "the stored data reproduces them"))
+        click.echo(t["as_certified"].format(tag=t["fail" if report.at_certification else "ok"],
+                                            what=t["tampered" if report.at_certification else "reproduced"]))
     for line in report.at_certification:
         click.echo(f"       {_safe(line)}")
-    click.echo(f"{'DIFF' if report.since else 'ok  '} today: " + (f"{len(report.since)} differences since"
-                                                               if report.since else "the same standings"))
+    click.echo(t["today"].format(tag=t["diff" if report.since else "ok"],
+                                 what=t["since"].format(n=len(report.since)) if report.since else t["same"]))
     for line in report.since:
         click.echo(f"       {_safe(line)}")
     summary = "match" if report.ok else (f"file {'ok' if report.file_ok else 'not certified'}, "
@@ -1929,8 +1934,8 @@ def results_verify(ctx: _Context, results_file: str) -> None:
                               {"sha256": report.sha256, "file_ok": report.file_ok,
                                "at_certification": report.at_certification, "since": report.since})
     if not report.ok:
-        _fail(f"{results_file} does not match the results of this database today", 1)
-    click.echo("match: the certified results still stand")
+        _fail(t["mismatch"].format(file=results_file), 1)
+    click.echo(t["match"])
 
 
 

@@ -169,7 +169,7 @@ def test_demo_runs_the_whole_job(runner, tmp_path):
     cert = next(folder.glob("draw-certificate-*.json"))
     verified = runner.invoke(cli, ["draw", "verify", str(cert)])
     assert verified.exit_code == 0 and "match" in verified.output
-    checked = runner.invoke(cli, ["--db", str(db), "results", "verify", str(folder / "results.json")])
+    checked = runner.invoke(cli, ["--db", str(db), "results", "verify", "--lang", "en", str(folder / "results.json")])
     assert "ok   as certified" in checked.output
 
 

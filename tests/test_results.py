@@ -12,8 +12,22 @@ from helpers import utc
 
 
 def _certify(derby, tmp_path):
-    out = derby("results", "certify", "--top", "3", "--alternates", "2", "--out", str(tmp_path / "r.json")).output
+    out = derby("results", "certify", "--lang", "en", "--top", "3", "--alternates", "2", "--out", str(tmp_path / "r.json")).output
     return out, tmp_path / "r.json"
+
+
+def test_certify_and_verify_speak_the_contests_french(derby, fake_clock, tmp_path):
+    path = tmp_path / "r.json"
+    out = derby("results", "certify", "--top", "1", "--alternates", "1", "--out", str(path)).output
+    assert "gagnant·e rang 1  " in out and "substitut rang 2  " in out
+    assert "participations classées certifiées au 12 avril 2017" in out and f"dans {path}" in out
+    assert "SHA-256: " in out and "winner" not in out and "certified" not in out
+    verified = derby("results", "verify", str(path)).output
+    assert "ok   fichier : SHA-256 " in verified and "ok   tel que certifié : les données enregistrées les reproduisent" in verified
+    assert "ok   aujourd'hui : le même classement" in verified
+    assert "concordance : les résultats certifiés tiennent toujours" in verified
+    (row,) = store.audit_log(store.open_db(derby.db), action="results_verify")
+    assert row["summary"].endswith(": match")
 
 
 def test_certify_writes_the_standings_and_records_the_sha256(derby, tmp_path):
@@ -27,7 +41,7 @@ def test_certify_writes_the_standings_and_records_the_sha256(derby, tmp_path):
     assert all(len(r["reading"]) == 64 for r in doc["standings"])
     (row,) = store.audit_log(store.open_db(derby.db), action="results_certify")
     assert row["subject"] == digest
-    verified = derby("results", "verify", str(path))
+    verified = derby("results", "verify", "--lang", "en", str(path))
     assert "match" in verified.output
 
 
@@ -37,7 +51,7 @@ def test_a_results_file_edited_by_hand_is_caught(derby, tmp_path, fake_clock):
     doc["winners"][0], doc["winners"][1] = doc["winners"][1], doc["winners"][0]
     path.write_text(json.dumps(doc), encoding="utf-8")
     fake_clock.now = utc(2017, 4, 12, 14)
-    result = derby("results", "verify", str(path), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(path), ok=False)
     assert result.exit_code == 1
     assert "FAIL file" in result.output and "never certified" in result.output
     assert "winners: certified" in result.output
@@ -50,7 +64,7 @@ def test_a_later_disqualification_shows_as_a_change_since_not_as_tampering(derby
     winner = json.loads(path.read_text(encoding="utf-8"))["winners"][0]["media_id"]
     fake_clock.now = utc(2017, 4, 12, 15)
     derby("disqualify", winner, "--reason", "compte acheté", "--by", "Marie")
-    result = derby("results", "verify", str(path), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(path), ok=False)
     assert result.exit_code == 1
     assert "ok   as certified" in result.output and "DIFF today" in result.output
     assert f"{winner}: certified rank 1" in result.output and "now not ranked" in result.output
@@ -60,7 +74,7 @@ def test_a_disqualification_in_the_certifications_second_is_not_tampering(derby,
     _, path = _certify(derby, tmp_path)  # the clock does not move: the same second
     winner = json.loads(path.read_text(encoding="utf-8"))["winners"][0]["media_id"]
     derby("disqualify", winner, "--reason", "compte acheté", "--by", "Marie")
-    result = derby("results", "verify", str(path), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(path), ok=False)
     assert result.exit_code == 1
     assert "ok   as certified" in result.output and "tampering" not in result.output
     assert "DIFF today" in result.output and f"{winner}: certified rank 1" in result.output
@@ -73,7 +87,7 @@ def test_a_change_under_the_certification_in_its_second_is_still_caught(derby, t
     db = store.open_db(derby.db)
     db.execute("UPDATE snapshots SET like_count = like_count + 1000")
     db.conn.commit()
-    result = derby("results", "verify", str(path), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(path), ok=False)
     assert "FAIL as certified" in result.output or "DIFF as certified" in result.output
     assert "ok   as certified" not in result.output
 
@@ -85,14 +99,14 @@ def test_data_changed_under_the_certification_is_tampering(derby, tmp_path, fake
     db.execute("UPDATE snapshots SET like_count = like_count + 1000 WHERE media_id = ?", [winner])
     db.conn.commit()
     fake_clock.now = utc(2017, 4, 12, 15)
-    result = derby("results", "verify", str(path), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(path), ok=False)
     assert "FAIL as certified" in result.output and "the reading used changed" in result.output
 
 
 def test_a_file_that_is_not_a_results_file_is_one_line(derby, tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{\"format\": \"other\"}", encoding="utf-8")
-    result = derby("results", "verify", str(bad), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(bad), ok=False)
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "not a derby results file" in result.stderr
 
 
@@ -103,7 +117,7 @@ def test_a_hashtag_contest_has_no_trophy_and_one_added_by_hand_is_caught(derby, 
     doc["trophies"] = [{"name": "Coup de cœur", "metric": "score", "count": 1,
                         "winners": [{"account_id": "x", "team": "x", "place": 1, "value": 1}]}]
     path.write_text(json.dumps(doc), encoding="utf-8")
-    result = derby("results", "verify", str(path), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(path), ok=False)
     assert "trophy “Coup de cœur”: certified x (1); now no such trophy" in result.output
 
 
@@ -126,7 +140,7 @@ def test_team_results_certify_teams_and_each_trophy_and_verify_them(tmp_path, fa
         assert result.exit_code == code, (result.output, result.stderr)
         return result
 
-    out = run("results", "certify", "--top", "1", "--alternates", "1", "--out", str(tmp_path / "r.json")).output
+    out = run("results", "certify", "--lang", "en", "--top", "1", "--alternates", "1", "--out", str(tmp_path / "r.json")).output
     assert "winner    rank 1  team “3e Avenue” 17841400000000101" in out
     assert "alternate rank 2  team “Saint-Jean” 17841400000000102" in out
     assert "trophy “Engagement” (engagement_per_post): 1. “Saint-Jean” 17841400000000102 (32)" in out
@@ -139,11 +153,11 @@ def test_team_results_certify_teams_and_each_trophy_and_verify_them(tmp_path, fa
     assert all(len(s["reading"]) == 64 for s in doc["standings"])
     (row,) = store.audit_log(store.open_db(db), action="results_certify")
     assert row["data"]["trophies"] == {"Engagement": ["17841400000000102", "17841400000000101"]}
-    assert "match" in run("results", "verify", str(tmp_path / "r.json")).output
+    assert "match" in run("results", "verify", "--lang", "en", str(tmp_path / "r.json")).output
 
     fake_clock.now = utc(2017, 5, 2, 13)
     run("disqualify", "--team", "Saint-Jean", "--reason", "abonnés achetés", "--by", "Marie")
-    result = run("results", "verify", str(tmp_path / "r.json"), code=1)
+    result = run("results", "verify", "--lang", "en", str(tmp_path / "r.json"), code=1)
     assert "ok   as certified" in result.output and "DIFF today" in result.output
     assert ("trophy “Engagement”: certified 17841400000000102 (32), 17841400000000101 (7.5) (engagement_per_post); "
             "now 17841400000000101 (7.5) (engagement_per_post)") in result.output
