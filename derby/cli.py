@@ -1518,10 +1518,12 @@ def token_group() -> None:
               help="When the token was issued or refreshed (ISO 8601; contest time zone without an offset; default: now).")
 @click.option("--expires-in", "expires_in", type=click.IntRange(min=1), default=None, metavar="SECONDS",
               help="The expires_in the platform answered (refresh_access_token, ig_exchange_token); default: 60 days.")
+@_lang_option
 @_by_option
 @pass_ctx
 @friendly
-def token_issued(ctx: _Context, variable: str, at: str | None, expires_in: int | None, by: str | None) -> None:
+def token_issued(ctx: _Context, variable: str, at: str | None, expires_in: int | None, lang: str | None,
+                 by: str | None) -> None:
     """Record when the token now in VARIABLE was issued, so status, the board and the log warn before it expires."""
     from datetime import timedelta
 
@@ -1545,13 +1547,12 @@ def token_issued(ctx: _Context, variable: str, at: str | None, expires_in: int |
                           "when the token was issued or refreshed")
     lasts = timedelta(seconds=expires_in) if expires_in else expiry.LONG_LIVED_INSTAGRAM
     ends, fp, tz = issued + lasts, expiry.fingerprint(token), contest.tz
-    how = f"{expires_in} s" if expires_in else f"{lasts.days} days"
-    line = (f"the token in {variable} expires {clock.format_local(ends, tz, 'en')} ({how} after "
-            f"{clock.format_local(issued, tz, 'en')}); derby status, the board and the daemon's log warn from "
-            f"{clock.format_local(ends - expiry.WARN_BEFORE, tz, 'en')}")
+    line = expiry.issued_line(variable, issued, lasts, expires_in, tz)
     store.record_token_issued(db, fp, variable, ends, now, _judge(by), f"recorded (fingerprint {fp}): {line}")
     db.close()
-    _info(f"recorded: {line}")
+    lang = lang or contest.language
+    said = expiry.issued_line(variable, issued, lasts, expires_in, tz, lang)
+    _info(f"noté : {said}" if lang == "fr" else f"recorded: {said}")
 
 
 # -- team contests -----------------------------------------------------------------------------

@@ -121,6 +121,26 @@ _TEXT = {
 }
 
 
+_ISSUED = {
+    "en": ("the token in {variable} expires {ends} ({how} after {issued}); derby status, the board and the daemon's "
+           "log warn from {warn}", "{n} s", "{n} days"),
+    "fr": ("le jeton de {variable} expire le {ends} ({how} après le {issued}); derby status, le tableau et le journal "
+           "du service avertissent à partir du {warn}", "{n} s", "{n} jours"),
+}
+
+
+def issued_line(variable: str, issued: datetime, lasts: timedelta, expires_in: int | None, tz: ZoneInfo,
+                lang: str = "en") -> str:
+    """What ``derby token issued`` records and says, in ``lang`` (``fr``/``en``): the
+    token in ``variable`` (issued at ``issued``, UTC) lasts ``lasts`` (``expires_in``
+    seconds when the platform said, else the default); times in ``tz`` with offsets."""
+    text, seconds, days = _ISSUED["fr" if lang == "fr" else "en"]
+    how = seconds.format(n=expires_in) if expires_in else days.format(n=lasts.days)
+    return text.format(variable=variable, ends=clock.format_local(issued + lasts, tz, lang), how=how,
+                       issued=clock.format_local(issued, tz, lang),
+                       warn=clock.format_local(issued + lasts - WARN_BEFORE, tz, lang))
+
+
 def message(notice: Notice, lang: str = "en", tz: ZoneInfo | None = None) -> str:
     """The notice as one line in ``lang`` (``fr`` or ``en``), its time in ``tz`` (UTC
     when None) with its offset."""

@@ -190,7 +190,8 @@ def _team_db(tmp_path):
 
 def test_token_issued_records_a_60_day_expiry_that_status_warns_of(tmp_path):
     db, run = _team_db(tmp_path)
-    recorded = run("token", "issued", "INSTAGRAM_ACCESS_TOKEN", "--at", "2017-04-01T12:00", now="2017-04-02T09:00")
+    recorded = run("token", "issued", "INSTAGRAM_ACCESS_TOKEN", "--at", "2017-04-01T12:00", "--lang", "en",
+                   now="2017-04-02T09:00")
     assert recorded.exit_code == 0, recorded.output
     assert ("the token in INSTAGRAM_ACCESS_TOKEN expires 2017-05-31 12:00 (UTC−4) (60 days after 2017-04-01 12:00 "
             "(UTC−4)); derby status, the board and the daemon's log warn from 2017-05-24 12:00 (UTC−4)") in recorded.output
@@ -210,6 +211,16 @@ def test_token_issued_records_a_60_day_expiry_that_status_warns_of(tmp_path):
     assert expired.exit_code == 2 and "has expired" in expired.output
     everything = "\n".join(store.open_db(db).iterdump()) + recorded.output + soon.output + french + expired.output
     assert IG_TOKEN not in everything
+
+
+def test_token_issued_says_it_in_the_contests_french_and_records_the_english(tmp_path):
+    db, run = _team_db(tmp_path)
+    said = run("token", "issued", "INSTAGRAM_ACCESS_TOKEN", "--at", "2017-04-01T12:00", now="2017-04-02T09:00").output
+    assert ("noté : le jeton de INSTAGRAM_ACCESS_TOKEN expire le 31 mai 2017, 12 h 00 (UTC−4) (60 jours après le "
+            "1 avril 2017, 12 h 00 (UTC−4)); derby status, le tableau et le journal du service avertissent à partir du "
+            "24 mai 2017, 12 h 00 (UTC−4)") in said
+    (row,) = store.audit_log(store.open_db(db), action="token_issued")
+    assert "the token in INSTAGRAM_ACCESS_TOKEN expires 2017-05-31 12:00 (UTC−4)" in row["summary"]
 
 
 def test_token_issued_takes_the_expires_in_of_a_refresh_and_replaces_the_old_tokens_row(tmp_path, monkeypatch):
