@@ -574,9 +574,10 @@ def _contest(db):
 @cli.command()
 @click.option("--force", is_flag=True,
               help="Poll even while a derby run holds this database (both then spend the same rate budget).")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the summary (default: the contest's).")
 @pass_ctx
 @friendly
-def poll(ctx: _Context, force: bool) -> None:
+def poll(ctx: _Context, force: bool, lang: str | None) -> None:
     """Run one collection cycle and print a summary; exit 0 done, 3 refused for now, 4 fix the token, 2 fix the config."""
     from derby import lock, poller, store
     from derby.feeds.factory import make_feed
@@ -597,7 +598,7 @@ def poll(ctx: _Context, force: bool) -> None:
     finally:
         file_lock.release()
         restore()
-    _info(_redact(summary.line()))
+    _info(_redact(summary.line(lang or contest.language)))
     for note in summary.notes:
         click.echo(_redact(f"note: {note}"), err=True)
     warnings = [message for message in store.poll_warnings(db, summary.run_id, limit=11)

@@ -68,8 +68,11 @@ class PollSummary:
     """The variables whose tokens the platform refused (a team contest: each refused
     team's ``token_env``); empty for a hashtag contest (its one token)."""
 
-    def line(self) -> str:
-        """One line for a person: what this poll did."""
+    def line(self, lang: str = "en") -> str:
+        """One line for a person: what this poll did, in ``lang`` (``fr``/``en``; the
+        daemon's log keeps English)."""
+        if lang == "fr":
+            return self._line_fr()
         text = (f"poll #{self.run_id} {self.status}: {plural(self.pages, 'page')}, {plural(self.requests, 'request')}, "
                 f"{self.new_media} new and {self.updated_media} updated media, {plural(self.snapshots, 'snapshot')}")
         if self.refreshes:
@@ -87,6 +90,32 @@ class PollSummary:
         if self.error:
             text += f"; error: {self.error}"
         return text
+
+    def _line_fr(self) -> str:
+        status = _STATUS_FR.get(self.status, self.status)
+        text = (f"relève n° {self.run_id} {status} : {plural(self.pages, 'page', lang='fr')}, "
+                f"{plural(self.requests, 'requête', lang='fr')}, {plural(self.new_media, 'nouveau média', 'nouveaux médias', lang='fr')} "
+                f"et {plural(self.updated_media, 'mis à jour', 'mis à jour', lang='fr')}, "
+                f"{plural(self.snapshots, 'instantané', lang='fr')}")
+        if self.refreshes:
+            text += f", {plural(self.refreshes, 'relecture', lang='fr')}"
+        if self.warnings:
+            text += f", {plural(self.warnings, 'avertissement', lang='fr')}"
+        if self.retries:
+            text += f", {plural(self.retries, 'nouvel essai', 'nouveaux essais', lang='fr')}"
+        if self.usage is not None:
+            text += f", utilisation de l'API {self.usage['max_pct']:g} %".replace(".", ",")
+        if self.budget is not None:
+            text += f"; mots-clics {self.budget.used}/{self.budget.limit} cette semaine"
+            if self.budget.next_free is not None:
+                text += f", prochaine place libre le {clock.format_local(self.budget.next_free, self.tz, 'fr')}"
+        if self.error:
+            text += f"; erreur : {self.error}"
+        return text
+
+
+_STATUS_FR = {"ok": "réussie", "partial": "partielle", "failed": "en échec", "skipped": "sautée",
+              "interrupted": "interrompue"}
 
 
 def _when(moment: datetime, tz: tzinfo) -> str:

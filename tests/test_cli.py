@@ -54,10 +54,17 @@ def test_poll_without_init_says_what_to_do(runner, tmp_path):
 
 
 def test_poll_summary_line(runner, polled):
-    result = CliRunner().invoke(cli, ["--db", str(polled), "poll"])
+    result = CliRunner().invoke(cli, ["--db", str(polled), "poll", "--lang", "en"])
     assert result.exit_code == 0
     assert result.output.startswith("poll #2 ok: ")
     assert "0 new and 0 updated media, 0 snapshots" in result.output
+
+
+def test_poll_summary_line_speaks_the_contests_french(runner, polled):
+    result = CliRunner().invoke(cli, ["--db", str(polled), "poll"])
+    assert result.exit_code == 0
+    assert result.output.startswith("relève n° 2 réussie : ")
+    assert "0 nouveau média et 0 mis à jour, 0 instantané" in result.output
 
 
 def test_db_from_environment(runner, polled, monkeypatch):

@@ -275,7 +275,7 @@ def graph_env(httpserver, monkeypatch, tmp_path):
 
 
 def poll(db) -> object:
-    return CliRunner().invoke(cli, ["--db", str(db), "poll"])
+    return CliRunner().invoke(cli, ["--db", str(db), "poll", "--lang", "en"])
 
 
 def test_poll_exit_0_when_complete(httpserver, graph_env):

@@ -142,10 +142,10 @@ def test_demo_honours_the_group_db_and_never_derby_db(tmp_path, monkeypatch):
 def test_poll_says_each_page_with_verbose_and_nothing_with_quiet(tmp_path):
     db = tmp_path / "v.db"
     assert CliRunner().invoke(cli, ["--db", str(db), "init", str(REPLAY_TOML)]).exit_code == 0
-    loud = derby(db, "poll", "-v")
+    loud = derby(db, "poll", "-v", "--lang", "en")
     assert loud.exit_code == 0 and loud.stdout.startswith("poll #1 ok: 4 pages, 6 requests")
     assert "DEBUG derby.poller: poll #1: #socialderby recent_media page 1 stored: 4 media, 4 new, 0 updated" in loud.stderr
-    plain = derby(db, "poll")
+    plain = derby(db, "poll", "--lang", "en")
     assert plain.stdout.startswith("poll #2 ok: ") and "page 1 stored" not in plain.stderr
     quiet = derby(db, "-q", "poll")
     assert quiet.exit_code == 0 and quiet.stdout == ""
