@@ -403,9 +403,12 @@ EXAMPLE_ALIASES = {"team": "teams", "hashtags": "hashtag"}
               help="Load it even though the database holds posts of a contest with another title or fewer hashtags "
                    "(or, in a team contest, of a team dropped or moved to another account); with --example, "
                    "replace an existing file.")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
+              help="Language of what init says (default: the contest's).")
 @pass_ctx
 @friendly
-def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool) -> None:
+def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool,
+         lang: str | None) -> None:
     """Create or upgrade the database and load the contest and its rules (--example: write one to start from)."""
     if example is not None or example_env:
         _write_example(example, example_env, contest_file, force)
@@ -413,7 +416,7 @@ def init(ctx: _Context, contest_file: str | None, example: str | None, example_e
     if contest_file is None:
         raise ConfigError("give the contest file to load: derby init contest.toml; to start from an example: "
                           "derby init --example contest.toml (and derby init --example-env .env)")
-    _load_contest_file(ctx, contest_file, force)
+    _load_contest_file(ctx, contest_file, force, lang)
 
 
 def _write_example(example: str | None, example_env: bool, target: str | None, force: bool) -> None:
@@ -444,7 +447,7 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
         _info(f"wrote the example {'settings' if example_env else 'contest'} to {target}; {then}", err=True)
 
 
-def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
+def _load_contest_file(ctx: _Context, contest_file: str, force: bool, lang: str | None = None) -> None:
     from derby import lock
     from derby.config import load_contest
 
@@ -459,7 +462,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     lock_was_there = lock_file is None or lock_file.exists()
     db = ctx.open(create=True)
     try:
-        _load_into(ctx, db, contest, contest_file, force)
+        _load_into(ctx, db, contest, contest_file, force, lang or contest.language)
     except DerbyError:
         db.close()
         if new:  # a refusal leaves nothing behind: not an empty database, not its lock file
@@ -470,10 +473,32 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         raise
 
 
-def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool) -> None:
+def _loaded_lines(contest, db_path: str, lang: str) -> None:
+    """Say which contest ``derby init`` loaded, in ``lang`` (``fr``/``en``)."""
+    from derby import clock
+    from derby.units import format_duration, plural
+
+    tz, fr = contest.tz, lang == "fr"
+    team = plural(len(contest.teams), "équipe" if fr else "team", lang=lang)
+    what = (team + (f" (#{', #'.join(contest.hashtags)})" if contest.hashtags else "")
+            if contest.kind == "teams" else f"#{', #'.join(contest.hashtags)}")
+    start, end = clock.format_local(contest.start, tz, lang), clock.format_local(contest.end, tz, lang)
+    every, title = format_duration(contest.schedule.every), display_text(contest.title)
+    if fr:
+        _info(f"Concours « {title} » chargé dans {db_path} : {what}, du {start} au {end}, flux {contest.feed.kind}, "
+              f"relevé toutes les {every}.")
+    else:
+        _info(f"Contest “{title}” loaded into {db_path}: {what}, {start} → {end}, {contest.feed.kind} feed, "
+              f"polled every {every}.")
+    if contest.count_engagement_until:
+        until = clock.format_local(contest.count_engagement_until, tz, lang)
+        _info(f"L'engagement compte jusqu'au {until}." if fr else f"Engagement counts until {until}.")
+
+
+def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool, lang: str = "en") -> None:
     """Load ``contest`` into the open database ``db`` and report it; ConfigError when refused."""
-    from derby import clock, poller, store
-    from derby.units import format_duration, plural, word
+    from derby import poller, store
+    from derby.units import plural, word
 
     stored = store.load_contest(db)
     posts = store.media_count(db)
@@ -495,15 +520,7 @@ def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool) -> No
     seeded = not store.has_rule_history(db)
     changes = store.save_contest(db, contest, now)
     store.enable_sources(db, ("mentioned_media", "business_discovery"), now)  # a permission granted since
-    tz = contest.tz
-    what = (plural(len(contest.teams), "team") + (f" (#{', #'.join(contest.hashtags)})" if contest.hashtags else "")
-            if contest.kind == "teams" else f"#{', #'.join(contest.hashtags)}")
-    _info(f"Contest “{display_text(contest.title)}” loaded into {ctx.db_path}: "
-          f"{what}, {clock.format_local(contest.start, tz, 'en')} → "
-          f"{clock.format_local(contest.end, tz, 'en')}, {contest.feed.kind} feed, "
-          f"polled every {format_duration(contest.schedule.every)}.")
-    if contest.count_engagement_until:
-        _info(f"Engagement counts until {clock.format_local(contest.count_engagement_until, tz, 'en')}.")
+    _loaded_lines(contest, ctx.db_path, lang)
     _report_rule_changes(changes, seeded)
     if budget is not None and contest.feed.kind == "graph":  # a replay's budget is only simulated
         needed = len(budget.needed(contest.hashtags))

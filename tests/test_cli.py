@@ -36,6 +36,9 @@ def test_init_reports_the_contest(runner, tmp_path):
     result = runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "init", str(REPLAY_TOML)])
     assert result.exit_code == 0
     assert "#socialderby, #snq17" in result.output and "(UTC−4)" in result.output
+    assert "Concours « " in result.output and " chargé dans " in result.output and " du 1 avril 2017, " in result.output
+    english = runner.invoke(cli, ["--db", str(tmp_path / "d.db"), "init", str(REPLAY_TOML), "--lang", "en"])
+    assert english.exit_code == 0 and "Contest “" in english.output and " loaded into " in english.output
 
 
 def test_init_bad_file_is_one_line_exit_2(runner, tmp_path):

@@ -79,7 +79,7 @@ def test_wheel_installed_into_a_fresh_venv_starts_a_contest(tmp_path):
     assert derby("--version").stdout.startswith("derby 0.1.0 (SQLite ")
     assert derby("init", "--example", "contest.toml").returncode == 0
     assert derby("init", "--example-env", ".env").returncode == 0
-    loaded = derby("init", "contest.toml")
+    loaded = derby("init", "contest.toml", "--lang", "en")
     assert loaded.returncode == 0, loaded.stderr
     assert "Contest “Mon concours Instagram” loaded into derby.db" in loaded.stdout
     assert (work / "derby.db").exists()
