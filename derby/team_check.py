@@ -29,7 +29,7 @@ from derby.config import Contest
 from derby.store import draws as draw_store
 from derby.team_leaderboard import TeamStandings, team_standings, team_winners
 from derby.team_scoring import TeamScore
-from derby.teams import Team
+from derby.teams import Team, name_token_env
 from derby.text import caption_hashtags
 
 POST_METRICS = ("likes", "comments", "posts", "engagement_per_post", "engagement_per_follower")
@@ -69,7 +69,7 @@ def owner_reader(feed, contest: Contest, now: datetime) -> Callable[[Team, bool]
         except FeedError as exc:
             if refusal(exc) == "gone":
                 return None
-            raise CannotRead(f"the owner read was refused ({exc})") from None
+            raise CannotRead(f"the owner read was refused ({name_token_env(str(exc), team)})") from None
         reading = answer[0].reading if answer else None
         if reading is None:
             raise CannotRead("the owner read answered without the account")
@@ -79,7 +79,7 @@ def owner_reader(feed, contest: Contest, now: datetime) -> Callable[[Team, bool]
                 pages = feed.read(AccountMedia(team.account_id, team.name, contest.start, account), now)
                 found.media = {m.media_id: m for page in pages for m in page.media}
             except FeedError as exc:
-                found.media_error = str(exc)
+                found.media_error = name_token_env(str(exc), team)
         return found
 
     return read
