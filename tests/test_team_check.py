@@ -191,3 +191,13 @@ def test_a_team_token_refused_names_the_team_s_token_variable(tmp_path, httpserv
     (line,) = [x for x in out.splitlines() if "cannot be read" in x]
     assert "put it in DERBY_TOKEN_B" in line and "INSTAGRAM_ACCESS_TOKEN" not in line, out
     assert TOKEN_B not in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("now, state", [(utc(2021, 5, 31, 13), "has not started"),
+                                        (utc(2021, 8, 13, 21), "is still running")])
+def test_before_the_close_the_counts_are_not_said_since_the_close(tmp_path, served, monkeypatch, now, state):
+    monkeypatch.setattr(clock, "utcnow", lambda: now)
+    db = seed(tmp_path)
+    out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "0"]).output
+    assert "since the close" not in out and "at the close" not in out, out
+    assert f"followers since the standings' reading (the contest {state}): " in out, out
