@@ -1886,12 +1886,17 @@ def results_verify(ctx: _Context, results_file: str) -> None:
     """Recompute certified results as of their certification and as of now; exit 1 when today's differ."""
     from derby import results
     from derby.store import draws as draw_store
+    from derby.units import plural
 
     db = ctx.open()
     _contest(db)
     now = ctx.now()
     report = results.verify(db, now, Path(results_file))
     click.echo(f"{'ok  ' if report.file_ok else 'FAIL'} file: SHA-256 {report.sha256}: {_safe(report.file_note)}")
+    if report.edited:
+        click.echo(f"       the file differs from what was certified: {plural(len(report.edited), 'difference')}")
+    for line in report.edited:
+        click.echo(f"       {_safe(line)}")
     if report.at_certification and report.same_second:
         click.echo("DIFF as certified: actions recorded in the certification's second, after it, change the "
                    f"standings as of that second (times are kept to the second): {_safe(', '.join(report.same_second))}")
@@ -1901,8 +1906,8 @@ def results_verify(ctx: _Context, results_file: str) -> None:
                       if report.at_certification else "the stored data reproduces them"))
     for line in report.at_certification:
         click.echo(f"       {_safe(line)}")
-    click.echo(f"{'DIFF' if report.since else 'ok  '} today: " + (f"{len(report.since)} differences since"
-                                                               if report.since else "the same standings"))
+    click.echo(f"{'DIFF' if report.since else 'ok  '} today: " + (
+        f"{plural(len(report.since), 'difference')} since the certification" if report.since else "the same standings"))
     for line in report.since:
         click.echo(f"       {_safe(line)}")
     summary = "match" if report.ok else (f"file {'ok' if report.file_ok else 'not certified'}, "
