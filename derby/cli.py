@@ -393,6 +393,11 @@ EXAMPLE_KINDS = ("hashtag", "teams")
 EXAMPLE_ALIASES = {"team": "teams", "hashtags": "hashtag"}
 
 
+def _by_option(func):
+    return click.option("--by", "by", default=None, metavar="NAME", envvar="DERBY_JUDGE", show_envvar=True,
+                        help="Who does this (default: the OS user).")(func)
+
+
 @cli.command()
 @click.argument("contest_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--example", "example", is_flag=False, flag_value="hashtag", default=None, metavar="[hashtag|teams]",
@@ -403,9 +408,11 @@ EXAMPLE_ALIASES = {"team": "teams", "hashtags": "hashtag"}
               help="Load it even though the database holds posts of a contest with another title or fewer hashtags "
                    "(or, in a team contest, of a team dropped or moved to another account); with --example, "
                    "replace an existing file.")
+@_by_option
 @pass_ctx
 @friendly
-def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool) -> None:
+def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool,
+         by: str | None) -> None:
     """Create or upgrade the database and load the contest and its rules (--example: write one to start from)."""
     if example is not None or example_env:
         _write_example(example, example_env, contest_file, force)
@@ -413,7 +420,7 @@ def init(ctx: _Context, contest_file: str | None, example: str | None, example_e
     if contest_file is None:
         raise ConfigError("give the contest file to load: derby init contest.toml; to start from an example: "
                           "derby init --example contest.toml (and derby init --example-env .env)")
-    _load_contest_file(ctx, contest_file, force)
+    _load_contest_file(ctx, contest_file, force, by)
 
 
 def _write_example(example: str | None, example_env: bool, target: str | None, force: bool) -> None:
@@ -444,7 +451,7 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
         _info(f"wrote the example {'settings' if example_env else 'contest'} to {target}; {then}", err=True)
 
 
-def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
+def _load_contest_file(ctx: _Context, contest_file: str, force: bool, by: str | None = None) -> None:
     from derby import lock
     from derby.config import load_contest
 
@@ -459,7 +466,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
     lock_was_there = lock_file is None or lock_file.exists()
     db = ctx.open(create=True)
     try:
-        _load_into(ctx, db, contest, contest_file, force)
+        _load_into(ctx, db, contest, contest_file, force, by)
     except DerbyError:
         db.close()
         if new:  # a refusal leaves nothing behind: not an empty database, not its lock file
@@ -470,7 +477,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool) -> None:
         raise
 
 
-def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool) -> None:
+def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool, by: str | None = None) -> None:
     """Load ``contest`` into the open database ``db`` and report it; ConfigError when refused."""
     from derby import clock, poller, store
     from derby.units import format_duration, plural, word
@@ -493,7 +500,7 @@ def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool) -> No
     now = ctx.now()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
-    changes = store.save_contest(db, contest, now)
+    changes = store.save_contest(db, contest, now, judge=_judge(by))
     store.enable_sources(db, ("mentioned_media", "business_discovery"), now)  # a permission granted since
     tz = contest.tz
     what = (plural(len(contest.teams), "team") + (f" (#{', #'.join(contest.hashtags)})" if contest.hashtags else "")
@@ -1170,11 +1177,6 @@ def _reason_option(help_text: str):
     return click.option("--reason", default=None, metavar="TEXT", callback=required, help=help_text)
 
 
-def _by_option(func):
-    return click.option("--by", "by", default=None, metavar="NAME", envvar="DERBY_JUDGE", show_envvar=True,
-                        help="Who does this (default: the OS user).")(func)
-
-
 def _safe(text: object) -> str:
     from derby.text import display_text
 
@@ -1418,7 +1420,7 @@ def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, b
 @click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
                                             "ack_gaps", "draw_commit", "draw_commit_refused", "draw_run",
                                             "draw_run_refused", "results_certify", "results_verify", "check_winners",
-                                            "flag_clear", "flag_act", "purge", "purge_refused", "contest_file_refused", "team_disqualify",
+                                            "flag_clear", "flag_act", "purge", "purge_refused", "contest_file_refused", "contest_change", "team_disqualify",
                                             "team_reinstate", "team_rename", "team_drop"]),
               default=None, help="Only this kind of action.")
 @_format_option("table", "json", "ndjson", "csv")
