@@ -31,7 +31,8 @@ class CannotRead(Exception):
     """No read path reaches this post (the message says why)."""
 
 
-def mention_reader(feed, account: str, now: datetime, organizer: str | None = None) -> Callable[[dict], dict | None]:
+def mention_reader(db: sqlite_utils.Database, contest: Contest, feed, account: str, now: datetime,
+                   organizer: str | None = None) -> Callable[[dict], dict | None]:
     """A ``read`` for :func:`check_winners` that reads each post again by mention of the
     organizer account (``GET /{account}?fields=mentioned_media.media_id(ID){...}``, Graph
     API IG User mentioned_media; it works at any age for a post whose caption mentions
@@ -42,11 +43,25 @@ def mention_reader(feed, account: str, now: datetime, organizer: str | None = No
     failure or refusal (a permission is missing, the platform is throttling), without a
     request for a post whose stored caption does not mention ``organizer``, and for a
     100/33 answer when ``organizer`` is unknown: the platform answers a post that does
-    not mention the account the same way, so that answer does not prove it gone."""
-    from derby.feeds.parse import FeedError
+    not mention the account the same way, so that answer does not prove it gone.
+
+    As a poll does, it asks nothing while a poll's refusal turned mention reads off
+    (``store.disabled_sources``), and a throttle ends its reads: the cool-down of
+    ``account`` is recorded as a poll records it (:func:`derby.poll.cooldown_end`,
+    capped by :func:`derby.poll.cooldown_cap`) and every later post is not asked."""
+    from derby.feeds.parse import FeedError, ThrottledError
     from derby.feeds.refresh import MentionRefresh, is_graph_id, refusal
+    from derby.poll import cooldown_cap, cooldown_end
+
+    off = store.disabled_sources(db).get("mentioned_media")
+    stopped: list[str] = []
 
     def read(state: dict) -> dict | None:
+        if off is not None:
+            raise CannotRead(f"not asked: mention reads are off since {clock.format_local(off[1], contest.tz, 'en')} "
+                             f"({off[0]})")
+        if stopped:
+            raise CannotRead(f"not asked: {stopped[0]}")
         media_id = state["media_id"]
         if not is_graph_id(media_id):  # stored by a derby that did not yet refuse such ids
             raise CannotRead(f"its stored media id {media_id[:40]!r} is not a Graph id (the API never gives one like "
@@ -55,6 +70,13 @@ def mention_reader(feed, account: str, now: datetime, organizer: str | None = No
             raise CannotRead(f"its caption does not mention @{organizer}, so it cannot be read by mention")
         try:
             pages = list(feed.read(MentionRefresh(account, media_id), now))
+        except ThrottledError as exc:
+            until = min(cooldown_end(exc, now), cooldown_cap(db, contest, now))
+            store.start_cooldown(db, account, now, until, str(exc))
+            stopped.append(f"the platform throttled an earlier read; no request until "
+                           f"{clock.format_local(until, contest.tz, 'en')} ({exc})")
+            raise CannotRead(f"the platform throttled the mention read ({exc}); no request until "
+                             f"{clock.format_local(until, contest.tz, 'en')}") from None
         except FeedError as exc:
             if refusal(exc) == "gone" and organizer:
                 return None

@@ -1424,9 +1424,11 @@ def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, b
                                             "team_reinstate", "team_rename", "team_drop"]),
               default=None, help="Only this kind of action.")
 @_format_option("table", "json", "ndjson", "csv")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
+              help="Language of the listing's times and action names (default: the contest's); summaries as recorded.")
 @pass_ctx
 @friendly
-def audit(ctx: _Context, action: str | None, fmt: str) -> None:
+def audit(ctx: _Context, action: str | None, fmt: str, lang: str | None) -> None:
     """Print the append-only audit log: rules, moderation, imports, draws, certifications, checks, flags, purges."""
     import json
 
@@ -1446,9 +1448,13 @@ def audit(ctx: _Context, action: str | None, fmt: str) -> None:
             export.write_csv(sys.stdout, [{**r, "data": json.dumps(r["data"], ensure_ascii=False)} for r in rows],
                              ("id", "at", "actor", "action", "subject", "summary", "data"))
         return
+    from derby import judging_text
+
+    lang = lang or contest.language
     for row in rows:
-        click.echo(f"{clock.format_local(row['at'], contest.tz, 'en')}  {_safe(row['actor'])}  {row['action']}  "
-                   f"{_safe(row['summary'])}")
+        click.echo(judging_text.LINES[lang]["audit"].format(
+            when=clock.format_local(row["at"], contest.tz, lang), actor=_safe(row["actor"]),
+            action=judging_text.action(row["action"], lang), summary=_safe(row["summary"])))
 
 
 @cli.command()
@@ -1973,9 +1979,10 @@ def purge_cmd(ctx: _Context, by: str | None) -> None:
 @cli.group(name="flags", invoke_without_command=True)
 @click.option("--all", "show_all", is_flag=True, help="Also list flags a judge already cleared or acted on.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the listing (default: the contest's).")
 @click.pass_context
 @friendly
-def flags_group(click_ctx: click.Context, show_all: bool, fmt: str) -> None:
+def flags_group(click_ctx: click.Context, show_all: bool, fmt: str, lang: str | None) -> None:
     """List the flags the polls raised (bursts, like/comment ratios, lock-step gains) for judges to look at."""
     if click_ctx.invoked_subcommand is not None:
         return
@@ -1994,15 +2001,20 @@ def flags_group(click_ctx: click.Context, show_all: bool, fmt: str) -> None:
             row["decided_at"] = clock.iso_local(row["decided_at"], contest.tz)
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
+    from derby import judging_text
+
+    lang = lang or contest.language
+    words = judging_text.LINES[lang]
     if not rows:
-        click.echo("no flag to look at" if not show_all else "no flag raised")
+        click.echo(words["none_open"] if not show_all else words["none"])
     for row in rows:
-        decided = f"  [{row['decision']} by {_safe(row['by'])}: {_safe(row['note'])}]" if row["decision"] else ""
-        click.echo(f"#{row['id']}  {clock.format_local(row['detected_at'], contest.tz, 'en')}  {row['media_id']}  "
-                   f"{row['kind']}: {_safe(row['detail'])}{decided}")
+        decided = words["decided"].format(decision=words.get(row["decision"], row["decision"]), by=_safe(row["by"]),
+                                          note=_safe(row["note"])) if row["decision"] else ""
+        click.echo(words["flag"].format(id=row["id"], when=clock.format_local(row["detected_at"], contest.tz, lang),
+                                        media=row["media_id"], kind=judging_text.flag_kind(row["kind"], lang),
+                                        detail=_safe(judging_text.detail(row["detail"], lang)), decided=decided))
     if rows and not show_all:
-        click.echo("a flag never disqualifies; look at the post, then: derby flags clear ID --note TEXT "
-                   "(or derby flags act ID --note TEXT after derby disqualify)")
+        click.echo(words["next"])
 
 
 def _decide_flag(ctx: _Context, flag_id: int, decision: str, note: str, by: str | None) -> None:
@@ -2068,7 +2080,7 @@ def check_winners_cmd(ctx: _Context, top: int | None, alternates: int, by: str |
                 click.echo(f"posts are not read again: {exc}", err=True)
             else:
                 app = feed_account(feed)
-                read = check.mention_reader(feed, app, ctx.now(), store.organizer_username(db, app))
+                read = check.mention_reader(db, contest, feed, app, ctx.now(), store.organizer_username(db, app))
         source, results = check.check_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
                                               read=read, app=app)
     click.echo(f"winners and alternates from the {source}:")
@@ -2103,7 +2115,8 @@ def _check_team_winners(ctx: _Context, db, contest, top: int, alternates: int, b
     except ConfigError as exc:
         click.echo(f"accounts are not read again: {exc}", err=True)
     else:
-        read, app = team_check.owner_reader(feed, contest, ctx.now()), feed_account(feed)
+        app = feed_account(feed)
+        read = team_check.owner_reader(db, feed, contest, ctx.now(), app)
     return team_check.check_team_winners(db, contest, ctx.now(), _judge(by), top=top, alternates=alternates,
                                          read=read, app=app)
 

@@ -94,6 +94,26 @@ def _when(moment: datetime, tz: tzinfo) -> str:
     return clock.format_local(moment, tz, "en")  # type: ignore[arg-type]
 
 
+def cooldown_end(exc: ThrottledError, now: datetime) -> datetime:
+    """When a throttle at ``now`` (aware) lets requests start again: the wait the
+    platform announced (``exc.retry_after`` seconds), else :data:`DEFAULT_COOLDOWN`;
+    never under a minute."""
+    wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
+    return now + max(wait, timedelta(minutes=1))
+
+
+def cooldown_cap(db: sqlite_utils.Database, contest: Contest, now: datetime) -> datetime:
+    """The latest end of a hashtag cool-down started at ``now``: before the oldest post
+    not read again (published just after a hashtag's last full read, or the contest's
+    start) leaves ``recent_media``'s 24 hours, less one poll interval; never within an
+    hour."""
+    last = store.last_coverage(db)
+    since = min((last.get(name) or contest.start for name in contest.hashtags), default=contest.start)
+    reach = timedelta(seconds=store.COVERAGE_SPAN_SECONDS)
+    cap = max(since, now - reach) + reach - timedelta(seconds=contest.schedule.every)
+    return max(cap, now + MIN_COOLDOWN_CAP)
+
+
 def feed_account(feed: Feed) -> str:
     """The account whose limits a feed's calls count against (the Instagram user id for
     the Graph feed; the feed's name for others)."""
@@ -376,8 +396,7 @@ class _PollRun:
         """The whole poll ended on ``exc``; throttling starts a cool-down of the account."""
         s = self.summary
         if isinstance(exc, ThrottledError) and not isinstance(exc, HashtagLimitError):
-            wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
-            asked = self.now + max(wait, timedelta(minutes=1))
+            asked = cooldown_end(exc, self.now)
             s.cooldown_until = min(asked, self.cooldown_cap())
             if s.cooldown_until < asked:
                 s.notes.append(f"the platform asked for no request until {_when(asked, self.contest.tz)}; derby asks "
@@ -390,15 +409,8 @@ class _PollRun:
             s.error += f"; no request until {_when(s.cooldown_until, self.contest.tz)}"
 
     def cooldown_cap(self) -> datetime:
-        """The latest end of a hashtag cool-down: before the oldest post not read again
-        (published just after a hashtag's last full read, or the contest's start) leaves
-        ``recent_media``'s 24 hours, less one poll interval; never within an hour."""
-        last = store.last_coverage(self.db)
-        since = min((last.get(name) or self.contest.start for name in self.contest.hashtags),
-                    default=self.contest.start)
-        reach = timedelta(seconds=store.COVERAGE_SPAN_SECONDS)
-        cap = max(since, self.now - reach) + reach - timedelta(seconds=self.contest.schedule.every)
-        return max(cap, self.now + MIN_COOLDOWN_CAP)
+        """See :func:`cooldown_cap`."""
+        return cooldown_cap(self.db, self.contest, self.now)
 
     # -- errors ------------------------------------------------------------------------------
 

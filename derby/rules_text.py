@@ -19,6 +19,7 @@ from html import escape
 
 from derby import clock
 from derby.config import contest_kind
+from derby.team_scoring import team_chain
 from derby.terms import Prize, text
 
 NBSP = "\u00a0"
@@ -102,10 +103,16 @@ def build(contest, rules: Mapping[str, object], lang: str = "fr") -> list[Block]
     blocks += _organizer(contest, lang, t)
     blocks += _dates(contest, lang, t)
     blocks += _eligibility(contest, lang, t)
-    blocks += _how_to_enter(contest, rules, lang, t)
-    blocks += _scoring(contest, rules, lang, t)
-    blocks += _prizes(contest, lang, t)
-    blocks += _selection(contest, lang, t)
+    if contest_kind(contest) == "teams":
+        blocks += _team_how_to_enter(contest, rules, lang, t)
+        blocks += _team_scoring(contest, rules, lang, t)
+        blocks += _prizes(contest, lang, t)
+        blocks += _team_selection(contest, lang, t)
+    else:
+        blocks += _how_to_enter(contest, rules, lang, t)
+        blocks += _scoring(contest, rules, lang, t)
+        blocks += _prizes(contest, lang, t)
+        blocks += _selection(contest, lang, t)
     blocks += _instagram(t)
     blocks += _privacy(contest, lang, t)
     return blocks
@@ -156,12 +163,6 @@ def _eligibility(contest, lang: str, t) -> list[Block]:
 
 
 def _how_to_enter(contest, rules, lang: str, t) -> list[Block]:
-    if contest_kind(contest) == "teams":
-        body = t("Les équipes inscrites par l’organisateur participent chacune avec le compte Instagram qui lui est "
-                 "confié; aucune autre inscription n’est possible.",
-                 "The teams registered by the organizer each take part with the Instagram account entrusted to them; "
-                 "there is no other way to enter.")
-        return [("h2", t("4. Comment participer", "4. How to enter")), ("p", body)]
     tags = t(" ou ", " or ").join(f"#{h}" for h in contest.hashtags)
     items = [t(f"Publier sur Instagram, pendant la durée du concours, une photo ou une vidéo sur un compte public, "
                f"dont la légende contient le mot-clic {tags}.",
@@ -198,8 +199,8 @@ _TEAM_TIE_WORDS = {
 _MEDIA_WORDS = {"IMAGE": ("photo", "photo"), "VIDEO": ("vidéo", "video"), "CAROUSEL_ALBUM": ("carrousel", "carousel")}
 
 
-def _scoring(contest, rules, lang: str, t) -> list[Block]:
-    i = 0 if lang == "fr" else 1
+def _post_items(rules, lang: str, t) -> list[str]:
+    """What each counted post receives under the per-post rules in force."""
     items = [t(f"chaque mention J’aime{_colon(lang)} {_points(rules['points_per_like'], lang)}",
                f"each like: {_points(rules['points_per_like'], lang)}"),
              t(f"chaque commentaire{_colon(lang)} {_points(rules['points_per_comment'], lang)}",
@@ -223,6 +224,18 @@ def _scoring(contest, rules, lang: str, t) -> list[Block]:
                        f"{_points(early['points'], lang)} de plus",
                        f"a post made within the first {_number(early['hours'], lang)} hours: "
                        f"{_points(early['points'], lang)} more"))
+    window = rules.get("engagement_window_hours")
+    if window:
+        items.append(t(f"les mentions J’aime et les commentaires comptés sont ceux des {_number(window, lang)}{NBSP}heures "
+                       "qui suivent la publication, jamais au-delà de la fin du décompte",
+                       f"the likes and comments counted are those of the {_number(window, lang)} hours after the post "
+                       "was published, never past the end of counting"))
+    return items
+
+
+def _scoring(contest, rules, lang: str, t) -> list[Block]:
+    i = 0 if lang == "fr" else 1
+    items = _post_items(rules, lang, t)
     counted = t(f"Les nombres de mentions J’aime et de commentaires sont ceux de la dernière relève faite au plus tard "
                 f"le {_date(contest.freeze, contest.tz, lang)}; le pointage est arrondi à six décimales.",
                 f"Likes and comments are those of the last reading made no later than "
@@ -238,14 +251,133 @@ def _scoring(contest, rules, lang: str, t) -> list[Block]:
                    "l’accepte; ses mentions J’aime comptent alors pour 0.",
                    "A post whose likes are hidden is held until the jury accepts it; its likes then count as 0."),
     }[str(rules.get("hidden_likes") or "zero")][i]
-    words = _TEAM_TIE_WORDS if contest_kind(contest) == "teams" else _TIE_WORDS
-    chain = [words[k][i] for k in (rules.get("tie_break") or ["score", "timestamp", "media_id"])]  # type: ignore[union-attr]
-    tie = t("En cas d’égalité, l’emporte, dans l’ordre" + _colon(lang) + " " + "; puis ".join(chain[1:]) + ".",
-            "Ties are broken, in order, by: " + "; then ".join(chain[1:]) + ".")
+    chain = [_TIE_WORDS[k][i] for k in (rules.get("tie_break") or ["score", "timestamp", "media_id"])]  # type: ignore[union-attr]
     return [("h2", t("5. Pointage", "5. Scoring")),
             ("p", t("Chaque publication admissible reçoit" + _colon(lang), "Each eligible post receives:")),
             ("ul", items), ("p", counted), ("p", hidden),
-            ("h2", t("6. Bris d’égalité", "6. Tie-breaks")), ("p", tie)]
+            ("h2", t("6. Bris d’égalité", "6. Tie-breaks")), ("p", _tie_line(chain, lang, t))]
+
+
+def _tie_line(chain: list[str], lang: str, t) -> str:
+    return t("En cas d’égalité, l’emporte, dans l’ordre" + _colon(lang) + " " + "; puis ".join(chain[1:]) + ".",
+             "Ties are broken, in order, by: " + "; then ".join(chain[1:]) + ".")
+
+
+_TROPHY_WORDS = {
+    "score": ("le pointage le plus élevé", "the highest score"),
+    "followers_gained": ("le plus d’abonnés gagnés", "the most followers gained"),
+    "likes": ("le plus de mentions J’aime sur les publications comptées", "the most likes on counted posts"),
+    "comments": ("le plus de commentaires sur les publications comptées", "the most comments on counted posts"),
+    "posts": ("le plus de publications comptées", "the most posts counted"),
+    "engagement_per_post": ("le plus de mentions J’aime et de commentaires par publication comptée, en moyenne "
+                            "(0 sans publication)",
+                            "the most likes and comments per counted post, on average (0 with no post)"),
+    "engagement_per_follower": ("le meilleur ratio des mentions J’aime et des commentaires des publications comptées "
+                                "au nombre d’abonnés à la fin du décompte (0 sans abonné)",
+                                "the best ratio of the likes and comments on counted posts to the followers at the "
+                                "end of counting (0 with no follower)"),
+}
+
+
+def _team_how_to_enter(contest, rules, lang: str, t) -> list[Block]:
+    names = ", ".join(team.name for team in contest.teams)
+    n = len(contest.teams)
+    body = t(f"{n}{NBSP}équipe{'s' if n > 1 else ''}, inscrite{'s' if n > 1 else ''} par l’organisateur, "
+             f"participe{'nt' if n > 1 else ''}{_colon(lang)} {names}. Chaque équipe anime un seul compte Instagram, "
+             "celui qui lui est confié pour la durée du concours, et y publie; aucune autre inscription n’est possible.",
+             f"{n} team{'s' if n > 1 else ''}, registered by the organizer, take{'' if n > 1 else 's'} part: {names}. "
+             "Each team runs one Instagram account, the one entrusted to it for the contest, and posts on it; there "
+             "is no other way to enter.")
+    return [("h2", t("4. Comment participer", "4. How to enter")), ("p", body)]
+
+
+def _team_counted_posts(contest, rules, lang: str, t) -> str:
+    tags = t(" ou ", " or ").join(f"#{h}" for h in contest.hashtags)
+    line = t("Une publication est comptée si elle est faite sur le compte de l’équipe pendant le concours",
+             "A post counts when it is made on the team’s account during the contest")
+    if contest.hashtags and rules.get("require_hashtag_in_caption", True):
+        line += t(f", si sa légende contient le mot-clic {tags}", f", its caption holds {tags}")
+    if rules.get("require_mention"):
+        line += t(f", si sa légende mentionne @{rules['require_mention']}",
+                  f", its caption mentions @{rules['require_mention']}")
+    line += "."
+    cap = rules.get("cap_posts_per_day")
+    if cap:
+        plural = "s" if cap > 1 else ""  # type: ignore[operator]
+        line += " " + t(f"Au plus {cap}{NBSP}publication{plural} d’une équipe {'sont comptées' if plural else 'est comptée'} "
+                        f"par jour (heure de Québec){_colon(lang)} {'les' if plural else 'la'} {cap if plural else ''}"
+                        f"{' ' if plural else ''}première{plural} publiée{plural} ce "
+                        "jour-là; les suivantes ne comptent pas.",
+                        f"At most {cap} post{plural} of a team count{'' if plural else 's'} per day (Québec time): the "
+                        f"first {cap} published that day; later ones do not count.")
+    return line
+
+
+def _team_scoring(contest, rules, lang: str, t) -> list[Block]:
+    freeze = _date(contest.freeze, contest.tz, lang)
+    per_follower, per_post = rules.get("points_per_follower") or 0, rules.get("points_per_post") or 0
+    items = [t(f"chaque abonné gagné{_colon(lang)} {_points(per_follower, lang)} (chaque abonné perdu en retire "
+               "autant)", f"each follower gained: {_points(per_follower, lang)} (each follower lost takes as many away)"),
+             t(f"chaque publication comptée{_colon(lang)} {_points(per_post, lang)}",
+               f"each counted post: {_points(per_post, lang)}"),
+             t("le pointage de chacune de ses publications comptées (ci-dessous)",
+               "the score of each of its counted posts (below)")]
+    followers = t(f"Les abonnés gagnés sont la différence entre le nombre d’abonnés du compte à la dernière lecture faite "
+                  f"au plus tard le {freeze} et celui de la dernière lecture faite au plus tard au début du concours "
+                  "(à défaut, la première lecture qui suit le début).",
+                  f"Followers gained are the account’s followers at the last reading made no later than {freeze}, "
+                  "less those at the last reading made no later than the start of the contest (failing that, the "
+                  "first reading after the start).")
+    counted = t(f"Les nombres de mentions J’aime et de commentaires sont ceux que lit le propriétaire du compte à la "
+                f"dernière relève faite au plus tard le {freeze}, même quand les mentions J’aime sont masquées au "
+                "public; un nombre qui n’a pas pu être lu compte pour 0. Les pointages sont arrondis à six décimales.",
+                f"Likes and comments are those the account’s owner reads at the last reading made no later than "
+                f"{freeze}, even when likes are hidden from the public; a count that could not be read counts as 0. "
+                "Scores are rounded to six decimals.")
+    chain = [_TEAM_TIE_WORDS[k][0 if lang == "fr" else 1] for k in team_chain(rules)]
+    return [("h2", t("5. Pointage", "5. Scoring")),
+            ("p", t("Chaque équipe reçoit" + _colon(lang), "Each team receives:")), ("ul", items),
+            ("p", followers), ("p", _team_counted_posts(contest, rules, lang, t)),
+            ("p", t("Chaque publication comptée reçoit" + _colon(lang), "Each counted post receives:")),
+            ("ul", _post_items(rules, lang, t)), ("p", counted),
+            ("h2", t("6. Bris d’égalité", "6. Tie-breaks")),
+            ("p", _tie_line(chain, lang, t) + " " + t("Une équipe disqualifiée par le jury n’est pas classée.",
+                                                      "A team disqualified by the jury is not ranked."))]
+
+
+def _team_selection(contest, lang: str, t) -> list[Block]:
+    terms = contest.terms
+    ranks = len([p for p in terms.prizes if p.rank is not None])
+    first = (t("L’équipe la mieux classée", "The best-ranked team") if ranks <= 1 else
+             t(f"Les {ranks}{NBSP}équipes les mieux classées", f"The {ranks} best-ranked teams"))
+    blocks: list[Block] = [("h2", t("8. Choix et avis aux gagnant·es", "8. How winners are chosen and notified")),
+                           ("p", t(f"{first} à la fin du concours, selon le pointage et le bris d’égalité ci-dessus, "
+                                   f"{'est gagnante' if ranks <= 1 else 'sont gagnantes'}. Les suivantes au classement "
+                                   "sont les substituts.",
+                                   f"{first} at the end of the contest, by the score and the tie-breaks above, "
+                                   f"{'wins' if ranks <= 1 else 'win'}. The next teams are the alternates."))]
+    if contest.trophies:
+        blocks.append(("p", t("Chaque trophée revient à l’équipe classée qui a, à la fin du concours, la meilleure "
+                              "valeur de sa mesure; une égalité se départage par le bris d’égalité ci-dessus"
+                              + _colon(lang),
+                              "Each trophy goes to the ranked team with the best value of its measure at the end of "
+                              "the contest; a tie is broken by the tie-breaks above:")))
+        blocks.append(("ul", [_trophy_line(trophy, lang, t) for trophy in contest.trophies]))
+    if terms.notification:
+        blocks.append(("p", text(terms.notification, lang)))
+    if terms.claim_days:
+        blocks.append(("p", t(f"Une équipe gagnante a {terms.claim_days}{NBSP}jours après l’avis pour réclamer son "
+                              "prix; passé ce délai, le prix est offert au substitut suivant.",
+                              f"A winning team has {terms.claim_days} days after being notified to claim the prize; "
+                              "after that, the prize goes to the next alternate.")))
+    return blocks
+
+
+def _trophy_line(trophy, lang: str, t) -> str:
+    line = f"{_q(trophy.name, lang)}{_colon(lang)} {_TROPHY_WORDS[trophy.metric][0 if lang == 'fr' else 1]}"
+    if trophy.count > 1:
+        line += t(f" ({trophy.count}{NBSP}équipes)", f" ({trophy.count} teams)")
+    return line
 
 
 def _prize_line(prize: Prize, lang: str, t) -> str:
@@ -332,11 +464,20 @@ def _privacy(contest, lang: str, t) -> list[Block]:
     officer = text(terms.organizer["privacy_officer"], lang)
     purge_on = contest.end + timedelta(days=terms.retention_days or 0)
     where = text(terms.data_location, lang)
-    body = [t("L’organisateur recueille, pour le seul besoin du concours, le nom d’utilisateur Instagram et, pour les "
-              "personnes inscrites, leur nom, ainsi que les données publiques des publications participantes "
-              "(légende, heure, mentions J’aime, commentaires).",
-              "For the contest only, the organizer collects Instagram usernames and, for registered entrants, their "
-              "names, and the public data of the posts entered (caption, time, likes, comments).")]
+    if contest_kind(contest) == "teams":
+        collected = t("L’organisateur recueille, pour le seul besoin du concours, le nom des équipes, le nom "
+                      "d’utilisateur et le nombre d’abonnés de leurs comptes Instagram, ainsi que les données des "
+                      "publications de ces comptes (légende, heure, mentions J’aime, commentaires).",
+                      "For the contest only, the organizer collects the teams’ names, the usernames and follower "
+                      "counts of their Instagram accounts, and the data of these accounts’ posts (caption, time, "
+                      "likes, comments).")
+    else:
+        collected = t("L’organisateur recueille, pour le seul besoin du concours, le nom d’utilisateur Instagram et, "
+                      "pour les personnes inscrites, leur nom, ainsi que les données publiques des publications "
+                      "participantes (légende, heure, mentions J’aime, commentaires).",
+                      "For the contest only, the organizer collects Instagram usernames and, for registered entrants, "
+                      "their names, and the public data of the posts entered (caption, time, likes, comments).")
+    body = [collected]
     if where:
         body.append(t(f"Lieu de conservation{_colon(lang)} {where}.", f"Where they are kept: {where}."))
     body.append(t(f"La personne responsable de la protection des renseignements personnels est {officer}.",

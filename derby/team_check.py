@@ -49,7 +49,8 @@ class TeamRead:
     media_error: str | None = None
 
 
-def owner_reader(feed, contest: Contest, now: datetime) -> Callable[[Team, bool], TeamRead | None]:
+def owner_reader(db: sqlite_utils.Database, feed, contest: Contest, now: datetime,
+                 app: str | None = None) -> Callable[[Team, bool], TeamRead | None]:
     """A ``read`` for :func:`check_team_winners` over ``feed`` (an accounts or fixture
     feed): the team's :class:`~derby.feeds.sources.AccountFields` and, when asked,
     :class:`~derby.feeds.sources.AccountMedia` since the contest's start, each with the
@@ -57,15 +58,37 @@ def owner_reader(feed, contest: Contest, now: datetime) -> Callable[[Team, bool]
     poll reads them (Graph API IG User and IG User Media, owner reads). Returns None
     when the platform answers error 100 subcode 33 for the account (it does not exist or
     cannot be loaded); raises CannotRead for any other failure (a token not set or
-    refused, a permission missing, throttling)."""
-    from derby.feeds.parse import FeedError
+    refused, a permission missing, throttling).
+
+    A throttle is handled as a team poll handles it: the cool-down is recorded
+    (:func:`derby.poll.cooldown_end`) for the team's account when the platform limits
+    that account only, else for ``app`` (the feed's account), and then no further
+    account is asked."""
+    from derby.feeds.parse import FeedError, ThrottledError
     from derby.feeds.refresh import refusal
     from derby.feeds.sources import AccountFields, AccountMedia
+    from derby.poll import cooldown_end
+
+    stopped: list[str] = []
+
+    def throttled(team: Team, exc: ThrottledError) -> CannotRead:
+        until = cooldown_end(exc, now)
+        whole_app = exc.scope == "app"
+        store.start_cooldown(db, app if whole_app and app else team.account_id, now, until, str(exc))
+        when = clock.format_local(until, contest.tz, "en")
+        if whole_app:
+            stopped.append(f"the platform throttled an earlier read; no request until {when} ({exc})")
+        return CannotRead(f"the platform throttled the owner read ({exc}); no request "
+                          f"{'' if whole_app else 'for this account '}until {when}")
 
     def read(team: Team, posts: bool) -> TeamRead | None:
+        if stopped:
+            raise CannotRead(f"not asked: {stopped[0]}")
         try:
             account = feed.team_account(team)
             answer = list(feed.read(AccountFields(team.account_id, team.name, account), now))
+        except ThrottledError as exc:
+            raise throttled(team, exc) from None
         except FeedError as exc:
             if refusal(exc) == "gone":
                 return None
@@ -78,6 +101,8 @@ def owner_reader(feed, contest: Contest, now: datetime) -> Callable[[Team, bool]
             try:
                 pages = feed.read(AccountMedia(team.account_id, team.name, contest.start, account), now)
                 found.media = {m.media_id: m for page in pages for m in page.media}
+            except ThrottledError as exc:
+                found.media_error = str(throttled(team, exc))
             except FeedError as exc:
                 found.media_error = name_token_env(str(exc), team)
         return found

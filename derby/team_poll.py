@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlite_utils
 
@@ -22,7 +22,7 @@ from derby import store
 from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
 from derby.feeds.sources import AccountFields, AccountMedia
-from derby.poll import DEFAULT_COOLDOWN, PollSummary, _when, check_tokens, feed_account, keep_ranks
+from derby.poll import PollSummary, _when, check_tokens, cooldown_end, feed_account, keep_ranks
 from derby.teams import Team, name_token_env
 
 log = logging.getLogger("derby.poller")
@@ -70,8 +70,7 @@ def poll_teams(db: sqlite_utils.Database, contest: Contest, feed, now: datetime,
             summary.notes.append("stopped between pages; the next poll reads every team again")
         except _AppThrottled as throttled:
             exc = throttled.error
-            wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
-            summary.cooldown_until = now + max(wait, timedelta(minutes=1))
+            summary.cooldown_until = cooldown_end(exc, now)
             store.start_cooldown(db, app, now, summary.cooldown_until, str(exc), run_id)
             summary.notes.append(f"app-level throttle: every team waits until {_when(summary.cooldown_until, contest.tz)}")
         except Exception as exc:  # noqa: BLE001 - one bad record or a busy database must not end the daemon
@@ -139,8 +138,7 @@ def _poll_team(db, contest: Contest, feed, team: Team, run_id: int, now: datetim
         failures.append((team, exc))
         if exc.scope == "app":
             raise _AppThrottled(exc) from None
-        wait = timedelta(seconds=exc.retry_after) if exc.retry_after else DEFAULT_COOLDOWN
-        until = now + max(wait, timedelta(minutes=1))
+        until = cooldown_end(exc, now)
         store.start_cooldown(db, team.account_id, now, until, str(exc), run_id)
         summary.notes.append(f"{label} throttled (this account only) until {_when(until, contest.tz)}: {exc}")
         return False

@@ -173,15 +173,73 @@ def test_a_mention_read_respects_the_accounts_cool_down(tmp_path, httpserver):
     store.finish_poll_run(db, run, utc(2017, 4, 2, 20), status="ok", requests=2)
     now = utc(2017, 4, 12, 13)
     store.start_cooldown(db, USER_ID, utc(2017, 4, 12, 12), utc(2017, 4, 12, 14), "application request limit (4)", None)
-    read = check.mention_reader(graph.feed(), USER_ID, now)
+    read = check.mention_reader(db, CONTEST, graph.feed(), USER_ID, now)
     (held,) = check.check_winners(db, CONTEST, now, "Marie", top=1, alternates=0, read=read, app=USER_ID)[1]
     assert graph.calls == [] and not held.read
     assert held.lines[0].startswith("cannot be read: the account cools down until 2017-04-12 10:00 (UTC−4) "
                                     "(application request limit (4)); no request made; open ")
     later = utc(2017, 4, 12, 15)
     (fresh,) = check.check_winners(db, CONTEST, later, "Marie", top=1, alternates=0,
-                                   read=check.mention_reader(graph.feed(), USER_ID, later), app=USER_ID)[1]
+                                   read=check.mention_reader(db, CONTEST, graph.feed(), USER_ID, later), app=USER_ID)[1]
     assert fresh.read and len(graph.calls) == 1
+
+
+def _three_entries(tmp_path):
+    from test_refresh import CONTEST
+
+    from helpers import media, page
+
+    db = store.open_db(tmp_path / "c.db")
+    store.save_contest(db, CONTEST, utc(2017, 3, 31))
+    run = store.start_poll_run(db, "graph", utc(2017, 4, 2, 20))
+    store.save_page(db, run, "socialderby", "recent_media", page(
+        media("1001", caption="Merci snq_officiel #socialderby", like_count=30),
+        media("1002", caption="Merci snq_officiel #socialderby", like_count=20),
+        media("1003", caption="Merci snq_officiel #socialderby", like_count=10)), utc(2017, 4, 2, 20))
+    store.finish_poll_run(db, run, utc(2017, 4, 2, 20), status="ok", requests=2)
+    return db
+
+
+def test_a_throttle_in_the_middle_ends_the_mention_reads_and_records_the_cool_down(tmp_path, httpserver):
+    """Against a loopback Graph API: the second winner's read is throttled (code 4,
+    HTTP 429, Retry-After 30 minutes); the third is not asked and says so, and the cool-down
+    is recorded for the account as a poll records it, so the next poll waits too."""
+    from test_refresh import CONTEST, USER_ID, Graph, error, mention_body
+
+    graph = Graph(httpserver)
+    throttled = error(4, "Application request limit reached", status=429)
+    throttled.headers["Retry-After"] = "1800"
+    graph.answers = {"1001": mention_body("1001", 30), "1002": throttled,
+                     "1003": mention_body("1003", 10)}
+    db = _three_entries(tmp_path)
+    now = utc(2017, 4, 12, 13)
+    read = check.mention_reader(db, CONTEST, graph.feed(), USER_ID, now)
+    first, second, third = check.check_winners(db, CONTEST, now, "Marie", top=2, alternates=1, read=read,
+                                               app=USER_ID)[1]
+    assert [c.media_id for c in (first, second, third)] == ["1001", "1002", "1003"]
+    assert first.read and not second.read and not third.read
+    assert len(graph.calls) == 2, graph.calls
+    assert second.lines[0].startswith("cannot be read: the platform throttled the mention read (")
+    assert "no request until 2017-04-12 09:30 (UTC−4)" in second.lines[0]
+    assert third.lines[0].startswith("cannot be read: not asked: the platform throttled an earlier read; no request "
+                                     "until 2017-04-12 09:30 (UTC−4)")
+    held = store.active_cooldown(db, USER_ID, now)
+    assert held is not None and held["until"] == utc(2017, 4, 12, 13, 30) and "request limit" in held["reason"]
+
+
+def test_mention_reads_turned_off_for_a_missing_permission_are_not_asked(tmp_path, httpserver):
+    from test_refresh import CONTEST, USER_ID, Graph, mention_body
+
+    graph = Graph(httpserver)
+    graph.answers = {"1001": mention_body("1001", 30)}
+    db = _three_entries(tmp_path)
+    store.disable_source(db, "mentioned_media", "the token lacks instagram_manage_comments", utc(2017, 4, 5), None)
+    now = utc(2017, 4, 12, 13)
+    checks = check.check_winners(db, CONTEST, now, "Marie", top=1, alternates=0, app=USER_ID,
+                                 read=check.mention_reader(db, CONTEST, graph.feed(), USER_ID, now))[1]
+    assert graph.calls == [] and not checks[0].read
+    assert checks[0].lines[0].startswith("cannot be read: not asked: mention reads are off since 2017-04-04 "
+                                         "20:00 (UTC−4) (the token lacks instagram_manage_comments)")
 
 
 def _one_post_db(tmp_path, caption):
@@ -218,7 +276,7 @@ def test_a_post_that_does_not_mention_the_organizer_is_unreadable_not_gone(tmp_p
     now = utc(2017, 4, 12, 13)
     if organizer:
         store.save_organizer(db, USER_ID, organizer, now)
-    read = check.mention_reader(graph.feed(), USER_ID, now, organizer)
+    read = check.mention_reader(db, contest, graph.feed(), USER_ID, now, organizer)
     (checked,) = check.check_winners(db, contest, now, "Marie", top=1, alternates=0, read=read, app=USER_ID)[1]
     assert len(graph.calls) == asked
     assert ("the post is no longer online (deleted, hidden or made private)" in checked.warnings) is gone
@@ -246,7 +304,10 @@ def test_a_stored_media_id_that_is_not_a_graph_id_cannot_be_read_and_says_so(htt
 
     settings = GraphSettings(access_token="EAAtestTOKEN0123456789", user_id="17841405309211844",
                              base_url=httpserver.url_for("/v24.0").rstrip("/"))
-    read = check.mention_reader(GraphFeed(settings, max_attempts=1), "17841405309211844", utc(2017, 4, 12, 13))
+    from test_refresh import CONTEST
+
+    read = check.mention_reader(store.open_db(":memory:"), CONTEST, GraphFeed(settings, max_attempts=1),
+                                "17841405309211844", utc(2017, 4, 12, 13))
     with pytest.raises(check.CannotRead) as info:
         read({"media_id": "notanumber", "permalink": None})
     assert str(info.value) == ("its stored media id 'notanumber' is not a Graph id (the API never gives one like it), "

@@ -260,8 +260,11 @@ def test_disqualify_reinstate_audit_and_as_of(derby, monkeypatch, tmp_path, fake
     derby("export", str(out), "--as-of", "2017-04-12T08:09", "--top", "1", "--alternates", "0")
     assert [r["media_id"] for r in csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines())] == [
         "17852165059412646"]
-    audit = derby("audit", "--action", "disqualify").stdout.splitlines()
+    audit = derby("audit", "--action", "disqualify", "--lang", "en").stdout.splitlines()
     assert audit == ["2017-04-12 08:02 (UTC−4)  Jury SNQ  disqualify  disqualify 17851496082344044: photo volée ABC"]
+    french = derby("audit", "--action", "disqualify").stdout.splitlines()  # the contest's language
+    assert french == ["12 avril 2017, 8 h 02 (UTC−4)  Jury SNQ  disqualification  disqualify 17851496082344044: "
+                      "photo volée ABC"]
     logged = json.loads(derby("audit", "--format", "json").stdout)
     assert [e["action"] for e in logged[-2:]] == ["disqualify", "reinstate"]
     assert (logged[-1]["at"], logged[-1]["actor"]) == ("2017-04-12T08:10:00-04:00", "Marie")

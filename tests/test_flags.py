@@ -176,8 +176,13 @@ def test_flags_and_explain_show_what_was_seen_through_the_cli(polled, tmp_path):
         counts["777"] = (900 + step, 0)
         poll(utc(2017, 4, 3, 2 * step), counts)
     path = str(tmp_path / "d.db")
-    listed = CliRunner().invoke(cli, ["--db", path, "flags"])
+    listed = CliRunner().invoke(cli, ["--db", path, "flags", "--lang", "en"])
     assert listed.exit_code == 0 and "777  ratio: 900 likes for 0 comments" in listed.output
+    assert listed.output.splitlines()[-1].startswith("a flag never disqualifies")
+    listed_fr = CliRunner().invoke(cli, ["--db", path, "flags"]).output.splitlines()  # the contest's language
+    assert listed_fr[0].startswith("n° 1  2 avril 2017, 20 h 00 (UTC−4)  777  ratio J'aime/comm. : 900 J'aime pour 0 "
+                                   "commentaire : ratio 901,0, la médiane des participations est de 5,5")
+    assert listed_fr[-1].startswith("un signalement ne disqualifie jamais") and "likes" not in listed_fr[0]
     explained = CliRunner().invoke(cli, ["--db", path, "explain", "777", "--lang", "en"])
     assert "Flag #1 (ratio" in explained.output and "[open]" in explained.output
     french = CliRunner().invoke(cli, ["--db", path, "explain", "777"]).output  # the contest's language
@@ -189,4 +194,8 @@ def test_flags_and_explain_show_what_was_seen_through_the_cli(polled, tmp_path):
     assert acted.exit_code == 0 and "acted on" in acted.output
     again = CliRunner().invoke(cli, ["--db", path, "flags", "clear", "1", "--note", "x"])
     assert again.exit_code == 1 and "already decided" in again.stderr
-    assert "no flag to look at" in CliRunner().invoke(cli, ["--db", path, "flags"]).output
+    assert "aucun signalement à examiner" in CliRunner().invoke(cli, ["--db", path, "flags"]).output
+    decided = CliRunner().invoke(cli, ["--db", path, "flags", "--all"]).output
+    assert "[suivi d'une action par Marie : disqualifiée]" in decided
+    assert "[act by Marie: disqualifiée]" in CliRunner().invoke(cli, ["--db", path, "flags", "--all", "--lang", "en"]).output
+    assert "no flag to look at" in CliRunner().invoke(cli, ["--db", path, "flags", "--lang", "en"]).output

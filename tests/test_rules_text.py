@@ -127,3 +127,54 @@ def test_a_team_contest_rules_give_the_team_tie_break_to_its_final_name_step(tmp
     en = CliRunner().invoke(cli, ["--db", str(db), "rules-text", "--lang", "en"])
     assert ("Ties are broken, in order, by: the most followers gained; then the most likes on counted posts; "
             "then the team name, in alphabetical order.") in en.stdout
+
+
+def _init_example(db: Path, contest_file: Path):
+    tokens = {"DERBY_TOKEN_3E_AVENUE": "t" * 40, "INSTAGRAM_ACCESS_TOKEN": "u" * 40}
+    return CliRunner().invoke(cli, ["--db", str(db), "init", str(contest_file)], env=tokens)
+
+
+def test_the_team_example_rules_describe_the_team_contest_as_played(tmp_path):
+    contest_file = tmp_path / "teams.toml"
+    assert CliRunner().invoke(cli, ["init", "--example", "teams", str(contest_file)]).exit_code == 0
+    db = tmp_path / "t.db"
+    assert _init_example(db, contest_file).exit_code == 0
+    fr = CliRunner().invoke(cli, ["--db", str(db), "rules-text"])
+    assert fr.exit_code == 0, fr.output
+    text = fr.stdout
+    assert f"2{NBSP}équipes, inscrites par l’organisateur, participent{NBSP}: 3e Avenue, Faubourg Saint-Jean." in text
+    assert "un seul compte Instagram" in text and "artère commerciale" in text
+    assert f"chaque abonné gagné{NBSP}: 2{NBSP}points (chaque abonné perdu en retire autant)" in text
+    assert f"chaque publication comptée{NBSP}: 5{NBSP}points" in text
+    assert f"Au plus 3{NBSP}publications d’une équipe sont comptées par jour (heure de Québec){NBSP}: les 3 premières publiées" in text
+    assert f"chaque commentaire{NBSP}: 3{NBSP}points" in text and "masquées au public" in text
+    assert "le nom de l’équipe, en ordre alphabétique." in text
+    assert f"«{NBSP}Engagement{NBSP}»{NBSP}: le plus de mentions J’aime et de commentaires par publication" in text
+    assert "L’équipe la mieux classée à la fin du concours" in text and "substituts" in text
+    assert f"trophée «{NBSP}Engagement{NBSP}»{NBSP}: le trophée de l’engagement" in text
+    assert "publications les mieux classées" not in text and "Chaque publication admissible reçoit" not in text
+    assert " ;" not in text and " :" not in text.replace(f"{NBSP}:", "")
+    en = CliRunner().invoke(cli, ["--db", str(db), "rules-text", "--lang", "en"]).stdout.replace(NBSP, " ")
+    assert "2 teams, registered by the organizer, take part: 3e Avenue, Faubourg Saint-Jean." in en
+    assert "each follower gained: 2 points" in en and "At most 3 posts of a team count per day" in en
+    assert "“Engagement”: the most likes and comments per counted post" in en and "The next teams are the alternates" in en
+    assert "then the team name, in alphabetical order." in en
+
+
+def test_a_team_rule_change_and_every_trophy_metric_are_in_the_text(tmp_path):
+    from derby.teams import TROPHY_METRICS
+
+    contest_file = tmp_path / "teams.toml"
+    assert CliRunner().invoke(cli, ["init", "--example", "teams", str(contest_file)]).exit_code == 0
+    trophies = "".join(f'\n[[trophies]]\nname = "T {m}"\nmetric = "{m}"\n' for m in TROPHY_METRICS if m != "engagement_per_post")
+    contest_file.write_text(contest_file.read_text("utf-8") + trophies, "utf-8")
+    db = tmp_path / "t.db"
+    assert _init_example(db, contest_file).exit_code == 0
+    assert CliRunner().invoke(cli, ["--db", str(db), "rules", "set", "points_per_follower", "4", "--by", "M",
+                                    "--reason", "jury"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["--db", str(db), "rules", "set", "engagement_window_hours", "48", "--reason", "jury",
+                                    "--by", "M"]).exit_code == 0
+    en = CliRunner().invoke(cli, ["--db", str(db), "rules-text", "--lang", "en"]).stdout.replace(NBSP, " ")
+    assert "each follower gained: 4 points" in en and "those of the 48 hours after the post" in en
+    assert "“T engagement_per_follower”: the best ratio of the likes and comments" in en
+    assert "“T followers_gained”: the most followers gained" in en and "“T posts”: the most posts counted" in en

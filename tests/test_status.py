@@ -147,7 +147,7 @@ def test_acknowledged_gaps_no_longer_alert_and_new_ones_do(live):
     assert "acknowledged 1 coverage gap (recorded in the audit log); gaps found later alert again" in acked.output
     assert "(6.0 h, acknowledged)" in acked.output and "health: ok" in acked.output
     assert status(path).exit_code == 0
-    audit = CliRunner().invoke(cli, ["--db", str(path), "audit", "--action", "ack_gaps"])
+    audit = CliRunner().invoke(cli, ["--db", str(path), "audit", "--action", "ack_gaps", "--lang", "en"])
     assert "Marie  ack_gaps  acknowledged 1 coverage gap (6.0 h): panne Meta du 2 avril, connue" in audit.output
     db = store.open_db(path)  # a new gap, found later, alerts again
     later = store.start_poll_run(db, "graph", now)

@@ -149,7 +149,7 @@ def test_posts_are_read_again_only_when_the_ranking_depends_on_them(tmp_path, se
     store.set_rule(db, "points_per_like", 0, NOW, by="Marie")
     store.set_rule(db, "points_per_comment", 0, NOW, by="Marie")
     contest = store.load_contest(db)
-    read = team_check.owner_reader(team_feed(served), contest, NOW)
+    read = team_check.owner_reader(db, team_feed(served), contest, NOW)
     _, results = team_check.check_team_winners(db, contest, NOW, "Marie", top=1, alternates=0, read=read)
     assert [r.path for r, _ in served.log] == [f"/v24.0/{A}"]  # followers only: no media pages asked
     assert not any("counted post" in w for r in results for w in r.warnings)
@@ -168,7 +168,7 @@ def test_an_account_cooling_down_is_not_read(tmp_path, served):
     db = store.open_db(seed(tmp_path))
     store.start_cooldown(db, A, utc(2021, 8, 15, 11), utc(2021, 8, 15, 14), "business use case throttle (80002)", None)
     contest = store.load_contest(db)
-    read = team_check.owner_reader(team_feed(served), contest, NOW)
+    read = team_check.owner_reader(db, team_feed(served), contest, NOW)
     _, (first, *_) = team_check.check_team_winners(db, contest, NOW, "Marie", top=1, alternates=0, read=read)
     assert served.log == [] and not first.read
     assert first.lines[0].startswith("cannot be read: cooling down until 2021-08-15 10:00 (UTC−4) (business use case "
@@ -201,3 +201,60 @@ def test_before_the_close_the_counts_are_not_said_since_the_close(tmp_path, serv
     out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "0"]).output
     assert "since the close" not in out and "at the close" not in out, out
     assert f"followers since the standings' reading (the contest {state}): " in out, out
+
+
+def _throttling(httpserver, monkeypatch, code: int) -> None:
+    """A is throttled (``code``, HTTP 429 asking for 20 minutes); B answers that the
+    account is gone (100/33), so a request for it shows in the log; C has no token."""
+    body = {"error": {"message": "Application request limit reached" if code == 4 else "User request limit reached",
+                      "type": "OAuthException", "code": code, "fbtrace_id": "Thr0ttle"}}
+    httpserver.expect_request(f"/v24.0/{A}").respond_with_response(
+        Response(json.dumps(body), status=429, headers={"Retry-After": "1200"}, content_type="application/json"))
+    gone = {"error": {"message": "Unsupported get request.", "type": "GraphMethodException", "code": 100,
+                      "error_subcode": 33, "fbtrace_id": "Gone1"}}
+    httpserver.expect_request(f"/v24.0/{B}").respond_with_response(Response(json.dumps(gone), status=400))
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("DERBY_TOKEN_B", TOKEN_B)
+    monkeypatch.setenv("DERBY_GRAPH_URL", httpserver.url_for("/v24.0").rstrip("/"))
+
+
+def test_an_app_throttle_ends_the_owner_reads_and_records_the_cool_down(tmp_path, httpserver, monkeypatch):
+    """Against a loopback server: the winner's read is throttled for the whole app
+    (code 4); the alternates are not asked and say so, and the app's cool-down is
+    recorded as a team poll records it."""
+    from derby.poll import feed_account
+
+    _throttling(httpserver, monkeypatch, 4)
+    db = store.open_db(seed(tmp_path))
+    contest = store.load_contest(db)
+    feed = team_feed(httpserver)
+    app = feed_account(feed)
+    read = team_check.owner_reader(db, feed, contest, NOW, app)
+    first, second, third, trophy = team_check.check_team_winners(db, contest, NOW, "Marie", top=1, alternates=2,
+                                                                 read=read, app=app)[1]
+    assert [r.path for r, _ in httpserver.log] == [f"/v24.0/{A}"]
+    assert not (first.read or second.read or third.read or trophy.read)
+    assert first.lines[0].startswith("cannot be read: the platform throttled the owner read (")
+    assert "no request until 2021-08-15 08:20 (UTC−4)" in first.lines[0]
+    for later in (second, third):
+        assert later.lines[0].startswith("cannot be read: cooling down until 2021-08-15 08:20 (UTC−4) (")
+        assert "no request made" in later.lines[0]
+    held = store.active_cooldown(db, app, NOW)
+    assert held is not None and held["until"] == utc(2021, 8, 15, 12, 20)
+
+
+def test_an_account_throttle_cools_that_account_only(tmp_path, httpserver, monkeypatch):
+    from derby.poll import feed_account
+
+    _throttling(httpserver, monkeypatch, 80002)
+    db = store.open_db(seed(tmp_path))
+    contest = store.load_contest(db)
+    feed = team_feed(httpserver)
+    app = feed_account(feed)
+    read = team_check.owner_reader(db, feed, contest, NOW, app)
+    first, second, *_ = team_check.check_team_winners(db, contest, NOW, "Marie", top=1, alternates=2,
+                                                       read=read, app=app)[1]
+    assert [r.path for r, _ in httpserver.log] == [f"/v24.0/{A}", f"/v24.0/{B}"]
+    assert "no request for this account until 2021-08-15 08:20 (UTC−4)" in first.lines[0]
+    assert second.read and store.active_cooldown(db, app, NOW) is None
+    assert store.active_cooldown(db, A, NOW)["until"] == utc(2021, 8, 15, 12, 20)
