@@ -393,6 +393,11 @@ EXAMPLE_KINDS = ("hashtag", "teams")
 EXAMPLE_ALIASES = {"team": "teams", "hashtags": "hashtag"}
 
 
+def _by_option(func):
+    return click.option("--by", "by", default=None, metavar="NAME", envvar="DERBY_JUDGE", show_envvar=True,
+                        help="Who does this (default: the OS user).")(func)
+
+
 @cli.command()
 @click.argument("contest_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--example", "example", is_flag=False, flag_value="hashtag", default=None, metavar="[hashtag|teams]",
@@ -405,10 +410,11 @@ EXAMPLE_ALIASES = {"team": "teams", "hashtags": "hashtag"}
                    "replace an existing file.")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
               help="Language of what init says (default: the contest's).")
+@_by_option
 @pass_ctx
 @friendly
 def init(ctx: _Context, contest_file: str | None, example: str | None, example_env: bool, force: bool,
-         lang: str | None) -> None:
+         lang: str | None, by: str | None) -> None:
     """Create or upgrade the database and load the contest and its rules (--example: write one to start from)."""
     if example is not None or example_env:
         _write_example(example, example_env, contest_file, force)
@@ -416,7 +422,7 @@ def init(ctx: _Context, contest_file: str | None, example: str | None, example_e
     if contest_file is None:
         raise ConfigError("give the contest file to load: derby init contest.toml; to start from an example: "
                           "derby init --example contest.toml (and derby init --example-env .env)")
-    _load_contest_file(ctx, contest_file, force, lang)
+    _load_contest_file(ctx, contest_file, force, by, lang)
 
 
 def _write_example(example: str | None, example_env: bool, target: str | None, force: bool) -> None:
@@ -447,7 +453,8 @@ def _write_example(example: str | None, example_env: bool, target: str | None, f
         _info(f"wrote the example {'settings' if example_env else 'contest'} to {target}; {then}", err=True)
 
 
-def _load_contest_file(ctx: _Context, contest_file: str, force: bool, lang: str | None = None) -> None:
+def _load_contest_file(ctx: _Context, contest_file: str, force: bool, by: str | None = None,
+                       lang: str | None = None) -> None:
     from derby import lock
     from derby.config import load_contest
 
@@ -462,7 +469,7 @@ def _load_contest_file(ctx: _Context, contest_file: str, force: bool, lang: str 
     lock_was_there = lock_file is None or lock_file.exists()
     db = ctx.open(create=True)
     try:
-        _load_into(ctx, db, contest, contest_file, force, lang or contest.language)
+        _load_into(ctx, db, contest, contest_file, force, by, lang or contest.language)
     except DerbyError:
         db.close()
         if new:  # a refusal leaves nothing behind: not an empty database, not its lock file
@@ -495,7 +502,8 @@ def _loaded_lines(contest, db_path: str, lang: str) -> None:
         _info(f"L'engagement compte jusqu'au {until}." if fr else f"Engagement counts until {until}.")
 
 
-def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool, lang: str = "en") -> None:
+def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool, by: str | None = None,
+               lang: str = "en") -> None:
     """Load ``contest`` into the open database ``db`` and report it; ConfigError when refused."""
     from derby import poller, store
     from derby.units import plural, word
@@ -518,7 +526,7 @@ def _load_into(ctx: _Context, db, contest, contest_file: str, force: bool, lang:
     now = ctx.now()
     budget = poller.check_contest_budget(db, contest, _budget_account(contest), now)
     seeded = not store.has_rule_history(db)
-    changes = store.save_contest(db, contest, now)
+    changes = store.save_contest(db, contest, now, judge=_judge(by))
     store.enable_sources(db, ("mentioned_media", "business_discovery"), now)  # a permission granted since
     _loaded_lines(contest, ctx.db_path, lang)
     _report_rule_changes(changes, seeded)
@@ -1190,11 +1198,6 @@ def _reason_option(help_text: str):
     return click.option("--reason", default=None, metavar="TEXT", callback=required, help=help_text)
 
 
-def _by_option(func):
-    return click.option("--by", "by", default=None, metavar="NAME", envvar="DERBY_JUDGE", show_envvar=True,
-                        help="Who does this (default: the OS user).")(func)
-
-
 def _safe(text: object) -> str:
     from derby.text import display_text
 
@@ -1445,7 +1448,7 @@ def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, b
 @click.option("--action", type=click.Choice(["rule_seed", "rule_set", "disqualify", "reinstate", "entrants_import",
                                             "ack_gaps", "draw_commit", "draw_commit_refused", "draw_run",
                                             "draw_run_refused", "results_certify", "results_verify", "check_winners",
-                                            "flag_clear", "flag_act", "purge", "purge_refused", "contest_file_refused", "team_disqualify",
+                                            "flag_clear", "flag_act", "purge", "purge_refused", "contest_file_refused", "contest_change", "team_disqualify",
                                             "team_reinstate", "team_rename", "team_drop"]),
               default=None, help="Only this kind of action.")
 @_format_option("table", "json", "ndjson", "csv")
@@ -1929,12 +1932,18 @@ def results_verify(ctx: _Context, results_file: str, lang: str | None) -> None:
     from derby import results
     from derby.results_text import LINES
     from derby.store import draws as draw_store
+    from derby.units import plural
 
     db = ctx.open()
-    t = LINES[lang or _contest(db).language]
+    lang = lang or _contest(db).language
+    t = LINES[lang]
     now = ctx.now()
     report = results.verify(db, now, Path(results_file))
     click.echo(t["file"].format(tag=t["ok" if report.file_ok else "fail"], sha=report.sha256, note=_safe(report.file_note)))
+    if report.edited:
+        click.echo("       " + t["edited"].format(count=plural(len(report.edited), t["difference"], lang=lang)))
+    for line in report.edited:
+        click.echo(f"       {_safe(line)}")
     if report.at_certification and report.same_second:
         click.echo(t["same_second"].format(actions=_safe(", ".join(report.same_second))))
     else:
@@ -1942,8 +1951,8 @@ def results_verify(ctx: _Context, results_file: str, lang: str | None) -> None:
                                             what=t["tampered" if report.at_certification else "reproduced"]))
     for line in report.at_certification:
         click.echo(f"       {_safe(line)}")
-    click.echo(t["today"].format(tag=t["diff" if report.since else "ok"],
-                                 what=t["since"].format(n=len(report.since)) if report.since else t["same"]))
+    click.echo(t["today"].format(tag=t["diff" if report.since else "ok"], what=t["since"].format(
+        count=plural(len(report.since), t["difference"], lang=lang)) if report.since else t["same"]))
     for line in report.since:
         click.echo(f"       {_safe(line)}")
     summary = "match" if report.ok else (f"file {'ok' if report.file_ok else 'not certified'}, "

@@ -15,7 +15,10 @@ a hashtag contest has no trophies. The file's SHA-256 is recorded
 ``verify`` recomputes the standings twice: as of the certification time (a difference
 means the stored data changed under the certified results: tampering) and as of now
 (what changed since: a later rule change, moderation or late reading), and reports
-every difference entry by entry (team by team) and trophy by trophy.
+every difference entry by entry (team by team) and trophy by trophy. A file this
+database never certified (edited by hand) is compared with the standings as of its
+``certified_at``, and the data with what the database recorded certifying then (the
+file's SHA-256 and its winners): an edited file never makes the data look tampered with.
 """
 
 from __future__ import annotations
@@ -138,7 +141,11 @@ class Report:
     """What ``verify`` found. ``file_ok``: the file is one this database certified,
     byte for byte; ``at_certification``: differences with the standings recomputed as of
     the certification time (any is tampering, unless ``same_second`` explains it);
-    ``since``: differences with today's; ``same_second``: the audited actions recorded
+    ``since``: differences with today's; ``edited``: when the file is not one this
+    database certified, how it differs from the standings this database certified at
+    its ``certified_at`` (then ``at_certification`` compares that stored certification's
+    winners, alternates and trophies with the data, and ``since`` the standings then
+    with today's, so an edited file never accuses the data); ``same_second``: the audited actions recorded
     after the certification within its second (times are stored to the second, so the
     as-of recompute cannot tell them from earlier ones), as ``action subject`` texts."""
 
@@ -148,6 +155,7 @@ class Report:
     at_certification: list[str] = field(default_factory=list)
     since: list[str] = field(default_factory=list)
     same_second: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -169,7 +177,12 @@ def differences(certified: dict, recomputed: dict) -> list[str]:
         old = [str(w.get(key)) for w in _rows(certified.get(role))]
         new = [w[key] for w in recomputed[role]]
         if old != new:
-            lines.append(f"{role}: certified {', '.join(old) or 'none'}; now {', '.join(new) or 'none'}")
+            names = {str(w.get(key)): w.get("team") for w in _rows(certified.get(role)) + recomputed[role]}
+
+            def shown_as(ident: str) -> str:
+                return f"“{names[ident]}” ({ident})" if key == "account_id" and names.get(ident) else ident
+            lines.append(f"{role}: certified {', '.join(map(shown_as, old)) or 'none'}; "
+                         f"now {', '.join(map(shown_as, new)) or 'none'}")
     lines += _trophy_differences(certified.get("trophies"), recomputed["trophies"])
     shown = {w[key] for role in ("winners", "alternates") for w in recomputed[role]}
     shown |= {w.get(key) for role in ("winners", "alternates") for w in _rows(certified.get(role))}
@@ -183,7 +196,8 @@ def _rows(value: object) -> list[dict]:
 
 def _trophy_differences(certified: object, recomputed: list[dict]) -> list[str]:
     def winners(trophy: dict) -> str:
-        return ", ".join(f"{w.get('account_id')} ({w.get('value')})" for w in _rows(trophy.get("winners"))) or "none"
+        return ", ".join(f"“{w.get('team')}” {w.get('account_id')} ({w.get('value')})" if w.get("team") else
+                         f"{w.get('account_id')} ({w.get('value')})" for w in _rows(trophy.get("winners"))) or "none"
 
     before = {t.get("name"): t for t in _rows(certified)}
     after = {t["name"]: t for t in recomputed}
@@ -205,10 +219,12 @@ def _standing_differences(certified: object, recomputed: list[dict], key: str, s
     lines, moved_only = [], 0
     for ident in sorted(set(before) | set(after), key=lambda m: draw.media_order(str(m))):
         b, a = before.get(ident), after.get(ident)
+        name = (a or {}).get("team") or (b or {}).get("team")
+        label = f"team “{name}” ({ident})" if key == "account_id" and name else ident
         if b is None:
-            lines.append(f"{ident}: not ranked when certified, now rank {a['rank']} (score {a['score']})")  # type: ignore[index]
+            lines.append(f"{label}: not ranked when certified, now rank {a['rank']} (score {a['score']})")  # type: ignore[index]
         elif a is None:
-            lines.append(f"{ident}: certified rank {b.get('rank')} (score {b.get('score')}), now not ranked")
+            lines.append(f"{label}: certified rank {b.get('rank')} (score {b.get('score')}), now not ranked")
         elif (b.get("score"), b.get("reading")) != (a["score"], a["reading"]) or \
                 (b.get("rank") != a["rank"] and ident in shown):
             what = []
@@ -218,11 +234,12 @@ def _standing_differences(certified: object, recomputed: list[dict], key: str, s
                 what.append(f"score {b.get('score')} → {a['score']}")
             if b.get("reading") != a["reading"]:
                 what.append("the reading used changed")
-            lines.append(f"{ident}: {', '.join(what)}")
+            lines.append(f"{label}: {', '.join(what)}")
         elif b.get("rank") != a["rank"]:
             moved_only += 1
     if moved_only:
-        lines.append(f"{moved_only} other entr{'y' if moved_only == 1 else 'ies'} moved in rank only")
+        what = ("team", "teams") if key == "account_id" else ("entry", "entries")
+        lines.append(f"{moved_only} other {what[0] if moved_only == 1 else what[1]} moved in rank only")
     return lines
 
 
@@ -264,6 +281,8 @@ def verify(db: sqlite_utils.Database, now: datetime, path: Path) -> Report:
         raise DerbyError(f"{path} has no readable certified_at time and this database never certified it")
     top, alternates = len(_rows(certified.get("winners"))), len(_rows(certified.get("alternates")))
     then = official(db, now, moment, top=top, alternates=alternates)
+    if not file_ok:
+        return _edited(db, now, digest, moment, then, differences(certified, then), note)
     at_certification = differences(certified, then)
     same_second = _same_second_actions(db, digest, moment) if at_certification and file_ok else []
     if same_second:  # the second before holds none of them: when it reproduces the file, nothing was changed
@@ -273,6 +292,36 @@ def verify(db: sqlite_utils.Database, now: datetime, path: Path) -> Report:
     today = official(db, now, now, top=top, alternates=alternates)
     return Report(sha256=digest, file_ok=file_ok, file_note=note, at_certification=at_certification,
                   since=differences(certified, today), same_second=same_second)
+
+
+def _edited(db: sqlite_utils.Database, now: datetime, digest: str, moment: datetime, then: dict,
+            edited: list[str], note: str) -> Report:
+    """The report on a file this database never certified: its differences with the
+    standings as of its ``certified_at`` (``edited``); the data checked against what this
+    database recorded certifying at that second (winners, alternates, trophies), if it did."""
+    stored = [row["data"] for row in store.audit_log(db, action="results_certify")
+              if row["data"] and row["at"] == moment]
+    at_certification = []
+    if stored:
+        held = stored[-1]
+        recomputed = {"winners": [w.get("media_id") or w.get("account_id") for w in then["winners"]],
+                      "alternates": [a.get("media_id") or a.get("account_id") for a in then["alternates"]],
+                      "trophies": {t["name"]: [w["account_id"] for w in t["winners"]] for t in then["trophies"]}}
+        at_certification = [f"{what}: certified {held.get(what)}; recomputed {recomputed[what]}"
+                            for what in ("winners", "alternates", "trophies") if held.get(what) != recomputed[what]]
+        rebuilt = official(db, moment, moment, top=len(held.get("winners") or []),
+                           alternates=len(held.get("alternates") or []))
+        rebuilt["certified_at"] = clock.to_store(moment)
+        if not at_certification and draw.sha256_hex(file_bytes(rebuilt)) != held.get("sha256"):
+            at_certification = ["the stored data recomputes the certified winners, alternates and trophies, but not "
+                                "the certified file byte for byte (its scores, ranks or readings changed)"]
+        note += (f"; it differs from the results this database certified at {clock.iso_local(moment, _contest_tz(db))}"
+                 f" (SHA-256 {held.get('sha256')})")
+    else:
+        note += "; this database recorded no certification at its certified_at time either"
+    today = official(db, now, now, top=len(then["winners"]), alternates=len(then["alternates"]))
+    return Report(sha256=digest, file_ok=False, file_note=note, at_certification=at_certification,
+                  since=differences(then, today), edited=edited)
 
 
 _RECORDS_ONLY = ("results_certify", "results_verify", "check_winners", "draw_commit_refused", "draw_run_refused",

@@ -29,7 +29,7 @@ from derby.config import Contest
 from derby.store import draws as draw_store
 from derby.team_leaderboard import TeamStandings, team_standings, team_winners
 from derby.team_scoring import TeamScore
-from derby.teams import Team
+from derby.teams import Team, name_token_env
 from derby.text import caption_hashtags
 
 POST_METRICS = ("likes", "comments", "posts", "engagement_per_post", "engagement_per_follower")
@@ -92,7 +92,7 @@ def owner_reader(db: sqlite_utils.Database, feed, contest: Contest, now: datetim
         except FeedError as exc:
             if refusal(exc) == "gone":
                 return None
-            raise CannotRead(f"the owner read was refused ({exc})") from None
+            raise CannotRead(f"the owner read was refused ({name_token_env(str(exc), team)})") from None
         reading = answer[0].reading if answer else None
         if reading is None:
             raise CannotRead("the owner read answered without the account")
@@ -104,7 +104,7 @@ def owner_reader(db: sqlite_utils.Database, feed, contest: Contest, now: datetim
             except ThrottledError as exc:
                 found.media_error = str(throttled(team, exc))
             except FeedError as exc:
-                found.media_error = str(exc)
+                found.media_error = name_token_env(str(exc), team)
         return found
 
     return read
@@ -185,9 +185,10 @@ def check_team_winners(db: sqlite_utils.Database, contest: Contest, now: datetim
                                    f"loaded (deleted, deactivated, or no longer managed by this token); open "
                                    f"{result.permalink or 'the account'} to check it")
         else:
-            _account(result, fresh, team)
+            since = _since(contest, now)
+            _account(result, fresh, team, since)
             if pick.posts:
-                _posts(result, fresh, team, board)
+                _posts(result, fresh, team, board, since)
         results.append(result)
     draw_store.record_attempt(db, now, by, "check_winners",
                               f"checked {len(results)} team winners, alternates and trophy winners (standings): "
@@ -226,21 +227,32 @@ def _last_read(result: WinnerCheck, reads: dict | None, snapshot: dict | None, c
                                f"{last['error']})")
 
 
-def _account(result: WinnerCheck, fresh: TeamRead, team: TeamScore) -> None:
+def _since(contest: Contest, now: datetime) -> str:
+    """What the standings' counts are compared with a read of now: the close once the
+    contest froze, else the standings' reading (the contest still running, or not started)."""
+    if now >= contest.freeze:
+        return "since the close"
+    state = "has not started" if now < contest.start else "is still running"
+    return f"since the standings' reading (the contest {state})"
+
+
+def _account(result: WinnerCheck, fresh: TeamRead, team: TeamScore, since: str = "since the close") -> None:
     result.lines.append("account still online (read now by its owner)")
     if fresh.username and team.username and fresh.username.lower() != team.username.lower():
-        result.warnings.append(f"the account is now @{fresh.username}, it was @{team.username} at the close")
+        result.warnings.append(f"the account is now @{fresh.username}, it was @{team.username} "
+                               f"{'at the close' if since == 'since the close' else 'in the standings'}")
     before, now = team.followers_count, fresh.followers_count
     if now is None:
         result.warnings.append("the read gave no followers_count (is it still a Business or Creator account?)")
     elif before is not None and now < before:
-        result.warnings.append(f"followers since the close: {before} → {now}: {before - now} fewer "
+        result.warnings.append(f"followers {since}: {before} → {now}: {before - now} fewer "
                                "(bought followers removed?)")
     else:
-        result.lines.append(f"followers since the close: {_n(before)} → {now}")
+        result.lines.append(f"followers {since}: {_n(before)} → {now}")
 
 
-def _posts(result: WinnerCheck, fresh: TeamRead, team: TeamScore, board: TeamStandings) -> None:
+def _posts(result: WinnerCheck, fresh: TeamRead, team: TeamScore, board: TeamStandings,
+           since: str = "since the close") -> None:
     if fresh.media is None:
         result.lines.append(f"its {len(team.counted)} counted posts cannot be read again ({fresh.media_error}); "
                             f"open {result.permalink or 'the account'} to check them")
@@ -258,15 +270,15 @@ def _posts(result: WinnerCheck, fresh: TeamRead, team: TeamScore, board: TeamSta
                                            ("comments", entry.comments_count, media.comments_count))
                    if a is not None and b is not None and b < a]
         if dropped:
-            result.warnings.append(f"counted post {entry.media_id}: {' and '.join(dropped)} dropped since the close "
+            result.warnings.append(f"counted post {entry.media_id}: {' and '.join(dropped)} dropped {since} "
                                    f"(likes {_n(entry.like_count)} → {_n(media.like_count)}, comments "
                                    f"{_n(entry.comments_count)} → {_n(media.comments_count)})")
         if rules.require_hashtag_in_caption and tags and not any(t in tags for t in caption_hashtags(media.caption)):
             result.warnings.append(f"counted post {entry.media_id}: the caption (now) no longer holds a contest hashtag")
         likes[0], likes[1] = likes[0] + (entry.like_count or 0), likes[1] + (media.like_count or 0)
         comments[0], comments[1] = comments[0] + (entry.comments_count or 0), comments[1] + (media.comments_count or 0)
-    result.lines.append(f"{online} of {len(team.counted)} counted posts still online (read now); engagement since "
-                        f"the close: likes {likes[0]} → {likes[1]}, comments {comments[0]} → {comments[1]}")
+    result.lines.append(f"{online} of {len(team.counted)} counted posts still online (read now); engagement {since}: "
+                        f"likes {likes[0]} → {likes[1]}, comments {comments[0]} → {comments[1]}")
 
 
 def _n(value: int | None) -> str:

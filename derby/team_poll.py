@@ -23,7 +23,7 @@ from derby.config import Contest
 from derby.feeds.parse import AuthError, BadRequestError, FeedError, ThrottledError
 from derby.feeds.sources import AccountFields, AccountMedia
 from derby.poll import PollSummary, _when, check_tokens, cooldown_end, feed_account, keep_ranks
-from derby.teams import DEFAULT_TOKEN_ENV, Team
+from derby.teams import Team, name_token_env
 
 log = logging.getLogger("derby.poller")
 
@@ -160,8 +160,7 @@ def _name_token(exc: AuthError, team: Team, summary: PollSummary) -> None:
     """Make a refused token's advice name the variable the team's token came from
     (``team.token_env``, such as DERBY_TOKEN_3E_AVENUE), not the organizer account's,
     and note that variable in ``summary.refused_token_envs``."""
-    if team.token_env != DEFAULT_TOKEN_ENV:
-        exc.args = (str(exc).replace(DEFAULT_TOKEN_ENV, team.token_env),)
+    exc.args = (name_token_env(str(exc), team),)
     if team.token_env not in summary.refused_token_envs:
         summary.refused_token_envs.append(team.token_env)
 

@@ -43,6 +43,15 @@ MAX_TEAMS = 50
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
+def name_token_env(message: str, team: Team) -> str:
+    """``message`` (a refused token's advice, which names the organizer account's
+    variable, INSTAGRAM_ACCESS_TOKEN) naming instead the variable ``team``'s token
+    comes from (``team.token_env``, such as DERBY_TOKEN_3E_AVENUE)."""
+    if team.token_env == DEFAULT_TOKEN_ENV:
+        return message
+    return message.replace(DEFAULT_TOKEN_ENV, team.token_env)
+
+
 @dataclass(frozen=True)
 class Team:
     """One team: ``name`` (shown on the board), ``account_id`` (the team account's

@@ -396,3 +396,18 @@ def test_a_refused_init_into_an_existing_database_keeps_it_whole(runner, polled,
     result = runner.invoke(cli, ["--db", str(polled), "init", str(example)])
     assert result.exit_code == 2
     assert polled.exists() and store.open_db(polled)["media"].count == before > 0
+
+
+def test_init_force_that_changes_the_contest_s_terms_is_in_the_audit_log(runner, polled, tmp_path, monkeypatch):
+    other = tmp_path / "other.toml"
+    other.write_text(REPLAY_TOML.read_text(encoding="utf-8").replace('["socialderby", "snq17"]', '["autre"]')
+                     .replace('start = "2017-04-01T00:00:00"', 'start = "2017-04-02T00:00:00"').replace('path = "../derby/demo/replay"', f'path = "{ROOT / "derby/demo/replay"}"'), encoding="utf-8")
+    monkeypatch.setenv("DERBY_JUDGE", "Marie")
+    assert runner.invoke(cli, ["--db", str(polled), "init", str(REPLAY_TOML)]).exit_code == 0  # unchanged: no entry
+    assert store.audit_log(store.open_db(polled), action="contest_change") == []
+    assert runner.invoke(cli, ["--db", str(polled), "init", "--force", "--by", "Luc", str(other)]).exit_code == 0
+    (row,) = store.audit_log(store.open_db(polled), action="contest_change")
+    assert row["actor"] == "Luc" and row["data"]["changes"] == [
+        "hashtags: #socialderby, #snq17 → #autre", "start: 2017-04-01T00:00:00-04:00 → 2017-04-02T00:00:00-04:00"]
+    out = runner.invoke(cli, ["--db", str(polled), "audit", "--action", "contest_change"]).output
+    assert "hashtags: #socialderby, #snq17 → #autre" in out

@@ -545,3 +545,23 @@ def test_a_malformed_like_count_keeps_the_last_known_count_and_is_never_hidden_l
     warnings = [m for (m,) in db.execute("SELECT message FROM poll_warnings WHERE poll_run_id = ?", [summary.run_id])]
     assert f"media 11: like_count={bad!r} is not a count; not hidden likes; the last known count is kept" in " | ".join(warnings)
     assert f"media 13: like_count={bad!r} is not a count; not hidden likes" in " | ".join(warnings)
+
+
+def test_an_absurd_comments_count_is_refused_and_the_last_known_one_kept(httpserver, real_dir, outside):
+    """A comments_count beyond SQLite's 64-bit integers is not a count: refused with a
+    warning, the last known count kept, and the likes still score the post."""
+    db = store.open_db(":memory:")
+    serve_posts(httpserver, real_dir, [post("11", like_count=10, comments_count=4)])
+    assert poll_once(db, CONTEST, make_feed(base(httpserver), outside), NOW).status == "ok"
+    serve_posts(httpserver, real_dir, [post("11", like_count=12, comments_count=10**30),
+                                       post("14", like_count=7, comments_count=10**30)])
+    summary = poll_once(db, CONTEST, make_feed(base(httpserver), outside), LATER)
+    latest = {r["media_id"]: (r["like_count"], r["comments_count"]) for r in db.query("SELECT * FROM latest_snapshots")}
+    assert latest == {"11": (12, 4), "14": (7, None)}
+    warnings = " | ".join(m for (m,) in db.execute("SELECT message FROM poll_warnings WHERE poll_run_id = ?",
+                                                   [summary.run_id]))
+    assert f"media 14: comments_count={10**30!r} is not a count; the last known count is kept" in warnings
+    from derby import leaderboard
+    store.save_contest(db, CONTEST, LATER)
+    scores = {e.media_id: e.score for e in leaderboard.standings(db, LATER).entries}
+    assert scores["14"] > 0 and scores["11"] > scores["14"], scores

@@ -118,7 +118,7 @@ def test_a_hashtag_contest_has_no_trophy_and_one_added_by_hand_is_caught(derby, 
                         "winners": [{"account_id": "x", "team": "x", "place": 1, "value": 1}]}]
     path.write_text(json.dumps(doc), encoding="utf-8")
     result = derby("results", "verify", "--lang", "en", str(path), ok=False)
-    assert "trophy “Coup de cœur”: certified x (1); now no such trophy" in result.output
+    assert "trophy “Coup de cœur”: certified “x” x (1); now no such trophy" in result.output
 
 
 def _team_db(tmp_path):
@@ -159,6 +159,26 @@ def test_team_results_certify_teams_and_each_trophy_and_verify_them(tmp_path, fa
     run("disqualify", "--team", "Saint-Jean", "--reason", "abonnés achetés", "--by", "Marie")
     result = run("results", "verify", "--lang", "en", str(tmp_path / "r.json"), code=1)
     assert "ok   as certified" in result.output and "DIFF today" in result.output
-    assert ("trophy “Engagement”: certified 17841400000000102 (32), 17841400000000101 (7.5) (engagement_per_post); "
-            "now 17841400000000101 (7.5) (engagement_per_post)") in result.output
-    assert "alternates: certified 17841400000000102; now none" in result.output
+    assert ("trophy “Engagement”: certified “Saint-Jean” 17841400000000102 (32), “3e Avenue” 17841400000000101 (7.5) "
+            "(engagement_per_post); now “3e Avenue” 17841400000000101 (7.5) (engagement_per_post)") in result.output
+    assert "alternates: certified “Saint-Jean” (17841400000000102); now none" in result.output
+    assert "team “Saint-Jean” (17841400000000102): certified rank 2" in result.output, result.output
+    assert "3 differences since the certification" in result.output, result.output
+
+
+def test_an_edited_file_is_said_to_differ_from_what_was_certified_without_accusing_the_data(derby, tmp_path,
+                                                                                             fake_clock):
+    _, path = _certify(derby, tmp_path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["winners"][0], doc["winners"][1] = doc["winners"][1], doc["winners"][0]
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    result = derby("results", "verify", str(path), ok=False)
+    out = result.output
+    assert "tampering" not in out and "FAIL as certified" not in out, out
+    assert "the file differs from what was certified: 1 difference\n" in out, out
+    assert "ok   as certified" in out and "ok   today: the same standings" in out, out
+    db = store.open_db(derby.db)
+    db.execute("UPDATE snapshots SET like_count = like_count + 1000 WHERE media_id = ?", [doc["winners"][1]["media_id"]])
+    db.conn.commit()
+    out = derby("results", "verify", str(path), ok=False).output
+    assert "FAIL as certified" in out and "winners: certified" in out, out

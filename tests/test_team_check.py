@@ -175,6 +175,34 @@ def test_an_account_cooling_down_is_not_read(tmp_path, served):
                                      "throttle (80002)); no request made; open https://www.instagram.com/")
 
 
+def test_a_team_token_refused_names_the_team_s_token_variable(tmp_path, httpserver, real_dir, monkeypatch):
+    """An expired token (error 190, subcode 463) of a team whose token_env is its own:
+    the advice names that variable, as a poll's does, not the organizer account's."""
+    serve_team(httpserver, real_dir, A)
+    expired = {"error": {"message": "Error validating access token: Session has expired on Friday, 13-Aug-21.",
+                         "type": "OAuthException", "code": 190, "error_subcode": 463, "fbtrace_id": "Exp1"}}
+    httpserver.expect_request(f"/v24.0/{B}").respond_with_response(Response(json.dumps(expired), status=400))
+    monkeypatch.setenv("INSTAGRAM_ACCESS_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("DERBY_TOKEN_B", TOKEN_B)
+    monkeypatch.setenv("DERBY_GRAPH_URL", httpserver.url_for("/v24.0").rstrip("/"))
+    monkeypatch.setattr(clock, "utcnow", lambda: NOW)
+    db = seed(tmp_path)
+    out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "1"]).output
+    (line,) = [x for x in out.splitlines() if "cannot be read" in x]
+    assert "put it in DERBY_TOKEN_B" in line and "INSTAGRAM_ACCESS_TOKEN" not in line, out
+    assert TOKEN_B not in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("now, state", [(utc(2021, 5, 31, 13), "has not started"),
+                                        (utc(2021, 8, 13, 21), "is still running")])
+def test_before_the_close_the_counts_are_not_said_since_the_close(tmp_path, served, monkeypatch, now, state):
+    monkeypatch.setattr(clock, "utcnow", lambda: now)
+    db = seed(tmp_path)
+    out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "0"]).output
+    assert "since the close" not in out and "at the close" not in out, out
+    assert f"followers since the standings' reading (the contest {state}): " in out, out
+
+
 def _throttling(httpserver, monkeypatch, code: int) -> None:
     """A is throttled (``code``, HTTP 429 asking for 20 minutes); B answers that the
     account is gone (100/33), so a request for it shows in the log; C has no token."""

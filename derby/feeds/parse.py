@@ -202,6 +202,10 @@ class Media:
     read it as zero. ``likes_unreadable`` is True when the API sent a ``like_count`` that
     is not a count (``"9a"``, ``-1``, ``1.5``, null): only an omitted key means the owner
     hides the likes (graph-api.md), so the store keeps the last known count instead.
+    A post new to derby with an unreadable ``like_count`` gets no snapshot, not even of
+    a readable ``comments_count``: a stored reading's only "likes unknown" is NULL,
+    which is hidden likes (scored by the ``hidden_likes`` rule), so it waits for a
+    readable count; the recorded warning keeps what was sent.
     ``children`` is the number of carousel children given, if any.
     """
 

@@ -19,19 +19,29 @@ from derby.teams import Trophy
 from derby.store.standings import rebuild_entry_scores
 
 
-def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file") -> list[dict]:
+def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by: str = "contest file",
+                 judge: str | None = None) -> list[dict]:
     """Store ``contest`` as the database's contest and apply its ``[rules]``.
 
     A database without rules is seeded with every rule kind (the file's value, else
     the kind's default); afterwards a value the file *changed* since the file was last
     applied is put in force as a recorded change (by ``by``). A rule changed with
     ``derby rules set`` therefore survives loading the same file again; rules the file
-    does not list are left as they are. Returns the rule changes recorded (see :func:`set_rule`).
+    does not list are left as they are. A change of a stored contest's terms (title,
+    hashtags, dates, time zone, teams, trophies...: :func:`contest_changes`) is put in the
+    audit log (``contest_change``, by ``judge``, else ``by``). Returns the rule changes
+    recorded (see :func:`set_rule`).
     """
     feed = {"kind": contest.feed.kind, "path": str(contest.feed.path) if contest.feed.path else None,
             "page_cap": contest.feed.page_cap, "timeout": contest.feed.timeout,
             "deadline": contest.feed.deadline}
+    stored = load_contest(db)
     with write(db):
+        changed = contest_changes(stored, contest) if stored is not None else []
+        if changed:
+            record_audit(db, now, judge or by, "contest_change", None,
+                         f"contest terms changed by loading {contest.source.name if contest.source else 'a contest file'}"
+                         f": {'; '.join(changed)}", {"changes": changed})
         db["contest"].upsert({
             "id": 1, "title": contest.title, "hashtags": json.dumps(list(contest.hashtags)),
             "timezone": contest.timezone, "start_at": clock.to_store(contest.start),
@@ -61,6 +71,26 @@ def save_contest(db: sqlite_utils.Database, contest: Contest, now: datetime, by:
         save_schedule(db, contest.schedule.every, contest.schedule.grace)
         rebuild_entry_scores(db)
     return [c for c in changes if c is not None]
+
+
+def _terms(contest: Contest) -> dict[str, str]:
+    """The contest's terms a judge would see change, as display texts (times in the
+    contest's zone with its offset)."""
+    def when(moment: datetime | None) -> str:
+        return clock.iso_local(moment, contest.tz) if moment else "unset"  # type: ignore[return-value]
+
+    return {"title": contest.title, "kind": contest.kind, "hashtags": ", ".join(f"#{h}" for h in contest.hashtags) or "none",
+            "timezone": contest.timezone, "start": when(contest.start), "end": when(contest.end),
+            "freeze": when(contest.freeze), "language": contest.language, "feed": contest.feed.kind,
+            "teams": ", ".join(f"{t.name} ({t.account_id})" for t in contest.teams) or "none",
+            "trophies": ", ".join(f"{t.name} ({t.metric}, {t.count})" for t in contest.trophies) or "none"}
+
+
+def contest_changes(stored: Contest, loaded: Contest) -> list[str]:
+    """Each term that differs between the ``stored`` contest and the ``loaded`` one, as
+    ``"term: old → new"`` texts (empty when none changed)."""
+    old, new = _terms(stored), _terms(loaded)
+    return [f"{term}: {old[term]} → {new[term]}" for term in new if old[term] != new[term]]
 
 
 def load_contest(db: sqlite_utils.Database) -> Contest | None:

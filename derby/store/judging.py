@@ -28,7 +28,7 @@ def audit_log(db: sqlite_utils.Database, *, action: str | None = None, subject: 
     Keys: ``id, at`` (aware UTC), ``actor, action`` (``rule_seed``, ``rule_set``,
     ``disqualify``, ``reinstate``, ``entrants_import``, ``draw_commit``, ``draw_run``,
     ``results_certify``, ``results_verify``, ``check_winners``, ``flag_clear``,
-    ``flag_act``, ``purge``, and ``…_refused`` for refused attempts), ``subject`` (a rule name or a
+    ``flag_act``, ``purge``, ``contest_change`` (a reloaded contest file changed its terms), and ``…_refused`` for refused attempts), ``subject`` (a rule name or a
     media id), ``summary`` (one line for a person), ``data`` (decoded JSON).
     """
     sql = ("SELECT * FROM audit_log WHERE (:action IS NULL OR action = :action)"
