@@ -172,7 +172,7 @@ def test_an_edited_file_is_said_to_differ_from_what_was_certified_without_accusi
     doc = json.loads(path.read_text(encoding="utf-8"))
     doc["winners"][0], doc["winners"][1] = doc["winners"][1], doc["winners"][0]
     path.write_text(json.dumps(doc), encoding="utf-8")
-    result = derby("results", "verify", str(path), ok=False)
+    result = derby("results", "verify", "--lang", "en", str(path), ok=False)
     out = result.output
     assert "tampering" not in out and "FAIL as certified" not in out, out
     assert "the file differs from what was certified: 1 difference\n" in out, out
@@ -180,5 +180,5 @@ def test_an_edited_file_is_said_to_differ_from_what_was_certified_without_accusi
     db = store.open_db(derby.db)
     db.execute("UPDATE snapshots SET like_count = like_count + 1000 WHERE media_id = ?", [doc["winners"][1]["media_id"]])
     db.conn.commit()
-    out = derby("results", "verify", str(path), ok=False).output
+    out = derby("results", "verify", "--lang", "en", str(path), ok=False).output
     assert "FAIL as certified" in out and "winners: certified" in out, out

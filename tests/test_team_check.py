@@ -187,7 +187,7 @@ def test_a_team_token_refused_names_the_team_s_token_variable(tmp_path, httpserv
     monkeypatch.setenv("DERBY_GRAPH_URL", httpserver.url_for("/v24.0").rstrip("/"))
     monkeypatch.setattr(clock, "utcnow", lambda: NOW)
     db = seed(tmp_path)
-    out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "1"]).output
+    out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "1", "--lang", "en"]).output
     (line,) = [x for x in out.splitlines() if "cannot be read" in x]
     assert "put it in DERBY_TOKEN_B" in line and "INSTAGRAM_ACCESS_TOKEN" not in line, out
     assert TOKEN_B not in out and "Traceback" not in out
@@ -198,7 +198,7 @@ def test_a_team_token_refused_names_the_team_s_token_variable(tmp_path, httpserv
 def test_before_the_close_the_counts_are_not_said_since_the_close(tmp_path, served, monkeypatch, now, state):
     monkeypatch.setattr(clock, "utcnow", lambda: now)
     db = seed(tmp_path)
-    out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "0"]).output
+    out = CliRunner().invoke(cli, ["--db", str(db), "check-winners", "--top", "1", "--alternates", "0", "--lang", "en"]).output
     assert "since the close" not in out and "at the close" not in out, out
     assert f"followers since the standings' reading (the contest {state}): " in out, out
 
