@@ -44,7 +44,7 @@ def test_init_without_a_file_points_at_the_examples_and_writes_the_team_example(
     assert teams.exit_code == 0, teams.output
     loaded = CliRunner().invoke(cli, ["--db", "t.db", "init", "teams.toml"],
                                 env={"DERBY_TOKEN_3E_AVENUE": "a", "INSTAGRAM_ACCESS_TOKEN": "b"})
-    assert loaded.exit_code == 0 and "2 teams" in loaded.stdout
+    assert loaded.exit_code == 0 and "2 équipes" in loaded.stdout
 
 
 def test_wheel_installed_into_a_fresh_venv_starts_a_contest(tmp_path):
