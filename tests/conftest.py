@@ -36,3 +36,20 @@ def real_dir() -> Path:
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def past_rankings(monkeypatch):
+    """Count the standings computed as of a past moment (a previous poll's end)."""
+    from derby import leaderboard
+
+    calls: list = []
+    real = leaderboard.standings
+
+    def counting(db, now, as_of=None):
+        if as_of is not None:
+            calls.append(as_of)
+        return real(db, now, as_of)
+
+    monkeypatch.setattr(leaderboard, "standings", counting)
+    return calls

@@ -62,21 +62,6 @@ def polled(tmp_path):
     leaderboard._PAST_RANKS.clear()
 
 
-@pytest.fixture
-def past_rankings(monkeypatch):
-    """Count the standings computed as of a past moment (a previous poll's end)."""
-    calls: list = []
-    real = leaderboard.standings
-
-    def counting(db, now, as_of=None):
-        if as_of is not None:
-            calls.append(as_of)
-        return real(db, now, as_of)
-
-    monkeypatch.setattr(leaderboard, "standings", counting)
-    return calls
-
-
 def moves(db, now):
     return [(r.entry.media_id, r.entry.rank, r.movement) for r in leaderboard.board_view(db, now, top=20).rows]
 
