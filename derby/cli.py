@@ -48,6 +48,11 @@ def _redact(text: str) -> str:
     return redact(text, *_secrets())
 
 
+def _lang_option(help_text: str):
+    """The ``--lang fr|en`` option; left out (None), the command speaks the contest's language."""
+    return click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help=help_text)
+
+
 def friendly(func):
     """Turn derby's errors (and any other exception) into one line and an exit status."""
 
@@ -408,8 +413,7 @@ def _by_option(func):
               help="Load it even though the database holds posts of a contest with another title or fewer hashtags "
                    "(or, in a team contest, of a team dropped or moved to another account); with --example, "
                    "replace an existing file.")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
-              help="Language of what init says (default: the contest's).")
+@_lang_option("Language of what init says (default: the contest's).")
 @_by_option
 @pass_ctx
 @friendly
@@ -599,7 +603,7 @@ def _contest(db):
 @cli.command()
 @click.option("--force", is_flag=True,
               help="Poll even while a derby run holds this database (both then spend the same rate budget).")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the summary (default: the contest's).")
+@_lang_option("Language of the summary (default: the contest's).")
 @pass_ctx
 @friendly
 def poll(ctx: _Context, force: bool, lang: str | None) -> None:
@@ -886,7 +890,7 @@ def _standings(ctx: _Context, as_of: str | None):
 @click.option("--top", type=click.IntRange(min=1), default=None, help="Show only the first N ranked entries.")
 @click.option("--all", "show_all", is_flag=True, help="Also list stored posts that are not ranked, with the reason.")
 @_format_option("table", "json", "ndjson", "csv")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Labels' language (default: the contest's).")
+@_lang_option("Labels' language (default: the contest's).")
 @click.option("--live", is_flag=True, help="Keep the board on screen, refreshed (one frame when not a terminal).")
 @click.option("--every", type=DURATION, default=10.0, show_default="10s",
               help="Time between refreshes of --live (at least 1s), e.g. 10s, 1m.")
@@ -987,8 +991,7 @@ _EXPORT_SUFFIXES = {".csv": "csv", ".txt": "csv", "": "csv", ".json": "json", ".
                 help="Default: from the file's extension (.csv, .json, .ndjson, .xlsx); csv for -.")
 @click.option("--encoding", type=click.Choice(["utf-8-sig", "utf-8"]), default="utf-8-sig", show_default=True,
               help="CSV only: utf-8-sig adds a BOM so Excel reads accents right.")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
-              help="Language of the .xlsx headers and of the warnings (default: the contest's); CSV keeps its column names.")
+@_lang_option("Language of the .xlsx headers and of the warnings (default: the contest's); CSV keeps its column names.")
 @_as_of_option
 @pass_ctx
 @friendly
@@ -1213,7 +1216,7 @@ def _tie_chain_text(chain, lang: str = "en") -> str:
 
 @cli.group(name="rules", invoke_without_command=True)
 @_format_option("table", "json", "ndjson", "csv")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the listing (default: the contest's).")
+@_lang_option("Language of the listing (default: the contest's).")
 @_as_of_option
 @click.pass_context
 @friendly
@@ -1355,7 +1358,7 @@ def _resolve(db, ref: str) -> dict:
 
 @cli.command()
 @click.argument("media")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language (default: the contest's).")
+@_lang_option("Language (default: the contest's).")
 @_as_of_option
 @pass_ctx
 @friendly
@@ -1404,8 +1407,7 @@ def _moderate(ctx: _Context, media: str, action: str, reason: str, by: str | Non
                                                          reason=_safe(done["reason"])))
 
 
-_lang_option = click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
-                            help="Language of the confirmation (default: the contest's).")
+_confirmation_lang = _lang_option("Language of the confirmation (default: the contest's).")
 _team_option = click.option("--team", "team", default=None, metavar="NAME",
                             help="Team contest: the whole team (name, account id or @username) instead of one post.")
 
@@ -1415,7 +1417,7 @@ _team_option = click.option("--team", "team", default=None, metavar="NAME",
 @_reason_option("Why (required; shown with the entry and kept in the audit log).")
 @_team_option
 @_by_option
-@_lang_option
+@_confirmation_lang
 @pass_ctx
 @friendly
 def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None,
@@ -1432,7 +1434,7 @@ def disqualify(ctx: _Context, media: str | None, reason: str, team: str | None, 
 @_reason_option("Why (required; kept in the audit log).")
 @_team_option
 @_by_option
-@_lang_option
+@_confirmation_lang
 @pass_ctx
 @friendly
 def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, by: str | None,
@@ -1452,8 +1454,7 @@ def reinstate(ctx: _Context, media: str | None, reason: str, team: str | None, b
                                             "team_reinstate", "team_rename", "team_drop"]),
               default=None, help="Only this kind of action.")
 @_format_option("table", "json", "ndjson", "csv")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
-              help="Language of the listing's times and action names (default: the contest's); summaries as recorded.")
+@_lang_option("Language of the listing's times and action names (default: the contest's); summaries as recorded.")
 @pass_ctx
 @friendly
 def audit(ctx: _Context, action: str | None, fmt: str, lang: str | None) -> None:
@@ -1490,7 +1491,7 @@ def audit(ctx: _Context, action: str | None, fmt: str, lang: str | None) -> None
 @click.option("--ack-gaps", "ack_gaps", is_flag=True,
               help="Acknowledge the coverage gaps known now (with --reason; audited): only new gaps alert again.")
 @click.option("--reason", default=None, help="Why the gaps are acceptable (with --ack-gaps; kept in the audit log).")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the report (default: the contest's).")
+@_lang_option("Language of the report (default: the contest's).")
 @_by_option
 @pass_ctx
 @friendly
@@ -1539,7 +1540,7 @@ def token_group() -> None:
               help="When the token was issued or refreshed (ISO 8601; contest time zone without an offset; default: now).")
 @click.option("--expires-in", "expires_in", type=click.IntRange(min=1), default=None, metavar="SECONDS",
               help="The expires_in the platform answered (refresh_access_token, ig_exchange_token); default: 60 days.")
-@_lang_option
+@_confirmation_lang
 @_by_option
 @pass_ctx
 @friendly
@@ -1829,7 +1830,7 @@ def draw_commit(ctx: _Context, pool: str | None, weighted: bool | None, beacon: 
               help="The beacon's value as text (numbers or words, e.g. a lottery draw), used as given.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, exists=True), default=".", show_default=True,
               help="Folder for the certificate files.")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="First language of the HTML certificate.")
+@_lang_option("First language of the HTML certificate.")
 @_by_option
 @pass_ctx
 @friendly
@@ -1885,7 +1886,7 @@ def results_group() -> None:
 @click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True, help="Number of alternates.")
 @click.option("--out", "output", type=click.Path(dir_okay=False), default=None,
               help="The results file (default: results-<time>.json in the working folder).")
-@_lang_option
+@_confirmation_lang
 @_by_option
 @pass_ctx
 @friendly
@@ -1924,7 +1925,7 @@ def _rank_prizes(contest) -> int:
 
 @results_group.command(name="verify")
 @click.argument("results_file", type=click.Path(dir_okay=False))
-@_lang_option
+@_confirmation_lang
 @pass_ctx
 @friendly
 def results_verify(ctx: _Context, results_file: str, lang: str | None) -> None:
@@ -2016,7 +2017,7 @@ def purge_cmd(ctx: _Context, by: str | None) -> None:
 @cli.group(name="flags", invoke_without_command=True)
 @click.option("--all", "show_all", is_flag=True, help="Also list flags a judge already cleared or acted on.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the listing (default: the contest's).")
+@_lang_option("Language of the listing (default: the contest's).")
 @click.pass_context
 @friendly
 def flags_group(click_ctx: click.Context, show_all: bool, fmt: str, lang: str | None) -> None:
@@ -2094,7 +2095,7 @@ def flags_act(ctx: _Context, flag_id: int, note: str, by: str | None) -> None:
               help="Winners when no draw ran (default: the contest file's rank prizes, else 3).")
 @click.option("--alternates", type=click.IntRange(min=0), default=2, show_default=True,
               help="Alternates when no draw ran.")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None, help="Language of the report (default: the contest's).")
+@_lang_option("Language of the report (default: the contest's).")
 @_by_option
 @pass_ctx
 @friendly
